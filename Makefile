@@ -1,0 +1,119 @@
+# Skytools in C: one plain Makefile, explicit lists, one pattern rule.
+#
+#   make            build programs into build/bin, SQL into build/sql
+#   make check      build with ASan+UBSan into build/san and run t/*.bats
+#   make demo       run the main job on a throwaway local cluster
+#   make bench      benchmarks against the reference systems (t/bench)
+#   make lint       mandoc -Tlint on the man pages, shellcheck on sh/
+#   make install    PREFIX, DESTDIR, MANDIR
+
+VERSION = 0.1.0
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share/skytools-c
+
+# Output directory; `make check` builds a second, sanitized tree.
+O ?= build
+
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wno-unused-parameter
+PGINC   := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+BSD_CF  := $(shell pkg-config --cflags libbsd-overlay 2>/dev/null || echo -isystem /usr/include/bsd -DLIBBSD_OVERLAY)
+CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DVERSION='"$(VERSION)"' \
+            -Icommon -I$(PGINC) $(BSD_CF)
+LDLIBS  += -lpq -lbsd -lzstd
+
+SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+           -fno-sanitize-recover=all
+
+# Programs: cmd/NAME.c builds $(O)/bin/NAME.
+BIN = \
+	pgq-tick \
+	pgq-create-queue \
+	pgq-drop-queue \
+	pgq-config \
+	pgq-register \
+	pgq-unregister \
+	pgq-insert \
+	pgq-next-batch \
+	pgq-events \
+	pgq-finish-batch \
+	pgq-retry \
+	pgq-status
+
+# Porcelain: POSIX sh, installed as is.
+SH = pgqadm pgq-consumer
+
+# The shared library every program links.
+COMMON = \
+	common/util.o \
+	common/copytext.o \
+	common/db.o \
+	common/stream.o \
+	common/sig.o
+
+# SQL: each schema is the concatenation of its numbered parts.
+SQL = pgq pgq_coop
+
+HDR       = $(wildcard common/*.h)
+PROGS     = $(BIN:%=$(O)/bin/%)
+COMMONOBJ = $(COMMON:%=$(O)/%)
+SQLOUT    = $(SQL:%=$(O)/sql/%.sql)
+
+all: $(PROGS) $(SQLOUT)
+
+$(O)/common/%.o: common/%.c $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(O)/libcommon.a: $(COMMONOBJ)
+	rm -f $@
+	ar rcs $@ $(COMMONOBJ)
+
+$(O)/bin/%: cmd/%.c $(O)/libcommon.a $(HDR)
+	@mkdir -p $(@D)
+	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libcommon.a $(LDLIBS)
+
+$(O)/sql/%.sql: sql/%/*.sql
+	@mkdir -p $(@D)
+	sql/build-sql $* sql/$*/[0-9]*.sql > $@.tmp && mv $@.tmp $@
+
+check:
+	$(MAKE) O=build/san CFLAGS="$(SANFLAGS)" LDFLAGS="$(SANFLAGS)" all
+	SKYTOOLS_BUILD=$(CURDIR)/build/san t/run-tests $(TESTS)
+
+demo: all
+	sh/demo $(O)
+
+bench: all
+	t/bench/run $(if $(QUICK),--quick)
+
+lint:
+	mandoc -Tlint -W warning man/man1/*.1 man/man5/*.5
+	shellcheck -s sh sh/* t/run-tests t/bench/run
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	         $(DESTDIR)$(DATADIR)/sql
+	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	for s in $(SH); do \
+	    sed 's|^SKYTOOLS_DATADIR=.*|SKYTOOLS_DATADIR=$(DATADIR)|' sh/$$s \
+	        > $(DESTDIR)$(BINDIR)/$$s && chmod 755 $(DESTDIR)$(BINDIR)/$$s; done
+	install -m 644 sh/skytools-sh.lib $(DESTDIR)$(DATADIR)/
+	install -m 644 $(SQLOUT) $(DESTDIR)$(DATADIR)/sql/
+	install -m 644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/man5/*.5 $(DESTDIR)$(MANDIR)/man5/
+	@if pg_config --sharedir >/dev/null 2>&1; then \
+	    ext=$(DESTDIR)$$(pg_config --sharedir)/extension; mkdir -p $$ext; \
+	    for s in $(SQL); do sql/build-ext $$s $(O)/sql/$$s.sql $(VERSION) $$ext || exit 1; done; \
+	else echo "pg_config not found: extension files not installed"; fi
+
+clean:
+	rm -rf build
+
+.PHONY: all check demo bench lint install clean
+.SUFFIXES:

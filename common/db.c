@@ -1,0 +1,263 @@
+/* db.c: connections, error messages, exit status mapping. */
+#include <err.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "exitcodes.h"
+#include "util.h"
+
+const char db_session_setup_sql[] =
+	"SET DateStyle = ISO; SET TimeZone = 'UTC'; SET extra_float_digits = 3";
+
+static PGconn *
+start(const char *conninfo, int async)
+{
+	const char *keys[] = { "dbname", "fallback_application_name", NULL };
+	const char *vals[] = { conninfo, getprogname(), NULL };
+
+	if (conninfo == NULL || *conninfo == '\0')
+		vals[0] = NULL;
+	/* expand_dbname: dbname may be a whole conninfo string or URI. */
+	return async ? PQconnectStartParams(keys, vals, 1)
+	             : PQconnectdbParams(keys, vals, 1);
+}
+
+PGconn *
+db_connect_start(const char *conninfo)
+{
+	return start(conninfo, 1);
+}
+
+PGconn *
+db_try_connect(const char *conninfo, struct buf *msg)
+{
+	PGconn *conn = start(conninfo, 0);
+	PGresult *res;
+
+	if (conn == NULL) {
+		buf_addstr(msg, "out of memory");
+		return NULL;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		char *m = db_mask(conninfo ? conninfo : "");
+
+		buf_printf(msg, "connection to \"%s\" failed: %s", m, db_errmsg(conn));
+		free(m);
+		PQfinish(conn);
+		return NULL;
+	}
+	res = PQexec(conn, db_session_setup_sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		buf_printf(msg, "session setup failed: %s", db_resmsg(res));
+		PQclear(res);
+		PQfinish(conn);
+		return NULL;
+	}
+	PQclear(res);
+	return conn;
+}
+
+PGconn *
+db_connect(const char *conninfo)
+{
+	struct buf msg = {0};
+	PGconn *conn = db_try_connect(conninfo, &msg);
+
+	if (conn == NULL)
+		errx(EXIT_RETRY, "%s", msg.data);
+	return conn;
+}
+
+char *
+db_mask(const char *conninfo)
+{
+	char *out = xstrdup(conninfo), *p;
+
+	/* key=value form: password = 'x y' or password=x */
+	for (p = out; (p = strstr(p, "password")) != NULL; ) {
+		char *v = p + 8, *e;
+
+		while (*v == ' ')
+			v++;
+		if (*v != '=') {
+			p += 8;
+			continue;
+		}
+		v++;
+		while (*v == ' ')
+			v++;
+		e = v;
+		if (*e == '\'') {
+			for (e++; *e != '\0' && *e != '\''; e++)
+				if (*e == '\\' && e[1] != '\0')
+					e++;
+			if (*e == '\'')
+				e++;
+		} else {
+			while (*e != '\0' && *e != ' ' && *e != '&')
+				e++;
+		}
+		{
+			size_t tail = strlen(e);
+			char *n = xmalloc((size_t)(v - out) + 8 + tail + 1);
+
+			memcpy(n, out, (size_t)(v - out));
+			memcpy(n + (v - out), "********", 8);
+			memcpy(n + (v - out) + 8, e, tail + 1);
+			p = n + (v - out) + 8;
+			free(out);
+			out = n;
+		}
+	}
+	/* URI form: scheme://user:secret@host */
+	if ((p = strstr(out, "://")) != NULL) {
+		char *at = strchr(p + 3, '@'), *colon = strchr(p + 3, ':');
+		char *slash = strchr(p + 3, '/');
+
+		if (at != NULL && colon != NULL && colon < at &&
+		    (slash == NULL || at < slash)) {
+			size_t tail = strlen(at);
+			char *n = xmalloc((size_t)(colon + 1 - out) + 8 + tail + 1);
+
+			memcpy(n, out, (size_t)(colon + 1 - out));
+			memcpy(n + (colon + 1 - out), "********", 8);
+			memcpy(n + (colon + 1 - out) + 8, at, tail + 1);
+			free(out);
+			out = n;
+		}
+	}
+	return out;
+}
+
+/* libpq messages end in a newline and may span lines; stderr gets one. */
+static const char *
+oneline(const char *m, char *dst, size_t cap)
+{
+	size_t i, j = 0;
+
+	for (i = 0; m[i] != '\0' && j + 1 < cap; i++) {
+		char c = m[i];
+
+		if (c == '\n') {
+			if (m[i + 1] == '\0')
+				break;
+			if (j + 2 < cap) {
+				dst[j++] = ';';
+				dst[j++] = ' ';
+			}
+			continue;
+		}
+		dst[j++] = c == '\t' ? ' ' : c;
+	}
+	dst[j] = '\0';
+	return dst;
+}
+
+const char *
+db_errmsg(PGconn *conn)
+{
+	static char line[1024];
+
+	if (conn == NULL)
+		return "out of memory";
+	return oneline(PQerrorMessage(conn), line, sizeof(line));
+}
+
+const char *
+db_resmsg(const PGresult *res)
+{
+	static char line[1024];
+	const char *prim, *det;
+	char tmp[1024];
+
+	if (res == NULL)
+		return "no result (out of memory or lost connection)";
+	prim = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+	det = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+	if (prim == NULL)
+		return oneline(PQresultErrorMessage(res), line, sizeof(line));
+	if (det != NULL)
+		snprintf(tmp, sizeof(tmp), "%s (%s)", prim, det);
+	else
+		snprintf(tmp, sizeof(tmp), "%s", prim);
+	return oneline(tmp, line, sizeof(line));
+}
+
+int
+db_status_for(PGconn *conn, const PGresult *res)
+{
+	const char *st;
+
+	if (conn != NULL && PQstatus(conn) != CONNECTION_OK)
+		return EXIT_RETRY;
+	st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (st == NULL)
+		return EXIT_RETRY;
+	/* 22 data exception, 23 constraint, 42 syntax/undefined object,
+	 * 2B/3F missing objects, P0 our own RAISEs (unknown queue ...). */
+	if (strncmp(st, "22", 2) == 0 || strncmp(st, "23", 2) == 0 ||
+	    strncmp(st, "42", 2) == 0 || strncmp(st, "3F", 2) == 0 ||
+	    strncmp(st, "P0", 2) == 0)
+		return EXIT_USAGE;
+	return EXIT_RETRY;
+}
+
+void
+db_die(PGconn *conn, const PGresult *res, const char *what)
+{
+	int code = db_status_for(conn, res);
+
+	if (res == NULL || PQresultStatus(res) == PGRES_FATAL_ERROR ||
+	    PQresultStatus(res) == PGRES_NONFATAL_ERROR)
+		warnx("%s: %s", what, res && PQresultErrorField(res, PG_DIAG_SQLSTATE)
+		    ? db_resmsg(res) : db_errmsg(conn));
+	else
+		warnx("%s: unexpected result %s", what,
+		    PQresStatus(PQresultStatus(res)));
+	exit(code);
+}
+
+PGresult *
+db_exec(PGconn *conn, const char *what, const char *sql,
+        int nparams, const char *const *params)
+{
+	PGresult *res;
+
+	if (nparams == 0)
+		res = PQexec(conn, sql);
+	else
+		res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+	    PQresultStatus(res) != PGRES_COMMAND_OK)
+		db_die(conn, res, what);
+	return res;
+}
+
+void
+db_cmd(PGconn *conn, const char *what, const char *sql,
+       int nparams, const char *const *params)
+{
+	PQclear(db_exec(conn, what, sql, nparams, params));
+}
+
+char *
+db_ident(PGconn *conn, const char *name)
+{
+	char *q = PQescapeIdentifier(conn, name, strlen(name));
+
+	if (q == NULL)
+		errx(EXIT_USAGE, "cannot quote identifier: %s", db_errmsg(conn));
+	return q;
+}
+
+int
+db_has_our_pgq(PGconn *conn)
+{
+	PGresult *res = db_exec(conn, "probe pgq flavour",
+	    "SELECT to_regprocedure('pgq.skytools_c_version()') IS NOT NULL", 0, NULL);
+	int ours = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+	PQclear(res);
+	return ours;
+}

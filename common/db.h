@@ -1,0 +1,62 @@
+/* db.h: libpq connections with the project's conventions.
+ *
+ * Every connection carries application_name (the program's name, unless
+ * the connection string sets one), DateStyle=ISO and TimeZone=UTC, so
+ * times in the stream read the same everywhere.  Every failure maps to
+ * an exit status of exitcodes.h and a one-line message with passwords
+ * masked. */
+#ifndef DB_H
+#define DB_H
+
+#include <libpq-fe.h>
+
+#include "util.h"
+
+/* Connect (conninfo may be NULL: PG* environment).  Exits EXIT_RETRY
+ * with a message on failure. */
+PGconn *db_connect(const char *conninfo);
+
+/* Same, but returns NULL and fills msg (masked) instead of exiting. */
+PGconn *db_try_connect(const char *conninfo, struct buf *msg);
+
+/* Start a non-blocking connection (for daemons serving many databases);
+ * NULL only when out of memory. */
+PGconn *db_connect_start(const char *conninfo);
+/* Settings to send once a db_connect_start() connection is up. */
+extern const char db_session_setup_sql[];
+
+/* A copy of conninfo with any password replaced by "********". */
+char *db_mask(const char *conninfo);
+
+/* libpq's last error for conn, one line, without the trailing newline. */
+const char *db_errmsg(PGconn *conn);
+
+/* The error of a result, one line (primary message, plus detail). */
+const char *db_resmsg(const PGresult *res);
+
+/* Exit status for a failed result: EXIT_USAGE for errors a retry cannot
+ * fix (bad data, unknown object, our own RAISEs), EXIT_RETRY for the rest
+ * (connection, server, lock, serialization). */
+int db_status_for(PGconn *conn, const PGresult *res);
+
+/* Run sql with optional text parameters; on failure print
+ * "prog: what: message" and exit with db_status_for().  Returns the
+ * result (PGRES_TUPLES_OK or PGRES_COMMAND_OK); caller clears it. */
+PGresult *db_exec(PGconn *conn, const char *what, const char *sql,
+                  int nparams, const char *const *params);
+
+/* db_exec() for statements without a useful result. */
+void db_cmd(PGconn *conn, const char *what, const char *sql,
+            int nparams, const char *const *params);
+
+/* Report a failed result and exit with its status. */
+NORETURN void db_die(PGconn *conn, const PGresult *res, const char *what);
+
+/* Quote an identifier; caller frees with PQfreemem.  Exits on failure. */
+char *db_ident(PGconn *conn, const char *name);
+
+/* True when the server has our PgQ (the NOTIFY-on-finish extensions),
+ * false for the original PgQ. */
+int db_has_our_pgq(PGconn *conn);
+
+#endif

@@ -1,0 +1,168 @@
+# t/helper.bash: loaded by every t/*.bats (`load helper`).
+#
+# Each test file gets its own throwaway PostgreSQL cluster in a temporary
+# directory, unix socket only, started in setup_file and removed in
+# teardown_file (also when tests fail).  When run as root (CI), the
+# server runs as the unprivileged `postgres` user and the directory is
+# handed to it.
+#
+# API:
+#   pg_start / pg_stop        start or remove this file's cluster
+#   pg_restart                fast restart, same data
+#   as_pg CMD...              run CMD as the server's user
+#   sql DB SQL                psql -XAtq, stops on error, prints rows
+#   new_db NAME [ours|debian|none]
+#                             create a database with our sql/pgq+pgq_coop
+#                             (default), Debian's PgQ extension, or nothing
+#   install_ours DB           load build/sql/pgq.sql and pgq_coop.sql
+#   install_debian DB         CREATE EXTENSION pgq (Debian's package)
+#   have_debian_pgq           true when Debian's PgQ extension is installed
+#   wait_for CMD...           retry CMD until it succeeds (60 s at most)
+#
+# Exports PGHOST, PGPORT, PGUSER, PGDATABASE, TEST_DIR (the cluster's
+# directory, readable by the server), TEST_PGDATA, TEST_PGBIN,
+# SKYTOOLS_BUILD (the build tree the tests run), and PATH with our
+# programs and wrappers first.
+
+bats_require_minimum_version 1.5.0
+
+TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+: "${SKYTOOLS_BUILD:=$TOP/build}"
+export SKYTOOLS_BUILD
+# Ours first: Debian's python3-londiste installs its own /usr/bin/londiste.
+export PATH="$SKYTOOLS_BUILD/bin:$TOP/sh:$PATH"
+export SKYTOOLS_SQLDIR="$SKYTOOLS_BUILD/sql"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+pg_bindir() {
+	local d
+	if command -v pg_config >/dev/null 2>&1; then
+		d=$(pg_config --bindir)
+		if [ -x "$d/initdb" ]; then echo "$d"; return; fi
+	fi
+	for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+		if [ -x "$d/initdb" ]; then echo "$d"; return; fi
+	done
+	echo "no PostgreSQL server binaries (install postgresql)" >&2
+	return 1
+}
+
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u postgres -- env PATH="$PATH" ASAN_OPTIONS="$ASAN_OPTIONS" "$@"
+	else
+		"$@"
+	fi
+}
+
+pg_start() {
+	TEST_PGBIN=$(pg_bindir) || return 1
+	TEST_DIR=$(mktemp -d /tmp/skytools-t.XXXXXX)
+	chmod 755 "$TEST_DIR"
+	[ "$(id -u)" = 0 ] && chown postgres: "$TEST_DIR"
+	TEST_PGDATA="$TEST_DIR/data"
+	export TEST_PGBIN TEST_DIR TEST_PGDATA
+	echo "$TEST_DIR" > "$BATS_FILE_TMPDIR/cluster-dir"
+	as_pg "$TEST_PGBIN/initdb" -D "$TEST_PGDATA" -U postgres -A trust \
+		-E UTF8 --locale=C.UTF-8 --no-sync >"$TEST_DIR/initdb.log" 2>&1 || {
+		cat "$TEST_DIR/initdb.log" >&2; return 1; }
+	cat >>"$TEST_PGDATA/postgresql.conf" <<-CONF
+	listen_addresses = ''
+	unix_socket_directories = '$TEST_DIR'
+	port = 5432
+	fsync = off
+	synchronous_commit = off
+	full_page_writes = off
+	max_connections = 100
+	max_wal_senders = 10
+	wal_level = replica
+	log_min_messages = warning
+	log_line_prefix = '%m [%p] %a '
+	CONF
+	export PGHOST="$TEST_DIR" PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
+	unset PGPASSWORD PGSERVICE PGOPTIONS
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_PGDATA" -l "$TEST_DIR/server.log" \
+		-w -t 60 start >/dev/null || { cat "$TEST_DIR/server.log" >&2; return 1; }
+}
+
+pg_restart() {
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_PGDATA" -m fast -w -t 60 restart \
+		-l "$TEST_DIR/server.log" >/dev/null
+}
+
+pg_stop() {
+	local d
+	d=$(cat "$BATS_FILE_TMPDIR/cluster-dir" 2>/dev/null) || return 0
+	[ -n "$d" ] && [ -d "$d" ] || return 0
+	for pd in "$d"/*/postmaster.pid "$d"/data/postmaster.pid; do
+		[ -f "$pd" ] || continue
+		as_pg "$(pg_bindir)/pg_ctl" -D "$(dirname "$pd")" -m immediate \
+			-w stop >/dev/null 2>&1 || true
+	done
+	rm -rf "$d"
+	rm -f "$BATS_FILE_TMPDIR/cluster-dir"
+}
+
+setup_file() { pg_start; }
+teardown_file() { pg_stop; }
+
+sql() {
+	local db=$1; shift
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$db" -c "$*"
+}
+
+install_ours() {
+	psql -XAq -v ON_ERROR_STOP=1 -d "$1" -f "$SKYTOOLS_SQLDIR/pgq.sql" >/dev/null &&
+	psql -XAq -v ON_ERROR_STOP=1 -d "$1" -f "$SKYTOOLS_SQLDIR/pgq_coop.sql" >/dev/null
+}
+
+have_debian_pgq() {
+	local share
+	share=$(pg_config --sharedir 2>/dev/null) || return 1
+	[ -f "$share/extension/pgq.control" ] &&
+		grep -q "^default_version = '3" "$share/extension/pgq.control"
+}
+
+install_debian() {
+	have_debian_pgq || { echo "Debian's postgresql-*-pgq3 is not installed" >&2; return 1; }
+	sql "$1" "CREATE EXTENSION pgq" >/dev/null
+}
+
+new_db() {
+	local name=$1 kind=${2:-ours}
+	sql postgres "DROP DATABASE IF EXISTS \"$name\"" >/dev/null &&
+	sql postgres "CREATE DATABASE \"$name\"" >/dev/null || return 1
+	case $kind in
+	ours) install_ours "$name" ;;
+	debian) install_debian "$name" ;;
+	none) ;;
+	*) echo "new_db: unknown kind $kind" >&2; return 1 ;;
+	esac
+}
+
+wait_for() {
+	local i
+	for i in $(seq 1 600); do
+		"$@" && return 0
+		sleep 0.1
+	done
+	echo "timed out waiting for: $*" >&2
+	return 1
+}
+
+# The checks every program gets first: no args, --help, --version,
+# unknown option.
+basic_checks() {
+	local prog=$1
+	run --separate-stderr "$prog"
+	[ "$status" -eq 2 ] || { echo "no args: status $status" >&2; return 1; }
+	[[ "$stderr" == *usage:* ]] || { echo "no args: no usage: $stderr" >&2; return 1; }
+	run --separate-stderr "$prog" --help
+	[ "$status" -eq 0 ] || { echo "--help: status $status" >&2; return 1; }
+	[[ "$output" == *usage:* ]] || { echo "--help: no usage" >&2; return 1; }
+	run --separate-stderr "$prog" --version
+	[ "$status" -eq 0 ] && [[ "$output" == "$prog "* ]] || { echo "--version: $output" >&2; return 1; }
+	run --separate-stderr "$prog" --no-such-option
+	[ "$status" -eq 2 ] || { echo "bad option: status $status" >&2; return 1; }
+}
