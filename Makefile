@@ -54,7 +54,8 @@ COMMON = \
 	common/copytext.o \
 	common/db.o \
 	common/stream.o \
-	common/sig.o
+	common/sig.o \
+	common/json.o
 
 # SQL: each schema is the concatenation of its numbered parts.
 SQL = pgq pgq_coop

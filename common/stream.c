@@ -5,7 +5,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "copytext.h"
 #include "exitcodes.h"
@@ -13,19 +15,96 @@
 #include "util.h"
 
 void
-stream_init(struct stream *s, FILE *fp, const char *name)
+stream_init(struct stream *s, int fd, const char *name)
 {
 	memset(s, 0, sizeof(*s));
-	s->fp = fp;
+	s->fd = fd;
 	s->name = name;
+	s->cap = 1 << 16;
+	s->buf = xmalloc(s->cap);
 }
 
 void
 stream_free(struct stream *s)
 {
-	free(s->line);
+	free(s->buf);
 	free(s->batch_line);
 	memset(s, 0, sizeof(*s));
+}
+
+/* Block until s->fd has input; give up when stdout's reader is gone. */
+static void
+wait_input(struct stream *s)
+{
+	struct pollfd pfd[2] = {
+		{ .fd = s->fd, .events = POLLIN },
+		{ .fd = STDOUT_FILENO, .events = 0 },	/* errors only */
+	};
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			err(EXIT_RETRY, "poll");
+		}
+		if (pfd[0].revents != 0)
+			return;
+		if (pfd[1].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			if (s->in_batch)
+				errx(EXIT_RETRY, "stdout closed inside batch %lld "
+				    "(downstream died?)", s->batch_id);
+			errx(EXIT_RETRY, "stdout closed (downstream died?)");
+		}
+	}
+}
+
+/* Next line into s->line without its newline; length, or -1 at EOF.
+ * An unterminated last line is returned with *complete false. */
+static ssize_t
+read_line(struct stream *s, bool *complete)
+{
+	for (;;) {
+		char *nl = memchr(s->buf + s->pos, '\n', s->end - s->pos);
+		ssize_t n;
+
+		if (nl != NULL) {
+			size_t len = (size_t)(nl - (s->buf + s->pos));
+
+			*nl = '\0';
+			s->line = s->buf + s->pos;
+			s->pos += len + 1;
+			*complete = true;
+			return (ssize_t)len;
+		}
+		/* Compact, or grow when one line fills the whole buffer. */
+		if (s->pos > 0) {
+			memmove(s->buf, s->buf + s->pos, s->end - s->pos);
+			s->end -= s->pos;
+			s->pos = 0;
+		}
+		if (s->end + 1 >= s->cap) {
+			s->cap *= 2;
+			s->buf = xrealloc(s->buf, s->cap);
+		}
+		wait_input(s);
+		n = read(s->fd, s->buf + s->end, s->cap - s->end - 1);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			err(EXIT_RETRY, "read %s", s->name);
+		}
+		if (n == 0) {
+			if (s->end == 0)
+				return -1;
+			s->buf[s->end] = '\0';
+			s->line = s->buf;
+			*complete = false;
+			n = (ssize_t)s->end;
+			s->pos = s->end = 0;
+			return n;
+		}
+		s->end += (size_t)n;
+	}
 }
 
 long long
@@ -90,16 +169,14 @@ want_fields(struct stream *s, const char *tag, int n)
 }
 
 enum rec
-stream_next(struct stream *s, bool events_ok)
+stream_next(struct stream *s, enum stream_mode mode)
 {
 	ssize_t len;
 	const char *tag;
+	bool complete;
 
-	errno = 0;
-	len = getline(&s->line, &s->cap, s->fp);
+	len = read_line(s, &complete);
 	if (len < 0) {
-		if (ferror(s->fp))
-			err(EXIT_RETRY, "read %s", s->name);
 		if (s->in_batch)
 			errx(EXIT_RETRY, "%s: stream ended inside batch %lld "
 			    "(upstream died?); nothing of it was applied",
@@ -107,9 +184,8 @@ stream_next(struct stream *s, bool events_ok)
 		return REC_EOF;
 	}
 	s->lineno++;
-	if (len == 0 || s->line[len - 1] != '\n')
+	if (!complete)
 		bad(s, "last line has no newline (truncated stream)");
-	s->line[--len] = '\0';
 
 	/* Keep a raw copy of a batch record before split() cuts it up. */
 	if (strncmp(s->line, "batch\t", 6) == 0) {
@@ -130,13 +206,13 @@ stream_next(struct stream *s, bool events_ok)
 			bad(s, "bad batch id: %.40s", s->f[B_ID]);
 		if (stream_parse_id(s->f[B_CUR_TICK]) == 0)
 			bad(s, "bad tick id: %.40s", s->f[B_CUR_TICK]);
-		s->in_batch = true;
+		s->in_batch = mode == STREAM_FRAMED;
 		s->nevents = 0;
 		return REC_BATCH;
 	}
 	if (strcmp(tag, "event") == 0) {
 		want_fields(s, tag, EVENT_NF);
-		if (!events_ok)
+		if (mode != STREAM_FRAMED)
 			bad(s, "event record where only batch records are expected");
 		if (!s->in_batch)
 			bad(s, "event record outside a batch");
@@ -149,6 +225,8 @@ stream_next(struct stream *s, bool events_ok)
 		long long n;
 
 		want_fields(s, tag, END_NF);
+		if (mode != STREAM_FRAMED)
+			bad(s, "end record where only batch records are expected");
 		if (!s->in_batch)
 			bad(s, "end record outside a batch");
 		if (stream_parse_id(s->f[0]) != s->batch_id)

@@ -8,6 +8,7 @@
 #define STREAM_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 enum rec {
@@ -29,10 +30,11 @@ enum { E_ID, E_TIME, E_TXID, E_RETRY, E_TYPE, E_DATA, E_EXTRA1, E_EXTRA2,
        E_EXTRA3, E_EXTRA4 };
 
 struct stream {
-	FILE	   *fp;
+	int	    fd;
 	const char *name;	/* for messages: "stdin" */
-	char	   *line;
-	size_t	    cap;
+	char	   *buf;	/* read buffer: [pos, end) not yet consumed */
+	size_t	    pos, end, cap;
+	char	   *line;	/* the current line, NUL terminated, in buf */
 	long	    lineno;
 	char	   *f[EVENT_NF];	/* fields after the tag, raw */
 	int	    nf;
@@ -45,15 +47,22 @@ struct stream {
 	size_t	    batch_cap;
 };
 
-void stream_init(struct stream *s, FILE *fp, const char *name);
+/* Read from fd.  While it waits for input, the reader also watches
+ * stdout: when the stage downstream has gone (the pipe's read end is
+ * closed) it exits EXIT_RETRY at once instead of blocking forever, so a
+ * pipeline whose last stage died unwinds from the end. */
+void stream_init(struct stream *s, int fd, const char *name);
 void stream_free(struct stream *s);
+
+/* What a reader accepts: whole batches (batch, events, end), or bare
+ * batch records one per line as pgq-next-batch prints them. */
+enum stream_mode { STREAM_FRAMED, STREAM_BATCHES };
 
 /* Read the next record.  Malformed input exits EXIT_USAGE with the line
  * number; EOF inside a batch (a dead upstream) exits EXIT_RETRY.  Both
  * exits happen before the caller acted on the batch, so nothing of it is
- * committed.  When `events_ok` is false, an event record is an error
- * (for stages that take bare batch records). */
-enum rec stream_next(struct stream *s, bool events_ok);
+ * committed. */
+enum rec stream_next(struct stream *s, enum stream_mode mode);
 
 /* The batch record of the open (or just ended) batch, as read, without
  * its newline: "batch\t...". */
