@@ -53,6 +53,7 @@ COMMON = \
 	common/util.o \
 	common/copytext.o \
 	common/db.o \
+	common/linein.o \
 	common/stream.o \
 	common/sig.o \
 	common/json.o

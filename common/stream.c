@@ -5,12 +5,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
 #include <sys/types.h>
 #include <unistd.h>
 
 #include "copytext.h"
 #include "exitcodes.h"
+#include "linein.h"
 #include "stream.h"
 #include "util.h"
 
@@ -18,93 +18,16 @@ void
 stream_init(struct stream *s, int fd, const char *name)
 {
 	memset(s, 0, sizeof(*s));
-	s->fd = fd;
+	linein_init(&s->in, fd, STDOUT_FILENO, name);
 	s->name = name;
-	s->cap = 1 << 16;
-	s->buf = xmalloc(s->cap);
 }
 
 void
 stream_free(struct stream *s)
 {
-	free(s->buf);
+	linein_free(&s->in);
 	free(s->batch_line);
 	memset(s, 0, sizeof(*s));
-}
-
-/* Block until s->fd has input; give up when stdout's reader is gone. */
-static void
-wait_input(struct stream *s)
-{
-	struct pollfd pfd[2] = {
-		{ .fd = s->fd, .events = POLLIN },
-		{ .fd = STDOUT_FILENO, .events = 0 },	/* errors only */
-	};
-
-	for (;;) {
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			err(EXIT_RETRY, "poll");
-		}
-		if (pfd[0].revents != 0)
-			return;
-		if (pfd[1].revents & (POLLERR | POLLHUP | POLLNVAL)) {
-			if (s->in_batch)
-				errx(EXIT_RETRY, "stdout closed inside batch %lld "
-				    "(downstream died?)", s->batch_id);
-			errx(EXIT_RETRY, "stdout closed (downstream died?)");
-		}
-	}
-}
-
-/* Next line into s->line without its newline; length, or -1 at EOF.
- * An unterminated last line is returned with *complete false. */
-static ssize_t
-read_line(struct stream *s, bool *complete)
-{
-	for (;;) {
-		char *nl = memchr(s->buf + s->pos, '\n', s->end - s->pos);
-		ssize_t n;
-
-		if (nl != NULL) {
-			size_t len = (size_t)(nl - (s->buf + s->pos));
-
-			*nl = '\0';
-			s->line = s->buf + s->pos;
-			s->pos += len + 1;
-			*complete = true;
-			return (ssize_t)len;
-		}
-		/* Compact, or grow when one line fills the whole buffer. */
-		if (s->pos > 0) {
-			memmove(s->buf, s->buf + s->pos, s->end - s->pos);
-			s->end -= s->pos;
-			s->pos = 0;
-		}
-		if (s->end + 1 >= s->cap) {
-			s->cap *= 2;
-			s->buf = xrealloc(s->buf, s->cap);
-		}
-		wait_input(s);
-		n = read(s->fd, s->buf + s->end, s->cap - s->end - 1);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			err(EXIT_RETRY, "read %s", s->name);
-		}
-		if (n == 0) {
-			if (s->end == 0)
-				return -1;
-			s->buf[s->end] = '\0';
-			s->line = s->buf;
-			*complete = false;
-			n = (ssize_t)s->end;
-			s->pos = s->end = 0;
-			return n;
-		}
-		s->end += (size_t)n;
-	}
 }
 
 long long
@@ -175,7 +98,7 @@ stream_next(struct stream *s, enum stream_mode mode)
 	const char *tag;
 	bool complete;
 
-	len = read_line(s, &complete);
+	len = linein_next(&s->in, &s->line, &complete);
 	if (len < 0) {
 		if (s->in_batch)
 			errx(EXIT_RETRY, "%s: stream ended inside batch %lld "

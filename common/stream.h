@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "linein.h"
+
 enum rec {
 	REC_EOF = 0,	/* clean end of input, between batches */
 	REC_BATCH,
@@ -30,11 +32,9 @@ enum { E_ID, E_TIME, E_TXID, E_RETRY, E_TYPE, E_DATA, E_EXTRA1, E_EXTRA2,
        E_EXTRA3, E_EXTRA4 };
 
 struct stream {
-	int	    fd;
+	struct linein in;
 	const char *name;	/* for messages: "stdin" */
-	char	   *buf;	/* read buffer: [pos, end) not yet consumed */
-	size_t	    pos, end, cap;
-	char	   *line;	/* the current line, NUL terminated, in buf */
+	char	   *line;	/* the current line, NUL terminated, in in.buf */
 	long	    lineno;
 	char	   *f[EVENT_NF];	/* fields after the tag, raw */
 	int	    nf;

@@ -1,0 +1,112 @@
+/* pgq-finish-batch: finish each batch a previous stage completed. */
+#include <err.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "exitcodes.h"
+#include "stream.h"
+#include "util.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: pgq-finish-batch [-d conninfo] [batch_id ...]\n");
+	exit(EXIT_USAGE);
+}
+
+static void
+help(void)
+{
+	printf("usage: pgq-finish-batch [-d conninfo] [batch_id ...]\n"
+	    "\n"
+	    "Finish each batch whose end record arrives on stdin, or the\n"
+	    "batches given by id.\n"
+	    "\n"
+	    "  -d, --dbname=CONNINFO  database (default: PG* environment)\n"
+	    "  -h, --help             show this help\n"
+	    "  -V, --version          show the version\n");
+	finish(EXIT_DONE);
+}
+
+/* pgq_coop.finish_batch also releases a subconsumer's batch; it is only
+ * there when pgq_coop is installed. */
+static const char *
+finish_sql(PGconn *conn)
+{
+	PGresult *res = db_exec(conn, "probe pgq_coop",
+	    "SELECT to_regprocedure('pgq_coop.finish_batch(bigint)') IS NOT NULL",
+	    0, NULL);
+	bool coop = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+
+	PQclear(res);
+	return coop ? "SELECT pgq_coop.finish_batch($1)" : "SELECT pgq.finish_batch($1)";
+}
+
+static void
+finish_one(PGconn *conn, const char *sql, const char *batch_id)
+{
+	const char *params[1] = { batch_id };
+	PGresult *res = db_exec(conn, "finish batch", sql, 1, params);
+
+	/* finish_batch returns 0 for a batch that is not open: finished
+	 * already, or never handed out.  Not an error for a pipeline that
+	 * was restarted, but worth a word. */
+	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "0") == 0)
+		warnx("batch %s was not open (already finished?)", batch_id);
+	PQclear(res);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "dbname",  required_argument, NULL, 'd' },
+		{ "help",    no_argument,       NULL, 'h' },
+		{ "version", no_argument,       NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *conninfo = NULL, *sql;
+	PGconn *conn;
+	int c, i;
+
+	while ((c = getopt_long(argc, argv, "d:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': conninfo = optarg; break;
+		case 'h': help(); break;
+		case 'V': print_version(); break;
+		default: usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	for (i = 0; i < argc; i++)
+		if (stream_parse_id(argv[i]) == 0)
+			errx(EXIT_USAGE, "not a batch id: %s", argv[i]);
+
+	conn = db_connect(conninfo);
+	sql = finish_sql(conn);
+	if (argc > 0) {
+		for (i = 0; i < argc; i++)
+			finish_one(conn, sql, argv[i]);
+	} else {
+		struct stream in;
+		enum rec r;
+		char id[32];
+
+		stream_init(&in, STDIN_FILENO, "stdin");
+		while ((r = stream_next(&in, STREAM_FRAMED)) != REC_EOF) {
+			if (r != REC_END)
+				continue;
+			snprintf(id, sizeof(id), "%lld", in.batch_id);
+			finish_one(conn, sql, id);
+		}
+		stream_free(&in);
+	}
+	PQfinish(conn);
+	finish(EXIT_DONE);
+}
