@@ -1,4 +1,5 @@
 /* copytext.c: COPY text escaping, strict about what it accepts. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "copytext.h"
@@ -19,6 +20,33 @@ hexval(int c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+bool
+copytext_valid(const char *raw)
+{
+	const char *p;
+
+	if (copytext_is_null(raw))
+		return true;
+	for (p = strchr(raw, '\\'); p != NULL; p = strchr(p, '\\')) {
+		switch (p[1]) {
+		case '\\': case 'b': case 'f': case 'n': case 'r': case 't': case 'v':
+			p += 2;
+			continue;
+		default:
+			break;
+		}
+		/* Rare escapes: let the unescaper judge a scratch copy. */
+		{
+			char *tmp = xstrdup(p);
+			bool ok = copytext_unescape(tmp) >= 0;
+
+			free(tmp);
+			return ok;
+		}
+	}
+	return true;
 }
 
 long

@@ -15,6 +15,10 @@ bool copytext_is_null(const char *raw);
  * or -1 when the field holds a malformed escape or is \N. */
 MUST_CHECK long copytext_unescape(char *s);
 
+/* True when a raw field is \N or a well-formed escaped value (what
+ * copytext_unescape() accepts), checked without changing it. */
+bool copytext_valid(const char *raw);
+
 /* Append s[0..n) to b, escaped for COPY text format. */
 void copytext_escape(struct buf *b, const char *s, size_t n);
 

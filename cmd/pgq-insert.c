@@ -1,0 +1,291 @@
+/* pgq-insert: the producer; COPY events from stdin into a queue. */
+#include <err.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "copytext.h"
+#include "db.h"
+#include "exitcodes.h"
+#include "linein.h"
+#include "stream.h"
+#include "util.h"
+
+/* A chunk is committed when input pauses (a live feed reaches consumers
+ * at once), or at this size or age (a bulk load commits as it goes). */
+#define CHUNK_ROWS	200000
+#define CHUNK_MS	1000
+/* Bytes gathered before one PQputCopyData call. */
+#define SEND_BYTES	(1 << 16)
+
+static struct {
+	const char *queue;
+	bool single;
+	bool stream;
+} o;
+
+static PGconn *conn;
+static struct buf out;		/* COPY data not yet sent */
+static long long chunk_rows;
+static long long chunk_start;
+static char *ev_time;		/* now() of the open transaction */
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: pgq-insert [-d conninfo] [--stream | --single-transaction] queue\n");
+	exit(EXIT_USAGE);
+}
+
+static void
+help(void)
+{
+	printf("usage: pgq-insert [-d conninfo] [--stream | --single-transaction] queue\n"
+	    "\n"
+	    "Insert events read from stdin into a queue: one per line,\n"
+	    "ev_type TAB ev_data [TAB extra1 .. extra4], COPY text escaping.\n"
+	    "\n"
+	    "  -d, --dbname=CONNINFO     database (default: PG* environment)\n"
+	    "  -s, --stream              read a batch stream; insert each batch in\n"
+	    "                            one transaction and re-emit it on commit\n"
+	    "  -1, --single-transaction  the whole input is one transaction\n"
+	    "  -h, --help                show this help\n"
+	    "  -V, --version             show the version\n");
+	finish(EXIT_DONE);
+}
+
+/* Open a transaction and a COPY into the queue's current event table.
+ * The event table's defaults supply ev_id and ev_txid, as they do for
+ * pgq.insert_event; current_event_table() refuses a queue with inserts
+ * disabled. */
+static void
+chunk_open(void)
+{
+	const char *params[1] = { o.queue };
+	PGresult *res;
+	struct buf sql = {0};
+
+	db_cmd(conn, "begin", "BEGIN", 0, NULL);
+	res = db_exec(conn, "current event table",
+	    "SELECT pgq.current_event_table($1), now()", 1, params);
+	free(ev_time);
+	ev_time = xstrdup(PQgetvalue(res, 0, 1));
+	/* current_event_table() returns a qualified, quoted name. */
+	buf_printf(&sql, "COPY %s (ev_time, ev_type, ev_data, ev_extra1, "
+	    "ev_extra2, ev_extra3, ev_extra4) FROM STDIN", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	res = PQexec(conn, sql.data);
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		db_die(conn, res, "copy into event table");
+	PQclear(res);
+	buf_free(&sql);
+	chunk_rows = 0;
+	chunk_start = now_ms();
+}
+
+static void
+send_out(void)
+{
+	if (out.len > 0 && PQputCopyData(conn, out.data, (int)out.len) != 1)
+		errx(EXIT_RETRY, "copy: %s", db_errmsg(conn));
+	buf_reset(&out);
+}
+
+static void
+chunk_commit(void)
+{
+	PGresult *res;
+
+	send_out();
+	if (PQputCopyEnd(conn, NULL) != 1)
+		errx(EXIT_RETRY, "copy end: %s", db_errmsg(conn));
+	res = PQgetResult(conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		db_die(conn, res, "copy into event table");
+	PQclear(res);
+	while ((res = PQgetResult(conn)) != NULL)
+		PQclear(res);
+	db_cmd(conn, "commit", "COMMIT", 0, NULL);
+	chunk_rows = 0;
+}
+
+/* Abandon the open chunk: nothing of it is committed. */
+static void __attribute__((noreturn))
+chunk_abort(const char *why)
+{
+	PQputCopyEnd(conn, why);
+	PQfinish(conn);	/* the server rolls back the open transaction */
+	exit(EXIT_USAGE);
+}
+
+/* Count TAB-separated fields and check each one's escaping. */
+static int
+check_fields(char *line)
+{
+	char *p = line;
+	int n = 0;
+
+	for (;;) {
+		char *tab = strchr(p, '\t');
+		bool ok;
+
+		if (tab != NULL)
+			*tab = '\0';
+		ok = copytext_valid(p);
+		if (tab != NULL)
+			*tab = '\t';
+		if (!ok)
+			return -1;
+		n++;
+		if (tab == NULL)
+			return n;
+		p = tab + 1;
+	}
+}
+
+static void
+add_row(const char *time_field, const char *fields, int nfields)
+{
+	int i;
+
+	buf_addstr(&out, time_field);
+	buf_addch(&out, '\t');
+	buf_addstr(&out, fields);
+	for (i = nfields; i < 6; i++)
+		buf_add(&out, "\t\\N", 3);
+	buf_addch(&out, '\n');
+	if (out.len >= SEND_BYTES)
+		send_out();
+	chunk_rows++;
+}
+
+static void
+produce(void)
+{
+	struct linein in;
+	long lineno = 0;
+	bool complete;
+	ssize_t len;
+	char *line;
+
+	linein_init(&in, STDIN_FILENO, -1, "stdin");
+	for (;;) {
+		int n;
+
+		/* Commit before waiting, so a live feed is never held back. */
+		if (chunk_rows > 0 && !o.single &&
+		    (chunk_rows >= CHUNK_ROWS || now_ms() - chunk_start >= CHUNK_MS ||
+		     !linein_ready(&in)))
+			chunk_commit();
+		len = linein_next(&in, &line, &complete);
+		if (len < 0)
+			break;
+		lineno++;
+		if (!complete) {
+			warnx("stdin line %ld: no newline at end of input (truncated?)", lineno);
+			if (chunk_rows > 0)
+				chunk_abort("truncated input");
+			exit(EXIT_USAGE);
+		}
+		n = check_fields(line);
+		if (n < 2 || n > 6) {
+			warnx("stdin line %ld: %s", lineno, n < 0 ? "bad escape sequence" :
+			    "expected ev_type TAB ev_data [TAB extra1 .. extra4]");
+			if (chunk_rows > 0)
+				chunk_abort("bad input");
+			exit(EXIT_USAGE);
+		}
+		if (chunk_rows == 0)
+			chunk_open();
+		add_row(ev_time, line, n);
+	}
+	if (chunk_rows > 0)
+		chunk_commit();
+	linein_free(&in);
+}
+
+/* --stream: each batch of the input stream in one transaction. */
+static void
+move_batches(void)
+{
+	struct stream in;
+	enum rec r;
+
+	stream_init(&in, STDIN_FILENO, "stdin");
+	while ((r = stream_next(&in, STREAM_FRAMED)) != REC_EOF) {
+		switch (r) {
+		case REC_BATCH:
+			chunk_open();
+			break;
+		case REC_EVENT: {
+			/* ev_time, ev_type, ev_data, extras: fields already in
+			 * COPY text, passed on unchanged. */
+			int i;
+
+			buf_addstr(&out, in.f[E_TIME]);
+			for (i = E_TYPE; i <= E_EXTRA4; i++) {
+				buf_addch(&out, '\t');
+				buf_addstr(&out, in.f[i]);
+			}
+			buf_addch(&out, '\n');
+			if (out.len >= SEND_BYTES)
+				send_out();
+			chunk_rows++;
+			break;
+		}
+		case REC_END:
+			chunk_commit();
+			stream_emit_done(&in, stdout);
+			if (fflush(stdout) != 0)
+				err(EXIT_RETRY, "write stdout");
+			break;
+		case REC_EOF:
+			break;
+		}
+	}
+	stream_free(&in);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option longopts[] = {
+		{ "dbname",             required_argument, NULL, 'd' },
+		{ "stream",             no_argument,       NULL, 's' },
+		{ "single-transaction", no_argument,       NULL, '1' },
+		{ "help",               no_argument,       NULL, 'h' },
+		{ "version",            no_argument,       NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *conninfo = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "1d:hsV", longopts, NULL)) != -1) {
+		switch (c) {
+		case '1': o.single = true; break;
+		case 'd': conninfo = optarg; break;
+		case 'h': help(); break;
+		case 's': o.stream = true; break;
+		case 'V': print_version(); break;
+		default: usage();
+		}
+	}
+	if (argc - optind != 1)
+		usage();
+	if (o.stream && o.single)
+		errx(EXIT_USAGE, "--stream and --single-transaction exclude each other");
+	o.queue = argv[optind];
+
+	conn = db_connect(conninfo);
+	if (o.stream)
+		move_batches();
+	else
+		produce();
+	PQfinish(conn);
+	free(ev_time);
+	buf_free(&out);
+	finish(EXIT_DONE);
+}
