@@ -1,0 +1,66 @@
+/* walarch.h: the archive directory: ARCHIVE/wal and ARCHIVE/base.
+ *
+ * ARCHIVE/wal holds one file per WAL file, named as PostgreSQL names it,
+ * with ".zst" appended when compressed (format: walfile.h).  Names that
+ * start with '.' are temporary files of a push in progress (or killed).
+ * ARCHIVE/base/LABEL holds one plain-format pg_basebackup with its
+ * backup_label and backup_manifest. */
+#ifndef WALARCH_H
+#define WALARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "util.h"
+#include "walname.h"
+
+struct walent {
+	char *name;		/* the WAL file name PostgreSQL uses */
+	char *file;		/* the file name in ARCHIVE/wal */
+	int zst;		/* file carries ".zst" */
+	struct walname w;
+};
+
+struct backup {
+	char *label;		/* directory name under ARCHIVE/base */
+	uint32_t tli;
+	uint64_t start_lsn;
+	char start_seg[WALNAME_LEN + 1];
+	char start_time[40];	/* as backup_label says, "" if absent */
+	time_t done;		/* mtime of backup_manifest (or backup_label) */
+	long long bytes;	/* total size of the files */
+};
+
+/* "ARCHIVE/sub" in a new string. */
+char *walarch_path(const char *archive, const char *sub);
+
+/* The files of ARCHIVE/wal, sorted by name; temporary and unknown names
+ * are skipped (unknown ones counted in *unknown when not NULL).  Returns
+ * 0, or -1 with errno (ENOENT when ARCHIVE/wal is missing). */
+MUST_CHECK int walarch_scan(const char *archive, struct walent **ents,
+    size_t *n, size_t *unknown);
+void walarch_free(struct walent *ents, size_t n);
+
+/* Open the archived file for name (plain or ".zst") read-only.  Returns
+ * the fd, or -1 with errno (ENOENT when neither exists); *file gets the
+ * path opened when not NULL. */
+int walarch_open(const char *archive, const char *name, char **file);
+
+/* The base backups, sorted by start LSN (oldest first).  A directory that
+ * is not a complete backup (no readable backup_label) is skipped with a
+ * warning.  A missing ARCHIVE/base is no backups.  Returns 0 or -1. */
+MUST_CHECK int walarch_backups(const char *archive, struct backup **b,
+    size_t *n);
+void walarch_backups_free(struct backup *b, size_t n);
+
+/* The WAL segment size the archive uses: the original size of the newest
+ * full segment when it is a valid size, else 16 MiB. */
+uint64_t walarch_segsize(const char *archive, const struct walent *ents,
+    size_t n);
+
+/* Format t as PostgreSQL prints a timestamptz in UTC with DateStyle ISO
+ * ("2024-01-02 03:04:05+00") into out (at least 32 bytes). */
+void iso_utc(char *out, size_t len, time_t t);
+
+#endif

@@ -1,0 +1,329 @@
+/* walfile.c: write and verify archived WAL files (see walfile.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include "crc32c.h"
+#include "durable.h"
+#include "walfile.h"
+
+/* Large enough that a 16 MiB segment costs a handful of system calls,
+ * small enough that the checksum reads the chunk while it is in cache. */
+#define CHUNK (1u << 20)
+
+#define SKIP_MAGIC 0x184D2A5Bu
+#define VERSION_1  1u
+
+static int
+fail(int code, char *msg, size_t msglen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, msglen, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+static void
+put32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint32_t
+get32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+static void
+make_trailer(unsigned char *t, const struct walfile_info *info)
+{
+	put32(t, SKIP_MAGIC);
+	put32(t + 4, WALFILE_TRAILER - 8);
+	memcpy(t + 8, "SKYW", 4);
+	put32(t + 12, VERSION_1);
+	put32(t + 16, info->comp);
+	put32(t + 20, info->payload_crc);
+	put32(t + 24, (uint32_t)info->size);
+	put32(t + 28, (uint32_t)(info->size >> 32));
+	put32(t + 32, info->content_crc);
+	put32(t + 36, crc32c(0, t, 36));
+}
+
+int
+walfile_store(int in, int out, uint32_t comp, int level,
+    struct walfile_info *info, char *msg, size_t msglen)
+{
+	unsigned char trailer[WALFILE_TRAILER];
+	ZSTD_CCtx *cctx = NULL;
+	char *buf, *zbuf = NULL;
+	size_t zcap = 0;
+	int rc = WF_OK;
+
+	memset(info, 0, sizeof(*info));
+	info->comp = comp;
+	(void)posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
+	buf = xmalloc(CHUNK);
+	if (comp == WALFILE_ZSTD) {
+		zcap = ZSTD_CStreamOutSize();
+		zbuf = xmalloc(zcap);
+		cctx = ZSTD_createCCtx();
+		if (cctx == NULL ||
+		    ZSTD_isError(ZSTD_CCtx_setParameter(cctx,
+		    ZSTD_c_compressionLevel, level))) {
+			rc = fail(WF_IO, msg, msglen, "zstd: cannot set up level %d",
+			    level);
+			goto out;
+		}
+	}
+	for (;;) {
+		ssize_t r = read(in, buf, CHUNK);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = fail(WF_IO, msg, msglen, "read: %s", strerror(errno));
+			goto out;
+		}
+		info->content_crc = crc32c(info->content_crc, buf, (size_t)r);
+		info->size += (uint64_t)r;
+		if (comp == WALFILE_NONE) {
+			if (r == 0)
+				break;
+			if (write_all(out, buf, (size_t)r) != 0) {
+				rc = fail(WF_IO, msg, msglen, "write: %s",
+				    strerror(errno));
+				goto out;
+			}
+			info->payload_crc = crc32c(info->payload_crc, buf, (size_t)r);
+			info->stored += (uint64_t)r;
+			continue;
+		}
+		ZSTD_inBuffer zin = { buf, (size_t)r, 0 };
+		ZSTD_EndDirective mode = r == 0 ? ZSTD_e_end : ZSTD_e_continue;
+		size_t left;
+
+		do {
+			ZSTD_outBuffer zout = { zbuf, zcap, 0 };
+
+			left = ZSTD_compressStream2(cctx, &zout, &zin, mode);
+			if (ZSTD_isError(left)) {
+				rc = fail(WF_IO, msg, msglen, "zstd: %s",
+				    ZSTD_getErrorName(left));
+				goto out;
+			}
+			if (zout.pos > 0 && write_all(out, zbuf, zout.pos) != 0) {
+				rc = fail(WF_IO, msg, msglen, "write: %s",
+				    strerror(errno));
+				goto out;
+			}
+			info->payload_crc = crc32c(info->payload_crc, zbuf, zout.pos);
+			info->stored += zout.pos;
+		} while (mode == ZSTD_e_end ? left != 0 : zin.pos < zin.size);
+		if (r == 0)
+			break;
+	}
+	make_trailer(trailer, info);
+	if (write_all(out, trailer, sizeof(trailer)) != 0) {
+		rc = fail(WF_IO, msg, msglen, "write: %s", strerror(errno));
+		goto out;
+	}
+	info->stored += sizeof(trailer);
+out:
+	ZSTD_freeCCtx(cctx);
+	free(zbuf);
+	free(buf);
+	return rc;
+}
+
+int
+walfile_trailer(int fd, struct walfile_info *info, char *msg, size_t msglen)
+{
+	unsigned char t[WALFILE_TRAILER];
+	struct stat st;
+	ssize_t r;
+
+	memset(info, 0, sizeof(*info));
+	if (fstat(fd, &st) != 0)
+		return fail(WF_IO, msg, msglen, "stat: %s", strerror(errno));
+	if (st.st_size < WALFILE_TRAILER)
+		return fail(WF_CORRUPT, msg, msglen, "too short (%lld bytes)",
+		    (long long)st.st_size);
+	for (;;) {
+		r = pread(fd, t, sizeof(t), st.st_size - WALFILE_TRAILER);
+		if (r >= 0 || errno != EINTR)
+			break;
+	}
+	if (r < 0)
+		return fail(WF_IO, msg, msglen, "read: %s", strerror(errno));
+	if (r != WALFILE_TRAILER)
+		return fail(WF_CORRUPT, msg, msglen, "short read of trailer");
+	if (get32(t) != SKIP_MAGIC || get32(t + 4) != WALFILE_TRAILER - 8 ||
+	    memcmp(t + 8, "SKYW", 4) != 0)
+		return fail(WF_CORRUPT, msg, msglen,
+		    "no wal-push trailer (not written by wal-push, or damaged)");
+	if (get32(t + 36) != crc32c(0, t, 36))
+		return fail(WF_CORRUPT, msg, msglen, "trailer checksum mismatch");
+	if (get32(t + 12) != VERSION_1)
+		return fail(WF_CORRUPT, msg, msglen, "unknown format version %u",
+		    (unsigned)get32(t + 12));
+	info->comp = get32(t + 16);
+	info->payload_crc = get32(t + 20);
+	info->size = (uint64_t)get32(t + 24) | (uint64_t)get32(t + 28) << 32;
+	info->content_crc = get32(t + 32);
+	info->stored = (uint64_t)st.st_size;
+	if (info->comp != WALFILE_NONE && info->comp != WALFILE_ZSTD)
+		return fail(WF_CORRUPT, msg, msglen, "unknown compression %u",
+		    (unsigned)info->comp);
+	if (info->comp == WALFILE_NONE &&
+	    info->size != info->stored - WALFILE_TRAILER)
+		return fail(WF_CORRUPT, msg, msglen,
+		    "size %llu does not match the trailer's %llu",
+		    (unsigned long long)(info->stored - WALFILE_TRAILER),
+		    (unsigned long long)info->size);
+	return WF_OK;
+}
+
+/* Hand n bytes of original content to the sink and the comparison. */
+static int
+content(const char *p, size_t n, int out, int cmpfd, char *cbuf, int *differ,
+    char *msg, size_t msglen)
+{
+	if (out >= 0 && write_all(out, p, n) != 0)
+		return fail(WF_IO, msg, msglen, "write: %s", strerror(errno));
+	if (cmpfd >= 0 && !*differ) {
+		ssize_t r = read_full(cmpfd, cbuf, n);
+
+		if (r < 0)
+			return fail(WF_IO, msg, msglen, "read: %s", strerror(errno));
+		if ((size_t)r != n || memcmp(p, cbuf, n) != 0)
+			*differ = 1;
+	}
+	return WF_OK;
+}
+
+int
+walfile_read(int fd, int out, int cmpfd, struct walfile_info *info,
+    char *msg, size_t msglen)
+{
+	ZSTD_DCtx *dctx = NULL;
+	char *buf, *zbuf = NULL, *cbuf = NULL;
+	uint64_t left, total = 0;
+	uint32_t pcrc = 0, ccrc = 0;
+	size_t zcap = 0, zret = 1;
+	off_t off = 0;
+	int rc, differ = 0;
+
+	rc = walfile_trailer(fd, info, msg, msglen);
+	if (rc != WF_OK)
+		return rc;
+	buf = xmalloc(CHUNK);
+	if (cmpfd >= 0)
+		cbuf = xmalloc(info->comp == WALFILE_ZSTD ?
+		    ZSTD_DStreamOutSize() : CHUNK);
+	if (info->comp == WALFILE_ZSTD) {
+		zcap = ZSTD_DStreamOutSize();
+		zbuf = xmalloc(zcap);
+		if ((dctx = ZSTD_createDCtx()) == NULL) {
+			rc = fail(WF_IO, msg, msglen, "zstd: out of memory");
+			goto out;
+		}
+	}
+	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	for (left = info->stored - WALFILE_TRAILER; left > 0;) {
+		size_t want = left < CHUNK ? (size_t)left : CHUNK;
+		ssize_t r = pread(fd, buf, want, off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			rc = fail(WF_IO, msg, msglen, "read: %s", strerror(errno));
+			goto out;
+		}
+		if (r == 0) {
+			rc = fail(WF_CORRUPT, msg, msglen, "file shrank while read");
+			goto out;
+		}
+		off += r;
+		left -= (uint64_t)r;
+		pcrc = crc32c(pcrc, buf, (size_t)r);
+		if (info->comp == WALFILE_NONE) {
+			ccrc = crc32c(ccrc, buf, (size_t)r);
+			total += (uint64_t)r;
+			rc = content(buf, (size_t)r, out, cmpfd, cbuf, &differ,
+			    msg, msglen);
+			if (rc != WF_OK)
+				goto out;
+			continue;
+		}
+		ZSTD_inBuffer zin = { buf, (size_t)r, 0 };
+
+		while (zin.pos < zin.size) {
+			ZSTD_outBuffer zout = { zbuf, zcap, 0 };
+
+			if (zret == 0) {
+				rc = fail(WF_CORRUPT, msg, msglen,
+				    "data after the end of the zstd frame");
+				goto out;
+			}
+			zret = ZSTD_decompressStream(dctx, &zout, &zin);
+			if (ZSTD_isError(zret)) {
+				rc = fail(WF_CORRUPT, msg, msglen, "zstd: %s",
+				    ZSTD_getErrorName(zret));
+				goto out;
+			}
+			ccrc = crc32c(ccrc, zbuf, zout.pos);
+			total += zout.pos;
+			if (total > info->size) {
+				rc = fail(WF_CORRUPT, msg, msglen,
+				    "decompresses to more than %llu bytes",
+				    (unsigned long long)info->size);
+				goto out;
+			}
+			rc = content(zbuf, zout.pos, out, cmpfd, cbuf, &differ,
+			    msg, msglen);
+			if (rc != WF_OK)
+				goto out;
+		}
+	}
+	if (pcrc != info->payload_crc) {
+		rc = fail(WF_CORRUPT, msg, msglen, "checksum mismatch");
+		goto out;
+	}
+	if (info->comp == WALFILE_ZSTD && zret != 0) {
+		rc = fail(WF_CORRUPT, msg, msglen, "zstd frame is incomplete");
+		goto out;
+	}
+	if (total != info->size || ccrc != info->content_crc) {
+		rc = fail(WF_CORRUPT, msg, msglen,
+		    "content checksum or size mismatch");
+		goto out;
+	}
+	if (cmpfd >= 0 && !differ) {
+		char c;
+		ssize_t r = read_full(cmpfd, &c, 1);
+
+		if (r < 0) {
+			rc = fail(WF_IO, msg, msglen, "read: %s", strerror(errno));
+			goto out;
+		}
+		differ = r != 0;
+	}
+	rc = differ ? fail(WF_DIFFER, msg, msglen, "content differs") : WF_OK;
+out:
+	ZSTD_freeDCtx(dctx);
+	free(zbuf);
+	free(cbuf);
+	free(buf);
+	return rc;
+}
