@@ -43,10 +43,15 @@ BIN = \
 	pgq-events \
 	pgq-finish-batch \
 	pgq-retry \
-	pgq-status
+	pgq-status \
+	wal-push \
+	wal-fetch \
+	wal-list \
+	wal-check \
+	wal-prune
 
 # Porcelain: POSIX sh, installed as is.
-SH = pgqadm pgq-consumer
+SH = pgqadm pgq-consumer walmgr
 
 # The shared library every program links.
 COMMON = \
@@ -56,7 +61,12 @@ COMMON = \
 	common/linein.o \
 	common/stream.o \
 	common/sig.o \
-	common/json.o
+	common/json.o \
+	common/durable.o \
+	common/crc32c.o \
+	common/walname.o \
+	common/walfile.o \
+	common/walarch.o
 
 # SQL: each schema is the concatenation of its numbered parts.
 SQL = pgq pgq_coop

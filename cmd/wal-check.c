@@ -1,0 +1,342 @@
+/* wal-check: is the archived WAL complete from a start point to the newest
+ * segment, following timeline switches; optionally verify every file.
+ *
+ * The timeline to follow is the newest one whose history descends from
+ * the start's timeline.  For each segment number the expected timeline is
+ * the newest one of that history that had begun by that segment, which is
+ * the file recovery would read. */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "util.h"
+#include "walarch.h"
+#include "walfile.h"
+#include "walname.h"
+
+#define MAXTLI 512
+
+static const char usage_line[] =
+    "usage: wal-check -A archive [--from segment | --backup label] [--verify]\n";
+
+static void
+usage(void)
+{
+	fputs(usage_line, stderr);
+	exit(EXIT_USAGE);
+}
+
+static void
+help(void)
+{
+	fputs(usage_line, stdout);
+	fputs("Check that the archive holds every WAL segment from the start\n"
+	    "(default: the oldest base backup, else the oldest segment) to the\n"
+	    "newest one.  Prints TSV: missing, damaged, checked.\n"
+	    "  -A, --archive DIR    the archive directory\n"
+	    "  -b, --backup LABEL   start at the start of this base backup\n"
+	    "  -f, --from SEGMENT   start at this segment\n"
+	    "  -s, --wal-segsize MB WAL segment size (default: from the archive)\n"
+	    "  -v, --verify         also verify the checksums of every file\n"
+	    "  -h, --help           this help\n"
+	    "  -V, --version        print the version\n", stdout);
+	finish(EXIT_DONE);
+}
+
+/* One timeline of the followed history: it begins at segment `begin`. */
+struct tl {
+	uint32_t tli;
+	uint64_t begin;
+};
+
+static const char *archive;
+static struct walent *ents;
+static size_t nents;
+static int problems;
+
+static struct walent *
+find(uint32_t tli, uint64_t segno, uint64_t segsize)
+{
+	char name[WALNAME_LEN + 1];
+	size_t lo = 0, hi = nents;
+
+	walname_format(name, tli, segno, segsize);
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(ents[mid].name, name);
+
+		if (c == 0)
+			return &ents[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Read the history of tli into chain (oldest first, tli itself last).
+ * Returns the number of entries; on a missing or damaged history file the
+ * chain is tli alone and the problem is reported. */
+static size_t
+read_history(uint32_t tli, struct tl *chain, uint64_t segsize)
+{
+	char name[32], msg[256], line[512];
+	struct walfile_info info;
+	size_t n = 0;
+	FILE *tmp;
+	int fd, rc;
+
+	if (tli == 1)
+		goto self;
+	snprintf(name, sizeof(name), "%08X.history", (unsigned)tli);
+	fd = walarch_open(archive, name, NULL);
+	if (fd < 0) {
+		printf("missing\t%s\n", name);
+		problems = 1;
+		goto self;
+	}
+	if ((tmp = tmpfile()) == NULL)
+		err(EXIT_RETRY, "tmpfile");
+	rc = walfile_read(fd, fileno(tmp), -1, &info, msg, sizeof(msg));
+	close(fd);
+	if (rc == WF_IO)
+		errx(EXIT_RETRY, "%s: %s", name, msg);
+	if (rc != WF_OK) {
+		printf("damaged\t%s\t%s\n", name, msg);
+		problems = 1;
+		fclose(tmp);
+		goto self;
+	}
+	rewind(tmp);
+	uint64_t begin = 0;
+	while (fgets(line, sizeof(line), tmp) != NULL && n < MAXTLI - 1) {
+		unsigned parent;
+		char lsn[64];
+		uint64_t end;
+
+		if (sscanf(line, "%u %63s", &parent, lsn) != 2 ||
+		    lsn_parse(lsn, &end) != 0)
+			continue;
+		chain[n].tli = parent;
+		chain[n].begin = begin;
+		begin = end / segsize;
+		n++;
+	}
+	fclose(tmp);
+	chain[n].tli = tli;
+	chain[n].begin = begin;
+	return n + 1;
+self:
+	chain[0].tli = tli;
+	chain[0].begin = 0;
+	return 1;
+}
+
+static uint32_t
+expected_tli(const struct tl *chain, size_t n, uint64_t segno)
+{
+	for (size_t i = n; i-- > 0;)
+		if (chain[i].begin <= segno)
+			return chain[i].tli;
+	return chain[0].tli;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "archive",     required_argument, NULL, 'A' },
+		{ "backup",      required_argument, NULL, 'b' },
+		{ "from",        required_argument, NULL, 'f' },
+		{ "help",        no_argument,       NULL, 'h' },
+		{ "wal-segsize", required_argument, NULL, 's' },
+		{ "verify",      no_argument,       NULL, 'v' },
+		{ "version",     no_argument,       NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *from = NULL, *label = NULL;
+	struct tl chain[MAXTLI], best[MAXTLI];
+	size_t nchain = 0, nbest = 0, nb;
+	struct backup *bk;
+	struct walname wn;
+	struct stat st;
+	uint64_t segsize = 0, start, end, n;
+	uint32_t start_tli = 0, tli, maxtli = 0;
+	char a[WALNAME_LEN + 1], b[WALNAME_LEN + 1], msg[256];
+	int c, verify = 0, have_end = 0;
+
+	while ((c = getopt_long(argc, argv, "A:b:f:hs:vV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'A':
+			archive = optarg;
+			break;
+		case 'b':
+			label = optarg;
+			break;
+		case 'f':
+			from = optarg;
+			break;
+		case 'h':
+			help();
+			break;
+		case 's':
+			segsize = (uint64_t)parse_num(optarg, 1, 1024,
+			    "segment size") << 20;
+			if (!wal_segsize_ok(segsize))
+				errx(EXIT_USAGE, "segment size must be a power "
+				    "of 2 from 1 to 1024: %s", optarg);
+			break;
+		case 'v':
+			verify = 1;
+			break;
+		case 'V':
+			print_version();
+			break;
+		default:
+			usage();
+		}
+	}
+	if (argc != optind || archive == NULL || (from != NULL && label != NULL))
+		usage();
+	if (from != NULL && walname_parse(from, &wn) != WAL_SEGMENT)
+		errx(EXIT_USAGE, "not a WAL segment name: %s", from);
+	if (stat(archive, &st) != 0)
+		err(EXIT_RETRY, "archive %s", archive);
+	if (walarch_scan(archive, &ents, &nents, NULL) != 0 && errno != ENOENT)
+		err(EXIT_RETRY, "%s/wal", archive);
+	if (walarch_backups(archive, &bk, &nb) != 0)
+		err(EXIT_RETRY, "%s/base", archive);
+	if (segsize == 0)
+		segsize = walarch_segsize(archive, ents, nents);
+
+	if (from != NULL) {
+		start_tli = wn.tli;
+		start = walname_segno(&wn, segsize);
+	} else if (label != NULL || nb > 0) {
+		size_t i = 0;
+
+		if (label != NULL)
+			for (i = 0; i < nb && strcmp(bk[i].label, label) != 0; i++)
+				;
+		if (i == nb)
+			errx(EXIT_USAGE, "%s/base/%s: no such base backup",
+			    archive, label);
+		start_tli = bk[i].tli;
+		start = bk[i].start_lsn / segsize;
+	} else {
+		size_t first = nents;
+
+		for (size_t i = 0; i < nents; i++) {
+			if (ents[i].w.kind != WAL_SEGMENT)
+				continue;
+			if (first == nents || walname_segno(&ents[i].w, segsize) <
+			    walname_segno(&ents[first].w, segsize))
+				first = i;
+		}
+		if (first == nents) {
+			warnx("%s: the archive holds no WAL segment", archive);
+			finish(EXIT_NO);
+		}
+		start_tli = ents[first].w.tli;
+		start = walname_segno(&ents[first].w, segsize);
+	}
+
+	/* The newest timeline that descends from the start's. */
+	for (size_t i = 0; i < nents; i++)
+		if (ents[i].w.tli > maxtli)
+			maxtli = ents[i].w.tli;
+	for (tli = maxtli; tli >= start_tli && tli > 0; tli--) {
+		int has = 0;
+
+		for (size_t i = 0; i < nents && !has; i++)
+			has = ents[i].w.tli == tli && (ents[i].w.kind ==
+			    WAL_SEGMENT || ents[i].w.kind == WAL_HISTORY);
+		if (!has)
+			continue;
+		nchain = read_history(tli, chain, segsize);
+		for (size_t i = 0; i < nchain; i++)
+			if (chain[i].tli == start_tli) {
+				/* Drop what came before the start's timeline. */
+				memcpy(best, chain + i, (nchain - i) * sizeof(*chain));
+				nbest = nchain - i;
+				break;
+			}
+		if (nbest > 0)
+			break;
+	}
+	if (nbest == 0) {
+		best[0].tli = start_tli;
+		best[0].begin = 0;
+		nbest = 1;
+	}
+	best[0].begin = 0;
+
+	end = start;
+	for (size_t i = 0; i < nents; i++) {
+		uint64_t s;
+
+		if (ents[i].w.kind != WAL_SEGMENT)
+			continue;
+		s = walname_segno(&ents[i].w, segsize);
+		if (s >= start && ents[i].w.tli == expected_tli(best, nbest, s) &&
+		    (!have_end || s > end)) {
+			end = s;
+			have_end = 1;
+		}
+	}
+	for (n = start; n <= end;) {
+		uint64_t gap;
+
+		if (find(expected_tli(best, nbest, n), n, segsize) != NULL) {
+			n++;
+			continue;
+		}
+		for (gap = n; gap + 1 <= end &&
+		    find(expected_tli(best, nbest, gap + 1), gap + 1, segsize) == NULL;
+		    gap++)
+			;
+		walname_format(a, expected_tli(best, nbest, n), n, segsize);
+		walname_format(b, expected_tli(best, nbest, gap), gap, segsize);
+		printf("missing\t%s\t%s\n", a, b);
+		problems = 1;
+		n = gap + 1;
+	}
+
+	if (verify) {
+		for (size_t i = 0; i < nents; i++) {
+			struct walfile_info info;
+			char *path;
+			int fd, rc;
+
+			path = walarch_path(archive, "wal/");
+			path = xrealloc(path, strlen(path) + strlen(ents[i].file) + 1);
+			strcat(path, ents[i].file);
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0)
+				err(EXIT_RETRY, "%s", path);
+			rc = walfile_read(fd, -1, -1, &info, msg, sizeof(msg));
+			close(fd);
+			if (rc == WF_IO)
+				errx(EXIT_RETRY, "%s: %s", path, msg);
+			if (rc != WF_OK) {
+				printf("damaged\t%s\t%s\n", ents[i].file, msg);
+				problems = 1;
+			}
+			free(path);
+		}
+	}
+	walname_format(a, expected_tli(best, nbest, start), start, segsize);
+	walname_format(b, expected_tli(best, nbest, end), end, segsize);
+	printf("checked\t%s\t%s\n", a, b);
+	walarch_free(ents, nents);
+	walarch_backups_free(bk, nb);
+	finish(problems ? EXIT_NO : EXIT_DONE);
+}

@@ -1,0 +1,119 @@
+/* wal-list: the contents of a WAL archive as TSV, for sort and awk. */
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "exitcodes.h"
+#include "util.h"
+#include "walarch.h"
+#include "walfile.h"
+#include "walname.h"
+
+static const char usage_line[] = "usage: wal-list -A archive\n";
+
+static void
+usage(void)
+{
+	fputs(usage_line, stderr);
+	exit(EXIT_USAGE);
+}
+
+static void
+help(void)
+{
+	fputs(usage_line, stdout);
+	fputs("List WAL files and base backups of the archive as TSV:\n"
+	    "kind, name, timeline, size, compressed, time.\n"
+	    "  -A, --archive DIR  the archive directory\n"
+	    "  -h, --help         this help\n"
+	    "  -V, --version      print the version\n", stdout);
+	finish(EXIT_DONE);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "archive", required_argument, NULL, 'A' },
+		{ "help",    no_argument,       NULL, 'h' },
+		{ "version", no_argument,       NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *archive = NULL;
+	struct walent *ents;
+	struct backup *bk;
+	size_t n, nb;
+	struct stat st;
+	char when[40], msg[256];
+	int c, ret = EXIT_DONE;
+
+	while ((c = getopt_long(argc, argv, "A:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'A':
+			archive = optarg;
+			break;
+		case 'h':
+			help();
+			break;
+		case 'V':
+			print_version();
+			break;
+		default:
+			usage();
+		}
+	}
+	if (argc != optind || archive == NULL)
+		usage();
+	if (stat(archive, &st) != 0)
+		err(EXIT_RETRY, "archive %s", archive);
+	if (walarch_scan(archive, &ents, &n, NULL) != 0 && errno != ENOENT)
+		err(EXIT_RETRY, "%s/wal", archive);
+	if (walarch_backups(archive, &bk, &nb) != 0)
+		err(EXIT_RETRY, "%s/base", archive);
+
+	printf("kind\tname\ttimeline\tsize\tcompressed\ttime\n");
+	for (size_t i = 0; i < n; i++) {
+		struct walfile_info info;
+		char *path;
+		int fd;
+
+		path = walarch_path(archive, "wal/");
+		path = xrealloc(path, strlen(path) + strlen(ents[i].file) + 1);
+		strcat(path, ents[i].file);
+		fd = open(path, O_RDONLY);
+		if (fd < 0 || fstat(fd, &st) != 0) {
+			warn("%s", path);
+			ret = EXIT_RETRY;
+			if (fd >= 0)
+				close(fd);
+			free(path);
+			continue;
+		}
+		iso_utc(when, sizeof(when), st.st_mtime);
+		printf("%s\t%s\t%u\t", walkind_str(ents[i].w.kind), ents[i].name,
+		    (unsigned)ents[i].w.tli);
+		if (walfile_trailer(fd, &info, msg, sizeof(msg)) == WF_OK)
+			printf("%llu", (unsigned long long)info.size);
+		else {
+			warnx("%s: %s", path, msg);
+			printf("\\N");
+		}
+		printf("\t%s\t%s\n", ents[i].zst ? "zstd" : "none", when);
+		close(fd);
+		free(path);
+	}
+	for (size_t i = 0; i < nb; i++) {
+		iso_utc(when, sizeof(when), bk[i].done);
+		printf("base\t%s\t%u\t%lld\tnone\t%s\n", bk[i].label,
+		    (unsigned)bk[i].tli, bk[i].bytes, when);
+	}
+	walarch_free(ents, n);
+	walarch_backups_free(bk, nb);
+	finish(ret);
+}

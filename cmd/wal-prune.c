@@ -1,0 +1,228 @@
+/* wal-prune: remove archived WAL that no kept base backup needs, and with
+ * --keep-backups the base backups beyond the newest N.
+ *
+ * Backups go first: if we are stopped halfway, the archive holds extra
+ * WAL, never a backup whose WAL is gone.  A backup directory is renamed
+ * to a hidden name before it is deleted, so it is never seen half
+ * removed.  Timeline history files are never removed. */
+#define _XOPEN_SOURCE 700	/* nftw */
+#include <dirent.h>
+#include <err.h>
+#include <errno.h>
+#include <ftw.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "durable.h"
+#include "exitcodes.h"
+#include "util.h"
+#include "walarch.h"
+#include "walname.h"
+
+static const char usage_line[] =
+    "usage: wal-prune -A archive [--dry-run] (--before segment | --keep-backups n)\n";
+
+static void
+usage(void)
+{
+	fputs(usage_line, stderr);
+	exit(EXIT_USAGE);
+}
+
+static void
+help(void)
+{
+	fputs(usage_line, stdout);
+	fputs("Remove archived WAL older than a segment or than the oldest of\n"
+	    "the newest n base backups (and the older backups).  Prints what\n"
+	    "it removes as TSV: kind, name.\n"
+	    "  -A, --archive DIR       the archive directory\n"
+	    "  -b, --before SEGMENT    remove WAL older than this segment\n"
+	    "  -k, --keep-backups N    keep the newest N base backups\n"
+	    "  -n, --dry-run           only print what would be removed\n"
+	    "  -s, --wal-segsize MB    WAL segment size (default: from the archive)\n"
+	    "  -h, --help              this help\n"
+	    "  -V, --version           print the version\n", stdout);
+	finish(EXIT_DONE);
+}
+
+static int
+rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if ((flag == FTW_DP ? rmdir(p) : unlink(p)) != 0) {
+		warn("remove %s", p);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+rm_tree(const char *dir)
+{
+	return nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Finish removals a killed run left behind (base/.LABEL.removing). */
+static int
+rm_leftovers(const char *basedir, int dry)
+{
+	DIR *d = opendir(basedir);
+	struct dirent *de;
+	int ret = 0;
+
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+		struct buf p = {0};
+
+		if (de->d_name[0] != '.' || l < 10 ||
+		    strcmp(de->d_name + l - 9, ".removing") != 0)
+			continue;
+		buf_printf(&p, "%s/%s", basedir, de->d_name);
+		if (!dry && rm_tree(p.data) != 0)
+			ret = -1;
+		buf_free(&p);
+	}
+	closedir(d);
+	return ret;
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "archive",      required_argument, NULL, 'A' },
+		{ "before",       required_argument, NULL, 'b' },
+		{ "dry-run",      no_argument,       NULL, 'n' },
+		{ "help",         no_argument,       NULL, 'h' },
+		{ "keep-backups", required_argument, NULL, 'k' },
+		{ "wal-segsize",  required_argument, NULL, 's' },
+		{ "version",      no_argument,       NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *archive = NULL, *before = NULL;
+	struct walent *ents;
+	struct backup *bk;
+	struct walname wn;
+	struct stat st;
+	size_t n, nb, drop = 0;
+	long long keep = 0;
+	uint64_t segsize = 0, cutoff;
+	char *basedir, *waldir;
+	int c, dry = 0, ret = EXIT_DONE, removed = 0;
+
+	while ((c = getopt_long(argc, argv, "A:b:hk:ns:V", opts, NULL)) != -1) {
+		switch (c) {
+		case 'A':
+			archive = optarg;
+			break;
+		case 'b':
+			before = optarg;
+			break;
+		case 'h':
+			help();
+			break;
+		case 'k':
+			keep = parse_num(optarg, 1, 1000000, "number of backups");
+			break;
+		case 'n':
+			dry = 1;
+			break;
+		case 's':
+			segsize = (uint64_t)parse_num(optarg, 1, 1024,
+			    "segment size") << 20;
+			if (!wal_segsize_ok(segsize))
+				errx(EXIT_USAGE, "segment size must be a power "
+				    "of 2 from 1 to 1024: %s", optarg);
+			break;
+		case 'V':
+			print_version();
+			break;
+		default:
+			usage();
+		}
+	}
+	if (argc != optind || archive == NULL || (before == NULL) == (keep == 0))
+		usage();
+	if (before != NULL && walname_parse(before, &wn) != WAL_SEGMENT)
+		errx(EXIT_USAGE, "not a WAL segment name: %s", before);
+	if (stat(archive, &st) != 0)
+		err(EXIT_RETRY, "archive %s", archive);
+	if (walarch_scan(archive, &ents, &n, NULL) != 0 && errno != ENOENT)
+		err(EXIT_RETRY, "%s/wal", archive);
+	if (walarch_backups(archive, &bk, &nb) != 0)
+		err(EXIT_RETRY, "%s/base", archive);
+	if (segsize == 0)
+		segsize = walarch_segsize(archive, ents, n);
+	basedir = walarch_path(archive, "base");
+	waldir = walarch_path(archive, "wal");
+
+	if (keep > 0) {
+		if (nb == 0) {
+			warnx("%s: no base backup; nothing removed", archive);
+			finish(EXIT_DONE);
+		}
+		if (nb > (size_t)keep)
+			drop = nb - (size_t)keep;
+		cutoff = bk[drop].start_lsn / segsize;
+	} else {
+		cutoff = walname_segno(&wn, segsize);
+		if (nb > 0 && bk[0].start_lsn / segsize < cutoff) {
+			warnx("keeping WAL from %s on: base backup %s needs it",
+			    bk[0].start_seg, bk[0].label);
+			cutoff = bk[0].start_lsn / segsize;
+		}
+	}
+
+	if (rm_leftovers(basedir, dry) != 0)
+		ret = EXIT_RETRY;
+	for (size_t i = 0; i < drop; i++) {
+		struct buf from = {0}, to = {0};
+
+		printf("base\t%s\n", bk[i].label);
+		if (dry)
+			continue;
+		buf_printf(&from, "%s/%s", basedir, bk[i].label);
+		buf_printf(&to, "%s/.%s.removing", basedir, bk[i].label);
+		if (durable_rename(from.data, to.data) != 0)
+			err(EXIT_RETRY, "rename %s", from.data);
+		if (rm_tree(to.data) != 0)
+			ret = EXIT_RETRY;
+		buf_free(&from);
+		buf_free(&to);
+	}
+
+	for (size_t i = 0; i < n; i++) {
+		struct buf p = {0};
+
+		if (ents[i].w.kind == WAL_HISTORY ||
+		    walname_segno(&ents[i].w, segsize) >= cutoff)
+			continue;
+		printf("%s\t%s\n", walkind_str(ents[i].w.kind), ents[i].name);
+		if (dry)
+			continue;
+		buf_printf(&p, "%s/%s", waldir, ents[i].file);
+		if (unlink(p.data) != 0) {
+			warn("remove %s", p.data);
+			ret = EXIT_RETRY;
+		} else
+			removed = 1;
+		buf_free(&p);
+	}
+	if (removed && fsync_dir(waldir) != 0)
+		err(EXIT_RETRY, "fsync %s", waldir);
+	if (drop > 0 && !dry && fsync_dir(basedir) != 0)
+		err(EXIT_RETRY, "fsync %s", basedir);
+	walarch_free(ents, n);
+	walarch_backups_free(bk, nb);
+	free(basedir);
+	free(waldir);
+	finish(ret);
+}
