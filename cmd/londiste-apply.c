@@ -1,0 +1,942 @@
+/* londiste-apply: apply a batch stream of row events to the subscriber,
+ * one transaction per batch, exactly once. */
+#include <err.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "copytext.h"
+#include "db.h"
+#include "exitcodes.h"
+#include "stream.h"
+#include "urlenc.h"
+#include "util.h"
+
+/* Statements in flight before we wait for their results: small enough
+ * that neither side's socket buffer fills while the other writes. */
+#define WINDOW	1000
+/* Consecutive inserts of one shape after which the rest go by COPY. */
+#define RUN_MIN	16
+#define KEYMAX	160
+
+#define USAGE "usage: londiste-apply [-d conninfo] --consumer name\n"
+
+enum { ST_NEW, ST_COPY, ST_CATCHUP, ST_OK };
+
+struct snap {
+	uint64_t xmin, xmax;
+	uint64_t *xip;
+	int nxip;
+};
+
+struct table {
+	char *name;		/* as pgq.logutriga writes ev_extra1 */
+	char *qname;		/* quoted, for SQL; NULL when it is gone */
+	int state;
+	struct snap snap;
+	long long sync_tick;
+	bool pending;
+	char **pk;
+	int npk;
+};
+
+struct sent {
+	char op;		/* I U D or 0 for statements without a row */
+	const char *table;
+	char key[KEYMAX];
+};
+
+struct stmt {
+	char *shape;
+	int id;
+	struct stmt *next;
+};
+
+static PGconn *conn;
+static const char *consumer;
+static char *queue;
+static long long batch_id;
+static long long prev_tick;
+static char cur_tick[32];
+
+static struct table *tables;
+static int ntables;
+
+static struct sent ring[WINDOW];
+static int nsent;
+static bool in_pipeline;
+
+/* The current run of inserts: same table and columns. */
+static struct buf run_shape;
+static const struct table *run_table;
+static int run_len;
+static bool copying;
+
+static struct stmt *stmts[256];
+static int nstmts;
+
+static struct urlrow row;
+static struct buf sb, kb;
+static const char **params;
+static int nparams_cap;
+
+static void
+usage(void)
+{
+	fprintf(stderr, USAGE);
+	exit(EXIT_USAGE);
+}
+
+static void
+help(void)
+{
+	printf(USAGE
+	    "\n"
+	    "Apply the batch stream on stdin (from pgq-events) to the subscriber\n"
+	    "database, each batch in one transaction that also records its tick,\n"
+	    "and write each applied batch as `batch ... end` to stdout.\n"
+	    "\n"
+	    "  -d, --dbname=CONNINFO  subscriber database (default: PG* environment)\n"
+	    "  -c, --consumer=NAME    consumer name the applied ticks are kept under\n"
+	    "  -h, --help             show this help\n"
+	    "  -V, --version          show the version\n");
+	finish(EXIT_DONE);
+}
+
+static NORETURN void __attribute__((format(printf, 1, 2)))
+fail(const char *fmt, ...)
+{
+	va_list ap;
+	struct buf m = {0};
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	buf_reserve(&m, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(m.data, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	/* Exiting drops the connection: the batch's transaction rolls back. */
+	errx(EXIT_RETRY, "batch %lld: %s; nothing of the batch was applied",
+	    batch_id, m.data);
+}
+
+static const char *
+resmsg(const PGresult *res)
+{
+	static struct buf m;
+	const char *ctx;
+
+	buf_reset(&m);
+	buf_addstr(&m, res ? db_resmsg(res) : db_errmsg(conn));
+	ctx = res ? PQresultErrorField(res, PG_DIAG_CONTEXT) : NULL;
+	if (ctx != NULL && strncmp(ctx, "COPY ", 5) == 0) {
+		buf_addstr(&m, " [");
+		buf_add(&m, ctx, strcspn(ctx, "\n"));
+		buf_addstr(&m, "]");
+	}
+	return m.data;
+}
+
+/* Plain statement outside the pipeline; exits 3 on any failure. */
+static PGresult *
+run(const char *what, const char *sql, int n, const char *const *p)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, p, NULL, NULL, 0);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
+	    PQresultStatus(res) != PGRES_TUPLES_OK)
+		fail("%s: %s", what, resmsg(res));
+	return res;
+}
+
+/* --- snapshots ---------------------------------------------------- */
+
+static void
+snap_parse(struct snap *s, const char *text)
+{
+	const char *p = text;
+	char *end;
+	int cap = 0;
+
+	free(s->xip);
+	memset(s, 0, sizeof(*s));
+	s->xmin = strtoull(p, &end, 10);
+	if (*end != ':')
+		goto bad;
+	s->xmax = strtoull(end + 1, &end, 10);
+	if (*end != ':')
+		goto bad;
+	p = end + 1;
+	while (*p != '\0') {
+		if (s->nxip == cap) {
+			cap = cap ? cap * 2 : 16;
+			s->xip = xrealloc(s->xip, (size_t)cap * sizeof(*s->xip));
+		}
+		s->xip[s->nxip++] = strtoull(p, &end, 10);
+		if (end == p || (*end != ',' && *end != '\0'))
+			goto bad;
+		p = *end == ',' ? end + 1 : end;
+	}
+	return;
+bad:
+	fail("bad snapshot in londiste.subscriber_table: %s", text);
+}
+
+/* As pg_visible_in_snapshot(): committed before the snapshot was taken. */
+static bool
+snap_visible(const struct snap *s, uint64_t tx)
+{
+	int lo = 0, hi = s->nxip - 1;
+
+	if (tx < s->xmin)
+		return true;
+	if (tx >= s->xmax)
+		return false;
+	while (lo <= hi) {	/* xip is sorted, as PostgreSQL prints it */
+		int mid = (lo + hi) / 2;
+
+		if (s->xip[mid] == tx)
+			return false;
+		if (s->xip[mid] < tx)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return true;
+}
+
+/* --- tables --------------------------------------------------------- */
+
+static void
+tables_free(void)
+{
+	int i, j;
+
+	for (i = 0; i < ntables; i++) {
+		free(tables[i].name);
+		free(tables[i].qname);
+		free(tables[i].snap.xip);
+		for (j = 0; j < tables[i].npk; j++)
+			free(tables[i].pk[j]);
+		free(tables[i].pk);
+	}
+	free(tables);
+	tables = NULL;
+	ntables = 0;
+}
+
+static int
+table_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct table *)a)->name, ((const struct table *)b)->name);
+}
+
+/* Load the queue's table states, holding them FOR SHARE for the batch:
+ * londiste-copy changes a state only between our batches. */
+static void
+tables_load(void)
+{
+	const char *p[1] = { queue };
+	PGresult *res;
+	int i, n;
+
+	tables_free();
+	res = run("read table states",
+	    "SELECT t.table_name, t.state, t.snapshot::text, t.sync_tick,"
+	    " EXISTS (SELECT 1 FROM londiste.pending p"
+	    "  WHERE p.queue_name = t.queue_name AND p.table_name = t.table_name),"
+	    " x.r::text, k.attname"
+	    " FROM londiste.subscriber_table t"
+	    " LEFT JOIN LATERAL (SELECT londiste.rel_oid(t.table_name) AS r) x ON true"
+	    " LEFT JOIN LATERAL unnest(londiste.pkey_columns(x.r))"
+	    "  WITH ORDINALITY AS k(attname, ord) ON true"
+	    " WHERE t.queue_name = $1"
+	    " ORDER BY t.table_name, k.ord FOR SHARE OF t", 1, p);
+	n = PQntuples(res);
+	tables = xmalloc((size_t)(n ? n : 1) * sizeof(*tables));
+	for (i = 0; i < n; i++) {
+		struct table *t;
+		const char *st = PQgetvalue(res, i, 1);
+
+		if (ntables > 0 && strcmp(tables[ntables - 1].name, PQgetvalue(res, i, 0)) == 0) {
+			t = &tables[ntables - 1];
+		} else {
+			t = &tables[ntables++];
+			memset(t, 0, sizeof(*t));
+			t->name = xstrdup(PQgetvalue(res, i, 0));
+			t->state = strcmp(st, "ok") == 0 ? ST_OK :
+			    strcmp(st, "catching-up") == 0 ? ST_CATCHUP :
+			    strcmp(st, "in-copy") == 0 ? ST_COPY : ST_NEW;
+			if (t->state == ST_CATCHUP) {
+				if (PQgetisnull(res, i, 2))
+					fail("table %s is catching-up without a snapshot", t->name);
+				snap_parse(&t->snap, PQgetvalue(res, i, 2));
+				t->sync_tick = PQgetisnull(res, i, 3) ? 0 :
+				    strtoll(PQgetvalue(res, i, 3), NULL, 10);
+			}
+			t->pending = PQgetvalue(res, i, 4)[0] == 't';
+			if (!PQgetisnull(res, i, 5))
+				t->qname = xstrdup(PQgetvalue(res, i, 5));
+		}
+		if (!PQgetisnull(res, i, 6)) {
+			t->pk = xrealloc(t->pk, (size_t)(t->npk + 1) * sizeof(*t->pk));
+			t->pk[t->npk++] = xstrdup(PQgetvalue(res, i, 6));
+		}
+	}
+	PQclear(res);
+	/* Already sorted by the server, but in its collation. */
+	qsort(tables, (size_t)ntables, sizeof(*tables), table_cmp);
+}
+
+static struct table *
+table_find(const char *name)
+{
+	struct table key;
+
+	key.name = (char *)name;
+	return bsearch(&key, tables, (size_t)ntables, sizeof(*tables), table_cmp);
+}
+
+/* --- pipeline ------------------------------------------------------- */
+
+static void
+pipeline_on(void)
+{
+	if (!in_pipeline) {
+		if (PQenterPipelineMode(conn) != 1)
+			fail("cannot enter pipeline mode: %s", db_errmsg(conn));
+		in_pipeline = true;
+	}
+}
+
+/* Wait for every statement sent so far; the first failure ends us. */
+static void
+pipeline_sync(void)
+{
+	int idx = 0, nulls = 0;
+	struct buf err = {0};
+
+	if (!in_pipeline)
+		return;
+	if (PQpipelineSync(conn) != 1)
+		fail("pipeline sync: %s", db_errmsg(conn));
+	for (;;) {
+		PGresult *res = PQgetResult(conn);
+		ExecStatusType s;
+
+		if (res == NULL) {
+			/* One NULL ends each statement's results. */
+			if (++nulls > nsent + 2)
+				fail("lost connection: %s", db_errmsg(conn));
+			idx++;
+			continue;
+		}
+		s = PQresultStatus(res);
+		if (s == PGRES_PIPELINE_SYNC) {
+			PQclear(res);
+			break;
+		}
+		if (idx >= nsent) {
+			if (err.len == 0 && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+				buf_printf(&err, "%s", resmsg(res));
+			PQclear(res);
+			continue;
+		}
+		if (err.len == 0 && s == PGRES_FATAL_ERROR) {
+			const struct sent *e = &ring[idx];
+
+			if (e->table != NULL)
+				buf_printf(&err, "table %s%s%s%s: %s", e->table,
+				    e->key[0] ? " key (" : "", e->key, e->key[0] ? ")" : "",
+				    resmsg(res));
+			else
+				buf_printf(&err, "%s", resmsg(res));
+		} else if (err.len == 0 && s == PGRES_COMMAND_OK &&
+		    (ring[idx].op == 'U' || ring[idx].op == 'D') &&
+		    strcmp(PQcmdTuples(res), "0") == 0) {
+			buf_printf(&err, "table %s key (%s): %s of a missing row",
+			    ring[idx].table, ring[idx].key,
+			    ring[idx].op == 'U' ? "update" : "delete");
+		}
+		PQclear(res);
+	}
+	nsent = 0;
+	if (err.len > 0)
+		fail("%s", err.data);
+}
+
+static void
+pipeline_off(void)
+{
+	if (!in_pipeline)
+		return;
+	pipeline_sync();
+	if (PQexitPipelineMode(conn) != 1)
+		fail("cannot leave pipeline mode: %s", db_errmsg(conn));
+	in_pipeline = false;
+}
+
+static struct sent *
+sent_slot(void)
+{
+	if (nsent == WINDOW)
+		pipeline_sync();
+	return &ring[nsent++];
+}
+
+static void
+send_prepared(const char *name, int n, const char *const *p)
+{
+	if (PQsendQueryPrepared(conn, name, n, p, NULL, NULL, 0) != 1)
+		fail("send: %s", db_errmsg(conn));
+}
+
+/* --- COPY runs ---------------------------------------------------- */
+
+static void
+copy_end(void)
+{
+	PGresult *res;
+
+	if (!copying)
+		return;
+	copying = false;
+	if (PQputCopyEnd(conn, NULL) != 1)
+		fail("table %s: end of COPY: %s", run_table->name, db_errmsg(conn));
+	res = PQgetResult(conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		fail("table %s: %s", run_table->name, resmsg(res));
+	PQclear(res);
+	while ((res = PQgetResult(conn)) != NULL)
+		PQclear(res);
+}
+
+static void
+quote_ident(struct buf *b, const char *s)
+{
+	buf_addch(b, '"');
+	for (; *s != '\0'; s++) {
+		if (*s == '"')
+			buf_addch(b, '"');
+		buf_addch(b, *s);
+	}
+	buf_addch(b, '"');
+}
+
+static void
+copy_start(const struct table *t)
+{
+	PGresult *res;
+	int i;
+
+	pipeline_off();
+	buf_reset(&sb);
+	buf_printf(&sb, "COPY %s (", t->qname);
+	for (i = 0; i < row.n; i++) {
+		if (i > 0)
+			buf_addch(&sb, ',');
+		quote_ident(&sb, row.f[i].key);
+	}
+	buf_addstr(&sb, ") FROM STDIN");
+	res = PQexec(conn, sb.data);
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		fail("table %s: %s", t->name, resmsg(res));
+	PQclear(res);
+	copying = true;
+}
+
+static void
+copy_row(const struct table *t)
+{
+	int i;
+
+	buf_reset(&sb);
+	for (i = 0; i < row.n; i++) {
+		if (i > 0)
+			buf_addch(&sb, '\t');
+		if (row.f[i].val == NULL)
+			buf_addstr(&sb, "\\N");
+		else
+			copytext_escape(&sb, row.f[i].val, strlen(row.f[i].val));
+	}
+	buf_addch(&sb, '\n');
+	if (PQputCopyData(conn, sb.data, (int)sb.len) != 1)
+		fail("table %s: COPY: %s", t->name, db_errmsg(conn));
+}
+
+/* Anything but the next insert of the run ends the run. */
+static void
+run_break(void)
+{
+	copy_end();
+	run_table = NULL;
+	run_len = 0;
+	buf_reset(&run_shape);
+}
+
+/* --- prepared statements by shape ----------------------------------- */
+
+static unsigned
+hash(const char *s)
+{
+	unsigned h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+/* Name of the prepared statement for shape (op, table, columns),
+ * preparing it on first use. */
+static const char *
+stmt_for(char op, const struct table *t, const int *pkpos)
+{
+	static char name[32];
+	struct stmt *s;
+	unsigned h;
+	int i, j, np = 0;
+
+	buf_reset(&kb);
+	buf_printf(&kb, "%c\x1f%s", op, t->qname);
+	for (i = 0; i < row.n; i++)
+		buf_printf(&kb, "\x1f%s", row.f[i].key);
+	h = hash(kb.data) & 255;
+	for (s = stmts[h]; s != NULL; s = s->next)
+		if (strcmp(s->shape, kb.data) == 0)
+			goto found;
+
+	buf_reset(&sb);
+	switch (op) {
+	case 'I':
+		buf_printf(&sb, "INSERT INTO %s (", t->qname);
+		for (i = 0; i < row.n; i++) {
+			if (i > 0)
+				buf_addch(&sb, ',');
+			quote_ident(&sb, row.f[i].key);
+		}
+		buf_addstr(&sb, ") VALUES (");
+		for (i = 0; i < row.n; i++)
+			buf_printf(&sb, "%s$%d", i ? "," : "", i + 1);
+		buf_addch(&sb, ')');
+		np = row.n;
+		break;
+	case 'U':
+		buf_printf(&sb, "UPDATE %s SET ", t->qname);
+		for (i = 0, j = 0; i < row.n; i++) {
+			int k;
+
+			for (k = 0; k < t->npk; k++)
+				if (pkpos[k] == i)
+					break;
+			if (k < t->npk)
+				continue;
+			if (j++ > 0)
+				buf_addch(&sb, ',');
+			quote_ident(&sb, row.f[i].key);
+			buf_printf(&sb, "=$%d", i + 1);
+		}
+		if (j == 0) {	/* only key columns: still proves the row exists */
+			quote_ident(&sb, t->pk[0]);
+			buf_printf(&sb, "=$%d", pkpos[0] + 1);
+		}
+		buf_addstr(&sb, " WHERE ");
+		for (i = 0; i < t->npk; i++) {
+			if (i > 0)
+				buf_addstr(&sb, " AND ");
+			quote_ident(&sb, t->pk[i]);
+			buf_printf(&sb, "=$%d", pkpos[i] + 1);
+		}
+		np = row.n;
+		break;
+	case 'D':
+		buf_printf(&sb, "DELETE FROM %s WHERE ", t->qname);
+		for (i = 0; i < t->npk; i++) {
+			if (i > 0)
+				buf_addstr(&sb, " AND ");
+			quote_ident(&sb, t->pk[i]);
+			buf_printf(&sb, "=$%d", i + 1);
+		}
+		np = t->npk;
+		break;
+	}
+	s = xmalloc(sizeof(*s));
+	s->shape = xstrdup(kb.data);
+	s->id = ++nstmts;
+	s->next = stmts[h];
+	stmts[h] = s;
+	snprintf(name, sizeof(name), "la%d", s->id);
+	{
+		struct sent *e = sent_slot();
+
+		e->op = 0;
+		e->table = t->name;
+		e->key[0] = '\0';
+		if (PQsendPrepare(conn, name, sb.data, np, NULL) != 1)
+			fail("prepare: %s", db_errmsg(conn));
+	}
+found:
+	snprintf(name, sizeof(name), "la%d", s->id);
+	return name;
+}
+
+/* --- events --------------------------------------------------------- */
+
+static void
+key_text(char *dst, const struct table *t, const int *pkpos)
+{
+	struct buf b = {0};
+	int i;
+
+	for (i = 0; i < t->npk; i++)
+		buf_printf(&b, "%s%s=%s", i ? "," : "", t->pk[i],
+		    row.f[pkpos[i]].val ? row.f[pkpos[i]].val : "NULL");
+	snprintf(dst, KEYMAX, "%s", b.data ? b.data : "");
+	buf_free(&b);
+}
+
+static void
+apply_row(struct table *t, char op, char *data)
+{
+	int pkpos[64], i, k;
+	struct sent *e;
+	const char *name;
+
+	if (t->qname == NULL)
+		fail("table %s is registered but does not exist", t->name);
+	if (t->npk == 0)
+		fail("table %s has no primary key", t->name);
+	if (t->npk > 64)
+		fail("table %s: too many key columns", t->name);
+	if (data == NULL || urlenc_parse(data, &row) < 0)
+		fail("table %s: bad row data in %c event", t->name, op);
+	for (k = 0; k < t->npk; k++) {
+		for (i = 0; i < row.n; i++)
+			if (strcmp(row.f[i].key, t->pk[k]) == 0)
+				break;
+		if (i == row.n)
+			fail("table %s: event has no key column %s", t->name, t->pk[k]);
+		pkpos[k] = i;
+	}
+
+	if (op == 'I') {
+		buf_reset(&kb);
+		for (i = 0; i < row.n; i++)
+			buf_printf(&kb, "%s\x1f", row.f[i].key);
+		if (run_table == t && strcmp(kb.data, run_shape.data) == 0) {
+			run_len++;
+		} else {
+			run_break();
+			run_table = t;
+			run_len = 1;
+			buf_addstr(&run_shape, kb.data);
+		}
+		if (copying) {
+			copy_row(t);
+			return;
+		}
+		if (run_len >= RUN_MIN) {
+			copy_start(t);
+			copy_row(t);
+			return;
+		}
+	} else {
+		run_break();
+	}
+
+	pipeline_on();
+	name = stmt_for(op, t, pkpos);
+	if (nparams_cap < row.n) {
+		nparams_cap = row.n;
+		params = xrealloc(params, (size_t)nparams_cap * sizeof(*params));
+	}
+	if (op == 'D') {
+		for (k = 0; k < t->npk; k++)
+			params[k] = row.f[pkpos[k]].val;
+	} else {
+		for (i = 0; i < row.n; i++)
+			params[i] = row.f[i].val;
+	}
+	e = sent_slot();
+	e->op = op;
+	e->table = t->name;
+	key_text(e->key, t, pkpos);
+	send_prepared(name, op == 'D' ? t->npk : row.n, params);
+}
+
+static void
+send_sql(const char *table, const char *sql, int n, const char *const *p)
+{
+	struct sent *e;
+
+	run_break();
+	pipeline_on();
+	e = sent_slot();
+	e->op = 0;
+	e->table = table;
+	e->key[0] = '\0';
+	if (PQsendQueryParams(conn, sql, n, NULL, p, NULL, NULL, 0) != 1)
+		fail("send: %s", db_errmsg(conn));
+}
+
+/* Apply one event; fields are plain (unescaped) text, data may be NULL. */
+static void
+apply_event(const char *txid, const char *type, char *data, const char *extra1)
+{
+	struct table *t;
+
+	if (strcmp(type, "SEQ") == 0) {
+		const char *p[3] = { queue, extra1, data };
+
+		if (extra1 == NULL || data == NULL)
+			fail("SEQ event without sequence name or value");
+		send_sql(extra1, "SELECT londiste.apply_seq($1, $2, $3)", 3, p);
+		return;
+	}
+	if (extra1 == NULL || (t = table_find(extra1)) == NULL)
+		return;		/* not replicated here */
+	switch (t->state) {
+	case ST_NEW:
+		return;		/* the copy will bring it */
+	case ST_COPY: {
+		const char *p[5] = { queue, t->name, txid, type, data };
+
+		send_sql(t->name, "INSERT INTO londiste.pending"
+		    " (queue_name, table_name, ev_txid, ev_type, ev_data)"
+		    " VALUES ($1, $2, $3, $4, $5)", 5, p);
+		return;
+	}
+	case ST_CATCHUP: {
+		char *end;
+		unsigned long long tx = strtoull(txid, &end, 10);
+
+		if (*txid == '\0' || *end != '\0')
+			fail("table %s: bad ev_txid %.40s", t->name, txid);
+		if (snap_visible(&t->snap, tx))
+			return;	/* the copy already has it */
+		break;
+	}
+	}
+
+	if ((type[0] == 'I' || type[0] == 'U' || type[0] == 'D') &&
+	    (type[1] == '\0' || type[1] == ':')) {
+		apply_row(t, type[0], data);
+	} else if (strcmp(type, "R") == 0) {
+		if (t->qname == NULL)
+			fail("table %s is registered but does not exist", t->name);
+		buf_reset(&sb);
+		buf_printf(&sb, "TRUNCATE %s", t->qname);
+		send_sql(t->name, sb.data, 0, NULL);
+	} else {
+		fail("table %s: unsupported event type %.40s", t->name, type);
+	}
+}
+
+/* Events that waited while their table was copied, oldest first. */
+static void
+drain_pending(struct table *t)
+{
+	char last[32] = "0";
+
+	for (;;) {
+		const char *p[3] = { queue, t->name, last };
+		PGresult *res;
+		int i, n;
+
+		run_break();
+		pipeline_off();
+		res = run("read pending events",
+		    "SELECT seq, ev_txid, ev_type, ev_data FROM londiste.pending"
+		    " WHERE queue_name = $1 AND table_name = $2 AND seq > $3"
+		    " ORDER BY seq LIMIT 1000", 3, p);
+		n = PQntuples(res);
+		for (i = 0; i < n; i++) {
+			char *data = PQgetisnull(res, i, 3) ? NULL :
+			    xstrdup(PQgetvalue(res, i, 3));
+
+			apply_event(PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+			    data, t->name);
+			free(data);
+		}
+		if (n > 0)
+			snprintf(last, sizeof(last), "%s", PQgetvalue(res, n - 1, 0));
+		PQclear(res);
+		if (n == 0)
+			break;
+	}
+	{
+		const char *p[2] = { queue, t->name };
+
+		PQclear(run("delete pending events", "DELETE FROM londiste.pending"
+		    " WHERE queue_name = $1 AND table_name = $2", 2, p));
+	}
+}
+
+/* --- batches -------------------------------------------------------- */
+
+static char *
+field(char *raw, const char *what, bool nullable)
+{
+	if (copytext_is_null(raw)) {
+		if (!nullable)
+			errx(EXIT_USAGE, "batch %lld: %s is NULL", batch_id, what);
+		return NULL;
+	}
+	if (copytext_unescape(raw) < 0)
+		errx(EXIT_USAGE, "batch %lld: bad escape in %s", batch_id, what);
+	return raw;
+}
+
+/* Returns true when the batch is new and its transaction is open. */
+static bool
+batch_begin(struct stream *s)
+{
+	const char *p[3];
+	PGresult *res;
+	long long last;
+	int i;
+
+	batch_id = s->batch_id;
+	free(queue);
+	queue = xstrdup(field(s->f[B_QUEUE], "queue", false));
+	snprintf(cur_tick, sizeof(cur_tick), "%lld", stream_parse_id(s->f[B_CUR_TICK]));
+	prev_tick = stream_parse_id(s->f[B_PREV_TICK]);
+
+	PQclear(run("begin", "BEGIN", 0, NULL));
+	p[0] = queue;
+	p[1] = consumer;
+	PQclear(run("record consumer", "INSERT INTO londiste.completed"
+	    " (queue_name, consumer_name, last_tick) VALUES ($1, $2, 0)"
+	    " ON CONFLICT DO NOTHING", 2, p));
+	/* FOR UPDATE: a second londiste-apply of this consumer waits here. */
+	res = run("read applied tick", "SELECT last_tick FROM londiste.completed"
+	    " WHERE queue_name = $1 AND consumer_name = $2 FOR UPDATE", 2, p);
+	last = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	PQclear(res);
+	if (stream_parse_id(cur_tick) <= last)
+		return false;
+
+	tables_load();
+	for (i = 0; i < ntables; i++)
+		if (tables[i].state == ST_CATCHUP && tables[i].pending)
+			drain_pending(&tables[i]);
+	return true;
+}
+
+static void
+batch_commit(void)
+{
+	const char *p[3];
+	int i;
+
+	run_break();
+	pipeline_off();
+	p[0] = queue;
+	p[1] = consumer;
+	p[2] = cur_tick;
+	PQclear(run("record applied tick", "UPDATE londiste.completed SET last_tick = $3"
+	    " WHERE queue_name = $1 AND consumer_name = $2", 3, p));
+	/* Past the copy's snapshot: nothing later can be in the copy. */
+	for (i = 0; i < ntables; i++) {
+		if (tables[i].state != ST_CATCHUP || tables[i].sync_tick == 0 ||
+		    prev_tick < tables[i].sync_tick)
+			continue;
+		p[1] = tables[i].name;
+		PQclear(run("mark table ok", "UPDATE londiste.subscriber_table"
+		    " SET state = 'ok', snapshot = NULL, sync_tick = NULL"
+		    " WHERE queue_name = $1 AND table_name = $2"
+		    " AND state = 'catching-up'", 2, p));
+	}
+	PQclear(run("commit", "COMMIT", 0, NULL));
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "consumer", required_argument, NULL, 'c' },
+		{ "dbname", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *dbname = NULL;
+	struct stream st;
+	bool applying = false;
+	enum rec r;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "c:d:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			consumer = optarg;
+			break;
+		case 'd':
+			dbname = optarg;
+			break;
+		case 'h':
+			help();
+			break;
+		case 'V':
+			print_version();
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc || consumer == NULL || *consumer == '\0')
+		usage();
+
+	conn = db_connect(dbname);
+	/* As logical replication does: subscriber triggers and foreign
+	 * keys do not fire for replicated rows. */
+	db_cmd(conn, "set session_replication_role",
+	    "SET session_replication_role = replica", 0, NULL);
+
+	stream_init(&st, 0, "stdin");
+	while ((r = stream_next(&st, STREAM_FRAMED)) != REC_EOF) {
+		switch (r) {
+		case REC_BATCH:
+			applying = batch_begin(&st);
+			break;
+		case REC_EVENT:
+			if (applying) {
+				char *txid = field(st.f[E_TXID], "ev_txid", false);
+				char *type = field(st.f[E_TYPE], "ev_type", false);
+				char *data = field(st.f[E_DATA], "ev_data", true);
+				char *extra1 = field(st.f[E_EXTRA1], "ev_extra1", true);
+
+				apply_event(txid, type, data, extra1);
+			}
+			break;
+		case REC_END:
+			if (applying)
+				batch_commit();
+			else
+				PQclear(run("rollback", "ROLLBACK", 0, NULL));
+			applying = false;
+			stream_emit_done(&st, stdout);
+			if (fflush(stdout) != 0)
+				err(EXIT_RETRY, "write error on stdout");
+			break;
+		case REC_EOF:
+			break;
+		}
+	}
+	stream_free(&st);
+	tables_free();
+	urlrow_free(&row);
+	buf_free(&sb);
+	buf_free(&kb);
+	buf_free(&run_shape);
+	free(params);
+	free(queue);
+	PQfinish(conn);
+	finish(EXIT_DONE);
+}
