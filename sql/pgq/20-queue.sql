@@ -1,0 +1,230 @@
+-- Queues: create, drop, configure.
+
+CREATE OR REPLACE FUNCTION pgq.version()
+RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT '3.5.1'::text $$;
+
+-- Lets our C programs tell this implementation from the original PgQ
+-- (they use NOTIFY wake-ups only when it is present).
+CREATE OR REPLACE FUNCTION pgq.skytools_c_version()
+RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT '0.1.0'::text $$;
+
+-- The lock every change of a queue's tick chain or tables takes, so
+-- that ticks are made one at a time and in snapshot order.
+CREATE OR REPLACE FUNCTION pgq._lock_queue(i_queue_name text)
+RETURNS pgq.queue LANGUAGE plpgsql
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	q pgq.queue;
+BEGIN
+	SELECT * INTO q FROM pgq.queue WHERE queue_name = i_queue_name FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'No such event queue: %', i_queue_name
+			USING ERRCODE = 'P0002';
+	END IF;
+	RETURN q;
+END
+$$;
+
+-- Insert one tick; the caller holds the queue's row lock.  The snapshot
+-- is taken by this statement, after the lock, so it contains every
+-- earlier tick's.
+CREATE OR REPLACE FUNCTION pgq._make_tick(i_queue pgq.queue, i_tick_id bigint,
+	i_time timestamptz, i_event_seq bigint)
+RETURNS bigint LANGUAGE plpgsql
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	prev_xmax xid8;
+	new_xmax xid8;
+BEGIN
+	SELECT pg_snapshot_xmax(tick_snapshot) INTO prev_xmax
+	  FROM pgq.tick WHERE tick_queue = i_queue.queue_id
+	 ORDER BY tick_id DESC LIMIT 1;
+	INSERT INTO pgq.tick (tick_queue, tick_id, tick_time, tick_event_seq)
+	VALUES (i_queue.queue_id, i_tick_id, i_time, i_event_seq)
+	RETURNING pg_snapshot_xmax(tick_snapshot) INTO new_xmax;
+	-- A snapshot older than the last tick's would hand events out twice
+	-- (REPEATABLE READ ticker transactions could do that).
+	IF prev_xmax IS NOT NULL AND new_xmax < prev_xmax THEN
+		RAISE EXCEPTION 'tick snapshot older than the last tick of queue %: use READ COMMITTED',
+			i_queue.queue_name USING ERRCODE = '40001';
+	END IF;
+	IF octet_length(i_queue.queue_name) < 64 THEN
+		PERFORM pg_notify(i_queue.queue_name, 'tick ' || i_tick_id);
+	END IF;
+	RETURN i_tick_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgq._seq_last(i_seq text)
+RETURNS bigint LANGUAGE sql STABLE
+SET search_path = pg_catalog, pgq AS $$
+	SELECT coalesce(pg_sequence_last_value(i_seq::regclass), 0)
+$$;
+
+CREATE OR REPLACE FUNCTION pgq.create_queue(i_queue_name text)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgq
+SET client_min_messages = warning AS $$
+DECLARE
+	q pgq.queue;
+	qid integer;
+	pfx text;
+	tbl text;
+	i integer;
+	n integer;
+BEGIN
+	IF i_queue_name IS NULL OR i_queue_name = '' THEN
+		RAISE EXCEPTION 'Invalid queue name' USING ERRCODE = '22023';
+	END IF;
+	PERFORM 1 FROM pgq.queue WHERE queue_name = i_queue_name;
+	IF FOUND THEN
+		RETURN 0;
+	END IF;
+	qid := nextval(pg_get_serial_sequence('pgq.queue', 'queue_id'));
+	pfx := 'pgq.event_' || qid;
+	INSERT INTO pgq.queue (queue_id, queue_name, queue_data_pfx, queue_event_seq, queue_tick_seq)
+	VALUES (qid, i_queue_name, pfx, pfx || '_id_seq', pfx || '_tick_seq')
+	RETURNING queue_ntables INTO n;
+
+	EXECUTE 'CREATE SEQUENCE ' || pfx || '_id_seq';
+	EXECUTE 'CREATE SEQUENCE ' || pfx || '_tick_seq';
+	EXECUTE 'CREATE TABLE ' || pfx || ' (ev_id bigint NOT NULL DEFAULT nextval('
+		|| quote_literal(pfx || '_id_seq') || ')) INHERITS (pgq.event_template)';
+	EXECUTE 'REVOKE ALL ON ' || pfx || ', ' || pfx || '_id_seq, ' || pfx || '_tick_seq FROM PUBLIC';
+	EXECUTE 'GRANT SELECT ON ' || pfx || ' TO pgq_reader';
+	-- readers see the sequences' positions (ticker lag, pending counts)
+	EXECUTE 'GRANT SELECT ON ' || pfx || '_id_seq, ' || pfx || '_tick_seq TO pgq_reader, pgq_writer';
+	FOR i IN 0 .. n - 1 LOOP
+		tbl := pfx || '_' || i;
+		EXECUTE 'CREATE TABLE ' || tbl || ' () INHERITS (' || pfx || ')';
+		EXECUTE 'CREATE INDEX ' || 'event_' || qid || '_' || i || '_txid_idx ON ' || tbl || ' (ev_txid)';
+		EXECUTE 'REVOKE ALL ON ' || tbl || ' FROM PUBLIC';
+		EXECUTE 'GRANT SELECT ON ' || tbl || ' TO pgq_reader';
+	END LOOP;
+
+	q := pgq._lock_queue(i_queue_name);
+	PERFORM pgq._make_tick(q, nextval(q.queue_tick_seq), now(), pgq._seq_last(q.queue_event_seq));
+	RETURN 1;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgq.drop_queue(x_queue_name text, x_force boolean)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	q pgq.queue;
+	i integer;
+BEGIN
+	q := pgq._lock_queue(x_queue_name);
+	IF NOT coalesce(x_force, false) THEN
+		PERFORM 1 FROM pgq.subscription WHERE sub_queue = q.queue_id;
+		IF FOUND THEN
+			RAISE EXCEPTION 'cannot drop queue %: consumers still attached', x_queue_name
+				USING ERRCODE = '55006';
+		END IF;
+	END IF;
+	DELETE FROM pgq.retry_queue WHERE ev_queue = q.queue_id;
+	DELETE FROM pgq.subscription WHERE sub_queue = q.queue_id;
+	DELETE FROM pgq.tick WHERE tick_queue = q.queue_id;
+	DELETE FROM pgq.queue WHERE queue_id = q.queue_id;
+	FOR i IN 0 .. q.queue_ntables - 1 LOOP
+		EXECUTE 'DROP TABLE IF EXISTS ' || q.queue_data_pfx || '_' || i;
+	END LOOP;
+	EXECUTE 'DROP TABLE IF EXISTS ' || q.queue_data_pfx;
+	EXECUTE 'DROP SEQUENCE IF EXISTS ' || q.queue_event_seq;
+	EXECUTE 'DROP SEQUENCE IF EXISTS ' || q.queue_tick_seq;
+	RETURN 1;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgq.drop_queue(x_queue_name text)
+RETURNS integer LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pgq AS $$
+	SELECT pgq.drop_queue(x_queue_name, false)
+$$;
+
+-- Parameter names are accepted with and without the queue_ prefix.
+CREATE OR REPLACE FUNCTION pgq.set_queue_config(x_queue_name text, x_param_name text, x_param_value text)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	col text;
+	typ text;
+BEGIN
+	col := lower(x_param_name);
+	IF col NOT LIKE 'queue\_%' THEN
+		col := 'queue_' || col;
+	END IF;
+	typ := CASE col
+		WHEN 'queue_ticker_max_count' THEN 'integer'
+		WHEN 'queue_ticker_max_lag' THEN 'interval'
+		WHEN 'queue_ticker_idle_period' THEN 'interval'
+		WHEN 'queue_rotation_period' THEN 'interval'
+		WHEN 'queue_ticker_paused' THEN 'boolean'
+		WHEN 'queue_external_ticker' THEN 'boolean'
+		WHEN 'queue_disable_insert' THEN 'boolean'
+		WHEN 'queue_per_tx_limit' THEN 'integer'
+	END;
+	IF typ IS NULL THEN
+		RAISE EXCEPTION 'cannot change parameter "%"', x_param_name USING ERRCODE = '22023';
+	END IF;
+	IF x_param_value IS NULL AND col <> 'queue_per_tx_limit' THEN
+		RAISE EXCEPTION 'parameter "%" cannot be NULL', x_param_name USING ERRCODE = '22004';
+	END IF;
+	PERFORM pgq._lock_queue(x_queue_name);
+	EXECUTE format('UPDATE pgq.queue SET %I = $1::%s WHERE queue_name = $2', col, typ)
+		USING x_param_value, x_queue_name;
+	RETURN 1;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgq.current_event_table(x_queue_name text)
+RETURNS text LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	res text;
+BEGIN
+	SELECT queue_data_pfx || '_' || queue_cur_table INTO res
+	  FROM pgq.queue WHERE queue_name = x_queue_name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'No such event queue: %', x_queue_name USING ERRCODE = 'P0002';
+	END IF;
+	RETURN res;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgq.quote_fqname(i_name text)
+RETURNS text LANGUAGE sql IMMUTABLE STRICT AS $$
+	SELECT CASE WHEN position('.' IN i_name) > 0
+		THEN pg_catalog.quote_ident(split_part(i_name, '.', 1)) || '.'
+		     || pg_catalog.quote_ident(substr(i_name, position('.' IN i_name) + 1))
+		ELSE 'public.' || pg_catalog.quote_ident(i_name) END
+$$;
+
+CREATE OR REPLACE FUNCTION pgq.seq_getval(i_seq_name text)
+RETURNS bigint LANGUAGE plpgsql
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	res bigint;
+BEGIN
+	EXECUTE 'SELECT last_value FROM ' || i_seq_name::regclass INTO res;
+	RETURN res;
+END
+$$;
+
+-- Never moves a sequence backwards: a replica's sequence only follows
+-- the provider forward.
+CREATE OR REPLACE FUNCTION pgq.seq_setval(i_seq_name text, i_new_value bigint)
+RETURNS bigint LANGUAGE plpgsql
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	cur bigint;
+BEGIN
+	cur := pgq.seq_getval(i_seq_name);
+	IF i_new_value > cur THEN
+		PERFORM setval(i_seq_name::regclass, i_new_value);
+		RETURN i_new_value;
+	END IF;
+	RETURN cur;
+END
+$$;

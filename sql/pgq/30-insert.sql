@@ -1,0 +1,85 @@
+-- Producing events.
+--
+-- insert_event is the hot path (every replicated row goes through it):
+-- one indexed lookup of the queue row, one INSERT into the current
+-- table whose ev_id, ev_time and ev_txid come from column defaults.
+
+CREATE OR REPLACE FUNCTION pgq.insert_event(queue_name text, ev_type text, ev_data text,
+	ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	tbl text;
+	disabled boolean;
+	id bigint;
+BEGIN
+	SELECT q.queue_data_pfx || '_' || q.queue_cur_table, q.queue_disable_insert
+	  INTO tbl, disabled
+	  FROM pgq.queue q WHERE q.queue_name = $1;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'No such event queue: %', $1 USING ERRCODE = 'P0002';
+	END IF;
+	IF disabled AND current_setting('session_replication_role') <> 'replica' THEN
+		RAISE EXCEPTION 'Insert into queue % disallowed', $1 USING ERRCODE = '55000';
+	END IF;
+	EXECUTE 'INSERT INTO ' || tbl
+		|| ' (ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)'
+		|| ' VALUES ($1, $2, $3, $4, $5, $6) RETURNING ev_id'
+		INTO id USING $2, $3, $4, $5, $6, $7;
+	RETURN id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgq.insert_event(queue_name text, ev_type text, ev_data text)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	tbl text;
+	disabled boolean;
+	id bigint;
+BEGIN
+	SELECT q.queue_data_pfx || '_' || q.queue_cur_table, q.queue_disable_insert
+	  INTO tbl, disabled
+	  FROM pgq.queue q WHERE q.queue_name = $1;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'No such event queue: %', $1 USING ERRCODE = 'P0002';
+	END IF;
+	IF disabled AND current_setting('session_replication_role') <> 'replica' THEN
+		RAISE EXCEPTION 'Insert into queue % disallowed', $1 USING ERRCODE = '55000';
+	END IF;
+	EXECUTE 'INSERT INTO ' || tbl || ' (ev_type, ev_data) VALUES ($1, $2) RETURNING ev_id'
+		INTO id USING $2, $3;
+	RETURN id;
+END
+$$;
+
+-- Full control over the stored row: used to re-insert retried events
+-- (same ev_id, ev_owner set to the subscription that asked for the
+-- retry) and by queue movers.
+CREATE OR REPLACE FUNCTION pgq.insert_event_raw(queue_name text, ev_id bigint,
+	ev_time timestamptz, ev_owner integer, ev_retry integer, ev_type text, ev_data text,
+	ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	q record;
+	id bigint;
+BEGIN
+	SELECT x.queue_data_pfx || '_' || x.queue_cur_table AS tbl, x.queue_disable_insert AS disabled,
+	       x.queue_event_seq AS seq
+	  INTO q FROM pgq.queue x WHERE x.queue_name = $1;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'No such event queue: %', $1 USING ERRCODE = 'P0002';
+	END IF;
+	IF q.disabled AND current_setting('session_replication_role') <> 'replica' THEN
+		RAISE EXCEPTION 'Insert into queue % disallowed', $1 USING ERRCODE = '55000';
+	END IF;
+	id := coalesce($2, nextval(q.seq));
+	EXECUTE 'INSERT INTO ' || q.tbl
+		|| ' (ev_id, ev_time, ev_owner, ev_retry, ev_type, ev_data,'
+		|| ' ev_extra1, ev_extra2, ev_extra3, ev_extra4)'
+		|| ' VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)'
+		USING id, coalesce($3, now()), $4, $5, $6, $7, $8, $9, $10, $11;
+	RETURN id;
+END
+$$;

@@ -1,0 +1,117 @@
+-- Ticks.  A tick records a snapshot; a batch is the events whose
+-- transactions are visible in one tick's snapshot and not in the
+-- previous one's.  Every new tick is announced with
+-- NOTIFY <queue name>, 'tick <tick_id>'.
+
+-- Tick when enough events (ticker_max_count), when events are waiting
+-- longer than ticker_max_lag, or when idle for ticker_idle_period.
+CREATE OR REPLACE FUNCTION pgq._tick_if_needed(i_queue_name text)
+RETURNS bigint LANGUAGE plpgsql
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	q pgq.queue;
+	last_seq bigint;
+	last_time timestamptz;
+	cur_seq bigint;
+BEGIN
+	q := pgq._lock_queue(i_queue_name);
+	IF q.queue_external_ticker THEN
+		RAISE EXCEPTION 'queue % has an external tick source', i_queue_name
+			USING ERRCODE = '55000';
+	END IF;
+	IF q.queue_ticker_paused THEN
+		RETURN NULL;
+	END IF;
+	SELECT tick_event_seq, tick_time INTO last_seq, last_time
+	  FROM pgq.tick WHERE tick_queue = q.queue_id
+	 ORDER BY tick_id DESC LIMIT 1;
+	cur_seq := pgq._seq_last(q.queue_event_seq);
+	IF last_seq IS NULL
+	   OR cur_seq - last_seq >= q.queue_ticker_max_count
+	   OR (cur_seq <> last_seq AND now() - last_time >= q.queue_ticker_max_lag)
+	   OR now() - last_time >= q.queue_ticker_idle_period
+	THEN
+		RETURN pgq._make_tick(q, nextval(q.queue_tick_seq), now(), cur_seq);
+	END IF;
+	RETURN NULL;
+END
+$$;
+
+-- Returns the new tick's id, or NULL when no tick was needed.
+CREATE OR REPLACE FUNCTION pgq.ticker(i_queue_name text)
+RETURNS bigint LANGUAGE sql SECURITY DEFINER
+SET search_path = pg_catalog, pgq AS $$
+	SELECT pgq._tick_if_needed(i_queue_name)
+$$;
+
+-- Ticks every queue that needs it (not paused, no external ticker);
+-- returns how many ticks were made.
+CREATE OR REPLACE FUNCTION pgq.ticker()
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	qname text;
+	n bigint := 0;
+BEGIN
+	FOR qname IN
+		SELECT queue_name FROM pgq.queue
+		 WHERE NOT queue_external_ticker AND NOT queue_ticker_paused
+		 ORDER BY queue_id
+	LOOP
+		IF pgq._tick_if_needed(qname) IS NOT NULL THEN
+			n := n + 1;
+		END IF;
+	END LOOP;
+	RETURN n;
+END
+$$;
+
+-- External ticker (a cascaded queue copies its source's ticks).
+CREATE OR REPLACE FUNCTION pgq.ticker(i_queue_name text, i_tick_id bigint,
+	i_orig_timestamp timestamptz, i_event_seq bigint)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	q pgq.queue;
+	last_id bigint;
+BEGIN
+	q := pgq._lock_queue(i_queue_name);
+	SELECT max(tick_id) INTO last_id FROM pgq.tick WHERE tick_queue = q.queue_id;
+	IF last_id IS NOT NULL AND i_tick_id <= last_id THEN
+		RAISE EXCEPTION 'tick % is not after the last tick % of queue %',
+			i_tick_id, last_id, i_queue_name USING ERRCODE = '22023';
+	END IF;
+	PERFORM setval(q.queue_tick_seq, i_tick_id);
+	IF i_event_seq > pgq._seq_last(q.queue_event_seq) THEN
+		PERFORM setval(q.queue_event_seq, i_event_seq);
+	END IF;
+	RETURN pgq._make_tick(q, i_tick_id, coalesce(i_orig_timestamp, now()), i_event_seq);
+END
+$$;
+
+-- Makes the next ticker() call tick by simulating ticker_max_count
+-- events; returns the current last tick.  (PgQ semantics: the ticker
+-- runs in its own transaction, so callers loop until the tick appears.)
+CREATE OR REPLACE FUNCTION pgq.force_tick(i_queue_name text)
+RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	q pgq.queue;
+	last_id bigint;
+	last_seq bigint;
+BEGIN
+	SELECT * INTO q FROM pgq.queue WHERE queue_name = i_queue_name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'No such event queue: %', i_queue_name USING ERRCODE = 'P0002';
+	END IF;
+	SELECT tick_id, tick_event_seq INTO last_id, last_seq
+	  FROM pgq.tick WHERE tick_queue = q.queue_id
+	 ORDER BY tick_id DESC LIMIT 1;
+	IF pgq._seq_last(q.queue_event_seq) - coalesce(last_seq, 0) < q.queue_ticker_max_count THEN
+		PERFORM setval(q.queue_event_seq,
+			greatest(pgq._seq_last(q.queue_event_seq), coalesce(last_seq, 0))
+			+ q.queue_ticker_max_count + 1);
+	END IF;
+	RETURN last_id;
+END
+$$;
