@@ -1,0 +1,174 @@
+/* londiste-copy: the initial copy of one table, provider to subscriber,
+ * while replay of the other tables goes on. */
+#include <err.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "exitcodes.h"
+#include "lonpoint.h"
+#include "util.h"
+
+#define USAGE "usage: londiste-copy -s provider [-d subscriber] --consumer name" \
+	" [--where cond] table\n"
+
+static void
+usage(void)
+{
+	fprintf(stderr, USAGE);
+	exit(EXIT_USAGE);
+}
+
+static void
+help(void)
+{
+	printf(USAGE
+	    "\n"
+	    "Copy a registered table from the provider to the subscriber with COPY,\n"
+	    "recording the provider snapshot it copied, so that londiste-apply\n"
+	    "continues the table from there without a gap or a duplicate.\n"
+	    "\n"
+	    "  -s, --provider=CONNINFO  provider database\n"
+	    "  -d, --dbname=CONNINFO    subscriber database (default: PG* environment)\n"
+	    "  -c, --consumer=NAME      consumer that replays the table's queue\n"
+	    "  -w, --where=COND         copy only the rows matching an SQL condition\n"
+	    "  -h, --help               show this help\n"
+	    "  -V, --version            show the version\n");
+	finish(EXIT_DONE);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "consumer", required_argument, NULL, 'c' },
+		{ "dbname", required_argument, NULL, 'd' },
+		{ "provider", required_argument, NULL, 's' },
+		{ "where", required_argument, NULL, 'w' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *dbname = NULL, *provider = NULL, *consumer = NULL, *where = NULL;
+	PGconn *sub, *prov, *ptick;
+	PGresult *res;
+	struct lontable t;
+	struct buf sql = {0};
+	char *snap, *tick, *buf;
+	const char *p[4];
+	long long rows = 0;
+	int c, n;
+
+	while ((c = getopt_long(argc, argv, "c:d:hs:Vw:", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			consumer = optarg;
+			break;
+		case 'd':
+			dbname = optarg;
+			break;
+		case 'h':
+			help();
+			break;
+		case 's':
+			provider = optarg;
+			break;
+		case 'V':
+			print_version();
+			break;
+		case 'w':
+			where = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (argc - optind != 1 || provider == NULL || consumer == NULL)
+		usage();
+
+	sub = db_connect(dbname);
+	prov = db_connect(provider);
+	ptick = db_connect(provider);
+	lon_table(sub, consumer, argv[optind], &t);
+	lon_provider(prov, &t);
+
+	/* Committed before the snapshot is taken; waits for the batch that
+	 * londiste-apply has in flight (see londiste.copy_begin). */
+	p[0] = t.queue;
+	p[1] = t.name;
+	db_cmd(sub, "start copy", "SELECT londiste.copy_begin($1, $2)", 2, p);
+
+	db_cmd(prov, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+	res = db_exec(prov, "take snapshot", "SELECT pg_current_snapshot()::text", 0, NULL);
+	snap = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	/* A tick after the snapshot: batches from it on hold nothing the
+	 * copy saw, and the table can turn ok. */
+	res = db_exec(ptick, "make a tick", "SELECT londiste.force_tick($1)", 1, p);
+	tick = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	PQfinish(ptick);
+
+	db_cmd(sub, "begin", "BEGIN", 0, NULL);
+	db_cmd(sub, "set session_replication_role",
+	    "SET LOCAL session_replication_role = replica", 0, NULL);
+	buf_printf(&sql, "TRUNCATE %s", t.sqname);
+	db_cmd(sub, "truncate", sql.data, 0, NULL);
+	buf_reset(&sql);
+	buf_printf(&sql, "COPY %s (%s) FROM STDIN", t.sqname, t.cols);
+	res = PQexec(sub, sql.data);
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		db_die(sub, res, "copy into the subscriber");
+	PQclear(res);
+
+	buf_reset(&sql);
+	if (where != NULL)
+		buf_printf(&sql, "COPY (SELECT %s FROM %s WHERE %s) TO STDOUT",
+		    t.cols, t.pqname, where);
+	else
+		buf_printf(&sql, "COPY %s (%s) TO STDOUT", t.pqname, t.cols);
+	res = PQexec(prov, sql.data);
+	if (PQresultStatus(res) != PGRES_COPY_OUT)
+		db_die(prov, res, "copy from the provider");
+	PQclear(res);
+
+	/* Rows pass through as COPY sends them: nothing is parsed. */
+	while ((n = PQgetCopyData(prov, &buf, 0)) > 0) {
+		if (PQputCopyData(sub, buf, n) != 1)
+			errx(EXIT_RETRY, "copy into the subscriber: %s", db_errmsg(sub));
+		PQfreemem(buf);
+		rows++;
+	}
+	if (n == -2)
+		errx(EXIT_RETRY, "copy from the provider: %s", db_errmsg(prov));
+	res = PQgetResult(prov);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		db_die(prov, res, "copy from the provider");
+	PQclear(res);
+	if (PQputCopyEnd(sub, NULL) != 1)
+		errx(EXIT_RETRY, "copy into the subscriber: %s", db_errmsg(sub));
+	res = PQgetResult(sub);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		db_die(sub, res, "copy into the subscriber");
+	PQclear(res);
+	while ((res = PQgetResult(sub)) != NULL)
+		PQclear(res);
+
+	p[2] = snap;
+	p[3] = tick;
+	db_cmd(sub, "record the copy's snapshot",
+	    "SELECT londiste.copy_done($1, $2, $3::pg_snapshot, $4)", 4, p);
+	db_cmd(sub, "commit", "COMMIT", 0, NULL);
+	db_cmd(prov, "commit", "COMMIT", 0, NULL);
+
+	printf("%s\t%lld\n", t.name, rows);
+	free(snap);
+	free(tick);
+	buf_free(&sql);
+	lontable_free(&t);
+	PQfinish(sub);
+	PQfinish(prov);
+	finish(EXIT_DONE);
+}

@@ -1,0 +1,203 @@
+/* lonpoint.c: table lookup and the consistent point of Londiste tools. */
+#include <err.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "exitcodes.h"
+#include "lonpoint.h"
+#include "util.h"
+
+char *
+lon_queue(PGconn *sub, const char *consumer)
+{
+	const char *p[1] = { consumer };
+	PGresult *res = db_exec(sub, "find the consumer's queue",
+	    "SELECT queue_name FROM londiste.completed WHERE consumer_name = $1"
+	    " UNION SELECT queue_name FROM londiste.subscriber_table"
+	    "  WHERE NOT EXISTS (SELECT 1 FROM londiste.completed"
+	    "                    WHERE consumer_name = $1)", 1, p);
+	char *q;
+
+	if (PQntuples(res) != 1)
+		errx(EXIT_USAGE, "consumer %s: %s", consumer, PQntuples(res) == 0 ?
+		    "no queue known on the subscriber (no table registered?)" :
+		    "reads several queues; name a table");
+	q = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return q;
+}
+
+void
+lon_table(PGconn *sub, const char *consumer, const char *arg, struct lontable *t)
+{
+	const char *p[2] = { arg, consumer };
+	PGresult *res;
+	struct buf b = {0};
+	int i, n;
+
+	memset(t, 0, sizeof(*t));
+	/* Exact registered name first; else resolve it like the SQL side. */
+	for (i = 0; i < 2; i++) {
+		res = db_exec(sub, "find table",
+		    "SELECT t.queue_name, t.table_name, t.state,"
+		    "       londiste.rel_oid(t.table_name)::text"
+		    "  FROM londiste.subscriber_table t WHERE t.table_name = $1"
+		    " ORDER BY (t.queue_name IN (SELECT queue_name FROM londiste.completed"
+		    "           WHERE consumer_name = $2)) DESC", 2, p);
+		if (i == 1 || PQntuples(res) > 0)
+			break;
+		PQclear(res);
+		res = db_exec(sub, "find table", "SELECT londiste.find_table($1)", 1, p);
+		b.data = xstrdup(PQgetvalue(res, 0, 0));
+		p[0] = b.data;
+		PQclear(res);
+	}
+	free(b.data);
+	b.data = NULL;
+	n = PQntuples(res);
+	if (n == 0)
+		errx(EXIT_USAGE, "table %s is not registered on the subscriber", arg);
+	if (n > 1 && strcmp(PQgetvalue(res, 0, 0), PQgetvalue(res, 1, 0)) != 0) {
+		/* Several queues: the consumer's one wins if it is first. */
+		PGresult *r2;
+		const char *p2[2] = { PQgetvalue(res, 0, 0), consumer };
+
+		r2 = db_exec(sub, "find table", "SELECT 1 FROM londiste.completed"
+		    " WHERE queue_name = $1 AND consumer_name = $2", 2, p2);
+		if (PQntuples(r2) == 0)
+			errx(EXIT_USAGE, "table %s is registered for several queues", arg);
+		PQclear(r2);
+	}
+	t->queue = xstrdup(PQgetvalue(res, 0, 0));
+	t->name = xstrdup(PQgetvalue(res, 0, 1));
+	t->state = xstrdup(PQgetvalue(res, 0, 2));
+	p[0] = arg;
+	if (PQgetisnull(res, 0, 3))
+		errx(EXIT_USAGE, "table %s is registered but does not exist", t->name);
+	t->sqname = xstrdup(PQgetvalue(res, 0, 3));
+	PQclear(res);
+
+	p[0] = t->name;
+	res = db_exec(sub, "read columns",
+	    "SELECT quote_ident(c), c = ANY (londiste.pkey_columns(londiste.rel_oid($1))),"
+	    "       array_position(londiste.pkey_columns(londiste.rel_oid($1)), c)"
+	    "  FROM unnest(londiste.table_columns(londiste.rel_oid($1))) AS c", 1, p);
+	t->ncol = PQntuples(res);
+	t->colv = xmalloc((size_t)(t->ncol + 1) * sizeof(*t->colv));
+	t->pkidx = xmalloc((size_t)(t->ncol + 1) * sizeof(*t->pkidx));
+	for (i = 0; i < t->ncol; i++) {
+		t->colv[i] = xstrdup(PQgetvalue(res, i, 0));
+		if (i > 0)
+			buf_addch(&b, ',');
+		buf_addstr(&b, t->colv[i]);
+		if (PQgetvalue(res, i, 1)[0] == 't')
+			t->npk++;
+	}
+	for (i = 0; i < t->ncol; i++)
+		if (PQgetvalue(res, i, 1)[0] == 't')
+			t->pkidx[atoi(PQgetvalue(res, i, 2)) - 1] = i;
+	PQclear(res);
+	if (t->ncol == 0)
+		errx(EXIT_USAGE, "table %s has no columns", t->name);
+	t->cols = b.data;
+}
+
+void
+lon_provider(PGconn *prov, struct lontable *t)
+{
+	const char *p[2] = { t->queue, t->name };
+	PGresult *res = db_exec(prov, "find table on the provider",
+	    "SELECT londiste.rel_oid(table_name)::text FROM londiste.provider_table"
+	    " WHERE queue_name = $1 AND table_name = $2", 2, p);
+
+	if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0))
+		errx(EXIT_USAGE, "table %s is not replicated by queue %s on the provider",
+		    t->name, t->queue);
+	t->pqname = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
+void
+lontable_free(struct lontable *t)
+{
+	int i;
+
+	for (i = 0; i < t->ncol; i++)
+		free(t->colv[i]);
+	free(t->colv);
+	free(t->pkidx);
+	free(t->queue);
+	free(t->name);
+	free(t->sqname);
+	free(t->pqname);
+	free(t->cols);
+	free(t->state);
+	memset(t, 0, sizeof(*t));
+}
+
+void
+lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
+    const char *consumer, const struct lontable *t, long long timeout_ms)
+{
+	char tmo[32], tick[32];
+	const char *p[3];
+	struct buf sql = {0};
+	PGresult *res;
+	long long deadline = now_ms() + timeout_ms;
+
+	snprintf(tmo, sizeof(tmo), "%lld", timeout_ms > 0 ? timeout_ms : 1);
+	p[0] = tmo;
+	db_cmd(plock, "begin", "BEGIN", 0, NULL);
+	PQclear(db_exec(plock, "set lock_timeout",
+	    "SELECT set_config('lock_timeout', $1, true)", 1, p));
+	buf_printf(&sql, "LOCK TABLE %s IN SHARE MODE", t->pqname);
+	res = PQexec(plock, sql.data);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		warnx("lock %s on the provider: %s", t->name, db_resmsg(res));
+		exit(EXIT_RETRY);
+	}
+	PQclear(res);
+
+	/* No write to the table is in flight now: the tick holds them all. */
+	p[0] = t->queue;
+	res = db_exec(pread, "make a tick", "SELECT londiste.force_tick($1)", 1, p);
+	snprintf(tick, sizeof(tick), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	db_cmd(pread, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+	db_cmd(pread, "take snapshot", "SELECT 1", 0, NULL);
+
+	p[1] = consumer;
+	p[2] = tick;
+	for (;;) {
+		res = db_exec(sread, "read applied tick", "SELECT 1 FROM londiste.completed"
+		    " WHERE queue_name = $1 AND consumer_name = $2 AND last_tick >= $3",
+		    3, p);
+		if (PQntuples(res) > 0) {
+			PQclear(res);
+			break;
+		}
+		PQclear(res);
+		if (now_ms() > deadline)
+			errx(EXIT_RETRY, "the subscriber did not apply tick %s of queue %s"
+			    " within the lock timeout (is replay running?)", tick, t->queue);
+		{
+			struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (slock != NULL) {
+		db_cmd(slock, "begin", "BEGIN", 0, NULL);
+		db_cmd(slock, "set session_replication_role",
+		    "SET LOCAL session_replication_role = replica", 0, NULL);
+		buf_reset(&sql);
+		buf_printf(&sql, "LOCK TABLE %s IN EXCLUSIVE MODE", t->sqname);
+		db_cmd(slock, "lock the subscriber table", sql.data, 0, NULL);
+	}
+	db_cmd(sread, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+	db_cmd(sread, "take snapshot", "SELECT 1", 0, NULL);
+	db_cmd(plock, "release lock", "COMMIT", 0, NULL);
+	buf_free(&sql);
+}

@@ -1,0 +1,48 @@
+/* lonpoint.h: Londiste helpers shared by copy, compare and repair:
+ * which queue a subscriber table belongs to, and a point in the stream
+ * where provider and subscriber hold the same rows of a table. */
+#ifndef LONPOINT_H
+#define LONPOINT_H
+
+#include <libpq-fe.h>
+
+/* A table registered on the subscriber. */
+struct lontable {
+	char *queue;
+	char *name;	/* canonical: schema.relation as in ev_extra1 */
+	char *sqname;	/* quoted name on the subscriber */
+	char *pqname;	/* quoted name on the provider (after lon_provider) */
+	char *cols;	/* quoted column list of the subscriber, comma separated */
+	char **colv;	/* the same, one per column, quoted */
+	int ncol;
+	int *pkidx;	/* key columns as indexes into colv, in key order */
+	int npk;
+	char *state;
+};
+
+/* The queue consumer reads on the subscriber; exits 2 if ambiguous or
+ * unknown. */
+char *lon_queue(PGconn *sub, const char *consumer);
+
+/* Resolve a table given on the command line (canonical name, bare name
+ * or quoted SQL name) to its registration on the subscriber; exits 2 when
+ * it is not registered.  consumer decides between queues. */
+void lon_table(PGconn *sub, const char *consumer, const char *arg, struct lontable *t);
+
+/* Check that the provider replicates t in t->queue and fill t->pqname;
+ * exits 2 if not. */
+void lon_provider(PGconn *prov, struct lontable *t);
+
+void lontable_free(struct lontable *t);
+
+/* Bring both sides to one point of the stream for table t:
+ * lock the provider table (plock, SHARE mode, waiting at most
+ * timeout_ms), make a tick, open a REPEATABLE READ snapshot on pread,
+ * wait until the subscriber applied the tick, open one on sread (and,
+ * when slock is not NULL, lock the subscriber table EXCLUSIVE in a
+ * transaction there, so replay waits until the caller commits), then
+ * release the provider lock.  Exits 3 on timeout. */
+void lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
+    const char *consumer, const struct lontable *t, long long timeout_ms);
+
+#endif
