@@ -48,7 +48,11 @@ BIN = \
 	wal-fetch \
 	wal-list \
 	wal-check \
-	wal-prune
+	wal-prune \
+	londiste-apply \
+	londiste-copy \
+	londiste-compare \
+	londiste-repair
 
 # Porcelain: POSIX sh, installed as is.
 SH = pgqadm pgq-consumer walmgr
@@ -66,10 +70,12 @@ COMMON = \
 	common/crc32c.o \
 	common/walname.o \
 	common/walfile.o \
-	common/walarch.o
+	common/walarch.o \
+	common/urlenc.o \
+	common/lonpoint.o
 
 # SQL: each schema is the concatenation of its numbered parts.
-SQL = pgq pgq_coop
+SQL = pgq pgq_coop londiste
 
 HDR       = $(wildcard common/*.h)
 PROGS     = $(BIN:%=$(O)/bin/%)
