@@ -1,0 +1,172 @@
+#!/usr/bin/env bats
+# wal-push: durable, never overwrites, whole-or-nothing, private files.
+load helper
+
+# No server needed here: a plain temporary directory.
+setup_file() {
+	W=$(mktemp -d /tmp/skytools-w.XXXXXX)
+	echo "$W" > "$BATS_FILE_TMPDIR/wdir"
+	head -c 3000000 /dev/urandom > "$W/seg"
+	head -c 3000000 /dev/urandom > "$W/other"
+}
+teardown_file() {
+	W=$(cat "$BATS_FILE_TMPDIR/wdir")
+	umount "$W/small" 2>/dev/null || true
+	rm -rf "$W"
+}
+setup() {
+	W=$(cat "$BATS_FILE_TMPDIR/wdir")
+	A="$W/arch $BATS_TEST_NUMBER"
+	mkdir -p "$A"
+}
+
+SEG=000000010000000000000001
+
+@test "wal-push: basic checks" {
+	basic_checks wal-push
+}
+
+@test "wal-push: push and fetch back, plain and zstd, path with spaces" {
+	run --separate-stderr wal-push -A "$A" "$W/seg" $SEG
+	[ "$status" -eq 0 ]
+	run --separate-stderr wal-push -A "$A" --compress zstd "$W/seg" 000000010000000000000002
+	[ "$status" -eq 0 ]
+	[ -f "$A/wal/$SEG" ]
+	[ -f "$A/wal/000000010000000000000002.zst" ]
+	wal-fetch -A "$A" $SEG "$W/out1"
+	cmp "$W/seg" "$W/out1"
+	wal-fetch -A "$A" 000000010000000000000002 "$W/out2"
+	cmp "$W/seg" "$W/out2"
+	# A compressed file stays a valid zstd file.
+	if command -v zstd >/dev/null; then
+		zstd -q -d -c "$A/wal/000000010000000000000002.zst" | cmp - "$W/seg"
+	fi
+	# No temporary files are left.
+	[ "$(ls -A "$A/wal" | wc -l)" -eq 2 ]
+}
+
+@test "wal-push: history, backup and partial files" {
+	printf '1\t0/3000000\tno recovery target specified\n' > "$W/hist"
+	for n in 00000002.history $SEG.00000028.backup $SEG.partial; do
+		run --separate-stderr wal-push -A "$A" "$W/hist" "$n"
+		[ "$status" -eq 0 ]
+		wal-fetch -A "$A" "$n" "$W/back"
+		cmp "$W/hist" "$W/back"
+	done
+}
+
+@test "wal-push: archived files and directories are private" {
+	wal-push -A "$A" "$W/seg" $SEG
+	[ "$(stat -c %a "$A/wal")" = 700 ]
+	[ "$(stat -c %a "$A/wal/$SEG")" = 600 ]
+	if [ "$(id -u)" = 0 ]; then
+		chmod 755 "$A"
+		run runuser -u nobody -- cat "$A/wal/$SEG"
+		[ "$status" -ne 0 ]
+		run runuser -u nobody -- ls "$A/wal"
+		[ "$status" -ne 0 ]
+	fi
+}
+
+@test "wal-push: identical re-push succeeds, different content is refused" {
+	wal-push -A "$A" "$W/seg" $SEG
+	before=$(md5sum < "$A/wal/$SEG")
+	run --separate-stderr wal-push -A "$A" "$W/seg" $SEG
+	[ "$status" -eq 0 ]
+	# Same content with another compression is still the same file.
+	run --separate-stderr wal-push -A "$A" --compress zstd "$W/seg" $SEG
+	[ "$status" -eq 0 ]
+	[ ! -e "$A/wal/$SEG.zst" ]
+	run --separate-stderr wal-push -A "$A" "$W/other" $SEG
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"different content"* ]]
+	# A prefix of the archived content is different content too.
+	head -c 1000 "$W/seg" > "$W/prefix"
+	run --separate-stderr wal-push -A "$A" "$W/prefix" $SEG
+	[ "$status" -eq 4 ]
+	[ "$(md5sum < "$A/wal/$SEG")" = "$before" ]
+	[ "$(ls -A "$A/wal" | wc -l)" -eq 1 ]
+}
+
+@test "wal-push: re-push onto a damaged archived copy is refused" {
+	wal-push -A "$A" "$W/seg" $SEG
+	printf 'X' | dd of="$A/wal/$SEG" bs=1 seek=1000 conv=notrunc 2>/dev/null
+	run --separate-stderr wal-push -A "$A" "$W/seg" $SEG
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *damaged* ]]
+}
+
+@test "wal-push: usage errors and missing inputs" {
+	run --separate-stderr wal-push -A "$A" "$W/seg" notawalname
+	[ "$status" -eq 2 ]
+	run --separate-stderr wal-push "$W/seg" $SEG
+	[ "$status" -eq 2 ]
+	run --separate-stderr wal-push -A "$A" --compress lz4 "$W/seg" $SEG
+	[ "$status" -eq 2 ]
+	# A missing archive (say, an unmounted disk) is not created.
+	run --separate-stderr wal-push -A "$W/nonexistent" "$W/seg" $SEG
+	[ "$status" -eq 3 ]
+	[ ! -e "$W/nonexistent" ]
+	run --separate-stderr wal-push -A "$A" "$W/no-such-file" $SEG
+	[ "$status" -eq 3 ]
+	[ ! -e "$A/wal/$SEG" ]
+}
+
+@test "wal-push: SIGKILL mid-copy leaves nothing under the final name" {
+	# A slow pipe holds wal-push in the middle of the copy.
+	mkfifo "$W/fifo"
+	{ head -c 1000000 "$W/seg"; sleep 30; } > "$W/fifo" &
+	feeder=$!
+	wal-push -A "$A" "$W/fifo" $SEG &
+	pusher=$!
+	wait_for test -s "$A/wal/.$SEG.tmp"
+	kill -9 $pusher
+	wait $pusher || true
+	kill $feeder 2>/dev/null || true
+	[ ! -e "$A/wal/$SEG" ]
+	run --separate-stderr wal-push -A "$A" "$W/seg" $SEG
+	[ "$status" -eq 0 ]
+	wal-fetch -A "$A" $SEG "$W/out"
+	cmp "$W/seg" "$W/out"
+	[ "$(ls -A "$A/wal")" = "$SEG" ]
+}
+
+@test "wal-push: SIGKILL at random points: whole file or nothing" {
+	head -c 40000000 /dev/urandom > "$W/big"
+	for i in $(seq 1 15); do
+		name=$(printf '0000000100000000000000%02X' "$i")
+		wal-push -A "$A" --compress "$( [ $((i % 2)) = 0 ] && echo zstd || echo none)" \
+			"$W/big" "$name" &
+		pid=$!
+		sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
+		kill -9 $pid 2>/dev/null || true
+		wait $pid || true
+		if [ -e "$A/wal/$name" ] || [ -e "$A/wal/$name.zst" ]; then
+			wal-fetch -A "$A" "$name" "$W/out"
+			cmp "$W/big" "$W/out"
+		fi
+		run --separate-stderr wal-push -A "$A" "$W/big" "$name"
+		[ "$status" -eq 0 ]
+		wal-fetch -A "$A" "$name" "$W/out"
+		cmp "$W/big" "$W/out"
+	done
+	rm -f "$W/big"
+}
+
+@test "wal-push: a full disk fails cleanly, a retry succeeds" {
+	[ "$(id -u)" = 0 ] || skip "needs root to mount a small tmpfs"
+	mkdir -p "$W/small"
+	mount -t tmpfs -o size=8m tmpfs "$W/small" || skip "cannot mount tmpfs"
+	head -c 5000000 /dev/urandom > "$W/five"
+	wal-push -A "$W/small" "$W/five" $SEG
+	run --separate-stderr wal-push -A "$W/small" "$W/five" 000000010000000000000002
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *"No space left"* ]]
+	[ "$(ls -A "$W/small/wal")" = "$SEG" ]
+	rm "$W/small/wal/$SEG"
+	run --separate-stderr wal-push -A "$W/small" "$W/five" 000000010000000000000002
+	[ "$status" -eq 0 ]
+	wal-fetch -A "$W/small" 000000010000000000000002 "$W/out"
+	cmp "$W/five" "$W/out"
+	umount "$W/small"
+}
