@@ -5,6 +5,19 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$
 	SELECT '_londiste_' || i_queue || CASE WHEN i_truncate THEN '_truncate' ELSE '' END
 $$;
 
+CREATE OR REPLACE FUNCTION londiste.drop_triggers(i_queue text, i_rel regclass)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	tg text;
+BEGIN
+	FOR tg IN SELECT tgname FROM pg_trigger WHERE tgrelid = i_rel
+		   AND tgname IN (londiste.trigger_name(i_queue, false),
+				  londiste.trigger_name(i_queue, true))
+	LOOP
+		EXECUTE format('DROP TRIGGER %I ON %s', tg, i_rel);
+	END LOOP;
+END $$;
+
 -- Register a table and install its triggers: a row trigger writing
 -- pgq.logutriga events (I/U/D with the primary key in ev_type) and a
 -- statement trigger for TRUNCATE (ev_type R).  Returns the canonical name.
@@ -29,10 +42,7 @@ BEGIN
 	IF FOUND THEN
 		RETURN tbl;
 	END IF;
-	EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s',
-		londiste.trigger_name(i_queue, false), rel);
-	EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s',
-		londiste.trigger_name(i_queue, true), rel);
+	PERFORM londiste.drop_triggers(i_queue, rel);
 	EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE OR DELETE ON %s '
 		'FOR EACH ROW EXECUTE FUNCTION pgq.logutriga(%L)',
 		londiste.trigger_name(i_queue, false), rel, i_queue);
@@ -66,10 +76,7 @@ BEGIN
 	END IF;
 	rel := londiste.rel_oid(tbl);
 	IF rel IS NOT NULL THEN
-		EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s',
-			londiste.trigger_name(i_queue, false), rel);
-		EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s',
-			londiste.trigger_name(i_queue, true), rel);
+		PERFORM londiste.drop_triggers(i_queue, rel);
 	END IF;
 	RETURN tbl;
 END $$;

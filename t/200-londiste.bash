@@ -1,0 +1,56 @@
+# t/200-londiste.bash: helpers for the Londiste tests (t/2NN-*.bats).
+
+# lon_db NAME FLAVOUR: a database with londiste and PgQ (ours, debian or none).
+lon_db() {
+	local name=$1 flavour=${2:-ours}
+	case $flavour in
+	ours) new_db "$name" none &&
+		psql -XAq -v ON_ERROR_STOP=1 -d "$name" -f "$SKYTOOLS_SQLDIR/pgq.sql" >/dev/null ;;
+	debian) new_db "$name" debian ;;
+	none) new_db "$name" none ;;
+	esac || return 1
+	psql -XAq -v ON_ERROR_STOP=1 -d "$name" -f "$SKYTOOLS_SQLDIR/londiste.sql" >/dev/null
+}
+
+# lon_pair PROV SUB [FLAVOUR]: provider with queue q and consumer c, subscriber.
+lon_pair() {
+	lon_db "$1" "${3:-ours}" && lon_db "$2" none &&
+	sql "$1" "SELECT pgq.create_queue('q')" >/dev/null &&
+	sql "$1" "SELECT pgq.register_consumer('q', 'c')" >/dev/null
+}
+
+# tick DB: a tick on queue q, whatever the ticker thinks.
+tick() {
+	sql "$1" "SELECT londiste.force_tick('q')" >/dev/null
+}
+
+# batch_stream DB: the next batch of consumer c on q as a batch stream,
+# built with plain SQL (works with either PgQ); prints nothing when no
+# batch is ready.
+batch_stream() {
+	local db=$1 id
+	id=$(sql "$db" "SELECT pgq.next_batch('q', 'c')")
+	[ -n "$id" ] || return 0
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$db" -c "SET TimeZone = 'UTC'" -c "COPY (SELECT 'batch', $id, tick_id, prev_tick_id, batch_end, batch_start, queue_name, consumer_name FROM pgq.get_batch_info($id)) TO STDOUT"
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$db" -c "SET TimeZone = 'UTC'" -c "COPY (SELECT 'event', * FROM pgq.get_batch_events($id) ORDER BY ev_id) TO STDOUT"
+	printf 'end\t%s\t%s\n' "$id" "$(sql "$db" "SELECT count(*) FROM pgq.get_batch_events($id)")"
+}
+
+finish_batch() {
+	local id
+	id=$(sql "$1" "SELECT current_batch FROM pgq.get_consumer_info('q', 'c')")
+	[ -n "$id" ] && sql "$1" "SELECT pgq.finish_batch($id)" >/dev/null
+}
+
+# replay_once PROV SUB: tick, and apply + finish the next batch.
+replay_once() {
+	tick "$1" || return 1
+	batch_stream "$1" > "$BATS_TEST_TMPDIR/stream" || return 1
+	londiste-apply -d "$2" --consumer c < "$BATS_TEST_TMPDIR/stream" >/dev/null || return 1
+	finish_batch "$1"
+}
+
+# dump DB TABLE: the rows in a stable order, as COPY text.
+dump() {
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$1" -c "COPY (SELECT * FROM $2 ORDER BY 1, 2) TO STDOUT"
+}
