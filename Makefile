@@ -55,7 +55,7 @@ BIN = \
 	londiste-repair
 
 # Porcelain: POSIX sh, installed as is.
-SH = pgqadm pgq-consumer walmgr
+SH = pgqadm pgq-consumer walmgr londiste
 
 # The shared library every program links.
 COMMON = \
