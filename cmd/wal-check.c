@@ -50,10 +50,12 @@ help(void)
 	finish(EXIT_DONE);
 }
 
-/* One timeline of the followed history: it begins at segment `begin`. */
+/* One timeline of the followed history: it begins at segment `begin` and
+ * ends (switches to the next) at LSN `end`, UINT64_MAX for the last. */
 struct tl {
 	uint32_t tli;
 	uint64_t begin;
+	uint64_t end;
 };
 
 static const char *archive;
@@ -127,16 +129,19 @@ read_history(uint32_t tli, struct tl *chain, uint64_t segsize)
 			continue;
 		chain[n].tli = parent;
 		chain[n].begin = begin;
+		chain[n].end = end;
 		begin = end / segsize;
 		n++;
 	}
 	fclose(tmp);
 	chain[n].tli = tli;
 	chain[n].begin = begin;
+	chain[n].end = UINT64_MAX;
 	return n + 1;
 self:
 	chain[0].tli = tli;
 	chain[0].begin = 0;
+	chain[0].end = UINT64_MAX;
 	return 1;
 }
 
@@ -168,7 +173,7 @@ main(int argc, char *argv[])
 	struct backup *bk;
 	struct walname wn;
 	struct stat st;
-	uint64_t segsize = 0, start, end, n;
+	uint64_t segsize = 0, start, start_lsn, end, n;
 	uint32_t start_tli = 0, tli, maxtli = 0;
 	char a[WALNAME_LEN + 1], b[WALNAME_LEN + 1], msg[256];
 	int c, verify = 0, have_end = 0;
@@ -220,6 +225,7 @@ main(int argc, char *argv[])
 	if (from != NULL) {
 		start_tli = wn.tli;
 		start = walname_segno(&wn, segsize);
+		start_lsn = start * segsize;
 	} else if (label != NULL || nb > 0) {
 		size_t i = 0;
 
@@ -230,7 +236,8 @@ main(int argc, char *argv[])
 			errx(EXIT_USAGE, "%s/base/%s: no such base backup",
 			    archive, label);
 		start_tli = bk[i].tli;
-		start = bk[i].start_lsn / segsize;
+		start_lsn = bk[i].start_lsn;
+		start = start_lsn / segsize;
 	} else {
 		size_t first = nents;
 
@@ -247,9 +254,11 @@ main(int argc, char *argv[])
 		}
 		start_tli = ents[first].w.tli;
 		start = walname_segno(&ents[first].w, segsize);
+		start_lsn = start * segsize;
 	}
 
-	/* The newest timeline that descends from the start's. */
+	/* The newest timeline that descends from the start's timeline after
+	 * the start point (a fork before it is another history). */
 	for (size_t i = 0; i < nents; i++)
 		if (ents[i].w.tli > maxtli)
 			maxtli = ents[i].w.tli;
@@ -263,7 +272,7 @@ main(int argc, char *argv[])
 			continue;
 		nchain = read_history(tli, chain, segsize);
 		for (size_t i = 0; i < nchain; i++)
-			if (chain[i].tli == start_tli) {
+			if (chain[i].tli == start_tli && start_lsn < chain[i].end) {
 				/* Drop what came before the start's timeline. */
 				memcpy(best, chain + i, (nchain - i) * sizeof(*chain));
 				nbest = nchain - i;
@@ -275,6 +284,7 @@ main(int argc, char *argv[])
 	if (nbest == 0) {
 		best[0].tli = start_tli;
 		best[0].begin = 0;
+		best[0].end = UINT64_MAX;
 		nbest = 1;
 	}
 	best[0].begin = 0;

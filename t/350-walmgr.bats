@@ -1,0 +1,185 @@
+#!/usr/bin/env bats
+# walmgr on a real cluster: archiving, base backup, point-in-time restore,
+# standby, promotion, cleanup, check.  The tests run in order and build on
+# each other's state (one archive, one master).
+load helper
+
+setup_file() {
+	pg_start || return 1
+	# The server runs our programs as its own user: copy them where it
+	# can read them.  The archive path has a space on purpose.
+	mkdir -p "$TEST_DIR/bin"
+	cp "$SKYTOOLS_BUILD"/bin/wal-* "$TOP/sh/walmgr" "$TOP/sh/skytools-sh.lib" "$TEST_DIR/bin/"
+	chmod 755 "$TEST_DIR/bin" "$TEST_DIR"/bin/*
+	cat > "$TEST_DIR/walmgr.ini" <<-INI
+	[walmgr]
+	job_name = test
+	master_db = host=$TEST_DIR port=5432 dbname=postgres
+	master_data = $TEST_PGDATA
+	archive = $TEST_DIR/arch ive
+	keep_backups = 1
+	compression = zstd
+	standby_data = %(job_name)s-standby-is-replaced-below
+	INI
+	sed -i "s|^standby_data = .*|standby_data = $TEST_DIR/standby|" "$TEST_DIR/walmgr.ini"
+	[ "$(id -u)" = 0 ] && chown -R postgres: "$TEST_DIR/bin" "$TEST_DIR/walmgr.ini"
+	return 0
+}
+
+walmgr_pg() {	# run walmgr as the server's user with our copy first in PATH
+	as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr "$TEST_DIR/walmgr.ini" "$@"
+}
+
+q_is() {	# q_is PORT SQL VALUE: the query on the server at PORT gives VALUE
+	[ "$(psql -XAtq -p "$1" -d postgres -c "$2")" = "$3" ]
+}
+
+switch_and_wait() {	# close the current segment on the server at $1 (port)
+	local port=${1:-5432} seg
+	seg=$(psql -XAtq -p "$port" -d postgres -c "SELECT pg_walfile_name(pg_switch_wal())")
+	wait_for q_is "$port" \
+		"SELECT coalesce(last_archived_wal >= '$seg', false) FROM pg_stat_archiver" t
+}
+
+start_copy() {	# start the data directory $1 on port $2
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -l "$1.log" -o "-p $2 -k $TEST_DIR" -w -t 60 start >/dev/null
+}
+
+@test "walmgr: usage and help" {
+	run --separate-stderr walmgr
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *usage:* ]]
+	run --separate-stderr walmgr --help
+	[ "$status" -eq 0 ]
+	[[ "$output" == *usage:* ]]
+	run --separate-stderr walmgr "$TEST_DIR/walmgr.ini" no-such-verb
+	[ "$status" -eq 2 ]
+	run --separate-stderr walmgr "$TEST_DIR/nonexistent.ini" check
+	[ "$status" -eq 2 ]
+}
+
+@test "walmgr setup: archive_command set, restart requested, archiving works" {
+	run --separate-stderr walmgr_pg setup
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *restart* ]]
+	pg_restart
+	[ "$(sql postgres 'SHOW archive_mode')" = on ]
+	[[ "$(sql postgres 'SHOW archive_command')" == *"$TEST_DIR/bin/wal-push"* ]]
+	sql postgres "CREATE TABLE t (id int, phase text)"
+	for i in 1 2 3; do
+		sql postgres "INSERT INTO t SELECT g, 'warmup' FROM generate_series(1, 1000) g"
+		switch_and_wait
+	done
+	[ "$(stat -c %a "$TEST_DIR/arch ive/wal")" = 700 ]
+	run --separate-stderr wal-check -A "$TEST_DIR/arch ive"
+	[ "$status" -eq 0 ]
+	[[ "$output" == checked* ]]
+	[[ "$output" != *missing* ]]
+}
+
+@test "walmgr backup and listbackups" {
+	run --separate-stderr walmgr_pg backup
+	[ "$status" -eq 0 ]
+	label=$output
+	[ -f "$TEST_DIR/arch ive/base/$label/backup_manifest" ]
+	run --separate-stderr walmgr_pg listbackups
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"base	$label	1	"* ]]
+	switch_and_wait
+	run --separate-stderr wal-check -A "$TEST_DIR/arch ive" --backup "$label" --verify
+	[ "$status" -eq 0 ]
+}
+
+@test "walmgr restore: point in time shows exactly the rows before the target" {
+	sql postgres "INSERT INTO t SELECT g, 'before' FROM generate_series(1, 100) g"
+	target=$(sql postgres "SELECT clock_timestamp()")
+	sleep 0.1
+	sql postgres "INSERT INTO t SELECT g, 'after' FROM generate_series(1, 100) g"
+	switch_and_wait
+	run --separate-stderr walmgr_pg restore "$TEST_DIR/pitr" --target-time "$target"
+	[ "$status" -eq 0 ]
+	[ -f "$TEST_DIR/pitr/recovery.signal" ]
+	start_copy "$TEST_DIR/pitr" 5433
+	wait_for q_is 5433 'SELECT pg_is_in_recovery()' f
+	[ "$(psql -XAtq -p 5433 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'before'")" = 100 ]
+	[ "$(psql -XAtq -p 5433 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'after'")" = 0 ]
+	[ "$(psql -XAtq -p 5433 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'warmup'")" = 3000 ]
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/pitr" -m fast -w stop >/dev/null
+}
+
+@test "walmgr restore: a target before every backup is refused" {
+	run --separate-stderr walmgr_pg restore "$TEST_DIR/early" --target-time "2001-01-01 00:00:00+00"
+	[ "$status" -eq 1 ]
+	[ ! -e "$TEST_DIR/early/PG_VERSION" ]
+	mkdir -p "$TEST_DIR/full"
+	touch "$TEST_DIR/full/x"
+	run --separate-stderr walmgr_pg restore "$TEST_DIR/full"
+	[ "$status" -eq 2 ]
+}
+
+@test "walmgr standby: replays WAL archived later; pause, continue, boot" {
+	run --separate-stderr walmgr_pg standby
+	[ "$status" -eq 0 ]
+	[ -f "$TEST_DIR/standby/standby.signal" ]
+	start_copy "$TEST_DIR/standby" 5434
+	sql postgres "INSERT INTO t SELECT g, 'later' FROM generate_series(1, 50) g"
+	switch_and_wait
+	wait_for q_is 5434 "SELECT count(*) FROM t WHERE phase = 'later'" 50
+	run --separate-stderr walmgr_pg pause
+	[ "$status" -eq 0 ]
+	[ "$(psql -XAtq -p 5434 -d postgres -c 'SELECT pg_is_wal_replay_paused()')" = t ]
+	run --separate-stderr walmgr_pg continue
+	[ "$status" -eq 0 ]
+	[ "$(psql -XAtq -p 5434 -d postgres -c 'SELECT pg_is_wal_replay_paused()')" = f ]
+	run --separate-stderr walmgr_pg boot
+	[ "$status" -eq 0 ]
+	wait_for q_is 5434 'SELECT pg_is_in_recovery()' f
+	psql -XAtq -p 5434 -d postgres -c "INSERT INTO t VALUES (1, 'promoted')"
+	[ "$(psql -XAtq -p 5434 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'promoted'")" = 1 ]
+	# The promoted server archives on timeline 2; wal-check follows it.
+	switch_and_wait 5434
+	[ -f "$TEST_DIR/arch ive/wal/00000002.history.zst" ]
+	run --separate-stderr wal-check -A "$TEST_DIR/arch ive" --verify
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"	00000002"* ]]
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/standby" -m fast -w stop >/dev/null
+}
+
+@test "walmgr cleanup keeps the newest backup and the WAL it needs" {
+	sleep 1	# a distinct backup label
+	run --separate-stderr walmgr_pg backup
+	[ "$status" -eq 0 ]
+	second=$output
+	switch_and_wait
+	[ "$(ls "$TEST_DIR/arch ive/base" | wc -l)" -eq 2 ]
+	run --separate-stderr walmgr_pg cleanup
+	[ "$status" -eq 0 ]
+	[[ "$output" == *base* ]]
+	[ "$(ls "$TEST_DIR/arch ive/base")" = "$second" ]
+	[ -f "$TEST_DIR/arch ive/wal/00000002.history.zst" ]
+	run --separate-stderr wal-check -A "$TEST_DIR/arch ive" --backup "$second"
+	echo "$output $stderr"; ls "$TEST_DIR/arch ive/wal"
+	[ "$status" -eq 0 ]
+}
+
+@test "walmgr check: clean archive passes, a damaged file fails" {
+	run --separate-stderr walmgr_pg check
+	echo "$output $stderr"
+	[ "$status" -eq 0 ]
+	f=$(ls "$TEST_DIR/arch ive/wal" | grep -v history | tail -n 1)
+	printf 'XXXX' | dd of="$TEST_DIR/arch ive/wal/$f" bs=1 seek=100 conv=notrunc 2>/dev/null
+	run --separate-stderr walmgr_pg check
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"damaged	$f"* ]]
+}
+
+@test "walmgr: unknown config keys warn, they do not fail" {
+	cp "$TEST_DIR/walmgr.ini" "$TEST_DIR/extra.ini"
+	printf 'slave_config = /etc/x.ini\n' >> "$TEST_DIR/extra.ini"
+	run --separate-stderr walmgr "$TEST_DIR/extra.ini" listbackups
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"slave_config: unknown key"* ]]
+	printf '[walmgr]\nmaster_db = x\n' > "$TEST_DIR/noarch.ini"
+	run --separate-stderr walmgr "$TEST_DIR/noarch.ini" check
+	[ "$status" -eq 2 ]
+}
