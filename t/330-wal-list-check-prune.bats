@@ -1,0 +1,157 @@
+#!/usr/bin/env bats
+# wal-list, wal-check and wal-prune on hand-made archives (tiny files
+# named as segments; the segment size defaults to 16 MiB).
+load helper
+
+setup_file() {
+	W=$(mktemp -d /tmp/skytools-w.XXXXXX)
+	echo "$W" > "$BATS_FILE_TMPDIR/wdir"
+	printf 'some wal\n' > "$W/f"
+}
+teardown_file() { rm -rf "$(cat "$BATS_FILE_TMPDIR/wdir")"; }
+setup() {
+	W=$(cat "$BATS_FILE_TMPDIR/wdir")
+	A="$W/a$BATS_TEST_NUMBER"
+	mkdir -p "$A"
+}
+
+push() {	# push NAME...
+	local n
+	for n in "$@"; do wal-push -A "$A" "$W/f" "$n" 2>/dev/null || return 1; done
+}
+
+fake_backup() {	# fake_backup LABEL START_LSN SEGMENT TLI
+	mkdir -p "$A/base/$1"
+	printf 'START WAL LOCATION: %s (file %s)\nCHECKPOINT LOCATION: %s\nBACKUP METHOD: streamed\nBACKUP FROM: primary\nSTART TIME: 2024-01-01 00:00:00 UTC\nLABEL: %s\nSTART TIMELINE: %s\n' \
+		"$2" "$3" "$2" "$1" "$4" > "$A/base/$1/backup_label"
+	printf '{}\n' > "$A/base/$1/backup_manifest"
+}
+
+@test "wal-list, wal-check, wal-prune: basic checks" {
+	basic_checks wal-list
+	basic_checks wal-check
+	basic_checks wal-prune
+}
+
+@test "wal-list: TSV with a header, WAL files and base backups" {
+	push 000000010000000000000001 00000002.history
+	wal-push -A "$A" --compress zstd "$W/f" 000000010000000000000002
+	fake_backup b1 0/1000028 000000010000000000000001 1
+	run --separate-stderr wal-list -A "$A"
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$(printf 'kind\tname\ttimeline\tsize\tcompressed\ttime')" ]
+	[[ "${lines[1]}" == "$(printf 'segment\t000000010000000000000001\t1\t9\tnone\t')"* ]]
+	[[ "${lines[2]}" == "$(printf 'segment\t000000010000000000000002\t1\t9\tzstd\t')"* ]]
+	[[ "${lines[3]}" == "$(printf 'history\t00000002.history\t2\t9\tnone\t')"* ]]
+	[[ "${lines[4]}" == "$(printf 'base\tb1\t1\t')"* ]]
+	[ "${#lines[@]}" -eq 5 ]
+	run --separate-stderr wal-list -A "$W/nonexistent"
+	[ "$status" -eq 3 ]
+}
+
+@test "wal-check: complete, then each gap listed" {
+	push 000000010000000000000001 000000010000000000000002 000000010000000000000003
+	run --separate-stderr wal-check -A "$A"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'checked\t000000010000000000000001\t000000010000000000000003')" ]
+	push 000000010000000000000006 000000010000000000000008 0000000100000001000000FF
+	run --separate-stderr wal-check -A "$A"
+	[ "$status" -eq 1 ]
+	[ "${lines[0]}" = "$(printf 'missing\t000000010000000000000004\t000000010000000000000005')" ]
+	[ "${lines[1]}" = "$(printf 'missing\t000000010000000000000007\t000000010000000000000007')" ]
+	[ "${lines[2]}" = "$(printf 'missing\t000000010000000000000009\t0000000100000001000000FE')" ]
+	run --separate-stderr wal-check -A "$A" --from 000000010000000000000008
+	[ "$status" -eq 1 ]
+	[ "${#lines[@]}" -eq 2 ]
+	run --separate-stderr wal-check -A "$A" --from bogus
+	[ "$status" -eq 2 ]
+	run --separate-stderr wal-check -A "$A" --backup nosuch
+	[ "$status" -eq 2 ]
+}
+
+@test "wal-check: follows a timeline switch through its history file" {
+	push 000000010000000000000001 000000010000000000000002 000000010000000000000003
+	# Timeline 2 forked in segment 3; the old timeline went on (4, 5).
+	printf '1\t0/3000100\tno recovery target specified\n' > "$W/h2"
+	wal-push -A "$A" "$W/h2" 00000002.history
+	push 000000010000000000000004 000000010000000000000005
+	push 000000020000000000000003 000000020000000000000004
+	run --separate-stderr wal-check -A "$A"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'checked\t000000010000000000000001\t000000020000000000000004')" ]
+	# Without timeline 2's copy of segment 3 there is a gap, even though
+	# timeline 1 has a segment 3.
+	rm "$A/wal/000000020000000000000003"
+	run --separate-stderr wal-check -A "$A"
+	[ "$status" -eq 1 ]
+	[ "${lines[0]}" = "$(printf 'missing\t000000020000000000000003\t000000020000000000000003')" ]
+	# A backup taken on timeline 1 after the fork follows timeline 1.
+	fake_backup late 0/5000028 000000010000000000000005 1
+	run --separate-stderr wal-check -A "$A" --backup late
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'checked\t000000010000000000000005\t000000010000000000000005')" ]
+	# A missing history file is reported.
+	rm "$A/wal/00000002.history"
+	run --separate-stderr wal-check -A "$A" --from 000000020000000000000004
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"missing	00000002.history"* ]]
+}
+
+@test "wal-check: a backup whose WAL is not archived yet is a gap" {
+	push 000000010000000000000001
+	fake_backup b 0/3000028 000000010000000000000003 1
+	run --separate-stderr wal-check -A "$A"
+	[ "$status" -eq 1 ]
+	[ "${lines[0]}" = "$(printf 'missing\t000000010000000000000003\t000000010000000000000003')" ]
+	run --separate-stderr wal-check -A "$W/empty$BATS_TEST_NUMBER"
+	[ "$status" -eq 3 ]
+}
+
+@test "wal-prune --before: removes older WAL, never history files" {
+	push 000000010000000000000001 000000010000000000000002 \
+		000000010000000000000002.00000028.backup 000000010000000000000003 \
+		000000010000000000000003.partial 00000002.history 000000020000000000000003
+	run --separate-stderr wal-prune -A "$A" --before 000000010000000000000003 --dry-run
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 3 ]
+	[ -f "$A/wal/000000010000000000000001" ]
+	run --separate-stderr wal-prune -A "$A" --before 000000020000000000000003
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'segment\t000000010000000000000001\nsegment\t000000010000000000000002\nbackup\t000000010000000000000002.00000028.backup')" ]
+	[ "$(ls "$A/wal" | tr '\n' ' ')" = "000000010000000000000003 000000010000000000000003.partial 00000002.history 000000020000000000000003 " ]
+	run --separate-stderr wal-prune -A "$A" --before nonsense
+	[ "$status" -eq 2 ]
+	run --separate-stderr wal-prune -A "$A"
+	[ "$status" -eq 2 ]
+	run --separate-stderr wal-prune -A "$A" --before 000000010000000000000003 --keep-backups 1
+	[ "$status" -eq 2 ]
+}
+
+@test "wal-prune --before never removes WAL a backup needs" {
+	push 000000010000000000000001 000000010000000000000002 000000010000000000000003
+	fake_backup b 0/2000028 000000010000000000000002 1
+	run --separate-stderr wal-prune -A "$A" --before 000000010000000000000003
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"base backup b needs it"* ]]
+	[ "$output" = "$(printf 'segment\t000000010000000000000001')" ]
+	[ -f "$A/wal/000000010000000000000002" ]
+}
+
+@test "wal-prune --keep-backups: older backups and their WAL go" {
+	push 000000010000000000000001 000000010000000000000002 000000010000000000000003 \
+		000000010000000000000004
+	fake_backup old 0/1000028 000000010000000000000001 1
+	fake_backup mid 0/2000028 000000010000000000000002 1
+	fake_backup new 0/3000028 000000010000000000000003 1
+	run --separate-stderr wal-prune -A "$A" --keep-backups 2 --dry-run
+	[ "$status" -eq 0 ]
+	[ -d "$A/base/old" ]
+	run --separate-stderr wal-prune -A "$A" --keep-backups 2
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'base\told\nsegment\t000000010000000000000001')" ]
+	[ "$(ls -A "$A/base" | tr '\n' ' ')" = "mid new " ]
+	run --separate-stderr wal-check -A "$A"
+	[ "$status" -eq 0 ]
+	run --separate-stderr wal-prune -A "$A" --keep-backups 0
+	[ "$status" -eq 2 ]
+}
