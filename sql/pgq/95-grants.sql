@@ -40,7 +40,18 @@ TO pgq_reader;
 GRANT EXECUTE ON FUNCTION
 	pgq.insert_event(text, text, text),
 	pgq.insert_event(text, text, text, text, text, text, text),
-	pgq.current_event_table(text)
+	pgq.current_event_table(text),
+	pgq.logutriga(),
+	pgq.sqltriga(),
+	pgq.jsontriga(),
+	pgq._urlenc(text),
+	pgq._row_values(text),
+	pgq._table_name(oid),
+	pgq._row_expr(text, record),
+	pgq._row_event(text, text[], oid, text, record, record),
+	pgq._json_row(text[], oid[], text[], text[]),
+	pgq._json_type(text, oid, text[]),
+	pgq._truncate_event(text, text[], oid)
 TO pgq_writer;
 
 GRANT EXECUTE ON FUNCTION

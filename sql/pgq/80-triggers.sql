@@ -1,0 +1,328 @@
+-- Row-change triggers: logutriga (url-encoded rows, Londiste's format),
+-- sqltriga (SQL fragments) and jsontriga (JSON).
+--
+-- Trigger arguments: the queue name first, then any of
+--   SKIP          in a BEFORE trigger: queue the event, skip the change
+--   deny          refuse every change (a read-only replica table)
+--   backup        U events carry the old row in ev_extra2
+--   ignore=a,b    columns left out of the event; an UPDATE that changes
+--                 only these queues nothing
+--   pkey=a,b      key columns when the table has no primary key
+--   when=EXPR     queue only rows for which EXPR (over the columns) is true
+--   ev_type=EXPR, ev_data=EXPR, ev_extra1..4=EXPR
+--                 override that event field with EXPR
+-- ev_extra1 is the table as schema.table, unquoted, exactly as the
+-- original PgQ writes it (Londiste matches it by text equality; a dot
+-- inside a name makes it ambiguous there, as in PgQ).  TRUNCATE (a
+-- statement trigger) queues ev_type 'R'.
+
+-- application/x-www-form-urlencoded, lower-case hex, in the database
+-- encoding: letters, digits, '_', '.', '-' pass, space is '+'.
+CREATE OR REPLACE FUNCTION pgq._urlenc(s text)
+RETURNS text LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog AS $$
+	SELECT CASE WHEN s ~ '^[A-Za-z0-9_.-]*$' THEN s ELSE
+		(SELECT string_agg(CASE
+			WHEN c ~ '^[A-Za-z0-9_.-]$' THEN c
+			WHEN c = ' ' THEN '+'
+			ELSE regexp_replace(encode(convert_to(c, current_setting('server_encoding')), 'hex'),
+				'(..)', '%\1', 'g') END, '' ORDER BY n)
+		   FROM regexp_split_to_table(s, '') WITH ORDINALITY AS x(c, n))
+	END
+$$;
+
+-- The column values of a row as text, in column order, from the row's
+-- text form (record_out quotes a field that needs it and leaves NULL
+-- empty), which needs no dynamic SQL per row.
+CREATE OR REPLACE FUNCTION pgq._row_values(r text)
+RETURNS text[] LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog AS $$
+	SELECT array_agg(CASE
+			WHEN m[2] = '' THEN NULL
+			WHEN left(m[2], 1) = '"' THEN
+				regexp_replace(substr(m[2], 2, length(m[2]) - 2), '["\\](.)', '\1', 'g')
+			ELSE m[2] END ORDER BY n)
+	  FROM regexp_matches(substr(r, 2, length(r) - 2),
+		'(^|,)("(?:[^"\\]|""|\\.)*"|[^,]*)', 'g') WITH ORDINALITY AS x(m, n)
+$$;
+
+CREATE OR REPLACE FUNCTION pgq._table_name(i_relid oid)
+RETURNS text LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog AS $$
+	SELECT n.nspname || '.' || c.relname
+	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE c.oid = i_relid
+$$;
+
+-- Evaluate a trigger argument's expression over one row.
+CREATE OR REPLACE FUNCTION pgq._row_expr(i_expr text, i_row record)
+RETURNS text LANGUAGE plpgsql AS $$
+DECLARE
+	res text;
+BEGIN
+	EXECUTE 'SELECT (' || i_expr || ')::text FROM (SELECT ($1).*) _row' INTO res USING i_row;
+	RETURN res;
+END
+$$;
+
+-- The work of all three row triggers.  Returns true when the change
+-- itself is to be skipped (SKIP).
+CREATE OR REPLACE FUNCTION pgq._row_event(i_format text, i_args text[], i_relid oid,
+	i_op text, i_new record, i_old record)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+	queue text;
+	arg text;
+	skip boolean := false;
+	backup boolean := false;
+	ignore text[] := '{}';
+	pkey text[];
+	when_expr text;
+	ov_cols text[] := '{}';
+	ov_exprs text[] := '{}';
+	setc text;
+	cols text[];
+	types oid[];
+	nv text[];
+	ov text[];
+	i integer;
+	row_r record;
+	ev_type text;
+	ev_data text;
+	ev_extra1 text;
+	ev_extra2 text;
+	ev_extra3 text;
+	ev_extra4 text;
+	changed boolean;
+	op text := left(i_op, 1);
+BEGIN
+	-- TG_ARGV counts from 0
+	i_args := ARRAY(SELECT unnest(i_args));
+	queue := i_args[1];
+	IF queue IS NULL THEN
+		RAISE EXCEPTION 'pgq trigger on %: queue name argument missing', pgq._table_name(i_relid);
+	END IF;
+	FOR i IN 2 .. coalesce(array_length(i_args, 1), 1) LOOP
+		arg := i_args[i];
+		IF arg = 'SKIP' THEN
+			skip := true;
+		ELSIF arg = 'backup' THEN
+			backup := true;
+		ELSIF arg = 'deny' THEN
+			RAISE EXCEPTION 'Table ''%'' to queue ''%'': change not allowed (%)',
+				pgq._table_name(i_relid), queue, i_op USING ERRCODE = '42501';
+		ELSIF arg LIKE 'ignore=%' THEN
+			ignore := string_to_array(substr(arg, 8), ',');
+		ELSIF arg LIKE 'pkey=%' THEN
+			pkey := string_to_array(substr(arg, 6), ',');
+		ELSIF arg LIKE 'when=%' THEN
+			when_expr := substr(arg, 6);
+		ELSIF arg ~ '^(ev_type|ev_data|ev_extra[1-4])=' THEN
+			ov_cols := ov_cols || split_part(arg, '=', 1);
+			ov_exprs := ov_exprs || substr(arg, position('=' IN arg) + 1);
+		ELSE
+			RAISE EXCEPTION 'pgq trigger on %: unknown argument "%"', pgq._table_name(i_relid), arg
+				USING ERRCODE = '22023';
+		END IF;
+	END LOOP;
+
+	row_r := CASE WHEN op = 'D' THEN i_old ELSE i_new END;
+	IF when_expr IS NOT NULL AND NOT coalesce(pgq._row_expr(when_expr, row_r)::boolean, false) THEN
+		RETURN false;
+	END IF;
+
+	SELECT array_agg(a.attname::text ORDER BY a.attnum), array_agg(a.atttypid ORDER BY a.attnum)
+	  INTO cols, types
+	  FROM pg_attribute a WHERE a.attrelid = i_relid AND a.attnum > 0 AND NOT a.attisdropped;
+	IF pkey IS NULL THEN
+		SELECT coalesce(array_agg(a.attname::text ORDER BY array_position(x.indkey::int2[], a.attnum)), '{}')
+		  INTO pkey
+		  FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey)
+		 WHERE x.indrelid = i_relid AND x.indisprimary;
+	END IF;
+	IF op <> 'D' THEN nv := pgq._row_values(i_new::text); END IF;
+	IF op <> 'I' THEN ov := pgq._row_values(i_old::text); END IF;
+
+	IF op = 'U' THEN
+		changed := false;
+		FOR i IN 1 .. array_length(cols, 1) LOOP
+			IF nv[i] IS DISTINCT FROM ov[i] THEN
+				IF cols[i] = ANY (pkey) THEN
+					RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = '0A000';
+				END IF;
+				IF NOT cols[i] = ANY (ignore) THEN
+					changed := true;
+				END IF;
+			END IF;
+		END LOOP;
+		-- only ignored columns changed: nothing to tell
+		IF NOT changed AND array_length(ignore, 1) > 0 AND EXISTS (
+			SELECT 1 FROM generate_subscripts(cols, 1) k
+			 WHERE nv[k] IS DISTINCT FROM ov[k]) THEN
+			RETURN false;
+		END IF;
+	END IF;
+
+	ev_extra1 := pgq._table_name(i_relid);
+	IF i_format = 'urlenc' THEN
+		ev_type := op || ':' || array_to_string(pkey, ',');
+		SELECT string_agg(pgq._urlenc(cols[k]) || coalesce('=' || pgq._urlenc(v[k]), ''), '&' ORDER BY k)
+		  INTO ev_data
+		  FROM (SELECT CASE WHEN op = 'D' THEN ov ELSE nv END AS v) s,
+		       generate_subscripts(cols, 1) k
+		 WHERE NOT cols[k] = ANY (ignore);
+		IF op = 'U' AND backup THEN
+			SELECT string_agg(pgq._urlenc(cols[k]) || coalesce('=' || pgq._urlenc(ov[k]), ''), '&' ORDER BY k)
+			  INTO ev_extra2
+			  FROM generate_subscripts(cols, 1) k WHERE NOT cols[k] = ANY (ignore);
+		END IF;
+	ELSIF i_format = 'sql' THEN
+		ev_type := op;
+		IF op <> 'I' AND coalesce(array_length(pkey, 1), 0) = 0 THEN
+			RAISE EXCEPTION 'pgq.sqltriga: table % has no primary key (give pkey=)',
+				ev_extra1 USING ERRCODE = '55000';
+		END IF;
+		IF op = 'I' THEN
+			SELECT '(' || string_agg(quote_ident(cols[k]), ',' ORDER BY k) || ') values ('
+			       || string_agg(coalesce(quote_literal(nv[k]), 'null'), ',' ORDER BY k) || ')'
+			  INTO ev_data
+			  FROM generate_subscripts(cols, 1) k WHERE NOT cols[k] = ANY (ignore);
+		ELSE
+			SELECT string_agg(quote_ident(cols[k]) || '=' || quote_literal(ov[k]), ' and ' ORDER BY k)
+			  INTO ev_data
+			  FROM generate_subscripts(cols, 1) k WHERE cols[k] = ANY (pkey);
+			IF op = 'U' THEN
+				SELECT string_agg(quote_ident(cols[k]) || '=' || coalesce(quote_literal(nv[k]), 'null'), ',' ORDER BY k)
+				  INTO setc
+				  FROM generate_subscripts(cols, 1) k
+				 WHERE NOT cols[k] = ANY (ignore) AND nv[k] IS DISTINCT FROM ov[k];
+				IF setc IS NULL THEN
+					-- nothing changed: a no-op assignment keeps the SQL valid
+					setc := quote_ident(pkey[1]) || '=' || quote_literal(nv[array_position(cols, pkey[1])]);
+				END IF;
+				ev_data := setc || ' where ' || ev_data;
+			END IF;
+		END IF;
+	ELSE
+		ev_type := pgq._json_type(CASE op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END,
+			i_relid, pkey);
+		ev_data := pgq._json_row(cols, types, CASE WHEN op = 'D' THEN ov ELSE nv END, ignore);
+		IF op = 'U' AND backup THEN
+			ev_extra2 := pgq._json_row(cols, types, ov, ignore);
+		END IF;
+	END IF;
+
+	FOR i IN 1 .. coalesce(array_length(ov_cols, 1), 0) LOOP
+		CASE ov_cols[i]
+		WHEN 'ev_type' THEN ev_type := pgq._row_expr(ov_exprs[i], row_r);
+		WHEN 'ev_data' THEN ev_data := pgq._row_expr(ov_exprs[i], row_r);
+		WHEN 'ev_extra1' THEN ev_extra1 := pgq._row_expr(ov_exprs[i], row_r);
+		WHEN 'ev_extra2' THEN ev_extra2 := pgq._row_expr(ov_exprs[i], row_r);
+		WHEN 'ev_extra3' THEN ev_extra3 := pgq._row_expr(ov_exprs[i], row_r);
+		ELSE ev_extra4 := pgq._row_expr(ov_exprs[i], row_r);
+		END CASE;
+	END LOOP;
+
+	PERFORM pgq.insert_event(queue, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4);
+	RETURN skip;
+END
+$$;
+
+-- Numbers (integers) and booleans as JSON values, timestamps in JSON's
+-- ISO form, everything else as the string of its text form.
+CREATE OR REPLACE FUNCTION pgq._json_row(i_cols text[], i_types oid[], i_vals text[], i_ignore text[])
+RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog AS $$
+	SELECT '{' || coalesce(string_agg(to_json(i_cols[k])::text || ':' || CASE
+		WHEN i_vals[k] IS NULL THEN 'null'
+		WHEN i_types[k] IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN i_vals[k]::json
+		WHEN i_types[k] = 'bool'::regtype THEN to_json(i_vals[k]::boolean)
+		WHEN i_types[k] = 'timestamptz'::regtype THEN to_json(i_vals[k]::timestamptz)
+		WHEN i_types[k] = 'timestamp'::regtype THEN to_json(i_vals[k]::timestamp)
+		ELSE to_json(i_vals[k]) END::text, ',' ORDER BY k), '') || '}'
+	  FROM generate_subscripts(i_cols, 1) k
+	 WHERE NOT i_cols[k] = ANY (i_ignore)
+$$;
+
+CREATE OR REPLACE FUNCTION pgq._json_type(i_op text, i_relid oid, i_pkey text[])
+RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog AS $$
+	SELECT '{"op":' || to_json(i_op)::text || ',"table":[' || to_json(n.nspname::text)::text
+	       || ',' || to_json(c.relname::text)::text || '],"pkey":' || array_to_json(i_pkey)::text || '}'
+	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = i_relid
+$$;
+
+CREATE OR REPLACE FUNCTION pgq._truncate_event(i_format text, i_args text[], i_relid oid)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+	i integer;
+	pkey text[];
+BEGIN
+	i_args := ARRAY(SELECT unnest(i_args));
+	IF i_args[1] IS NULL THEN
+		RAISE EXCEPTION 'pgq trigger on %: queue name argument missing', pgq._table_name(i_relid);
+	END IF;
+	FOR i IN 2 .. coalesce(array_length(i_args, 1), 1) LOOP
+		IF i_args[i] = 'deny' THEN
+			RAISE EXCEPTION 'Table ''%'' to queue ''%'': change not allowed (TRUNCATE)',
+				pgq._table_name(i_relid), i_args[1] USING ERRCODE = '42501';
+		ELSIF i_args[i] LIKE 'pkey=%' THEN
+			pkey := string_to_array(substr(i_args[i], 6), ',');
+		END IF;
+	END LOOP;
+	IF i_format = 'json' THEN
+		IF pkey IS NULL THEN
+			SELECT coalesce(array_agg(a.attname::text ORDER BY array_position(x.indkey::int2[], a.attnum)), '{}')
+			  INTO pkey
+			  FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey)
+			 WHERE x.indrelid = i_relid AND x.indisprimary;
+		END IF;
+		PERFORM pgq.insert_event(i_args[1], pgq._json_type('TRUNCATE', i_relid, pkey),
+			'{}', pgq._table_name(i_relid), NULL, NULL, NULL);
+	ELSE
+		PERFORM pgq.insert_event(i_args[1], 'R', '', pgq._table_name(i_relid), NULL, NULL, NULL);
+	END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgq.logutriga()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_LEVEL = 'STATEMENT' THEN
+		PERFORM pgq._truncate_event('urlenc', TG_ARGV, TG_RELID);
+		RETURN NULL;
+	END IF;
+	IF pgq._row_event('urlenc', TG_ARGV, TG_RELID, TG_OP, NEW, OLD) AND TG_WHEN = 'BEFORE' THEN
+		RETURN NULL;
+	END IF;
+	RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgq.sqltriga()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_LEVEL = 'STATEMENT' THEN
+		PERFORM pgq._truncate_event('sql', TG_ARGV, TG_RELID);
+		RETURN NULL;
+	END IF;
+	IF pgq._row_event('sql', TG_ARGV, TG_RELID, TG_OP, NEW, OLD) AND TG_WHEN = 'BEFORE' THEN
+		RETURN NULL;
+	END IF;
+	RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgq.jsontriga()
+RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF TG_LEVEL = 'STATEMENT' THEN
+		PERFORM pgq._truncate_event('json', TG_ARGV, TG_RELID);
+		RETURN NULL;
+	END IF;
+	IF pgq._row_event('json', TG_ARGV, TG_RELID, TG_OP, NEW, OLD) AND TG_WHEN = 'BEFORE' THEN
+		RETURN NULL;
+	END IF;
+	RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
