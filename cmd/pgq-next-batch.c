@@ -96,7 +96,7 @@ check(struct session *ss, PGresult *res, ExecStatusType want, const char *what)
 	code = db_status_for(ss->conn, res);
 	if (code != EXIT_RETRY || !(o.wait || o.follow))
 		db_die(ss->conn, res, what);
-	logx("%s: %s", what, PQresultErrorField(res, PG_DIAG_SQLSTATE)
+	logx("%s: %s; reconnecting", what, PQresultErrorField(res, PG_DIAG_SQLSTATE)
 	    ? db_resmsg(res) : db_errmsg(ss->conn));
 	PQclear(res);
 	return false;
@@ -235,7 +235,7 @@ wait_wakeup(struct session *ss, int timeout_ms)
 	if (ss->conn == NULL || pfd[0].revents == 0)
 		return true;
 	if (!PQconsumeInput(ss->conn)) {
-		logx("connection lost: %s", db_errmsg(ss->conn));
+		logx("connection lost: %s; reconnecting", db_errmsg(ss->conn));
 		return false;
 	}
 	while ((n = PQnotifies(ss->conn)) != NULL)

@@ -166,3 +166,20 @@ basic_checks() {
 	run --separate-stderr "$prog" --no-such-option
 	[ "$status" -eq 2 ] || { echo "bad option: status $status" >&2; return 1; }
 }
+
+# PgQ flavours the pipe programs are tested against: ours and Debian's
+# original PgQ.  Override with TEST_PGQ_FLAVOURS while developing.
+pgq_flavours() { echo "${TEST_PGQ_FLAVOURS:-ours debian}"; }
+
+# Create QUEUE in DB and register CONSUMER(s) on it.
+make_queue() {
+	local db=$1 q=$2; shift 2
+	sql "$db" "SELECT pgq.create_queue('$q')" >/dev/null || return 1
+	for c in "$@"; do
+		sql "$db" "SELECT pgq.register_consumer('$q', '$c')" >/dev/null || return 1
+	done
+}
+
+# Make a tick on QUEUE now: force_tick() makes the queue look busy
+# enough that ticker() does not wait for max_count or max_lag.
+tick() { sql "$1" "SELECT pgq.force_tick('$2'); SELECT pgq.ticker('$2')" >/dev/null; }

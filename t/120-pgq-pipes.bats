@@ -1,0 +1,287 @@
+#!/usr/bin/env bats
+# pgq-insert, pgq-next-batch, pgq-events, pgq-finish-batch: the pipe
+# programs, against our PgQ and Debian's original PgQ.
+
+load helper
+
+setup_file() {
+	pg_start
+	for f in $(pgq_flavours); do new_db "pipes_$f" "$f"; done
+}
+
+# Tricky values, in producer input form (COPY text escaping).
+tricky_input() {
+	printf 'plain\thello\n'
+	printf 'tab\ta\\tb\tx1\tx2\tx3\tx4\n'
+	printf 'nl\tline1\\nline2\\r\n'
+	printf 'bs\tback\\\\slash\n'
+	printf 'utf8\t\xc3\xa9t\xc3\xa9 \xe2\x82\xac\n'
+	printf 'null\t\\N\t\\N\textra2\n'
+	printf 'sym\tk=v&x=%%41\n'
+}
+
+# Finish the consumer's open batch, if it has one.
+finish_current() {
+	local id
+	id=$(pgq-next-batch -d "$1" "$2" "$3" | cut -f2) || return 0
+	pgq-finish-batch -d "$1" "$id"
+}
+
+@test "basic checks" {
+	basic_checks pgq-next-batch
+	basic_checks pgq-insert
+	for p in pgq-events pgq-finish-batch; do
+		run --separate-stderr "$p" --help
+		[ "$status" -eq 0 ] && [[ "$output" == usage:* ]]
+		run --separate-stderr "$p" --version
+		[ "$status" -eq 0 ]
+		run --separate-stderr "$p" --bogus
+		[ "$status" -eq 2 ]
+		run --separate-stderr "$p" not-a-number
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == *"not a batch id"* ]]
+	done
+}
+
+@test "round trip of tricky values through insert, next-batch, events, finish" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		make_queue "$db" rt c1
+		tricky_input | pgq-insert -d "$db" rt
+		tick "$db" rt
+		run --separate-stderr sh -c "pgq-next-batch -d $db rt c1 | pgq-events -d $db"
+		[ "$status" -eq 0 ]
+		[ "${lines[0]%%	*}" = batch ]
+		# the event fields 5.. are exactly the input, padded with \N
+		got=$(printf '%s\n' "$output" | awk -F'\t' '$1=="event"' | cut -f6-)
+		want=$(tricky_input | awk -F'\t' 'BEGIN{OFS="\t"} {for(i=NF+1;i<=6;i++) $i="\\N"; print}')
+		[ "$got" = "$want" ]
+		[ "$(printf '%s\n' "$output" | tail -n 1 | cut -f1,3)" = "end	7" ]
+		# still the same batch until it is finished
+		b1=$(pgq-next-batch -d "$db" rt c1 | cut -f2)
+		b2=$(pgq-next-batch -d "$db" rt c1 | cut -f2)
+		[ "$b1" = "$b2" ]
+		printf '%s\n' "$output" | pgq-finish-batch -d "$db"
+		run --separate-stderr pgq-next-batch -d "$db" rt c1
+		[ "$status" -eq 1 ]
+		[ -z "$output" ]
+	done
+}
+
+@test "pgq-events: by id, --raw, --json" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		make_queue "$db" ev c1
+		tricky_input | pgq-insert -d "$db" ev
+		tick "$db" ev
+		id=$(pgq-next-batch -d "$db" ev c1 | cut -f2)
+		run --separate-stderr pgq-events -d "$db" "$id"
+		[ "$status" -eq 0 ]
+		[ "${#lines[@]}" -eq 9 ]
+		[ "$(printf '%s\n' "${lines[0]}" | cut -f1,2,7,8)" = "batch	$id	ev	c1" ]
+		run --separate-stderr pgq-events -d "$db" --raw "$id"
+		[ "$status" -eq 0 ]
+		[ "${#lines[@]}" -eq 7 ]
+		[ "$(printf '%s\n' "$output" | cut -f5 | tr '\n' ,)" = "plain,tab,nl,bs,utf8,null,sym," ]
+		run --separate-stderr pgq-events -d "$db" --json "$id"
+		[ "$status" -eq 0 ]
+		printf '%s\n' "$output" | python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+d = {r["ev_type"]: r for r in rows}
+assert d["nl"]["ev_data"] == "line1\nline2\r"
+assert d["tab"]["ev_extra4"] == "x4"
+assert d["utf8"]["ev_data"] == "\u00e9t\u00e9 \u20ac"
+assert d["null"]["ev_data"] is None and d["null"]["ev_extra2"] == "extra2"
+assert isinstance(rows[0]["ev_id"], int)
+'
+		pgq-finish-batch -d "$db" "$id"
+	done
+}
+
+@test "pgq-events: unknown batch, malformed input" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		run --separate-stderr pgq-events -d "$db" 999999
+		[ "$status" -eq 2 ]
+		run --separate-stderr sh -c "printf 'batch\t1\n' | pgq-events -d $db"
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == *"stdin line 1"* ]]
+		run --separate-stderr sh -c "printf 'garbage\n' | pgq-events -d $db"
+		[ "$status" -eq 2 ]
+		run --separate-stderr sh -c "printf 'batch\t1\t2\t1\tt\tt\tq\tc' | pgq-events -d $db"
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == *"no newline"* ]]
+	done
+}
+
+@test "pgq-next-batch: unknown queue or consumer, lost server" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		make_queue "$db" nb c1
+		run --separate-stderr pgq-next-batch -d "$db" no_such_queue c1
+		[ "$status" -eq 2 ]
+		run --separate-stderr pgq-next-batch -d "$db" nb no_such_consumer
+		[ "$status" -eq 2 ]
+		[ "${#stderr}" -gt 0 ]
+	done
+	run --separate-stderr pgq-next-batch -d "host=$TEST_DIR/nonexistent dbname=x password=sekrit" q c
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == pgq-next-batch:* ]]
+	[[ "$stderr" != *sekrit* ]]
+	run --separate-stderr pgq-next-batch --min-count abc q c
+	[ "$status" -eq 2 ]
+	run --separate-stderr pgq-next-batch --dead-interval 5 q c
+	[ "$status" -eq 2 ]
+}
+
+@test "pgq-next-batch --wait blocks until a tick brings events" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		make_queue "$db" wq c1
+		tick "$db" wq
+		finish_current "$db" wq c1
+		out="$BATS_TEST_TMPDIR/wait.$f"
+		pgq-next-batch --wait -d "$db" wq c1 >"$out" &
+		pid=$!
+		sleep 0.3
+		kill -0 "$pid"	# still waiting: nothing to hand out yet
+		printf 't\tlate\n' | pgq-insert -d "$db" wq
+		tick "$db" wq
+		wait "$pid"
+		[ "$(cut -f1,7,8 "$out")" = "batch	wq	c1" ]
+		[ "$(pgq-events -d "$db" --raw "$(cut -f2 "$out")" | cut -f6)" = late ]
+	done
+}
+
+@test "a --follow pipeline delivers every event once, back to back" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		make_queue "$db" fq c1
+		out="$BATS_TEST_TMPDIR/follow.$f"
+		( pgq-next-batch --follow -d "$db" fq c1 | pgq-events -d "$db" |
+		  tee "$out" | pgq-finish-batch -d "$db" ) &
+		pid=$!
+		for i in $(seq 1 20); do
+			seq "$((i * 100 - 99))" "$((i * 100))" | sed 's/^/n\t/' | pgq-insert -d "$db" fq
+			tick "$db" fq
+		done
+		wait_for sh -c "[ \$(grep -c '^event' '$out') -ge 2000 ]"
+		# every event exactly once
+		[ "$(grep '^event' "$out" | cut -f7 | sort -n | uniq | wc -l)" -eq 2000 ]
+		[ "$(grep -c '^event' "$out")" -eq 2000 ]
+		wait_for sh -c "pgq-next-batch -d $db fq c1 >/dev/null; [ \$? -eq 1 ]"
+		pkill -TERM -f "pgq-next-batch --follow -d $db fq" || true
+		wait "$pid"
+	done
+}
+
+@test "pgq-next-batch --follow stops with 0 on SIGTERM and survives a killed connection" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		make_queue "$db" sq c1
+		out="$BATS_TEST_TMPDIR/sig.$f"
+		pgq-next-batch --follow -d "$db" sq c1 >"$out" 2>"$out.err" &
+		pid=$!
+		wait_for sh -c "[ \$(psql -XAtc \"select count(*) from pg_stat_activity where datname='$db' and application_name='pgq-next-batch'\") -eq 1 ]"
+		sql postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname='$db' AND application_name='pgq-next-batch'" >/dev/null
+		printf 't\tafter-kill\n' | pgq-insert -d "$db" sq
+		tick "$db" sq
+		wait_for grep -q '^batch' "$out"
+		kill -TERM "$pid"
+		st=0
+		wait "$pid" || st=$?
+		[ "$st" -eq 0 ]
+		grep -q reconnect "$out.err"
+	done
+}
+
+@test "pgq-next-batch exits when its reader has gone" {
+	db="pipes_$(pgq_flavours | cut -d' ' -f1)"
+	make_queue "$db" dq c1
+	run sh -c "pgq-next-batch --follow -d $db dq c1 2>/dev/null | true; echo done"
+	[ "$output" = done ]
+}
+
+@test "pgq-finish-batch finishes only batches whose end it read" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		make_queue "$db" fb c1
+		printf 't\tx\n' | pgq-insert -d "$db" fb
+		tick "$db" fb
+		rec=$(pgq-next-batch -d "$db" fb c1)
+		id=$(printf '%s\n' "$rec" | cut -f2)
+		# truncated: batch record and an event, no end
+		run --separate-stderr sh -c "pgq-events -d $db $id | head -n 2 | pgq-finish-batch -d $db"
+		[ "$status" -eq 3 ]
+		[ "$(pgq-next-batch -d "$db" fb c1 | cut -f2)" = "$id" ]
+		# garbled: wrong count
+		run --separate-stderr sh -c "printf '%s\nend\t$id\t5\n' '$rec' | pgq-finish-batch -d $db"
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == *"line 2"* ]]
+		[ "$(pgq-next-batch -d "$db" fb c1 | cut -f2)" = "$id" ]
+		# whole
+		run --separate-stderr sh -c "pgq-events -d $db $id | pgq-finish-batch -d $db"
+		[ "$status" -eq 0 ]
+		run pgq-next-batch -d "$db" fb c1
+		[ "$status" -eq 1 ]
+	done
+}
+
+@test "pgq-insert: bad input commits nothing of the open chunk" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		make_queue "$db" bi c1
+		count() { sql "$db" "SELECT count(*) FROM pgq.event_$(sql "$db" "SELECT queue_id FROM pgq.queue WHERE queue_name='bi'")"; }
+		run --separate-stderr sh -c "printf 'a\tb\nc\td\nonlyonefield\n' | pgq-insert -d $db bi"
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == *"line 3"* ]]
+		[ "$(count)" -eq 0 ]
+		run --separate-stderr sh -c "printf 'a\tb\\\\q\n' | pgq-insert -d $db bi"
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == *"bad escape"* ]]
+		run --separate-stderr sh -c "printf 'a\tb\n1\t2\t3\t4\t5\t6\t7\n' | pgq-insert -d $db bi"
+		[ "$status" -eq 2 ]
+		run --separate-stderr sh -c "printf 'a\tb\nno newline\tx' | pgq-insert -d $db bi"
+		[ "$status" -eq 2 ]
+		[ "$(count)" -eq 0 ]
+		# a slow feed commits what came before the pause; --single-transaction does not
+		run --separate-stderr sh -c "{ printf 'a\tb\n'; sleep 0.5; printf 'bad\n'; } | pgq-insert -d $db bi"
+		[ "$status" -eq 2 ]
+		[ "$(count)" -eq 1 ]
+		run --separate-stderr sh -c "{ printf 'a\tb\n'; sleep 0.5; printf 'bad\n'; } | pgq-insert --single-transaction -d $db bi"
+		[ "$status" -eq 2 ]
+		[ "$(count)" -eq 1 ]
+		run --separate-stderr sh -c "printf 'a\tb\n' | pgq-insert -d $db no_such_queue"
+		[ "$status" -eq 2 ]
+		run --separate-stderr pgq-insert --stream --single-transaction q
+		[ "$status" -eq 2 ]
+	done
+}
+
+@test "pgq-insert --stream moves a queue, batch by batch, and commits no partial batch" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		make_queue "$db" src mover
+		make_queue "$db" dst reader
+		tricky_input | pgq-insert -d "$db" src
+		tick "$db" src
+		# a truncated stream moves nothing
+		id=$(pgq-next-batch -d "$db" src mover | cut -f2)
+		run --separate-stderr sh -c "pgq-events -d $db $id | head -n 3 | pgq-insert --stream -d $db dst"
+		[ "$status" -eq 3 ]
+		tick "$db" dst
+		run pgq-next-batch -d "$db" dst reader
+		[ "$status" -eq 1 ] || [ "$(pgq-events --raw -d "$db" "$(echo "$output" | cut -f2)" | wc -l)" -eq 0 ]
+		finish_current "$db" dst reader
+		# the whole pipe
+		pgq-next-batch -d "$db" src mover | pgq-events -d "$db" |
+			pgq-insert --stream -d "$db" dst | pgq-finish-batch -d "$db"
+		run pgq-next-batch -d "$db" src mover
+		[ "$status" -eq 1 ]
+		tick "$db" dst
+		got=$(pgq-next-batch -d "$db" dst reader | pgq-events -d "$db" | awk -F'\t' '$1=="event"' | cut -f6-)
+		want=$(tricky_input | awk -F'\t' 'BEGIN{OFS="\t"} {for(i=NF+1;i<=6;i++) $i="\\N"; print}')
+		[ "$got" = "$want" ]
+	done
+}
