@@ -31,7 +31,9 @@ END
 $roles$;
 
 CREATE SCHEMA IF NOT EXISTS pgq;
-GRANT USAGE ON SCHEMA pgq TO pgq_reader, pgq_writer, pgq_admin;
+-- Anyone may call the status functions (as in PgQ); every table and
+-- every other function has its own grants.
+GRANT USAGE ON SCHEMA pgq TO PUBLIC;
 
 CREATE TABLE IF NOT EXISTS pgq.consumer (
 	co_id   serial PRIMARY KEY,
