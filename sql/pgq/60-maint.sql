@@ -23,8 +23,11 @@ BEGIN
 		 WHERE rq.ctid = due.ctid
 		RETURNING rq.*
 	LOOP
+		-- The event keeps its id, but the sequence still counts it, so
+		-- that the ticker sees new events and ticks soon.
 		PERFORM pgq.insert_event_raw(q.queue_name, r.ev_id, r.ev_time, r.ev_owner, r.ev_retry,
-			r.ev_type, r.ev_data, r.ev_extra1, r.ev_extra2, r.ev_extra3, r.ev_extra4)
+			r.ev_type, r.ev_data, r.ev_extra1, r.ev_extra2, r.ev_extra3, r.ev_extra4),
+			nextval(q.queue_event_seq)
 		   FROM pgq.queue q WHERE q.queue_id = r.ev_queue;
 		n := n + 1;
 	END LOOP;
