@@ -67,7 +67,11 @@ lock_tmp(const char *tmp)
 			if (errno == EWOULDBLOCK)
 				errx(EXIT_RETRY, "%s: another wal-push of this "
 				    "file is running", tmp);
-			err(EXIT_RETRY, "lock %s", tmp);
+			/* A filesystem without locks: PostgreSQL runs one
+			 * archive_command at a time, so go on unlocked. */
+			if (errno != ENOLCK && errno != EOPNOTSUPP &&
+			    errno != EINVAL)
+				err(EXIT_RETRY, "lock %s", tmp);
 		}
 		if (fstat(fd, &a) == 0 && stat(tmp, &b) == 0 &&
 		    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
