@@ -149,3 +149,16 @@ tick() {
 	run sql roles "SELECT ev_data FROM pgq.get_batch_events($b)"
 	[ "$output" = pending ]
 }
+
+@test "the install refuses to overwrite another PgQ" {
+	have_debian_pgq || skip "Debian's PgQ is not installed"
+	new_db other debian
+	sql other "SELECT pgq.create_queue('theirs')" >/dev/null
+	run --separate-stderr install_ours other
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"another PgQ"* ]]
+	run sql other "SELECT queue_name FROM pgq.queue"
+	[ "$output" = theirs ]
+	run sql other "SELECT to_regprocedure('pgq.skytools_c_version()') IS NULL"
+	[ "$output" = t ]
+}

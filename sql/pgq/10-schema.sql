@@ -9,6 +9,18 @@
 -- PostgreSQL 13+.  Where PgQ's API hands out a txid as bigint, we cast
 -- at the edge.
 
+-- Never install over another PgQ (the original's tables use txid types
+-- and would be left half-converted).
+DO $guard$
+BEGIN
+	IF to_regclass('pgq.queue') IS NOT NULL
+	   AND to_regprocedure('pgq.skytools_c_version()') IS NULL THEN
+		RAISE EXCEPTION 'schema pgq holds another PgQ implementation; drop it first (DROP EXTENSION pgq or DROP SCHEMA pgq CASCADE)'
+			USING ERRCODE = '55000';
+	END IF;
+END
+$guard$;
+
 DO $roles$
 BEGIN
 	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pgq_reader') THEN
