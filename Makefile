@@ -101,18 +101,21 @@ $(O)/sql/%.sql: sql/%/*.sql
 	sql/build-sql $* sql/$*/[0-9]*.sql > $@.tmp && mv $@.tmp $@
 
 check:
+	t/check-deps check
 	$(MAKE) O=build/san CFLAGS="$(SANFLAGS)" LDFLAGS="$(SANFLAGS)" all
 	SKYTOOLS_BUILD=$(CURDIR)/build/san t/run-tests $(TESTS)
 
-demo: all
-	sh/demo $(O)
+demo:
+	t/check-deps demo
+	$(MAKE) all
+	t/demo/run $(O)
 
 bench: all
 	t/bench/run $(if $(QUICK),--quick)
 
 lint:
 	mandoc -Tlint -W warning man/man1/*.1 man/man5/*.5
-	shellcheck -s sh sh/* t/run-tests t/bench/run
+	shellcheck -s sh sh/* t/run-tests t/check-deps t/demo/*
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \

@@ -1,0 +1,103 @@
+#!/bin/sh
+# PgQ demo: pgqadm install, a queue, the ticker daemon, two producers
+# feeding pgq-insert, two consumers built from the pipes, and pgq-status
+# showing both caught up.  Starts its own throwaway cluster in a
+# temporary directory and removes it at the end.
+# Usage: t/demo/pgq.sh BUILD-DIR
+set -u
+[ $# -eq 1 ] || { echo "usage: pgq.sh build-dir" >&2; exit 2; }
+build=$(cd "$1" && pwd) || exit 2
+top=$(cd "$(dirname "$0")/../.." && pwd) || exit 2
+pgbin=$(pg_config --bindir 2>/dev/null)
+if [ ! -x "$pgbin/initdb" ]; then
+	for d in /usr/lib/postgresql/*/bin; do
+		[ -x "$d/initdb" ] && pgbin=$d
+	done
+fi
+[ -x "$pgbin/initdb" ] || { echo "pgq demo: no PostgreSQL server binaries (apt-get install postgresql)" >&2; exit 3; }
+
+export PATH="$build/bin:$top/sh:$PATH" SKYTOOLS_SQLDIR="$build/sql"
+dir=$(mktemp -d /tmp/pgq-demo.XXXXXX) || exit 3
+chmod 755 "$dir"
+pids=
+cleanup() {
+	# shellcheck disable=SC2086
+	[ -n "$pids" ] && kill $pids 2>/dev/null
+	wait
+	[ -f "$dir/data/postmaster.pid" ] &&
+		as_pg "$pgbin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1
+	rm -rf "$dir"
+}
+trap cleanup 0
+trap 'exit 3' INT TERM
+
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+step() { printf '\n== %s\n' "$*"; }
+[ "$(id -u)" = 0 ] && chown postgres: "$dir"
+
+step "a throwaway cluster in $dir"
+as_pg "$pgbin/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null || exit 3
+cat >>"$dir/data/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$dir'
+port = 5432
+CONF
+as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null || exit 3
+export PGHOST="$dir" PGPORT=5432 PGUSER=postgres PGDATABASE=shop
+psql -Xq -d postgres -c "CREATE DATABASE shop" || exit 3
+
+step "pgqadm -d dbname=shop install"
+pgqadm -d dbname=shop install || exit 3
+psql -XAtc "SELECT 'pgq ' || pgq.version()"
+
+step "a queue and two consumers"
+pgqadm -d dbname=shop create orders || exit 3
+pgqadm -d dbname=shop register orders mailer || exit 3
+pgqadm -d dbname=shop register orders audit || exit 3
+pgq-config orders ticker_max_lag=0.2 || exit 3
+
+step "the ticker: pgq-tick --loop"
+pgq-tick --loop -d dbname=shop --interval 100 2>"$dir/ticker.log" &
+pids="$pids $!"
+
+step "two consumers, each a pipeline: pgq-next-batch | pgq-events | stage | pgq-finish-batch"
+for c in mailer audit; do
+	{ pgq-next-batch --follow orders "$c" | pgq-events |
+		tee "$dir/$c.stream" | pgq-finish-batch; } 2>>"$dir/$c.log" &
+	pids="$pids $!"
+done
+
+step "two producers feed pgq-insert, 500 events each"
+for p in web pos; do
+	( i=1; while [ $i -le 500 ]; do
+		printf 'order\t%s-%d\n' "$p" $i
+		[ $((i % 100)) -eq 0 ] && sleep 0.2
+		i=$((i + 1))
+	  done ) | pgq-insert orders &
+	pids="$pids $!"
+done
+
+# Wait until both consumers saw all 1000 events.
+n=0
+while [ $n -lt 300 ]; do
+	a=$(grep -c '^event' "$dir/mailer.stream" 2>/dev/null)
+	b=$(grep -c '^event' "$dir/audit.stream" 2>/dev/null)
+	[ "${a:-0}" -ge 1000 ] && [ "${b:-0}" -ge 1000 ] && break
+	sleep 0.1
+	n=$((n + 1))
+done
+sleep 0.5
+echo "mailer saw ${a:-0} events, audit saw ${b:-0} events"
+echo "first events the mailer saw:"
+grep '^event' "$dir/mailer.stream" | head -n 3 | cut -f2,6,7
+
+step "pgq-status: both consumers caught up"
+pgq-status orders
+if [ "${a:-0}" -ne 1000 ] || [ "${b:-0}" -ne 1000 ]; then
+	echo "pgq demo: consumers did not see every event" >&2
+	exit 3
+fi
+echo
+echo "pgq demo: done"
