@@ -161,17 +161,11 @@ fetch(struct session *ss, PGresult **out)
 		params[n++] = o.min_interval;
 		if (o.dead_interval != NULL) {
 			params[n++] = o.dead_interval;
-			sql = "SELECT b.batch_id, b.cur_tick_id, b.prev_tick_id, "
-			    "b.cur_tick_time, b.prev_tick_time, i.consumer_name "
-			    "FROM pgq_coop.next_batch_custom($1, $2, $3, $4::interval, "
-			    "$5::int4, $6::interval, $7::interval) b "
-			    "LEFT JOIN pgq.get_batch_info(b.batch_id) i ON true";
+			sql = "SELECT pgq_coop.next_batch_custom($1, $2, $3, "
+			    "$4::interval, $5::int4, $6::interval, $7::interval)";
 		} else {
-			sql = "SELECT b.batch_id, b.cur_tick_id, b.prev_tick_id, "
-			    "b.cur_tick_time, b.prev_tick_time, i.consumer_name "
-			    "FROM pgq_coop.next_batch_custom($1, $2, $3, $4::interval, "
-			    "$5::int4, $6::interval) b "
-			    "LEFT JOIN pgq.get_batch_info(b.batch_id) i ON true";
+			sql = "SELECT pgq_coop.next_batch_custom($1, $2, $3, "
+			    "$4::interval, $5::int4, $6::interval)";
 		}
 	} else {
 		params[n++] = o.min_lag;
@@ -187,6 +181,20 @@ fetch(struct session *ss, PGresult **out)
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
 		PQclear(res);
 		return 0;
+	}
+	if (o.subconsumer != NULL) {
+		/* pgq_coop hands out a bare id; the ticks come from
+		 * get_batch_info, asked once the batch is committed as ours. */
+		char *id = xstrdup(PQgetvalue(res, 0, 0));
+		const char *p1[1] = { id };
+
+		PQclear(res);
+		res = PQexecParams(ss->conn, "SELECT $1::int8, tick_id, "
+		    "prev_tick_id, batch_end, batch_start, consumer_name "
+		    "FROM pgq.get_batch_info($1)", 1, NULL, p1, NULL, NULL, 0);
+		free(id);
+		if (!check(ss, res, PGRES_TUPLES_OK, "batch info"))
+			return -1;
 	}
 	*out = res;
 	return 1;

@@ -285,3 +285,27 @@ assert isinstance(rows[0]["ev_id"], int)
 		[ "$got" = "$want" ]
 	done
 }
+
+@test "subconsumers share one consumer's stream (pgq_coop, ours only)" {
+	db=pipes_ours
+	[ -n "$(sql postgres "SELECT 1 FROM pg_database WHERE datname='$db'")" ] || new_db "$db" ours
+	sql "$db" "SELECT pgq.create_queue('cq')" >/dev/null
+	pgq-register -d "$db" --subconsumer s1 cq cc
+	pgq-register -d "$db" --subconsumer s2 cq cc
+	printf 't\tone\n' | pgq-insert -d "$db" cq
+	tick "$db" cq
+	run --separate-stderr pgq-next-batch -d "$db" --subconsumer s1 cq cc
+	[ "$status" -eq 0 ]
+	b1=$output
+	[ "$(printf '%s\n' "$b1" | cut -f1,7,8)" = "batch	cq	cc.s1" ]
+	# s1 holds the only batch: nothing for s2
+	run --separate-stderr pgq-next-batch -d "$db" --subconsumer s2 cq cc
+	[ "$status" -eq 1 ]
+	[ "$(printf '%s\n' "$b1" | pgq-events -d "$db" | grep -c '^event')" -eq 1 ]
+	printf '%s\n' "$b1" | pgq-events -d "$db" | pgq-finish-batch -d "$db"
+	printf 't\ttwo\n' | pgq-insert -d "$db" cq
+	tick "$db" cq
+	run --separate-stderr pgq-next-batch -d "$db" --subconsumer s2 cq cc
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | pgq-events -d "$db" --raw | cut -f6)" = two ]
+}
