@@ -1,0 +1,154 @@
+# t/bench/lib.sh: sourced by t/bench/run and the workloads (w-*.sh).
+#
+#   bench_start / bench_stop   throwaway cluster in $BENCH_DIR
+#   as_pg CMD...               run CMD as the server's user (when root)
+#   q DB SQL                   psql -XAtq, stops on error, prints rows
+#   qf DB FILE                 psql -f FILE, quiet
+#   new_db NAME ours|debian|none
+#   now_ns                     wall clock in nanoseconds
+#   timed VAR CMD...           run CMD, store its run time in seconds in VAR
+#   row KEY LABEL UNIT BETTER GOAL
+#                              declare a result row (BETTER: higher|lower)
+#   rec KEY ours|ref VALUE     record one measurement of a row
+#   rate N SECONDS             N / SECONDS, for rows/s and events/s
+#   sides FN ARGS...           FN ours ARGS, FN ref ARGS, in the round's
+#                              order (alternating, so drift hits both)
+#   say MSG                    progress line on stderr
+
+say() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { say "error: $*"; exit 3; }
+
+as_pg() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u postgres -- env PATH="$PATH" "$@"
+	else
+		"$@"
+	fi
+}
+
+pg_bindir() {
+	if command -v pg_config >/dev/null 2>&1; then
+		_d=$(pg_config --bindir)
+		[ -x "$_d/initdb" ] && { echo "$_d"; return 0; }
+	fi
+	for _d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+		[ -x "$_d/initdb" ] && { echo "$_d"; return 0; }
+	done
+	return 1
+}
+
+# Both sides get the same server: the tuning the issue fixes, durable
+# commits, the rest at PostgreSQL's defaults.
+bench_start() {
+	PGBIN=$(pg_bindir) || die "no PostgreSQL server binaries"
+	BENCH_DIR=$(mktemp -d /var/tmp/skytools-bench.XXXXXX) || die "mktemp failed"
+	chmod 755 "$BENCH_DIR"
+	[ "$(id -u)" = 0 ] && chown postgres: "$BENCH_DIR"
+	BENCH_PGDATA=$BENCH_DIR/data
+	as_pg "$PGBIN/initdb" -D "$BENCH_PGDATA" -U postgres -A trust -E UTF8 \
+		--locale=C.UTF-8 >"$BENCH_DIR/initdb.log" 2>&1 ||
+		{ cat "$BENCH_DIR/initdb.log" >&2; die "initdb failed"; }
+	cat >>"$BENCH_PGDATA/postgresql.conf" <<-CONF
+	listen_addresses = ''
+	unix_socket_directories = '$BENCH_DIR'
+	port = 5432
+	shared_buffers = 256MB
+	max_wal_size = 4GB
+	fsync = on
+	max_connections = 100
+	wal_level = replica
+	archive_mode = off
+	log_min_messages = warning
+	log_line_prefix = '%m [%p] %a '
+	CONF
+	export PGHOST="$BENCH_DIR" PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
+	unset PGPASSWORD PGSERVICE PGOPTIONS
+	as_pg "$PGBIN/pg_ctl" -D "$BENCH_PGDATA" -l "$BENCH_DIR/server.log" \
+		-w -t 60 start >/dev/null ||
+		{ cat "$BENCH_DIR/server.log" >&2; die "server did not start"; }
+	PGVERSION=$(q postgres "SHOW server_version")
+	export BENCH_DIR BENCH_PGDATA PGBIN PGVERSION
+}
+
+bench_stop() {
+	[ -n "${BENCH_PGDATA:-}" ] && [ -f "$BENCH_PGDATA/postmaster.pid" ] &&
+		as_pg "$PGBIN/pg_ctl" -D "$BENCH_PGDATA" -m immediate -w stop \
+			>/dev/null 2>&1
+	[ -n "${BENCH_DIR:-}" ] && [ -z "${BENCH_KEEP:-}" ] && rm -rf "$BENCH_DIR"
+	BENCH_DIR=
+}
+
+q() {
+	_db=$1
+	shift
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$_db" -c "$*"
+}
+
+qf() {
+	psql -XAq -v ON_ERROR_STOP=1 -d "$1" -f "$2" >/dev/null
+}
+
+new_db() {
+	q postgres "DROP DATABASE IF EXISTS \"$1\"" >/dev/null &&
+		q postgres "CREATE DATABASE \"$1\"" >/dev/null || die "cannot create $1"
+	case $2 in
+	ours)
+		qf "$1" "$SKYTOOLS_BUILD/sql/pgq.sql" || die "$1: cannot install our PgQ" ;;
+	debian)
+		q "$1" "CREATE EXTENSION pgq" >/dev/null || die "$1: no Debian PgQ" ;;
+	none) ;;
+	esac
+}
+
+now_ns() { date +%s%N; }
+
+timed() {
+	_var=$1
+	shift
+	_t0=$(now_ns)
+	"$@" || die "failed: $*"
+	_t1=$(now_ns)
+	eval "$_var=\$(awk -v a=$_t0 -v b=$_t1 'BEGIN { printf \"%.6f\", (b - a) / 1e9 }')"
+}
+
+rate() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", n / s }'; }
+
+row() {
+	printf '%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" >>"$OUT/rows.tsv"
+}
+
+rec() {
+	printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$OUT/raw.tsv"
+	say "  $1 $2 $3"
+}
+
+# The round number decides who goes first.
+sides() {
+	_fn=$1
+	shift
+	if [ $((ROUND % 2)) = 1 ]; then
+		"$_fn" ours "$@"
+		"$_fn" ref "$@"
+	else
+		"$_fn" ref "$@"
+		"$_fn" ours "$@"
+	fi
+}
+
+# wait_until SECONDS CMD...: poll CMD every 20 ms.
+wait_until() {
+	_limit=$(($(date +%s) + $1))
+	shift
+	until "$@"; do
+		[ "$(date +%s)" -lt "$_limit" ] || die "timed out: $*"
+		sleep 0.02
+	done
+}
+
+# Peak resident memory of CMD in kB (GNU time), into VAR.
+maxrss() {
+	_var=$1
+	shift
+	/usr/bin/time -f %M -o "$OUT/time.out" "$@" || die "failed: $*"
+	eval "$_var=\$(tail -n 1 \"\$OUT/time.out\")"
+}
