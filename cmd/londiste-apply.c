@@ -252,7 +252,7 @@ tables_load(void)
 	    "SELECT t.table_name, t.state, t.snapshot::text, t.sync_tick,"
 	    " EXISTS (SELECT 1 FROM londiste.pending p"
 	    "  WHERE p.queue_name = t.queue_name AND p.table_name = t.table_name),"
-	    " x.r::text, k.attname"
+	    " londiste.quoted_name(t.table_name), k.attname"
 	    " FROM londiste.subscriber_table t"
 	    " LEFT JOIN LATERAL (SELECT londiste.rel_oid(t.table_name) AS r) x ON true"
 	    " LEFT JOIN LATERAL unnest(londiste.pkey_columns(x.r))"

@@ -42,7 +42,7 @@ lon_table(PGconn *sub, const char *consumer, const char *arg, struct lontable *t
 	for (i = 0; i < 2; i++) {
 		res = db_exec(sub, "find table",
 		    "SELECT t.queue_name, t.table_name, t.state,"
-		    "       londiste.rel_oid(t.table_name)::text"
+		    "       londiste.quoted_name(t.table_name)"
 		    "  FROM londiste.subscriber_table t WHERE t.table_name = $1"
 		    " ORDER BY (t.queue_name IN (SELECT queue_name FROM londiste.completed"
 		    "           WHERE consumer_name = $2)) DESC", 2, p);
@@ -109,7 +109,7 @@ lon_provider(PGconn *prov, struct lontable *t)
 {
 	const char *p[2] = { t->queue, t->name };
 	PGresult *res = db_exec(prov, "find table on the provider",
-	    "SELECT londiste.rel_oid(table_name)::text FROM londiste.provider_table"
+	    "SELECT londiste.quoted_name(table_name) FROM londiste.provider_table"
 	    " WHERE queue_name = $1 AND table_name = $2", 2, p);
 
 	if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0))

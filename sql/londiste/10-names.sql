@@ -73,3 +73,12 @@ RETURNS text[] LANGUAGE sql STABLE AS $$
 	 WHERE a.attrelid = i_oid AND a.attnum > 0 AND NOT a.attisdropped
 	   AND a.attgenerated = ''
 $$;
+
+-- A canonical name quoted for SQL, schema always spelled out.
+CREATE OR REPLACE FUNCTION londiste.quoted_name(i_name text)
+RETURNS text LANGUAGE sql STABLE AS $$
+	SELECT format('%I.%I', n.nspname, c.relname)
+	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE n.nspname || '.' || c.relname = i_name
+	 LIMIT 1
+$$;
