@@ -62,7 +62,8 @@ bench_start() {
 	log_line_prefix = '%m [%p] %a '
 	CONF
 	export PGHOST="$BENCH_DIR" PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
-	unset PGPASSWORD PGSERVICE PGOPTIONS
+	unset PGPASSWORD PGSERVICE
+	export PGOPTIONS='-c client_min_messages=warning'
 	as_pg "$PGBIN/pg_ctl" -D "$BENCH_PGDATA" -l "$BENCH_DIR/server.log" \
 		-w -t 60 start >/dev/null ||
 		{ cat "$BENCH_DIR/server.log" >&2; die "server did not start"; }
