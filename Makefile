@@ -71,6 +71,7 @@ COMMON = \
 	common/walname.o \
 	common/walfile.o \
 	common/walarch.o \
+	common/walpush.o \
 	common/urlenc.o \
 	common/lonpoint.o
 
@@ -138,3 +139,42 @@ clean:
 
 .PHONY: all check demo bench lint install clean
 .SUFFIXES:
+
+# ---- Server-side C (issue 8) ----------------------------------------
+# PGXS modules loaded into PostgreSQL: pgq_c (PgQ's insert and triggers)
+# and skytools_wal (an archive_library sharing wal-push's code).  Built
+# only where pg_config and the server headers exist, always with
+# pg_config's flags (never the sanitizer's: the server loads them), by
+# each module's own small PGXS Makefile run in the build tree.
+PG_CONFIG ?= pg_config
+PGSERVERINC := $(shell $(PG_CONFIG) --includedir-server 2>/dev/null)
+ifneq ($(wildcard $(PGSERVERINC)/postgres.h),)
+MODULES = pgq_c skytools_wal
+endif
+MODULELIBS = $(MODULES:%=$(O)/server/%.so)
+PGXSMAKE = MAKEFLAGS= $(MAKE) --no-print-directory with_llvm=no PG_CONFIG=$(PG_CONFIG)
+WALMOD_SRC = server/skytools_wal.c common/walpush.c common/walfile.c \
+	common/durable.c common/crc32c.c common/walname.c common/walarch.c common/util.c
+
+all: server
+install: install-server
+
+server: $(MODULELIBS)
+
+$(O)/server/pgq_c.so: sql/pgq/c/pgq_c.c sql/pgq/c/Makefile
+	@mkdir -p $(O)/server/pgq_c
+	$(PGXSMAKE) -C $(O)/server/pgq_c -f $(CURDIR)/sql/pgq/c/Makefile
+	cp $(O)/server/pgq_c/pgq_c.so $@
+
+$(O)/server/skytools_wal.so: $(WALMOD_SRC) server/Makefile $(HDR)
+	@mkdir -p $(O)/server/skytools_wal
+	$(PGXSMAKE) -C $(O)/server/skytools_wal -f $(CURDIR)/server/Makefile VERSION=$(VERSION)
+	cp $(O)/server/skytools_wal/skytools_wal.so $@
+
+install-server: $(MODULELIBS)
+	@if [ -n "$(MODULES)" ]; then \
+	    lib=$(DESTDIR)$$($(PG_CONFIG) --pkglibdir); mkdir -p $$lib && \
+	    install -m 755 $(MODULELIBS) $$lib/; \
+	else echo "no PostgreSQL server headers: C modules not built"; fi
+
+.PHONY: server install-server

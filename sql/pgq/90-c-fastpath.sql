@@ -1,0 +1,34 @@
+-- The C fast path: where the pgq_c module (sql/pgq/c/pgq_c.c) can be
+-- loaded, the event insert and the row triggers become its C functions;
+-- elsewhere (no module installed, managed PostgreSQL, no superuser) the
+-- PL/pgSQL versions above stay.  Both write byte-identical events.
+--
+-- The library is named without a directory so that the server looks it
+-- up through dynamic_library_path ($libdir by default, where
+-- `make install` puts it).  CREATE OR REPLACE keeps each function's
+-- grants; SECURITY DEFINER is repeated because replacing resets it.  The
+-- C functions need no search_path: they qualify every name.  If any
+-- statement fails, the block's subtransaction undoes all of them, so the
+-- two implementations are never mixed.
+DO $cfast$
+BEGIN
+	CREATE OR REPLACE FUNCTION pgq.insert_event(queue_name text, ev_type text, ev_data text,
+		ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
+	RETURNS bigint LANGUAGE c SECURITY DEFINER AS 'pgq_c', 'pgq_c_insert_event';
+	CREATE OR REPLACE FUNCTION pgq.insert_event(queue_name text, ev_type text, ev_data text)
+	RETURNS bigint LANGUAGE c SECURITY DEFINER AS 'pgq_c', 'pgq_c_insert_event';
+	CREATE OR REPLACE FUNCTION pgq.insert_event_raw(queue_name text, ev_id bigint,
+		ev_time timestamptz, ev_owner integer, ev_retry integer, ev_type text, ev_data text,
+		ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
+	RETURNS bigint LANGUAGE c SECURITY DEFINER AS 'pgq_c', 'pgq_c_insert_event_raw';
+	CREATE OR REPLACE FUNCTION pgq.logutriga()
+	RETURNS trigger LANGUAGE c AS 'pgq_c', 'pgq_c_logutriga';
+	CREATE OR REPLACE FUNCTION pgq.sqltriga()
+	RETURNS trigger LANGUAGE c AS 'pgq_c', 'pgq_c_sqltriga';
+	CREATE OR REPLACE FUNCTION pgq.jsontriga()
+	RETURNS trigger LANGUAGE c AS 'pgq_c', 'pgq_c_jsontriga';
+EXCEPTION WHEN OTHERS THEN
+	-- keep PL/pgSQL; pgqadm install reports which one is in place
+	NULL;
+END
+$cfast$;

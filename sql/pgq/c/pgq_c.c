@@ -1,0 +1,1101 @@
+/* pgq_c.c: PgQ's hot paths in C: the event insert and the row triggers.
+ *
+ * The PL/pgSQL versions in sql/pgq/30-insert.sql and 80-triggers.sql are
+ * the specification and the fallback where no C module can be loaded;
+ * sql/pgq/90-c-fastpath.sql switches to these functions when this
+ * library loads.  Events must come out byte-identical, so every check
+ * runs in the PL/pgSQL order with the same message and SQLSTATE, and
+ * every value is formatted by the same server function the SQL uses
+ * (type output functions, quote_identifier, quote_literal_cstr,
+ * escape_json, JsonEncodeDateTime).
+ *
+ * Speed comes from saved SPI plans (the queue lookup, one INSERT per
+ * event table) and from caching what the triggers learn about a table
+ * (columns, output functions, primary key, expression plans) until a
+ * relcache invalidation says the table changed. */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_type.h"
+#include "commands/sequence.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/json.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/varlena.h"
+
+PG_MODULE_MAGIC;
+
+void _PG_init(void);
+
+/* ---- the event insert ---- */
+
+/* Longest event table name whose plan is cached; a longer one (only a
+ * hand-edited pgq.queue row makes one) is planned on every call. */
+#define TBLKEY 256
+
+typedef struct InsertPlan {
+	char key[TBLKEY];	/* 'e' or 'r' (raw), then the table name */
+	SPIPlanPtr plan;
+} InsertPlan;
+
+static SPIPlanPtr queue_plan;
+static HTAB *insert_plans;
+
+static SPIPlanPtr
+prepare(const char *sql, int nargs, Oid *types, bool keep)
+{
+	SPIPlanPtr p = SPI_prepare(sql, nargs, types);
+
+	if (p == NULL)
+		elog(ERROR, "pgq_c: SPI_prepare of \"%s\": %s", sql,
+		    SPI_result_code_string(SPI_result));
+	if (keep && SPI_keepplan(p) != 0)
+		elog(ERROR, "pgq_c: SPI_keepplan failed");
+	return p;
+}
+
+static const Oid ins_types[] = { INT8OID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID };
+static const Oid raw_types[] = { INT8OID, TIMESTAMPTZOID, INT4OID, INT4OID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID };
+
+static SPIPlanPtr
+insert_plan(const char *tbl, bool raw)
+{
+	InsertPlan *ip = NULL;
+	char key[TBLKEY];
+	bool found;
+	char *sql;
+
+	if (strlen(tbl) + 2 <= TBLKEY) {
+		if (insert_plans == NULL) {
+			HASHCTL ctl;
+
+			memset(&ctl, 0, sizeof(ctl));
+			ctl.keysize = TBLKEY;
+			ctl.entrysize = sizeof(InsertPlan);
+			insert_plans = hash_create("pgq_c insert plans", 64, &ctl,
+			    HASH_ELEM | HASH_STRINGS);
+		}
+		memset(key, 0, sizeof(key));
+		key[0] = raw ? 'r' : 'e';
+		strcpy(key + 1, tbl);
+		ip = hash_search(insert_plans, key, HASH_ENTER, &found);
+		if (!found)
+			ip->plan = NULL;
+		if (ip->plan != NULL)
+			return ip->plan;
+	}
+	/* The table name is spliced in as the PL/pgSQL version does. */
+	if (raw)
+		sql = psprintf("INSERT INTO %s (ev_id, ev_time, ev_owner, ev_retry,"
+		    " ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)"
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", tbl);
+	else
+		sql = psprintf("INSERT INTO %s (ev_id, ev_type, ev_data, ev_extra1,"
+		    " ev_extra2, ev_extra3, ev_extra4)"
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7)", tbl);
+	if (ip == NULL)
+		return prepare(sql, raw ? 10 : 7,
+		    (Oid *)(raw ? raw_types : ins_types), false);
+	ip->plan = prepare(sql, raw ? 10 : 7,
+	    (Oid *)(raw ? raw_types : ins_types), true);
+	return ip->plan;
+}
+
+/* The queue name as RAISE prints it. */
+static char *
+queue_name(Datum queue, bool isnull)
+{
+	return isnull ? "<NULL>" : TextDatumGetCString(queue);
+}
+
+/* Insert one event into the queue's current table.  vals/nulls are the
+ * INSERT's parameters with $1 (ev_id) to be filled in; for raw a given
+ * ev_id is kept.  Returns the event id. */
+static int64
+insert_event(Datum queue, bool queue_null, bool raw, Datum *vals, char *nulls)
+{
+	bool isnull;
+	char *pfx, *seq, *tbl;
+	int32 cur;
+	bool disabled;
+	int64 id;
+	int rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pgq_c: SPI_connect failed");
+	if (queue_plan == NULL) {
+		Oid t = TEXTOID;
+
+		/* Qualified names and operators: the function is SECURITY
+		 * DEFINER and the caller chooses search_path. */
+		queue_plan = prepare("SELECT queue_data_pfx, queue_cur_table,"
+		    " queue_event_seq, queue_disable_insert FROM pgq.queue"
+		    " WHERE queue_name OPERATOR(pg_catalog.=) $1", 1, &t, true);
+	}
+	rc = SPI_execute_plan(queue_plan, &queue, queue_null ? "n" : " ",
+	    false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "pgq_c: queue lookup: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
+		    errmsg("No such event queue: %s", queue_name(queue, queue_null))));
+	pfx = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	cur = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+	    SPI_tuptable->tupdesc, 2, &isnull));
+	seq = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	disabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+	    SPI_tuptable->tupdesc, 4, &isnull));
+	if (disabled && SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		    errmsg("Insert into queue %s disallowed",
+		    queue_name(queue, queue_null))));
+	if (raw && nulls[0] != 'n') {
+		id = DatumGetInt64(vals[0]);
+	} else {
+		/* nextval(text) casts through regclass: the same name lookup */
+		Oid seqid = RangeVarGetRelid(makeRangeVarFromNameList(
+		    stringToQualifiedNameList(seq)), NoLock, false);
+
+		id = nextval_internal(seqid, true);
+		vals[0] = Int64GetDatum(id);
+		nulls[0] = ' ';
+	}
+	tbl = psprintf("%s_%d", pfx, cur);
+	rc = SPI_execute_plan(insert_plan(tbl, raw), vals, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "pgq_c: insert into %s: %s", tbl,
+		    SPI_result_code_string(rc));
+	SPI_finish();
+	return id;
+}
+
+/* pgq.insert_event(queue, type, data [, extra1 .. extra4]) */
+PG_FUNCTION_INFO_V1(pgq_c_insert_event);
+Datum
+pgq_c_insert_event(PG_FUNCTION_ARGS)
+{
+	Datum vals[7];
+	char nulls[7];
+	int i;
+
+	vals[0] = (Datum)0;
+	nulls[0] = 'n';
+	for (i = 1; i < 7; i++) {
+		if (i < PG_NARGS() && !PG_ARGISNULL(i)) {
+			vals[i] = PG_GETARG_DATUM(i);
+			nulls[i] = ' ';
+		} else {
+			vals[i] = (Datum)0;
+			nulls[i] = 'n';
+		}
+	}
+	PG_RETURN_INT64(insert_event(PG_GETARG_DATUM(0), PG_ARGISNULL(0),
+	    false, vals, nulls));
+}
+
+/* pgq.insert_event_raw(queue, ev_id, ev_time, ev_owner, ev_retry, type,
+ * data, extra1 .. extra4) */
+PG_FUNCTION_INFO_V1(pgq_c_insert_event_raw);
+Datum
+pgq_c_insert_event_raw(PG_FUNCTION_ARGS)
+{
+	Datum vals[10];
+	char nulls[10];
+	int i;
+
+	for (i = 0; i < 10; i++) {
+		nulls[i] = PG_ARGISNULL(i + 1) ? 'n' : ' ';
+		vals[i] = nulls[i] == 'n' ? (Datum)0 : PG_GETARG_DATUM(i + 1);
+	}
+	if (nulls[1] == 'n') {
+		/* coalesce(ev_time, now()) */
+		vals[1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		nulls[1] = ' ';
+	}
+	PG_RETURN_INT64(insert_event(PG_GETARG_DATUM(0), PG_ARGISNULL(0),
+	    true, vals, nulls));
+}
+
+/* ---- the row triggers ---- */
+
+enum fmt { FMT_URLENC, FMT_SQL, FMT_JSON };
+
+typedef struct Col {
+	int attnum;		/* in the tuple descriptor */
+	char *name;
+	Oid typid;
+	FmgrInfo out;
+} Col;
+
+typedef struct ExprPlan {
+	struct ExprPlan *next;
+	char *expr;
+	SPIPlanPtr plan;
+} ExprPlan;
+
+/* What the triggers know about one table, until it changes. */
+typedef struct RelInfo {
+	Oid relid;		/* hash key */
+	bool valid;
+	int busy;		/* calls using it (a trigger expression may nest) */
+	MemoryContext cxt;
+	char *fqname;		/* schema.table, unquoted, as PgQ writes it */
+	char *nspname;
+	char *relname;
+	Oid rowtype;
+	int ncols;
+	Col *cols;
+	int npk;
+	char **pk;		/* primary key columns in index order */
+	ExprPlan *exprs;
+} RelInfo;
+
+static HTAB *rel_cache;
+
+/* pgq.insert_event(7 args), which the triggers call as the PL/pgSQL
+ * triggers do: with its permission check and SECURITY DEFINER. */
+static Oid ie_oid;
+static bool ie_valid;
+static FmgrInfo ie_flinfo;
+static MemoryContext ie_cxt;
+
+static void
+relcache_cb(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS st;
+	RelInfo *ri;
+
+	if (rel_cache == NULL)
+		return;
+	if (OidIsValid(relid)) {
+		ri = hash_search(rel_cache, &relid, HASH_FIND, NULL);
+		if (ri != NULL)
+			ri->valid = false;
+		return;
+	}
+	hash_seq_init(&st, rel_cache);
+	while ((ri = hash_seq_search(&st)) != NULL)
+		ri->valid = false;
+}
+
+/* A renamed schema changes ev_extra1 without touching the relcache. */
+static void
+namespace_cb(Datum arg, int cacheid, uint32 hashvalue)
+{
+	relcache_cb(arg, InvalidOid);
+}
+
+static void
+proc_cb(Datum arg, int cacheid, uint32 hashvalue)
+{
+	ie_valid = false;
+}
+
+void
+_PG_init(void)
+{
+	CacheRegisterRelcacheCallback(relcache_cb, (Datum)0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, namespace_cb, (Datum)0);
+	CacheRegisterSyscacheCallback(PROCOID, proc_cb, (Datum)0);
+}
+
+static void
+load_insert_event(void)
+{
+	Oid types[7];
+	int i;
+
+	for (i = 0; i < 7; i++)
+		types[i] = TEXTOID;
+	if (ie_cxt == NULL)
+		ie_cxt = AllocSetContextCreate(TopMemoryContext, "pgq_c insert_event",
+		    ALLOCSET_SMALL_SIZES);
+	ie_valid = true;	/* an invalidation during the lookup clears it */
+	MemoryContextReset(ie_cxt);
+	ie_oid = LookupFuncName(list_make2(makeString("pgq"),
+	    makeString("insert_event")), 7, types, false);
+	fmgr_info_cxt(ie_oid, &ie_flinfo, ie_cxt);
+}
+
+static void
+check_insert_event(void)
+{
+	AclResult acl;
+
+	if (!ie_valid)
+		load_insert_event();
+	acl = pg_proc_aclcheck(ie_oid, GetUserId(), ACL_EXECUTE);
+	if (acl != ACLCHECK_OK)
+		aclcheck_error(acl, OBJECT_FUNCTION, "pgq.insert_event");
+}
+
+static void
+call_insert_event(const char *queue, char **ev)
+{
+	LOCAL_FCINFO(fcinfo, 7);
+	int i;
+
+	InitFunctionCallInfoData(*fcinfo, &ie_flinfo, 7, InvalidOid, NULL, NULL);
+	fcinfo->args[0].value = CStringGetTextDatum(queue);
+	fcinfo->args[0].isnull = false;
+	for (i = 0; i < 6; i++) {
+		fcinfo->args[i + 1].isnull = ev[i] == NULL;
+		fcinfo->args[i + 1].value = ev[i] == NULL ? (Datum)0 :
+		    CStringGetTextDatum(ev[i]);
+	}
+	(void)FunctionCallInvoke(fcinfo);
+}
+
+static void
+free_relinfo(RelInfo *ri)
+{
+	ExprPlan *e;
+
+	for (e = ri->exprs; e != NULL; e = e->next)
+		if (e->plan != NULL)
+			SPI_freeplan(e->plan);
+	ri->exprs = NULL;
+	if (ri->cxt != NULL)
+		MemoryContextDelete(ri->cxt);
+	ri->cxt = NULL;
+}
+
+/* The primary key's columns as pgq._row_event finds them: every column
+ * of the index marked indisprimary (INCLUDE columns too), in index
+ * order, whatever its validity or deferrability. */
+static void
+load_pkey(RelInfo *ri, Relation rel)
+{
+	List *idx = RelationGetIndexList(rel);
+	TupleDesc desc = RelationGetDescr(rel);
+	ListCell *lc;
+
+	ri->npk = 0;
+	ri->pk = NULL;
+	foreach(lc, idx) {
+		HeapTuple t = SearchSysCache1(INDEXRELID,
+		    ObjectIdGetDatum(lfirst_oid(lc)));
+		Form_pg_index ix;
+		int k, j, n = 0;
+
+		if (!HeapTupleIsValid(t))
+			continue;
+		ix = (Form_pg_index)GETSTRUCT(t);
+		if (!ix->indisprimary) {
+			ReleaseSysCache(t);
+			continue;
+		}
+		ri->pk = palloc(sizeof(char *) * (ix->indnatts + 1));
+		for (k = 0; k < ix->indnatts; k++) {
+			AttrNumber a = ix->indkey.values[k];
+			bool dup = false;
+
+			/* ordered by the first position of each column */
+			for (j = 0; j < k; j++)
+				if (ix->indkey.values[j] == a)
+					dup = true;
+			if (dup || a <= 0 || a > desc->natts)
+				continue;
+			ri->pk[n++] = pstrdup(NameStr(TupleDescAttr(desc, a - 1)->attname));
+		}
+		ri->npk = n;
+		ReleaseSysCache(t);
+		break;
+	}
+	list_free(idx);
+}
+
+/* Built in a context of the current transaction and moved under
+ * CacheMemoryContext only when complete, so an error while loading
+ * leaves nothing half-built behind (ri->cxt stays NULL). */
+static void
+load_relinfo(RelInfo *ri, Relation rel)
+{
+	TupleDesc desc = RelationGetDescr(rel);
+	MemoryContext cxt, old;
+	int i;
+
+	free_relinfo(ri);
+	ri->valid = true;	/* an invalidation during loading clears it */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "pgq_c table",
+	    ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	ri->nspname = get_namespace_name(RelationGetNamespace(rel));
+	if (ri->nspname == NULL)
+		ri->nspname = pstrdup("");
+	ri->relname = pstrdup(RelationGetRelationName(rel));
+	ri->fqname = psprintf("%s.%s", ri->nspname, ri->relname);
+	ri->rowtype = rel->rd_rel->reltype;
+	ri->cols = palloc(sizeof(Col) * (desc->natts + 1));
+	ri->ncols = 0;
+	for (i = 0; i < desc->natts; i++) {
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+		Col *c = &ri->cols[ri->ncols];
+		Oid outfn;
+		bool varlena;
+
+		if (a->attisdropped)
+			continue;
+		c->attnum = i + 1;
+		c->name = pstrdup(NameStr(a->attname));
+		c->typid = a->atttypid;
+		getTypeOutputInfo(a->atttypid, &outfn, &varlena);
+		fmgr_info_cxt(outfn, &c->out, cxt);
+		ri->ncols++;
+	}
+	load_pkey(ri, rel);
+	MemoryContextSwitchTo(old);
+	MemoryContextSetParent(cxt, CacheMemoryContext);
+	ri->cxt = cxt;
+}
+
+static RelInfo *
+get_relinfo(Relation rel)
+{
+	Oid relid = RelationGetRelid(rel);
+	RelInfo *ri;
+	bool found;
+
+	if (rel_cache == NULL) {
+		HASHCTL ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = sizeof(RelInfo);
+		rel_cache = hash_create("pgq_c tables", 64, &ctl,
+		    HASH_ELEM | HASH_BLOBS);
+	}
+	ri = hash_search(rel_cache, &relid, HASH_ENTER, &found);
+	if (!found) {
+		ri->valid = false;
+		ri->busy = 0;
+		ri->cxt = NULL;
+		ri->exprs = NULL;
+	}
+	/* A nested call keeps what its caller is using. */
+	if (ri->cxt == NULL || (!ri->valid && ri->busy == 0))
+		load_relinfo(ri, rel);
+	return ri;
+}
+
+/* A comma list as string_to_array(s, ',') makes it: '' is no items. */
+typedef struct StrList {
+	int n;
+	char **v;
+} StrList;
+
+static StrList
+split_list(const char *s)
+{
+	StrList l = { 0, NULL };
+	const char *p;
+	int n = 1, i = 0;
+
+	if (*s == '\0')
+		return l;
+	for (p = s; *p; p++)
+		if (*p == ',')
+			n++;
+	l.v = palloc(sizeof(char *) * n);
+	for (;;) {
+		const char *e = strchr(s, ',');
+
+		if (e == NULL) {
+			l.v[i++] = pstrdup(s);
+			break;
+		}
+		l.v[i++] = pnstrdup(s, e - s);
+		s = e + 1;
+	}
+	l.n = i;
+	return l;
+}
+
+static bool
+in_list(const StrList *l, const char *s)
+{
+	int i;
+
+	for (i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+/* Evaluate a trigger argument's expression over the row, as
+ * pgq._row_expr does (the same query, its plan kept per table). */
+static char *
+row_expr(RelInfo *ri, const char *expr, HeapTuple tuple, TupleDesc desc)
+{
+	MemoryContext callcxt = CurrentMemoryContext;
+	ExprPlan *e;
+	Datum row;
+	bool isnull;
+	char *res = NULL;
+	int rc;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pgq_c: SPI_connect failed");
+	for (e = ri->exprs; e != NULL; e = e->next)
+		if (strcmp(e->expr, expr) == 0)
+			break;
+	if (e == NULL || e->plan == NULL) {
+		char *sql = psprintf("SELECT (%s)::text FROM (SELECT ($1).*) _row",
+		    expr);
+		Oid t = ri->rowtype;
+		SPIPlanPtr p = prepare(sql, 1, &t, true);
+
+		if (e == NULL) {
+			e = MemoryContextAllocZero(ri->cxt, sizeof(*e));
+			e->expr = MemoryContextStrdup(ri->cxt, expr);
+			e->next = ri->exprs;
+			ri->exprs = e;
+		}
+		e->plan = p;
+	}
+	row = heap_copy_tuple_as_datum(tuple, desc);
+	rc = SPI_execute_plan(e->plan, &row, " ", false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "pgq_c: trigger expression: %s",
+		    SPI_result_code_string(rc));
+	if (SPI_processed > 0) {
+		Datum d = SPI_getbinval(SPI_tuptable->vals[0],
+		    SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+			res = MemoryContextStrdup(callcxt, TextDatumGetCString(d));
+	}
+	SPI_finish();
+	return res;
+}
+
+/* pgq._urlenc: letters, digits, '_', '.', '-' pass, space is '+', every
+ * other byte %xx in lower-case hex. */
+static void
+urlenc(StringInfo b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
+		    *p == '-')
+			appendStringInfoChar(b, (char)*p);
+		else if (*p == ' ')
+			appendStringInfoChar(b, '+');
+		else {
+			appendStringInfoChar(b, '%');
+			appendStringInfoChar(b, hex[*p >> 4]);
+			appendStringInfoChar(b, hex[*p & 15]);
+		}
+	}
+}
+
+/* The urlencoded row: col=val pairs joined by '&', a NULL is the bare
+ * name; NULL when every column is ignored (string_agg of nothing). */
+static char *
+urlenc_row(RelInfo *ri, char **v, const bool *ign)
+{
+	StringInfoData b;
+	bool any = false;
+	int i;
+
+	initStringInfo(&b);
+	for (i = 0; i < ri->ncols; i++) {
+		if (ign[i])
+			continue;
+		if (any)
+			appendStringInfoChar(&b, '&');
+		any = true;
+		urlenc(&b, ri->cols[i].name);
+		if (v[i] != NULL) {
+			appendStringInfoChar(&b, '=');
+			urlenc(&b, v[i]);
+		}
+	}
+	return any ? b.data : NULL;
+}
+
+static void
+json_str(StringInfo b, const char *s)
+{
+	escape_json(b, s);
+}
+
+/* pgq._json_type */
+static char *
+json_type(RelInfo *ri, const char *op, const StrList *pk)
+{
+	StringInfoData b;
+	int i;
+
+	initStringInfo(&b);
+	appendStringInfoString(&b, "{\"op\":");
+	json_str(&b, op);
+	appendStringInfoString(&b, ",\"table\":[");
+	json_str(&b, ri->nspname);
+	appendStringInfoChar(&b, ',');
+	json_str(&b, ri->relname);
+	appendStringInfoString(&b, "],\"pkey\":[");
+	for (i = 0; i < pk->n; i++) {
+		if (i > 0)
+			appendStringInfoChar(&b, ',');
+		json_str(&b, pk->v[i]);
+	}
+	appendStringInfoString(&b, "]}");
+	return b.data;
+}
+
+static void
+json_datetime(StringInfo b, const char *s, Oid typid)
+{
+	char buf[MAXDATELEN + 1];
+	Datum d;
+
+	/* to_json(text::timestamptz): the cast first, as the SQL does */
+	if (typid == TIMESTAMPTZOID)
+		d = DirectFunctionCall3(timestamptz_in, CStringGetDatum(s),
+		    ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	else
+		d = DirectFunctionCall3(timestamp_in, CStringGetDatum(s),
+		    ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
+	JsonEncodeDateTime(buf, d, typid, NULL);
+	appendStringInfoChar(b, '"');
+	appendStringInfoString(b, buf);
+	appendStringInfoChar(b, '"');
+}
+
+/* pgq._json_row */
+static char *
+json_row(RelInfo *ri, char **v, const bool *ign)
+{
+	StringInfoData b;
+	bool any = false;
+	int i;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, '{');
+	for (i = 0; i < ri->ncols; i++) {
+		Oid t = ri->cols[i].typid;
+
+		if (ign[i])
+			continue;
+		if (any)
+			appendStringInfoChar(&b, ',');
+		any = true;
+		json_str(&b, ri->cols[i].name);
+		appendStringInfoChar(&b, ':');
+		if (v[i] == NULL)
+			appendStringInfoString(&b, "null");
+		else if (t == INT2OID || t == INT4OID || t == INT8OID)
+			appendStringInfoString(&b, v[i]);
+		else if (t == BOOLOID)
+			appendStringInfoString(&b,
+			    DatumGetBool(DirectFunctionCall1(boolin,
+			    CStringGetDatum(v[i]))) ? "true" : "false");
+		else if (t == TIMESTAMPTZOID || t == TIMESTAMPOID)
+			json_datetime(&b, v[i], t);
+		else
+			json_str(&b, v[i]);
+	}
+	appendStringInfoChar(&b, '}');
+	return b.data;
+}
+
+static void
+append_literal(StringInfo b, const char *v)
+{
+	if (v == NULL)
+		appendStringInfoString(b, "null");
+	else
+		appendStringInfoString(b, quote_literal_cstr(v));
+}
+
+/* The text form of every column, NULL for NULL: what pgq._row_values
+ * reads back out of record_out. */
+static char **
+row_values(RelInfo *ri, HeapTuple tuple, TupleDesc desc)
+{
+	char **v = palloc(sizeof(char *) * (ri->ncols + 1));
+	int i;
+
+	for (i = 0; i < ri->ncols; i++) {
+		bool isnull;
+		Datum d = heap_getattr(tuple, ri->cols[i].attnum, desc, &isnull);
+
+		v[i] = isnull ? NULL : OutputFunctionCall(&ri->cols[i].out, d);
+	}
+	return v;
+}
+
+static bool
+same(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+static const char *
+op_word(TriggerEvent ev)
+{
+	if (TRIGGER_FIRED_BY_INSERT(ev))
+		return "INSERT";
+	if (TRIGGER_FIRED_BY_UPDATE(ev))
+		return "UPDATE";
+	if (TRIGGER_FIRED_BY_DELETE(ev))
+		return "DELETE";
+	return "TRUNCATE";
+}
+
+/* pgq._truncate_event: every statement-level call. */
+static void
+truncate_event(TriggerData *tg, RelInfo *ri, enum fmt fmt)
+{
+	Trigger *tr = tg->tg_trigger;
+	StrList pk = { 0, NULL };
+	bool have_pk = false;
+	char *ev[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
+	int i;
+
+	if (tr->tgnargs < 1)
+		ereport(ERROR, (errcode(ERRCODE_RAISE_EXCEPTION),
+		    errmsg("pgq trigger on %s: queue name argument missing",
+		    ri->fqname)));
+	for (i = 1; i < tr->tgnargs; i++) {
+		const char *a = tr->tgargs[i];
+
+		if (strcmp(a, "deny") == 0)
+			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			    errmsg("Table '%s' to queue '%s': change not allowed (TRUNCATE)",
+			    ri->fqname, tr->tgargs[0])));
+		else if (strncmp(a, "pkey=", 5) == 0) {
+			pk = split_list(a + 5);
+			have_pk = true;
+		}
+	}
+	if (fmt == FMT_JSON) {
+		if (!have_pk) {
+			pk.n = ri->npk;
+			pk.v = ri->pk;
+		}
+		ev[0] = json_type(ri, "TRUNCATE", &pk);
+		ev[1] = "{}";
+	} else {
+		ev[0] = "R";
+		ev[1] = "";
+	}
+	ev[2] = ri->fqname;
+	call_insert_event(tr->tgargs[0], ev);
+}
+
+/* pgq._row_event: returns true when a BEFORE trigger is to skip the
+ * change (SKIP). */
+static bool
+row_event(TriggerData *tg, RelInfo *ri, enum fmt fmt)
+{
+	Trigger *tr = tg->tg_trigger;
+	TupleDesc desc = RelationGetDescr(tg->tg_relation);
+	TriggerEvent tev = tg->tg_event;
+	char op = TRIGGER_FIRED_BY_INSERT(tev) ? 'I' :
+	    TRIGGER_FIRED_BY_UPDATE(tev) ? 'U' : 'D';
+	HeapTuple newt = NULL, oldt = NULL, rowt;
+	bool skip = false, backup = false, have_pk = false;
+	StrList ignore = { 0, NULL }, pk = { 0, NULL };
+	const char *when_expr = NULL;
+	const char **ov_cols, **ov_exprs;
+	int nov = 0, i;
+	char **nv = NULL, **ov = NULL, **v;
+	bool *ign, *inpk;
+	char *ev[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
+	StringInfoData b;
+
+	if (op == 'I')
+		newt = tg->tg_trigtuple;
+	else if (op == 'U') {
+		oldt = tg->tg_trigtuple;
+		newt = tg->tg_newtuple;
+	} else
+		oldt = tg->tg_trigtuple;
+
+	if (tr->tgnargs < 1)
+		ereport(ERROR, (errcode(ERRCODE_RAISE_EXCEPTION),
+		    errmsg("pgq trigger on %s: queue name argument missing",
+		    ri->fqname)));
+	ov_cols = palloc(sizeof(char *) * tr->tgnargs);
+	ov_exprs = palloc(sizeof(char *) * tr->tgnargs);
+	for (i = 1; i < tr->tgnargs; i++) {
+		const char *a = tr->tgargs[i];
+
+		if (strcmp(a, "SKIP") == 0)
+			skip = true;
+		else if (strcmp(a, "backup") == 0)
+			backup = true;
+		else if (strcmp(a, "deny") == 0)
+			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			    errmsg("Table '%s' to queue '%s': change not allowed (%s)",
+			    ri->fqname, tr->tgargs[0], op_word(tev))));
+		else if (strncmp(a, "ignore=", 7) == 0)
+			ignore = split_list(a + 7);
+		else if (strncmp(a, "pkey=", 5) == 0) {
+			pk = split_list(a + 5);
+			have_pk = true;
+		} else if (strncmp(a, "when=", 5) == 0)
+			when_expr = a + 5;
+		else if (strncmp(a, "ev_type=", 8) == 0 ||
+		    strncmp(a, "ev_data=", 8) == 0 ||
+		    (strncmp(a, "ev_extra", 8) == 0 && a[8] >= '1' &&
+		    a[8] <= '4' && a[9] == '=')) {
+			const char *eq = strchr(a, '=');
+
+			ov_cols[nov] = pnstrdup(a, eq - a);
+			ov_exprs[nov++] = eq + 1;
+		} else
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			    errmsg("pgq trigger on %s: unknown argument \"%s\"",
+			    ri->fqname, a)));
+	}
+
+	rowt = op == 'D' ? oldt : newt;
+	if (when_expr != NULL) {
+		char *r = row_expr(ri, when_expr, rowt, desc);
+
+		if (r == NULL || !DatumGetBool(DirectFunctionCall1(boolin,
+		    CStringGetDatum(r))))
+			return false;
+	}
+
+	if (!have_pk) {
+		pk.n = ri->npk;
+		pk.v = ri->pk;
+	}
+	ign = palloc(sizeof(bool) * (ri->ncols + 1));
+	inpk = palloc(sizeof(bool) * (ri->ncols + 1));
+	for (i = 0; i < ri->ncols; i++) {
+		ign[i] = in_list(&ignore, ri->cols[i].name);
+		inpk[i] = in_list(&pk, ri->cols[i].name);
+	}
+	if (op != 'D')
+		nv = row_values(ri, newt, desc);
+	if (op != 'I')
+		ov = row_values(ri, oldt, desc);
+
+	if (op == 'U') {
+		bool changed = false, anydiff = false;
+
+		for (i = 0; i < ri->ncols; i++) {
+			if (same(nv[i], ov[i]))
+				continue;
+			anydiff = true;
+			if (inpk[i])
+				ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				    errmsg("primary key update not allowed")));
+			if (!ign[i])
+				changed = true;
+		}
+		/* only ignored columns changed: nothing to tell */
+		if (!changed && ignore.n > 0 && anydiff)
+			return false;
+	}
+
+	ev[2] = ri->fqname;
+	v = op == 'D' ? ov : nv;
+	if (fmt == FMT_URLENC) {
+		initStringInfo(&b);
+		appendStringInfoChar(&b, op);
+		appendStringInfoChar(&b, ':');
+		for (i = 0; i < pk.n; i++) {
+			if (i > 0)
+				appendStringInfoChar(&b, ',');
+			appendStringInfoString(&b, pk.v[i]);
+		}
+		ev[0] = b.data;
+		ev[1] = urlenc_row(ri, v, ign);
+		if (op == 'U' && backup)
+			ev[3] = urlenc_row(ri, ov, ign);
+	} else if (fmt == FMT_SQL) {
+		ev[0] = op == 'I' ? "I" : op == 'U' ? "U" : "D";
+		if (op != 'I' && pk.n == 0)
+			ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			    errmsg("pgq.sqltriga: table %s has no primary key (give pkey=)",
+			    ri->fqname)));
+		initStringInfo(&b);
+		if (op == 'I') {
+			StringInfoData vals;
+			bool any = false;
+
+			initStringInfo(&vals);
+			for (i = 0; i < ri->ncols; i++) {
+				if (ign[i])
+					continue;
+				if (any) {
+					appendStringInfoChar(&b, ',');
+					appendStringInfoChar(&vals, ',');
+				}
+				any = true;
+				appendStringInfoString(&b,
+				    quote_identifier(ri->cols[i].name));
+				append_literal(&vals, nv[i]);
+			}
+			if (any)
+				ev[1] = psprintf("(%s) values (%s)", b.data, vals.data);
+		} else {
+			StringInfoData where;
+			bool anyw = false;
+
+			/* string_agg drops the NULL key parts */
+			initStringInfo(&where);
+			for (i = 0; i < ri->ncols; i++) {
+				if (!inpk[i] || ov[i] == NULL)
+					continue;
+				if (anyw)
+					appendStringInfoString(&where, " and ");
+				anyw = true;
+				appendStringInfo(&where, "%s=%s",
+				    quote_identifier(ri->cols[i].name),
+				    quote_literal_cstr(ov[i]));
+			}
+			if (op == 'D')
+				ev[1] = anyw ? where.data : NULL;
+			else {
+				bool anys = false;
+				char *setc = NULL;
+
+				for (i = 0; i < ri->ncols; i++) {
+					if (ign[i] || same(nv[i], ov[i]))
+						continue;
+					if (anys)
+						appendStringInfoChar(&b, ',');
+					anys = true;
+					appendStringInfo(&b, "%s=",
+					    quote_identifier(ri->cols[i].name));
+					append_literal(&b, nv[i]);
+				}
+				if (anys)
+					setc = b.data;
+				else {
+					/* nothing changed: a no-op assignment
+					 * keeps the SQL valid */
+					for (i = 0; i < ri->ncols; i++)
+						if (strcmp(ri->cols[i].name, pk.v[0]) == 0)
+							break;
+					if (i < ri->ncols && nv[i] != NULL)
+						setc = psprintf("%s=%s",
+						    quote_identifier(pk.v[0]),
+						    quote_literal_cstr(nv[i]));
+				}
+				if (setc != NULL && anyw)
+					ev[1] = psprintf("%s where %s", setc,
+					    where.data);
+			}
+		}
+	} else {
+		ev[0] = json_type(ri, op == 'I' ? "INSERT" : op == 'U' ?
+		    "UPDATE" : "DELETE", &pk);
+		ev[1] = json_row(ri, v, ign);
+		if (op == 'U' && backup)
+			ev[3] = json_row(ri, ov, ign);
+	}
+
+	for (i = 0; i < nov; i++) {
+		const char *c = ov_cols[i];
+		int k;
+
+		if (strcmp(c, "ev_type") == 0)
+			k = 0;
+		else if (strcmp(c, "ev_data") == 0)
+			k = 1;
+		else
+			k = 2 + (c[8] - '1');
+		ev[k] = row_expr(ri, ov_exprs[i], rowt, desc);
+	}
+
+	call_insert_event(tr->tgargs[0], ev);
+	return skip;
+}
+
+static Datum
+pgq_trigger(FunctionCallInfo fcinfo, enum fmt fmt)
+{
+	TriggerData *tg;
+	RelInfo *volatile ri;
+	MemoryContext cxt, old;
+	HeapTuple ret = NULL;
+	volatile bool skip = false;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+		    errmsg("trigger functions can only be called as triggers")));
+	tg = (TriggerData *)fcinfo->context;
+	check_insert_event();
+	ri = get_relinfo(tg->tg_relation);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "pgq_c trigger",
+	    ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	ri->busy++;
+	PG_TRY();
+	{
+		if (TRIGGER_FIRED_FOR_STATEMENT(tg->tg_event))
+			truncate_event(tg, ri, fmt);
+		else
+			skip = row_event(tg, ri, fmt);
+	}
+	PG_FINALLY();
+	{
+		ri->busy--;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+
+	if (TRIGGER_FIRED_FOR_STATEMENT(tg->tg_event))
+		return PointerGetDatum(NULL);
+	if (skip && TRIGGER_FIRED_BEFORE(tg->tg_event))
+		return PointerGetDatum(NULL);
+	if (TRIGGER_FIRED_BY_UPDATE(tg->tg_event))
+		ret = tg->tg_newtuple;
+	else
+		ret = tg->tg_trigtuple;
+	return PointerGetDatum(ret);
+}
+
+PG_FUNCTION_INFO_V1(pgq_c_logutriga);
+Datum
+pgq_c_logutriga(PG_FUNCTION_ARGS)
+{
+	return pgq_trigger(fcinfo, FMT_URLENC);
+}
+
+PG_FUNCTION_INFO_V1(pgq_c_sqltriga);
+Datum
+pgq_c_sqltriga(PG_FUNCTION_ARGS)
+{
+	return pgq_trigger(fcinfo, FMT_SQL);
+}
+
+PG_FUNCTION_INFO_V1(pgq_c_jsontriga);
+Datum
+pgq_c_jsontriga(PG_FUNCTION_ARGS)
+{
+	return pgq_trigger(fcinfo, FMT_JSON);
+}
