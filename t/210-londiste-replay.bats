@@ -36,6 +36,8 @@ setup() {
 	done
 	londiste "$INI" provider install
 	londiste "$INI" subscriber install
+	sql prov "SELECT pgq.set_queue_config('londiste.replika', 'ticker_max_lag', '0.2')" >/dev/null
+	sql prov "SELECT pgq.set_queue_config('londiste.replika', 'ticker_idle_period', '0.5')" >/dev/null
 	pgq-tick -d dbname=prov --loop --interval 50 --maint-interval 1 2>"$BATS_TEST_TMPDIR/tick.log" &
 	echo $! > "$BATS_TEST_TMPDIR/tick.pid"
 }
@@ -66,6 +68,18 @@ stop_writer() {
 	touch "$BATS_TEST_TMPDIR/stop"
 	wait "$(cat "$BATS_TEST_TMPDIR/writer.pid")" 2>/dev/null || :
 	rm -f "$BATS_TEST_TMPDIR/writer.pid"
+}
+
+table_state() {
+	[ "$(sql sub "SELECT state FROM londiste.subscriber_table WHERE table_name = 'public.$1'")" = "$2" ]
+}
+
+rows_above() {
+	[ "$(sql sub "SELECT count(*) FROM $1")" -gt "$2" ]
+}
+
+seq_is() {
+	[ "$(sql sub "SELECT last_value FROM $1")" = "$2" ]
 }
 
 table_ok() {
@@ -143,7 +157,7 @@ compare_equal() {
 	sql prov "SELECT nextval('s1') FROM generate_series(1, 7)" >/dev/null
 	wait_for compare_equal
 	grep -q "public.t1.*equal" "$BATS_TEST_TMPDIR/cmp"
-	wait_for test "$(sql sub 'SELECT last_value FROM s1')" = 7
+	wait_for seq_is s1 7
 	run --separate-stderr londiste "$INI" status
 	[ "$status" -eq 0 ]
 	[[ "$output" == *running* ]]
@@ -169,11 +183,11 @@ compare_equal() {
 	exec 3>"$BATS_TEST_TMPDIR/fifo"
 	echo "BEGIN; LOCK TABLE t2 IN ACCESS SHARE MODE;" >&3
 	londiste "$INI" subscriber add t2
-	wait_for test "$(sql sub "SELECT state FROM londiste.subscriber_table WHERE table_name = 'public.t2'")" = in-copy
+	wait_for table_state t2 in-copy
 	sql prov "UPDATE t2 SET v = 'during copy' WHERE a <= 100"
 	sql prov "INSERT INTO t2 VALUES (0, 'new', 'during copy')"
 	n=$(sql sub "SELECT count(*) FROM t1")
-	wait_for test "$(sql sub "SELECT count(*) FROM t1")" -gt "$((n + 200))"
+	wait_for rows_above t1 "$((n + 200))"
 	[ "$(sql sub "SELECT state FROM londiste.subscriber_table WHERE table_name = 'public.t2'")" = in-copy ]
 	echo "COMMIT;" >&3
 	exec 3>&-
