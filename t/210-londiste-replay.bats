@@ -180,8 +180,8 @@ compare_equal() {
 	mkfifo "$BATS_TEST_TMPDIR/fifo"
 	psql -XAq -d sub < "$BATS_TEST_TMPDIR/fifo" >/dev/null &
 	psql_pid=$!
-	exec 3>"$BATS_TEST_TMPDIR/fifo"
-	echo "BEGIN; LOCK TABLE t2 IN ACCESS SHARE MODE;" >&3
+	exec 8>"$BATS_TEST_TMPDIR/fifo"
+	echo "BEGIN; LOCK TABLE t2 IN ACCESS SHARE MODE;" >&8
 	londiste "$INI" subscriber add t2
 	wait_for table_state t2 in-copy
 	sql prov "UPDATE t2 SET v = 'during copy' WHERE a <= 100"
@@ -189,8 +189,8 @@ compare_equal() {
 	n=$(sql sub "SELECT count(*) FROM t1")
 	wait_for rows_above t1 "$((n + 200))"
 	[ "$(sql sub "SELECT state FROM londiste.subscriber_table WHERE table_name = 'public.t2'")" = in-copy ]
-	echo "COMMIT;" >&3
-	exec 3>&-
+	echo "COMMIT;" >&8
+	exec 8>&-
 	wait "$psql_pid"
 	wait_for table_ok t2
 	sql prov "DELETE FROM t2 WHERE a BETWEEN 200 AND 300"
