@@ -1,0 +1,44 @@
+# w-ticker.sh: pgq.ticker() over 100 queues, our PL/pgSQL against
+# Debian PgQ's.  Idle: no events, so no queue needs a tick.  With
+# events: each pgbench transaction first inserts one event into every
+# queue, and the queues tick on every event (ticker_max_count 1), so each
+# ticker() call makes 100 ticks.  The rate is that of the ticker()
+# statement alone (pgbench -r).
+
+ticker_run() {
+	_side=$1 _kind=$2
+	case $_side in ours) _db=t_ours ;; ref) _db=t_deb ;; esac
+	_max=500
+	[ "$_kind" = ev ] && _max=1
+	q "$_db" "SELECT count(pgq.set_queue_config('tq' || g, 'ticker_max_count', '$_max'))
+		FROM generate_series(1, 100) g" >/dev/null
+	q "$_db" "VACUUM ANALYZE pgq.queue, pgq.tick"
+	q "$_db" CHECKPOINT
+	pgbench -n -r -T "$TICK_SECONDS" -f "$OUT/tick-$_kind.sql" "$_db" \
+		>"$OUT/pgbench.out" 2>&1 || { cat "$OUT/pgbench.out" >&2; die "pgbench failed"; }
+	_ms=$(awk '/SELECT pgq.ticker\(\)/ { print $1; exit }' "$OUT/pgbench.out")
+	[ -n "$_ms" ] || { cat "$OUT/pgbench.out" >&2; die "no ticker latency"; }
+	rec "ticker.$_kind" "$_side" "$(awk -v ms="$_ms" 'BEGIN { printf "%.1f", 1000 / ms }')"
+}
+
+w_ticker() {
+	TICK_SECONDS=10
+	[ "$QUICK" = 1 ] && TICK_SECONDS=3
+	new_db t_ours ours
+	new_db t_deb debian
+	for db in t_ours t_deb; do
+		q "$db" "SELECT count(pgq.create_queue('tq' || g)) FROM generate_series(1, 100) g" >/dev/null
+	done
+	printf 'SELECT pgq.ticker();\n' >"$OUT/tick-idle.sql"
+	printf "SELECT pgq.insert_event('tq' || g, 'bench', 'x') FROM generate_series(1, 100) g;\nSELECT pgq.ticker();\n" \
+		>"$OUT/tick-ev.sql"
+	row ticker.idle "pgq.ticker() over 100 idle queues vs Debian PgQ" calls/s higher 'ratio>=1.0'
+	row ticker.ev "pgq.ticker() over 100 queues with events (100 ticks a call) vs Debian PgQ" \
+		calls/s higher 'ratio>=1.0'
+	ROUND=1
+	while [ "$ROUND" -le "$ROUNDS" ]; do
+		sides ticker_run idle
+		sides ticker_run ev
+		ROUND=$((ROUND + 1))
+	done
+}
