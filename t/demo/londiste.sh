@@ -1,0 +1,100 @@
+#!/bin/sh
+# Londiste demo: a throwaway cluster with two databases, a table with
+# live writes replicated, a second table added during replay, and
+# compare showing both equal.  Usage: t/demo/londiste.sh BUILD_DIR
+set -u
+build=$(cd "${1:?usage: londiste.sh build_dir}" && pwd) || exit 2
+top=$(cd "$(dirname "$0")/../.." && pwd)
+PATH="$build/bin:$top/sh:$PATH"
+SKYTOOLS_SQLDIR=$build/sql
+export PATH SKYTOOLS_SQLDIR
+
+pgbin=$(pg_config --bindir 2>/dev/null)
+if [ ! -x "$pgbin/initdb" ]; then
+	for d in /usr/lib/postgresql/*/bin; do
+		[ -x "$d/initdb" ] && pgbin=$d
+	done
+fi
+[ -x "$pgbin/initdb" ] || { echo "londiste demo: no PostgreSQL server binaries" >&2; exit 2; }
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/londiste-demo.XXXXXX") || exit 3
+chmod 755 "$dir"
+asuser() {
+	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+[ "$(id -u)" = 0 ] && chown postgres "$dir"
+cleanup() {
+	[ -n "${writer:-}" ] && kill "$writer" 2>/dev/null
+	[ -n "${ticker:-}" ] && kill "$ticker" 2>/dev/null
+	[ -f "$dir/l.ini" ] && londiste "$dir/l.ini" stop >/dev/null 2>&1
+	asuser "$pgbin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+trap 'exit 3' INT TERM
+
+say() { printf '== %s\n' "$*"; }
+die() { printf 'londiste demo: %s\n' "$*" >&2; exit 3; }
+
+say "cluster in $dir"
+asuser "$pgbin/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null 2>&1 || die "initdb failed"
+printf "listen_addresses = ''\nunix_socket_directories = '%s'\nfsync = off\n" "$dir" >>"$dir/data/postgresql.conf"
+asuser "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null || die "server did not start"
+PGHOST=$dir PGUSER=postgres PGDATABASE=postgres
+export PGHOST PGUSER PGDATABASE
+unset PGPORT PGSERVICE PGPASSWORD
+psql -Xq -c "CREATE DATABASE provider" -c "CREATE DATABASE subscriber" || die "createdb failed"
+for db in provider subscriber; do
+	psql -Xq -d $db -c "CREATE TABLE orders (id int PRIMARY KEY, item text, qty int)" \
+		-c "CREATE TABLE customers (id int PRIMARY KEY, name text)" || die "create table failed"
+done
+psql -Xq -d provider -c "INSERT INTO customers SELECT g, 'customer ' || g FROM generate_series(1, 50000) g"
+
+cat >"$dir/l.ini" <<INI
+[londiste]
+job_name = demo
+provider_db = dbname=provider host=$dir
+subscriber_db = dbname=subscriber host=$dir
+pgq_queue_name = londiste.replika
+logfile = $dir/%(job_name)s.log
+pidfile = $dir/%(job_name)s.pid
+loop_delay = 0.5
+INI
+L="londiste $dir/l.ini"
+
+say "install provider and subscriber"
+{ $L provider install && $L subscriber install; } || die "install failed"
+pgq-tick -d "dbname=provider host=$dir" --loop --interval 100 2>"$dir/tick.log" &
+ticker=$!
+
+say "replicate orders, with live writes"
+{ $L provider add orders && $L subscriber add orders; } || die "add failed"
+(
+	i=1
+	while :; do
+		psql -Xq -d provider -c "INSERT INTO orders SELECT g, 'item ' || g, g % 7 FROM generate_series($i, $i + 99) g" \
+			-c "UPDATE orders SET qty = qty + 1 WHERE id = $i" -c "DELETE FROM orders WHERE id = $i + 1" || exit
+		i=$((i + 100))
+		sleep 0.1
+	done
+) &
+writer=$!
+$L replay --daemon || die "replay failed"
+sleep 3
+$L subscriber tables
+
+say "add customers (50000 rows) during replay"
+{ $L provider add customers && $L subscriber add customers; } || die "add failed"
+n=0
+until [ "$($L subscriber tables | grep -c '	ok$')" = 2 ]; do
+	n=$((n + 1))
+	[ $n -lt 120 ] || die "customers did not become ok"
+	sleep 0.5
+done
+$L subscriber tables
+kill "$writer"
+writer=
+say "compare"
+$L status
+$L compare || die "tables differ"
+say "both tables equal"
