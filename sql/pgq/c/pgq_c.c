@@ -345,7 +345,7 @@ check_insert_event(void)
 		load_insert_event();
 	acl = pg_proc_aclcheck(ie_oid, GetUserId(), ACL_EXECUTE);
 	if (acl != ACLCHECK_OK)
-		aclcheck_error(acl, OBJECT_FUNCTION, "pgq.insert_event");
+		aclcheck_error(acl, OBJECT_FUNCTION, "insert_event");
 }
 
 static void

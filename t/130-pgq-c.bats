@@ -1,0 +1,289 @@
+#!/usr/bin/env bats
+# pgq_c: PgQ's event insert and row triggers in C, against the PL/pgSQL
+# versions they replace.  Database c is installed where the module loads
+# (dynamic_library_path includes $TEST_DIR/lib), database p where it does
+# not; the same changes must queue byte-identical events in both.
+
+load helper
+
+setup_file() {
+	local so="$SKYTOOLS_BUILD/server/pgq_c.so"
+	[ -f "$so" ] || so="$TOP/build/server/pgq_c.so"
+	[ -f "$so" ] || skip "pgq_c.so not built (make server needs the server headers)"
+	pg_start
+	mkdir -p "$TEST_DIR/lib"
+	cp "$so" "$TEST_DIR/lib/pgq_c.so"
+	chmod -R a+rX "$TEST_DIR/lib"
+	sql postgres "ALTER SYSTEM SET dynamic_library_path = '$TEST_DIR/lib:\$libdir'" >/dev/null
+	sql postgres "SELECT pg_reload_conf()" >/dev/null
+	new_db c
+	PGOPTIONS="-c dynamic_library_path=\$libdir" new_db p
+}
+
+# Each test sees only its own events.
+setup() {
+	sql c "TRUNCATE pgq.event_template CASCADE" >/dev/null
+	sql p "TRUNCATE pgq.event_template CASCADE" >/dev/null
+}
+
+# The language of each function the fast path replaces.
+langs() {
+	sql "$1" "SELECT string_agg(p.oid::regprocedure::text || '=' || l.lanname, ' ' ORDER BY 1)
+	          FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+	         WHERE p.pronamespace = 'pgq'::regnamespace
+	           AND p.proname IN ('insert_event', 'insert_event_raw', 'logutriga', 'sqltriga', 'jsontriga')"
+}
+
+# Every event of every queue in DB, oldest first, COPY-escaped.
+dump_events() {
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$1" -c "COPY (
+		SELECT ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4, ev_owner, ev_retry
+		  FROM pgq.event_template ORDER BY tableoid::regclass::text, ev_id) TO STDOUT"
+}
+
+# Run the same SQL (stdin) in both databases, errors and SQLSTATEs
+# included in the output (context lines differ by language, so off).
+both() {
+	local sqlf="$BATS_TEST_TMPDIR/both.sql"
+	cat >"$sqlf"
+	for db in c p; do
+		psql -XAtq -v VERBOSITY=default -v SHOW_CONTEXT=never -d "$db" -f "$sqlf" \
+			>"$BATS_TEST_TMPDIR/$db.out" 2>&1 || return 1
+	done
+}
+
+@test "install: C where the module loads, PL/pgSQL where it does not" {
+	run langs c
+	[ "$status" -eq 0 ]
+	[ "$output" = "pgq.insert_event(text,text,text)=c pgq.insert_event(text,text,text,text,text,text,text)=c pgq.insert_event_raw(text,bigint,timestamp with time zone,integer,integer,text,text,text,text,text,text)=c pgq.jsontriga()=c pgq.logutriga()=c pgq.sqltriga()=c" ]
+	run langs p
+	[ "$output" = "pgq.insert_event(text,text,text)=plpgsql pgq.insert_event(text,text,text,text,text,text,text)=plpgsql pgq.insert_event_raw(text,bigint,timestamp with time zone,integer,integer,text,text,text,text,text,text)=plpgsql pgq.jsontriga()=plpgsql pgq.logutriga()=plpgsql pgq.sqltriga()=plpgsql" ]
+	# SECURITY DEFINER and the grants survive the switch
+	run sql c "SELECT prosecdef, has_function_privilege('pgq_writer', oid, 'EXECUTE'),
+	                  has_function_privilege('public', oid, 'EXECUTE')
+	             FROM pg_proc WHERE oid = 'pgq.insert_event(text,text,text)'::regprocedure"
+	[ "$output" = "t|t|f" ]
+	# re-install (the upgrade path) keeps C
+	install_ours c
+	run langs c
+	[[ "$output" != *plpgsql* ]]
+}
+
+@test "every column type, NULLs, quotes, non-ASCII, arrays, json: identical events" {
+	# the base, range and multirange types of pg_catalog that have a
+	# text input, each below; gtsvector has no input function
+	run sql c "SELECT string_agg(typname, ' ' ORDER BY typname) FROM pg_type
+	            WHERE typnamespace = 'pg_catalog'::regnamespace AND typtype IN ('b', 'r', 'm')
+	              AND typarray <> 0 AND typname !~ '^_' AND typname <> 'gtsvector'"
+	[ "$status" -eq 0 ]
+	local t missing=
+	for t in $output; do
+		grep -q "^	c_$t " "$BATS_TEST_DIRNAME/130-pgq-c.sql" || missing="$missing $t"
+	done
+	[ -z "$missing" ] || { echo "types without a column:$missing" >&2; false; }
+
+	for db in c p; do
+		psql -XAq -v ON_ERROR_STOP=1 -d "$db" -f "$BATS_TEST_DIRNAME/130-pgq-c.sql" >/dev/null
+	done
+	dump_events c >"$BATS_TEST_TMPDIR/c.ev"
+	dump_events p >"$BATS_TEST_TMPDIR/p.ev"
+	[ "$(wc -l <"$BATS_TEST_TMPDIR/p.ev")" -gt 60 ]
+	diff "$BATS_TEST_TMPDIR/p.ev" "$BATS_TEST_TMPDIR/c.ev"
+	# the changes ran through C in c (a plpgsql trigger leaves no
+	# plpgsql call count there)
+	run sql c "SELECT count(*) FROM pgq.event_template WHERE ev_data LIKE '%Z%C3%BCrich%' OR ev_data LIKE '%Zürich%'"
+	[ "$output" -gt 0 ]
+}
+
+@test "trigger errors: same message and SQLSTATE as PL/pgSQL" {
+	both <<-'SQL'
+	SELECT pgq.create_queue('eq') IS NOT NULL;
+	CREATE TABLE e1 (id int PRIMARY KEY, v text);
+	CREATE TABLE e2 (id int, v text);
+	INSERT INTO e1 VALUES (1, 'a'); INSERT INTO e2 VALUES (1, 'a');
+	CREATE TRIGGER a AFTER INSERT OR UPDATE OR DELETE ON e1 FOR EACH ROW EXECUTE FUNCTION pgq.logutriga();
+	INSERT INTO e1 VALUES (2, 'b');
+	\echo :LAST_ERROR_SQLSTATE
+	DROP TRIGGER a ON e1;
+	CREATE TRIGGER a AFTER TRUNCATE ON e1 FOR EACH STATEMENT EXECUTE FUNCTION pgq.sqltriga();
+	TRUNCATE e1;
+	\echo :LAST_ERROR_SQLSTATE
+	DROP TRIGGER a ON e1;
+	CREATE TRIGGER a AFTER INSERT OR UPDATE OR DELETE ON e1 FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('eq', 'deny');
+	CREATE TRIGGER b AFTER TRUNCATE ON e1 FOR EACH STATEMENT EXECUTE FUNCTION pgq.jsontriga('eq', 'bogus', 'deny');
+	UPDATE e1 SET v = 'x';
+	\echo :LAST_ERROR_SQLSTATE
+	DELETE FROM e1;
+	\echo :LAST_ERROR_SQLSTATE
+	TRUNCATE e1;
+	\echo :LAST_ERROR_SQLSTATE
+	DROP TRIGGER a ON e1; DROP TRIGGER b ON e1;
+	CREATE TRIGGER a AFTER INSERT OR UPDATE OR DELETE ON e1 FOR EACH ROW EXECUTE FUNCTION pgq.jsontriga('eq', 'backup', 'bogus=1');
+	INSERT INTO e1 VALUES (3, 'c');
+	\echo :LAST_ERROR_SQLSTATE
+	DROP TRIGGER a ON e1;
+	CREATE TRIGGER a AFTER INSERT OR UPDATE OR DELETE ON e1 FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('eq');
+	UPDATE e1 SET id = 5;
+	\echo :LAST_ERROR_SQLSTATE
+	DROP TRIGGER a ON e1;
+	CREATE TRIGGER a AFTER INSERT OR UPDATE OR DELETE ON e1 FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('no such queue');
+	INSERT INTO e1 VALUES (4, 'd');
+	\echo :LAST_ERROR_SQLSTATE
+	DROP TRIGGER a ON e1;
+	CREATE TRIGGER a AFTER INSERT OR UPDATE OR DELETE ON e2 FOR EACH ROW EXECUTE FUNCTION pgq.sqltriga('eq');
+	INSERT INTO e2 VALUES (2, 'b');
+	\echo :LAST_ERROR_SQLSTATE
+	UPDATE e2 SET v = 'x';
+	\echo :LAST_ERROR_SQLSTATE
+	DROP TRIGGER a ON e2;
+	CREATE TRIGGER a AFTER INSERT ON e2 FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('eq', 'when=no_such_column > 1');
+	INSERT INTO e2 VALUES (3, 'c');
+	\echo :LAST_ERROR_SQLSTATE
+	DROP TRIGGER a ON e2;
+	CREATE TRIGGER a AFTER INSERT ON e2 FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('eq', 'when=v');
+	INSERT INTO e2 VALUES (3, 'maybe');
+	\echo :LAST_ERROR_SQLSTATE
+	SELECT pgq.jsontriga();
+	\echo :LAST_ERROR_SQLSTATE
+	SQL
+	diff "$BATS_TEST_TMPDIR/p.out" "$BATS_TEST_TMPDIR/c.out"
+	run cat "$BATS_TEST_TMPDIR/c.out"
+	[[ "$output" == *"queue name argument missing"* ]]
+	[[ "$output" == *"change not allowed (UPDATE)"* ]]
+	[[ "$output" == *"change not allowed (DELETE)"* ]]
+	[[ "$output" == *'unknown argument "bogus=1"'* ]]
+	[[ "$output" == *"primary key update not allowed"* ]]
+	[[ "$output" == *"No such event queue: no such queue"* ]]
+	[[ "$output" == *"has no primary key"* ]]
+	[[ "$output" == *42501* ]] && [[ "$output" == *22023* ]] && [[ "$output" == *0A000* ]]
+	[[ "$output" == *P0002* ]] && [[ "$output" == *55000* ]] && [[ "$output" == *42703* ]]
+	run dump_events c
+	[ "$output" = "I	(id,v) values ('2','b')	public.e2	\\N	\\N	\\N	\\N	\\N" ]
+}
+
+@test "insert_event: ids, NULL fields, disabled queue, replica role, raw insert" {
+	both <<-'SQL'
+	SELECT pgq.create_queue('iq') IS NOT NULL;
+	SELECT pgq.insert_event('iq', 't1', 'd1') = currval('pgq.' || (SELECT 'event_' || queue_id || '_id_seq' FROM pgq.queue WHERE queue_name = 'iq'));
+	SELECT pgq.insert_event('iq', NULL, NULL, 'x1', NULL, 'x3', 'x4') > 0;
+	SELECT pgq.insert_event(NULL, 't', 'd');
+	\echo :LAST_ERROR_SQLSTATE
+	SELECT pgq.insert_event('nope', 't', 'd');
+	\echo :LAST_ERROR_SQLSTATE
+	UPDATE pgq.queue SET queue_disable_insert = true WHERE queue_name = 'iq';
+	SELECT pgq.insert_event('iq', 't', 'refused');
+	\echo :LAST_ERROR_SQLSTATE
+	SET session_replication_role = replica;
+	SELECT pgq.insert_event('iq', 't2', 'as replica') > 0;
+	RESET session_replication_role;
+	UPDATE pgq.queue SET queue_disable_insert = false WHERE queue_name = 'iq';
+	SELECT pgq.insert_event_raw('iq', 424242, '2001-02-03 04:05:06+00', 7, 2, 'rt', 'rd', 'a', 'b', 'c', 'd');
+	SELECT pgq.insert_event_raw('iq', NULL, NULL, NULL, NULL, 'rt2', NULL, NULL, NULL, NULL, NULL) > 0;
+	SELECT ev_time = now() FROM pgq.event_template WHERE ev_type = 'rt2';
+	SELECT ev_id, ev_time, ev_owner, ev_retry FROM pgq.event_template WHERE ev_type = 'rt';
+	SQL
+	diff "$BATS_TEST_TMPDIR/p.out" "$BATS_TEST_TMPDIR/c.out"
+	run cat "$BATS_TEST_TMPDIR/c.out"
+	[ "${lines[0]}" = t ]
+	[ "${lines[1]}" = t ]
+	[ "${lines[2]}" = t ]
+	[[ "$output" == *"No such event queue: <NULL>"* ]]
+	[[ "$output" == *"Insert into queue iq disallowed"* ]]
+	[[ "$output" == *"424242|2001-02-03 04:05:06+00|7|2"* ]]
+	dump_events c >"$BATS_TEST_TMPDIR/c.ev"
+	dump_events p >"$BATS_TEST_TMPDIR/p.ev"
+	diff "$BATS_TEST_TMPDIR/p.ev" "$BATS_TEST_TMPDIR/c.ev"
+	run grep -c . "$BATS_TEST_TMPDIR/c.ev"
+	[ "$output" -eq 5 ]
+}
+
+@test "permissions: writers produce through the SECURITY DEFINER insert, others are refused" {
+	sql c "CREATE ROLE w LOGIN IN ROLE pgq_writer; CREATE ROLE nobody LOGIN;
+	       SELECT pgq.create_queue('wq');
+	       CREATE TABLE pt (id int PRIMARY KEY, v text);
+	       GRANT ALL ON pt TO w, nobody;
+	       CREATE TRIGGER a AFTER INSERT ON pt FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('wq')" >/dev/null
+	run psql -XAtq -U w -d c -c "SELECT pgq.insert_event('wq', 't', 'by w') > 0"
+	[ "$output" = t ]
+	run psql -XAtq -U w -d c -c "INSERT INTO pt VALUES (1, 'by w')"
+	[ "$status" -eq 0 ]
+	run --separate-stderr psql -XAtq -U nobody -d c -c "SELECT pgq.insert_event('wq', 't', 'by nobody')"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"permission denied for function insert_event"* ]]
+	run --separate-stderr psql -XAtq -U nobody -d c -c "INSERT INTO pt VALUES (2, 'by nobody')"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"permission denied for function insert_event"* ]]
+	run --separate-stderr psql -XAtq -U w -d c -c "SELECT pgq.insert_event_raw('wq', 1, NULL, NULL, NULL, 't', 'raw', NULL, NULL, NULL, NULL)"
+	[ "$status" -ne 0 ]
+	run sql c "SELECT ev_data FROM pgq.event_template ORDER BY ev_id"
+	[ "${lines[0]}" = "by w" ]
+	[ "${lines[1]}" = "id=1&v=by+w" ]
+	[ "${#lines[@]}" -eq 2 ]
+}
+
+@test "SKIP in a BEFORE trigger queues the event and drops the change" {
+	both <<-'SQL'
+	SELECT pgq.create_queue('sq') IS NOT NULL;
+	CREATE TABLE sk (id int PRIMARY KEY, v text);
+	CREATE TRIGGER a BEFORE INSERT OR UPDATE OR DELETE ON sk FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('sq', 'SKIP');
+	INSERT INTO sk VALUES (1, 'one');
+	SELECT count(*) FROM sk;
+	DROP TRIGGER a ON sk;
+	INSERT INTO sk VALUES (1, 'one');
+	CREATE TRIGGER a BEFORE INSERT OR UPDATE OR DELETE ON sk FOR EACH ROW EXECUTE FUNCTION pgq.sqltriga('sq', 'SKIP');
+	UPDATE sk SET v = 'two';
+	DELETE FROM sk;
+	SELECT * FROM sk;
+	SQL
+	diff "$BATS_TEST_TMPDIR/p.out" "$BATS_TEST_TMPDIR/c.out"
+	run cat "$BATS_TEST_TMPDIR/c.out"
+	[ "${lines[1]}" = 0 ]
+	[ "${lines[2]}" = "1|one" ]
+	dump_events c >"$BATS_TEST_TMPDIR/c.ev"
+	dump_events p >"$BATS_TEST_TMPDIR/p.ev"
+	diff "$BATS_TEST_TMPDIR/p.ev" "$BATS_TEST_TMPDIR/c.ev"
+	run cut -f1,2 "$BATS_TEST_TMPDIR/c.ev"
+	[ "${lines[0]}" = "I:id	id=1&v=one" ]
+	[ "${lines[1]}" = "U	v='two' where id='1'" ]
+	[ "${lines[2]}" = "D	id='1'" ]
+}
+
+@test "table changes reach the cached C trigger: columns, names, schema, key" {
+	both <<-'SQL'
+	SELECT pgq.create_queue('aq') IS NOT NULL;
+	CREATE SCHEMA s1;
+	CREATE TABLE s1.ch (a int, b text, c int);
+	CREATE TRIGGER l AFTER INSERT OR UPDATE OR DELETE ON s1.ch FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('aq', 'backup');
+	CREATE TRIGGER j AFTER INSERT OR UPDATE OR DELETE ON s1.ch FOR EACH ROW EXECUTE FUNCTION pgq.jsontriga('aq', 'when=a > 0', 'ev_extra3=a * 10');
+	INSERT INTO s1.ch VALUES (1, 'x', 3);
+	ALTER TABLE s1.ch ADD COLUMN d timestamptz DEFAULT '2020-01-01 00:00+00';
+	INSERT INTO s1.ch VALUES (2, 'y', 4);
+	ALTER TABLE s1.ch DROP COLUMN c;
+	ALTER TABLE s1.ch RENAME COLUMN b TO "B b";
+	INSERT INTO s1.ch VALUES (3, 'z');
+	ALTER TABLE s1.ch ADD PRIMARY KEY (a);
+	UPDATE s1.ch SET "B b" = 'zz' WHERE a = 3;
+	ALTER TABLE s1.ch RENAME TO "ch 2";
+	ALTER SCHEMA s1 RENAME TO "s 2";
+	DELETE FROM "s 2"."ch 2" WHERE a = 1;
+	ALTER TABLE "s 2"."ch 2" ALTER COLUMN a TYPE bigint;
+	INSERT INTO "s 2"."ch 2" VALUES (-4, 'w');
+	INSERT INTO "s 2"."ch 2" VALUES (5, 'v');
+	SQL
+	diff "$BATS_TEST_TMPDIR/p.out" "$BATS_TEST_TMPDIR/c.out"
+	dump_events c >"$BATS_TEST_TMPDIR/c.ev"
+	dump_events p >"$BATS_TEST_TMPDIR/p.ev"
+	diff "$BATS_TEST_TMPDIR/p.ev" "$BATS_TEST_TMPDIR/c.ev"
+	run cut -f1,2,3 "$BATS_TEST_TMPDIR/c.ev"
+	[ "${lines[5]}" = "I:	a=3&B+b=z&d=2020-01-01+00%3a00%3a00%2b00	s1.ch" ]
+	[ "${lines[7]}" = "U:a	a=3&B+b=zz&d=2020-01-01+00%3a00%3a00%2b00	s1.ch" ]
+	[ "${lines[9]}" = "D:a	a=1&B+b=x&d=2020-01-01+00%3a00%3a00%2b00	s 2.ch 2" ]
+	# -4 fails when=a > 0: no json event
+	[ "${lines[10]}" = "I:a	a=-4&B+b=w&d=2020-01-01+00%3a00%3a00%2b00	s 2.ch 2" ]
+	# a new session (fresh caches) agrees
+	sql c "INSERT INTO \"s 2\".\"ch 2\" VALUES (6, 'u')"
+	sql p "INSERT INTO \"s 2\".\"ch 2\" VALUES (6, 'u')"
+	dump_events c >"$BATS_TEST_TMPDIR/c.ev"
+	dump_events p >"$BATS_TEST_TMPDIR/p.ev"
+	diff "$BATS_TEST_TMPDIR/p.ev" "$BATS_TEST_TMPDIR/c.ev"
+}
