@@ -1,0 +1,91 @@
+#!/usr/bin/env bats
+# londiste-copy, londiste-compare, londiste-repair: options and failures.
+
+load helper
+load 200-londiste
+
+setup() {
+	lon_pair prov sub debian
+	for db in prov sub; do
+		sql $db "CREATE TABLE t (id int PRIMARY KEY, v text)"
+		sql $db "CREATE TABLE nokey (v text)"
+	done
+	sql prov "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g"
+	sql prov "SELECT londiste.provider_add_table('q', 't')" >/dev/null
+	sql sub "SELECT londiste.subscriber_add_table('q', 't')" >/dev/null
+}
+
+@test "londiste tools: basic checks" {
+	basic_checks londiste-copy
+	basic_checks londiste-compare
+	basic_checks londiste-repair
+}
+
+@test "londiste-copy: copies, --where, catching-up; unknown table exit 2" {
+	run --separate-stderr londiste-copy -s prov -d sub --consumer c --where 'id <= 10' t
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'public.t\t10')" ]
+	[ "$(sql sub "SELECT state FROM londiste.subscriber_table")" = catching-up ]
+	run --separate-stderr londiste-copy -s prov -d sub --consumer c t
+	[ "$output" = "$(printf 'public.t\t100')" ]
+	[ "$(dump prov t)" = "$(dump sub t)" ]
+	run --separate-stderr londiste-copy -s prov -d sub --consumer c no_such
+	[ "$status" -eq 2 ]
+	run --separate-stderr londiste-copy -s prov -d sub --consumer c nokey
+	[ "$status" -eq 2 ]
+	run --separate-stderr londiste-copy -s "host=/nonexistent" -d sub --consumer c t
+	[ "$status" -eq 3 ]
+}
+
+@test "londiste-copy: not replicated on the provider: exit 2" {
+	sql prov "SELECT londiste.provider_remove_table('q', 't')" >/dev/null
+	run --separate-stderr londiste-copy -s prov -d sub --consumer c t
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"not replicated"* ]]
+}
+
+@test "londiste-compare, londiste-repair: replay not running, lock timeout: exit 3" {
+	londiste-copy -s prov -d sub --consumer c t >/dev/null
+	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 0.5 t
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *"did not apply"* ]]
+	run --separate-stderr londiste-repair -s prov -d sub --consumer c --lock-timeout 0.5 t
+	[ "$status" -eq 3 ]
+	# a writer holds the provider table
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	psql -XAq -d prov < "$BATS_TEST_TMPDIR/fifo" >/dev/null &
+	exec 8>"$BATS_TEST_TMPDIR/fifo"
+	echo "BEGIN; LOCK TABLE t IN ROW EXCLUSIVE MODE;" >&8
+	sleep 0.5
+	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 0.3 t
+	echo "COMMIT;" >&8
+	exec 8>&-
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *lock* ]]
+	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout x t
+	[ "$status" -eq 2 ]
+	run --separate-stderr londiste-repair -s prov -d sub --consumer c no_such
+	[ "$status" -eq 2 ]
+}
+
+@test "londiste-compare, londiste-repair: at a replayed point; repair SQL runs in psql" {
+	londiste-copy -s prov -d sub --consumer c t >/dev/null
+	replay_once prov sub
+	# the compare's tick gets applied by a replay in the background
+	( while [ ! -f "$BATS_TEST_TMPDIR/stop" ]; do replay_once prov sub 2>/dev/null; sleep 0.2; done ) &
+	bg=$!
+	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 30 t
+	[ "$status" -eq 0 ]
+	[[ "$output" == *equal ]]
+	sql sub "UPDATE t SET v = E'new\\\\line''s' WHERE id = 3"
+	sql sub "DELETE FROM t WHERE id = 4"
+	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 30
+	[ "$status" -eq 1 ]
+	[[ "$output" == *differ ]]
+	londiste-repair -s prov -d sub --consumer c --lock-timeout 30 t > "$BATS_TEST_TMPDIR/fix.sql" || [ $? -eq 1 ]
+	psql -XAq -v ON_ERROR_STOP=1 -d sub -f "$BATS_TEST_TMPDIR/fix.sql"
+	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 30 t
+	[ "$status" -eq 0 ]
+	touch "$BATS_TEST_TMPDIR/stop"
+	wait $bg || :
+}
