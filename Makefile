@@ -134,10 +134,18 @@ install: all
 	    for s in $(SQL); do sql/build-ext $$s $(O)/sql/$$s.sql $(VERSION) $$ext || exit 1; done; \
 	else echo "pg_config not found: extension files not installed"; fi
 
+# Long fault runs (issue 7); `make check` runs the short versions.
+fuzz:
+	t/fuzz/run $(O)/fuzz
+
+chaos:
+	$(MAKE) O=build/san CFLAGS="$(SANFLAGS)" LDFLAGS="$(SANFLAGS)" all
+	SKYTOOLS_BUILD=$(CURDIR)/build/san t/chaos/run $(ROUNDS)
+
 clean:
 	rm -rf build
 
-.PHONY: all check demo bench lint install clean
+.PHONY: all check demo bench lint install clean fuzz chaos
 .SUFFIXES:
 
 # ---- Server-side C (issue 8) ----------------------------------------
