@@ -155,14 +155,20 @@ CREATE OR REPLACE FUNCTION londiste.force_tick(i_queue text)
 RETURNS bigint LANGUAGE plpgsql AS $$
 DECLARE
 	t bigint;
+	i integer;
 BEGIN
-	IF to_regprocedure('pgq.force_tick(text)') IS NOT NULL THEN
-		PERFORM pgq.force_tick(i_queue);
-	END IF;
-	t := pgq.ticker(i_queue);
-	IF t IS NULL THEN
-		RAISE EXCEPTION 'queue %: the ticker made no tick', i_queue
-			USING ERRCODE = 'object_not_in_prerequisite_state';
-	END IF;
-	RETURN t;
+	-- A ticker running at the same moment may take the forced tick
+	-- itself, and then ours finds nothing to do: try again.
+	FOR i IN 1 .. 200 LOOP
+		IF to_regprocedure('pgq.force_tick(text)') IS NOT NULL THEN
+			PERFORM pgq.force_tick(i_queue);
+		END IF;
+		t := pgq.ticker(i_queue);
+		IF t IS NOT NULL THEN
+			RETURN t;
+		END IF;
+		PERFORM pg_sleep(0.01);
+	END LOOP;
+	RAISE EXCEPTION 'queue %: the ticker made no tick', i_queue
+		USING ERRCODE = 'object_not_in_prerequisite_state';
 END $$;
