@@ -35,6 +35,17 @@ last_tick() { sql pgqd "SELECT last_tick_id FROM pgq.get_queue_info('$1')"; }
 tick_after() { [ "$(last_tick "$1")" -gt "$2" ]; }
 cur_table_is() { [ "$(sql pgqd "SELECT queue_cur_table FROM pgq.queue WHERE queue_name = '$1'")" = "$2" ]; }
 retry_empty() { [ "$(sql pgqd "SELECT count(*) FROM pgq.retry_queue")" = 0 ]; }
+# Consume one batch if there is one, appending its events to FILE;
+# true once FILE has an event.
+consume_into() {
+	local b
+	b=$(sql pgqd "SELECT pgq.next_batch('$1', '$2')")
+	if [ -n "$b" ]; then
+		sql pgqd "SELECT ev_data, ev_retry FROM pgq.get_batch_events($b)" >>"$3"
+		sql pgqd "SELECT pgq.finish_batch($b)" >/dev/null
+	fi
+	[ -s "$3" ]
+}
 batch_ready() { [ -n "$(sql pgqd "SELECT pgq.next_batch('$1', '$2')")" ]; }
 
 @test "pgqd accepts our pgq.version() and ticks our queues" {
@@ -60,12 +71,12 @@ batch_ready() { [ -n "$(sql pgqd "SELECT pgq.next_batch('$1', '$2')")" ]; }
 	b=$(sql pgqd "SELECT pgq.next_batch('rq', 'c')")
 	sql pgqd "SELECT pgq.event_retry($b, ev_id, 0) FROM pgq.get_batch_events($b)" >/dev/null
 	sql pgqd "SELECT pgq.finish_batch($b)" >/dev/null
+	sql pgqd "SELECT pgq.set_queue_config('rq', 'ticker_idle_period', '1 second')" >/dev/null
 	wait_for retry_empty
-	wait_for batch_ready rq c
-	b=$(sql pgqd "SELECT pgq.next_batch('rq', 'c')")
-	run sql pgqd "SELECT ev_data, ev_retry FROM pgq.get_batch_events($b)"
-	[ "$output" = "retry me|1" ]
-	sql pgqd "SELECT pgq.finish_batch($b)" >/dev/null
+	# a tick may come before the retry's transaction commits: read
+	# batches until the event is back
+	wait_for consume_into rq c "$TEST_DIR/rq.events"
+	grep -qx "retry me|1" "$TEST_DIR/rq.events"
 }
 
 @test "pgqd rotates the event tables" {
