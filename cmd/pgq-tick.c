@@ -1007,7 +1007,13 @@ main(int argc, char *argv[])
 		    "(the database to list the others from)");
 	for (i = 0; i < ndbs; i++) {
 		char *errmsg = NULL;
-		PQconninfoOption *o = PQconninfoParse(dbs[i], &errmsg);
+		PQconninfoOption *o;
+
+		/* A bare database name, as libpq's dbname takes it. */
+		if (strchr(dbs[i], '=') == NULL && strncmp(dbs[i], "postgres://", 11) != 0 &&
+		    strncmp(dbs[i], "postgresql://", 13) != 0)
+			dbs[i] = conninfo_for(NULL, dbs[i]);
+		o = PQconninfoParse(dbs[i], &errmsg);
 
 		if (o == NULL) {
 			char *m = db_mask(dbs[i]);

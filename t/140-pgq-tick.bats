@@ -71,11 +71,13 @@ last_tick() {
 @test "pgq-tick: several -d are all served" {
 	tickdb t_a debian
 	tickdb t_b debian
-	a=$(last_tick t_a); b=$(last_tick t_b)
-	run --separate-stderr pgq-tick -d dbname=t_a -d "postgresql:///t_b?host=$PGHOST"
+	tickdb t_c debian
+	a=$(last_tick t_a); b=$(last_tick t_b); c=$(last_tick t_c)
+	run --separate-stderr pgq-tick -d dbname=t_a -d "postgresql:///t_b?host=$PGHOST" -d t_c
 	[ "$status" -eq 0 ]
 	[ "$(last_tick t_a)" -gt "$a" ]
 	[ "$(last_tick t_b)" -gt "$b" ]
+	[ "$(last_tick t_c)" -gt "$c" ]
 }
 
 @test "pgq-tick: maintenance moves retry events back into the queue" {
