@@ -6,21 +6,26 @@
 -- The library is named without a directory so that the server looks it
 -- up through dynamic_library_path ($libdir by default, where
 -- `make install` puts it).  CREATE OR REPLACE keeps each function's
--- grants; SECURITY DEFINER is repeated because replacing resets it.  The
--- C functions need no search_path: they qualify every name.  If any
+-- grants; SECURITY DEFINER and the pinned search_path are repeated
+-- because replacing resets them (the C code qualifies every name anyway;
+-- the pinned path also keeps its saved plans from being re-planned for
+-- each caller's search_path).  If any
 -- statement fails, the block's subtransaction undoes all of them, so the
 -- two implementations are never mixed.
 DO $cfast$
 BEGIN
 	CREATE OR REPLACE FUNCTION pgq.insert_event(queue_name text, ev_type text, ev_data text,
 		ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
-	RETURNS bigint LANGUAGE c SECURITY DEFINER AS 'pgq_c', 'pgq_c_insert_event';
+	RETURNS bigint LANGUAGE c SECURITY DEFINER
+	SET search_path = pg_catalog AS 'pgq_c', 'pgq_c_insert_event';
 	CREATE OR REPLACE FUNCTION pgq.insert_event(queue_name text, ev_type text, ev_data text)
-	RETURNS bigint LANGUAGE c SECURITY DEFINER AS 'pgq_c', 'pgq_c_insert_event';
+	RETURNS bigint LANGUAGE c SECURITY DEFINER
+	SET search_path = pg_catalog AS 'pgq_c', 'pgq_c_insert_event';
 	CREATE OR REPLACE FUNCTION pgq.insert_event_raw(queue_name text, ev_id bigint,
 		ev_time timestamptz, ev_owner integer, ev_retry integer, ev_type text, ev_data text,
 		ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
-	RETURNS bigint LANGUAGE c SECURITY DEFINER AS 'pgq_c', 'pgq_c_insert_event_raw';
+	RETURNS bigint LANGUAGE c SECURITY DEFINER
+	SET search_path = pg_catalog AS 'pgq_c', 'pgq_c_insert_event_raw';
 	CREATE OR REPLACE FUNCTION pgq.logutriga()
 	RETURNS trigger LANGUAGE c AS 'pgq_c', 'pgq_c_logutriga';
 	CREATE OR REPLACE FUNCTION pgq.sqltriga()
