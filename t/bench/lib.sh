@@ -71,7 +71,17 @@ bench_start() {
 	export BENCH_DIR BENCH_PGDATA PGBIN PGVERSION
 }
 
+# Background processes a failed run must not leave behind: pids, and
+# "-pgid" for process groups started with setsid.
+BG=
+bg() { BG="$BG $1"; }
+
 bench_stop() {
+	for _p in $BG; do
+		kill -TERM "$_p" 2>/dev/null
+	done
+	[ -n "${L3_ROOT:-}" ] && /usr/bin/londiste "$L3_ROOT" stop >/dev/null 2>&1
+	BG=
 	[ -n "${BENCH_PGDATA:-}" ] && [ -f "$BENCH_PGDATA/postmaster.pid" ] &&
 		as_pg "$PGBIN/pg_ctl" -D "$BENCH_PGDATA" -m immediate -w stop \
 			>/dev/null 2>&1
@@ -136,13 +146,13 @@ sides() {
 	fi
 }
 
-# wait_until SECONDS CMD...: poll CMD every 20 ms.
+# wait_until SECONDS CMD...: poll CMD every 50 ms.
 wait_until() {
 	_limit=$(($(date +%s) + $1))
 	shift
 	until "$@"; do
 		[ "$(date +%s)" -lt "$_limit" ] || die "timed out: $*"
-		sleep 0.02
+		sleep 0.05
 	done
 }
 

@@ -11,9 +11,10 @@ usage:
       Consumer.work() in a loop, sleeping LOOP_DELAY seconds when there
       was no batch (what skytools.DBScript does); writes
       "ev_data TAB seen-time" per event until SIGTERM
-  pgq-py.py produce CONNSTR QUEUE RATE SECONDS OUTFILE
-      one insert_event() per transaction, about RATE a second, ev_data a
-      sequence number; writes "seq TAB commit-time" after each commit
+  pgq-py.py produce CONNSTR QUEUE RATE SECONDS TAG OUTFILE
+      one insert_event() per transaction, about RATE a second, ev_data
+      TAG:sequence-number; writes "ev_data TAB commit-time" after each
+      commit
   pgq-py.py watch OUTFILE
       copy a batch stream from stdin to stdout, writing
       "ev_data TAB seen-time" for each event record as it is read
@@ -71,7 +72,7 @@ def main():
         while True:
             if not c.work():
                 time.sleep(delay)
-    elif a[0] == "produce" and len(a) == 6:
+    elif a[0] == "produce" and len(a) == 7:
         import psycopg2
         db = psycopg2.connect(a[1])
         db.autocommit = True
@@ -79,11 +80,12 @@ def main():
         rate, secs = float(a[3]), float(a[4])
         end = time.time() + secs
         seq = 0
-        with open(a[5], "w") as out:
+        with open(a[6], "w") as out:
             while time.time() < end:
                 seq += 1
-                cur.execute("SELECT pgq.insert_event(%s, 'lat', %s)", (a[2], str(seq)))
-                out.write("%d\t%.6f\n" % (seq, time.time()))
+                data = "%s:%d" % (a[5], seq)
+                cur.execute("SELECT pgq.insert_event(%s, 'lat', %s)", (a[2], data))
+                out.write("%s\t%.6f\n" % (data, time.time()))
                 # jitter, so that events do not line up with the ticker
                 time.sleep(random.uniform(0.5, 1.5) / rate)
     elif a[0] == "watch" and len(a) == 2:

@@ -1,0 +1,102 @@
+# w-londiste.sh: Londiste end to end, 200k rows inserted, then updated,
+# then deleted, 1,000 rows per transaction, on a table of four columns.
+# Source-side cost: the rate of those writes on the provider with the
+# replication trigger (our PL/pgSQL pgq.logutriga; londiste 3's is
+# Debian PgQ's C logutriga).  Replay: the writes are made while the
+# replay is stopped (the ticker runs), then the replay is started and
+# timed until the subscriber holds the result: the rate at which a
+# backlog is applied, start-up included.  Also the peak memory of
+# londiste-apply on one batch of 1M insert events.
+
+# shellcheck source=t/bench/londiste.sh
+. "$BENCH/londiste.sh"
+
+lon_sql() {
+	awk -v n="$LON_N" -v op="$1" 'BEGIN {
+		for (a = 1; a <= n; a += 1000) {
+			b = a + 999
+			if (op == "insert")
+				printf "INSERT INTO bt SELECT g, g, %s || g, now() FROM generate_series(%d, %d) g;\n", "'\''row '\''", a, b
+			else if (op == "update")
+				printf "UPDATE bt SET n = n + 1, name = name || %s WHERE id BETWEEN %d AND %d;\n", "'\''u'\''", a, b
+			else
+				printf "DELETE FROM bt WHERE id BETWEEN %d AND %d;\n", a, b
+		}
+	}' >"$OUT/lon-$1.sql"
+}
+
+lon_done() {
+	case $1 in ours) _db=lo_sub ;; ref) _db=l3_sub ;; esac
+	case $2 in
+	insert) _c="SELECT count(*) = $LON_N FROM bt" ;;
+	update) _c="SELECT count(*) = $LON_N FROM bt WHERE n = id + 1" ;;
+	delete) _c="SELECT count(*) = 0 FROM bt" ;;
+	esac
+	[ "$(q "$_db" "$_c")" = t ]
+}
+
+lon_run() {
+	_side=$1
+	case $_side in ours) _pdb=lo_prov ;; ref) _pdb=l3_prov ;; esac
+	for op in insert update delete; do
+		q "$_pdb" CHECKPOINT
+		timed _s qf "$_pdb" "$OUT/lon-$op.sql"
+		rec "lsrc.$op" "$_side" "$(rate "$LON_N" "$_s")"
+		lon_tick "$_side"
+		_t0=$(now_ns)
+		replay_start "$_side"
+		wait_until 600 lon_done "$_side" "$op"
+		_t1=$(now_ns)
+		replay_stop
+		rec "lon.$op" "$_side" "$(awk -v a="$_t0" -v b="$_t1" -v n="$LON_N" \
+			'BEGIN { printf "%.1f", n / ((b - a) / 1e9) }')"
+	done
+}
+
+# londiste-apply's memory on one batch of MEM_N insert events.  The
+# events are made by pgq-insert in pgq.logutriga's format (the trigger
+# would take long and is measured above), into a queue of their own.
+lon_mem() {
+	q lo_prov "SELECT pgq.create_queue('mq'), pgq.register_consumer('mq', 'mem')" >/dev/null
+	q lo_sub "SELECT londiste.subscriber_add_table('mq', 'public.mt')" >/dev/null
+	q lo_sub "UPDATE londiste.subscriber_table SET state = 'ok' WHERE queue_name = 'mq'"
+	awk -v n="$MEM_N" 'BEGIN {
+		for (i = 1; i <= n; i++)
+			printf "I:id\tid=%d&n=%d&name=row+%d&ts=2024-01-01+00%%3A00%%3A00%%2B00\tpublic.mt\n", i, i, i
+	}' | pgq-insert -d dbname=lo_prov mq || die "pgq-insert failed"
+	q lo_prov "SELECT pgq.force_tick('mq')" >/dev/null
+	q lo_prov "SELECT pgq.ticker('mq')" >/dev/null
+	pgq-next-batch -d dbname=lo_prov mq mem |
+		pgq-events -d dbname=lo_prov >"$BENCH_DIR/apply.stream" || die "pgq-events failed"
+	/usr/bin/time -f %M -o "$OUT/time.out" londiste-apply -d dbname=lo_sub --consumer mem \
+		<"$BENCH_DIR/apply.stream" >"$BENCH_DIR/apply.out" || die "londiste-apply failed"
+	pgq-finish-batch -d dbname=lo_prov <"$BENCH_DIR/apply.out" || die "pgq-finish-batch failed"
+	[ "$(q lo_sub "SELECT count(*) FROM mt")" = "$MEM_N" ] || die "londiste-apply: wrong row count"
+	rec mem.apply ours "$(awk '{ printf "%.1f", $1 / 1024 }' "$OUT/time.out")"
+	rm -f "$BENCH_DIR/apply.stream" "$BENCH_DIR/apply.out"
+}
+
+w_londiste() {
+	LON_N=200000
+	MEM_N=1000000
+	[ "$QUICK" = 1 ] && LON_N=20000 MEM_N=100000
+	for op in insert update delete; do
+		lon_sql "$op"
+	done
+	for op in insert update delete; do
+		row "lon.$op" "Londiste replay of $LON_N ${op}d rows (1,000 a txn) vs londiste 3 + pgqd" \
+			rows/s higher "ratio>=$([ $op = insert ] && echo 5.0 || echo 4.0)"
+	done
+	for op in insert update delete; do
+		row "lsrc.$op" "source side: $LON_N rows ${op}d with the replication trigger vs londiste 3's" \
+			rows/s higher 'ratio>=1.0'
+	done
+	row mem.apply "peak RSS of londiste-apply, one batch of $MEM_N insert events" MB lower 'ours<20'
+	lon_setup
+	ROUND=1
+	while [ "$ROUND" -le "$ROUNDS" ]; do
+		sides lon_run
+		ROUND=$((ROUND + 1))
+	done
+	lon_mem
+}
