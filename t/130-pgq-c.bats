@@ -287,3 +287,16 @@ both() {
 	dump_events p >"$BATS_TEST_TMPDIR/p.ev"
 	diff "$BATS_TEST_TMPDIR/p.ev" "$BATS_TEST_TMPDIR/c.ev"
 }
+
+@test "pgqadm install says which implementation it installed" {
+	run --separate-stderr pgqadm -d dbname=c install
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"installed pgq with the C fast path"* ]]
+	run --separate-stderr env PGOPTIONS="-c dynamic_library_path=\$libdir" pgqadm -d dbname=p install
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"installed pgq in PL/pgSQL"* ]]
+	run langs p
+	[[ "$output" != *=c* ]]
+	run langs c
+	[[ "$output" != *plpgsql* ]]
+}
