@@ -3,46 +3,22 @@
 # live writes replicated, a second table added during replay, and
 # compare showing both equal.  Usage: t/demo/londiste.sh BUILD_DIR
 set -u
-build=$(cd "${1:?usage: londiste.sh build_dir}" && pwd) || exit 2
-top=$(cd "$(dirname "$0")/../.." && pwd)
-PATH="$build/bin:$top/sh:$PATH"
-SKYTOOLS_SQLDIR=$build/sql
-export PATH SKYTOOLS_SQLDIR
-
-pgbin=$(pg_config --bindir 2>/dev/null)
-if [ ! -x "$pgbin/initdb" ]; then
-	for d in /usr/lib/postgresql/*/bin; do
-		[ -x "$d/initdb" ] && pgbin=$d
-	done
-fi
-[ -x "$pgbin/initdb" ] || { echo "londiste demo: no PostgreSQL server binaries" >&2; exit 2; }
-
-dir=$(mktemp -d "${TMPDIR:-/tmp}/londiste-demo.XXXXXX") || exit 3
-chmod 755 "$dir"
-asuser() {
-	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-[ "$(id -u)" = 0 ] && chown postgres "$dir"
-cleanup() {
+[ $# -eq 1 ] || { echo "usage: londiste.sh build-dir" >&2; exit 2; }
+# shellcheck source=t/demo/lib.sh
+. "$(dirname "$0")/lib.sh"
+demo_setup londiste "$1"
+demo_on_exit() {
 	[ -n "${writer:-}" ] && kill "$writer" 2>/dev/null
 	[ -n "${ticker:-}" ] && kill "$ticker" 2>/dev/null
 	[ -f "$dir/l.ini" ] && londiste "$dir/l.ini" stop >/dev/null 2>&1
-	asuser "$pgbin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1
-	rm -rf "$dir"
 }
-trap cleanup EXIT
-trap 'exit 3' INT TERM
 
 say() { printf '== %s\n' "$*"; }
 die() { printf 'londiste demo: %s\n' "$*" >&2; exit 3; }
 
 say "cluster in $dir"
-asuser "$pgbin/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null 2>&1 || die "initdb failed"
-printf "listen_addresses = ''\nunix_socket_directories = '%s'\nfsync = off\n" "$dir" >>"$dir/data/postgresql.conf"
-asuser "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null || die "server did not start"
-PGHOST=$dir PGUSER=postgres PGDATABASE=postgres
-export PGHOST PGUSER PGDATABASE
-unset PGPORT PGSERVICE PGPASSWORD
+demo_cluster "$dir/data" "fsync = off"
+export PGDATABASE=postgres
 psql -Xq -c "CREATE DATABASE provider" -c "CREATE DATABASE subscriber" || die "createdb failed"
 for db in provider subscriber; do
 	psql -Xq -d $db -c "CREATE TABLE orders (id int PRIMARY KEY, item text, qty int)" \

@@ -6,46 +6,19 @@
 # Usage: t/demo/pgq.sh BUILD-DIR
 set -u
 [ $# -eq 1 ] || { echo "usage: pgq.sh build-dir" >&2; exit 2; }
-build=$(cd "$1" && pwd) || exit 2
-top=$(cd "$(dirname "$0")/../.." && pwd) || exit 2
-pgbin=$(pg_config --bindir 2>/dev/null)
-if [ ! -x "$pgbin/initdb" ]; then
-	for d in /usr/lib/postgresql/*/bin; do
-		[ -x "$d/initdb" ] && pgbin=$d
-	done
-fi
-[ -x "$pgbin/initdb" ] || { echo "pgq demo: no PostgreSQL server binaries (apt-get install postgresql)" >&2; exit 3; }
-
-export PATH="$build/bin:$top/sh:$PATH" SKYTOOLS_SQLDIR="$build/sql"
-dir=$(mktemp -d /tmp/pgq-demo.XXXXXX) || exit 3
-chmod 755 "$dir"
+# shellcheck source=t/demo/lib.sh
+. "$(dirname "$0")/lib.sh"
+demo_setup pgq "$1"
 pids=
-cleanup() {
+demo_on_exit() {
 	# shellcheck disable=SC2086
 	[ -n "$pids" ] && kill $pids 2>/dev/null
 	wait
-	[ -f "$dir/data/postmaster.pid" ] &&
-		as_pg "$pgbin/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1
-	rm -rf "$dir"
 }
-trap cleanup 0
-trap 'exit 3' INT TERM
-
-as_pg() {
-	if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-step() { printf '\n== %s\n' "$*"; }
-[ "$(id -u)" = 0 ] && chown postgres: "$dir"
 
 step "a throwaway cluster in $dir"
-as_pg "$pgbin/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null || exit 3
-cat >>"$dir/data/postgresql.conf" <<CONF
-listen_addresses = ''
-unix_socket_directories = '$dir'
-port = 5432
-CONF
-as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null || exit 3
-export PGHOST="$dir" PGPORT=5432 PGUSER=postgres PGDATABASE=shop
+demo_cluster "$dir/data"
+export PGDATABASE=shop
 psql -Xq -d postgres -c "CREATE DATABASE shop" || exit 3
 
 step "pgqadm -d dbname=shop install"

@@ -5,53 +5,21 @@
 # Usage: t/demo/walmgr.sh BUILD-DIR   (e.g. build)
 set -u
 [ $# -eq 1 ] || { echo "usage: walmgr.sh build-dir" >&2; exit 2; }
-build=$(cd "$1" && pwd) || exit 2
-top=$(cd "$(dirname "$0")/../.." && pwd) || exit 2
-pgbin=$(pg_config --bindir 2>/dev/null)
-if [ ! -x "$pgbin/initdb" ]; then
-	for d in /usr/lib/postgresql/*/bin; do
-		[ -x "$d/initdb" ] && pgbin=$d
-	done
-fi
-[ -x "$pgbin/initdb" ] || { echo "walmgr demo: no PostgreSQL server binaries" >&2; exit 3; }
-
-dir=$(mktemp -d /tmp/walmgr-demo.XXXXXX) || exit 3
-chmod 755 "$dir"
-cleanup() {
-	for d in "$dir/data" "$dir/pitr"; do
-		[ -f "$d/postmaster.pid" ] &&
-			as_pg "$pgbin/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1
-	done
-	rm -rf "$dir"
-}
-trap cleanup 0
-trap 'exit 3' INT TERM
-
-# The server runs as postgres when we are root, and runs our programs.
-as_pg() {
-	if [ "$(id -u)" = 0 ]; then
-		runuser -u postgres -- env PATH="$dir/bin:$PATH" "$@"
-	else
-		env PATH="$dir/bin:$PATH" "$@"
-	fi
-}
-step() { printf '\n== %s\n' "$*"; }
+# shellcheck source=t/demo/lib.sh
+. "$(dirname "$0")/lib.sh"
+demo_setup walmgr "$1"
 q() { as_pg psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$dir" -p "${2:-5432}" -d postgres -c "$1"; }
 
+# The server runs our programs as its own user, who may not be able to
+# read the checkout: give it copies.
 mkdir -p "$dir/bin"
 cp "$build"/bin/wal-* "$top/sh/walmgr" "$top/sh/skytools-sh.lib" "$dir/bin/" || exit 3
 chmod 755 "$dir/bin" "$dir"/bin/*
 [ "$(id -u)" = 0 ] && chown -R postgres: "$dir"
+PATH="$dir/bin:$PATH"
 
 step "a throwaway cluster in $dir"
-as_pg "$pgbin/initdb" -D "$dir/data" -U postgres -A trust --no-sync >/dev/null || exit 3
-cat >>"$dir/data/postgresql.conf" <<CONF
-listen_addresses = ''
-unix_socket_directories = '$dir'
-port = 5432
-wal_level = replica
-CONF
-as_pg "$pgbin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null || exit 3
+demo_cluster "$dir/data" "wal_level = replica"
 
 cat >"$dir/walmgr.ini" <<INI
 [walmgr]
