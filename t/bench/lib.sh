@@ -80,7 +80,11 @@ bench_stop() {
 	for _p in $BG; do
 		kill -TERM "$_p" 2>/dev/null
 	done
-	[ -n "${L3_ROOT:-}" ] && /usr/bin/londiste "$L3_ROOT" stop >/dev/null 2>&1
+	# londiste 3's daemons (the root's worker, copy processes) keep
+	# pidfiles in the cluster directory
+	for _f in "${BENCH_DIR:-/nonexistent}"/*.pid; do
+		[ -f "$_f" ] && kill -TERM "$(cat "$_f")" 2>/dev/null
+	done
 	BG=
 	[ -n "${BENCH_PGDATA:-}" ] && [ -f "$BENCH_PGDATA/postmaster.pid" ] &&
 		as_pg "$PGBIN/pg_ctl" -D "$BENCH_PGDATA" -m immediate -w stop \

@@ -7,6 +7,7 @@
 # Reference: londiste 3 (Debian's python3-londiste, pgq_node and
 # londiste extensions) root l3_prov and leaf l3_sub on queue bq, the
 # root's worker running all along, pgqd (defaults) ticking both.
+# Both queues tick at least every second (ticker_idle_period).
 # The replay (sh/londiste replay; londiste 3's leaf worker) runs only
 # while measured.
 
@@ -42,6 +43,9 @@ lon_setup() {
 	londiste "$LO_INI" subscriber install >/dev/null || die "londiste subscriber install"
 	londiste "$LO_INI" provider add bt || die "londiste provider add"
 	londiste "$LO_INI" subscriber add bt || die "londiste subscriber add"
+	# An idle queue ticks once a minute, and a copy waits for a tick on
+	# both systems: tick every second, as a queue with traffic does.
+	q lo_prov "SELECT pgq.set_queue_config('bq', 'ticker_idle_period', '1 second')" >/dev/null
 	pgq-tick -d dbname=lo_prov --loop 2>>"$OUT/lo-tick.log" &
 	LO_TICK=$!
 	bg "$LO_TICK"
@@ -68,6 +72,7 @@ lon_setup() {
 		$L3 "$L3_ROOT" add-table bt &&
 		$L3 "$L3_LEAF" add-table bt
 	} >>"$OUT/l3-setup.log" 2>&1 || die "londiste 3 set-up failed, see $OUT/l3-setup.log"
+	q l3_prov "SELECT pgq.set_queue_config('bq', 'ticker_idle_period', '1 second')" >/dev/null
 	cat >"$BENCH_DIR/pgqd.ini" <<-INI
 	[pgqd]
 	base_connstr = host=$PGHOST
