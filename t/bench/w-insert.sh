@@ -10,7 +10,7 @@ insert_run() {
 	case $_side in ours) _db=b_ours ;; ref) _db=b_deb ;; esac
 	q "$_db" "SELECT pgq.drop_queue(queue_name) FROM pgq.queue WHERE queue_name = 'bq'" >/dev/null
 	q "$_db" "SELECT pgq.create_queue('bq')" >/dev/null
-	q "$_db" "CHECKPOINT"
+	[ "$QUICK" = 1 ] || q "$_db" CHECKPOINT
 	pgbench -n -T "$INS_SECONDS" -c "$_c" -j "$_c" -f "$OUT/insert$_n.sql" "$_db" \
 		>"$OUT/pgbench.out" 2>&1 || { cat "$OUT/pgbench.out" >&2; die "pgbench failed"; }
 	_tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$OUT/pgbench.out")
@@ -19,7 +19,7 @@ insert_run() {
 
 w_insert() {
 	INS_SECONDS=10
-	[ "$QUICK" = 1 ] && INS_SECONDS=3
+	[ "$QUICK" = 1 ] && INS_SECONDS=2
 	new_db b_ours ours
 	new_db b_deb debian
 	printf "SELECT pgq.insert_event('bq', 'bench', '%s');\n" "$INS_PAYLOAD" >"$OUT/insert1.sql"

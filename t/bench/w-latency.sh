@@ -77,7 +77,7 @@ lat_run() {
 
 w_latency() {
 	LAT_SECONDS=30
-	[ "$QUICK" = 1 ] && LAT_SECONDS=8
+	[ "$QUICK" = 1 ] && LAT_SECONDS=5
 	new_db lat_ours ours
 	new_db lat_deb debian
 	for db in lat_ours lat_deb; do

@@ -79,7 +79,7 @@ lon_mem() {
 w_londiste() {
 	LON_N=200000
 	MEM_N=1000000
-	[ "$QUICK" = 1 ] && LON_N=20000 MEM_N=100000
+	[ "$QUICK" = 1 ] && LON_N=5000 MEM_N=100000
 	for op in insert update delete; do
 		lon_sql "$op"
 	done

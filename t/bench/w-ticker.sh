@@ -23,7 +23,7 @@ ticker_run() {
 
 w_ticker() {
 	TICK_SECONDS=10
-	[ "$QUICK" = 1 ] && TICK_SECONDS=3
+	[ "$QUICK" = 1 ] && TICK_SECONDS=2
 	new_db t_ours ours
 	new_db t_deb debian
 	for db in t_ours t_deb; do
