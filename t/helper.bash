@@ -131,7 +131,7 @@ install_debian() {
 
 new_db() {
 	local name=$1 kind=${2:-ours}
-	sql postgres "DROP DATABASE IF EXISTS \"$name\"" >/dev/null &&
+	sql postgres "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null &&
 	sql postgres "CREATE DATABASE \"$name\"" >/dev/null || return 1
 	case $kind in
 	ours) install_ours "$name" ;;
