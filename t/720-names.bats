@@ -1,0 +1,102 @@
+#!/usr/bin/env bats
+# Hostile names: queues, consumers, schemas, tables, columns and
+# sequences whose names hold quotes, semicolons, backslashes, spaces,
+# dots, $$, percent signs and non-ASCII characters work through every
+# program, and never run as SQL (a canary table would be dropped).
+
+load helper
+load 200-londiste
+
+# Each name would, if pasted into SQL, end the statement and drop the
+# canary.
+Q=$(printf "q'\"; DROP TABLE canary; -- \\\\ \$\$ x.y %%s é€")
+C=$(printf "c'); DROP TABLE canary; --\t\$\$ \\\\N ü")
+
+setup_file() {
+	pg_start
+	new_db nm
+	sql nm "CREATE TABLE canary (x int)"
+}
+
+canary_alive() {
+	[ "$(sql "$1" "SELECT count(*) FROM pg_tables WHERE tablename = 'canary'")" = 1 ]
+}
+
+@test "names: queue and consumer names through the PgQ programs" {
+	C=$(printf "c'); DROP TABLE canary; -- \$\$ \\\\N ü")
+	pgq-create-queue -d nm "$Q"
+	pgq-register -d nm "$Q" "$C"
+	printf 'type\tdata\n' | pgq-insert -d nm "$Q"
+	sql nm "SELECT pgq.force_tick(\$n\$$Q\$n\$)" >/dev/null
+	sql nm "SELECT pgq.ticker(\$n\$$Q\$n\$)" >/dev/null
+	run --separate-stderr sh -c 'pgq-next-batch -d nm "$1" "$2" | pgq-events -d nm | pgq-finish-batch -d nm' x "$Q" "$C"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	run --separate-stderr pgq-status -d nm "$Q" "$C"
+	[ "$status" -eq 0 ]
+	run --separate-stderr pgq-status -d nm
+	[ "$status" -eq 0 ]
+	# status prints names escaped, one record per line
+	[ "$(printf '%s\n' "$output" | grep -c DROP)" -ge 1 ]
+	run --separate-stderr pgq-next-batch -d nm "$Q" "$C"
+	[ "$status" -eq 1 ]
+	pgq-unregister -d nm "$Q" "$C"
+	pgq-drop-queue -d nm "$Q"
+	canary_alive nm
+	[ "$(sql nm "SELECT count(*) FROM pgq.queue")" = 0 ]
+}
+
+@test "names: a tab or newline in a queue name is carried escaped, never splits a record" {
+	q=$(printf 'tab\there')
+	pgq-create-queue -d nm "$q"
+	pgq-register -d nm "$q" c
+	printf 't\td\n' | pgq-insert -d nm "$q"
+	sql nm "SELECT pgq.force_tick(E'tab\\there')" >/dev/null
+	sql nm "SELECT pgq.ticker(E'tab\\there')" >/dev/null
+	run --separate-stderr sh -c 'pgq-next-batch -d nm "$1" c | pgq-events -d nm | pgq-finish-batch -d nm' x "$q"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	pgq-drop-queue -d nm --force "$q"
+}
+
+@test "names: londiste replicates hostile schema, table, column and sequence names" {
+	lon_pair lp ls ours
+	S=$(printf "Sch'; DROP TABLE canary;--.x")
+	T=$(printf "T \$\$a\\\\b é")
+	K=$(printf "Id'\"; DROP TABLE canary; --")
+	V=$(printf "v.al%%s\$1 ü")
+	SEQ=$(printf "s'q; DROP TABLE canary; --.é")
+	qi() { sql lp "SELECT quote_ident(\$n\$$1\$n\$)"; }
+	qs=$(qi "$S") qt=$(qi "$T") qk=$(qi "$K") qv=$(qi "$V") qq=$(qi "$SEQ")
+	for db in lp ls; do
+		sql $db "CREATE TABLE canary (x int)"
+		sql $db "CREATE SCHEMA $qs"
+		sql $db "CREATE TABLE $qs.$qt ($qk int PRIMARY KEY, $qv text)"
+		sql $db "CREATE SEQUENCE $qs.$qq"
+	done
+	# londiste's table names are schema.table with the parts as typed
+	sql lp "SELECT londiste.provider_add_table('q', \$n\$$S.$T\$n\$)" >/dev/null ||
+		sql lp "SELECT londiste.provider_add_table('q', \$n\$$qs.$qt\$n\$)" >/dev/null
+	tname=$(sql lp "SELECT table_name FROM londiste.provider_table")
+	sql ls "SELECT londiste.subscriber_add_table('q', \$n\$$tname\$n\$)" >/dev/null
+	sql ls "UPDATE londiste.subscriber_table SET state = 'ok'"
+	tick lp
+	batch_stream lp >/dev/null
+	finish_batch lp
+	sql lp "INSERT INTO $qs.$qt VALUES (1, \$v\$a'b\"c;d\\e \$\$ é\$v\$), (2, NULL), (3, 'x')"
+	sql lp "UPDATE $qs.$qt SET $qv = 'changed' WHERE $qk = 3"
+	sql lp "DELETE FROM $qs.$qt WHERE $qk = 2"
+	replay_once lp ls
+	[ "$(dump lp "$qs.$qt")" = "$(dump ls "$qs.$qt")" ]
+	[ "$(sql ls "SELECT count(*) FROM $qs.$qt")" = 2 ]
+	canary_alive lp
+	canary_alive ls
+	# a sequence: registered on both sides, its value sent by maintenance
+	sql lp "SELECT londiste.provider_add_seq('q', \$n\$$S.$SEQ\$n\$)" >/dev/null
+	sname=$(sql lp "SELECT seq_name FROM londiste.provider_seq")
+	sql ls "SELECT londiste.subscriber_add_seq('q', \$n\$$sname\$n\$)" >/dev/null
+	sql lp "SELECT nextval(\$n\$$qs.$qq\$n\$::regclass) FROM generate_series(1, 5)" >/dev/null
+	sql lp "SELECT londiste.periodic_maintenance()" >/dev/null	# the ticker's maintenance
+	replay_once lp ls
+	replay_once lp ls
+	[ "$(sql ls "SELECT last_value FROM $qs.$qq")" = 5 ]
+	canary_alive ls
+}
