@@ -23,6 +23,11 @@
 /* Consecutive inserts of one shape after which the rest go by COPY. */
 #define RUN_MIN	16
 #define KEYMAX	160
+/* A staged run of updates or deletes is applied at most this many rows
+ * (or key bytes) at a time: bounds the key set and the stage table. */
+#define STAGE_MAX	10000
+#define STAGE_BYTES	(8 << 20)
+#define KEYSLOTS	32768	/* power of two, at least 2 * STAGE_MAX */
 
 #define USAGE "usage: londiste-apply [-d conninfo] --consumer name\n"
 
@@ -43,6 +48,7 @@ struct table {
 	bool pending;
 	char **pk;
 	int npk;
+	bool uniq;		/* a unique index or exclusion besides the key */
 };
 
 struct sent {
@@ -55,6 +61,18 @@ struct stmt {
 	char *shape;
 	int id;
 	struct stmt *next;
+};
+
+/* A temporary table that runs of updates or deletes of one shape are
+ * copied into, to be applied by one join. */
+struct stage {
+	char *shape;
+	char *name;		/* pg_temp.la_sN */
+	char *copy_sql;
+	char *apply_sql;	/* one statement for all staged rows */
+	char *dedup_sql;	/* the same, taking the last row of each key */
+	unsigned long gen;	/* transaction that last wrote to it */
+	struct stage *next;
 };
 
 static PGconn *conn;
@@ -79,6 +97,21 @@ static bool copying;
 
 static struct stmt *stmts[256];
 static int nstmts;
+
+static struct stage *stages[256];
+static int nstages;
+static unsigned long txn_gen;	/* counts batch transactions */
+static unsigned long plan_gen;	/* the one that set the join methods */
+
+/* The staged run: rows copied so far and their keys, by row number. */
+static struct stage *staging;
+static const struct table *stage_table;
+static char stage_op;
+static int stage_rows, stage_keys;
+static bool stage_dup;
+static struct buf keyarena;
+static size_t keyoff[STAGE_MAX + 1];
+static int keyslot[KEYSLOTS];	/* row number + 1 of a key's first row */
 
 static struct urlrow row;
 static struct buf sb, kb;
@@ -252,7 +285,9 @@ tables_load(void)
 	    "SELECT t.table_name, t.state, t.snapshot::text, t.sync_tick,"
 	    " EXISTS (SELECT 1 FROM londiste.pending p"
 	    "  WHERE p.queue_name = t.queue_name AND p.table_name = t.table_name),"
-	    " londiste.quoted_name(t.table_name), k.attname"
+	    " londiste.quoted_name(t.table_name), k.attname,"
+	    " EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = x.r"
+	    "  AND (i.indisunique OR i.indisexclusion) AND NOT i.indisprimary)"
 	    " FROM londiste.subscriber_table t"
 	    " LEFT JOIN LATERAL (SELECT londiste.rel_oid(t.table_name) AS r) x ON true"
 	    " LEFT JOIN LATERAL unnest(londiste.pkey_columns(x.r))"
@@ -284,6 +319,7 @@ tables_load(void)
 			t->pending = PQgetvalue(res, i, 4)[0] == 't';
 			if (!PQgetisnull(res, i, 5))
 				t->qname = xstrdup(PQgetvalue(res, i, 5));
+			t->uniq = PQgetvalue(res, i, 7)[0] == 't';
 		}
 		if (!PQgetisnull(res, i, 6)) {
 			t->pk = xrealloc(t->pk, (size_t)(t->npk + 1) * sizeof(*t->pk));
@@ -471,26 +507,22 @@ copy_row(const struct table *t)
 		fail("table %s: COPY: %s", t->name, db_errmsg(conn));
 }
 
-/* Anything but the next insert of the run ends the run. */
-static void
-run_break(void)
-{
-	copy_end();
-	run_table = NULL;
-	run_len = 0;
-	buf_reset(&run_shape);
-}
-
 /* --- prepared statements by shape ----------------------------------- */
+
+static unsigned
+hash_mem(const char *s, size_t n)
+{
+	unsigned h = 2166136261u;
+
+	while (n-- > 0)
+		h = (h ^ (unsigned char)*s++) * 16777619u;
+	return h;
+}
 
 static unsigned
 hash(const char *s)
 {
-	unsigned h = 2166136261u;
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 16777619u;
-	return h;
+	return hash_mem(s, strlen(s));
 }
 
 /* Name of the prepared statement for shape (op, table, columns),
@@ -586,6 +618,402 @@ found:
 	return name;
 }
 
+/* --- staged runs of updates and deletes ----------------------------- */
+
+/* A run of updates or deletes goes by COPY into a temporary table and one
+ * join applies it: per row that costs a fraction of a statement.  The
+ * join applies the rows in no defined order, which only a unique index
+ * (or exclusion) besides the key could tell from applying them one by
+ * one, so such tables keep the statements for updates. */
+static bool
+stageable(const struct table *t, char op)
+{
+	return op == 'D' || (op == 'U' && !t->uniq);
+}
+
+/* The key of the current row as bytes that are equal when its values
+ * are the same text: per column 'n' for NULL or 'v' and the value, each
+ * ended by a NUL (values never hold one). */
+static void
+key_add(struct buf *b, const struct table *t, const int *pkpos)
+{
+	int k;
+
+	for (k = 0; k < t->npk; k++) {
+		const char *v = row.f[pkpos[k]].val;
+
+		if (v == NULL) {
+			buf_add(b, "n", 2);
+		} else {
+			buf_addch(b, 'v');
+			buf_add(b, v, strlen(v) + 1);
+		}
+	}
+}
+
+/* "col=value,..." of staged row r, for messages. */
+static void
+key_staged(char *dst, const struct table *t, int r)
+{
+	const char *p = keyarena.data + keyoff[r];
+	struct buf b = {0};
+	int k;
+
+	for (k = 0; k < t->npk; k++) {
+		buf_printf(&b, "%s%s=%s", k ? "," : "", t->pk[k], *p == 'n' ? "NULL" : p + 1);
+		p += strlen(p) + 1;
+	}
+	snprintf(dst, KEYMAX, "%s", b.data ? b.data : "");
+	buf_free(&b);
+}
+
+/* Look up the key of staged row r; remember it when new.  Returns the
+ * first row with the same key, or -1. */
+static int
+key_seen(int r)
+{
+	const char *k = keyarena.data + keyoff[r];
+	size_t n = keyoff[r + 1] - keyoff[r];
+	unsigned i = hash_mem(k, n) & (KEYSLOTS - 1);
+
+	for (; keyslot[i] != 0; i = (i + 1) & (KEYSLOTS - 1)) {
+		int o = keyslot[i] - 1;
+
+		if (keyoff[o + 1] - keyoff[o] == n &&
+		    memcmp(keyarena.data + keyoff[o], k, n) == 0)
+			return o;
+	}
+	keyslot[i] = r + 1;
+	return -1;
+}
+
+static void
+join_keys(struct buf *b, const struct table *t)
+{
+	int k;
+
+	for (k = 0; k < t->npk; k++) {
+		buf_addstr(b, k ? " AND t." : "t.");
+		quote_ident(b, t->pk[k]);
+		buf_addstr(b, " = s.");
+		quote_ident(b, t->pk[k]);
+	}
+}
+
+/* The statement that applies a stage, into b: the UPDATE or DELETE in a
+ * WITH, then the number of rows it found and, only when that is not $1,
+ * the first staged key that the table lacks.  The anti-join runs in the
+ * same statement, so it sees the table as it was before the change. */
+static void
+stage_sql(struct buf *b, const struct table *t, char op, const char *from,
+    const char *stage, const char *ord)
+{
+	int i, j, k;
+
+	if (op == 'U') {
+		buf_printf(b, "WITH u AS (UPDATE %s AS t SET ", t->qname);
+		for (i = 0, j = 0; i < row.n; i++) {
+			for (k = 0; k < t->npk; k++)
+				if (strcmp(row.f[i].key, t->pk[k]) == 0)
+					break;
+			if (k < t->npk)
+				continue;
+			if (j++ > 0)
+				buf_addch(b, ',');
+			quote_ident(b, row.f[i].key);
+			buf_addstr(b, " = s.");
+			quote_ident(b, row.f[i].key);
+		}
+		if (j == 0) {	/* only key columns: still proves the row exists */
+			quote_ident(b, t->pk[0]);
+			buf_addstr(b, " = s.");
+			quote_ident(b, t->pk[0]);
+		}
+		buf_printf(b, " FROM %s AS s WHERE ", from);
+	} else {
+		buf_printf(b, "WITH u AS (DELETE FROM %s AS t USING %s AS s WHERE ",
+		    t->qname, from);
+	}
+	join_keys(b, t);
+	buf_addstr(b, " RETURNING 1) SELECT c.n, k.* FROM (SELECT count(*) AS n FROM u) AS c"
+	    " LEFT JOIN LATERAL (SELECT true");
+	for (k = 0; k < t->npk; k++) {
+		buf_addstr(b, ", s.");
+		quote_ident(b, t->pk[k]);
+		buf_addstr(b, "::text");
+	}
+	buf_printf(b, " FROM %s AS s WHERE c.n <> $1 AND NOT EXISTS (SELECT 1 FROM %s AS t WHERE ",
+	    stage, t->qname);
+	join_keys(b, t);
+	buf_addstr(b, ") ORDER BY s.");
+	quote_ident(b, ord);
+	buf_addstr(b, " LIMIT 1) AS k ON true");
+}
+
+/* The stage for the current row's shape, created on first use: a
+ * temporary table of the staged columns with the target's types (no
+ * constraints: the target checks them), plus the row's order. */
+static struct stage *
+stage_for(const struct table *t, char op, const int *pkpos)
+{
+	struct stage *g;
+	struct buf ord = {0}, cols = {0}, from = {0};
+	unsigned h;
+	int i, k, n;
+
+	buf_reset(&kb);
+	buf_printf(&kb, "%c\x1f%s", op, t->qname);
+	for (i = 0; i < row.n; i++)
+		buf_printf(&kb, "\x1f%s", row.f[i].key);
+	h = hash(kb.data) & 255;
+	for (g = stages[h]; g != NULL; g = g->next)
+		if (strcmp(g->shape, kb.data) == 0)
+			return g;
+
+	g = xmalloc(sizeof(*g));
+	g->shape = xstrdup(kb.data);
+	g->gen = 0;
+	buf_reset(&sb);
+	buf_printf(&sb, "pg_temp.la_s%d", ++nstages);
+	g->name = xstrdup(sb.data);
+
+	/* The order column needs a name no staged column has. */
+	n = op == 'U' ? row.n : t->npk;
+	for (k = 0;; k++) {
+		buf_reset(&ord);
+		buf_addstr(&ord, "la_ord");
+		if (k > 0)
+			buf_printf(&ord, "%d", k);
+		for (i = 0; i < n; i++)
+			if (strcmp(op == 'U' ? row.f[i].key : t->pk[i], ord.data) == 0)
+				break;
+		if (i == n)
+			break;
+	}
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf_addch(&cols, ',');
+		quote_ident(&cols, op == 'U' ? row.f[i].key : t->pk[i]);
+	}
+
+	buf_reset(&sb);
+	buf_printf(&sb, "CREATE TEMP TABLE la_s%d ON COMMIT DELETE ROWS AS"
+	    " SELECT %s, 0::bigint AS ", nstages, cols.data);
+	quote_ident(&sb, ord.data);
+	buf_printf(&sb, " FROM %s WITH NO DATA", t->qname);
+	{
+		PGresult *res = PQexec(conn, sb.data);
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			fail("table %s: %s", t->name, resmsg(res));
+		PQclear(res);
+	}
+
+	buf_reset(&sb);
+	buf_printf(&sb, "COPY %s FROM STDIN", g->name);
+	g->copy_sql = xstrdup(sb.data);
+
+	buf_reset(&sb);
+	stage_sql(&sb, t, op, g->name, g->name, ord.data);
+	g->apply_sql = xstrdup(sb.data);
+
+	/* Updates of one key: the last one wins, as it would one by one. */
+	g->dedup_sql = NULL;
+	if (op == 'U') {
+		buf_printf(&from, "(SELECT DISTINCT ON (");
+		for (k = 0; k < t->npk; k++) {
+			if (k > 0)
+				buf_addch(&from, ',');
+			quote_ident(&from, t->pk[k]);
+		}
+		buf_printf(&from, ") * FROM %s ORDER BY ", g->name);
+		for (k = 0; k < t->npk; k++) {
+			quote_ident(&from, t->pk[k]);
+			buf_addch(&from, ',');
+		}
+		quote_ident(&from, ord.data);
+		buf_addstr(&from, " DESC)");
+		buf_reset(&sb);
+		stage_sql(&sb, t, op, from.data, g->name, ord.data);
+		g->dedup_sql = xstrdup(sb.data);
+	}
+	buf_free(&ord);
+	buf_free(&cols);
+	buf_free(&from);
+
+	g->next = stages[h];
+	stages[h] = g;
+	return g;
+}
+
+/* Start copying a run into its stage; emptied first when an earlier
+ * run of this transaction used it (ON COMMIT DELETE ROWS empties it for
+ * the next one). */
+static void
+stage_start(const struct table *t, char op, const int *pkpos)
+{
+	struct stage *g;
+	PGresult *res;
+
+	pipeline_off();
+	g = stage_for(t, op, pkpos);
+	buf_reset(&sb);
+	/* Each staged row is one probe of the key's index.  A merge join
+	 * would read the index from its start for every stage, and a hash
+	 * join the whole table: the planner cannot tell how few rows of a
+	 * big table a stage touches. */
+	if (plan_gen != txn_gen)
+		buf_addstr(&sb, "SET LOCAL enable_mergejoin = off;"
+		    " SET LOCAL enable_hashjoin = off; ");
+	plan_gen = txn_gen;
+	if (g->gen == txn_gen)
+		buf_printf(&sb, "TRUNCATE %s; ", g->name);
+	buf_addstr(&sb, g->copy_sql);
+	if (PQsendQuery(conn, sb.data) != 1)
+		fail("table %s: %s", t->name, db_errmsg(conn));
+	for (;;) {
+		ExecStatusType st;
+
+		if ((res = PQgetResult(conn)) == NULL)
+			fail("table %s: COPY did not start: %s", t->name, db_errmsg(conn));
+		st = PQresultStatus(res);
+		if (st == PGRES_COPY_IN)
+			break;
+		if (st != PGRES_COMMAND_OK)
+			fail("table %s: %s", t->name, resmsg(res));
+		PQclear(res);
+	}
+	PQclear(res);
+	g->gen = txn_gen;
+	staging = g;
+	stage_table = t;
+	stage_op = op;
+	stage_rows = 0;
+	stage_keys = 0;
+	stage_dup = false;
+	buf_reset(&keyarena);
+	keyoff[0] = 0;
+	memset(keyslot, 0, sizeof(keyslot));
+}
+
+/* End the COPY and apply the stage; a row it did not find fails the
+ * batch as the statement for that row would have. */
+static void
+stage_flush(void)
+{
+	const struct table *t = stage_table;
+	char n[24], key[KEYMAX];
+	const char *p[1] = { n };
+	PGresult *res;
+	int k;
+
+	if (staging == NULL)
+		return;
+	if (PQputCopyEnd(conn, NULL) != 1)
+		fail("table %s: end of COPY: %s", t->name, db_errmsg(conn));
+	res = PQgetResult(conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		/* Bad data: COPY names the line, which is the staged row. */
+		const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
+		const char *l = ctx != NULL ? strstr(ctx, ", line ") : NULL;
+		long r = l != NULL ? strtol(l + 7, NULL, 10) : 0;
+
+		if (r < 1 || r > stage_rows)
+			fail("table %s: %s", t->name, resmsg(res));
+		key_staged(key, t, (int)r - 1);
+		fail("table %s key (%s): %s", t->name, key, resmsg(res));
+	}
+	PQclear(res);
+	while ((res = PQgetResult(conn)) != NULL)
+		PQclear(res);
+
+	snprintf(n, sizeof(n), "%d", stage_keys);
+	res = PQexecParams(conn, stage_dup ? staging->dedup_sql : staging->apply_sql,
+	    1, NULL, p, NULL, NULL, 0);
+	staging = NULL;
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
+		fail("table %s: %s", t->name, resmsg(res));
+	if (strcmp(PQgetvalue(res, 0, 0), n) != 0) {
+		struct buf b = {0};
+
+		if (PQgetisnull(res, 0, 1))
+			fail("table %s: %s of %s rows found %s", t->name,
+			    stage_op == 'U' ? "update" : "delete", n, PQgetvalue(res, 0, 0));
+		for (k = 0; k < t->npk; k++)
+			buf_printf(&b, "%s%s=%s", k ? "," : "", t->pk[k],
+			    PQgetisnull(res, 0, k + 2) ? "NULL" : PQgetvalue(res, 0, k + 2));
+		snprintf(key, sizeof(key), "%s", b.data);
+		buf_free(&b);
+		fail("table %s key (%s): %s of a missing row", t->name, key,
+		    stage_op == 'U' ? "update" : "delete");
+	}
+	PQclear(res);
+}
+
+/* Copy the current row into the stage. */
+static void
+stage_row(const struct table *t, char op, const int *pkpos)
+{
+	int i, k;
+
+	for (;;) {
+		if (stage_rows == STAGE_MAX || keyarena.len > STAGE_BYTES) {
+			stage_flush();
+			stage_start(t, op, pkpos);
+		}
+		key_add(&keyarena, t, pkpos);
+		keyoff[stage_rows + 1] = keyarena.len;
+		if (key_seen(stage_rows) < 0) {
+			stage_keys++;
+			break;
+		}
+		if (op == 'U') {
+			stage_dup = true;
+			break;
+		}
+		/* A key deleted twice: the second delete must find the row
+		 * gone, as it would one by one. */
+		keyarena.len = keyoff[stage_rows];
+		stage_flush();
+		stage_start(t, op, pkpos);
+	}
+
+	buf_reset(&sb);
+	if (op == 'U') {
+		for (i = 0; i < row.n; i++) {
+			if (row.f[i].val == NULL)
+				buf_addstr(&sb, "\\N");
+			else
+				copytext_escape(&sb, row.f[i].val, strlen(row.f[i].val));
+			buf_addch(&sb, '\t');
+		}
+	} else {
+		for (k = 0; k < t->npk; k++) {
+			const char *v = row.f[pkpos[k]].val;
+
+			if (v == NULL)
+				buf_addstr(&sb, "\\N");
+			else
+				copytext_escape(&sb, v, strlen(v));
+			buf_addch(&sb, '\t');
+		}
+	}
+	buf_printf(&sb, "%d\n", ++stage_rows);
+	if (PQputCopyData(conn, sb.data, (int)sb.len) != 1)
+		fail("table %s: COPY: %s", t->name, db_errmsg(conn));
+}
+
+/* Anything but the next event of the run's shape ends the run. */
+static void
+run_break(void)
+{
+	copy_end();
+	stage_flush();
+	run_table = NULL;
+	run_len = 0;
+	buf_reset(&run_shape);
+}
+
 /* --- events --------------------------------------------------------- */
 
 static void
@@ -625,18 +1053,19 @@ apply_row(struct table *t, char op, char *data)
 		pkpos[k] = i;
 	}
 
+	buf_reset(&kb);
+	buf_addch(&kb, op);
+	for (i = 0; i < row.n; i++)
+		buf_printf(&kb, "\x1f%s", row.f[i].key);
+	if (run_table == t && strcmp(kb.data, run_shape.data) == 0) {
+		run_len++;
+	} else {
+		run_break();
+		run_table = t;
+		run_len = 1;
+		buf_addstr(&run_shape, kb.data);
+	}
 	if (op == 'I') {
-		buf_reset(&kb);
-		for (i = 0; i < row.n; i++)
-			buf_printf(&kb, "%s\x1f", row.f[i].key);
-		if (run_table == t && strcmp(kb.data, run_shape.data) == 0) {
-			run_len++;
-		} else {
-			run_break();
-			run_table = t;
-			run_len = 1;
-			buf_addstr(&run_shape, kb.data);
-		}
 		if (copying) {
 			copy_row(t);
 			return;
@@ -646,8 +1075,13 @@ apply_row(struct table *t, char op, char *data)
 			copy_row(t);
 			return;
 		}
-	} else {
-		run_break();
+	} else if (stageable(t, op)) {
+		if (staging == NULL && run_len >= RUN_MIN)
+			stage_start(t, op, pkpos);
+		if (staging != NULL) {
+			stage_row(t, op, pkpos);
+			return;
+		}
 	}
 
 	pipeline_on();
@@ -809,6 +1243,7 @@ batch_begin(struct stream *s)
 	prev_tick = stream_parse_id(s->f[B_PREV_TICK]);
 
 	PQclear(run("begin", "BEGIN", 0, NULL));
+	txn_gen++;
 	p[0] = queue;
 	p[1] = consumer;
 	PQclear(run("record consumer", "INSERT INTO londiste.completed"
@@ -935,6 +1370,7 @@ main(int argc, char *argv[])
 	buf_free(&sb);
 	buf_free(&kb);
 	buf_free(&run_shape);
+	buf_free(&keyarena);
 	free(params);
 	free(queue);
 	PQfinish(conn);
