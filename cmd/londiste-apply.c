@@ -52,9 +52,13 @@ struct table {
 };
 
 struct sent {
-	char op;		/* I U D or 0 for statements without a row */
+	char op;		/* I U D, u d for a stage, 0 for other statements */
 	const char *table;
 	char key[KEYMAX];
+	const struct table *t;	/* of a stage: its key columns */
+	int expect;		/* of a stage: the keys it must find */
+	const char *what;	/* names a statement without a table */
+	PGresult **keep;	/* where its result goes, else cleared */
 };
 
 struct stmt {
@@ -63,15 +67,16 @@ struct stmt {
 	struct stmt *next;
 };
 
-/* A temporary table that runs of updates or deletes of one shape are
- * copied into, to be applied by one join. */
+/* A run of updates or deletes of one shape (table, operation, columns)
+ * is sent as one statement that joins the table with arrays of the
+ * run's values, one array per staged column. */
 struct stage {
 	char *shape;
-	char *name;		/* pg_temp.la_sN */
-	char *copy_sql;
-	char *apply_sql;	/* one statement for all staged rows */
-	char *dedup_sql;	/* the same, taking the last row of each key */
-	unsigned long gen;	/* transaction that last wrote to it */
+	int id;			/* prepared as la_aN (plain) and la_dN (dedup) */
+	bool ok;		/* false: a column is an array, which would unnest */
+	int ncols;		/* staged columns: all of an update, the key of a delete */
+	int *col;		/* their index in the row */
+	char *delim;		/* array delimiter of each column's type */
 	struct stage *next;
 };
 
@@ -103,12 +108,14 @@ static int nstages;
 static unsigned long txn_gen;	/* counts batch transactions */
 static unsigned long plan_gen;	/* the one that set the join methods */
 
-/* The staged run: rows copied so far and their keys, by row number. */
+/* The staged run: one array literal per column, the rows' keys. */
 static struct stage *staging;
 static const struct table *stage_table;
 static char stage_op;
 static int stage_rows, stage_keys;
 static bool stage_dup;
+static struct buf *stage_arr;
+static int stage_narr;
 static struct buf keyarena;
 static size_t keyoff[STAGE_MAX + 1];
 static int keyslot[KEYSLOTS];	/* row number + 1 of a key's first row */
@@ -271,29 +278,29 @@ table_cmp(const void *a, const void *b)
 	return strcmp(((const struct table *)a)->name, ((const struct table *)b)->name);
 }
 
-/* Load the queue's table states, holding them FOR SHARE for the batch:
- * londiste-copy changes a state only between our batches. */
+static const char tables_sql[] =
+	"SELECT t.table_name, t.state, t.snapshot::text, t.sync_tick,"
+	" EXISTS (SELECT 1 FROM londiste.pending p"
+	"  WHERE p.queue_name = t.queue_name AND p.table_name = t.table_name),"
+	" londiste.quoted_name(t.table_name), k.attname,"
+	" EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = x.r"
+	"  AND (i.indisunique OR i.indisexclusion) AND NOT i.indisprimary)"
+	" FROM londiste.subscriber_table t"
+	" LEFT JOIN LATERAL (SELECT londiste.rel_oid(t.table_name) AS r) x ON true"
+	" LEFT JOIN LATERAL unnest(londiste.pkey_columns(x.r))"
+	"  WITH ORDINALITY AS k(attname, ord) ON true"
+	" WHERE t.queue_name = $1"
+	" ORDER BY t.table_name, k.ord FOR SHARE OF t";
+
+/* The queue's table states from tables_sql (res is cleared), which
+ * holds them FOR SHARE for the batch: londiste-copy changes a state only
+ * between our batches. */
 static void
-tables_load(void)
+tables_load(PGresult *res)
 {
-	const char *p[1] = { queue };
-	PGresult *res;
 	int i, n;
 
 	tables_free();
-	res = run("read table states",
-	    "SELECT t.table_name, t.state, t.snapshot::text, t.sync_tick,"
-	    " EXISTS (SELECT 1 FROM londiste.pending p"
-	    "  WHERE p.queue_name = t.queue_name AND p.table_name = t.table_name),"
-	    " londiste.quoted_name(t.table_name), k.attname,"
-	    " EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = x.r"
-	    "  AND (i.indisunique OR i.indisexclusion) AND NOT i.indisprimary)"
-	    " FROM londiste.subscriber_table t"
-	    " LEFT JOIN LATERAL (SELECT londiste.rel_oid(t.table_name) AS r) x ON true"
-	    " LEFT JOIN LATERAL unnest(londiste.pkey_columns(x.r))"
-	    "  WITH ORDINALITY AS k(attname, ord) ON true"
-	    " WHERE t.queue_name = $1"
-	    " ORDER BY t.table_name, k.ord FOR SHARE OF t", 1, p);
 	n = PQntuples(res);
 	tables = xmalloc((size_t)(n ? n : 1) * sizeof(*tables));
 	for (i = 0; i < n; i++) {
@@ -352,6 +359,8 @@ pipeline_on(void)
 	}
 }
 
+static void stage_check(struct buf *err, const struct sent *e, const PGresult *res);
+
 /* Wait for every statement sent so far; the first failure ends us. */
 static void
 pipeline_sync(void)
@@ -388,18 +397,26 @@ pipeline_sync(void)
 		if (err.len == 0 && s == PGRES_FATAL_ERROR) {
 			const struct sent *e = &ring[idx];
 
-			if (e->table != NULL)
+			if (e->what != NULL)
+				buf_printf(&err, "%s: %s", e->what, resmsg(res));
+			else if (e->table != NULL)
 				buf_printf(&err, "table %s%s%s%s: %s", e->table,
 				    e->key[0] ? " key (" : "", e->key, e->key[0] ? ")" : "",
 				    resmsg(res));
 			else
 				buf_printf(&err, "%s", resmsg(res));
+		} else if (err.len == 0 && s == PGRES_TUPLES_OK &&
+		    (ring[idx].op == 'u' || ring[idx].op == 'd')) {
+			stage_check(&err, &ring[idx], res);
 		} else if (err.len == 0 && s == PGRES_COMMAND_OK &&
 		    (ring[idx].op == 'U' || ring[idx].op == 'D') &&
 		    strcmp(PQcmdTuples(res), "0") == 0) {
 			buf_printf(&err, "table %s key (%s): %s of a missing row",
 			    ring[idx].table, ring[idx].key,
 			    ring[idx].op == 'U' ? "update" : "delete");
+		} else if (err.len == 0 && ring[idx].keep != NULL) {
+			*ring[idx].keep = res;
+			continue;
 		}
 		PQclear(res);
 	}
@@ -422,9 +439,34 @@ pipeline_off(void)
 static struct sent *
 sent_slot(void)
 {
+	struct sent *e;
+
 	if (nsent == WINDOW)
 		pipeline_sync();
-	return &ring[nsent++];
+	e = &ring[nsent++];
+	e->t = NULL;
+	e->what = NULL;
+	e->keep = NULL;
+	return e;
+}
+
+/* A statement of our own bookkeeping into the pipeline; with keep, its
+ * result is kept there when the pipeline is synced. */
+static void
+send_own(const char *what, const char *sql, int n, const char *const *p,
+    PGresult **keep)
+{
+	struct sent *e;
+
+	pipeline_on();
+	e = sent_slot();
+	e->op = 0;
+	e->table = NULL;
+	e->key[0] = '\0';
+	e->what = what;
+	e->keep = keep;
+	if (PQsendQueryParams(conn, sql, n, NULL, p, NULL, NULL, 0) != 1)
+		fail("send: %s", db_errmsg(conn));
 }
 
 static void
@@ -618,13 +660,27 @@ found:
 	return name;
 }
 
+/* A statement without parameters into the pipeline. */
+static void
+send_plain(const char *table, const char *sql)
+{
+	struct sent *e = sent_slot();
+
+	e->op = 0;
+	e->table = table;
+	e->key[0] = '\0';
+	if (PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0) != 1)
+		fail("send: %s", db_errmsg(conn));
+}
+
 /* --- staged runs of updates and deletes ----------------------------- */
 
-/* A run of updates or deletes goes by COPY into a temporary table and one
- * join applies it: per row that costs a fraction of a statement.  The
+/* A long run of updates or deletes of one table goes as one statement
+ * that joins the table with arrays of the run's values: per row that
+ * costs a fraction of a statement, and it stays in the pipeline.  The
  * join applies the rows in no defined order, which only a unique index
  * (or exclusion) besides the key could tell from applying them one by
- * one, so such tables keep the statements for updates. */
+ * one, so such tables keep one statement per update. */
 static bool
 stageable(const struct table *t, char op)
 {
@@ -651,22 +707,6 @@ key_add(struct buf *b, const struct table *t, const int *pkpos)
 	}
 }
 
-/* "col=value,..." of staged row r, for messages. */
-static void
-key_staged(char *dst, const struct table *t, int r)
-{
-	const char *p = keyarena.data + keyoff[r];
-	struct buf b = {0};
-	int k;
-
-	for (k = 0; k < t->npk; k++) {
-		buf_printf(&b, "%s%s=%s", k ? "," : "", t->pk[k], *p == 'n' ? "NULL" : p + 1);
-		p += strlen(p) + 1;
-	}
-	snprintf(dst, KEYMAX, "%s", b.data ? b.data : "");
-	buf_free(&b);
-}
-
 /* Look up the key of staged row r; remember it when new.  Returns the
  * first row with the same key, or -1. */
 static int
@@ -687,6 +727,26 @@ key_seen(int r)
 	return -1;
 }
 
+/* Append s as an element of an array literal: always quoted, so no
+ * delimiter, brace, space or the word NULL can be misread. */
+static void
+array_elem(struct buf *b, const char *s)
+{
+	const char *p;
+
+	if (s == NULL) {
+		buf_addstr(b, "NULL");
+		return;
+	}
+	buf_addch(b, '"');
+	for (p = s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			buf_addch(b, '\\');
+		buf_addch(b, *p);
+	}
+	buf_addch(b, '"');
+}
+
 static void
 join_keys(struct buf *b, const struct table *t)
 {
@@ -700,39 +760,80 @@ join_keys(struct buf *b, const struct table *t)
 	}
 }
 
-/* The statement that applies a stage, into b: the UPDATE or DELETE in a
- * WITH, then the number of rows it found and, only when that is not $1,
- * the first staged key that the table lacks.  The anti-join runs in the
- * same statement, so it sees the table as it was before the change. */
+/* The staged rows as a relation s: the arrays side by side, numbered. */
 static void
-stage_sql(struct buf *b, const struct table *t, char op, const char *from,
-    const char *stage, const char *ord)
+stage_rel(struct buf *b, const char *const *name, const char *const *type,
+    int n, const char *ord)
 {
+	int i;
+
+	buf_addstr(b, "unnest(");
+	for (i = 0; i < n; i++)
+		buf_printf(b, "%s$%d::%s[]", i ? ", " : "", i + 1, type[i]);
+	buf_addstr(b, ") WITH ORDINALITY AS s(");
+	for (i = 0; i < n; i++) {
+		quote_ident(b, name[i]);
+		buf_addch(b, ',');
+	}
+	quote_ident(b, ord);
+	buf_addch(b, ')');
+}
+
+/* The statement for a stage, into b: the UPDATE or DELETE in a WITH,
+ * then the number of rows it found and, only when that is not the number
+ * of keys staged (the last parameter), the first staged key the table
+ * lacks.  The anti-join is part of the same statement, so it sees the
+ * table as it was before the change. */
+static void
+stage_sql(struct buf *b, const struct table *t, char op, bool dedup,
+    const char *const *name, const char *const *type, int n, const char *ord)
+{
+	struct buf rel = {0};
 	int i, j, k;
 
+	stage_rel(&rel, name, type, n, ord);
 	if (op == 'U') {
 		buf_printf(b, "WITH u AS (UPDATE %s AS t SET ", t->qname);
-		for (i = 0, j = 0; i < row.n; i++) {
+		for (i = 0, j = 0; i < n; i++) {
 			for (k = 0; k < t->npk; k++)
-				if (strcmp(row.f[i].key, t->pk[k]) == 0)
+				if (strcmp(name[i], t->pk[k]) == 0)
 					break;
 			if (k < t->npk)
 				continue;
 			if (j++ > 0)
 				buf_addch(b, ',');
-			quote_ident(b, row.f[i].key);
+			quote_ident(b, name[i]);
 			buf_addstr(b, " = s.");
-			quote_ident(b, row.f[i].key);
+			quote_ident(b, name[i]);
 		}
 		if (j == 0) {	/* only key columns: still proves the row exists */
 			quote_ident(b, t->pk[0]);
 			buf_addstr(b, " = s.");
 			quote_ident(b, t->pk[0]);
 		}
-		buf_printf(b, " FROM %s AS s WHERE ", from);
+		buf_addstr(b, " FROM ");
+		if (dedup) {
+			/* Updates of one key: the last wins, as one by one. */
+			buf_addstr(b, "(SELECT DISTINCT ON (");
+			for (k = 0; k < t->npk; k++) {
+				if (k > 0)
+					buf_addch(b, ',');
+				quote_ident(b, t->pk[k]);
+			}
+			buf_printf(b, ") * FROM %s ORDER BY ", rel.data);
+			for (k = 0; k < t->npk; k++) {
+				quote_ident(b, t->pk[k]);
+				buf_addch(b, ',');
+			}
+			quote_ident(b, ord);
+			buf_addstr(b, " DESC) AS s");
+		} else {
+			buf_addstr(b, rel.data);
+		}
+		buf_addstr(b, " WHERE ");
 	} else {
-		buf_printf(b, "WITH u AS (DELETE FROM %s AS t USING %s AS s WHERE ",
-		    t->qname, from);
+		buf_printf(b, "WITH u AS (DELETE FROM %s AS t USING %s WHERE ",
+		    t->qname, rel.data);
 	}
 	join_keys(b, t);
 	buf_addstr(b, " RETURNING 1) SELECT c.n, k.* FROM (SELECT count(*) AS n FROM u) AS c"
@@ -742,22 +843,25 @@ stage_sql(struct buf *b, const struct table *t, char op, const char *from,
 		quote_ident(b, t->pk[k]);
 		buf_addstr(b, "::text");
 	}
-	buf_printf(b, " FROM %s AS s WHERE c.n <> $1 AND NOT EXISTS (SELECT 1 FROM %s AS t WHERE ",
-	    stage, t->qname);
+	buf_printf(b, " FROM %s WHERE c.n <> $%d AND NOT EXISTS (SELECT 1 FROM %s AS t WHERE ",
+	    rel.data, n + 1, t->qname);
 	join_keys(b, t);
 	buf_addstr(b, ") ORDER BY s.");
 	quote_ident(b, ord);
 	buf_addstr(b, " LIMIT 1) AS k ON true");
+	buf_free(&rel);
 }
 
-/* The stage for the current row's shape, created on first use: a
- * temporary table of the staged columns with the target's types (no
- * constraints: the target checks them), plus the row's order. */
+/* The stage for the current row's shape; on first use, read the staged
+ * columns' types and prepare its statements. */
 static struct stage *
 stage_for(const struct table *t, char op, const int *pkpos)
 {
 	struct stage *g;
-	struct buf ord = {0}, cols = {0}, from = {0};
+	struct buf ord = {0}, names = {0};
+	const char **name, **type;
+	const char *p[2];
+	PGresult *res;
 	unsigned h;
 	int i, k, n;
 
@@ -770,121 +874,104 @@ stage_for(const struct table *t, char op, const int *pkpos)
 		if (strcmp(g->shape, kb.data) == 0)
 			return g;
 
+	n = op == 'U' ? row.n : t->npk;
 	g = xmalloc(sizeof(*g));
 	g->shape = xstrdup(kb.data);
-	g->gen = 0;
-	buf_reset(&sb);
-	buf_printf(&sb, "pg_temp.la_s%d", ++nstages);
-	g->name = xstrdup(sb.data);
+	g->id = ++nstages;
+	g->ok = true;
+	g->ncols = n;
+	g->col = xmalloc((size_t)n * sizeof(*g->col));
+	g->delim = xmalloc((size_t)n);
+	name = xmalloc((size_t)n * sizeof(*name));
+	type = xmalloc((size_t)n * sizeof(*type));
+	buf_addch(&names, '{');
+	for (i = 0; i < n; i++) {
+		g->col[i] = op == 'U' ? i : pkpos[i];
+		name[i] = row.f[g->col[i]].key;
+		if (i > 0)
+			buf_addch(&names, ',');
+		array_elem(&names, name[i]);
+	}
+	buf_addch(&names, '}');
 
 	/* The order column needs a name no staged column has. */
-	n = op == 'U' ? row.n : t->npk;
 	for (k = 0;; k++) {
 		buf_reset(&ord);
 		buf_addstr(&ord, "la_ord");
 		if (k > 0)
 			buf_printf(&ord, "%d", k);
 		for (i = 0; i < n; i++)
-			if (strcmp(op == 'U' ? row.f[i].key : t->pk[i], ord.data) == 0)
+			if (strcmp(name[i], ord.data) == 0)
 				break;
 		if (i == n)
 			break;
 	}
+
+	pipeline_off();
+	p[0] = t->qname;
+	p[1] = names.data;
+	res = run("read column types",
+	    "SELECT c.name, format_type(a.atttypid, a.atttypmod), y.typdelim,"
+	    " y.typcategory = 'A'"
+	    " FROM unnest($2::text[]) WITH ORDINALITY AS c(name, i)"
+	    " LEFT JOIN pg_attribute a ON a.attrelid = $1::regclass"
+	    "  AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped"
+	    " LEFT JOIN pg_type y ON y.oid = a.atttypid ORDER BY c.i", 2, p);
 	for (i = 0; i < n; i++) {
-		if (i > 0)
-			buf_addch(&cols, ',');
-		quote_ident(&cols, op == 'U' ? row.f[i].key : t->pk[i]);
+		if (PQgetisnull(res, i, 1))
+			fail("table %s: no column %s", t->name, name[i]);
+		type[i] = PQgetvalue(res, i, 1);
+		g->delim[i] = PQgetvalue(res, i, 2)[0];
+		if (PQgetvalue(res, i, 3)[0] == 't')
+			g->ok = false;
 	}
 
-	buf_reset(&sb);
-	buf_printf(&sb, "CREATE TEMP TABLE la_s%d ON COMMIT DELETE ROWS AS"
-	    " SELECT %s, 0::bigint AS ", nstages, cols.data);
-	quote_ident(&sb, ord.data);
-	buf_printf(&sb, " FROM %s WITH NO DATA", t->qname);
-	{
-		PGresult *res = PQexec(conn, sb.data);
+	pipeline_on();
+	for (k = 0; g->ok && k < (op == 'U' ? 2 : 1); k++) {
+		char sname[32];
+		struct sent *e;
 
-		if (PQresultStatus(res) != PGRES_COMMAND_OK)
-			fail("table %s: %s", t->name, resmsg(res));
-		PQclear(res);
-	}
-
-	buf_reset(&sb);
-	buf_printf(&sb, "COPY %s FROM STDIN", g->name);
-	g->copy_sql = xstrdup(sb.data);
-
-	buf_reset(&sb);
-	stage_sql(&sb, t, op, g->name, g->name, ord.data);
-	g->apply_sql = xstrdup(sb.data);
-
-	/* Updates of one key: the last one wins, as it would one by one. */
-	g->dedup_sql = NULL;
-	if (op == 'U') {
-		buf_printf(&from, "(SELECT DISTINCT ON (");
-		for (k = 0; k < t->npk; k++) {
-			if (k > 0)
-				buf_addch(&from, ',');
-			quote_ident(&from, t->pk[k]);
-		}
-		buf_printf(&from, ") * FROM %s ORDER BY ", g->name);
-		for (k = 0; k < t->npk; k++) {
-			quote_ident(&from, t->pk[k]);
-			buf_addch(&from, ',');
-		}
-		quote_ident(&from, ord.data);
-		buf_addstr(&from, " DESC)");
 		buf_reset(&sb);
-		stage_sql(&sb, t, op, from.data, g->name, ord.data);
-		g->dedup_sql = xstrdup(sb.data);
+		stage_sql(&sb, t, op, k == 1, name, type, n, ord.data);
+		snprintf(sname, sizeof(sname), "la_%c%d", k ? 'd' : 'a', g->id);
+		e = sent_slot();
+		e->op = 0;
+		e->table = t->name;
+		e->key[0] = '\0';
+		if (PQsendPrepare(conn, sname, sb.data, n + 1, NULL) != 1)
+			fail("prepare: %s", db_errmsg(conn));
 	}
+	PQclear(res);
+	free(name);
+	free(type);
 	buf_free(&ord);
-	buf_free(&cols);
-	buf_free(&from);
+	buf_free(&names);
 
 	g->next = stages[h];
 	stages[h] = g;
 	return g;
 }
 
-/* Start copying a run into its stage; emptied first when an earlier
- * run of this transaction used it (ON COMMIT DELETE ROWS empties it for
- * the next one). */
+/* Start staging a run, unless its shape cannot be. */
 static void
 stage_start(const struct table *t, char op, const int *pkpos)
 {
-	struct stage *g;
-	PGresult *res;
+	struct stage *g = stage_for(t, op, pkpos);
+	int i;
 
-	pipeline_off();
-	g = stage_for(t, op, pkpos);
-	buf_reset(&sb);
-	/* Each staged row is one probe of the key's index.  A merge join
-	 * would read the index from its start for every stage, and a hash
-	 * join the whole table: the planner cannot tell how few rows of a
-	 * big table a stage touches. */
-	if (plan_gen != txn_gen)
-		buf_addstr(&sb, "SET LOCAL enable_mergejoin = off;"
-		    " SET LOCAL enable_hashjoin = off; ");
-	plan_gen = txn_gen;
-	if (g->gen == txn_gen)
-		buf_printf(&sb, "TRUNCATE %s; ", g->name);
-	buf_addstr(&sb, g->copy_sql);
-	if (PQsendQuery(conn, sb.data) != 1)
-		fail("table %s: %s", t->name, db_errmsg(conn));
-	for (;;) {
-		ExecStatusType st;
+	if (!g->ok)
+		return;
 
-		if ((res = PQgetResult(conn)) == NULL)
-			fail("table %s: COPY did not start: %s", t->name, db_errmsg(conn));
-		st = PQresultStatus(res);
-		if (st == PGRES_COPY_IN)
-			break;
-		if (st != PGRES_COMMAND_OK)
-			fail("table %s: %s", t->name, resmsg(res));
-		PQclear(res);
+	if (stage_narr < g->ncols) {
+		stage_arr = xrealloc(stage_arr, (size_t)g->ncols * sizeof(*stage_arr));
+		memset(stage_arr + stage_narr, 0,
+		    (size_t)(g->ncols - stage_narr) * sizeof(*stage_arr));
+		stage_narr = g->ncols;
 	}
-	PQclear(res);
-	g->gen = txn_gen;
+	for (i = 0; i < g->ncols; i++) {
+		buf_reset(&stage_arr[i]);
+		buf_addch(&stage_arr[i], '{');
+	}
 	staging = g;
 	stage_table = t;
 	stage_op = op;
@@ -896,68 +983,81 @@ stage_start(const struct table *t, char op, const int *pkpos)
 	memset(keyslot, 0, sizeof(keyslot));
 }
 
-/* End the COPY and apply the stage; a row it did not find fails the
- * batch as the statement for that row would have. */
+/* Send the staged run; its result is checked with the pipeline's. */
 static void
 stage_flush(void)
 {
-	const struct table *t = stage_table;
-	char n[24], key[KEYMAX];
-	const char *p[1] = { n };
-	PGresult *res;
-	int k;
+	struct stage *g = staging;
+	const char **p;
+	char n[24], sname[32];
+	struct sent *e;
+	int i;
 
-	if (staging == NULL)
+	if (g == NULL)
 		return;
-	if (PQputCopyEnd(conn, NULL) != 1)
-		fail("table %s: end of COPY: %s", t->name, db_errmsg(conn));
-	res = PQgetResult(conn);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		/* Bad data: COPY names the line, which is the staged row. */
-		const char *ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
-		const char *l = ctx != NULL ? strstr(ctx, ", line ") : NULL;
-		long r = l != NULL ? strtol(l + 7, NULL, 10) : 0;
-
-		if (r < 1 || r > stage_rows)
-			fail("table %s: %s", t->name, resmsg(res));
-		key_staged(key, t, (int)r - 1);
-		fail("table %s key (%s): %s", t->name, key, resmsg(res));
-	}
-	PQclear(res);
-	while ((res = PQgetResult(conn)) != NULL)
-		PQclear(res);
-
-	snprintf(n, sizeof(n), "%d", stage_keys);
-	res = PQexecParams(conn, stage_dup ? staging->dedup_sql : staging->apply_sql,
-	    1, NULL, p, NULL, NULL, 0);
 	staging = NULL;
-	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1)
-		fail("table %s: %s", t->name, resmsg(res));
-	if (strcmp(PQgetvalue(res, 0, 0), n) != 0) {
-		struct buf b = {0};
-
-		if (PQgetisnull(res, 0, 1))
-			fail("table %s: %s of %s rows found %s", t->name,
-			    stage_op == 'U' ? "update" : "delete", n, PQgetvalue(res, 0, 0));
-		for (k = 0; k < t->npk; k++)
-			buf_printf(&b, "%s%s=%s", k ? "," : "", t->pk[k],
-			    PQgetisnull(res, 0, k + 2) ? "NULL" : PQgetvalue(res, 0, k + 2));
-		snprintf(key, sizeof(key), "%s", b.data);
-		buf_free(&b);
-		fail("table %s key (%s): %s of a missing row", t->name, key,
-		    stage_op == 'U' ? "update" : "delete");
+	pipeline_on();
+	/* Each staged row is one probe of the key's index.  A merge join
+	 * would read the index from its start for every run, a hash join
+	 * the whole table: the planner cannot tell how few rows of a big
+	 * table a run touches. */
+	if (plan_gen != txn_gen) {
+		plan_gen = txn_gen;
+		send_plain(NULL, "SET LOCAL enable_mergejoin = off");
+		send_plain(NULL, "SET LOCAL enable_hashjoin = off");
 	}
-	PQclear(res);
+	p = xmalloc((size_t)(g->ncols + 1) * sizeof(*p));
+	for (i = 0; i < g->ncols; i++) {
+		buf_addch(&stage_arr[i], '}');
+		p[i] = stage_arr[i].data;
+	}
+	snprintf(n, sizeof(n), "%d", stage_keys);
+	p[g->ncols] = n;
+	snprintf(sname, sizeof(sname), "la_%c%d", stage_dup ? 'd' : 'a', g->id);
+	e = sent_slot();
+	e->op = stage_op == 'U' ? 'u' : 'd';
+	e->table = stage_table->name;
+	e->key[0] = '\0';
+	e->t = stage_table;
+	e->expect = stage_keys;
+	send_prepared(sname, g->ncols + 1, p);
+	free(p);
 }
 
-/* Copy the current row into the stage. */
+/* A stage's result: the count it found, else the first missing key. */
+static void
+stage_check(struct buf *err, const struct sent *e, const PGresult *res)
+{
+	struct buf key = {0};
+	int k;
+
+	if (PQntuples(res) == 1 && strtol(PQgetvalue(res, 0, 0), NULL, 10) == e->expect)
+		return;
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 1)) {
+		buf_printf(err, "table %s: %s of %d rows found %s", e->table,
+		    e->op == 'u' ? "update" : "delete", e->expect,
+		    PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "none");
+		return;
+	}
+	for (k = 0; k < e->t->npk; k++)
+		buf_printf(&key, "%s%s=%s", k ? "," : "", e->t->pk[k],
+		    PQgetisnull(res, 0, k + 2) ? "NULL" : PQgetvalue(res, 0, k + 2));
+	buf_printf(err, "table %s key (%.*s): %s of a missing row", e->table,
+	    KEYMAX, key.data, e->op == 'u' ? "update" : "delete");
+	buf_free(&key);
+}
+
+/* Add the current row to the staged run. */
 static void
 stage_row(const struct table *t, char op, const int *pkpos)
 {
-	int i, k;
+	size_t bytes;
+	int i;
 
 	for (;;) {
-		if (stage_rows == STAGE_MAX || keyarena.len > STAGE_BYTES) {
+		for (i = 0, bytes = keyarena.len; i < staging->ncols; i++)
+			bytes += stage_arr[i].len;
+		if (stage_rows == STAGE_MAX || bytes > STAGE_BYTES) {
 			stage_flush();
 			stage_start(t, op, pkpos);
 		}
@@ -977,30 +1077,12 @@ stage_row(const struct table *t, char op, const int *pkpos)
 		stage_flush();
 		stage_start(t, op, pkpos);
 	}
-
-	buf_reset(&sb);
-	if (op == 'U') {
-		for (i = 0; i < row.n; i++) {
-			if (row.f[i].val == NULL)
-				buf_addstr(&sb, "\\N");
-			else
-				copytext_escape(&sb, row.f[i].val, strlen(row.f[i].val));
-			buf_addch(&sb, '\t');
-		}
-	} else {
-		for (k = 0; k < t->npk; k++) {
-			const char *v = row.f[pkpos[k]].val;
-
-			if (v == NULL)
-				buf_addstr(&sb, "\\N");
-			else
-				copytext_escape(&sb, v, strlen(v));
-			buf_addch(&sb, '\t');
-		}
+	for (i = 0; i < staging->ncols; i++) {
+		if (stage_rows > 0)
+			buf_addch(&stage_arr[i], staging->delim[i]);
+		array_elem(&stage_arr[i], row.f[staging->col[i]].val);
 	}
-	buf_printf(&sb, "%d\n", ++stage_rows);
-	if (PQputCopyData(conn, sb.data, (int)sb.len) != 1)
-		fail("table %s: COPY: %s", t->name, db_errmsg(conn));
+	stage_rows++;
 }
 
 /* Anything but the next event of the run's shape ends the run. */
@@ -1232,7 +1314,7 @@ static bool
 batch_begin(struct stream *s)
 {
 	const char *p[3];
-	PGresult *res;
+	PGresult *res = NULL, *tres = NULL;
 	long long last;
 	int i;
 
@@ -1242,22 +1324,28 @@ batch_begin(struct stream *s)
 	snprintf(cur_tick, sizeof(cur_tick), "%lld", stream_parse_id(s->f[B_CUR_TICK]));
 	prev_tick = stream_parse_id(s->f[B_PREV_TICK]);
 
-	PQclear(run("begin", "BEGIN", 0, NULL));
+	/* One round trip: the table states are read (and locked) even
+	 * for a batch that turns out to be applied already. */
 	txn_gen++;
 	p[0] = queue;
 	p[1] = consumer;
-	PQclear(run("record consumer", "INSERT INTO londiste.completed"
+	send_own("begin", "BEGIN", 0, NULL, NULL);
+	send_own("record consumer", "INSERT INTO londiste.completed"
 	    " (queue_name, consumer_name, last_tick) VALUES ($1, $2, 0)"
-	    " ON CONFLICT DO NOTHING", 2, p));
+	    " ON CONFLICT DO NOTHING", 2, p, NULL);
 	/* FOR UPDATE: a second londiste-apply of this consumer waits here. */
-	res = run("read applied tick", "SELECT last_tick FROM londiste.completed"
-	    " WHERE queue_name = $1 AND consumer_name = $2 FOR UPDATE", 2, p);
+	send_own("read applied tick", "SELECT last_tick FROM londiste.completed"
+	    " WHERE queue_name = $1 AND consumer_name = $2 FOR UPDATE", 2, p, &res);
+	send_own("read table states", tables_sql, 1, p, &tres);
+	pipeline_off();
 	last = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
-	if (stream_parse_id(cur_tick) <= last)
+	if (stream_parse_id(cur_tick) <= last) {
+		PQclear(tres);
 		return false;
+	}
 
-	tables_load();
+	tables_load(tres);
 	for (i = 0; i < ntables; i++)
 		if (tables[i].state == ST_CATCHUP && tables[i].pending)
 			drain_pending(&tables[i]);
@@ -1271,24 +1359,32 @@ batch_commit(void)
 	int i;
 
 	run_break();
-	pipeline_off();
+	/* Results the server cannot judge (rows found) are checked before
+	 * the commit is sent; the rest fail the pipeline by themselves. */
+	for (i = 0; i < nsent; i++)
+		if (ring[i].op == 'U' || ring[i].op == 'D' ||
+		    ring[i].op == 'u' || ring[i].op == 'd') {
+			pipeline_sync();
+			break;
+		}
 	p[0] = queue;
 	p[1] = consumer;
 	p[2] = cur_tick;
-	PQclear(run("record applied tick", "UPDATE londiste.completed SET last_tick = $3"
-	    " WHERE queue_name = $1 AND consumer_name = $2", 3, p));
+	send_own("record applied tick", "UPDATE londiste.completed SET last_tick = $3"
+	    " WHERE queue_name = $1 AND consumer_name = $2", 3, p, NULL);
 	/* Past the copy's snapshot: nothing later can be in the copy. */
 	for (i = 0; i < ntables; i++) {
 		if (tables[i].state != ST_CATCHUP || tables[i].sync_tick == 0 ||
 		    prev_tick < tables[i].sync_tick)
 			continue;
 		p[1] = tables[i].name;
-		PQclear(run("mark table ok", "UPDATE londiste.subscriber_table"
+		send_own("mark table ok", "UPDATE londiste.subscriber_table"
 		    " SET state = 'ok', snapshot = NULL, sync_tick = NULL"
 		    " WHERE queue_name = $1 AND table_name = $2"
-		    " AND state = 'catching-up'", 2, p));
+		    " AND state = 'catching-up'", 2, p, NULL);
 	}
-	PQclear(run("commit", "COMMIT", 0, NULL));
+	send_own("commit", "COMMIT", 0, NULL, NULL);
+	pipeline_off();
 }
 
 int
@@ -1371,6 +1467,9 @@ main(int argc, char *argv[])
 	buf_free(&kb);
 	buf_free(&run_shape);
 	buf_free(&keyarena);
+	for (c = 0; c < stage_narr; c++)
+		buf_free(&stage_arr[c]);
+	free(stage_arr);
 	free(params);
 	free(queue);
 	PQfinish(conn);
