@@ -162,8 +162,6 @@ DELETE FROM "All Types" WHERE id = 4;
 TRUNCATE "All Types";
 
 -- the trigger arguments, on a table without a primary key
--- (b first: the PL/pgSQL trigger misreads a row whose first column is
--- NULL, see the report of issue 8)
 CREATE TABLE opt (b text, a int, c timestamptz, d int, k text);
 CREATE TRIGGER o1 AFTER INSERT OR UPDATE OR DELETE ON opt
 	FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('q', 'pkey=a', 'ignore=d', 'backup');
@@ -194,3 +192,16 @@ UPDATE opt SET b = b;
 DELETE FROM opt WHERE b = 'n';
 DELETE FROM opt;
 TRUNCATE opt;
+
+-- NULL and empty text in the first and last columns
+CREATE TABLE lead_null (a int, b text, c text);
+CREATE TRIGGER l1 AFTER INSERT OR UPDATE OR DELETE ON lead_null
+	FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('q', 'pkey=b');
+CREATE TRIGGER l2 AFTER INSERT OR UPDATE OR DELETE ON lead_null
+	FOR EACH ROW EXECUTE FUNCTION pgq.sqltriga('q', 'pkey=b');
+CREATE TRIGGER l3 AFTER INSERT OR UPDATE OR DELETE ON lead_null
+	FOR EACH ROW EXECUTE FUNCTION pgq.jsontriga('q', 'pkey=b');
+INSERT INTO lead_null VALUES (NULL, 'n', NULL), (NULL, '', ''), (1, 'x', NULL);
+UPDATE lead_null SET a = 2 WHERE b = 'n';
+UPDATE lead_null SET c = NULL WHERE b = '';
+DELETE FROM lead_null;

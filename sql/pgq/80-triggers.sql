@@ -34,16 +34,24 @@ $$;
 -- The column values of a row as text, in column order, from the row's
 -- text form (record_out quotes a field that needs it and leaves NULL
 -- empty), which needs no dynamic SQL per row.
-CREATE OR REPLACE FUNCTION pgq._row_values(r text)
-RETURNS text[] LANGUAGE sql IMMUTABLE STRICT
-SET search_path = pg_catalog AS $$
-	SELECT array_agg(CASE
-			WHEN m[2] = '' THEN NULL
-			WHEN left(m[2], 1) = '"' THEN
-				regexp_replace(substr(m[2], 2, length(m[2]) - 2), '["\\](.)', '\1', 'g')
-			ELSE m[2] END ORDER BY n)
-	  FROM regexp_matches(substr(r, 2, length(r) - 2),
-		'(^|,)("(?:[^"\\]|""|\\.)*"|[^,]*)', 'g') WITH ORDINALITY AS x(m, n)
+-- The text form of each of a row's columns (the type's output function,
+-- as format's %s gives it: a ::text cast spells booleans differently),
+-- NULL for NULL.  Asked of the row itself, column by column: parsing the
+-- row's text form cannot tell a leading NULL from an empty first field.
+DROP FUNCTION IF EXISTS pgq._row_values(text);
+CREATE OR REPLACE FUNCTION pgq._row_values(i_row record, i_cols text[])
+RETURNS text[] LANGUAGE plpgsql AS $$
+DECLARE
+	res text[];
+BEGIN
+	EXECUTE 'SELECT ARRAY[' ||
+		(SELECT string_agg(format('CASE WHEN num_nulls(%1$I) = 0 THEN format(''%%s'', %1$I) END', c),
+			', ' ORDER BY k)
+		   FROM unnest(i_cols) WITH ORDINALITY AS u(c, k)) ||
+		']::text[] FROM (SELECT ($1).*) _row'
+	  INTO res USING i_row;
+	RETURN res;
+END
 $$;
 
 CREATE OR REPLACE FUNCTION pgq._table_name(i_relid oid)
@@ -140,8 +148,8 @@ BEGIN
 		  FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey)
 		 WHERE x.indrelid = i_relid AND x.indisprimary;
 	END IF;
-	IF op <> 'D' THEN nv := pgq._row_values(i_new::text); END IF;
-	IF op <> 'I' THEN ov := pgq._row_values(i_old::text); END IF;
+	IF op <> 'D' THEN nv := pgq._row_values(i_new, cols); END IF;
+	IF op <> 'I' THEN ov := pgq._row_values(i_old, cols); END IF;
 
 	IF op = 'U' THEN
 		changed := false;
