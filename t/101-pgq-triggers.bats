@@ -47,6 +47,16 @@ events() {
 	[ "$output" = 'I:a|a=1&c=1.50&d=t&e=2020-01-01+08%3a00%3a00%2b00&f=%7b1%2c2%7d&g=%7b%22x%22%3a1%7d&h=1.5e%2b300&i=%5cx00ff|public.ty|||' ]
 }
 
+@test "logutriga: NULL and empty values in the first and last columns" {
+	sql trg "CREATE TABLE lead (a int, b text, c text, PRIMARY KEY (b));
+	CREATE TRIGGER l AFTER INSERT ON lead FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('tq')"
+	sql trg "INSERT INTO lead VALUES (NULL, 'n', NULL), (NULL, '', ''), (1, ',', '\"')"
+	run events
+	[ "${lines[0]}" = 'I:b|a&b=n&c|public.lead|||' ]
+	[ "${lines[1]}" = 'I:b|a&b=&c=|public.lead|||' ]
+	[ "${lines[2]}" = 'I:b|a=1&b=%2c&c=%22|public.lead|||' ]
+}
+
 @test "logutriga: ignore, backup, when, colname=EXPR, pkey, no primary key" {
 	sql trg "CREATE TABLE t4 (a int PRIMARY KEY, b text, c text);
 	CREATE TRIGGER x AFTER INSERT OR UPDATE OR DELETE ON t4 FOR EACH ROW
