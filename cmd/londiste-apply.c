@@ -26,7 +26,7 @@
 /* A staged run of updates or deletes is applied at most this many rows
  * (or key bytes) at a time: bounds the key set and the stage table. */
 #define STAGE_MAX	10000
-#define STAGE_BYTES	(8 << 20)
+#define STAGE_BYTES	(4 << 20)
 #define KEYSLOTS	32768	/* power of two, at least 2 * STAGE_MAX */
 
 #define USAGE "usage: londiste-apply [-d conninfo] --consumer name\n"
