@@ -13,8 +13,8 @@ wal_segments() {
 	new_db w_gen none
 	q postgres CHECKPOINT
 	_start=$(q postgres "SELECT pg_walfile_name(pg_current_wal_lsn())")
-	# about 17 MiB of WAL per scale unit
-	pgbench -i -q -s $((_n + 8)) w_gen >"$OUT/wal-pgbench.log" 2>&1 || die "pgbench -i failed"
+	# about 12 MiB of WAL per scale unit
+	pgbench -i -q -s $((_n * 2)) w_gen >"$OUT/wal-pgbench.log" 2>&1 || die "pgbench -i failed"
 	q postgres "SELECT pg_switch_wal()" >/dev/null
 	_cur=$(q postgres "SELECT pg_walfile_name(pg_current_wal_lsn())")
 	WALSRC=$BENCH_DIR/walsrc
@@ -23,8 +23,10 @@ wal_segments() {
 	# (no checkpoint since CHECKPOINT above has removed any)
 	# shellcheck disable=SC2012 # names are hex digits
 	ls "$BENCH_PGDATA/pg_wal" | grep -E '^[0-9A-F]{24}$' |
-		awk -v a="$_start" -v b="$_cur" '$0 > a && $0 < b' | tail -n "$_n" >"$OUT/wal.list"
-	[ "$(wc -l <"$OUT/wal.list")" = "$_n" ] || die "not $_n WAL segments"
+		awk -v a="$_start" -v b="$_cur" '($0 "") > (a "") && ($0 "") < (b "")' |
+		tail -n "$_n" >"$OUT/wal.list"
+	[ "$(wc -l <"$OUT/wal.list")" = "$_n" ] ||
+		die "not $_n WAL segments between $_start and $_cur"
 	while read -r _f; do
 		cp "$BENCH_PGDATA/pg_wal/$_f" "$WALSRC/$_f" || die "cp $_f"
 	done <"$OUT/wal.list"
