@@ -7,8 +7,8 @@ set title "Skytools in C against the reference systems (times better; 1 = equal)
 set style fill solid 0.8 border -1
 set boxwidth 0.7
 set logscale y 2
-set yrange [0.125:64]
-set ytics ("1/8" 0.125, "1/4" 0.25, "1/2" 0.5, "1" 1, "2" 2, "4" 4, "8" 8, "16" 16, "32" 32, "64" 64)
+set yrange [0.03125:64]
+set ytics ("1/32" 0.03125, "1/16" 0.0625, "1/8" 0.125, "1/4" 0.25, "1/2" 0.5, "1" 1, "2" 2, "4" 4, "8" 8, "16" 16, "32" 32, "64" 64)
 set grid ytics
 set xtics rotate by -40 left noenhanced
 set bmargin 9
