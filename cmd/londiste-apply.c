@@ -278,17 +278,27 @@ table_cmp(const void *a, const void *b)
 	return strcmp(((const struct table *)a)->name, ((const struct table *)b)->name);
 }
 
+/* The catalog is read here rather than through londiste.rel_oid() and
+ * friends: SQL functions are planned at every call, and this runs for
+ * every batch.  A name is schema.relation as the trigger writes it. */
 static const char tables_sql[] =
 	"SELECT t.table_name, t.state, t.snapshot::text, t.sync_tick,"
 	" EXISTS (SELECT 1 FROM londiste.pending p"
 	"  WHERE p.queue_name = t.queue_name AND p.table_name = t.table_name),"
-	" londiste.quoted_name(t.table_name), k.attname,"
-	" EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = x.r"
+	" CASE WHEN r.oid IS NOT NULL THEN format('%I.%I', r.nspname, r.relname) END,"
+	" k.attname,"
+	" EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = r.oid"
 	"  AND (i.indisunique OR i.indisexclusion) AND NOT i.indisprimary)"
 	" FROM londiste.subscriber_table t"
-	" LEFT JOIN LATERAL (SELECT londiste.rel_oid(t.table_name) AS r) x ON true"
-	" LEFT JOIN LATERAL unnest(londiste.pkey_columns(x.r))"
-	"  WITH ORDINALITY AS k(attname, ord) ON true"
+	" LEFT JOIN LATERAL (SELECT c.oid, n.nspname, c.relname"
+	"  FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid"
+	"  WHERE starts_with(t.table_name, n.nspname || '.')"
+	"  AND c.relname = substr(t.table_name, length(n.nspname) + 2)"
+	"  ORDER BY c.oid LIMIT 1) r ON true"
+	" LEFT JOIN LATERAL (SELECT a.attname, k.ord FROM pg_index i"
+	"  CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)"
+	"  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+	"  WHERE i.indrelid = r.oid AND i.indisprimary) k ON true"
 	" WHERE t.queue_name = $1"
 	" ORDER BY t.table_name, k.ord FOR SHARE OF t";
 
@@ -451,22 +461,44 @@ sent_slot(void)
 }
 
 /* A statement of our own bookkeeping into the pipeline; with keep, its
- * result is kept there when the pipeline is synced. */
+ * result is kept there when the pipeline is synced.  With name, it is
+ * prepared on first use: these run for every batch. */
 static void
-send_own(const char *what, const char *sql, int n, const char *const *p,
-    PGresult **keep)
+send_own(const char *what, const char *name, const char *sql, int n,
+    const char *const *p, PGresult **keep)
 {
+	static char prepared[8][16];
 	struct sent *e;
+	int i;
 
 	pipeline_on();
+	for (i = 0; name != NULL && i < 8; i++) {
+		if (strcmp(prepared[i], name) == 0)
+			break;
+		if (prepared[i][0] == '\0') {
+			e = sent_slot();
+			e->op = 0;
+			e->table = NULL;
+			e->key[0] = '\0';
+			e->what = what;
+			if (PQsendPrepare(conn, name, sql, n, NULL) != 1)
+				fail("prepare: %s", db_errmsg(conn));
+			snprintf(prepared[i], sizeof(prepared[i]), "%s", name);
+			break;
+		}
+	}
 	e = sent_slot();
 	e->op = 0;
 	e->table = NULL;
 	e->key[0] = '\0';
 	e->what = what;
 	e->keep = keep;
-	if (PQsendQueryParams(conn, sql, n, NULL, p, NULL, NULL, 0) != 1)
+	if (name != NULL && i < 8) {
+		if (PQsendQueryPrepared(conn, name, n, p, NULL, NULL, 0) != 1)
+			fail("send: %s", db_errmsg(conn));
+	} else if (PQsendQueryParams(conn, sql, n, NULL, p, NULL, NULL, 0) != 1) {
 		fail("send: %s", db_errmsg(conn));
+	}
 }
 
 static void
@@ -1329,14 +1361,14 @@ batch_begin(struct stream *s)
 	txn_gen++;
 	p[0] = queue;
 	p[1] = consumer;
-	send_own("begin", "BEGIN", 0, NULL, NULL);
-	send_own("record consumer", "INSERT INTO londiste.completed"
+	send_own("begin", NULL, "BEGIN", 0, NULL, NULL);
+	send_own("record consumer", "la_rec", "INSERT INTO londiste.completed"
 	    " (queue_name, consumer_name, last_tick) VALUES ($1, $2, 0)"
 	    " ON CONFLICT DO NOTHING", 2, p, NULL);
 	/* FOR UPDATE: a second londiste-apply of this consumer waits here. */
-	send_own("read applied tick", "SELECT last_tick FROM londiste.completed"
+	send_own("read applied tick", "la_last", "SELECT last_tick FROM londiste.completed"
 	    " WHERE queue_name = $1 AND consumer_name = $2 FOR UPDATE", 2, p, &res);
-	send_own("read table states", tables_sql, 1, p, &tres);
+	send_own("read table states", "la_tables", tables_sql, 1, p, &tres);
 	pipeline_off();
 	last = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
@@ -1370,7 +1402,7 @@ batch_commit(void)
 	p[0] = queue;
 	p[1] = consumer;
 	p[2] = cur_tick;
-	send_own("record applied tick", "UPDATE londiste.completed SET last_tick = $3"
+	send_own("record applied tick", "la_tick", "UPDATE londiste.completed SET last_tick = $3"
 	    " WHERE queue_name = $1 AND consumer_name = $2", 3, p, NULL);
 	/* Past the copy's snapshot: nothing later can be in the copy. */
 	for (i = 0; i < ntables; i++) {
@@ -1378,12 +1410,12 @@ batch_commit(void)
 		    prev_tick < tables[i].sync_tick)
 			continue;
 		p[1] = tables[i].name;
-		send_own("mark table ok", "UPDATE londiste.subscriber_table"
+		send_own("mark table ok", NULL, "UPDATE londiste.subscriber_table"
 		    " SET state = 'ok', snapshot = NULL, sync_tick = NULL"
 		    " WHERE queue_name = $1 AND table_name = $2"
 		    " AND state = 'catching-up'", 2, p, NULL);
 	}
-	send_own("commit", "COMMIT", 0, NULL, NULL);
+	send_own("commit", NULL, "COMMIT", 0, NULL, NULL);
 	pipeline_off();
 }
 
