@@ -42,7 +42,7 @@ teardown() {
 D="host=$BATS_FILE_TMPDIR"	# replaced in each test by the cluster's
 
 stage_pids() {
-	pgrep -f -- "^(pgq-next-batch .*host=$TEST_DIR |pgq-events .*host=$TEST_DIR|londiste-apply .*host=$TEST_DIR |pgq-finish-batch .*host=$TEST_DIR|/bin/sh .*/t/chaos/record $BATS_FILE_TMPDIR)"
+	pgrep -f -- "^(pgq-next-batch .*host=$TEST_DIR |pgq-events .*host=$TEST_DIR|londiste-apply .*host=$TEST_DIR |pgq-finish-batch .*host=$TEST_DIR|/bin/sh [^ ]*/t/chaos/record )"
 }
 
 producer() {
