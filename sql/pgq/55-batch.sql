@@ -111,12 +111,14 @@ $$;
 -- Opens cursor i_cursor_name over the batch (optionally filtered by
 -- i_extra_where, an expression over the event columns) and returns its
 -- first i_quick_limit rows; the caller FETCHes the rest and CLOSEs it.
+-- SECURITY INVOKER: i_extra_where is the caller's SQL and must run with
+-- the caller's rights (readers may read the event tables anyway).
 CREATE OR REPLACE FUNCTION pgq.get_batch_cursor(i_batch_id bigint, i_cursor_name text,
 	i_quick_limit integer, i_extra_where text,
 	OUT ev_id bigint, OUT ev_time timestamptz, OUT ev_txid bigint, OUT ev_retry integer,
 	OUT ev_type text, OUT ev_data text, OUT ev_extra1 text, OUT ev_extra2 text,
 	OUT ev_extra3 text, OUT ev_extra4 text)
-RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER
+RETURNS SETOF record LANGUAGE plpgsql SECURITY INVOKER
 SET search_path = pg_catalog, pgq AS $$
 DECLARE
 	q text;
@@ -143,7 +145,7 @@ CREATE OR REPLACE FUNCTION pgq.get_batch_cursor(i_batch_id bigint, i_cursor_name
 	OUT ev_id bigint, OUT ev_time timestamptz, OUT ev_txid bigint, OUT ev_retry integer,
 	OUT ev_type text, OUT ev_data text, OUT ev_extra1 text, OUT ev_extra2 text,
 	OUT ev_extra3 text, OUT ev_extra4 text)
-RETURNS SETOF record LANGUAGE sql SECURITY DEFINER
+RETURNS SETOF record LANGUAGE sql SECURITY INVOKER
 SET search_path = pg_catalog, pgq AS $$
 	SELECT * FROM pgq.get_batch_cursor(i_batch_id, i_cursor_name, i_quick_limit, NULL)
 $$;
