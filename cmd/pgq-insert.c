@@ -190,9 +190,11 @@ produce(void)
 				chunk_abort("truncated input");
 			exit(EXIT_USAGE);
 		}
-		n = check_fields(line);
+		/* A NUL would silently cut the line short in COPY. */
+		n = memchr(line, '\0', (size_t)len) != NULL ? -2 : check_fields(line);
 		if (n < 2 || n > 6) {
-			warnx("stdin line %ld: %s", lineno, n < 0 ? "bad escape sequence" :
+			warnx("stdin line %ld: %s", lineno, n == -2 ? "NUL byte in input" :
+			    n < 0 ? "bad escape sequence" :
 			    "expected ev_type TAB ev_data [TAB extra1 .. extra4]");
 			if (chunk_rows > 0)
 				chunk_abort("bad input");
