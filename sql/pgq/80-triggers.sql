@@ -31,27 +31,21 @@ SET search_path = pg_catalog AS $$
 	END
 $$;
 
--- The column values of a row as text, in column order, from the row's
--- text form (record_out quotes a field that needs it and leaves NULL
--- empty), which needs no dynamic SQL per row.
 -- The text form of each of a row's columns (the type's output function,
 -- as format's %s gives it: a ::text cast spells booleans differently),
 -- NULL for NULL.  Asked of the row itself, column by column: parsing the
 -- row's text form cannot tell a leading NULL from an empty first field.
+-- The query is built once per trigger call and run for NEW and OLD.
 DROP FUNCTION IF EXISTS pgq._row_values(text);
-CREATE OR REPLACE FUNCTION pgq._row_values(i_row record, i_cols text[])
-RETURNS text[] LANGUAGE plpgsql AS $$
-DECLARE
-	res text[];
-BEGIN
-	EXECUTE 'SELECT ARRAY[' ||
-		(SELECT string_agg(format('CASE WHEN num_nulls(%1$I) = 0 THEN format(''%%s'', %1$I) END', c),
-			', ' ORDER BY k)
-		   FROM unnest(i_cols) WITH ORDINALITY AS u(c, k)) ||
+DROP FUNCTION IF EXISTS pgq._row_values(record, text[]);
+CREATE OR REPLACE FUNCTION pgq._row_values_sql(i_cols text[])
+RETURNS text LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog AS $$
+	SELECT 'SELECT ARRAY[' ||
+		string_agg(format('CASE WHEN num_nulls(%1$I) = 0 THEN format(''%%s'', %1$I) END', c),
+			', ' ORDER BY k) ||
 		']::text[] FROM (SELECT ($1).*) _row'
-	  INTO res USING i_row;
-	RETURN res;
-END
+	  FROM unnest(i_cols) WITH ORDINALITY AS u(c, k)
 $$;
 
 CREATE OR REPLACE FUNCTION pgq._table_name(i_relid oid)
@@ -80,6 +74,7 @@ CREATE OR REPLACE FUNCTION pgq._row_event(i_format text, i_args text[], i_relid 
 RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
 	queue text;
+	values_sql text;
 	arg text;
 	skip boolean := false;
 	backup boolean := false;
@@ -148,8 +143,9 @@ BEGIN
 		  FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey)
 		 WHERE x.indrelid = i_relid AND x.indisprimary;
 	END IF;
-	IF op <> 'D' THEN nv := pgq._row_values(i_new, cols); END IF;
-	IF op <> 'I' THEN ov := pgq._row_values(i_old, cols); END IF;
+	values_sql := pgq._row_values_sql(cols);
+	IF op <> 'D' THEN EXECUTE values_sql INTO nv USING i_new; END IF;
+	IF op <> 'I' THEN EXECUTE values_sql INTO ov USING i_old; END IF;
 
 	IF op = 'U' THEN
 		changed := false;

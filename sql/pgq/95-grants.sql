@@ -45,7 +45,7 @@ GRANT EXECUTE ON FUNCTION
 	pgq.sqltriga(),
 	pgq.jsontriga(),
 	pgq._urlenc(text),
-	pgq._row_values(record, text[]),
+	pgq._row_values_sql(text[]),
 	pgq._table_name(oid),
 	pgq._row_expr(text, record),
 	pgq._row_event(text, text[], oid, text, record, record),

@@ -731,7 +731,7 @@ append_literal(StringInfo b, const char *v)
 		appendStringInfoString(b, quote_literal_cstr(v));
 }
 
-/* The text form of every column, NULL for NULL: what pgq._row_values
+/* The text form of every column, NULL for NULL: what pgq._row_values_sql
  * reads back out of record_out. */
 static char **
 row_values(RelInfo *ri, HeapTuple tuple, TupleDesc desc)
