@@ -1441,7 +1441,7 @@ main(int argc, char *argv[])
 			consumer = optarg;
 			break;
 		case 'd':
-			dbname = optarg;
+			dbname = db_conninfo_arg(optarg);
 			break;
 		case 'h':
 			help();

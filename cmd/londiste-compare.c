@@ -106,13 +106,13 @@ main(int argc, char *argv[])
 			consumer = optarg;
 			break;
 		case 'd':
-			dbname = optarg;
+			dbname = db_conninfo_arg(optarg);
 			break;
 		case 'h':
 			help();
 			break;
 		case 's':
-			provider = optarg;
+			provider = db_conninfo_arg(optarg);
 			break;
 		case 't':
 			timeout_ms = parse_seconds_ms(optarg, "lock timeout");

@@ -43,7 +43,7 @@ main(int argc, char *argv[])
 
 	while ((c = getopt_long(argc, argv, "d:hV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'd': conninfo = optarg; break;
+		case 'd': conninfo = db_conninfo_arg(optarg); break;
 		case 'h': help();
 		case 'V': print_version();
 		default:  usage();

@@ -200,7 +200,7 @@ main(int argc, char *argv[])
 
 	while ((c = getopt_long(argc, argv, "d:hjrV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'd': conninfo = optarg; break;
+		case 'd': conninfo = db_conninfo_arg(optarg); break;
 		case 'h': help(); break;
 		case 'j': fmt = FMT_JSON; break;
 		case 'r': fmt = FMT_RAW; break;

@@ -268,7 +268,7 @@ main(int argc, char *argv[])
 	while ((c = getopt_long(argc, argv, "1d:hsV", longopts, NULL)) != -1) {
 		switch (c) {
 		case '1': o.single = true; break;
-		case 'd': conninfo = optarg; break;
+		case 'd': conninfo = db_conninfo_arg(optarg); break;
 		case 'h': help(); break;
 		case 's': o.stream = true; break;
 		case 'V': print_version(); break;

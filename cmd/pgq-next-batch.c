@@ -274,7 +274,7 @@ main(int argc, char *argv[])
 	while ((c = getopt_long(argc, argv, "D:d:fhi:l:n:s:Vw", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'D': o.dead_interval = interval_arg(optarg, "dead interval"); break;
-		case 'd': o.conninfo = optarg; break;
+		case 'd': o.conninfo = db_conninfo_arg(optarg); break;
 		case 'f': o.follow = true; break;
 		case 'h': help(); break;
 		case 'i': o.min_interval = interval_arg(optarg, "min interval"); break;

@@ -52,7 +52,7 @@ main(int argc, char *argv[])
 	while ((c = getopt_long(argc, argv, "a:d:hs:V", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'a': at = optarg; break;
-		case 'd': conninfo = optarg; break;
+		case 'd': conninfo = db_conninfo_arg(optarg); break;
 		case 'h': help();
 		case 's': sub = optarg; break;
 		case 'V': print_version();

@@ -69,7 +69,7 @@ main(int argc, char *argv[])
 		switch (c) {
 		case 'a': all = 1; break;
 		case 'D': delay = optarg; break;
-		case 'd': conninfo = optarg; break;
+		case 'd': conninfo = db_conninfo_arg(optarg); break;
 		case 'h': help();
 		case 'V': print_version();
 		default:  usage();

@@ -187,7 +187,7 @@ main(int argc, char *argv[])
 
 	while ((ch = getopt_long(argc, argv, "d:hpV", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'd': conninfo = optarg; break;
+		case 'd': conninfo = db_conninfo_arg(optarg); break;
 		case 'h': help();
 		case 'p': prom = 1; break;
 		case 'V': print_version();

@@ -985,7 +985,7 @@ main(int argc, char *argv[])
 		case 'a': all = 1; break;
 		case 'd':
 			dbs = xrealloc(dbs, (ndbs + 1) * sizeof(*dbs));
-			dbs[ndbs++] = optarg;
+			dbs[ndbs++] = db_conninfo_arg(optarg);
 			break;
 		case 'h': help();
 		case 'i': interval_ms = parse_num(optarg, 1, 86400000, "interval"); break;

@@ -69,21 +69,21 @@ db_connect(const char *conninfo)
 	return conn;
 }
 
-char *
-db_mask(const char *conninfo)
+/* The next password in conninfo at or after *pos: its value's offset
+ * and length (quotes included).  Both forms: key=value (password=x,
+ * password = 'x y') and URI (scheme://user:secret@host, ?password=x).
+ * Returns 0 when there is none. */
+static int
+next_secret(const char *ci, size_t *pos, size_t *off, size_t *len)
 {
-	char *out = xstrdup(conninfo), *p;
+	const char *p, *v, *e;
 
-	/* key=value form: password = 'x y' or password=x */
-	for (p = out; (p = strstr(p, "password")) != NULL; ) {
-		char *v = p + 8, *e;
-
+	for (p = ci + *pos; (p = strstr(p, "password")) != NULL; p += 8) {
+		v = p + 8;
 		while (*v == ' ')
 			v++;
-		if (*v != '=') {
-			p += 8;
+		if (*v != '=')
 			continue;
-		}
 		v++;
 		while (*v == ' ')
 			v++;
@@ -98,36 +98,69 @@ db_mask(const char *conninfo)
 			while (*e != '\0' && *e != ' ' && *e != '&')
 				e++;
 		}
-		{
-			size_t tail = strlen(e);
-			char *n = xmalloc((size_t)(v - out) + 8 + tail + 1);
-
-			memcpy(n, out, (size_t)(v - out));
-			memcpy(n + (v - out), "********", 8);
-			memcpy(n + (v - out) + 8, e, tail + 1);
-			p = n + (v - out) + 8;
-			free(out);
-			out = n;
-		}
+		*off = (size_t)(v - ci);
+		*len = (size_t)(e - v);
+		*pos = (size_t)(e - ci);
+		return 1;
 	}
-	/* URI form: scheme://user:secret@host */
-	if ((p = strstr(out, "://")) != NULL) {
-		char *at = strchr(p + 3, '@'), *colon = strchr(p + 3, ':');
-		char *slash = strchr(p + 3, '/');
+	return 0;
+}
 
-		if (at != NULL && colon != NULL && colon < at &&
-		    (slash == NULL || at < slash)) {
-			size_t tail = strlen(at);
-			char *n = xmalloc((size_t)(colon + 1 - out) + 8 + tail + 1);
+/* The span of the secret of a URI's user:secret@ part, if any. */
+static int
+uri_secret(const char *ci, size_t *off, size_t *len)
+{
+	const char *p = strstr(ci, "://"), *at, *colon, *slash;
 
-			memcpy(n, out, (size_t)(colon + 1 - out));
-			memcpy(n + (colon + 1 - out), "********", 8);
-			memcpy(n + (colon + 1 - out) + 8, at, tail + 1);
-			free(out);
-			out = n;
-		}
+	if (p == NULL)
+		return 0;
+	at = strchr(p + 3, '@');
+	colon = strchr(p + 3, ':');
+	slash = strchr(p + 3, '/');
+	if (at == NULL || colon == NULL || colon > at ||
+	    (slash != NULL && slash < at))
+		return 0;
+	*off = (size_t)(colon + 1 - ci);
+	*len = (size_t)(at - colon - 1);
+	return 1;
+}
+
+char *
+db_mask(const char *conninfo)
+{
+	struct buf out = {0};
+	size_t pos = 0, done = 0, off, len;
+	const char *ci = conninfo;
+
+	if (uri_secret(ci, &off, &len)) {
+		buf_add(&out, ci, off);
+		buf_add(&out, "********", 8);
+		done = pos = off + len;
 	}
-	return out;
+	while (next_secret(ci, &pos, &off, &len)) {
+		buf_add(&out, ci + done, off - done);
+		buf_add(&out, "********", 8);
+		done = off + len;
+	}
+	buf_add(&out, ci + done, strlen(ci + done));
+	return out.data ? out.data : xstrdup("");
+}
+
+char *
+db_conninfo_arg(char *arg)
+{
+	char *copy = xstrdup(arg);
+	size_t pos = 0, off, len;
+
+	/* ps reads the argument vector from the process's own memory, so
+	 * overwriting it in place hides the secret from other users. */
+	if (uri_secret(arg, &off, &len)) {
+		memset(arg + off, '*', len);
+		pos = off + len;
+	}
+	while (next_secret(arg, &pos, &off, &len))
+		memset(arg + off, '*', len);
+	return copy;
 }
 
 /* libpq messages end in a newline and may span lines; stderr gets one. */

@@ -28,6 +28,11 @@ extern const char db_session_setup_sql[];
 /* A copy of conninfo with any password replaced by "********". */
 char *db_mask(const char *conninfo);
 
+/* A copy of a conninfo given on the command line, with the password in
+ * arg itself overwritten by asterisks so that ps does not show it.  Call
+ * it on the optarg of every -d/-s option. */
+char *db_conninfo_arg(char *arg);
+
 /* libpq's last error for conn, one line, without the trailing newline. */
 const char *db_errmsg(PGconn *conn);
 
