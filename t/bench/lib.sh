@@ -6,6 +6,8 @@
 #   qf DB FILE                 psql -f FILE, quiet
 #   new_db NAME ours|debian|none
 #   now_ns                     wall clock in nanoseconds
+#   loadavg                    the 1-minute load average
+#   fastpath_check DB          die unless our PgQ in DB runs in C
 #   timed VAR CMD...           run CMD, store its run time in seconds in VAR
 #   row KEY LABEL UNIT BETTER GOAL
 #                              declare a result row (BETTER: higher|lower)
@@ -13,6 +15,8 @@
 #   rate N SECONDS             N / SECONDS, for rows/s and events/s
 #   sides FN ARGS...           FN ours ARGS, FN ref ARGS, in the round's
 #                              order (alternating, so drift hits both)
+#   wait_for SECONDS MSG CMD...
+#                              poll CMD until it succeeds, die after SECONDS
 #   say MSG                    progress line on stderr
 
 say() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -45,6 +49,7 @@ bench_start() {
 	chmod 755 "$BENCH_DIR"
 	[ "$(id -u)" = 0 ] && chown postgres: "$BENCH_DIR"
 	BENCH_PGDATA=$BENCH_DIR/data
+	bench_fastpath_lib
 	as_pg "$PGBIN/initdb" -D "$BENCH_PGDATA" -U postgres -A trust -E UTF8 \
 		--locale=C.UTF-8 >"$BENCH_DIR/initdb.log" 2>&1 ||
 		{ cat "$BENCH_DIR/initdb.log" >&2; die "initdb failed"; }
@@ -60,6 +65,7 @@ bench_start() {
 	archive_mode = off
 	log_min_messages = warning
 	log_line_prefix = '%m [%p] %a '
+	dynamic_library_path = '$BENCH_DIR/lib:\$libdir'
 	CONF
 	export PGHOST="$BENCH_DIR" PGPORT=5432 PGUSER=postgres PGDATABASE=postgres
 	unset PGPASSWORD PGSERVICE
@@ -69,6 +75,36 @@ bench_start() {
 		{ cat "$BENCH_DIR/server.log" >&2; die "server did not start"; }
 	PGVERSION=$(q postgres "SHOW server_version")
 	export BENCH_DIR BENCH_PGDATA PGBIN PGVERSION
+}
+
+# Our PgQ switches insert_event and the triggers to C (sql/pgq/c) when
+# pgq_c loads; without it we would measure the PL/pgSQL fallback against
+# Debian's C.  The module goes into a directory of the cluster that the
+# server's user can read, on dynamic_library_path ahead of $libdir, never
+# into the system's pkglibdir (Debian's pgq lives there).  Debian's pgq
+# names its libraries with $libdir/, so the path does not change it.
+bench_fastpath_lib() {
+	_so=$SKYTOOLS_BUILD/server/pgq_c.so
+	[ -f "$_so" ] || _so=$TOP/build/server/pgq_c.so
+	if [ ! -f "$_so" ]; then
+		_v=$("$PGBIN/postgres" --version | sed -n 's/.* \([0-9][0-9]*\)\..*/\1/p')
+		die "$SKYTOOLS_BUILD/server/pgq_c.so missing: install postgresql-server-dev-${_v:-15} and run make"
+	fi
+	mkdir -p "$BENCH_DIR/lib" && cp "$_so" "$BENCH_DIR/lib/pgq_c.so" &&
+		chmod -R a+rX "$BENCH_DIR/lib" || die "cannot copy $_so"
+}
+
+# fastpath_check DB: our PgQ in DB must run insert_event and logutriga
+# in C; the language of each goes to the run's notes.
+fastpath_check() {
+	_l=$(q "$1" "SELECT string_agg(p.proname || '=' || l.lanname, ' ' ORDER BY p.proname)
+		FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+		WHERE p.pronamespace = 'pgq'::regnamespace
+		  AND (p.oid = 'pgq.insert_event(text,text,text)'::regprocedure
+		       OR p.proname = 'logutriga')") || die "$1: cannot read pg_proc"
+	printf 'fastpath\t%s\t%s\n' "$1" "$_l" >>"$OUT/notes.tsv"
+	[ "$_l" = "insert_event=c logutriga=c" ] ||
+		die "$1: our PgQ is not using the C fast path ($_l): pgq_c.so did not load, see $BENCH_DIR/server.log"
 }
 
 # Background processes a failed run must not leave behind: pids, and
@@ -108,7 +144,8 @@ new_db() {
 		q postgres "CREATE DATABASE \"$1\"" >/dev/null || die "cannot create $1"
 	case $2 in
 	ours)
-		qf "$1" "$SKYTOOLS_BUILD/sql/pgq.sql" || die "$1: cannot install our PgQ" ;;
+		qf "$1" "$SKYTOOLS_BUILD/sql/pgq.sql" || die "$1: cannot install our PgQ"
+		fastpath_check "$1" ;;
 	debian)
 		q "$1" "CREATE EXTENSION pgq" >/dev/null || die "$1: no Debian PgQ" ;;
 	none) ;;
@@ -116,6 +153,9 @@ new_db() {
 }
 
 now_ns() { date +%s%N; }
+
+# the 1-minute load average
+loadavg() { cut -d ' ' -f 1 /proc/loadavg; }
 
 timed() {
 	_var=$1
@@ -150,12 +190,15 @@ sides() {
 	fi
 }
 
-# wait_until SECONDS CMD...: poll CMD every 50 ms.
-wait_until() {
-	_limit=$(($(date +%s) + $1))
-	shift
+# wait_for SECONDS MESSAGE CMD...: poll CMD every 50 ms; die with
+# MESSAGE if it has not succeeded within SECONDS.
+wait_for() {
+	_secs=$1
+	_limit=$(($(date +%s) + _secs))
+	_msg=$2
+	shift 2
 	until "$@"; do
-		[ "$(date +%s)" -lt "$_limit" ] || die "timed out: $*"
+		[ "$(date +%s)" -lt "$_limit" ] || die "$_msg (waited $_secs s)"
 		sleep 0.05
 	done
 }

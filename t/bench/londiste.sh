@@ -1,15 +1,23 @@
 # londiste.sh: the two Londiste set-ups that w-londiste.sh and
 # w-copy.sh share, made once per run.
 #
-# Ours: provider lo_prov (our PgQ and londiste SQL), subscriber lo_sub,
-# queue bq, consumer "bench", sh/londiste with a Skytools 2 style ini,
-# pgq-tick --loop (defaults) ticking the provider all along.
+# Ours: provider lo_prov (our PgQ, with pgq_c's C trigger, and londiste
+# SQL), subscriber lo_sub, queue bq, consumer "bench", sh/londiste with a
+# Skytools 2 style ini, pgq-tick --loop ticking the provider all along.
 # Reference: londiste 3 (Debian's python3-londiste, pgq_node and
-# londiste extensions) root l3_prov and leaf l3_sub on queue bq, the
-# root's worker running all along, pgqd (defaults) ticking both.
-# Both queues tick at least every second (ticker_idle_period).
-# The replay (sh/londiste replay; londiste 3's leaf worker) runs only
-# while measured.
+# londiste extensions, Debian PgQ's C trigger) root l3_prov and leaf
+# l3_sub on queue bq, the root's worker running all along, pgqd ticking
+# both.
+#
+# The same ticker settings on both sides: ticker() every second
+# (pgq-tick --interval 1000; pgqd ticker_period = 1), maintenance and
+# retry every 30 s (pgq-tick --maint-interval 30; pgqd maint_period and
+# retry_period = 30), and the queues at PgQ's defaults (ticker_max_count
+# 500, ticker_max_lag 3 s) except ticker_idle_period, 1 s on both, as a
+# queue with traffic ticks.  Consumers at their defaults (loop_delay 1 s
+# for sh/londiste's copier and londiste 3's workers).  The replay
+# (sh/londiste replay; londiste 3's leaf worker) runs only while
+# measured.
 
 L3=/usr/bin/londiste
 
@@ -40,13 +48,15 @@ lon_setup() {
 	INI
 	LO_INI=$BENCH_DIR/lo.ini
 	londiste "$LO_INI" provider install >/dev/null || die "londiste provider install"
+	fastpath_check lo_prov
 	londiste "$LO_INI" subscriber install >/dev/null || die "londiste subscriber install"
 	londiste "$LO_INI" provider add bt || die "londiste provider add"
 	londiste "$LO_INI" subscriber add bt || die "londiste subscriber add"
 	# An idle queue ticks once a minute, and a copy waits for a tick on
 	# both systems: tick every second, as a queue with traffic does.
 	q lo_prov "SELECT pgq.set_queue_config('bq', 'ticker_idle_period', '1 second')" >/dev/null
-	pgq-tick -d dbname=lo_prov --loop 2>>"$OUT/lo-tick.log" &
+	pgq-tick -d dbname=lo_prov --loop --interval 1000 --maint-interval 30 \
+		2>>"$OUT/lo-tick.log" &
 	LO_TICK=$!
 	bg "$LO_TICK"
 
@@ -73,6 +83,9 @@ lon_setup() {
 		$L3 "$L3_LEAF" add-table bt
 	} >>"$OUT/l3-setup.log" 2>&1 || die "londiste 3 set-up failed, see $OUT/l3-setup.log"
 	q l3_prov "SELECT pgq.set_queue_config('bq', 'ticker_idle_period', '1 second')" >/dev/null
+	printf 'trigger\tl3_prov\tpgq.logutriga=%s\n' "$(q l3_prov "SELECT l.lanname
+		FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+		WHERE p.oid = 'pgq.logutriga'::regproc")" >>"$OUT/notes.tsv"
 	cat >"$BENCH_DIR/pgqd.ini" <<-INI
 	[pgqd]
 	base_connstr = host=$PGHOST
@@ -80,17 +93,22 @@ lon_setup() {
 	database_list = l3_prov, l3_sub
 	syslog = 0
 	logfile = $OUT/l3-pgqd.log
+	ticker_period = 1
+	maint_period = 30
+	retry_period = 30
 	INI
 	pgqd "$BENCH_DIR/pgqd.ini" 2>>"$OUT/l3-pgqd.log" &
 	L3_TICK=$!
 	bg "$L3_TICK"
 
-	# the empty tables reach ok through the replay
+	# the empty tables reach ok through the replay, both at once
 	replay_start ours
-	wait_until 120 lon_state ours bt ok
-	replay_stop ours
 	replay_start ref
-	wait_until 120 lon_state ref bt ok
+	wait_for 300 "table bt did not reach ok on our subscriber (see $OUT/lo-replay.log)" \
+		lon_state ours bt ok
+	wait_for 300 "table bt did not reach ok on londiste 3's leaf (see $OUT/l3-leaf.log)" \
+		lon_state ref bt ok
+	replay_stop ours
 	replay_stop ref
 }
 
@@ -102,23 +120,40 @@ lon_teardown() {
 	LON_READY=
 }
 
+# replay_start SIDE: the replay in a process group of its own, so that
+# replay_stop ends the pipeline's stages and londiste 3's copy
+# processes with it.
 replay_start() {
 	if [ "$1" = ours ]; then
 		setsid londiste "$LO_INI" replay 2>>"$OUT/lo-replay.log" &
+		# shellcheck disable=SC2034 # read through eval
+		REPLAY_ours=$!
 	else
 		setsid $L3 "$L3_LEAF" worker >>"$OUT/l3-leaf.out" 2>&1 &
+		# shellcheck disable=SC2034 # read through eval
+		REPLAY_ref=$!
 	fi
-	REPLAY_PID=$!
-	bg "-$REPLAY_PID"
+	bg "-$!"
 }
 
 replay_stop() {
-	kill -TERM "-$REPLAY_PID" 2>/dev/null
-	wait "$REPLAY_PID" 2>/dev/null
-	# the pipeline's stages and londiste 3's copy processes
-	sleep 0.5
-	kill -KILL "-$REPLAY_PID" 2>/dev/null
-	REPLAY_PID=
+	eval "_rp=\${REPLAY_$1:-}"
+	[ -n "$_rp" ] || return 0
+	kill -TERM "-$_rp" 2>/dev/null
+	_i=0
+	while kill -0 "$_rp" 2>/dev/null && [ $_i -lt 100 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	kill -KILL "-$_rp" 2>/dev/null
+	wait "$_rp" 2>/dev/null
+	eval "REPLAY_$1="
+}
+
+# replay_alive SIDE: is the replay started by replay_start still running?
+replay_alive() {
+	eval "_rp=\${REPLAY_$1:-}"
+	[ -n "$_rp" ] && kill -0 "$_rp" 2>/dev/null
 }
 
 # lon_state SIDE TABLE STATE: is the table in that state on the subscriber?
@@ -128,7 +163,9 @@ lon_state() {
 	else
 		_st=$(q l3_sub "SELECT merge_state FROM londiste.get_table_list('bq') WHERE table_name = 'public.$2'")
 	fi
-	[ "$_st" = "$3" ]
+	[ "$_st" = "$3" ] && return 0
+	replay_alive "$1" || die "the $1 replay died (see $OUT/lo-replay.log, $OUT/l3-leaf.log)"
+	return 1
 }
 
 lon_tick() {

@@ -38,9 +38,10 @@ copy_run() {
 		sleep 2
 		_t0=$(now_ns)
 		londiste "$LO_INI" subscriber add ct || die "subscriber add ct"
-		wait_until 600 lon_state ours ct ok
+		wait_for 600 "copy of ct: not ok on our subscriber (see $OUT/lo-replay.log)" \
+			lon_state ours ct ok
 		_t1=$(now_ns)
-		replay_stop
+		replay_stop ours
 		_s=$(awk -v a="$_t0" -v b="$_t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }')
 		rec copy.total ours "$_s"
 		rec copy.l3 ours "$(rate "$COPY_N" "$_s")"
@@ -54,9 +55,10 @@ copy_run() {
 		sleep 2
 		_t0=$(now_ns)
 		$L3 "$L3_LEAF" add-table ct >>"$OUT/l3-setup.log" 2>&1 || die "londiste 3 add-table ct"
-		wait_until 600 lon_state ref ct ok
+		wait_for 600 "copy of ct: not ok on londiste 3's leaf (see $OUT/l3-leaf.log)" \
+			lon_state ref ct ok
 		_t1=$(now_ns)
-		replay_stop
+		replay_stop ref
 		[ "$(q l3_sub "SELECT count(*) FROM ct")" = "$COPY_N" ] || die "londiste 3 copy: wrong row count"
 		rec copy.l3 ref "$(awk -v a="$_t0" -v b="$_t1" -v n="$COPY_N" \
 			'BEGIN { printf "%.1f", n / ((b - a) / 1e9) }')"
