@@ -15,9 +15,13 @@
 #include "util.h"
 
 /* A chunk is committed when input pauses (a live feed reaches consumers
- * at once), or at this size or age (a bulk load commits as it goes). */
-#define CHUNK_ROWS	200000
-#define CHUNK_MS	1000
+ * at once), or at this size or age (a bulk load commits as it goes).
+ * Each chunk's COPY gets a fresh bulk-insert buffer ring in the server,
+ * whose first use costs thousands of page faults (tens of ms of server
+ * CPU), so under a steady flood chunks are large: a second per chunk
+ * cost a bulk load a fifth of its speed. */
+#define CHUNK_ROWS	1000000
+#define CHUNK_MS	5000
 /* Bytes gathered before one PQputCopyData call. */
 #define SEND_BYTES	(1 << 16)
 
@@ -60,22 +64,30 @@ help(void)
 /* Open a transaction and a COPY into the queue's current event table.
  * The event table's defaults supply ev_id and ev_txid, as they do for
  * pgq.insert_event; current_event_table() refuses a queue with inserts
- * disabled. */
+ * disabled.  With time_col, the COPY takes ev_time from the data. */
 static void
-chunk_open(void)
+copy_open(bool time_col)
 {
 	const char *params[1] = { o.queue };
 	PGresult *res;
 	struct buf sql = {0};
 
 	db_cmd(conn, "begin", "BEGIN", 0, NULL);
+	/* Our event tables default ev_time to now(), the original PgQ's have
+	 * no default; a default spares the server parsing a time per row. */
 	res = db_exec(conn, "current event table",
-	    "SELECT pgq.current_event_table($1), now()", 1, params);
-	free(ev_time);
-	ev_time = xstrdup(PQgetvalue(res, 0, 1));
+	    "SELECT t, now(), coalesce((SELECT a.atthasdef FROM pg_catalog.pg_attribute a"
+	    " WHERE a.attrelid = t::pg_catalog.regclass AND a.attname = 'ev_time'), false)"
+	    " FROM pgq.current_event_table($1) t", 1, params);
+	if (!time_col && strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
+		time_col = true;
+		free(ev_time);
+		ev_time = xstrdup(PQgetvalue(res, 0, 1));
+	}
 	/* current_event_table() returns a qualified, quoted name. */
-	buf_printf(&sql, "COPY %s (ev_time, ev_type, ev_data, ev_extra1, "
-	    "ev_extra2, ev_extra3, ev_extra4) FROM STDIN", PQgetvalue(res, 0, 0));
+	buf_printf(&sql, "COPY %s (%sev_type, ev_data, ev_extra1, ev_extra2, "
+	    "ev_extra3, ev_extra4) FROM STDIN", PQgetvalue(res, 0, 0),
+	    time_col ? "ev_time, " : "");
 	PQclear(res);
 	res = PQexec(conn, sql.data);
 	if (PQresultStatus(res) != PGRES_COPY_IN)
@@ -84,6 +96,16 @@ chunk_open(void)
 	buf_free(&sql);
 	chunk_rows = 0;
 	chunk_start = now_ms();
+}
+
+/* A chunk of producer input: ev_time is the transaction's now(), from
+ * the table's default when it has one (ev_time then stays NULL here). */
+static void
+chunk_open(void)
+{
+	free(ev_time);
+	ev_time = NULL;
+	copy_open(false);
 }
 
 static void
@@ -147,12 +169,14 @@ check_fields(char *line)
 }
 
 static void
-add_row(const char *time_field, const char *fields, int nfields)
+add_row(const char *fields, int nfields)
 {
 	int i;
 
-	buf_addstr(&out, time_field);
-	buf_addch(&out, '\t');
+	if (ev_time != NULL) {
+		buf_addstr(&out, ev_time);
+		buf_addch(&out, '\t');
+	}
 	buf_addstr(&out, fields);
 	for (i = nfields; i < 6; i++)
 		buf_add(&out, "\t\\N", 3);
@@ -202,7 +226,7 @@ produce(void)
 		}
 		if (chunk_rows == 0)
 			chunk_open();
-		add_row(ev_time, line, n);
+		add_row(line, n);
 	}
 	if (chunk_rows > 0)
 		chunk_commit();
@@ -220,7 +244,7 @@ move_batches(void)
 	while ((r = stream_next(&in, STREAM_FRAMED)) != REC_EOF) {
 		switch (r) {
 		case REC_BATCH:
-			chunk_open();
+			copy_open(true);
 			break;
 		case REC_EVENT: {
 			/* ev_time, ev_type, ev_data, extras: fields already in
