@@ -31,16 +31,19 @@ static struct opts {
 	const char *min_lag;
 	const char *min_interval;
 	const char *dead_interval;
+	const char *batch_events;
 	bool wait;
 	bool follow;
+	bool reg;
 } o;
 
 static void
 usage(void)
 {
 	fprintf(stderr, "usage: pgq-next-batch [-d conninfo] [--wait | --follow] "
-	    "[--min-count n] [--min-lag s] [--min-interval s] "
-	    "[--subconsumer sub [--dead-interval s]] queue consumer\n");
+	    "[--register] [--batch-events n] [--min-count n] [--min-lag s] "
+	    "[--min-interval s] [--subconsumer sub [--dead-interval s]] "
+	    "queue consumer\n");
 	exit(EXIT_USAGE);
 }
 
@@ -48,8 +51,9 @@ static void
 help(void)
 {
 	printf("usage: pgq-next-batch [-d conninfo] [--wait | --follow] "
-	    "[--min-count n] [--min-lag s] [--min-interval s] "
-	    "[--subconsumer sub [--dead-interval s]] queue consumer\n"
+	    "[--register] [--batch-events n] [--min-count n] [--min-lag s] "
+	    "[--min-interval s] [--subconsumer sub [--dead-interval s]] "
+	    "queue consumer\n"
 	    "\n"
 	    "Print the consumer's next batch as a batch record; exit 1 when\n"
 	    "none is ready.\n"
@@ -58,6 +62,9 @@ help(void)
 	    "  -w, --wait               block until a batch is ready\n"
 	    "  -f, --follow             keep printing each next batch once the\n"
 	    "                           previous one is finished\n"
+	    "  -r, --register           register the consumer first if it is not\n"
+	    "  -b, --batch-events=N     under a backlog, batch spans ticks until it\n"
+	    "                           has N events; else the next tick as usual\n"
 	    "  -n, --min-count=N        batch spans ticks until it has N events\n"
 	    "  -l, --min-lag=S          only batches whose end is S seconds old\n"
 	    "  -i, --min-interval=S     batch spans ticks covering S seconds\n"
@@ -122,6 +129,17 @@ session_open(struct session *ss)
 		return false;
 	ss->ours = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
 	PQclear(res);
+	if (o.reg) {
+		/* Once: a consumer unregistered while we run stays so. */
+		const char *p[2] = { o.queue, o.consumer };
+
+		res = PQexecParams(ss->conn, "SELECT pgq.register_consumer($1, $2)",
+		    2, NULL, p, NULL, NULL, 0);
+		if (!check(ss, res, PGRES_TUPLES_OK, "register"))
+			return false;
+		PQclear(res);
+		o.reg = false;
+	}
 	if (!(o.wait || o.follow))
 		return true;
 	/* LISTEN before the first look, so that no tick between the look
@@ -169,7 +187,9 @@ fetch(struct session *ss, PGresult **out)
 		}
 	} else {
 		params[n++] = o.min_lag;
-		params[n++] = o.min_count;
+		/* Under a backlog, one batch over many ticks: the per-batch
+		 * round trips and commits then cost little against the rows. */
+		params[n++] = o.batch_events != NULL ? o.batch_events : o.min_count;
 		params[n++] = o.min_interval;
 		sql = "SELECT batch_id, cur_tick_id, prev_tick_id, cur_tick_time, "
 		    "prev_tick_time, $2 FROM pgq.next_batch_custom($1, $2, "
@@ -178,6 +198,21 @@ fetch(struct session *ss, PGresult **out)
 	res = PQexecParams(ss->conn, sql, n, NULL, params, NULL, NULL, 0);
 	if (!check(ss, res, PGRES_TUPLES_OK, "next batch"))
 		return -1;
+	if (o.batch_events != NULL &&
+	    (PQntuples(res) != 1 || PQgetisnull(res, 0, 0))) {
+		/* Fewer events wait than the count: take every tick there
+		 * is, up to the queue's last one, which is the first tick
+		 * as far from the consumer's as the last.  Without a tick
+		 * time (NULL) this is the plain next tick. */
+		PQclear(res);
+		res = PQexecParams(ss->conn, "SELECT batch_id, cur_tick_id, "
+		    "prev_tick_id, cur_tick_time, prev_tick_time, $2 "
+		    "FROM pgq.next_batch_custom($1, $2, $3::interval, NULL, "
+		    "(SELECT c.lag - q.ticker_lag FROM pgq.get_consumer_info($1, $2) c, "
+		    "pgq.get_queue_info($1) q))", 3, NULL, params, NULL, NULL, 0);
+		if (!check(ss, res, PGRES_TUPLES_OK, "next batch"))
+			return -1;
+	}
 	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
 		PQclear(res);
 		return 0;
@@ -263,6 +298,8 @@ main(int argc, char *argv[])
 		{ "min-interval",  required_argument, NULL, 'i' },
 		{ "subconsumer",   required_argument, NULL, 's' },
 		{ "dead-interval", required_argument, NULL, 'D' },
+		{ "batch-events",  required_argument, NULL, 'b' },
+		{ "register",      no_argument,       NULL, 'r' },
 		{ "help",          no_argument,       NULL, 'h' },
 		{ "version",       no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -271,8 +308,12 @@ main(int argc, char *argv[])
 	long long last = 0, backoff = 0;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "D:d:fhi:l:n:s:Vw", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:D:d:fhi:l:n:rs:Vw", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'b':
+			parse_num(optarg, 1, 1000000000, "batch events");
+			o.batch_events = optarg;
+			break;
 		case 'D': o.dead_interval = interval_arg(optarg, "dead interval"); break;
 		case 'd': o.conninfo = db_conninfo_arg(optarg); break;
 		case 'f': o.follow = true; break;
@@ -283,6 +324,7 @@ main(int argc, char *argv[])
 			parse_num(optarg, 1, 1000000000, "min count");
 			o.min_count = optarg;
 			break;
+		case 'r': o.reg = true; break;
 		case 's': o.subconsumer = optarg; break;
 		case 'V': print_version(); break;
 		case 'w': o.wait = true; break;
@@ -293,6 +335,12 @@ main(int argc, char *argv[])
 		usage();
 	if (o.dead_interval != NULL && o.subconsumer == NULL)
 		errx(EXIT_USAGE, "--dead-interval needs --subconsumer");
+	if (o.reg && o.subconsumer != NULL)
+		errx(EXIT_USAGE, "--register does not go with --subconsumer");
+	if (o.batch_events != NULL && (o.subconsumer != NULL ||
+	    o.min_count != NULL || o.min_interval != NULL))
+		errx(EXIT_USAGE, "--batch-events goes with neither --subconsumer, "
+		    "--min-count nor --min-interval");
 	o.queue = argv[optind];
 	o.consumer = argv[optind + 1];
 	if (o.wait || o.follow)

@@ -259,3 +259,40 @@ compare_equal() {
 	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 }
+
+# Nothing of this test's replay is left: no wrapper, copier or watchdog
+# (forks of sh/londiste with the config in their command line), no stage
+# or copy (the cluster's socket directory is in their conninfo).
+replay_gone() {
+	! pgrep -f -- "londiste $INI " >/dev/null &&
+	! pgrep -f -- "^(pgq-next-batch|pgq-events|londiste-apply|pgq-finish-batch|londiste-copy) .*host=$TEST_DIR " >/dev/null
+}
+
+@test "londiste: SIGKILL of replay --daemon leaves no copier, copy or stage behind" {
+	sql prov "INSERT INTO t2 SELECT g, 'k' || g, 'v' FROM generate_series(1, 100) g"
+	londiste "$INI" provider add t1 t2
+	londiste "$INI" subscriber add t1
+	londiste "$INI" replay --daemon
+	wait_for table_ok t1
+	# a copy in progress when the daemon dies: its TRUNCATE waits for this lock
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	psql -XAq -d sub < "$BATS_TEST_TMPDIR/fifo" >/dev/null &
+	psql_pid=$!
+	exec 8>"$BATS_TEST_TMPDIR/fifo"
+	echo "BEGIN; LOCK TABLE t2 IN ACCESS SHARE MODE;" >&8
+	londiste "$INI" subscriber add t2
+	wait_for pgrep -f -- "^londiste-copy .*host=$TEST_DIR " >/dev/null
+	pid=$(cat "$BATS_TEST_TMPDIR/job_$BATS_TEST_NUMBER.pid")
+	kill -0 "$pid"
+	pgrep -f -- "^londiste-apply .*host=$TEST_DIR " >/dev/null
+	kill -9 "$pid"
+	wait_for replay_gone
+	echo "ROLLBACK;" >&8
+	exec 8>&-
+	wait "$psql_pid" || :
+	# and replay starts again from there
+	londiste "$INI" replay --daemon
+	wait_for table_ok t2
+	sql prov "INSERT INTO t1 VALUES (1, 'after')"
+	wait_for compare_equal
+}

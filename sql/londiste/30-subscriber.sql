@@ -125,6 +125,27 @@ BEGIN
 	END IF;
 END $$;
 
+-- The tables replay has to copy, at most i_limit, those a killed copy left
+-- in-copy first.  When there are none it looks again every 50 ms for up to
+-- i_wait: a table added during replay is copied at once, without a client
+-- polling (each look is a new snapshot, as the function is volatile).
+CREATE OR REPLACE FUNCTION londiste.tables_to_copy(i_queue text, i_limit integer,
+	i_wait interval)
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+	stop timestamptz := clock_timestamp() + coalesce(i_wait, '0');
+BEGIN
+	LOOP
+		RETURN QUERY SELECT t.table_name FROM londiste.subscriber_table t
+			WHERE t.queue_name = i_queue AND t.state IN ('new', 'in-copy')
+			ORDER BY t.state DESC, t.table_name LIMIT i_limit;
+		IF FOUND OR clock_timestamp() >= stop THEN
+			RETURN;
+		END IF;
+		PERFORM pg_sleep(0.05);
+	END LOOP;
+END $$;
+
 -- Set a sequence from the provider's value, never backwards; unregistered
 -- sequences are ignored.
 CREATE OR REPLACE FUNCTION londiste.apply_seq(i_queue text, i_seq text, i_value bigint)
