@@ -16,12 +16,12 @@
 
 /* A chunk is committed when input pauses (a live feed reaches consumers
  * at once), or at this size or age (a bulk load commits as it goes).
- * Each chunk's COPY gets a fresh bulk-insert buffer ring in the server,
- * whose first use costs thousands of page faults (tens of ms of server
- * CPU), so under a steady flood chunks are large: a second per chunk
- * cost a bulk load a fifth of its speed. */
+ * Under a steady flood chunks are large: each chunk's COPY takes a fresh
+ * 16 MB bulk-insert ring of shared buffers, and a backend's first touch
+ * of each of those pages is a page fault; at a chunk per second that
+ * cost a bulk load of 1M events a fifth of its speed. */
 #define CHUNK_ROWS	1000000
-#define CHUNK_MS	5000
+#define CHUNK_MS	10000
 /* Bytes gathered before one PQputCopyData call. */
 #define SEND_BYTES	(1 << 16)
 
