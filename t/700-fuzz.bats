@@ -37,7 +37,7 @@ replay() {
 
 @test "fuzz: ini reader agrees with its documented format on hostile values" {
 	command -v python3 >/dev/null || skip "python3 missing"
-	run "$TOP/t/fuzz/ini-fuzz" -n 5 --no-backslash-n "$TOP/sh/skytools-sh.lib"
+	run "$TOP/t/fuzz/ini-fuzz" -n 5 "$TOP/sh/skytools-sh.lib"
 	echo "$output"
 	[ "$status" -eq 0 ]
 }
@@ -47,7 +47,25 @@ replay() {
 	run --separate-stderr sh -c '. "$1"; ini_get "$2" s path' x \
 		"$TOP/sh/skytools-sh.lib" "$BATS_TEST_TMPDIR/a.ini"
 	[ "$status" -eq 0 ]
-	if [ "$output" != 'C:\new\dir' ]; then
-		skip "KNOWN BUG (sh/skytools-sh.lib ini_get): backslash-n in a value becomes a newline"
-	fi
+	[ "$output" = 'C:\new\dir' ]
+	printf '[s]\npath = a\\nb\n  c\\\n' >"$BATS_TEST_TMPDIR/b.ini"
+	run --separate-stderr sh -c '. "$1"; ini_get "$2" s path' x \
+		"$TOP/sh/skytools-sh.lib" "$BATS_TEST_TMPDIR/b.ini"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'a\\nb\nc\\')" ]
+}
+
+@test "ini reader: keys of [DEFAULT] are found when asked for by section DEFAULT" {
+	printf '[DEFAULT]\nbase = /srv\n[s]\nown = x\n' >"$BATS_TEST_TMPDIR/d.ini"
+	run --separate-stderr sh -c '. "$1"; ini_get "$2" DEFAULT base' x \
+		"$TOP/sh/skytools-sh.lib" "$BATS_TEST_TMPDIR/d.ini"
+	[ "$status" -eq 0 ]
+	[ "$output" = /srv ]
+	run --separate-stderr sh -c '. "$1"; ini_get "$2" DEFAULT own' x \
+		"$TOP/sh/skytools-sh.lib" "$BATS_TEST_TMPDIR/d.ini"
+	[ "$status" -eq 1 ]
+	run --separate-stderr sh -c '. "$1"; ini_keys "$2" DEFAULT' x \
+		"$TOP/sh/skytools-sh.lib" "$BATS_TEST_TMPDIR/d.ini"
+	[ "$status" -eq 0 ]
+	[ "$output" = base ]
 }
