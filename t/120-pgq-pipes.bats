@@ -309,3 +309,47 @@ assert isinstance(rows[0]["ev_id"], int)
 	[ "$status" -eq 0 ]
 	[ "$(printf '%s\n' "$output" | pgq-events -d "$db" --raw | cut -f6)" = two ]
 }
+
+@test "pgq-next-batch --batch-events: one batch over the backlog's ticks; --register" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		make_queue "$db" be c1
+		t0=$(sql "$db" "SELECT last_tick FROM pgq.get_consumer_info('be', 'c1')")
+		for i in 1 2 3 4 5; do
+			printf 't\tv%s\n' "$i" | pgq-insert -d "$db" be
+			tick "$db" be
+		done
+		# at least 2 events: the first two ticks
+		rec=$(pgq-next-batch --batch-events 2 -d "$db" be c1)
+		[ "$(printf '%s\n' "$rec" | cut -f4)" = "$t0" ]
+		id=$(printf '%s\n' "$rec" | cut -f2)
+		run --separate-stderr sh -c "pgq-events -d $db $id | grep -c '^event'"
+		[ "$output" = 2 ]
+		pgq-finish-batch -d "$db" "$id"
+		# fewer wait than asked for: every tick there is, in one batch
+		tick "$db" be
+		last=$(sql "$db" "SELECT last_tick_id FROM pgq.get_queue_info('be')")
+		rec=$(pgq-next-batch --batch-events 1000 -d "$db" be c1)
+		[ "$(printf '%s\n' "$rec" | cut -f3)" = "$last" ]
+		id=$(printf '%s\n' "$rec" | cut -f2)
+		run --separate-stderr sh -c "pgq-events -d $db $id | pgq-finish-batch -d $db"
+		[ "$status" -eq 0 ]
+		# nothing waits: no batch
+		run pgq-next-batch --batch-events 1000 -d "$db" be c1
+		[ "$status" -eq 1 ]
+		# --register: a new consumer starts at the last tick
+		run pgq-next-batch -d "$db" be c2
+		[ "$status" -eq 2 ]
+		run pgq-next-batch --register -d "$db" be c2
+		[ "$status" -eq 1 ]
+		[ "$(sql "$db" "SELECT last_tick FROM pgq.get_consumer_info('be', 'c2')")" = "$last" ]
+		run pgq-next-batch --register -d "$db" be c2
+		[ "$status" -eq 1 ]
+	done
+	run --separate-stderr pgq-next-batch --batch-events 10 --min-count 5 q c
+	[ "$status" -eq 2 ]
+	run --separate-stderr pgq-next-batch --batch-events 0 q c
+	[ "$status" -eq 2 ]
+	run --separate-stderr pgq-next-batch --register --subconsumer s q c
+	[ "$status" -eq 2 ]
+}
