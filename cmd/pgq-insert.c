@@ -1,6 +1,8 @@
 /* pgq-insert: the producer; COPY events from stdin into a queue. */
 #include <err.h>
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,11 @@
  * cost a bulk load of 1M events a fifth of its speed. */
 #define CHUNK_ROWS	1000000
 #define CHUNK_MS	10000
+/* Input that stops for this long has paused.  An upstream writer that
+ * merely lags a moment behind us (cat, awk, zcat) leaves the pipe empty
+ * for a few microseconds again and again; committing at each of those
+ * cost a piped bulk load hundreds of commits. */
+#define PAUSE_MS	10
 /* Bytes gathered before one PQputCopyData call. */
 #define SEND_BYTES	(1 << 16)
 
@@ -186,6 +193,20 @@ add_row(const char *fields, int nfields)
 	chunk_rows++;
 }
 
+/* True when no line is ready and none arrives within PAUSE_MS. */
+static bool
+input_paused(struct linein *in)
+{
+	struct pollfd pfd = { .fd = in->fd, .events = POLLIN };
+
+	if (linein_ready(in))
+		return false;
+	while (poll(&pfd, 1, PAUSE_MS) < 0)
+		if (errno != EINTR)
+			err(EXIT_RETRY, "poll");
+	return pfd.revents == 0;
+}
+
 static void
 produce(void)
 {
@@ -202,7 +223,7 @@ produce(void)
 		/* Commit before waiting, so a live feed is never held back. */
 		if (chunk_rows > 0 && !o.single &&
 		    (chunk_rows >= CHUNK_ROWS || now_ms() - chunk_start >= CHUNK_MS ||
-		     !linein_ready(&in)))
+		     input_paused(&in)))
 			chunk_commit();
 		len = linein_next(&in, &line, &complete);
 		if (len < 0)
