@@ -100,3 +100,24 @@ canary_alive() {
 	[ "$(sql ls "SELECT last_value FROM $qs.$qq")" = 5 ]
 	canary_alive ls
 }
+
+@test "names: a queue name longer than a channel name still wakes its waiters" {
+	# 60 ASCII bytes then multibyte characters across the 63-byte cut.
+	L="$(printf 'w%.0s' $(seq 60))ééé€€ long"
+	pgq-create-queue -d nm "$L"
+	sql nm "SELECT pgq.force_tick(\$n\$$L\$n\$)" >/dev/null
+	# A session listening on the name (the server cuts it as it cuts
+	# the NOTIFY's channel) hears the tick and the finish.
+	run --separate-stderr psql -XAt -d nm -v "q=$L" -f - <<-'SQL'
+		LISTEN :"q";
+		SELECT pgq.ticker(:'q') > 0;
+		SELECT pgq.register_consumer(:'q', 'c');
+		SELECT pgq.force_tick(:'q') > 0;
+		SELECT pgq.ticker(:'q') > 0;
+		SELECT pgq.finish_batch(pgq.next_batch(:'q', 'c'));
+	SQL
+	echo "$output $stderr"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'payload "tick '* ]]
+	[[ "$output" == *'payload "finish '* ]]
+}

@@ -8,6 +8,23 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT '3.5.1'::text $$;
 CREATE OR REPLACE FUNCTION pgq.skytools_c_version()
 RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT '0.1.0'::text $$;
 
+-- Wake the queue's waiting consumers.  They LISTEN on the queue name,
+-- which the server cuts to 63 bytes on a character boundary, so the
+-- NOTIFY goes to the name cut the same way (queues that share such a
+-- prefix only wake each other for nothing: waiters look before acting).
+CREATE OR REPLACE FUNCTION pgq._wake(i_queue text, i_msg text)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	chan text := i_queue;
+BEGIN
+	WHILE octet_length(chan) > 63 LOOP
+		chan := left(chan, -1);
+	END LOOP;
+	PERFORM pg_notify(chan, i_msg);
+END
+$$;
+
 -- The lock every change of a queue's tick chain or tables takes, so
 -- that ticks are made one at a time and in snapshot order.
 CREATE OR REPLACE FUNCTION pgq._lock_queue(i_queue_name text)
@@ -48,9 +65,7 @@ BEGIN
 		RAISE EXCEPTION 'tick snapshot older than the last tick of queue %: use READ COMMITTED',
 			i_queue.queue_name USING ERRCODE = '40001';
 	END IF;
-	IF octet_length(i_queue.queue_name) < 64 THEN
-		PERFORM pg_notify(i_queue.queue_name, 'tick ' || i_tick_id);
-	END IF;
+	PERFORM pgq._wake(i_queue.queue_name, 'tick ' || i_tick_id);
 	RETURN i_tick_id;
 END
 $$;

@@ -198,9 +198,7 @@ BEGIN
 		RETURN 0;
 	END IF;
 	SELECT queue_name INTO qname FROM pgq.queue WHERE queue_id = qid;
-	IF octet_length(qname) < 64 THEN
-		PERFORM pg_notify(qname, 'finish ' || x_batch_id);
-	END IF;
+	PERFORM pgq._wake(qname, 'finish ' || x_batch_id);
 	RETURN 1;
 END
 $$;
