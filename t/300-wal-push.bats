@@ -45,6 +45,19 @@ SEG=000000010000000000000001
 	[ "$(ls -A "$A/wal" | wc -l)" -eq 2 ]
 }
 
+@test "wal-push: the trailer holds the standard CRC-32C and the size" {
+	# Values from a bitwise reference implementation: short files take
+	# the byte path, long ones the three-lane hardware path.
+	printf 123456789 > "$W/check"
+	wal-push -A "$A" "$W/check" $SEG
+	run sh -c "tail -c 40 '$A/wal/$SEG' | od -An -tx4 -w40"
+	[ "$(echo $output | cut -d' ' -f1-9)" = "184d2a5b 00000020 57594b53 00000001 00000000 e3069283 00000009 00000000 e3069283" ]
+	awk 'BEGIN { for (i = 0; i < 20000; i++) print i }' > "$W/known"
+	wal-push -A "$A" "$W/known" 000000010000000000000002
+	run sh -c "tail -c 40 '$A/wal/000000010000000000000002' | od -An -tx4 -w40"
+	[ "$(echo $output)" = "184d2a5b 00000020 57594b53 00000001 00000000 7f53ff3b 0001a95a 00000000 7f53ff3b 9d51ba49" ]
+}
+
 @test "wal-push: history, backup and partial files" {
 	printf '1\t0/3000000\tno recovery target specified\n' > "$W/hist"
 	for n in 00000002.history $SEG.00000028.backup $SEG.partial; do
