@@ -314,20 +314,27 @@ assert isinstance(rows[0]["ev_id"], int)
 	for f in $(pgq_flavours); do
 		db="pipes_$f"
 		make_queue "$db" be c1
+		# a tick per event (force_tick would count extra events)
+		sql "$db" "SELECT pgq.set_queue_config('be', 'ticker_max_count', '1')" >/dev/null
 		t0=$(sql "$db" "SELECT last_tick FROM pgq.get_consumer_info('be', 'c1')")
 		for i in 1 2 3 4 5; do
 			printf 't\tv%s\n' "$i" | pgq-insert -d "$db" be
-			tick "$db" be
+			sql "$db" "SELECT pgq.ticker('be')" >/dev/null
 		done
-		# at least 2 events: the first two ticks
+		# at least 2 events, over several ticks (the original PgQ takes
+		# up to twice as many)
 		rec=$(pgq-next-batch --batch-events 2 -d "$db" be c1)
 		[ "$(printf '%s\n' "$rec" | cut -f4)" = "$t0" ]
+		[ "$(printf '%s\n' "$rec" | cut -f3)" -ge $((t0 + 2)) ]
 		id=$(printf '%s\n' "$rec" | cut -f2)
 		run --separate-stderr sh -c "pgq-events -d $db $id | grep -c '^event'"
-		[ "$output" = 2 ]
+		[ "$output" -ge 2 ] && [ "$output" -le 5 ]
 		pgq-finish-batch -d "$db" "$id"
 		# fewer wait than asked for: every tick there is, in one batch
-		tick "$db" be
+		for i in 6 7; do
+			printf 't\tv%s\n' "$i" | pgq-insert -d "$db" be
+			sql "$db" "SELECT pgq.ticker('be')" >/dev/null
+		done
 		last=$(sql "$db" "SELECT last_tick_id FROM pgq.get_queue_info('be')")
 		rec=$(pgq-next-batch --batch-events 1000 -d "$db" be c1)
 		[ "$(printf '%s\n' "$rec" | cut -f3)" = "$last" ]
