@@ -21,8 +21,11 @@
 
 L3=/usr/bin/londiste
 
-lon_table() {
-	q "$1" "CREATE TABLE $2 (id int PRIMARY KEY, n int NOT NULL, name text, ts timestamptz)"
+# bt for w-londiste, ct for w-copy, mt for londiste-apply's memory
+lon_tables() {
+	for _t in bt ct mt; do
+		printf 'CREATE TABLE %s (id int PRIMARY KEY, n int NOT NULL, name text, ts timestamptz);\n' "$_t"
+	done | psql -XAq -v ON_ERROR_STOP=1 -d "$1" || die "$1: cannot create tables"
 }
 
 lon_setup() {
@@ -33,10 +36,33 @@ lon_setup() {
 	new_db l3_prov none
 	new_db l3_sub none
 	for db in lo_prov lo_sub l3_prov l3_sub; do
-		lon_table "$db" bt
-		lon_table "$db" ct
-		lon_table "$db" mt
+		lon_tables "$db"
 	done
+	for n in root leaf; do
+		db=l3_prov
+		[ $n = leaf ] && db=l3_sub
+		cat >"$BENCH_DIR/l3-$n.ini" <<-INI
+		[londiste]
+		job_name = l3_$n
+		db = host=$PGHOST dbname=$db
+		queue_name = bq
+		logfile = $OUT/l3-$n.log
+		pidfile = $BENCH_DIR/l3-$n.pid
+		INI
+	done
+	L3_ROOT=$BENCH_DIR/l3-root.ini
+	L3_LEAF=$BENCH_DIR/l3-leaf.ini
+	# londiste 3's steps are Python start-ups: made while ours are
+	{
+		$L3 "$L3_ROOT" create-root root "host=$PGHOST dbname=l3_prov" &&
+		$L3 "$L3_LEAF" create-leaf leaf "host=$PGHOST dbname=l3_sub" \
+			--provider="host=$PGHOST dbname=l3_prov" &&
+		$L3 "$L3_ROOT" worker -d &&
+		$L3 "$L3_ROOT" add-table bt &&
+		$L3 "$L3_LEAF" add-table bt
+	} >>"$OUT/l3-setup.log" 2>&1 &
+	_l3setup=$!
+
 	cat >"$BENCH_DIR/lo.ini" <<-INI
 	[londiste]
 	job_name = bench
@@ -60,28 +86,7 @@ lon_setup() {
 	LO_TICK=$!
 	bg "$LO_TICK"
 
-	for n in root leaf; do
-		db=l3_prov
-		[ $n = leaf ] && db=l3_sub
-		cat >"$BENCH_DIR/l3-$n.ini" <<-INI
-		[londiste]
-		job_name = l3_$n
-		db = host=$PGHOST dbname=$db
-		queue_name = bq
-		logfile = $OUT/l3-$n.log
-		pidfile = $BENCH_DIR/l3-$n.pid
-		INI
-	done
-	L3_ROOT=$BENCH_DIR/l3-root.ini
-	L3_LEAF=$BENCH_DIR/l3-leaf.ini
-	{
-		$L3 "$L3_ROOT" create-root root "host=$PGHOST dbname=l3_prov" &&
-		$L3 "$L3_LEAF" create-leaf leaf "host=$PGHOST dbname=l3_sub" \
-			--provider="host=$PGHOST dbname=l3_prov" &&
-		$L3 "$L3_ROOT" worker -d &&
-		$L3 "$L3_ROOT" add-table bt &&
-		$L3 "$L3_LEAF" add-table bt
-	} >>"$OUT/l3-setup.log" 2>&1 || die "londiste 3 set-up failed, see $OUT/l3-setup.log"
+	wait "$_l3setup" || die "londiste 3 set-up failed, see $OUT/l3-setup.log"
 	q l3_prov "SELECT pgq.set_queue_config('bq', 'ticker_idle_period', '1 second')" >/dev/null
 	printf 'trigger\tl3_prov\tpgq.logutriga=%s\n' "$(q l3_prov "SELECT l.lanname
 		FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
@@ -168,8 +173,12 @@ lon_state() {
 	return 1
 }
 
+# lon_tick SIDE: a tick now, so that all events so far are in a batch;
+# prints the queue's last tick id.
 lon_tick() {
 	case $1 in ours) _db=lo_prov ;; ref) _db=l3_prov ;; esac
-	q "$_db" "SELECT pgq.force_tick('bq')" >/dev/null
-	q "$_db" "SELECT pgq.ticker('bq')" >/dev/null
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$_db" -c "SELECT pgq.force_tick('bq')" \
+		-c "SELECT pgq.ticker('bq')" -c "SELECT max(t.tick_id) FROM pgq.tick t
+		    JOIN pgq.queue q ON q.queue_id = t.tick_queue WHERE q.queue_name = 'bq'" |
+		tail -n 1
 }

@@ -27,7 +27,7 @@ bulk_run() {
 		rec bulk.sql ref "$(rate "$BULK_N" "$_s")"
 		q b_ours "DROP TABLE IF EXISTS bench_clone"
 		q b_ours "CREATE TABLE bench_clone (LIKE $(q b_ours "SELECT pgq.current_event_table('bq')") INCLUDING ALL)"
-		q b_ours CHECKPOINT
+		[ "$QUICK" = 1 ] || q b_ours CHECKPOINT
 		timed _s psql -XAq -v ON_ERROR_STOP=1 -d b_ours \
 			-c "\\copy bench_clone (ev_type, ev_data) FROM '$OUT/bulk.txt'"
 		rec bulk.copy ref "$(rate "$BULK_N" "$_s")"
@@ -39,12 +39,12 @@ bulk_run() {
 bulk_queue() {
 	q "$1" "SELECT pgq.drop_queue(queue_name) FROM pgq.queue WHERE queue_name = 'bq'" >/dev/null
 	q "$1" "SELECT pgq.create_queue('bq')" >/dev/null
-	q "$1" CHECKPOINT
+	[ "$QUICK" = 1 ] || q "$1" CHECKPOINT
 }
 
 w_bulk() {
 	BULK_N=1000000
-	[ "$QUICK" = 1 ] && BULK_N=100000
+	[ "$QUICK" = 1 ] && BULK_N=50000
 	new_db b_ours ours
 	new_db b_deb debian
 	awk -v n="$BULK_N" 'BEGIN {

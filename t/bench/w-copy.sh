@@ -69,7 +69,7 @@ copy_run() {
 
 w_copy() {
 	COPY_N=1000000
-	[ "$QUICK" = 1 ] && COPY_N=100000
+	[ "$QUICK" = 1 ] && COPY_N=50000
 	row copy.raw "initial copy of $COPY_N rows: londiste-copy vs psql | psql COPY pipe" \
 		rows/s higher 'ratio>=0.9'
 	row copy.total "initial copy of $COPY_N rows: add to ok with replay running vs londiste-copy alone" \

@@ -8,8 +8,9 @@ INS_PAYLOAD='{"id": 123456, "name": "an event of a typical size", "n": 42}'
 insert_run() {
 	_side=$1 _n=$2 _c=$3
 	case $_side in ours) _db=b_ours ;; ref) _db=b_deb ;; esac
-	q "$_db" "SELECT pgq.drop_queue(queue_name) FROM pgq.queue WHERE queue_name = 'bq'" >/dev/null
-	q "$_db" "SELECT pgq.create_queue('bq')" >/dev/null
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$_db" \
+		-c "SELECT pgq.drop_queue(queue_name) FROM pgq.queue WHERE queue_name = 'bq'" \
+		-c "SELECT pgq.create_queue('bq')" >/dev/null || die "$_db: cannot make queue bq"
 	[ "$QUICK" = 1 ] || q "$_db" CHECKPOINT
 	pgbench -n -T "$INS_SECONDS" -c "$_c" -j "$_c" -f "$OUT/insert$_n.sql" "$_db" \
 		>"$OUT/pgbench.out" 2>&1 || { cat "$OUT/pgbench.out" >&2; die "pgbench failed"; }
@@ -19,7 +20,7 @@ insert_run() {
 
 w_insert() {
 	INS_SECONDS=10
-	[ "$QUICK" = 1 ] && INS_SECONDS=2
+	[ "$QUICK" = 1 ] && INS_SECONDS=1
 	new_db b_ours ours
 	new_db b_deb debian
 	printf "SELECT pgq.insert_event('bq', 'bench', '%s');\n" "$INS_PAYLOAD" >"$OUT/insert1.sql"

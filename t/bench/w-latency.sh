@@ -13,6 +13,10 @@
 # low-latency setting: the ticker every 10 ms (pgq-tick --interval 10;
 # pgqd ticker_period = 0.01), queue ticker_max_lag 0 (tick as soon as
 # there is an event), and for the Python consumer loop_delay 0.01.
+# After the producer stops, each side has the same time to see the last
+# events (8 s by default, 3 s at the low-latency setting) and stops
+# waiting as soon as it has seen them all; events not seen by then are
+# reported and left out.
 
 lat_run() {
 	_side=$1 _set=$2
@@ -59,15 +63,22 @@ lat_run() {
 	sleep 1
 	"$PY" "$BENCH/pgq-py.py" produce "dbname=$_db host=$PGHOST" lq 20 "$LAT_SECONDS" "$_tag" \
 		"$OUT/lat.sent" || die "producer failed"
-	# the last events need the ticker's max lag and a loop_delay at most
-	if [ "$_set" = low ]; then sleep 2; else sleep 5; fi
+	# the last events need the ticker's max lag and a loop_delay at most;
+	# both sides get the same bound, and stop as soon as all are seen
+	_n=$(wc -l <"$OUT/lat.sent")
+	_bound=8
+	[ "$_set" = low ] && _bound=3
+	_limit=$(($(date +%s) + _bound))
+	while [ "$(date +%s)" -lt "$_limit" ] &&
+	    [ "$(cut -f 1 "$OUT/lat.seen" 2>/dev/null | sort -u | wc -l)" -lt "$_n" ]; do
+		sleep 0.1
+	done
 	kill -TERM "-$_cons" 2>/dev/null
 	kill -TERM "$_tick" 2>/dev/null
 	wait "$_cons" "$_tick" 2>/dev/null
 	awk -F '\t' 'FNR == NR { sent[$1] = $2; next }
 		($1 in sent) && !($1 in seen) { seen[$1] = 1; printf "%.3f\n", ($2 - sent[$1]) * 1000 }' \
 		"$OUT/lat.sent" "$OUT/lat.seen" | sort -n >"$OUT/lat.ms"
-	_n=$(wc -l <"$OUT/lat.sent")
 	_got=$(wc -l <"$OUT/lat.ms")
 	[ "$_got" = "$_n" ] || say "  latency $_side $_set: $_got of $_n events seen"
 	[ "$_got" -gt 0 ] || die "latency: no event seen"
@@ -77,7 +88,7 @@ lat_run() {
 
 w_latency() {
 	LAT_SECONDS=30
-	[ "$QUICK" = 1 ] && LAT_SECONDS=5
+	[ "$QUICK" = 1 ] && LAT_SECONDS=2
 	new_db lat_ours ours
 	new_db lat_deb debian
 	for db in lat_ours lat_deb; do

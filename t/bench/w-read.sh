@@ -54,7 +54,7 @@ read_run() {
 
 w_read() {
 	READ_N=1000000
-	[ "$QUICK" = 1 ] && READ_N=100000
+	[ "$QUICK" = 1 ] && READ_N=50000
 	new_db r_ours ours
 	new_db r_deb debian
 	read_setup r_ours

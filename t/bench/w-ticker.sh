@@ -10,10 +10,11 @@ ticker_run() {
 	case $_side in ours) _db=t_ours ;; ref) _db=t_deb ;; esac
 	_max=500
 	[ "$_kind" = ev ] && _max=1
-	q "$_db" "SELECT count(pgq.set_queue_config('tq' || g, 'ticker_max_count', '$_max'))
-		FROM generate_series(1, 100) g" >/dev/null
-	q "$_db" "VACUUM ANALYZE pgq.queue, pgq.tick"
-	q "$_db" CHECKPOINT
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$_db" \
+		-c "SELECT count(pgq.set_queue_config('tq' || g, 'ticker_max_count', '$_max'))
+		    FROM generate_series(1, 100) g" \
+		-c "VACUUM ANALYZE pgq.queue, pgq.tick" >/dev/null || die "$_db: cannot set up the queues"
+	[ "$QUICK" = 1 ] || q "$_db" CHECKPOINT
 	pgbench -n -r -T "$TICK_SECONDS" -f "$OUT/tick-$_kind.sql" "$_db" \
 		>"$OUT/pgbench.out" 2>&1 || { cat "$OUT/pgbench.out" >&2; die "pgbench failed"; }
 	_ms=$(awk '/SELECT pgq.ticker\(\)/ { print $1; exit }' "$OUT/pgbench.out")
@@ -23,7 +24,7 @@ ticker_run() {
 
 w_ticker() {
 	TICK_SECONDS=10
-	[ "$QUICK" = 1 ] && TICK_SECONDS=2
+	[ "$QUICK" = 1 ] && TICK_SECONDS=1
 	new_db t_ours ours
 	new_db t_deb debian
 	for db in t_ours t_deb; do

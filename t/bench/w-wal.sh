@@ -108,7 +108,7 @@ wal_run() {
 
 w_wal() {
 	WAL_N=64
-	[ "$QUICK" = 1 ] && WAL_N=8
+	[ "$QUICK" = 1 ] && WAL_N=4
 	# the server's user may not reach the checkout
 	mkdir -p "$BENCH_DIR/bin"
 	cp "$OUT/copyfsync" "$SKYTOOLS_BUILD/bin/wal-push" "$BENCH_DIR/bin/" || die "cp failed"
