@@ -39,7 +39,9 @@ walmgr_pg() {
 	as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr "$TEST_DIR/walmgr.ini" "$@"
 }
 
-segname() { printf '00000001%08X%08X' $(( $1 / 256 )) $(( $1 % 256 )); }
+# The pushes below are 4 MiB files, and wal-check counts segments by the
+# archived files' size: 1024 of them to a log file number.
+segname() { printf '00000001%08X%08X' $(( $1 / 1024 )) $(( $1 % 1024 )); }
 
 @test "wal-push killed at random instants: a final name holds the whole file or nothing" {
 	A=$BATS_TEST_TMPDIR/a
@@ -68,6 +70,7 @@ segname() { printf '00000001%08X%08X' $(( $1 / 256 )) $(( $1 % 256 )); }
 		rm -f "$BATS_TEST_TMPDIR/back"
 	done
 	run --separate-stderr wal-check -A "$A" --verify
+	echo "$output $stderr"
 	[ "$status" -eq 0 ]
 	left=$(find "$A" -name '.*tmp*' | wc -l)
 	echo "chaos wal-push: $n pushes killed at random ($midway killed midway, $done_before done before the kill), every final name whole; temporary files left: $left" >&3
@@ -126,7 +129,7 @@ archived() {
 		sql postgres "SELECT pg_switch_wal()" >/dev/null
 		sleep "0.$((RANDOM % 5))"
 		case $((RANDOM % 3)) in
-		0)	for p in $(pgrep -f -- "$TEST_DIR/bin/wal-push"); do kill -9 "$p" 2>/dev/null; done
+		0)	for p in $(pgrep -f -- "$TEST_DIR/bin/wal-push"); do kill -9 "$p" 2>/dev/null || :; done
 			what="kill wal-push" ;;
 		1)	sleep 0.3	# past the WAL writer, as synchronous_commit is off
 			as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_PGDATA" -m immediate -w -t 60 restart \
