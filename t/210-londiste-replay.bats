@@ -104,6 +104,11 @@ compare_equal() {
 	run --separate-stderr londiste "$BATS_TEST_TMPDIR/bad.ini" status
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *provider_db* ]]
+	# a queue missing on the provider ends replay; retrying cannot help
+	sed 's/^pgq_queue_name = .*/pgq_queue_name = no.such.queue/' "$INI" > "$BATS_TEST_TMPDIR/nq.ini"
+	run --separate-stderr londiste "$BATS_TEST_TMPDIR/nq.ini" replay
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"queue no.such.queue does not exist"* ]]
 }
 
 @test "londiste: provider and subscriber registry verbs" {
