@@ -162,12 +162,22 @@ replay_alive() {
 }
 
 # lon_state SIDE TABLE STATE: is the table in that state on the subscriber?
+# The server itself looks every 10 ms for up to 5 s (one psql per 5 s,
+# not one per look: under load a psql start costs more than the poll
+# interval, and the time to ok would count it), then the replay is
+# checked for life.
 lon_state() {
 	if [ "$1" = ours ]; then
-		_st=$(q lo_sub "SELECT state FROM londiste.subscriber_table WHERE table_name = 'public.$2'")
+		_db=lo_sub _get="SELECT state FROM londiste.subscriber_table WHERE table_name = 'public.$2'"
 	else
-		_st=$(q l3_sub "SELECT merge_state FROM londiste.get_table_list('bq') WHERE table_name = 'public.$2'")
+		_db=l3_sub _get="SELECT merge_state FROM londiste.get_table_list('bq') WHERE table_name = 'public.$2'"
 	fi
+	_st=$(q "$_db" "DO \$\$ DECLARE st text; BEGIN
+		FOR i IN 1..500 LOOP
+			$_get INTO st;
+			EXIT WHEN st IS NOT DISTINCT FROM '$3';
+			PERFORM pg_sleep(0.01);
+		END LOOP; END \$\$; $_get")
 	[ "$_st" = "$3" ] && return 0
 	replay_alive "$1" || die "the $1 replay died (see $OUT/lo-replay.log, $OUT/l3-leaf.log)"
 	return 1

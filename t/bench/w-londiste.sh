@@ -37,7 +37,15 @@ lon_done() {
 	update) _c="SELECT count(*) = $LON_N FROM bt WHERE n = id + 1" ;;
 	delete) _c="SELECT count(*) = 0 FROM bt" ;;
 	esac
-	[ "$(q "$_db" "$_c")" = t ] && return 0
+	# Looked at by the server every 50 ms for up to 5 s: one psql start
+	# per look would add its own start-up, under load 0.1-0.5 s, to
+	# whichever side finishes first.
+	[ "$(q "$_db" "DO \$\$ DECLARE ok bool; BEGIN
+		FOR i IN 1..100 LOOP
+			$_c INTO ok;
+			EXIT WHEN ok;
+			PERFORM pg_sleep(0.05);
+		END LOOP; END \$\$; $_c")" = t ] && return 0
 	replay_alive "$1" || die "the $1 replay died (see $OUT/lo-replay.log, $OUT/l3-leaf.log)"
 	return 1
 }
