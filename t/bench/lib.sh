@@ -74,6 +74,12 @@ bench_start() {
 		-w -t 60 start >/dev/null ||
 		{ cat "$BENCH_DIR/server.log" >&2; die "server did not start"; }
 	PGVERSION=$(q postgres "SHOW server_version")
+	# PgQ's roles are the cluster's, and both PgQs create them when
+	# missing: made here, so that the two set-ups running side by side
+	# do not race to create them.
+	q postgres "CREATE ROLE pgq_reader; CREATE ROLE pgq_writer;
+		CREATE ROLE pgq_admin IN ROLE pgq_reader, pgq_writer" ||
+		die "cannot create the PgQ roles"
 	export BENCH_DIR BENCH_PGDATA PGBIN PGVERSION
 }
 
