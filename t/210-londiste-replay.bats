@@ -90,6 +90,16 @@ compare_equal() {
 	londiste "$INI" compare "$@" >"$BATS_TEST_TMPDIR/cmp" 2>&1
 }
 
+# hold_lock TABLE: a session of sub (fd 8, pid $psql_pid) holds a lock
+# on TABLE that a copy's TRUNCATE waits for, until fd 8 is closed.
+hold_lock() {
+	mkfifo "$BATS_TEST_TMPDIR/fifo"
+	psql -XAq -d sub < "$BATS_TEST_TMPDIR/fifo" >/dev/null &
+	psql_pid=$!
+	exec 8>"$BATS_TEST_TMPDIR/fifo"
+	echo "BEGIN; LOCK TABLE $1 IN ACCESS SHARE MODE;" >&8
+}
+
 @test "londiste: usage, help, bad config" {
 	run --separate-stderr londiste
 	[ "$status" -eq 2 ]
@@ -182,11 +192,7 @@ compare_equal() {
 	sql prov "INSERT INTO t2 SELECT g, 'k' || g, 'v' FROM generate_series(1, 20000) g"
 	londiste "$INI" provider add t2
 	# hold the copy back: its TRUNCATE waits for this lock
-	mkfifo "$BATS_TEST_TMPDIR/fifo"
-	psql -XAq -d sub < "$BATS_TEST_TMPDIR/fifo" >/dev/null &
-	psql_pid=$!
-	exec 8>"$BATS_TEST_TMPDIR/fifo"
-	echo "BEGIN; LOCK TABLE t2 IN ACCESS SHARE MODE;" >&8
+	hold_lock t2
 	londiste "$INI" subscriber add t2
 	wait_for table_state t2 in-copy
 	sql prov "UPDATE t2 SET v = 'during copy' WHERE a <= 100"
@@ -280,11 +286,7 @@ replay_gone() {
 	londiste "$INI" replay --daemon
 	wait_for table_ok t1
 	# a copy in progress when the daemon dies: its TRUNCATE waits for this lock
-	mkfifo "$BATS_TEST_TMPDIR/fifo"
-	psql -XAq -d sub < "$BATS_TEST_TMPDIR/fifo" >/dev/null &
-	psql_pid=$!
-	exec 8>"$BATS_TEST_TMPDIR/fifo"
-	echo "BEGIN; LOCK TABLE t2 IN ACCESS SHARE MODE;" >&8
+	hold_lock t2
 	londiste "$INI" subscriber add t2
 	wait_for pgrep -f -- "^londiste-copy .*host=$TEST_DIR " >/dev/null
 	pid=$(cat "$BATS_TEST_TMPDIR/job_$BATS_TEST_NUMBER.pid")

@@ -66,39 +66,31 @@ no_pw() {
 	no_pw "$(cat "$TEST_DIR/server.log")"
 }
 
-# Start "$@" in the background and wait until it has a session of user
-# sec: by then it has read its arguments.  Sets $pid.
-start_connected() {
-	local app=$1 i
+# Run "$@" in the background until it has a session of user sec (by
+# then it has read its arguments); set $args to what ps shows of it.
+args_when_connected() {
+	local app=$1 i pid
 	"$@" >/dev/null 2>&1 3>&- &
 	pid=$!
 	for i in $(seq 300); do
 		[ "$(sql postgres "SELECT count(*) FROM pg_stat_activity
-			WHERE usename = 'sec' AND application_name = '$app'")" != 0 ] && return 0
+			WHERE usename = 'sec' AND application_name = '$app'")" != 0 ] && break
 		kill -0 "$pid" 2>/dev/null || { echo "$app exited" >&2; return 1; }
 		sleep 0.1
 	done
-	echo "$app never connected" >&2
-	return 1
+	args=$(ps -o args= -p "$pid")
+	kill "$pid"
+	wait "$pid" || :
+	echo "$args"
+	no_pw "$args"
 }
 
 @test "ps does not show a password given with -d, key=value and URI forms" {
-	start_connected pgq-next-batch --follow \
+	args_when_connected pgq-next-batch --follow \
 		-d "host=$TEST_DIR dbname=sdb user=sec password=$PW" q c
-	args=$(ps -o args= -p "$pid")
-	kill "$pid"
-	wait "$pid" || :
-	echo "$args"
-	no_pw "$args"
 	[[ "$args" == *"password=*************"* ]]
-
-	start_connected pgq-tick --loop -d "postgresql://sec:$PW@/sdb?host=$TEST_DIR" \
+	args_when_connected pgq-tick --loop -d "postgresql://sec:$PW@/sdb?host=$TEST_DIR" \
 		-d "host=$TEST_DIR dbname=postgres user=sec password='$PW'"
-	args=$(ps -o args= -p "$pid")
-	kill "$pid"
-	wait "$pid" || :
-	echo "$args"
-	no_pw "$args"
 	[[ "$args" == *"postgresql://sec:*************@/sdb"* ]]
 	[[ "$args" == *"password=***************"* ]]
 }
