@@ -23,8 +23,8 @@
 #define SKIP_MAGIC 0x184D2A5Bu
 #define VERSION_1  1u
 
-static int
-fail(int code, char *msg, size_t msglen, const char *fmt, ...)
+int
+walfile_msg(int code, char *msg, size_t msglen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -84,7 +84,7 @@ walfile_store(int in, int out, uint32_t comp, int level,
 		if (cctx == NULL ||
 		    ZSTD_isError(ZSTD_CCtx_setParameter(cctx,
 		    ZSTD_c_compressionLevel, level))) {
-			rc = fail(WF_IO, msg, msglen, "zstd: cannot set up level %d",
+			rc = walfile_msg(WF_IO, msg, msglen, "zstd: cannot set up level %d",
 			    level);
 			goto out;
 		}
@@ -95,7 +95,7 @@ walfile_store(int in, int out, uint32_t comp, int level,
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = fail(WF_IO, msg, msglen, "read: %s", strerror(errno));
+			rc = walfile_msg(WF_IO, msg, msglen, "read: %s", strerror(errno));
 			goto out;
 		}
 		info->content_crc = crc32c(info->content_crc, buf, (size_t)r);
@@ -104,7 +104,7 @@ walfile_store(int in, int out, uint32_t comp, int level,
 			if (r == 0)
 				break;
 			if (write_all(out, buf, (size_t)r) != 0) {
-				rc = fail(WF_IO, msg, msglen, "write: %s",
+				rc = walfile_msg(WF_IO, msg, msglen, "write: %s",
 				    strerror(errno));
 				goto out;
 			}
@@ -120,12 +120,12 @@ walfile_store(int in, int out, uint32_t comp, int level,
 
 			left = ZSTD_compressStream2(cctx, &zout, &zin, mode);
 			if (ZSTD_isError(left)) {
-				rc = fail(WF_IO, msg, msglen, "zstd: %s",
+				rc = walfile_msg(WF_IO, msg, msglen, "zstd: %s",
 				    ZSTD_getErrorName(left));
 				goto out;
 			}
 			if (zout.pos > 0 && write_all(out, zbuf, zout.pos) != 0) {
-				rc = fail(WF_IO, msg, msglen, "write: %s",
+				rc = walfile_msg(WF_IO, msg, msglen, "write: %s",
 				    strerror(errno));
 				goto out;
 			}
@@ -140,7 +140,7 @@ walfile_store(int in, int out, uint32_t comp, int level,
 		info->payload_crc = info->content_crc;
 	make_trailer(trailer, info);
 	if (write_all(out, trailer, sizeof(trailer)) != 0) {
-		rc = fail(WF_IO, msg, msglen, "write: %s", strerror(errno));
+		rc = walfile_msg(WF_IO, msg, msglen, "write: %s", strerror(errno));
 		goto out;
 	}
 	info->stored += sizeof(trailer);
@@ -160,9 +160,9 @@ walfile_trailer(int fd, struct walfile_info *info, char *msg, size_t msglen)
 
 	memset(info, 0, sizeof(*info));
 	if (fstat(fd, &st) != 0)
-		return fail(WF_IO, msg, msglen, "stat: %s", strerror(errno));
+		return walfile_msg(WF_IO, msg, msglen, "stat: %s", strerror(errno));
 	if (st.st_size < WALFILE_TRAILER)
-		return fail(WF_CORRUPT, msg, msglen, "too short (%lld bytes)",
+		return walfile_msg(WF_CORRUPT, msg, msglen, "too short (%lld bytes)",
 		    (long long)st.st_size);
 	for (;;) {
 		r = pread(fd, t, sizeof(t), st.st_size - WALFILE_TRAILER);
@@ -170,17 +170,17 @@ walfile_trailer(int fd, struct walfile_info *info, char *msg, size_t msglen)
 			break;
 	}
 	if (r < 0)
-		return fail(WF_IO, msg, msglen, "read: %s", strerror(errno));
+		return walfile_msg(WF_IO, msg, msglen, "read: %s", strerror(errno));
 	if (r != WALFILE_TRAILER)
-		return fail(WF_CORRUPT, msg, msglen, "short read of trailer");
+		return walfile_msg(WF_CORRUPT, msg, msglen, "short read of trailer");
 	if (get32(t) != SKIP_MAGIC || get32(t + 4) != WALFILE_TRAILER - 8 ||
 	    memcmp(t + 8, "SKYW", 4) != 0)
-		return fail(WF_CORRUPT, msg, msglen,
+		return walfile_msg(WF_CORRUPT, msg, msglen,
 		    "no wal-push trailer (not written by wal-push, or damaged)");
 	if (get32(t + 36) != crc32c(0, t, 36))
-		return fail(WF_CORRUPT, msg, msglen, "trailer checksum mismatch");
+		return walfile_msg(WF_CORRUPT, msg, msglen, "trailer checksum mismatch");
 	if (get32(t + 12) != VERSION_1)
-		return fail(WF_CORRUPT, msg, msglen, "unknown format version %u",
+		return walfile_msg(WF_CORRUPT, msg, msglen, "unknown format version %u",
 		    (unsigned)get32(t + 12));
 	info->comp = get32(t + 16);
 	info->payload_crc = get32(t + 20);
@@ -188,11 +188,11 @@ walfile_trailer(int fd, struct walfile_info *info, char *msg, size_t msglen)
 	info->content_crc = get32(t + 32);
 	info->stored = (uint64_t)st.st_size;
 	if (info->comp != WALFILE_NONE && info->comp != WALFILE_ZSTD)
-		return fail(WF_CORRUPT, msg, msglen, "unknown compression %u",
+		return walfile_msg(WF_CORRUPT, msg, msglen, "unknown compression %u",
 		    (unsigned)info->comp);
 	if (info->comp == WALFILE_NONE &&
 	    info->size != info->stored - WALFILE_TRAILER)
-		return fail(WF_CORRUPT, msg, msglen,
+		return walfile_msg(WF_CORRUPT, msg, msglen,
 		    "size %llu does not match the trailer's %llu",
 		    (unsigned long long)(info->stored - WALFILE_TRAILER),
 		    (unsigned long long)info->size);
@@ -205,12 +205,12 @@ content(const char *p, size_t n, int out, int cmpfd, char *cbuf, int *differ,
     char *msg, size_t msglen)
 {
 	if (out >= 0 && write_all(out, p, n) != 0)
-		return fail(WF_IO, msg, msglen, "write: %s", strerror(errno));
+		return walfile_msg(WF_IO, msg, msglen, "write: %s", strerror(errno));
 	if (cmpfd >= 0 && !*differ) {
 		ssize_t r = read_full(cmpfd, cbuf, n);
 
 		if (r < 0)
-			return fail(WF_IO, msg, msglen, "read: %s", strerror(errno));
+			return walfile_msg(WF_IO, msg, msglen, "read: %s", strerror(errno));
 		if ((size_t)r != n || memcmp(p, cbuf, n) != 0)
 			*differ = 1;
 	}
@@ -240,7 +240,7 @@ walfile_read(int fd, int out, int cmpfd, struct walfile_info *info,
 		zcap = ZSTD_DStreamOutSize();
 		zbuf = xmalloc(zcap);
 		if ((dctx = ZSTD_createDCtx()) == NULL) {
-			rc = fail(WF_IO, msg, msglen, "zstd: out of memory");
+			rc = walfile_msg(WF_IO, msg, msglen, "zstd: out of memory");
 			goto out;
 		}
 	}
@@ -252,11 +252,11 @@ walfile_read(int fd, int out, int cmpfd, struct walfile_info *info,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			rc = fail(WF_IO, msg, msglen, "read: %s", strerror(errno));
+			rc = walfile_msg(WF_IO, msg, msglen, "read: %s", strerror(errno));
 			goto out;
 		}
 		if (r == 0) {
-			rc = fail(WF_CORRUPT, msg, msglen, "file shrank while read");
+			rc = walfile_msg(WF_CORRUPT, msg, msglen, "file shrank while read");
 			goto out;
 		}
 		off += r;
@@ -278,20 +278,20 @@ walfile_read(int fd, int out, int cmpfd, struct walfile_info *info,
 			ZSTD_outBuffer zout = { zbuf, zcap, 0 };
 
 			if (zret == 0) {
-				rc = fail(WF_CORRUPT, msg, msglen,
+				rc = walfile_msg(WF_CORRUPT, msg, msglen,
 				    "data after the end of the zstd frame");
 				goto out;
 			}
 			zret = ZSTD_decompressStream(dctx, &zout, &zin);
 			if (ZSTD_isError(zret)) {
-				rc = fail(WF_CORRUPT, msg, msglen, "zstd: %s",
+				rc = walfile_msg(WF_CORRUPT, msg, msglen, "zstd: %s",
 				    ZSTD_getErrorName(zret));
 				goto out;
 			}
 			ccrc = crc32c(ccrc, zbuf, zout.pos);
 			total += zout.pos;
 			if (total > info->size) {
-				rc = fail(WF_CORRUPT, msg, msglen,
+				rc = walfile_msg(WF_CORRUPT, msg, msglen,
 				    "decompresses to more than %llu bytes",
 				    (unsigned long long)info->size);
 				goto out;
@@ -305,15 +305,15 @@ walfile_read(int fd, int out, int cmpfd, struct walfile_info *info,
 	if (info->comp == WALFILE_NONE)
 		ccrc = pcrc;
 	if (pcrc != info->payload_crc) {
-		rc = fail(WF_CORRUPT, msg, msglen, "checksum mismatch");
+		rc = walfile_msg(WF_CORRUPT, msg, msglen, "checksum mismatch");
 		goto out;
 	}
 	if (info->comp == WALFILE_ZSTD && zret != 0) {
-		rc = fail(WF_CORRUPT, msg, msglen, "zstd frame is incomplete");
+		rc = walfile_msg(WF_CORRUPT, msg, msglen, "zstd frame is incomplete");
 		goto out;
 	}
 	if (total != info->size || ccrc != info->content_crc) {
-		rc = fail(WF_CORRUPT, msg, msglen,
+		rc = walfile_msg(WF_CORRUPT, msg, msglen,
 		    "content checksum or size mismatch");
 		goto out;
 	}
@@ -322,12 +322,12 @@ walfile_read(int fd, int out, int cmpfd, struct walfile_info *info,
 		ssize_t r = read_full(cmpfd, &c, 1);
 
 		if (r < 0) {
-			rc = fail(WF_IO, msg, msglen, "read: %s", strerror(errno));
+			rc = walfile_msg(WF_IO, msg, msglen, "read: %s", strerror(errno));
 			goto out;
 		}
 		differ = r != 0;
 	}
-	rc = differ ? fail(WF_DIFFER, msg, msglen, "content differs") : WF_OK;
+	rc = differ ? walfile_msg(WF_DIFFER, msg, msglen, "content differs") : WF_OK;
 out:
 	ZSTD_freeDCtx(dctx);
 	free(zbuf);

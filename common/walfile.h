@@ -64,4 +64,10 @@ MUST_CHECK int walfile_trailer(int fd, struct walfile_info *info,
 MUST_CHECK int walfile_read(int fd, int out, int cmpfd,
     struct walfile_info *info, char *msg, size_t msglen);
 
+/* Format a message into msg (msglen bytes) and return code: these
+ * functions report to a caller that decides (the archive module must
+ * neither print nor exit). */
+int walfile_msg(int code, char *msg, size_t msglen, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
 #endif

@@ -1,7 +1,6 @@
 /* walpush.c: archive one WAL file (see walpush.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +15,6 @@
 #include "walname.h"
 #include "walpush.h"
 
-static int
-say(int code, char *msg, size_t msglen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, msglen, fmt, ap);
-	va_end(ap);
-	return code;
-}
-
 /* Open and lock the temporary file; -1 with msg on failure.  The check
  * that the path still names the locked inode guards against a push that
  * renamed its temporary file to the final name between our open and our
@@ -40,20 +28,20 @@ lock_tmp(const char *tmp, char *msg, size_t msglen)
 
 		fd = open(tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0)
-			return say(-1, msg, msglen, "%s: %s", tmp, strerror(errno));
+			return walfile_msg(-1, msg, msglen, "%s: %s", tmp, strerror(errno));
 		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 			int e = errno;
 
 			if (e == EWOULDBLOCK) {
 				close(fd);
-				return say(-1, msg, msglen, "%s: another push of "
+				return walfile_msg(-1, msg, msglen, "%s: another push of "
 				    "this file is running", tmp);
 			}
 			/* A filesystem without locks: PostgreSQL archives
 			 * one file at a time, so go on unlocked. */
 			if (e != ENOLCK && e != EOPNOTSUPP && e != EINVAL) {
 				close(fd);
-				return say(-1, msg, msglen, "lock %s: %s", tmp,
+				return walfile_msg(-1, msg, msglen, "lock %s: %s", tmp,
 				    strerror(e));
 			}
 		}
@@ -62,7 +50,7 @@ lock_tmp(const char *tmp, char *msg, size_t msglen)
 			return fd;
 		close(fd);
 	}
-	return say(-1, msg, msglen, "%s: cannot lock, it keeps changing", tmp);
+	return walfile_msg(-1, msg, msglen, "%s: cannot lock, it keeps changing", tmp);
 }
 
 int
@@ -78,23 +66,23 @@ walpush(const char *archive, const char *src, const char *name,
 
 	msg[0] = '\0';
 	if (walname_parse(name, &wn) == WAL_OTHER)
-		return say(EXIT_USAGE, msg, msglen, "not a WAL file name: %s", name);
+		return walfile_msg(EXIT_USAGE, msg, msglen, "not a WAL file name: %s", name);
 	/* A missing archive is most likely an unmounted filesystem:
 	 * creating it would fill the wrong disk, so only wal/ is created. */
 	if (stat(archive, &st) != 0)
-		return say(EXIT_RETRY, msg, msglen, "archive %s: %s", archive,
+		return walfile_msg(EXIT_RETRY, msg, msglen, "archive %s: %s", archive,
 		    strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return say(EXIT_RETRY, msg, msglen, "archive %s: not a directory",
+		return walfile_msg(EXIT_RETRY, msg, msglen, "archive %s: not a directory",
 		    archive);
 	waldir = walarch_path(archive, "wal");
 	if (durable_mkdir(waldir, 0700) != 0) {
-		ret = say(EXIT_RETRY, msg, msglen, "%s: %s", waldir, strerror(errno));
+		ret = walfile_msg(EXIT_RETRY, msg, msglen, "%s: %s", waldir, strerror(errno));
 		goto out;
 	}
 	in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0) {
-		ret = say(EXIT_RETRY, msg, msglen, "%s: %s", src, strerror(errno));
+		ret = walfile_msg(EXIT_RETRY, msg, msglen, "%s: %s", src, strerror(errno));
 		goto out;
 	}
 	buf_printf(&tmp, "%s/.%s.tmp", waldir, name);
@@ -111,27 +99,27 @@ walpush(const char *archive, const char *src, const char *name,
 		unlink(tmp.data);
 		switch (rc) {
 		case WF_OK:
-			ret = say(EXIT_DONE, msg, msglen,
+			ret = walfile_msg(EXIT_DONE, msg, msglen,
 			    "%s: already archived with the same content", name);
 			break;
 		case WF_DIFFER:
-			ret = say(EXIT_REFUSE, msg, msglen, "%s: already archived "
+			ret = walfile_msg(EXIT_REFUSE, msg, msglen, "%s: already archived "
 			    "with different content; archived copy left as is",
 			    existing);
 			break;
 		case WF_CORRUPT:
-			ret = say(EXIT_REFUSE, msg, msglen, "%s: already archived, "
+			ret = walfile_msg(EXIT_REFUSE, msg, msglen, "%s: already archived, "
 			    "but the archived copy is damaged (%s); left as is",
 			    existing, why);
 			break;
 		default:
-			ret = say(EXIT_RETRY, msg, msglen, "compare with %s: %s",
+			ret = walfile_msg(EXIT_RETRY, msg, msglen, "compare with %s: %s",
 			    existing, why);
 		}
 		goto out;
 	}
 	if (errno != ENOENT) {
-		ret = say(EXIT_RETRY, msg, msglen, "%s/%s: %s", waldir, name,
+		ret = walfile_msg(EXIT_RETRY, msg, msglen, "%s/%s: %s", waldir, name,
 		    strerror(errno));
 		unlink(tmp.data);
 		goto out;
@@ -141,33 +129,33 @@ walpush(const char *archive, const char *src, const char *name,
 	    comp == WALFILE_ZSTD ? ".zst" : "");
 	ret = EXIT_RETRY;
 	if (ftruncate(tfd, 0) != 0) {
-		say(0, msg, msglen, "%s: %s", tmp.data, strerror(errno));
+		walfile_msg(0, msg, msglen, "%s: %s", tmp.data, strerror(errno));
 		goto fail;
 	}
 	rc = walfile_store(in, tfd, comp, level, &info, why, sizeof(why));
 	if (rc != WF_OK) {
-		say(0, msg, msglen, "%s -> %s: %s", src, tmp.data, why);
+		walfile_msg(0, msg, msglen, "%s -> %s: %s", src, tmp.data, why);
 		goto fail;
 	}
 	if (fsync(tfd) != 0) {
-		say(0, msg, msglen, "fsync %s: %s", tmp.data, strerror(errno));
+		walfile_msg(0, msg, msglen, "fsync %s: %s", tmp.data, strerror(errno));
 		goto fail;
 	}
 	if (rename(tmp.data, final.data) != 0) {
-		say(0, msg, msglen, "rename %s to %s: %s", tmp.data, final.data,
+		walfile_msg(0, msg, msglen, "rename %s to %s: %s", tmp.data, final.data,
 		    strerror(errno));
 		goto fail;
 	}
 	if (fsync_dir(waldir) != 0) {
 		/* The file is complete under its name; the rename may not
 		 * survive a crash, and a retry will find it or push again. */
-		say(0, msg, msglen, "fsync %s: %s", waldir, strerror(errno));
+		walfile_msg(0, msg, msglen, "fsync %s: %s", waldir, strerror(errno));
 		goto out;
 	}
 	rc = close(tfd);
 	tfd = -1;
 	if (rc != 0) {
-		say(0, msg, msglen, "close %s: %s", final.data, strerror(errno));
+		walfile_msg(0, msg, msglen, "close %s: %s", final.data, strerror(errno));
 		goto out;
 	}
 	ret = EXIT_DONE;
