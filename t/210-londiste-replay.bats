@@ -276,7 +276,10 @@ hold_lock() {
 # or copy (the cluster's socket directory is in their conninfo).
 replay_gone() {
 	! pgrep -f -- "londiste $INI " >/dev/null &&
-	! pgrep -f -- "^(pgq-next-batch|pgq-events|londiste-apply|pgq-finish-batch|londiste-copy) .*host=$TEST_DIR " >/dev/null
+	! pgrep -f -- "^(pgq-next-batch|pgq-events|londiste-apply|pgq-finish-batch|londiste-copy) .*host=$TEST_DIR " >/dev/null &&
+	# nor the copier's look, in the server
+	[ "$(sql sub "SELECT count(*) FROM pg_stat_activity
+		WHERE query LIKE '%londiste.tables_to_copy%' AND pid <> pg_backend_pid()")" = 0 ]
 }
 
 @test "londiste: SIGKILL of replay --daemon leaves no copier, copy or stage behind" {
