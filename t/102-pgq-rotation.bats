@@ -28,10 +28,13 @@ tick() {
 }
 
 # step1 and step2 in their own transactions, as pgqd does; prints
-# step1's result.
+# step1's result (always 0, as PgQ's: 1 asks the daemon to call again
+# at once) and the queue's current table after it.
 rotate() {
-	sql rot "SELECT pgq.maint_rotate_tables_step1('$1')" &&
-	sql rot "SELECT pgq.maint_rotate_tables_step2()" >/dev/null
+	local r
+	r=$(sql rot "SELECT pgq.maint_rotate_tables_step1('$1')") &&
+	sql rot "SELECT pgq.maint_rotate_tables_step2()" >/dev/null &&
+	echo "$r $(cur_table "$1")"
 }
 
 idle_in_tx() {
@@ -45,8 +48,7 @@ count_events() { sql rot "SELECT count(*) FROM pgq.event_template e JOIN pgq.que
 @test "not before rotation_period" {
 	sql rot "SELECT pgq.create_queue('early')" >/dev/null
 	run rotate early
-	[ "$output" = 0 ]
-	[ "$(cur_table early)" = 0 ]
+	[ "$output" = "0 0" ]
 }
 
 @test "a queue without consumers still rotates and truncates" {
@@ -57,20 +59,21 @@ count_events() { sql rot "SELECT count(*) FROM pgq.event_template e JOIN pgq.que
 	[ "$(count_events lonely)" = 10 ]
 	for want in 1 2 0; do
 		run rotate lonely
-		[ "$output" = 1 ]
-		[ "$(cur_table lonely)" = "$want" ]
+		[ "$output" = "0 $want" ]
 	done
 	# the table with the 10 events is current again, emptied first
 	[ "$(count_events lonely)" = 0 ]
 	# step1 waits for step2
 	run sql rot "SELECT pgq.maint_rotate_tables_step1('lonely')"
-	[ "$output" = 1 ]
+	[ "$output" = 0 ]
+	[ "$(cur_table lonely)" = 1 ]
 	run sql rot "SELECT pgq.maint_rotate_tables_step1('lonely')"
 	[ "$output" = 0 ]
+	[ "$(cur_table lonely)" = 1 ]
 	sql rot "SELECT pgq.maint_rotate_tables_step2()" >/dev/null
 }
 
-@test "a table is truncated only when every consumer is past it; nothing is lost" {
+@test "a queue rotates only when every consumer is past the last switch; nothing is lost" {
 	sql rot "SELECT pgq.create_queue('busy')" >/dev/null
 	sql rot "SELECT pgq.set_queue_config('busy', 'rotation_period', '0')" >/dev/null
 	sql rot "SELECT pgq.register_consumer('busy', 'fast'), pgq.register_consumer('busy', 'slow')" >/dev/null
@@ -80,19 +83,28 @@ count_events() { sql rot "SELECT count(*) FROM pgq.event_template e JOIN pgq.que
 		n=$((n + 5))
 		tick busy >/dev/null
 		sql rot "SELECT * FROM t.drain('busy', 'fast')" >>"$TEST_DIR/fast"
-		rotate busy >>"$TEST_DIR/rotations"
+		rotate busy | cut -d' ' -f2 >>"$TEST_DIR/rotations"
 	done
-	# slow consumed nothing: two rotations happened, then the table with
-	# its first events blocked every further one
-	[ "$(tr -d '\n' <"$TEST_DIR/rotations")" = 1100000 ]
+	# slow consumed nothing: it still sits at the creation tick
+	[ "$(tr -d '\n' <"$TEST_DIR/rotations")" = 0000000 ]
 	sql rot "SELECT * FROM t.drain('busy', 'slow')" >"$TEST_DIR/slow"
+	# both are past the last switch now: one rotation, then the next
+	# waits for both to pass this one
+	run rotate busy
+	[ "$output" = "0 1" ]
+	sql rot "SELECT pgq.insert_event('busy', 't', 'after') " >/dev/null
+	tick busy >/dev/null
+	sql rot "SELECT * FROM t.drain('busy', 'fast')" >>"$TEST_DIR/fast"
+	run rotate busy
+	[ "$output" = "0 1" ]
+	sql rot "SELECT * FROM t.drain('busy', 'slow')" >>"$TEST_DIR/slow"
+	run rotate busy
+	[ "$output" = "0 2" ]
+	n=$((n + 1))
 	[ "$(wc -l <"$TEST_DIR/slow")" -eq "$n" ]
 	[ "$(wc -l <"$TEST_DIR/fast")" -eq "$n" ]
 	[ -z "$(sort "$TEST_DIR/slow" | uniq -d)" ]
 	cmp <(sort "$TEST_DIR/slow") <(sort "$TEST_DIR/fast")
-	# both are past everything now
-	run rotate busy
-	[ "$output" = 1 ]
 }
 
 @test "a transaction still writing to an old table is waited for and delivered" {
@@ -112,25 +124,24 @@ count_events() { sql rot "SELECT count(*) FROM pgq.event_template e JOIN pgq.que
 	tick open >/dev/null
 	sql rot "SELECT * FROM t.drain('open', 'c')" >/dev/null
 	run rotate open
-	[ "$output" = 1 ]
+	[ "$output" = "0 1" ]
+	# c's position does not see the open transaction's end: no further
+	# rotation, so the table it wrote to stays
 	run rotate open
-	[ "$output" = 1 ]
-	# back to the table the open transaction wrote to: it holds a lock
-	run rotate open
-	[ "$output" = 0 ]
+	[ "$output" = "0 1" ]
 	echo "COMMIT;" >&"$fd"
 	exec {fd}>&-
 	wait "$pid"
 	# committed now, but c has not seen it yet
 	tick open >/dev/null
 	run rotate open
-	[ "$output" = 0 ]
+	[ "$output" = "0 1" ]
 	run sql rot "SELECT * FROM t.drain('open', 'c')"
 	[ "$output" = late ]
 	tick open >/dev/null
 	sql rot "SELECT * FROM t.drain('open', 'c')" >/dev/null
 	run rotate open
-	[ "$output" = 1 ]
+	[ "$output" = "0 2" ]
 }
 
 @test "old ticks are removed at rotation, consumers' positions are kept" {

@@ -5,9 +5,11 @@
 -- objects that hold data, CREATE OR REPLACE for code, DO blocks for
 -- roles.  Queued events must survive a re-install.
 --
--- Transaction ids and snapshots use the xid8 / pg_snapshot types of
--- PostgreSQL 13+.  Where PgQ's API hands out a txid as bigint, we cast
--- at the edge.
+-- Transaction ids and snapshots are stored as PgQ stores them: bigint
+-- and txid_snapshot (PostgreSQL 13-17 keep both).  Tools written for
+-- PgQ read these columns directly (e.g. txid_visible_in_snapshot(ev_txid,
+-- tick_snapshot), ev_txid >= 123); xid8 and pg_snapshot hold the same
+-- values but have neither those functions nor operators with bigint.
 
 -- Never install over another PgQ (the original's tables use txid types
 -- and would be left half-converted).
@@ -59,8 +61,8 @@ CREATE TABLE IF NOT EXISTS pgq.queue (
 	queue_ntables            integer NOT NULL DEFAULT 3,
 	queue_cur_table          integer NOT NULL DEFAULT 0,
 	queue_rotation_period    interval NOT NULL DEFAULT '2 hours',
-	queue_switch_step1       xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
-	queue_switch_step2       xid8 DEFAULT pg_catalog.pg_current_xact_id(),
+	queue_switch_step1       bigint NOT NULL DEFAULT pg_catalog.txid_current(),
+	queue_switch_step2       bigint DEFAULT pg_catalog.txid_current(),
 	queue_switch_time        timestamptz NOT NULL DEFAULT pg_catalog.now(),
 	queue_external_ticker    boolean NOT NULL DEFAULT false,
 	queue_disable_insert     boolean NOT NULL DEFAULT false,
@@ -83,7 +85,7 @@ CREATE TABLE IF NOT EXISTS pgq.tick (
 	tick_queue     integer NOT NULL REFERENCES pgq.queue (queue_id),
 	tick_id        bigint NOT NULL,
 	tick_time      timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	tick_snapshot  pg_snapshot NOT NULL DEFAULT pg_catalog.pg_current_snapshot(),
+	tick_snapshot  txid_snapshot NOT NULL DEFAULT pg_catalog.txid_current_snapshot(),
 	tick_event_seq bigint NOT NULL,
 	PRIMARY KEY (tick_queue, tick_id)
 );
@@ -112,7 +114,7 @@ CREATE TABLE IF NOT EXISTS pgq.subscription (
 CREATE TABLE IF NOT EXISTS pgq.event_template (
 	ev_id     bigint NOT NULL,
 	ev_time   timestamptz NOT NULL DEFAULT pg_catalog.now(),
-	ev_txid   xid8 NOT NULL DEFAULT pg_catalog.pg_current_xact_id(),
+	ev_txid   bigint NOT NULL DEFAULT pg_catalog.txid_current(),
 	ev_owner  integer,
 	ev_retry  integer,
 	ev_type   text,
@@ -140,6 +142,81 @@ CREATE TABLE IF NOT EXISTS pgq.retry_queue (
 	CONSTRAINT rq_pkey PRIMARY KEY (ev_owner, ev_id)
 );
 CREATE INDEX IF NOT EXISTS rq_retry_idx ON pgq.retry_queue (ev_retry_after);
+
+-- Brings the tables of an older install up to this schema; safe to run
+-- at any time (each install runs it).  From PgQ's history: a nullable
+-- sub_last_tick, the three roles, queue_extra_maint.  From ours: the
+-- first schema stored xid8 and pg_snapshot; both text forms are the same
+-- numbers, so the values are kept.  ev_txid is altered on the parent,
+-- which rewrites every event table and its txid index (small tables:
+-- they are truncated at each rotation).  Queued events and consumer
+-- positions stay.  Returns how many changes it made.
+CREATE OR REPLACE FUNCTION pgq.upgrade_schema()
+RETURNS integer LANGUAGE plpgsql
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	cnt integer := 0;
+BEGIN
+	PERFORM 1 FROM pg_attribute
+	 WHERE attrelid = 'pgq.subscription'::regclass AND attname = 'sub_last_tick' AND attnotnull;
+	IF FOUND THEN
+		ALTER TABLE pgq.subscription ALTER COLUMN sub_last_tick DROP NOT NULL;
+		cnt := cnt + 1;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgq_reader') THEN
+		CREATE ROLE pgq_reader NOLOGIN;
+		cnt := cnt + 1;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgq_writer') THEN
+		CREATE ROLE pgq_writer NOLOGIN;
+		cnt := cnt + 1;
+	END IF;
+	IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'pgq_admin') THEN
+		CREATE ROLE pgq_admin NOLOGIN IN ROLE pgq_reader, pgq_writer;
+		cnt := cnt + 1;
+	END IF;
+	PERFORM 1 FROM pg_attribute
+	 WHERE attrelid = 'pgq.queue'::regclass AND attname = 'queue_extra_maint' AND NOT attisdropped;
+	IF NOT FOUND THEN
+		ALTER TABLE pgq.queue ADD COLUMN queue_extra_maint text[];
+		cnt := cnt + 1;
+	END IF;
+	IF (SELECT atttypid FROM pg_attribute
+	     WHERE attrelid = 'pgq.tick'::regclass AND attname = 'tick_snapshot')
+	   = 'pg_snapshot'::regtype THEN
+		ALTER TABLE pgq.tick
+			ALTER COLUMN tick_snapshot DROP DEFAULT,
+			ALTER COLUMN tick_snapshot TYPE txid_snapshot USING tick_snapshot::text::txid_snapshot,
+			ALTER COLUMN tick_snapshot SET DEFAULT txid_current_snapshot();
+		cnt := cnt + 1;
+	END IF;
+	IF (SELECT atttypid FROM pg_attribute
+	     WHERE attrelid = 'pgq.queue'::regclass AND attname = 'queue_switch_step1')
+	   = 'xid8'::regtype THEN
+		ALTER TABLE pgq.queue
+			ALTER COLUMN queue_switch_step1 DROP DEFAULT,
+			ALTER COLUMN queue_switch_step1 TYPE bigint USING queue_switch_step1::text::bigint,
+			ALTER COLUMN queue_switch_step1 SET DEFAULT txid_current(),
+			ALTER COLUMN queue_switch_step2 DROP DEFAULT,
+			ALTER COLUMN queue_switch_step2 TYPE bigint USING queue_switch_step2::text::bigint,
+			ALTER COLUMN queue_switch_step2 SET DEFAULT txid_current();
+		cnt := cnt + 1;
+	END IF;
+	IF (SELECT atttypid FROM pg_attribute
+	     WHERE attrelid = 'pgq.event_template'::regclass AND attname = 'ev_txid')
+	   = 'xid8'::regtype THEN
+		ALTER TABLE pgq.event_template
+			ALTER COLUMN ev_txid DROP DEFAULT,
+			ALTER COLUMN ev_txid TYPE bigint USING ev_txid::text::bigint,
+			ALTER COLUMN ev_txid SET DEFAULT txid_current();
+		cnt := cnt + 1;
+	END IF;
+	RETURN cnt;
+END
+$$;
+
+-- (a DO block: the install prints nothing)
+DO $up$ BEGIN PERFORM pgq.upgrade_schema(); END $up$;
 
 -- Readers may look at the bookkeeping (pgq status tools do); nobody but
 -- the functions writes it.

@@ -50,15 +50,15 @@ CREATE OR REPLACE FUNCTION pgq._make_tick(i_queue pgq.queue, i_tick_id bigint,
 RETURNS bigint LANGUAGE plpgsql
 SET search_path = pg_catalog, pgq AS $$
 DECLARE
-	prev_xmax xid8;
-	new_xmax xid8;
+	prev_xmax bigint;
+	new_xmax bigint;
 BEGIN
-	SELECT pg_snapshot_xmax(tick_snapshot) INTO prev_xmax
+	SELECT txid_snapshot_xmax(tick_snapshot) INTO prev_xmax
 	  FROM pgq.tick WHERE tick_queue = i_queue.queue_id
 	 ORDER BY tick_id DESC LIMIT 1;
 	INSERT INTO pgq.tick (tick_queue, tick_id, tick_time, tick_event_seq)
 	VALUES (i_queue.queue_id, i_tick_id, i_time, i_event_seq)
-	RETURNING pg_snapshot_xmax(tick_snapshot) INTO new_xmax;
+	RETURNING txid_snapshot_xmax(tick_snapshot) INTO new_xmax;
 	-- A snapshot older than the last tick's would hand events out twice
 	-- (REPEATABLE READ ticker transactions could do that).
 	IF prev_xmax IS NOT NULL AND new_xmax < prev_xmax THEN
@@ -216,30 +216,130 @@ RETURNS text LANGUAGE sql IMMUTABLE STRICT AS $$
 		ELSE 'public.' || pg_catalog.quote_ident(i_name) END
 $$;
 
-CREATE OR REPLACE FUNCTION pgq.seq_getval(i_seq_name text)
+-- seq_getval/seq_setval take a sequence name as the caller writes it,
+-- so an unqualified name must be found through the caller's
+-- search_path.  The text-to-regclass cast is therefore made in SQL
+-- functions without a SET clause and with nothing else unqualified
+-- (security invoker: the caller's own rights, on the caller's own
+-- resolution); the work on the found OID is done by functions that pin
+-- search_path.  These two must never get a SET search_path clause.
+CREATE OR REPLACE FUNCTION pgq._seq_getval(i_seq pg_catalog.regclass)
 RETURNS bigint LANGUAGE plpgsql
 SET search_path = pg_catalog, pgq AS $$
 DECLARE
 	res bigint;
 BEGIN
-	EXECUTE 'SELECT last_value FROM ' || i_seq_name::regclass INTO res;
+	EXECUTE 'SELECT last_value FROM ' || i_seq::oid::regclass::text INTO res;
 	RETURN res;
 END
 $$;
 
+CREATE OR REPLACE FUNCTION pgq.seq_getval(i_seq_name text)
+RETURNS bigint LANGUAGE sql STRICT AS $$
+	SELECT pgq._seq_getval(CAST(i_seq_name AS pg_catalog.regclass))
+$$;
+
 -- Never moves a sequence backwards: a replica's sequence only follows
 -- the provider forward.
-CREATE OR REPLACE FUNCTION pgq.seq_setval(i_seq_name text, i_new_value bigint)
+CREATE OR REPLACE FUNCTION pgq._seq_setval(i_seq pg_catalog.regclass, i_new_value bigint)
 RETURNS bigint LANGUAGE plpgsql
 SET search_path = pg_catalog, pgq AS $$
 DECLARE
 	cur bigint;
 BEGIN
-	cur := pgq.seq_getval(i_seq_name);
+	cur := pgq._seq_getval(i_seq);
 	IF i_new_value > cur THEN
-		PERFORM setval(i_seq_name::regclass, i_new_value);
+		PERFORM setval(i_seq, i_new_value);
 		RETURN i_new_value;
 	END IF;
 	RETURN cur;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgq.seq_setval(i_seq_name text, i_new_value bigint)
+RETURNS bigint LANGUAGE sql STRICT AS $$
+	SELECT pgq._seq_setval(CAST(i_seq_name AS pg_catalog.regclass), i_new_value)
+$$;
+
+-- Copies the privileges on one table to another (CREATE TABLE LIKE
+-- copies none), as PgQ does for a queue's event tables.
+CREATE OR REPLACE FUNCTION pgq._grant_perms_from(src_schema text, src_table text,
+	dst_schema text, dst_table text)
+RETURNS integer LANGUAGE plpgsql STRICT
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	g record;
+BEGIN
+	FOR g IN
+		SELECT a.privilege_type, a.is_grantable,
+		       CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+		            ELSE quote_ident(pg_get_userbyid(a.grantee)) END AS grantee
+		  FROM pg_class c
+		  JOIN pg_namespace n ON n.oid = c.relnamespace,
+		       aclexplode(c.relacl) a
+		 WHERE n.nspname = src_schema AND c.relname = src_table
+		 ORDER BY 3, 1
+	LOOP
+		EXECUTE format('GRANT %s ON %I.%I TO %s%s', g.privilege_type, dst_schema, dst_table,
+			g.grantee, CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+	RETURN 1;
+END
+$$;
+
+-- Gives a queue's event tables the privileges of pgq.event_template and
+-- its sequences those create_queue gives them (after a restore, or when
+-- the template's grants were changed).  Returns 1.
+CREATE OR REPLACE FUNCTION pgq.grant_perms(x_queue_name text)
+RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	q pgq.queue;
+	scm text;
+	tbl text;
+	i integer;
+BEGIN
+	SELECT * INTO q FROM pgq.queue WHERE queue_name = x_queue_name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'Queue not found' USING ERRCODE = 'P0002';
+	END IF;
+	IF position('.' IN q.queue_data_pfx) > 0 THEN
+		scm := split_part(q.queue_data_pfx, '.', 1);
+		tbl := substr(q.queue_data_pfx, position('.' IN q.queue_data_pfx) + 1);
+	ELSE
+		scm := 'public';
+		tbl := q.queue_data_pfx;
+	END IF;
+	EXECUTE 'GRANT SELECT ON ' || pgq.quote_fqname(q.queue_tick_seq) || ', '
+		|| pgq.quote_fqname(q.queue_event_seq) || ' TO pgq_reader, pgq_writer';
+	EXECUTE 'GRANT USAGE ON ' || pgq.quote_fqname(q.queue_event_seq) || ' TO pgq_admin';
+	PERFORM pgq._grant_perms_from('pgq', 'event_template', scm, tbl);
+	FOR i IN 0 .. q.queue_ntables - 1 LOOP
+		PERFORM pgq._grant_perms_from('pgq', 'event_template', scm, tbl || '_' || i);
+	END LOOP;
+	RETURN 1;
+END
+$$;
+
+-- Storage settings for a queue's event tables, as PgQ sets them: full
+-- pages (rows are only inserted) and no autovacuum (the tables are
+-- truncated, never updated; anti-wraparound vacuum still runs).
+-- Returns 1, or 0 for an unknown queue.
+CREATE OR REPLACE FUNCTION pgq.tune_storage(i_queue_name text)
+RETURNS integer LANGUAGE plpgsql STRICT
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	q pgq.queue;
+	i integer;
+BEGIN
+	SELECT * INTO q FROM pgq.queue WHERE queue_name = i_queue_name;
+	IF NOT FOUND THEN
+		RETURN 0;
+	END IF;
+	FOR i IN 0 .. q.queue_ntables - 1 LOOP
+		EXECUTE 'ALTER TABLE ' || q.queue_data_pfx || '_' || i
+			|| ' SET (fillfactor = 100, autovacuum_enabled = off, toast.autovacuum_enabled = off)';
+	END LOOP;
+	RETURN 1;
 END
 $$;

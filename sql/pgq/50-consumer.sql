@@ -162,6 +162,55 @@ BEGIN
 END
 $$;
 
+-- PgQ's helper for next_batch_custom, kept for callers of the original:
+-- the tick that ends the next batch after prev_tick when it must hold
+-- min_count events or span min_interval.  The queue's last tick is taken
+-- when it qualifies and is not more than twice past the limit;
+-- otherwise the first tick that reaches the limit.  All NULL when no
+-- later tick qualifies.
+CREATE OR REPLACE FUNCTION pgq.find_tick_helper(i_queue_id integer, i_prev_tick_id bigint,
+	i_prev_tick_time timestamptz, i_prev_tick_seq bigint, i_min_count bigint,
+	i_min_interval interval,
+	OUT next_tick_id bigint, OUT next_tick_time timestamptz, OUT next_tick_seq bigint)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	t record;
+	ok boolean := false;
+	too_far boolean := false;
+BEGIN
+	SELECT tick_id, tick_time, tick_event_seq INTO t
+	  FROM pgq.tick
+	 WHERE tick_queue = i_queue_id AND tick_id > i_prev_tick_id
+	 ORDER BY tick_queue DESC, tick_id DESC LIMIT 1;
+	IF NOT FOUND THEN
+		RETURN;
+	END IF;
+	IF i_min_count IS NOT NULL THEN
+		ok := ok OR t.tick_event_seq - i_prev_tick_seq >= i_min_count;
+		too_far := too_far OR t.tick_event_seq - i_prev_tick_seq > i_min_count * 2;
+	END IF;
+	IF i_min_interval IS NOT NULL THEN
+		ok := ok OR t.tick_time - i_prev_tick_time >= i_min_interval;
+		too_far := too_far OR t.tick_time - i_prev_tick_time > i_min_interval * 2;
+	END IF;
+	IF too_far THEN
+		SELECT tick_id, tick_time, tick_event_seq INTO t
+		  FROM pgq.tick
+		 WHERE tick_queue = i_queue_id AND tick_id > i_prev_tick_id
+		   AND ((i_min_count IS NOT NULL AND tick_event_seq - i_prev_tick_seq >= i_min_count)
+		        OR (i_min_interval IS NOT NULL AND tick_time - i_prev_tick_time >= i_min_interval))
+		 ORDER BY tick_queue, tick_id LIMIT 1;
+		ok := true;
+	END IF;
+	IF ok THEN
+		next_tick_id := t.tick_id;
+		next_tick_time := t.tick_time;
+		next_tick_seq := t.tick_event_seq;
+	END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION pgq.next_batch_info(i_queue_name text, i_consumer_name text,
 	OUT batch_id bigint, OUT cur_tick_id bigint, OUT prev_tick_id bigint,
 	OUT cur_tick_time timestamptz, OUT prev_tick_time timestamptz,

@@ -25,22 +25,41 @@ BEGIN
 END
 $$;
 
+-- The event tables a batch's events can be in, as PgQ finds them: the
+-- current table, the one before it, or both, from where the batch's
+-- snapshots lie against the last rotation (queue_switch_step1: inserts
+-- moved to the current table; step2: that move was visible to every
+-- later transaction).  Rotation waits until every consumer is past
+-- step2, so no batch reaches further back.
 CREATE OR REPLACE FUNCTION pgq.batch_event_tables(x_batch_id bigint)
 RETURNS SETOF text LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pgq AS $$
 DECLARE
 	b record;
 	q pgq.queue;
-	i integer;
+	tx_min bigint;
+	tx_max bigint;
 BEGIN
 	b := pgq._batch_sub(x_batch_id);
 	SELECT * INTO q FROM pgq.queue WHERE queue_id = b.queue_id;
-	-- Every table: the txid index makes the ones without events of
-	-- the batch cost one index probe, and no bookkeeping of switch
-	-- times can then go wrong.
-	FOR i IN 0 .. q.queue_ntables - 1 LOOP
-		RETURN NEXT q.queue_data_pfx || '_' || ((q.queue_cur_table + i) % q.queue_ntables);
-	END LOOP;
+	SELECT txid_snapshot_xmin(tick_snapshot) INTO tx_min
+	  FROM pgq.tick WHERE tick_queue = b.queue_id AND tick_id = b.last_tick;
+	SELECT txid_snapshot_xmax(tick_snapshot) INTO tx_max
+	  FROM pgq.tick WHERE tick_queue = b.queue_id AND tick_id = b.next_tick;
+	IF tx_min IS NULL OR tx_max IS NULL THEN
+		RAISE EXCEPTION 'batch %: ticks % / % are gone', x_batch_id, b.last_tick, b.next_tick
+			USING ERRCODE = 'XX000';
+	END IF;
+	-- the previous table, unless every event is past the switch
+	IF tx_max < q.queue_switch_step1
+	   OR q.queue_switch_step2 IS NULL OR tx_min <= q.queue_switch_step2 THEN
+		RETURN NEXT q.queue_data_pfx || '_'
+			|| ((q.queue_cur_table + q.queue_ntables - 1) % q.queue_ntables);
+	END IF;
+	-- the current table, unless every event is before the switch
+	IF NOT tx_max < q.queue_switch_step1 THEN
+		RETURN NEXT q.queue_data_pfx || '_' || q.queue_cur_table;
+	END IF;
 END
 $$;
 
@@ -54,8 +73,8 @@ RETURNS text LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pgq AS $$
 DECLARE
 	b record;
-	sp pg_snapshot;
-	sc pg_snapshot;
+	sp txid_snapshot;
+	sc txid_snapshot;
 	xip text;
 	nxip integer;
 	cond text;
@@ -69,27 +88,27 @@ BEGIN
 		RAISE EXCEPTION 'batch %: ticks % / % are gone', x_batch_id, b.last_tick, b.next_tick
 			USING ERRCODE = 'XX000';
 	END IF;
-	SELECT string_agg(quote_literal(x::text), ',' ORDER BY x), count(*)
-	  INTO xip, nxip FROM pg_snapshot_xip(sp) x;
+	SELECT string_agg(x::text, ',' ORDER BY x), count(*)
+	  INTO xip, nxip FROM txid_snapshot_xip(sp) x;
 	IF nxip = 0 THEN
-		cond := format('ev.ev_txid >= %L::pg_catalog.xid8 AND ev.ev_txid < %L::pg_catalog.xid8',
-			pg_snapshot_xmax(sp), pg_snapshot_xmax(sc));
+		cond := format('ev.ev_txid >= %s AND ev.ev_txid < %s',
+			txid_snapshot_xmax(sp), txid_snapshot_xmax(sc));
 	ELSIF nxip <= 100 THEN
-		cond := format('((ev.ev_txid >= %L::pg_catalog.xid8 AND ev.ev_txid < %L::pg_catalog.xid8)'
+		cond := format('((ev.ev_txid >= %s AND ev.ev_txid < %s)'
 			' OR ev.ev_txid IN (%s))',
-			pg_snapshot_xmax(sp), pg_snapshot_xmax(sc), xip);
+			txid_snapshot_xmax(sp), txid_snapshot_xmax(sc), xip);
 	ELSE
-		cond := format('ev.ev_txid >= %L::pg_catalog.xid8 AND ev.ev_txid < %L::pg_catalog.xid8',
-			pg_snapshot_xmin(sp), pg_snapshot_xmax(sc));
+		cond := format('ev.ev_txid >= %s AND ev.ev_txid < %s',
+			txid_snapshot_xmin(sp), txid_snapshot_xmax(sc));
 	END IF;
-	cond := cond || format(' AND pg_catalog.pg_visible_in_snapshot(ev.ev_txid, %L::pg_catalog.pg_snapshot)'
-		' AND NOT pg_catalog.pg_visible_in_snapshot(ev.ev_txid, %L::pg_catalog.pg_snapshot)'
+	cond := cond || format(' AND pg_catalog.txid_visible_in_snapshot(ev.ev_txid, %L::pg_catalog.txid_snapshot)'
+		' AND NOT pg_catalog.txid_visible_in_snapshot(ev.ev_txid, %L::pg_catalog.txid_snapshot)'
 		' AND (ev.ev_owner IS NULL OR ev.ev_owner = %s)', sc, sp, b.owner_id);
 	FOR tbl IN SELECT pgq.batch_event_tables(x_batch_id) LOOP
 		IF res <> '' THEN
 			res := res || ' UNION ALL ';
 		END IF;
-		res := res || 'SELECT ev.ev_id, ev.ev_time, ev.ev_txid::text::int8 AS ev_txid, ev.ev_retry,'
+		res := res || 'SELECT ev.ev_id, ev.ev_time, ev.ev_txid, ev.ev_retry,'
 			' ev.ev_type, ev.ev_data, ev.ev_extra1, ev.ev_extra2, ev.ev_extra3, ev.ev_extra4'
 			' FROM ' || tbl || ' ev WHERE ' || cond;
 	END LOOP;

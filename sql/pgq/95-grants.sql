@@ -10,6 +10,7 @@ GRANT EXECUTE ON FUNCTION
 	pgq.skytools_c_version(),
 	pgq.quote_fqname(text),
 	pgq.seq_getval(text),
+	pgq._seq_getval(regclass),
 	pgq.get_queue_info(),
 	pgq.get_queue_info(text),
 	pgq.get_consumer_info(),
@@ -30,6 +31,7 @@ GRANT EXECUTE ON FUNCTION
 	pgq.get_batch_info(bigint),
 	pgq.batch_event_sql(bigint),
 	pgq.batch_event_tables(bigint),
+	pgq.find_tick_helper(integer, bigint, timestamptz, bigint, bigint, interval),
 	pgq.event_retry(bigint, bigint, integer),
 	pgq.event_retry(bigint, bigint, timestamptz),
 	pgq.batch_retry(bigint, integer),
@@ -69,5 +71,10 @@ GRANT EXECUTE ON FUNCTION
 	pgq.maint_rotate_tables_step1(text),
 	pgq.maint_rotate_tables_step2(),
 	pgq.maint_tables_to_vacuum(),
-	pgq.seq_setval(text, bigint)
+	pgq.seq_setval(text, bigint),
+	pgq._seq_setval(regclass, bigint),
+	pgq.upgrade_schema(),
+	pgq.grant_perms(text),
+	pgq._grant_perms_from(text, text, text, text),
+	pgq.tune_storage(text)
 TO pgq_admin;
