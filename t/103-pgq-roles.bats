@@ -102,6 +102,8 @@ tick() {
 	run as a "SELECT count(*) > 0 FROM pgq.maint_operations()"
 	[ "$output" = t ]
 	run as a "SELECT pgq.maint_rotate_tables_step1('aq')"
+	[ "$output" = 0 ]
+	run as a "SELECT queue_cur_table FROM pgq.queue WHERE queue_name = 'aq'"
 	[ "$output" = 1 ]
 	run as a "SELECT pgq.maint_retry_events() >= 0"
 	[ "$output" = t ]
