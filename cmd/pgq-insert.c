@@ -43,6 +43,7 @@ static struct buf out;		/* COPY data not yet sent */
 static long long chunk_rows;
 static long long chunk_start;
 static char *ev_time;		/* now() of the open transaction */
+static long long tx_limit = -1;	/* the queue's queue_per_tx_limit; -1: none */
 
 static void
 usage(void)
@@ -71,7 +72,9 @@ help(void)
 /* Open a transaction and a COPY into the queue's current event table.
  * The event table's defaults supply ev_id and ev_txid, as they do for
  * pgq.insert_event; current_event_table() refuses a queue with inserts
- * disabled.  With time_col, the COPY takes ev_time from the data. */
+ * disabled.  With time_col, the COPY takes ev_time from the data.
+ * COPY passes by insert_event's check of the queue's per-transaction
+ * limit, so the limit is read here and kept by the callers. */
 static void
 copy_open(bool time_col)
 {
@@ -84,8 +87,11 @@ copy_open(bool time_col)
 	 * no default; a default spares the server parsing a time per row. */
 	res = db_exec(conn, "current event table",
 	    "SELECT t, now(), coalesce((SELECT a.atthasdef FROM pg_catalog.pg_attribute a"
-	    " WHERE a.attrelid = t::pg_catalog.regclass AND a.attname = 'ev_time'), false)"
+	    " WHERE a.attrelid = t::pg_catalog.regclass AND a.attname = 'ev_time'), false),"
+	    " (SELECT q.queue_per_tx_limit FROM pgq.queue q"
+	    " WHERE q.queue_name OPERATOR(pg_catalog.=) $1)"
 	    " FROM pgq.current_event_table($1) t", 1, params);
+	tx_limit = PQgetisnull(res, 0, 3) ? -1 : strtoll(PQgetvalue(res, 0, 3), NULL, 10);
 	if (!time_col && strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
 		time_col = true;
 		free(ev_time);
@@ -148,6 +154,16 @@ chunk_abort(const char *why)
 	PQputCopyEnd(conn, why);
 	PQfinish(conn);	/* the server rolls back the open transaction */
 	exit(EXIT_USAGE);
+}
+
+/* The open transaction already holds as many events as the queue allows
+ * in one: say so, roll it back and exit 2 (a retry cannot fix it). */
+static void __attribute__((noreturn))
+limit_abort(const char *where)
+{
+	warnx("%s: queue '%s' allows max %lld events from one transaction",
+	    where, o.queue, tx_limit);
+	chunk_abort("queue_per_tx_limit");
 }
 
 /* Count TAB-separated fields and check each one's escaping. */
@@ -247,6 +263,17 @@ produce(void)
 		}
 		if (chunk_rows == 0)
 			chunk_open();
+		else if (tx_limit > 0 && chunk_rows >= tx_limit && !o.single) {
+			/* chunk boundaries are ours: end one at the limit */
+			chunk_commit();
+			chunk_open();
+		}
+		if (tx_limit >= 0 && chunk_rows >= tx_limit) {
+			char where[64];
+
+			snprintf(where, sizeof(where), "stdin line %ld", lineno);
+			limit_abort(where);
+		}
 		add_row(line, n);
 	}
 	if (chunk_rows > 0)
@@ -260,11 +287,13 @@ move_batches(void)
 {
 	struct stream in;
 	enum rec r;
+	char batch[64] = "";
 
 	stream_init(&in, STDIN_FILENO, "stdin");
 	while ((r = stream_next(&in, STREAM_FRAMED)) != REC_EOF) {
 		switch (r) {
 		case REC_BATCH:
+			snprintf(batch, sizeof(batch), "batch %.40s", in.f[B_ID]);
 			copy_open(true);
 			break;
 		case REC_EVENT: {
@@ -272,6 +301,8 @@ move_batches(void)
 			 * COPY text, passed on unchanged. */
 			int i;
 
+			if (tx_limit >= 0 && chunk_rows >= tx_limit)
+				limit_abort(batch);
 			buf_addstr(&out, in.f[E_TIME]);
 			for (i = E_TYPE; i <= E_EXTRA4; i++) {
 				buf_addch(&out, '\t');

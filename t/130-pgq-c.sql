@@ -161,7 +161,8 @@ DELETE FROM "All Types" WHERE id = 3;
 DELETE FROM "All Types" WHERE id = 4;
 TRUNCATE "All Types";
 
--- the trigger arguments, on a table without a primary key
+-- the trigger arguments, on a table without a primary key (UPDATE and
+-- DELETE need pkey= then, but for sqltriga's own message)
 CREATE TABLE opt (b text, a int, c timestamptz, d int, k text);
 CREATE TRIGGER o1 AFTER INSERT OR UPDATE OR DELETE ON opt
 	FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('q', 'pkey=a', 'ignore=d', 'backup');
@@ -170,13 +171,13 @@ CREATE TRIGGER o2 AFTER INSERT OR UPDATE OR DELETE ON opt
 CREATE TRIGGER o3 AFTER INSERT OR UPDATE OR DELETE ON opt
 	FOR EACH ROW EXECUTE FUNCTION pgq.jsontriga('q', 'pkey=k,a', 'when=a > 1', 'ev_extra3=b || ''!''', 'ev_extra4=a * 2');
 CREATE TRIGGER o4 AFTER INSERT OR UPDATE OR DELETE ON opt
-	FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('q', 'ev_type=''custom''', 'ev_data=b', 'ev_extra1=''x''', 'ev_extra2=c', 'ev_type=upper(b)');
-CREATE TRIGGER o5 AFTER INSERT OR UPDATE OR DELETE ON opt
+	FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('q', 'pkey=a', 'ev_type=''custom''', 'ev_data=b', 'ev_extra1=''x''', 'ev_extra2=c', 'ev_type=upper(b)');
+CREATE TRIGGER o5 AFTER INSERT ON opt
 	FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('q');
 CREATE TRIGGER o6 AFTER INSERT ON opt
 	FOR EACH ROW EXECUTE FUNCTION pgq.sqltriga('q', 'pkey=', 'ignore=');
 CREATE TRIGGER o7 AFTER INSERT OR UPDATE OR DELETE ON opt
-	FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('q', 'ignore=a,b,c,d,k', 'when=a IS NULL OR a > 1');
+	FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('q', 'pkey=k', 'ignore=a,b,c,d,k', 'when=a IS NULL OR a > 1');
 CREATE TRIGGER o8 AFTER INSERT OR UPDATE OR DELETE ON opt
 	FOR EACH ROW EXECUTE FUNCTION pgq.jsontriga('q', 'ignore=a,b,c,d', 'pkey=x,,y');
 CREATE TRIGGER o9 AFTER INSERT OR UPDATE OR DELETE ON opt

@@ -4,6 +4,28 @@
 -- one indexed lookup of the queue row, nextval, and one INSERT into the
 -- current table (ev_time and ev_txid from column defaults).  The
 -- dynamic INSERT is planned on every call; that is most of its cost.
+--
+-- queue_per_tx_limit caps the events one transaction inserts through
+-- insert_event, as in PgQ.  The count lives in a transaction-local
+-- setting named after the queue id (pgq_c.c keeps the same one), so it
+-- ends with the transaction and a rolled-back savepoint takes its
+-- events back out of it.
+
+CREATE OR REPLACE FUNCTION pgq._tx_limit_count(i_queue_id integer, i_queue_name text, i_limit integer)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pgq AS $$
+DECLARE
+	var text := 'skytools_pgq.tx_events_' || i_queue_id;
+	n integer;
+BEGIN
+	n := coalesce(nullif(current_setting(var, true), ''), '0')::integer + 1;
+	IF n > i_limit THEN
+		RAISE EXCEPTION 'Queue ''%'' allows max % events from one TX', i_queue_name, i_limit
+			USING ERRCODE = '54000';
+	END IF;
+	PERFORM set_config(var, n::text, true);
+END
+$$;
 
 CREATE OR REPLACE FUNCTION pgq.insert_event(queue_name text, ev_type text, ev_data text,
 	ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
@@ -13,16 +35,22 @@ DECLARE
 	tbl text;
 	seq text;
 	disabled boolean;
+	qid integer;
+	lim integer;
 	id bigint;
 BEGIN
-	SELECT q.queue_data_pfx || '_' || q.queue_cur_table, q.queue_event_seq, q.queue_disable_insert
-	  INTO tbl, seq, disabled
+	SELECT q.queue_data_pfx || '_' || q.queue_cur_table, q.queue_event_seq, q.queue_disable_insert,
+	       q.queue_id, q.queue_per_tx_limit
+	  INTO tbl, seq, disabled, qid, lim
 	  FROM pgq.queue q WHERE q.queue_name = $1;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'No such event queue: %', $1 USING ERRCODE = 'P0002';
 	END IF;
 	IF disabled AND current_setting('session_replication_role') <> 'replica' THEN
 		RAISE EXCEPTION 'Insert into queue % disallowed', $1 USING ERRCODE = '55000';
+	END IF;
+	IF lim IS NOT NULL THEN
+		PERFORM pgq._tx_limit_count(qid, $1, lim);
 	END IF;
 	id := nextval(seq);
 	EXECUTE 'INSERT INTO ' || tbl
@@ -40,16 +68,22 @@ DECLARE
 	tbl text;
 	seq text;
 	disabled boolean;
+	qid integer;
+	lim integer;
 	id bigint;
 BEGIN
-	SELECT q.queue_data_pfx || '_' || q.queue_cur_table, q.queue_event_seq, q.queue_disable_insert
-	  INTO tbl, seq, disabled
+	SELECT q.queue_data_pfx || '_' || q.queue_cur_table, q.queue_event_seq, q.queue_disable_insert,
+	       q.queue_id, q.queue_per_tx_limit
+	  INTO tbl, seq, disabled, qid, lim
 	  FROM pgq.queue q WHERE q.queue_name = $1;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'No such event queue: %', $1 USING ERRCODE = 'P0002';
 	END IF;
 	IF disabled AND current_setting('session_replication_role') <> 'replica' THEN
 		RAISE EXCEPTION 'Insert into queue % disallowed', $1 USING ERRCODE = '55000';
+	END IF;
+	IF lim IS NOT NULL THEN
+		PERFORM pgq._tx_limit_count(qid, $1, lim);
 	END IF;
 	id := nextval(seq);
 	EXECUTE 'INSERT INTO ' || tbl || ' (ev_id, ev_type, ev_data) VALUES ($1, $2, $3)'

@@ -15,6 +15,15 @@
 -- original PgQ writes it (Londiste matches it by text equality; a dot
 -- inside a name makes it ambiguous there, as in PgQ).  TRUNCATE (a
 -- statement trigger) queues ev_type 'R'.
+--
+-- As in PgQ: logutriga and jsontriga refuse an UPDATE or DELETE on a
+-- table without a key (no primary key and no pkey=), since the event
+-- could not say which row changed; the deprecated columns _pgq_ev_type,
+-- _pgq_ev_data and _pgq_ev_extra1 .. 4 give the event field of that
+-- name (before any ev_*=EXPR) and are left out of the row data; and
+-- with session_replication_role 'local' the triggers queue nothing (in
+-- 'replica' PostgreSQL fires only triggers enabled for replicas, which
+-- then queue as usual).
 
 -- application/x-www-form-urlencoded, lower-case hex, in the database
 -- encoding: letters, digits, '_', '.', '-' pass, space is '+'.
@@ -98,6 +107,8 @@ DECLARE
 	ev_extra4 text;
 	changed boolean;
 	op text := left(i_op, 1);
+	magic text[];
+	leave_out text[];
 BEGIN
 	-- TG_ARGV counts from 0
 	i_args := ARRAY(SELECT unnest(i_args));
@@ -129,6 +140,16 @@ BEGIN
 		END IF;
 	END LOOP;
 
+	IF pkey IS NULL THEN
+		SELECT coalesce(array_agg(a.attname::text ORDER BY array_position(x.indkey::int2[], a.attnum)), '{}')
+		  INTO pkey
+		  FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey)
+		 WHERE x.indrelid = i_relid AND x.indisprimary;
+	END IF;
+	IF op <> 'I' AND i_format <> 'sql' AND coalesce(array_length(pkey, 1), 0) = 0 THEN
+		RAISE EXCEPTION 'Update/Delete on table without pkey' USING ERRCODE = '55000';
+	END IF;
+
 	row_r := CASE WHEN op = 'D' THEN i_old ELSE i_new END;
 	IF when_expr IS NOT NULL AND NOT coalesce(pgq._row_expr(when_expr, row_r)::boolean, false) THEN
 		RETURN false;
@@ -137,12 +158,14 @@ BEGIN
 	SELECT array_agg(a.attname::text ORDER BY a.attnum), array_agg(a.atttypid ORDER BY a.attnum)
 	  INTO cols, types
 	  FROM pg_attribute a WHERE a.attrelid = i_relid AND a.attnum > 0 AND NOT a.attisdropped;
-	IF pkey IS NULL THEN
-		SELECT coalesce(array_agg(a.attname::text ORDER BY array_position(x.indkey::int2[], a.attnum)), '{}')
-		  INTO pkey
-		  FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = ANY (x.indkey)
-		 WHERE x.indrelid = i_relid AND x.indisprimary;
-	END IF;
+	magic := ARRAY(SELECT c FROM unnest(cols) c WHERE c LIKE '\_pgq\_ev\_%');
+	FOR i IN 1 .. coalesce(array_length(magic, 1), 0) LOOP
+		IF NOT magic[i] IN ('_pgq_ev_type', '_pgq_ev_data', '_pgq_ev_extra1', '_pgq_ev_extra2',
+		                    '_pgq_ev_extra3', '_pgq_ev_extra4') THEN
+			RAISE EXCEPTION 'Unknown magic column: %', magic[i] USING ERRCODE = '22023';
+		END IF;
+	END LOOP;
+	leave_out := ignore || magic;
 	values_sql := pgq._row_values_sql(cols);
 	IF op <> 'D' THEN EXECUTE values_sql INTO nv USING i_new; END IF;
 	IF op <> 'I' THEN EXECUTE values_sql INTO ov USING i_old; END IF;
@@ -154,7 +177,7 @@ BEGIN
 				IF cols[i] = ANY (pkey) THEN
 					RAISE EXCEPTION 'primary key update not allowed' USING ERRCODE = '0A000';
 				END IF;
-				IF NOT cols[i] = ANY (ignore) THEN
+				IF NOT cols[i] = ANY (leave_out) THEN
 					changed := true;
 				END IF;
 			END IF;
@@ -174,11 +197,11 @@ BEGIN
 		  INTO ev_data
 		  FROM (SELECT CASE WHEN op = 'D' THEN ov ELSE nv END AS v) s,
 		       generate_subscripts(cols, 1) k
-		 WHERE NOT cols[k] = ANY (ignore);
+		 WHERE NOT cols[k] = ANY (leave_out);
 		IF op = 'U' AND backup THEN
 			SELECT string_agg(pgq._urlenc(cols[k]) || coalesce('=' || pgq._urlenc(ov[k]), ''), '&' ORDER BY k)
 			  INTO ev_extra2
-			  FROM generate_subscripts(cols, 1) k WHERE NOT cols[k] = ANY (ignore);
+			  FROM generate_subscripts(cols, 1) k WHERE NOT cols[k] = ANY (leave_out);
 		END IF;
 	ELSIF i_format = 'sql' THEN
 		ev_type := op;
@@ -190,7 +213,7 @@ BEGIN
 			SELECT '(' || string_agg(quote_ident(cols[k]), ',' ORDER BY k) || ') values ('
 			       || string_agg(coalesce(quote_literal(nv[k]), 'null'), ',' ORDER BY k) || ')'
 			  INTO ev_data
-			  FROM generate_subscripts(cols, 1) k WHERE NOT cols[k] = ANY (ignore);
+			  FROM generate_subscripts(cols, 1) k WHERE NOT cols[k] = ANY (leave_out);
 		ELSE
 			SELECT string_agg(quote_ident(cols[k]) || '=' || quote_literal(ov[k]), ' and ' ORDER BY k)
 			  INTO ev_data
@@ -199,7 +222,7 @@ BEGIN
 				SELECT string_agg(quote_ident(cols[k]) || '=' || coalesce(quote_literal(nv[k]), 'null'), ',' ORDER BY k)
 				  INTO setc
 				  FROM generate_subscripts(cols, 1) k
-				 WHERE NOT cols[k] = ANY (ignore) AND nv[k] IS DISTINCT FROM ov[k];
+				 WHERE NOT cols[k] = ANY (leave_out) AND nv[k] IS DISTINCT FROM ov[k];
 				IF setc IS NULL THEN
 					-- nothing changed: a no-op assignment keeps the SQL valid
 					setc := quote_ident(pkey[1]) || '=' || quote_literal(nv[array_position(cols, pkey[1])]);
@@ -210,11 +233,24 @@ BEGIN
 	ELSE
 		ev_type := pgq._json_type(CASE op WHEN 'I' THEN 'INSERT' WHEN 'U' THEN 'UPDATE' ELSE 'DELETE' END,
 			i_relid, pkey);
-		ev_data := pgq._json_row(cols, types, CASE WHEN op = 'D' THEN ov ELSE nv END, ignore);
+		ev_data := pgq._json_row(cols, types, CASE WHEN op = 'D' THEN ov ELSE nv END, leave_out);
 		IF op = 'U' AND backup THEN
-			ev_extra2 := pgq._json_row(cols, types, ov, ignore);
+			ev_extra2 := pgq._json_row(cols, types, ov, leave_out);
 		END IF;
 	END IF;
+
+	FOR i IN 1 .. coalesce(array_length(cols, 1), 0) LOOP
+		IF cols[i] = ANY (magic) THEN
+			CASE cols[i]
+			WHEN '_pgq_ev_type' THEN ev_type := (CASE WHEN op = 'D' THEN ov ELSE nv END)[i];
+			WHEN '_pgq_ev_data' THEN ev_data := (CASE WHEN op = 'D' THEN ov ELSE nv END)[i];
+			WHEN '_pgq_ev_extra1' THEN ev_extra1 := (CASE WHEN op = 'D' THEN ov ELSE nv END)[i];
+			WHEN '_pgq_ev_extra2' THEN ev_extra2 := (CASE WHEN op = 'D' THEN ov ELSE nv END)[i];
+			WHEN '_pgq_ev_extra3' THEN ev_extra3 := (CASE WHEN op = 'D' THEN ov ELSE nv END)[i];
+			ELSE ev_extra4 := (CASE WHEN op = 'D' THEN ov ELSE nv END)[i];
+			END CASE;
+		END IF;
+	END LOOP;
 
 	FOR i IN 1 .. coalesce(array_length(ov_cols, 1), 0) LOOP
 		CASE ov_cols[i]
@@ -292,6 +328,9 @@ $$;
 CREATE OR REPLACE FUNCTION pgq.logutriga()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+	IF current_setting('session_replication_role') = 'local' THEN
+		RETURN CASE WHEN TG_LEVEL = 'STATEMENT' THEN NULL WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+	END IF;
 	IF TG_LEVEL = 'STATEMENT' THEN
 		PERFORM pgq._truncate_event('urlenc', TG_ARGV, TG_RELID);
 		RETURN NULL;
@@ -306,6 +345,9 @@ $$;
 CREATE OR REPLACE FUNCTION pgq.sqltriga()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+	IF current_setting('session_replication_role') = 'local' THEN
+		RETURN CASE WHEN TG_LEVEL = 'STATEMENT' THEN NULL WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+	END IF;
 	IF TG_LEVEL = 'STATEMENT' THEN
 		PERFORM pgq._truncate_event('sql', TG_ARGV, TG_RELID);
 		RETURN NULL;
@@ -320,6 +362,9 @@ $$;
 CREATE OR REPLACE FUNCTION pgq.jsontriga()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+	IF current_setting('session_replication_role') = 'local' THEN
+		RETURN CASE WHEN TG_LEVEL = 'STATEMENT' THEN NULL WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+	END IF;
 	IF TG_LEVEL = 'STATEMENT' THEN
 		PERFORM pgq._truncate_event('json', TG_ARGV, TG_RELID);
 		RETURN NULL;

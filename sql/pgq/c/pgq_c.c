@@ -30,6 +30,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
 #include "utils/json.h"
@@ -127,6 +128,27 @@ queue_name(Datum queue, bool isnull)
 	return isnull ? "<NULL>" : TextDatumGetCString(queue);
 }
 
+/* queue_per_tx_limit, as pgq._tx_limit_count counts it: in the same
+ * transaction-local setting, so that both implementations agree. */
+static void
+tx_limit_count(int32 qid, const char *qname, int32 limit)
+{
+	char var[64], val[32];
+	const char *cur;
+	long n;
+
+	snprintf(var, sizeof(var), "skytools_pgq.tx_events_%d", qid);
+	cur = GetConfigOption(var, true, false);
+	n = (cur == NULL || *cur == '\0') ? 1 : strtol(cur, NULL, 10) + 1;
+	if (n > limit)
+		ereport(ERROR, (errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+		    errmsg("Queue '%s' allows max %d events from one TX", qname,
+		    limit)));
+	snprintf(val, sizeof(val), "%ld", n);
+	(void)set_config_option(var, val, PGC_USERSET, PGC_S_SESSION,
+	    GUC_ACTION_LOCAL, true, 0, false);
+}
+
 /* Insert one event into the queue's current table.  vals/nulls are the
  * INSERT's parameters with $1 (ev_id) to be filled in; for raw a given
  * ev_id is kept.  Returns the event id. */
@@ -148,7 +170,8 @@ insert_event(Datum queue, bool queue_null, bool raw, Datum *vals, char *nulls)
 		/* Qualified names and operators: the function is SECURITY
 		 * DEFINER and the caller chooses search_path. */
 		queue_plan = prepare("SELECT queue_data_pfx, queue_cur_table,"
-		    " queue_event_seq, queue_disable_insert FROM pgq.queue"
+		    " queue_event_seq, queue_disable_insert, queue_id,"
+		    " queue_per_tx_limit FROM pgq.queue"
 		    " WHERE queue_name OPERATOR(pg_catalog.=) $1", 1, &t, true);
 	}
 	rc = SPI_execute_plan(queue_plan, &queue, queue_null ? "n" : " ",
@@ -168,6 +191,17 @@ insert_event(Datum queue, bool queue_null, bool raw, Datum *vals, char *nulls)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 		    errmsg("Insert into queue %s disallowed",
 		    queue_name(queue, queue_null))));
+	if (!raw) {
+		/* insert_event only: retries and movers use the raw insert */
+		Datum lim = SPI_getbinval(SPI_tuptable->vals[0],
+		    SPI_tuptable->tupdesc, 6, &isnull);
+
+		if (!isnull)
+			tx_limit_count(DatumGetInt32(SPI_getbinval(
+			    SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5,
+			    &isnull)), queue_name(queue, queue_null),
+			    DatumGetInt32(lim));
+	}
 	if (raw && nulls[0] != 'n') {
 		id = DatumGetInt64(vals[0]);
 	} else {
@@ -809,6 +843,25 @@ truncate_event(TriggerData *tg, RelInfo *ri, enum fmt fmt)
 	call_insert_event(tr->tgargs[0], ev);
 }
 
+/* The event field (index into ev[]) a deprecated _pgq_ev_* column
+ * gives, or -1 for an ordinary column. */
+static int
+magic_field(const char *name)
+{
+	static const char *const f[6] = { "type", "data", "extra1", "extra2",
+	    "extra3", "extra4" };
+	int k;
+
+	if (strncmp(name, "_pgq_ev_", 8) != 0)
+		return -1;
+	for (k = 0; k < 6; k++)
+		if (strcmp(name + 8, f[k]) == 0)
+			return k;
+	ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+	    errmsg("Unknown magic column: %s", name)));
+	return -1;
+}
+
 /* pgq._row_event: returns true when a BEFORE trigger is to skip the
  * change (SKIP). */
 static bool
@@ -828,6 +881,7 @@ row_event(TriggerData *tg, RelInfo *ri, enum fmt fmt)
 	char **nv = NULL, **ov = NULL, **v;
 	bool *ign, *inpk;
 	char *ev[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
+	int *magic;
 	StringInfoData b;
 
 	if (op == 'I')
@@ -876,6 +930,14 @@ row_event(TriggerData *tg, RelInfo *ri, enum fmt fmt)
 			    ri->fqname, a)));
 	}
 
+	if (!have_pk) {
+		pk.n = ri->npk;
+		pk.v = ri->pk;
+	}
+	if (op != 'I' && fmt != FMT_SQL && pk.n == 0)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		    errmsg("Update/Delete on table without pkey")));
+
 	rowt = op == 'D' ? oldt : newt;
 	if (when_expr != NULL) {
 		char *r = row_expr(ri, when_expr, rowt, desc);
@@ -885,14 +947,13 @@ row_event(TriggerData *tg, RelInfo *ri, enum fmt fmt)
 			return false;
 	}
 
-	if (!have_pk) {
-		pk.n = ri->npk;
-		pk.v = ri->pk;
-	}
 	ign = palloc(sizeof(bool) * (ri->ncols + 1));
 	inpk = palloc(sizeof(bool) * (ri->ncols + 1));
+	magic = palloc(sizeof(int) * (ri->ncols + 1));
 	for (i = 0; i < ri->ncols; i++) {
-		ign[i] = in_list(&ignore, ri->cols[i].name);
+		magic[i] = magic_field(ri->cols[i].name);
+		/* the deprecated event-field columns are not row data */
+		ign[i] = magic[i] >= 0 || in_list(&ignore, ri->cols[i].name);
 		inpk[i] = in_list(&pk, ri->cols[i].name);
 	}
 	if (op != 'D')
@@ -1017,6 +1078,10 @@ row_event(TriggerData *tg, RelInfo *ri, enum fmt fmt)
 			ev[3] = json_row(ri, ov, ign);
 	}
 
+	for (i = 0; i < ri->ncols; i++)
+		if (magic[i] >= 0)
+			ev[magic[i]] = v[i];
+
 	for (i = 0; i < nov; i++) {
 		const char *c = ov_cols[i];
 		int k;
@@ -1047,6 +1112,14 @@ pgq_trigger(FunctionCallInfo fcinfo, enum fmt fmt)
 		ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 		    errmsg("trigger functions can only be called as triggers")));
 	tg = (TriggerData *)fcinfo->context;
+	/* As PgQ: silent in the 'local' role (in 'replica' the server fires
+	 * only triggers enabled for it, and those queue). */
+	if (SessionReplicationRole == SESSION_REPLICATION_ROLE_LOCAL) {
+		if (TRIGGER_FIRED_FOR_STATEMENT(tg->tg_event))
+			return PointerGetDatum(NULL);
+		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(tg->tg_event) ?
+		    tg->tg_newtuple : tg->tg_trigtuple);
+	}
 	check_insert_event();
 	ri = get_relinfo(tg->tg_relation);
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "pgq_c trigger",
