@@ -256,3 +256,112 @@ autovacuum_is() { [ "$(sql k "SHOW autovacuum")" = "$1" ]; }
 	[ "${lines[4]}" = "londiste.periodic_maintenance:-" ]
 	[ "${#lines[@]}" -eq 5 ]
 }
+
+# The events queued so far, oldest first, as ev_type|ev_data|ev_extra1|
+# ev_extra2|ev_extra3|ev_extra4; then empties the queue's tables.
+events() {
+	sql k "SELECT ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4
+	       FROM pgq.event_template e JOIN pgq.queue q
+	         ON e.tableoid::regclass::text LIKE q.queue_data_pfx || '\\_%'
+	       WHERE q.queue_name = '$1' ORDER BY ev_id" &&
+	sql k "TRUNCATE $(pfx "$1")" >/dev/null
+}
+
+@test "queue_per_tx_limit: insert_event refuses more events from one transaction" {
+	sql k "SELECT pgq.create_queue('lim')" >/dev/null
+	sql k "SELECT pgq.set_queue_config('lim', 'per_tx_limit', '3')" >/dev/null
+	run sql k "SELECT count(pgq.insert_event('lim', 't', i::text)) FROM generate_series(1, 3) i"
+	[ "$output" = 3 ]
+	run --separate-stderr sql k "SELECT count(pgq.insert_event('lim', 't', 'x', NULL, NULL, NULL, NULL))
+	                             FROM generate_series(1, 4) i"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"Queue 'lim' allows max 3 events from one TX"* ]]
+	# a rolled-back savepoint gives its events back
+	run sql k "BEGIN; SELECT pgq.insert_event('lim', 't', 'a') > 0, pgq.insert_event('lim', 't', 'b') > 0;
+	           SAVEPOINT s; SELECT pgq.insert_event('lim', 't', 'gone') > 0; ROLLBACK TO s;
+	           SELECT pgq.insert_event('lim', 't', 'c') > 0; COMMIT"
+	[ "$status" -eq 0 ]
+	# retries and movers (the raw insert) are not counted
+	run sql k "SELECT count(pgq.insert_event_raw('lim', NULL, NULL, NULL, NULL, 't', 'r', NULL, NULL, NULL, NULL))
+	           FROM generate_series(1, 5)"
+	[ "$output" = 5 ]
+	run sql k "SELECT string_agg(ev_data, ' ' ORDER BY ev_id) FROM $(pfx lim)_0"
+	[ "$output" = "1 2 3 a b c r r r r r" ]
+	sql k "SELECT pgq.set_queue_config('lim', 'per_tx_limit', NULL)" >/dev/null
+	run sql k "SELECT count(pgq.insert_event('lim', 't', 'x')) FROM generate_series(1, 10)"
+	[ "$output" = 10 ]
+}
+
+@test "logutriga, jsontriga: UPDATE and DELETE on a table without a key are refused, INSERT works" {
+	sql k "SELECT pgq.create_queue('tq')" >/dev/null
+	sql k "CREATE TABLE nopk (a int, b text);
+	       CREATE TRIGGER l AFTER INSERT OR UPDATE OR DELETE ON nopk FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('tq');
+	       CREATE TABLE nopk_j (a int, b text);
+	       CREATE TRIGGER j AFTER INSERT OR UPDATE OR DELETE ON nopk_j FOR EACH ROW EXECUTE FUNCTION pgq.jsontriga('tq')"
+	sql k "INSERT INTO nopk VALUES (1, 'x'); INSERT INTO nopk_j VALUES (1, 'x')"
+	for stmt in "UPDATE nopk SET b = 'y'" "DELETE FROM nopk" "UPDATE nopk_j SET b = 'y'" "DELETE FROM nopk_j"; do
+		run --separate-stderr sql k "$stmt"
+		[ "$status" -ne 0 ]
+		[[ "$stderr" == *"Update/Delete on table without pkey"* ]]
+	done
+	# pkey= names the key
+	sql k "DROP TRIGGER l ON nopk; CREATE TRIGGER l AFTER INSERT OR UPDATE OR DELETE ON nopk
+	       FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('tq', 'pkey=a')"
+	sql k "UPDATE nopk SET b = 'y'"
+	run events tq
+	[ "${lines[0]}" = 'I:|a=1&b=x|public.nopk|||' ]
+	[ "${lines[1]}" = '{"op":"INSERT","table":["public","nopk_j"],"pkey":[]}|{"a":1,"b":"x"}|public.nopk_j|||' ]
+	[ "${lines[2]}" = 'U:a|a=1&b=y|public.nopk|||' ]
+	[ "${#lines[@]}" -eq 3 ]
+}
+
+@test "session_replication_role: 'local' silences the triggers, 'replica' fires those enabled for it" {
+	sql k "SELECT pgq.create_queue('rq')" >/dev/null
+	sql k "CREATE TABLE rr (id int PRIMARY KEY, v text);
+	       CREATE TRIGGER l AFTER INSERT OR UPDATE OR DELETE ON rr FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('rq');
+	       CREATE TRIGGER t AFTER TRUNCATE ON rr FOR EACH STATEMENT EXECUTE FUNCTION pgq.logutriga('rq');
+	       CREATE TRIGGER s BEFORE INSERT ON rr FOR EACH ROW EXECUTE FUNCTION pgq.jsontriga('rq', 'SKIP')"
+	sql k "SET session_replication_role = local;
+	       INSERT INTO rr VALUES (1, 'a'); UPDATE rr SET v = 'b'; DELETE FROM rr; INSERT INTO rr VALUES (2, 'c');
+	       TRUNCATE rr; INSERT INTO rr VALUES (3, 'd')"
+	# the changes happened (SKIP too: the trigger is off), nothing queued
+	run sql k "SELECT string_agg(id || v, ' ') FROM rr"
+	[ "$output" = 3d ]
+	run events rq
+	[ -z "$output" ]
+	sql k "ALTER TABLE rr ENABLE ALWAYS TRIGGER l"
+	sql k "SET session_replication_role = replica; UPDATE rr SET v = 'e'"
+	sql k "SET session_replication_role = origin; UPDATE rr SET v = 'f'"
+	run events rq
+	[ "${lines[0]}" = 'U:id|id=3&v=e|public.rr|||' ]
+	[ "${lines[1]}" = 'U:id|id=3&v=f|public.rr|||' ]
+	[ "${#lines[@]}" -eq 2 ]
+}
+
+@test "the deprecated _pgq_ev_* columns give the event fields and stay out of the row" {
+	sql k "SELECT pgq.create_queue('mq')" >/dev/null
+	sql k "CREATE TABLE mc (id int PRIMARY KEY, v text, _pgq_ev_type text, _pgq_ev_extra1 text,
+	         _pgq_ev_extra3 text, _pgq_ev_extra4 text);
+	       CREATE TRIGGER l AFTER INSERT OR UPDATE OR DELETE ON mc FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('mq');
+	       CREATE TABLE mj (id int PRIMARY KEY, _pgq_ev_data text, v text);
+	       CREATE TRIGGER j AFTER INSERT ON mj FOR EACH ROW EXECUTE FUNCTION pgq.jsontriga('mq', 'ev_extra4=v');
+	       CREATE TABLE ms (id int PRIMARY KEY, _pgq_ev_extra2 text, v text);
+	       CREATE TRIGGER s AFTER INSERT ON ms FOR EACH ROW EXECUTE FUNCTION pgq.sqltriga('mq')"
+	sql k "INSERT INTO mc VALUES (1, 'a', 'mytype', 'my.table', NULL, 'x4');
+	       UPDATE mc SET v = 'b', _pgq_ev_type = 'other';
+	       DELETE FROM mc;
+	       INSERT INTO mj VALUES (1, 'raw data', 'vv');
+	       INSERT INTO ms VALUES (1, 'e2', 'w')"
+	run events mq
+	[ "${lines[0]}" = 'mytype|id=1&v=a|my.table|||x4' ]
+	[ "${lines[1]}" = 'other|id=1&v=b|my.table|||x4' ]
+	[ "${lines[2]}" = 'other|id=1&v=b|my.table|||x4' ]
+	[ "${lines[3]}" = '{"op":"INSERT","table":["public","mj"],"pkey":["id"]}|raw data|public.mj|||vv' ]
+	[ "${lines[4]}" = "I|(id,v) values ('1','w')|public.ms|e2||" ]
+	[ "${#lines[@]}" -eq 5 ]
+	sql k "CREATE TABLE mbad (id int PRIMARY KEY, _pgq_ev_bogus text);
+	       CREATE TRIGGER l AFTER INSERT ON mbad FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('mq')"
+	run --separate-stderr sql k "INSERT INTO mbad VALUES (1, 'x')"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"Unknown magic column: _pgq_ev_bogus"* ]]
+}

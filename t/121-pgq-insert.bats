@@ -47,3 +47,40 @@ event_table() {
 	[ "$status" -eq 0 ]
 	[ "$output" = "1000005|t|t" ]
 }
+
+@test "queue_per_tx_limit: chunks end at the limit; a larger single transaction or batch is refused with 2, nothing of it inserted" {
+	for f in $(pgq_flavours); do
+		db="ins_$f"
+		make_queue "$db" lim
+		# PgQ's set_queue_config does not take this one
+		sql "$db" "UPDATE pgq.queue SET queue_per_tx_limit = 3 WHERE queue_name = 'lim'"
+		tbl=$(event_table "$db" lim)
+		seq 1 7 | sed 's/^/n\t/' | pgq-insert -d "$db" lim
+		run --separate-stderr sql "$db" "SELECT sum(n), max(n) FROM (SELECT count(*) AS n FROM $tbl GROUP BY ev_txid) t"
+		[ "$output" = "7|3" ]
+		seq 1 3 | sed 's/^/s\t/' | pgq-insert --single-transaction -d "$db" lim
+		run --separate-stderr sh -c "seq 1 4 | sed 's/^/x\t/' | pgq-insert --single-transaction -d $db lim"
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == *"pgq-insert: stdin line 4: queue 'lim' allows max 3 events from one transaction"* ]]
+		[ "$(sql "$db" "SELECT count(*) FROM $tbl WHERE ev_type = 'x'")" = 0 ]
+		# --stream: the batch within the limit is moved and re-emitted, the next refused
+		{
+			printf 'batch\t1\t2\t1\t2026-01-02 00:00:01+00\t2026-01-02 00:00:00+00\tq\tc\n'
+			printf 'event\t%s\t2001-02-03 04:05:06+00\t9\t\\N\tok\td\t\\N\t\\N\t\\N\t\\N\n' 1 2
+			printf 'end\t1\t2\n'
+			printf 'batch\t2\t3\t2\t2026-01-02 00:00:02+00\t2026-01-02 00:00:01+00\tq\tc\n'
+			printf 'event\t%s\t2001-02-03 04:05:06+00\t9\t\\N\tbig\td\t\\N\t\\N\t\\N\t\\N\n' 3 4 5 6
+			printf 'end\t2\t4\n'
+		} >"$BATS_TEST_TMPDIR/s"
+		run --separate-stderr pgq-insert --stream -d "$db" lim <"$BATS_TEST_TMPDIR/s"
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == *"batch 2: queue 'lim' allows max 3 events from one transaction"* ]]
+		[[ "$output" == "batch	1	"* ]]
+		[ "$(sql "$db" "SELECT count(*) FILTER (WHERE ev_type = 'ok'), count(*) FILTER (WHERE ev_type = 'big') FROM $tbl")" = "2|0" ]
+		# no event at all allowed
+		sql "$db" "UPDATE pgq.queue SET queue_per_tx_limit = 0 WHERE queue_name = 'lim'"
+		run --separate-stderr sh -c "printf 'z\t1\n' | pgq-insert -d $db lim"
+		[ "$status" -eq 2 ]
+		[ "$(sql "$db" "SELECT count(*) FROM $tbl WHERE ev_type = 'z'")" = 0 ]
+	done
+}

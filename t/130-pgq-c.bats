@@ -300,3 +300,113 @@ both() {
 	run langs c
 	[[ "$output" != *plpgsql* ]]
 }
+
+@test "queue_per_tx_limit: the C insert counts and refuses as PL/pgSQL does" {
+	both <<-'SQL'
+	SELECT pgq.create_queue('lq') IS NOT NULL;
+	SELECT pgq.set_queue_config('lq', 'per_tx_limit', '2');
+	SELECT count(pgq.insert_event('lq', 't', i::text)) FROM generate_series(1, 2) i;
+	SELECT count(pgq.insert_event('lq', 't', i::text, 'a', 'b', 'c', 'd')) FROM generate_series(1, 3) i;
+	\echo :LAST_ERROR_SQLSTATE
+	BEGIN;
+	SELECT pgq.insert_event('lq', 't', 'a') > 0;
+	SAVEPOINT s;
+	SELECT pgq.insert_event('lq', 't', 'gone') > 0;
+	ROLLBACK TO s;
+	SELECT pgq.insert_event('lq', 't', 'b') > 0;
+	SELECT pgq.insert_event('lq', 't', 'c') > 0;
+	\echo :LAST_ERROR_SQLSTATE
+	ROLLBACK;
+	SELECT count(pgq.insert_event_raw('lq', NULL, NULL, NULL, NULL, 't', 'r', NULL, NULL, NULL, NULL))
+	  FROM generate_series(1, 3);
+	SQL
+	diff "$BATS_TEST_TMPDIR/p.out" "$BATS_TEST_TMPDIR/c.out"
+	run cat "$BATS_TEST_TMPDIR/c.out"
+	[[ "$output" == *"Queue 'lq' allows max 2 events from one TX"* ]]
+	[ "$(grep -c 54000 "$BATS_TEST_TMPDIR/c.out")" -eq 2 ]
+	dump_events c >"$BATS_TEST_TMPDIR/c.ev"
+	dump_events p >"$BATS_TEST_TMPDIR/p.ev"
+	diff "$BATS_TEST_TMPDIR/p.ev" "$BATS_TEST_TMPDIR/c.ev"
+	[ "$(cut -f2 "$BATS_TEST_TMPDIR/c.ev" | tr '\n' ' ')" = "1 2 r r r " ]
+}
+
+@test "C triggers: UPDATE and DELETE without a key refused as in PL/pgSQL" {
+	both <<-'SQL'
+	SELECT pgq.create_queue('kq') IS NOT NULL;
+	CREATE TABLE nk (a int, b text);
+	CREATE TRIGGER l AFTER INSERT OR UPDATE OR DELETE ON nk FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('kq');
+	CREATE TABLE nkj (a int, b text);
+	CREATE TRIGGER j AFTER INSERT OR UPDATE OR DELETE ON nkj FOR EACH ROW EXECUTE FUNCTION pgq.jsontriga('kq', 'when=a > 100');
+	INSERT INTO nk VALUES (1, 'x');
+	INSERT INTO nkj VALUES (1, 'x');
+	UPDATE nk SET b = 'y';
+	\echo :LAST_ERROR_SQLSTATE
+	DELETE FROM nk;
+	\echo :LAST_ERROR_SQLSTATE
+	UPDATE nkj SET b = 'y';
+	\echo :LAST_ERROR_SQLSTATE
+	DELETE FROM nkj;
+	\echo :LAST_ERROR_SQLSTATE
+	SQL
+	diff "$BATS_TEST_TMPDIR/p.out" "$BATS_TEST_TMPDIR/c.out"
+	[ "$(grep -c "Update/Delete on table without pkey" "$BATS_TEST_TMPDIR/c.out")" -eq 4 ]
+	run dump_events c
+	[ "$output" = "I:	a=1&b=x	public.nk	\\N	\\N	\\N	\\N	\\N" ]
+}
+
+@test "C triggers: silent in session_replication_role 'local', as PL/pgSQL" {
+	both <<-'SQL'
+	SELECT pgq.create_queue('rq') IS NOT NULL;
+	CREATE TABLE rl (id int PRIMARY KEY, v text);
+	CREATE TRIGGER l AFTER INSERT OR UPDATE OR DELETE ON rl FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('rq');
+	CREATE TRIGGER t AFTER TRUNCATE ON rl FOR EACH STATEMENT EXECUTE FUNCTION pgq.sqltriga('rq');
+	CREATE TRIGGER s BEFORE INSERT OR UPDATE ON rl FOR EACH ROW EXECUTE FUNCTION pgq.jsontriga('rq', 'SKIP');
+	SET session_replication_role = local;
+	INSERT INTO rl VALUES (1, 'a');
+	UPDATE rl SET v = 'b';
+	TRUNCATE rl;
+	INSERT INTO rl VALUES (2, 'c');
+	SELECT id, v FROM rl;
+	SET session_replication_role = origin;
+	DELETE FROM rl;
+	SQL
+	diff "$BATS_TEST_TMPDIR/p.out" "$BATS_TEST_TMPDIR/c.out"
+	run cat "$BATS_TEST_TMPDIR/c.out"
+	[[ "$output" == *"2|c"* ]]
+	run dump_events c
+	[ "$output" = "D:id	id=2&v=c	public.rl	\\N	\\N	\\N	\\N	\\N" ]
+}
+
+@test "C triggers: the _pgq_ev_* columns, as PL/pgSQL" {
+	both <<-'SQL'
+	SELECT pgq.create_queue('mq') IS NOT NULL;
+	CREATE TABLE mc (id int PRIMARY KEY, _pgq_ev_type text, v text, _pgq_ev_data text,
+	  _pgq_ev_extra1 text, _pgq_ev_extra2 text, _pgq_ev_extra3 text, _pgq_ev_extra4 text);
+	CREATE TRIGGER l AFTER INSERT OR UPDATE OR DELETE ON mc FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('mq', 'ev_extra3=v');
+	CREATE TRIGGER j AFTER INSERT OR UPDATE OR DELETE ON mc FOR EACH ROW EXECUTE FUNCTION pgq.jsontriga('mq', 'backup');
+	CREATE TRIGGER s AFTER INSERT OR UPDATE OR DELETE ON mc FOR EACH ROW EXECUTE FUNCTION pgq.sqltriga('mq', 'ignore=v');
+	INSERT INTO mc VALUES (1, 'ty', 'a', NULL, 'e1', 'e2', 'e3', NULL);
+	UPDATE mc SET _pgq_ev_data = 'dd';
+	UPDATE mc SET v = 'b', _pgq_ev_type = NULL;
+	DELETE FROM mc;
+	CREATE TABLE mbad (id int PRIMARY KEY, _pgq_ev_extra5 text);
+	CREATE TRIGGER l AFTER INSERT ON mbad FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('mq');
+	INSERT INTO mbad VALUES (1, 'x');
+	\echo :LAST_ERROR_SQLSTATE
+	SQL
+	diff "$BATS_TEST_TMPDIR/p.out" "$BATS_TEST_TMPDIR/c.out"
+	[ "$(grep -c "Unknown magic column: _pgq_ev_extra5" "$BATS_TEST_TMPDIR/c.out")" -eq 1 ]
+	dump_events c >"$BATS_TEST_TMPDIR/c.ev"
+	dump_events p >"$BATS_TEST_TMPDIR/p.ev"
+	diff "$BATS_TEST_TMPDIR/p.ev" "$BATS_TEST_TMPDIR/c.ev"
+	# jsontriga, logutriga (its ev_extra3=v wins), sqltriga; sqltriga
+	# ignores v, so the updates that change only v and _pgq_ev_* are
+	# nothing to it
+	run cat "$BATS_TEST_TMPDIR/c.ev"
+	[ "${lines[0]}" = "ty	\\N	e1	e2	e3	\\N	\\N	\\N" ]
+	[ "${lines[1]}" = "ty	\\N	e1	e2	a	\\N	\\N	\\N" ]
+	[ "${lines[3]}" = "ty	dd	e1	e2	e3	\\N	\\N	\\N" ]
+	[ "${lines[6]}" = "\\N	dd	e1	e2	b	\\N	\\N	\\N" ]
+	[ "${#lines[@]}" -eq 10 ]
+	[ "$(grep -c _pgq_ev "$BATS_TEST_TMPDIR/c.ev")" -eq 0 ]
+}
