@@ -22,7 +22,7 @@ tick() {
 	# the consumer itself is registered too
 	run sql coop "SELECT count(*) FROM pgq.get_consumer_info('cq', 'grp')"
 	[ "$output" = 1 ]
-	run --separate-stderr sql coop "SELECT pgq_coop.next_batch('cq', 'grp', 'nosuch')"
+	run --separate-stderr sql coop "SELECT pgq_coop.next_batch('nosuchq', 'grp', 's1')"
 	[ "$status" -ne 0 ]
 	run --separate-stderr sql coop "SELECT pgq_coop.register_subconsumer('nosuchq', 'grp', 's1')"
 	[ "$status" -ne 0 ]
@@ -30,6 +30,30 @@ tick() {
 	[ "$output" = 1 ]
 	run sql coop "SELECT pgq_coop.unregister_subconsumer('cq', 'grp', 's1', 0)"
 	[ "$output" = 0 ]
+}
+
+@test "next_batch of an unknown consumer and subconsumer registers both and returns NULL" {
+	sql coop "SELECT pgq.insert_event('cq', 't', 'before')" >/dev/null
+	tick cq >/dev/null
+	run sql coop "SELECT pgq_coop.next_batch('cq', 'fresh', 'one') IS NULL"
+	[ "$output" = t ]
+	run sql coop "SELECT count(*) FROM pgq.get_consumer_info('cq', 'fresh')"
+	[ "$output" = 1 ]
+	run sql coop "SELECT pgq_coop.register_subconsumer('cq', 'fresh', 'one')"
+	[ "$output" = 0 ]
+	# a new subconsumer of a known consumer too
+	run sql coop "SELECT pgq_coop.next_batch('cq', 'fresh', 'two') IS NULL"
+	[ "$output" = t ]
+	run sql coop "SELECT pgq_coop.register_subconsumer('cq', 'fresh', 'two')"
+	[ "$output" = 0 ]
+	# they start at the last tick
+	sql coop "SELECT pgq.insert_event('cq', 't', 'after')" >/dev/null
+	tick cq >/dev/null
+	b=$(sql coop "SELECT pgq_coop.next_batch('cq', 'fresh', 'two')")
+	run sql coop "SELECT ev_data FROM pgq.get_batch_events($b)"
+	[ "$output" = after ]
+	sql coop "SELECT pgq_coop.finish_batch($b)" >/dev/null
+	sql coop "SELECT pgq.unregister_consumer('cq', 'fresh')" >/dev/null
 }
 
 @test "each batch goes to exactly one subconsumer; every event once" {
@@ -78,16 +102,19 @@ tick() {
 	          FROM pgq.consumer c WHERE c.co_id = s.sub_consumer AND c.co_name = 'd.x'"
 	run sql coop "SELECT pgq_coop.next_batch('cq', 'd', 'y') IS NULL"
 	[ "$output" = t ]
+	# as in pgq_coop: the same batch, and the dead one is unregistered
 	by=$(sql coop "SELECT pgq_coop.next_batch('cq', 'd', 'y', '10 minutes')")
-	[ -n "$by" ]
-	[ "$by" != "$bx" ]
+	[ "$by" = "$bx" ]
 	run sql coop "SELECT ev_data FROM pgq.get_batch_events($by)"
 	[ "$output" = orphan ]
-	# the dead one can no longer finish it
-	run --separate-stderr sql coop "SELECT pgq_coop.finish_batch($bx)"
+	run sql coop "SELECT count(*) FROM pgq.subscription s JOIN pgq.consumer c ON c.co_id = s.sub_consumer
+	              WHERE c.co_name = 'd.x'"
 	[ "$output" = 0 ]
 	run sql coop "SELECT pgq_coop.finish_batch($by)"
 	[ "$output" = 1 ]
+	# back from the dead: registered anew, with nothing to do
+	run sql coop "SELECT pgq_coop.next_batch('cq', 'd', 'x') IS NULL"
+	[ "$output" = t ]
 }
 
 @test "retried events come back to the group" {

@@ -96,8 +96,11 @@ $$;
 
 -- The subconsumer's open batch if it has one; else, with
 -- i_dead_interval, the batch of a subconsumer silent for that long
--- (under a new batch id, so the silent one can no longer finish it);
--- else the consumer's next batch.  NULL when there is none.
+-- (the same batch, and the silent one is unregistered, as in
+-- pgq_coop); else the consumer's next batch.  NULL when there is none.
+-- An unknown consumer or subconsumer is registered first (as in
+-- pgq_coop), so the first call of a new one returns NULL: it starts at
+-- the queue's last tick.
 CREATE OR REPLACE FUNCTION pgq_coop.next_batch_custom(i_queue_name text,
 	i_consumer_name text, i_subconsumer_name text, i_min_lag interval,
 	i_min_count integer, i_min_interval interval, i_dead_interval interval)
@@ -108,7 +111,6 @@ DECLARE
 	sub pgq.subscription;
 	dead pgq.subscription;
 	b record;
-	id bigint;
 BEGIN
 	SELECT s.* INTO main FROM pgq.subscription s
 	  JOIN pgq.queue q ON q.queue_id = s.sub_queue
@@ -117,8 +119,13 @@ BEGIN
 	   AND s.sub_main IS NULL
 	   FOR UPDATE OF s;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'Not subscriber to queue: %/%', i_queue_name, i_consumer_name
-			USING ERRCODE = 'P0002';
+		PERFORM pgq_coop.register_subconsumer(i_queue_name, i_consumer_name, i_subconsumer_name);
+		SELECT s.* INTO main FROM pgq.subscription s
+		  JOIN pgq.queue q ON q.queue_id = s.sub_queue
+		  JOIN pgq.consumer c ON c.co_id = s.sub_consumer
+		 WHERE q.queue_name = i_queue_name AND c.co_name = i_consumer_name
+		   AND s.sub_main IS NULL
+		   FOR UPDATE OF s;
 	END IF;
 	SELECT s.* INTO sub FROM pgq.subscription s
 	  JOIN pgq.consumer c ON c.co_id = s.sub_consumer
@@ -126,8 +133,12 @@ BEGIN
 	   AND c.co_name = pgq_coop._sub_name(i_consumer_name, i_subconsumer_name)
 	   FOR UPDATE OF s;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'Not subconsumer of queue: %/%/%', i_queue_name, i_consumer_name,
-			i_subconsumer_name USING ERRCODE = 'P0002';
+		PERFORM pgq_coop.register_subconsumer(i_queue_name, i_consumer_name, i_subconsumer_name);
+		SELECT s.* INTO sub FROM pgq.subscription s
+		  JOIN pgq.consumer c ON c.co_id = s.sub_consumer
+		 WHERE s.sub_queue = main.sub_queue AND s.sub_main = main.sub_consumer
+		   AND c.co_name = pgq_coop._sub_name(i_consumer_name, i_subconsumer_name)
+		   FOR UPDATE OF s;
 	END IF;
 	IF sub.sub_batch IS NOT NULL THEN
 		UPDATE pgq.subscription SET sub_active = now() WHERE sub_id = sub.sub_id;
@@ -141,15 +152,13 @@ BEGIN
 		 ORDER BY sub_active LIMIT 1
 		   FOR UPDATE SKIP LOCKED;
 		IF FOUND THEN
-			id := nextval('pgq.batch_id_seq');
+			-- its retries belong to the main subscription and stay
+			DELETE FROM pgq.subscription WHERE sub_id = dead.sub_id;
 			UPDATE pgq.subscription
-			   SET sub_batch = NULL, sub_last_tick = NULL, sub_next_tick = NULL
-			 WHERE sub_id = dead.sub_id;
-			UPDATE pgq.subscription
-			   SET sub_batch = id, sub_last_tick = dead.sub_last_tick,
+			   SET sub_batch = dead.sub_batch, sub_last_tick = dead.sub_last_tick,
 			       sub_next_tick = dead.sub_next_tick, sub_active = now()
 			 WHERE sub_id = sub.sub_id;
-			RETURN id;
+			RETURN dead.sub_batch;
 		END IF;
 	END IF;
 
