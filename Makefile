@@ -8,6 +8,9 @@
 #   make install    PREFIX, DESTDIR, MANDIR
 
 VERSION = 0.1.0
+# Earlier versions of the pgq and pgq_coop extensions that
+# ALTER EXTENSION ... UPDATE can start from (sql/build-ext).
+EXT_UPDATE_FROM = 0.1.0
 
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
@@ -131,7 +134,7 @@ install: all
 	install -m 644 man/man5/*.5 $(DESTDIR)$(MANDIR)/man5/
 	@if pg_config --sharedir >/dev/null 2>&1; then \
 	    ext=$(DESTDIR)$$(pg_config --sharedir)/extension; mkdir -p $$ext; \
-	    for s in $(SQL); do sql/build-ext $$s $(O)/sql/$$s.sql $(VERSION) $$ext || exit 1; done; \
+	    for s in $(SQL); do sql/build-ext $$s $(O)/sql/$$s.sql $(VERSION) $$ext $(EXT_UPDATE_FROM) || exit 1; done; \
 	else echo "pg_config not found: extension files not installed"; fi
 
 # Long fault runs (issue 7); `make check` runs the short versions.

@@ -99,3 +99,41 @@ esql() {
 	run esql d2 "SELECT ev_data FROM pgq.get_batch_events($b)"
 	[ "$output" = kept ]
 }
+
+@test "ALTER EXTENSION pgq UPDATE from an earlier version converts the first schema's types, keeping the queue" {
+	# an earlier version: this body, installed as 0.0.9 and given the
+	# first schema's types (xid8, pg_snapshot)
+	"$TOP/sql/build-ext" pgq "$SKYTOOLS_SQLDIR/pgq.sql" 0.0.9 "$TEST_DIR/old"
+	cp "$TEST_DIR/old/pgq--0.0.9.sql" "$EXTDIR/"
+	"$TOP/sql/build-ext" pgq "$SKYTOOLS_SQLDIR/pgq.sql" "$VERSION" "$EXTDIR" 0.0.9 "$VERSION"
+	[ ! -e "$EXTDIR/pgq--$VERSION--$VERSION.sql" ]
+	grep -q '^\\echo Use "ALTER EXTENSION pgq UPDATE"' "$EXTDIR/pgq--0.0.9--$VERSION.sql"
+	chmod -R a+rX "$EXTDIR"
+	esql postgres "CREATE DATABASE u"
+	esql u "CREATE EXTENSION pgq VERSION '0.0.9'"
+	esql u "SELECT pgq.create_queue('uq')" >/dev/null
+	esql u "SELECT pgq.register_consumer('uq', 'c')" >/dev/null
+	esql u "SELECT pgq.insert_event('uq', 't', 'pending')" >/dev/null
+	esql u "ALTER TABLE pgq.tick ALTER tick_snapshot DROP DEFAULT,
+	          ALTER tick_snapshot TYPE pg_snapshot USING tick_snapshot::text::pg_snapshot,
+	          ALTER tick_snapshot SET DEFAULT pg_current_snapshot();
+	        ALTER TABLE pgq.queue ALTER queue_switch_step1 DROP DEFAULT,
+	          ALTER queue_switch_step1 TYPE xid8 USING queue_switch_step1::text::xid8,
+	          ALTER queue_switch_step2 DROP DEFAULT,
+	          ALTER queue_switch_step2 TYPE xid8 USING queue_switch_step2::text::xid8;
+	        ALTER TABLE pgq.event_template ALTER ev_txid DROP DEFAULT,
+	          ALTER ev_txid TYPE xid8 USING ev_txid::text::xid8,
+	          ALTER ev_txid SET DEFAULT pg_current_xact_id()"
+	esql u "ALTER EXTENSION pgq UPDATE"
+	run esql u "SELECT extversion FROM pg_extension WHERE extname = 'pgq'"
+	[ "$output" = "$VERSION" ]
+	run esql u "SELECT string_agg(format_type(atttypid, NULL), ' ' ORDER BY attrelid::regclass::text, attname)
+	            FROM pg_attribute WHERE attname IN ('tick_snapshot', 'queue_switch_step1', 'queue_switch_step2', 'ev_txid')
+	              AND attrelid IN ('pgq.tick'::regclass, 'pgq.queue'::regclass, 'pgq.event_template'::regclass)"
+	[ "$output" = "bigint bigint bigint txid_snapshot" ]
+	esql u "SELECT pgq.force_tick('uq')" >/dev/null
+	esql u "SELECT pgq.ticker('uq')" >/dev/null
+	b=$(esql u "SELECT pgq.next_batch('uq', 'c')")
+	run esql u "SELECT ev_data FROM pgq.get_batch_events($b)"
+	[ "$output" = pending ]
+}
