@@ -229,6 +229,9 @@ SET search_path = pg_catalog, pgq AS $$
 DECLARE
 	res bigint;
 BEGIN
+	IF (SELECT relkind FROM pg_class WHERE oid = i_seq) IS DISTINCT FROM 'S' THEN
+		RAISE EXCEPTION '"%" is not a sequence', i_seq USING ERRCODE = '42809';
+	END IF;
 	EXECUTE 'SELECT last_value FROM ' || i_seq::oid::regclass::text INTO res;
 	RETURN res;
 END
