@@ -48,7 +48,7 @@ autovacuum_is() { [ "$(sql k "SHOW autovacuum")" = "$1" ]; }
 	[ "$status" -ne 0 ]
 	run --separate-stderr sql k "SET search_path = app; SELECT pgq.seq_getval('notseq')"
 	[ "$status" -ne 0 ]
-	[[ "$stderr" == *'"notseq" is not a sequence'* ]]
+	[[ "$stderr" == *'"app.notseq" is not a sequence'* ]]
 }
 
 @test "maint_tables_to_vacuum: none while autovacuum is on, the bookkeeping tables when off" {
