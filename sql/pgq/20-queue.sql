@@ -295,7 +295,7 @@ $$;
 -- the template's grants were changed).  Returns 1.
 CREATE OR REPLACE FUNCTION pgq.grant_perms(x_queue_name text)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	q pgq.queue;
 	scm text;
