@@ -232,6 +232,9 @@ main(int argc, char *argv[])
 		if (label != NULL)
 			for (i = 0; i < nb && strcmp(bk[i].label, label) != 0; i++)
 				;
+		else	/* the oldest backup of the newest history */
+			while (i + 1 < nb && !bk[i].live)
+				i++;
 		if (i == nb)
 			errx(EXIT_USAGE, "%s/base/%s: no such base backup",
 			    archive, label);

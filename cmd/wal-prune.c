@@ -169,16 +169,24 @@ main(int argc, char *argv[])
 			warnx("%s: no base backup; nothing removed", archive);
 			finish(EXIT_DONE);
 		}
+		/* The order puts abandoned branches first and the newest
+		 * timeline's backups last (walarch.h): LSNs of different
+		 * timelines say nothing about which one is newer, so the
+		 * cut-off is the lowest start of the backups kept. */
 		if (nb > (size_t)keep)
 			drop = nb - (size_t)keep;
-		cutoff = bk[drop].start_lsn / segsize;
+		cutoff = UINT64_MAX;
+		for (size_t i = drop; i < nb; i++)
+			if (bk[i].start_lsn / segsize < cutoff)
+				cutoff = bk[i].start_lsn / segsize;
 	} else {
 		cutoff = walname_segno(&wn, segsize);
-		if (nb > 0 && bk[0].start_lsn / segsize < cutoff) {
-			warnx("keeping WAL from %s on: base backup %s needs it",
-			    bk[0].start_seg, bk[0].label);
-			cutoff = bk[0].start_lsn / segsize;
-		}
+		for (size_t i = 0; i < nb; i++)
+			if (bk[i].start_lsn / segsize < cutoff) {
+				warnx("keeping WAL from %s on: base backup %s "
+				    "needs it", bk[i].start_seg, bk[i].label);
+				cutoff = bk[i].start_lsn / segsize;
+			}
 	}
 
 	if (rm_leftovers(basedir, dry) != 0)

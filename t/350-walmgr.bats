@@ -96,11 +96,13 @@ start_copy() {	# start the data directory $1 on port $2
 	sleep 0.1
 	sql postgres "INSERT INTO t SELECT g, 'after' FROM generate_series(1, 100) g"
 	switch_and_wait
-	run --separate-stderr walmgr_pg restore "$TEST_DIR/pitr" --target-time "$target"
+	# --pause: a copy to look at is not promoted, so it does not start
+	# a timeline of its own in the archive.
+	run --separate-stderr walmgr_pg restore "$TEST_DIR/pitr" --target-time "$target" --pause
 	[ "$status" -eq 0 ]
 	[ -f "$TEST_DIR/pitr/recovery.signal" ]
 	start_copy "$TEST_DIR/pitr" 5433
-	wait_for q_is 5433 'SELECT pg_is_in_recovery()' f
+	wait_for q_is 5433 'SELECT pg_get_wal_replay_pause_state()' paused
 	[ "$(psql -XAtq -p 5433 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'before'")" = 100 ]
 	[ "$(psql -XAtq -p 5433 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'after'")" = 0 ]
 	[ "$(psql -XAtq -p 5433 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'warmup'")" = 3000 ]
@@ -146,11 +148,16 @@ start_copy() {	# start the data directory $1 on port $2
 }
 
 @test "walmgr cleanup keeps the newest backup and the WAL it needs" {
+	# After boot the promoted standby is the master of the newest
+	# timeline: back it up, as one would after a failover.
+	start_copy "$TEST_DIR/standby" 5434
+	sed "s/port=5432/port=5434/" "$TEST_DIR/walmgr.ini" > "$TEST_DIR/new-master.ini"
+	[ "$(id -u)" = 0 ] && chown postgres: "$TEST_DIR/new-master.ini"
 	sleep 1	# a distinct backup label
-	run --separate-stderr walmgr_pg backup
+	run --separate-stderr as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr "$TEST_DIR/new-master.ini" backup
 	[ "$status" -eq 0 ]
 	second=$output
-	switch_and_wait
+	switch_and_wait 5434
 	[ "$(ls "$TEST_DIR/arch ive/base" | wc -l)" -eq 2 ]
 	run --separate-stderr walmgr_pg cleanup
 	[ "$status" -eq 0 ]
@@ -160,6 +167,7 @@ start_copy() {	# start the data directory $1 on port $2
 	run --separate-stderr wal-check -A "$TEST_DIR/arch ive" --backup "$second"
 	echo "$output $stderr"; ls "$TEST_DIR/arch ive/wal"
 	[ "$status" -eq 0 ]
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/standby" -m fast -w stop >/dev/null
 }
 
 @test "walmgr check: clean archive passes, a damaged file fails" {
