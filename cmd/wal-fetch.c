@@ -154,6 +154,8 @@ main(int argc, char *argv[])
 		/* Nothing can be taken back from a pipe: verify first, then
 		 * copy. */
 		rc = walfile_read(fd, -1, -1, &info, msg, sizeof(msg));
+		if (rc == WF_OK)
+			rc = walfile_check_name(&info, name, rc, msg, sizeof(msg));
 		if (rc == WF_OK) {
 			if (fflush(stdout) != 0)
 				fail(EXIT_RETRY, "stdout: %s", strerror(errno));
@@ -183,6 +185,10 @@ main(int argc, char *argv[])
 	if (out < 0)
 		fail(EXIT_RETRY, "%s: %s", tmp.data, strerror(errno));
 	rc = walfile_read(fd, out, -1, &info, msg, sizeof(msg));
+	/* The trailer names the file it was archived as: a link or a copy
+	 * in the archive from another name is not handed over. */
+	if (rc == WF_OK)
+		rc = walfile_check_name(&info, name, rc, msg, sizeof(msg));
 	close(fd);
 	/* PostgreSQL makes the file durable itself when it keeps it, so no
 	 * fsync here: recovery would pay it for every segment. */

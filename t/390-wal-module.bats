@@ -199,3 +199,12 @@ failed_more() { [ "$(failed_count)" -gt "$1" ]; }
 	[ "$(sql postgres 'SHOW archive_mode')" = off ]
 	[ "$(sql postgres 'SHOW archive_library')" = "" ]
 }
+
+@test "the module never exits the server: no exit, err or errx to call" {
+	so="$SKYTOOLS_BUILD/server/skytools_wal.so"
+	[ -f "$so" ]
+	run nm -D -u "$so"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *errstart* ]]	# it does report, through ereport
+	! echo "$output" | grep -Ew '(_?exit|_Exit|err|errx|verr|verrx|abort)(@.*)?$'
+}
