@@ -72,6 +72,11 @@ start_copy() {
 	[ "$(q 5433 "SELECT count(*) FROM t WHERE phase = 'kept'")" = 100 ]
 	# The promoted copy archives its new timeline, history file first.
 	wait_for test -f "$TEST_DIR/archive/wal/00000002.history"
+	# Its restore settings are gone from the file a backup copies.
+	grep -q "walmgr: restore settings removed" "$TEST_DIR/pitr.log"
+	! grep -Eq "^(restore_command|recovery_target_time|recovery_target_action)" \
+		"$TEST_DIR/pitr/postgresql.auto.conf"
+	grep -q "^archive_mode = 'on'" "$TEST_DIR/pitr/postgresql.auto.conf"
 }
 
 @test "timelines: backupB on timeline 2 is the newest, backupA is on an abandoned branch" {
