@@ -183,11 +183,60 @@ start_copy() {	# start the data directory $1 on port $2
 
 @test "walmgr: unknown config keys warn, they do not fail" {
 	cp "$TEST_DIR/walmgr.ini" "$TEST_DIR/extra.ini"
-	printf 'slave_config = /etc/x.ini\n' >> "$TEST_DIR/extra.ini"
+	printf 'no_such_key = /etc/x.ini\n' >> "$TEST_DIR/extra.ini"
 	run --separate-stderr walmgr "$TEST_DIR/extra.ini" listbackups
 	[ "$status" -eq 0 ]
-	[[ "$stderr" == *"slave_config: unknown key"* ]]
+	[[ "$stderr" == *"no_such_key: unknown key"* ]]
 	printf '[walmgr]\nmaster_db = x\n' > "$TEST_DIR/noarch.ini"
 	run --separate-stderr walmgr "$TEST_DIR/noarch.ini" check
 	[ "$status" -eq 2 ]
+}
+
+@test "walmgr: the original Skytools' wal-master.ini and wal-slave.ini, ~ in paths" {
+	home="$TEST_DIR/home"
+	mkdir -p "$home"
+	cat > "$TEST_DIR/wal-master.ini" <<-INI
+	[wal-master]
+	job_name             = wal-master
+	logfile              = ~/%(job_name)s.log
+	use_skylog           = 1
+	master_db            = host=$TEST_DIR port=5432 dbname=postgres
+	master_data          = $TEST_PGDATA
+	master_bin           = $TEST_PGBIN
+	walmgr_data          = ~/walshipping
+	completed_wals       = %(walmgr_data)s/logs.complete
+	compression          = 0
+	keep_symlinks        = 1
+	INI
+	cat > "$TEST_DIR/wal-slave.ini" <<-INI
+	[wal-slave]
+	job_name             = wal-standby
+	slave_data           = ~/slave
+	slave_bin            = $TEST_PGBIN
+	walmgr_data          = ~/walshipping
+	backup_datadir       = yes
+	primary_conninfo     = host=$TEST_DIR port=5432 user=postgres
+	INI
+	[ "$(id -u)" = 0 ] && chown -R postgres: "$home" "$TEST_DIR"/wal-*.ini
+	w() { local ini=$1; shift; as_pg env HOME="$home" PATH="$TEST_DIR/bin:$PATH" walmgr "$ini" "$@"; }
+	run --separate-stderr w "$TEST_DIR/wal-master.ini" setup
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"completed_wals ignored"* ]]
+	[[ "$stderr" != *"unknown key"* ]]
+	[[ "$(sql postgres 'SHOW archive_command')" == *"$home/walshipping"* ]]
+	switch_and_wait
+	[ -n "$(ls "$home/walshipping/wal")" ]
+	run --separate-stderr w "$TEST_DIR/wal-master.ini" backup
+	[ "$status" -eq 0 ]
+	[ -f "$home/walshipping/base/$output/backup_manifest" ]
+	[ -s "$home/wal-master.log" ]
+	run --separate-stderr w "$TEST_DIR/wal-slave.ini" standby
+	[ "$status" -eq 0 ]
+	[ -f "$home/slave/standby.signal" ]
+	grep -q "^primary_conninfo = 'host=$TEST_DIR port=5432 user=postgres'" "$home/slave/postgresql.auto.conf"
+	run --separate-stderr w "$TEST_DIR/wal-slave.ini" restore "$home/r"
+	[ "$status" -eq 0 ]
+	[ -f "$home/r/recovery.signal" ]
+	grep -qF "''-A'' ''$home/walshipping''" "$home/r/postgresql.auto.conf"
 }
