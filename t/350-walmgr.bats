@@ -136,6 +136,9 @@ start_copy() {	# start the data directory $1 on port $2
 	run --separate-stderr walmgr_pg boot
 	[ "$status" -eq 0 ]
 	wait_for q_is 5434 'SELECT pg_is_in_recovery()' f
+	# Booted, the standby forgets the settings walmgr gave it.
+	! grep -Eq '^(restore_command|primary_conninfo|recovery_target_timeline)' \
+		"$TEST_DIR/standby/postgresql.auto.conf"
 	psql -XAtq -p 5434 -d postgres -c "INSERT INTO t VALUES (1, 'promoted')"
 	[ "$(psql -XAtq -p 5434 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'promoted'")" = 1 ]
 	# The promoted server archives on timeline 2; wal-check follows it.
