@@ -226,10 +226,10 @@ manifest_end_lsn(const char *path)
 	for (p = tail; (p = strstr(p, "\"End-LSN\"")) != NULL; p++) {
 		char v[32];
 
-		if (sscanf(p, "\"End-LSN\" : \"%31[0-9A-Fa-f/]\"", v) == 1 ||
-		    sscanf(p, "\"End-LSN\": \"%31[0-9A-Fa-f/]\"", v) == 1)
-			if (lsn_parse(v, &lsn) == 0 && lsn > best)
-				best = lsn;
+		/* A space in the format matches any white space, or none. */
+		if (sscanf(p, "\"End-LSN\" : \"%31[0-9A-Fa-f/]\"", v) == 1 &&
+		    lsn_parse(v, &lsn) == 0 && lsn > best)
+			best = lsn;
 	}
 	return best;
 }
