@@ -164,3 +164,16 @@ q_is_at() { [ "$(psql -XAtq -p "$1" -d postgres -c "$2" 2>/dev/null)" = "$3" ]; 
 	[[ "$stderr" == *"no base backup precedes"* ]]
 	[ ! -e "$TEST_DIR/us/PG_VERSION" ]
 }
+
+@test "restore: a backup without postgresql.conf (kept in /etc, as on Debian) restores" {
+	label=$(cat "$TEST_DIR/label")
+	b="$TEST_DIR/archive/base/$label"
+	mv "$b/postgresql.conf" "$TEST_DIR/saved.conf"
+	run --separate-stderr walmgr_pg restore "$TEST_DIR/etc" --target-xid 3000
+	mv "$TEST_DIR/saved.conf" "$b/postgresql.conf"
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ ! -e "$TEST_DIR/etc/postgresql.conf" ]
+	grep -q "^recovery_target_xid = '3000'" "$TEST_DIR/etc/postgresql.auto.conf"
+	rm -rf "$TEST_DIR/etc"
+}
