@@ -99,6 +99,11 @@ start_copy() {
 
 @test "timelines: cleanup keeps backupB and timeline 2's WAL" {
 	labelB=$(cat "$TEST_DIR/labelB")
+	# check verifies every backup, the abandoned one too.
+	echo x >> "$TEST_DIR/archive/base/$(cat "$TEST_DIR/labelA")/PG_VERSION"
+	run --separate-stderr walmgr_at 5432 check
+	[ "$status" -eq 1 ]
+	[[ "$stderr" == *"base backup $(cat "$TEST_DIR/labelA"): damaged"* ]]
 	run --separate-stderr walmgr_at 5432 cleanup
 	[ "$status" -eq 0 ]
 	[ "$(ls "$TEST_DIR/archive/base")" = "$labelB" ]
