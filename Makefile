@@ -165,7 +165,7 @@ endif
 MODULELIBS = $(MODULES:%=$(O)/server/%.so)
 PGXSMAKE = MAKEFLAGS= $(MAKE) --no-print-directory with_llvm=no PG_CONFIG=$(PG_CONFIG)
 WALMOD_SRC = server/skytools_wal.c common/walpush.c common/walfile.c \
-	common/durable.c common/crc32c.c common/walname.c common/walarch.c common/util.c
+	common/durable.c common/crc32c.c common/walname.c
 
 all: server
 install: install-server

@@ -63,27 +63,6 @@ static struct walent *ents;
 static size_t nents;
 static int problems;
 
-static struct walent *
-find(uint32_t tli, uint64_t segno, uint64_t segsize)
-{
-	char name[WALNAME_LEN + 1];
-	size_t lo = 0, hi = nents;
-
-	walname_format(name, tli, segno, segsize);
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		int c = strcmp(ents[mid].name, name);
-
-		if (c == 0)
-			return &ents[mid];
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
-}
-
 /* Read the history of tli into chain (oldest first, tli itself last).
  * Returns the number of entries; on a missing or damaged history file the
  * chain is tli alone and the problem is reported. */
@@ -145,6 +124,14 @@ self:
 	return 1;
 }
 
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static uint32_t
 expected_tli(const struct tl *chain, size_t n, uint64_t segno)
 {
@@ -173,7 +160,7 @@ main(int argc, char *argv[])
 	struct backup *bk;
 	struct walname wn;
 	struct stat st;
-	uint64_t segsize = 0, start, start_lsn, end, n;
+	uint64_t segsize = 0, start, start_lsn, end;
 	uint32_t start_tli = 0, tli, maxtli = 0;
 	char a[WALNAME_LEN + 1], b[WALNAME_LEN + 1], msg[256];
 	int c, verify = 0, have_end = 0;
@@ -232,6 +219,9 @@ main(int argc, char *argv[])
 		if (label != NULL)
 			for (i = 0; i < nb && strcmp(bk[i].label, label) != 0; i++)
 				;
+		else	/* the oldest backup of the newest history */
+			while (i + 1 < nb && !bk[i].live)
+				i++;
 		if (i == nb)
 			errx(EXIT_USAGE, "%s/base/%s: no such base backup",
 			    archive, label);
@@ -302,22 +292,41 @@ main(int argc, char *argv[])
 			have_end = 1;
 		}
 	}
-	for (n = start; n <= end;) {
-		uint64_t gap;
+	/* Gaps are found between the segments present, never by walking
+	 * the numbers between them: an archive may span 2^40 segments. */
+	{
+		uint64_t *have = NULL, next = start;
+		size_t nhave = 0;
 
-		if (find(expected_tli(best, nbest, n), n, segsize) != NULL) {
-			n++;
-			continue;
+		if (nents > 0)
+			have = xmalloc(nents * sizeof(*have));
+		for (size_t i = 0; i < nents; i++) {
+			uint64_t s;
+
+			if (ents[i].w.kind != WAL_SEGMENT)
+				continue;
+			s = walname_segno(&ents[i].w, segsize);
+			if (s >= start && s <= end &&
+			    ents[i].w.tli == expected_tli(best, nbest, s))
+				have[nhave++] = s;
 		}
-		for (gap = n; gap + 1 <= end &&
-		    find(expected_tli(best, nbest, gap + 1), gap + 1, segsize) == NULL;
-		    gap++)
-			;
-		walname_format(a, expected_tli(best, nbest, n), n, segsize);
-		walname_format(b, expected_tli(best, nbest, gap), gap, segsize);
-		printf("missing\t%s\t%s\n", a, b);
-		problems = 1;
-		n = gap + 1;
+		if (nhave > 1)
+			qsort(have, nhave, sizeof(*have), cmp_u64);
+		for (size_t i = 0; i <= nhave; i++) {
+			uint64_t upto = i < nhave ? have[i] : end + 1;
+
+			if (upto > next) {
+				walname_format(a, expected_tli(best, nbest, next),
+				    next, segsize);
+				walname_format(b, expected_tli(best, nbest,
+				    upto - 1), upto - 1, segsize);
+				printf("missing\t%s\t%s\n", a, b);
+				problems = 1;
+			}
+			if (i < nhave && have[i] + 1 > next)
+				next = have[i] + 1;
+		}
+		free(have);
 	}
 
 	if (verify) {
@@ -333,6 +342,9 @@ main(int argc, char *argv[])
 			if (fd < 0)
 				err(EXIT_RETRY, "%s", path);
 			rc = walfile_read(fd, -1, -1, &info, msg, sizeof(msg));
+			if (rc == WF_OK)
+				rc = walfile_check_name(&info, ents[i].name, rc,
+				    msg, sizeof(msg));
 			close(fd);
 			if (rc == WF_IO)
 				errx(EXIT_RETRY, "%s: %s", path, msg);

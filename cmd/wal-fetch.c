@@ -4,11 +4,22 @@
  * temporary name beside path that is renamed only when every check
  * passed: a damaged file never appears under path.  "Not in the archive"
  * is exit 1, which PostgreSQL takes as the end of the archive, so a
- * missing archive directory (an unmounted disk) must not look like it. */
+ * missing archive directory (an unmounted disk) must not look like it.
+ *
+ * PostgreSQL takes every restore_command status from 1 to 125 as "not in
+ * the archive": recovery ends there and the server promotes, losing the
+ * WAL after it.  With --restore-command every failure but "not in the
+ * archive" exits 128 plus its ordinary status (130, 131, 132), which
+ * PostgreSQL treats like a command that could not run: recovery stops
+ * with a FATAL error and nothing is promoted.  A status, not a signal
+ * raised on ourselves: the server logs "exit code 131" beside our own
+ * message, and SIGTERM, the one signal that would not stop recovery,
+ * cannot be picked by mistake. */
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,13 +32,39 @@
 #include "walfile.h"
 #include "walname.h"
 
-static const char usage_line[] = "usage: wal-fetch -A archive name path\n";
+static const char usage_line[] =
+    "usage: wal-fetch [--restore-command] -A archive name path\n";
+
+/* Exit statuses above 125 for PostgreSQL's restore_command. */
+#define RESTORE_STOP 128
+
+static int restore_mode;
+
+static NORETURN void
+fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* errx() with the status restore_mode asks for, and the reason the
+ * server stops in the server log. */
+static void
+fail(int code, const char *fmt, ...)
+{
+	char m[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m, sizeof(m), fmt, ap);
+	va_end(ap);
+	if (!restore_mode)
+		errx(code, "%s", m);
+	errx(RESTORE_STOP + code, "%s; recovery stopped (exit %d), not ended: "
+	    "fix the archive and start the server again", m, RESTORE_STOP + code);
+}
 
 static void
 usage(void)
 {
 	fputs(usage_line, stderr);
-	exit(EXIT_USAGE);
+	exit(restore_mode ? RESTORE_STOP + EXIT_USAGE : EXIT_USAGE);
 }
 
 static void
@@ -36,6 +73,9 @@ help(void)
 	fputs(usage_line, stdout);
 	fputs("Restore the archived WAL file name to path (- for stdout).\n"
 	    "  -A, --archive DIR  the archive directory\n"
+	    "  -R, --restore-command\n"
+	    "                     as restore_command: every failure but \"not in\n"
+	    "                     the archive\" exits 128 + status, stopping recovery\n"
 	    "  -h, --help         this help\n"
 	    "  -V, --version      print the version\n", stdout);
 	finish(EXIT_DONE);
@@ -47,6 +87,7 @@ main(int argc, char *argv[])
 	static const struct option opts[] = {
 		{ "archive", required_argument, NULL, 'A' },
 		{ "help",    no_argument,       NULL, 'h' },
+		{ "restore-command", no_argument, NULL, 'R' },
 		{ "version", no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -58,10 +99,19 @@ main(int argc, char *argv[])
 	struct stat st;
 	int c, fd, out, rc;
 
-	while ((c = getopt_long(argc, argv, "A:hV", opts, NULL)) != -1) {
+	/* Known before getopt can fail: a misspelt restore_command must
+	 * stop recovery too. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--restore-command") == 0 ||
+		    strcmp(argv[i], "-R") == 0)
+			restore_mode = 1;
+	while ((c = getopt_long(argc, argv, "A:hRV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'A':
 			archive = optarg;
+			break;
+		case 'R':
+			restore_mode = 1;
 			break;
 		case 'h':
 			help();
@@ -80,34 +130,42 @@ main(int argc, char *argv[])
 	name = argv[0];
 	path = argv[1];
 	if (walname_parse(name, &wn) == WAL_OTHER)
-		errx(EXIT_USAGE, "not a WAL file name: %s", name);
+		fail(EXIT_USAGE, "not a WAL file name: %s", name);
+	/* Only a new file or a regular one is replaced: rename() over a
+	 * device, a directory or a socket would destroy it. */
+	if (strcmp(path, "-") != 0 && lstat(path, &st) == 0 &&
+	    !S_ISREG(st.st_mode))
+		fail(EXIT_USAGE, "%s: exists and is not a regular file", path);
 
 	waldir = walarch_path(archive, "wal");
 	if (stat(waldir, &st) != 0)
-		err(EXIT_RETRY, "%s", waldir);
+		fail(EXIT_RETRY, "%s: %s (archive unreachable)", waldir,
+		    strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		errx(EXIT_RETRY, "%s: not a directory", waldir);
+		fail(EXIT_RETRY, "%s: not a directory", waldir);
 	fd = walarch_open(archive, name, &file);
 	if (fd < 0) {
 		if (errno == ENOENT)
 			finish(EXIT_NO);
-		err(EXIT_RETRY, "%s/%s", waldir, name);
+		fail(EXIT_RETRY, "%s/%s: %s", waldir, name, strerror(errno));
 	}
 
 	if (strcmp(path, "-") == 0) {
 		/* Nothing can be taken back from a pipe: verify first, then
 		 * copy. */
 		rc = walfile_read(fd, -1, -1, &info, msg, sizeof(msg));
+		if (rc == WF_OK)
+			rc = walfile_check_name(&info, name, rc, msg, sizeof(msg));
 		if (rc == WF_OK) {
 			if (fflush(stdout) != 0)
-				err(EXIT_RETRY, "stdout");
+				fail(EXIT_RETRY, "stdout: %s", strerror(errno));
 			rc = walfile_read(fd, STDOUT_FILENO, -1, &info, msg,
 			    sizeof(msg));
 		}
 		if (rc == WF_CORRUPT)
-			errx(EXIT_REFUSE, "%s: damaged: %s", file, msg);
+			fail(EXIT_REFUSE, "%s: damaged: %s", file, msg);
 		if (rc != WF_OK)
-			errx(EXIT_RETRY, "%s: %s", file, msg);
+			fail(EXIT_RETRY, "%s: %s", file, msg);
 		free(file);
 		free(waldir);
 		finish(EXIT_DONE);
@@ -122,10 +180,15 @@ main(int argc, char *argv[])
 		else
 			buf_printf(&tmp, ".%s.wal-fetch.%ld", path, (long)getpid());
 	}
-	out = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	out = open(tmp.data, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
 	if (out < 0)
-		err(EXIT_RETRY, "%s", tmp.data);
+		fail(EXIT_RETRY, "%s: %s", tmp.data, strerror(errno));
 	rc = walfile_read(fd, out, -1, &info, msg, sizeof(msg));
+	/* The trailer names the file it was archived as: a link or a copy
+	 * in the archive from another name is not handed over. */
+	if (rc == WF_OK)
+		rc = walfile_check_name(&info, name, rc, msg, sizeof(msg));
 	close(fd);
 	/* PostgreSQL makes the file durable itself when it keeps it, so no
 	 * fsync here: recovery would pay it for every segment. */
@@ -141,8 +204,8 @@ main(int argc, char *argv[])
 	if (rc != WF_OK) {
 		unlink(tmp.data);
 		if (rc == WF_CORRUPT)
-			errx(EXIT_REFUSE, "%s: damaged, not restored: %s", file, msg);
-		errx(EXIT_RETRY, "%s: %s", file, msg);
+			fail(EXIT_REFUSE, "%s: damaged, not restored: %s", file, msg);
+		fail(EXIT_RETRY, "%s: %s", file, msg);
 	}
 	free(file);
 	free(waldir);

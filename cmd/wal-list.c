@@ -15,7 +15,7 @@
 #include "walfile.h"
 #include "walname.h"
 
-static const char usage_line[] = "usage: wal-list -A archive\n";
+static const char usage_line[] = "usage: wal-list -A archive [--backups]\n";
 
 static void
 usage(void)
@@ -31,6 +31,7 @@ help(void)
 	fputs("List WAL files and base backups of the archive as TSV:\n"
 	    "kind, name, timeline, size, compressed, time.\n"
 	    "  -A, --archive DIR  the archive directory\n"
+	    "  -b, --backups      only the base backups, in detail\n"
 	    "  -h, --help         this help\n"
 	    "  -V, --version      print the version\n", stdout);
 	finish(EXIT_DONE);
@@ -41,6 +42,7 @@ main(int argc, char *argv[])
 {
 	static const struct option opts[] = {
 		{ "archive", required_argument, NULL, 'A' },
+		{ "backups", no_argument,       NULL, 'b' },
 		{ "help",    no_argument,       NULL, 'h' },
 		{ "version", no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -51,12 +53,15 @@ main(int argc, char *argv[])
 	size_t n, nb;
 	struct stat st;
 	char when[40], msg[256];
-	int c, ret = EXIT_DONE;
+	int c, ret = EXIT_DONE, only_backups = 0;
 
-	while ((c = getopt_long(argc, argv, "A:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "A:bhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'A':
 			archive = optarg;
+			break;
+		case 'b':
+			only_backups = 1;
 			break;
 		case 'h':
 			help();
@@ -72,10 +77,30 @@ main(int argc, char *argv[])
 		usage();
 	if (stat(archive, &st) != 0)
 		err(EXIT_RETRY, "archive %s", archive);
-	if (walarch_scan(archive, &ents, &n, NULL) != 0 && errno != ENOENT)
-		err(EXIT_RETRY, "%s/wal", archive);
 	if (walarch_backups(archive, &bk, &nb) != 0)
 		err(EXIT_RETRY, "%s/base", archive);
+	if (only_backups) {
+		/* What walmgr chooses a backup by: the order, the LSNs, the
+		 * finish time to the microsecond, and whether recovery from
+		 * it can follow the newest timeline. */
+		printf("label\ttimeline\tstart_lsn\tend_lsn\ttime\tlive\n");
+		for (size_t i = 0; i < nb; i++) {
+			iso_utc_us(when, sizeof(when), &bk[i].done);
+			printf("%s\t%u\t%X/%X\t", bk[i].label, (unsigned)bk[i].tli,
+			    (unsigned)(bk[i].start_lsn >> 32),
+			    (unsigned)bk[i].start_lsn);
+			if (bk[i].end_lsn != 0)
+				printf("%X/%X", (unsigned)(bk[i].end_lsn >> 32),
+				    (unsigned)bk[i].end_lsn);
+			else
+				printf("\\N");
+			printf("\t%s\t%s\n", when, bk[i].live ? "t" : "f");
+		}
+		walarch_backups_free(bk, nb);
+		finish(EXIT_DONE);
+	}
+	if (walarch_scan(archive, &ents, &n, NULL) != 0 && errno != ENOENT)
+		err(EXIT_RETRY, "%s/wal", archive);
 
 	printf("kind\tname\ttimeline\tsize\tcompressed\ttime\n");
 	for (size_t i = 0; i < n; i++) {
@@ -109,7 +134,7 @@ main(int argc, char *argv[])
 		free(path);
 	}
 	for (size_t i = 0; i < nb; i++) {
-		iso_utc(when, sizeof(when), bk[i].done);
+		iso_utc(when, sizeof(when), bk[i].done.tv_sec);
 		printf("base\t%s\t%u\t%lld\tnone\t%s\n", bk[i].label,
 		    (unsigned)bk[i].tli, bk[i].bytes, when);
 	}

@@ -51,6 +51,13 @@ help(void)
 }
 
 static int
+ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	    (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static int
 rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
@@ -112,7 +119,8 @@ main(int argc, char *argv[])
 	struct backup *bk;
 	struct walname wn;
 	struct stat st;
-	size_t n, nb, drop = 0;
+	size_t n, nb, ndrop = 0;
+	char *drop = NULL;
 	long long keep = 0;
 	uint64_t segsize = 0, cutoff;
 	char *basedir, *waldir;
@@ -169,23 +177,67 @@ main(int argc, char *argv[])
 			warnx("%s: no base backup; nothing removed", archive);
 			finish(EXIT_DONE);
 		}
-		if (nb > (size_t)keep)
-			drop = nb - (size_t)keep;
-		cutoff = bk[drop].start_lsn / segsize;
-	} else {
-		cutoff = walname_segno(&wn, segsize);
-		if (nb > 0 && bk[0].start_lsn / segsize < cutoff) {
-			warnx("keeping WAL from %s on: base backup %s needs it",
-			    bk[0].start_seg, bk[0].label);
-			cutoff = bk[0].start_lsn / segsize;
+		/* Keep the newest n backups of the newest timeline's
+		 * history (the last ones in walarch_backups' order).  A
+		 * backup off that history (a branch a point-in-time restore
+		 * left behind, or a master still running on the old timeline
+		 * after a test promotion) goes only when it finished before
+		 * the oldest backup kept: LSNs of different timelines say
+		 * nothing about which one is newer, and time is all that
+		 * orders them.  The cut-off is the lowest start kept. */
+		size_t live = 0, kept = 0;
+		struct timespec t0 = { 0, 0 };
+
+		drop = xmalloc(nb);
+		for (size_t i = 0; i < nb; i++)
+			live += bk[i].live != 0;
+		for (size_t i = nb; i-- > 0;) {
+			drop[i] = 1;
+			if (live > 0 ? bk[i].live && kept < (size_t)keep :
+			    kept < (size_t)keep) {
+				drop[i] = 0;
+				kept++;
+				if (kept == 1 || ts_before(&bk[i].done, &t0))
+					t0 = bk[i].done;
+			}
 		}
+		for (size_t i = 0; i < nb; i++)
+			if (!bk[i].live && drop[i] && live > 0 &&
+			    !ts_before(&bk[i].done, &t0)) {
+				warnx("keeping base backup %s: not on the newest "
+				    "timeline's history, but newer than the backups "
+				    "kept", bk[i].label);
+				drop[i] = 0;
+			}
+		cutoff = UINT64_MAX;
+		for (size_t i = 0; i < nb; i++) {
+			if (drop[i])
+				ndrop++;
+			else if (bk[i].start_lsn / segsize < cutoff)
+				cutoff = bk[i].start_lsn / segsize;
+		}
+	} else {
+		size_t need = nb;
+
+		/* Any backup, whatever its timeline, keeps its WAL. */
+		cutoff = walname_segno(&wn, segsize);
+		for (size_t i = 0; i < nb; i++)
+			if (bk[i].start_lsn / segsize < cutoff) {
+				cutoff = bk[i].start_lsn / segsize;
+				need = i;
+			}
+		if (need < nb)
+			warnx("keeping WAL from %s on: base backup %s needs it",
+			    bk[need].start_seg, bk[need].label);
 	}
 
 	if (rm_leftovers(basedir, dry) != 0)
 		ret = EXIT_RETRY;
-	for (size_t i = 0; i < drop; i++) {
+	for (size_t i = 0; i < nb; i++) {
 		struct buf from = {0}, to = {0};
 
+		if (drop == NULL || !drop[i])
+			continue;
 		printf("base\t%s\n", bk[i].label);
 		if (dry)
 			continue;
@@ -218,10 +270,11 @@ main(int argc, char *argv[])
 	}
 	if (removed && fsync_dir(waldir) != 0)
 		err(EXIT_RETRY, "fsync %s", waldir);
-	if (drop > 0 && !dry && fsync_dir(basedir) != 0)
+	if (ndrop > 0 && !dry && fsync_dir(basedir) != 0)
 		err(EXIT_RETRY, "fsync %s", basedir);
 	walarch_free(ents, n);
 	walarch_backups_free(bk, nb);
+	free(drop);
 	free(basedir);
 	free(waldir);
 	finish(ret);

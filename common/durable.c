@@ -76,13 +76,18 @@ fsync_dir(const char *path)
 	return close(fd);
 }
 
+/* No xstrdup or buf here: the archive module links this file and must
+ * get errors back, never an exit. */
 int
 fsync_parent(const char *path)
 {
-	char *copy = xstrdup(path);
-	int r = fsync_dir(dirname(copy));
-	int e = errno;
+	char *copy = strdup(path);
+	int r, e;
 
+	if (copy == NULL)
+		return -1;
+	r = fsync_dir(dirname(copy));
+	e = errno;
 	free(copy);
 	errno = e;
 	return r;
@@ -126,16 +131,25 @@ int
 dfile_open(struct dfile *f, const char *path, mode_t mode)
 {
 	const char *slash = strrchr(path, '/');
-	struct buf b = {0};
+	size_t n = strlen(path) + 32;
 
+	f->fd = -1;
+	f->tmp = malloc(n);
+	f->path = strdup(path);
+	if (f->tmp == NULL || f->path == NULL) {
+		free(f->tmp);
+		free(f->path);
+		f->tmp = f->path = NULL;
+		errno = ENOMEM;
+		return -1;
+	}
 	if (slash != NULL)
-		buf_printf(&b, "%.*s/.%s.tmp.%ld", (int)(slash - path), path,
+		snprintf(f->tmp, n, "%.*s/.%s.tmp.%ld", (int)(slash - path), path,
 		    slash + 1, (long)getpid());
 	else
-		buf_printf(&b, ".%s.tmp.%ld", path, (long)getpid());
-	f->tmp = b.data;
-	f->path = xstrdup(path);
-	f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+		snprintf(f->tmp, n, ".%s.tmp.%ld", path, (long)getpid());
+	f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, mode);
 	if (f->fd < 0) {
 		int e = errno;
 

@@ -174,13 +174,141 @@ du_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
 }
 
 static int
+ts_cmp(const struct timespec *a, const struct timespec *b)
+{
+	if (a->tv_sec != b->tv_sec)
+		return a->tv_sec < b->tv_sec ? -1 : 1;
+	if (a->tv_nsec != b->tv_nsec)
+		return a->tv_nsec < b->tv_nsec ? -1 : 1;
+	return 0;
+}
+
+static int
 cmp_backup(const void *a, const void *b)
 {
 	const struct backup *x = a, *y = b;
+	int c;
 
-	if (x->start_lsn != y->start_lsn)
+	if (x->live != y->live)
+		return x->live ? 1 : -1;
+	if (x->live && x->start_lsn != y->start_lsn)
 		return x->start_lsn < y->start_lsn ? -1 : 1;
+	if ((c = ts_cmp(&x->done, &y->done)) != 0)
+		return c;
 	return strcmp(x->label, y->label);
+}
+
+/* The largest "End-LSN" of the manifest's WAL-Ranges, which close the
+ * file: its last few KiB are enough. */
+static uint64_t
+manifest_end_lsn(const char *path)
+{
+	char tail[8192], *p;
+	uint64_t best = 0, lsn;
+	struct stat st;
+	ssize_t r;
+	off_t off;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	if (fstat(fd, &st) != 0) {
+		close(fd);
+		return 0;
+	}
+	off = st.st_size > (off_t)sizeof(tail) - 1 ?
+	    st.st_size - (off_t)sizeof(tail) + 1 : 0;
+	r = pread(fd, tail, sizeof(tail) - 1, off);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	tail[r] = '\0';
+	for (p = tail; (p = strstr(p, "\"End-LSN\"")) != NULL; p++) {
+		char v[32];
+
+		/* A space in the format matches any white space, or none. */
+		if (sscanf(p, "\"End-LSN\" : \"%31[0-9A-Fa-f/]\"", v) == 1 &&
+		    lsn_parse(v, &lsn) == 0 && lsn > best)
+			best = lsn;
+	}
+	return best;
+}
+
+/* Read the switch points of timeline tli's history file: parents[i] was
+ * left at ends[i].  Returns the number of entries, or -1 when the file
+ * is missing or unreadable. */
+static int
+read_switches(const char *archive, uint32_t tli, uint32_t *parents,
+    uint64_t *ends, int max)
+{
+	struct walfile_info info;
+	char name[32], msg[256], line[512];
+	FILE *tmp;
+	int fd, rc, n = 0;
+
+	snprintf(name, sizeof(name), "%08X.history", (unsigned)tli);
+	if ((fd = walarch_open(archive, name, NULL)) < 0)
+		return -1;
+	if ((tmp = tmpfile()) == NULL) {
+		close(fd);
+		return -1;
+	}
+	rc = walfile_read(fd, fileno(tmp), -1, &info, msg, sizeof(msg));
+	close(fd);
+	if (rc != WF_OK) {
+		warnx("%s: %s", name, msg);
+		fclose(tmp);
+		return -1;
+	}
+	rewind(tmp);
+	while (fgets(line, sizeof(line), tmp) != NULL && n < max) {
+		char lsn[64];
+		unsigned parent;
+
+		if (sscanf(line, "%u %63s", &parent, lsn) == 2 &&
+		    lsn_parse(lsn, &ends[n]) == 0)
+			parents[n++] = parent;
+	}
+	fclose(tmp);
+	return n;
+}
+
+static int
+history_exists(const char *archive, uint32_t tli)
+{
+	char name[32];
+	int fd;
+
+	snprintf(name, sizeof(name), "%08X.history", (unsigned)tli);
+	if ((fd = walarch_open(archive, name, NULL)) < 0)
+		return 0;
+	close(fd);
+	return 1;
+}
+
+/* Mark the backups on the newest timeline's history (see walarch.h). */
+static void
+mark_live(const char *archive, struct backup *v, size_t cnt)
+{
+	uint32_t newest = 1, parents[512];
+	uint64_t ends[512];
+	int nsw;
+
+	for (size_t i = 0; i < cnt; i++)
+		if (v[i].tli > newest)
+			newest = v[i].tli;
+	while (newest < UINT32_MAX && history_exists(archive, newest + 1))
+		newest++;
+	nsw = newest == 1 ? 0 : read_switches(archive, newest, parents, ends,
+	    512);
+	for (size_t i = 0; i < cnt; i++) {
+		uint64_t upto = v[i].end_lsn ? v[i].end_lsn : v[i].start_lsn;
+
+		v[i].live = nsw < 0 || v[i].tli == newest;
+		for (int j = 0; j < nsw && !v[i].live; j++)
+			if (parents[j] == v[i].tli)
+				v[i].live = upto <= ends[j];
+	}
 }
 
 int
@@ -213,11 +341,13 @@ walarch_backups(const char *archive, struct backup **out, size_t *n)
 			continue;
 		}
 		if (stat(p.data, &st) == 0)
-			bk.done = st.st_mtime;
+			bk.done = st.st_mtim;
 		buf_reset(&p);
 		buf_printf(&p, "%s/%s/backup_manifest", dir, de->d_name);
-		if (stat(p.data, &st) == 0)
-			bk.done = st.st_mtime;
+		if (stat(p.data, &st) == 0) {
+			bk.done = st.st_mtim;
+			bk.end_lsn = manifest_end_lsn(p.data);
+		}
 		buf_reset(&p);
 		buf_printf(&p, "%s/%s", dir, de->d_name);
 		du_total = 0;
@@ -241,6 +371,7 @@ walarch_backups(const char *archive, struct backup **out, size_t *n)
 		return -1;
 	}
 	closedir(d);
+	mark_live(archive, v, cnt);
 	if (cnt > 0)
 		qsort(v, cnt, sizeof(*v), cmp_backup);
 	*out = v;
@@ -284,4 +415,15 @@ iso_utc(char *out, size_t len, time_t t)
 
 	gmtime_r(&t, &tm);
 	strftime(out, len, "%Y-%m-%d %H:%M:%S+00", &tm);
+}
+
+void
+iso_utc_us(char *out, size_t len, const struct timespec *ts)
+{
+	char sec[32];
+	struct tm tm;
+
+	gmtime_r(&ts->tv_sec, &tm);
+	strftime(sec, sizeof(sec), "%Y-%m-%d %H:%M:%S", &tm);
+	snprintf(out, len, "%s.%06ld+00", sec, (long)(ts->tv_nsec / 1000));
 }

@@ -26,10 +26,12 @@ struct backup {
 	char *label;		/* directory name under ARCHIVE/base */
 	uint32_t tli;
 	uint64_t start_lsn;
+	uint64_t end_lsn;	/* from backup_manifest, 0 when unknown */
 	char start_seg[WALNAME_LEN + 1];
 	char start_time[40];	/* as backup_label says, "" if absent */
-	time_t done;		/* mtime of backup_manifest (or backup_label) */
+	struct timespec done;	/* mtime of backup_manifest (or backup_label) */
 	long long bytes;	/* total size of the files */
+	int live;		/* on the history of the newest timeline */
 };
 
 /* "ARCHIVE/sub" in a new string. */
@@ -47,9 +49,19 @@ void walarch_free(struct walent *ents, size_t n);
  * path opened when not NULL. */
 int walarch_open(const char *archive, const char *name, char **file);
 
-/* The base backups, sorted by start LSN (oldest first).  A directory that
- * is not a complete backup (no readable backup_label) is skipped with a
- * warning.  A missing ARCHIVE/base is no backups.  Returns 0 or -1. */
+/* The base backups, oldest first.  The newest timeline is the highest
+ * one whose history file the archive holds (probed upward as PostgreSQL
+ * does); a backup is live when the WAL from it to that timeline's end is
+ * one history: taken on that timeline, or on an ancestor and ending no
+ * later than the switch away from it.  Backups that are not live (taken
+ * on a branch a point-in-time restore abandoned) come first, by the time
+ * they finished; then the live ones by their place along the history
+ * (start LSN).  So the last one is the newest backup recovery can follow
+ * to the newest timeline, whatever the LSNs of abandoned branches.  When
+ * the newest history cannot be read every backup counts as live.  A
+ * directory that is not a complete backup (no readable backup_label) is
+ * skipped with a warning.  A missing ARCHIVE/base is no backups.
+ * Returns 0 or -1. */
 MUST_CHECK int walarch_backups(const char *archive, struct backup **b,
     size_t *n);
 void walarch_backups_free(struct backup *b, size_t n);
@@ -62,5 +74,9 @@ uint64_t walarch_segsize(const char *archive, const struct walent *ents,
 /* Format t as PostgreSQL prints a timestamptz in UTC with DateStyle ISO
  * ("2024-01-02 03:04:05+00") into out (at least 32 bytes). */
 void iso_utc(char *out, size_t len, time_t t);
+
+/* The same with six digits of fraction, always ("...:05.000000+00"), so
+ * that such strings compare as the times they denote. */
+void iso_utc_us(char *out, size_t len, const struct timespec *ts);
 
 #endif

@@ -22,6 +22,7 @@
 
 #define SKIP_MAGIC 0x184D2A5Bu
 #define VERSION_1  1u
+#define VERSION_2  2u
 
 int
 walfile_msg(int code, char *msg, size_t msglen, const char *fmt, ...)
@@ -51,20 +52,33 @@ get32(const unsigned char *p)
 static void
 make_trailer(unsigned char *t, const struct walfile_info *info)
 {
+	memset(t, 0, WALFILE_TRAILER);
 	put32(t, SKIP_MAGIC);
 	put32(t + 4, WALFILE_TRAILER - 8);
 	memcpy(t + 8, "SKYW", 4);
-	put32(t + 12, VERSION_1);
+	put32(t + 12, VERSION_2);
 	put32(t + 16, info->comp);
 	put32(t + 20, info->payload_crc);
 	put32(t + 24, (uint32_t)info->size);
 	put32(t + 28, (uint32_t)(info->size >> 32));
 	put32(t + 32, info->content_crc);
-	put32(t + 36, crc32c(0, t, 36));
+	memcpy(t + 36, info->name, strlen(info->name));
+	put32(t + 76, crc32c(0, t, 76));
 }
 
 int
-walfile_store(int in, int out, uint32_t comp, int level,
+walfile_check_name(const struct walfile_info *info, const char *name, int rc,
+    char *msg, size_t msglen)
+{
+	if (info->name[0] == '\0' || strcmp(info->name, name) == 0)
+		return rc;
+	return walfile_msg(WF_CORRUPT, msg, msglen,
+	    "holds %s, not %s (a link or a copy under another name)",
+	    info->name, name);
+}
+
+int
+walfile_store(int in, int out, uint32_t comp, int level, const char *name,
     struct walfile_info *info, char *msg, size_t msglen)
 {
 	unsigned char trailer[WALFILE_TRAILER];
@@ -75,12 +89,22 @@ walfile_store(int in, int out, uint32_t comp, int level,
 
 	memset(info, 0, sizeof(*info));
 	info->comp = comp;
+	if (strlen(name) > WALFILE_NAMELEN)
+		return walfile_msg(WF_IO, msg, msglen, "name too long: %s", name);
+	memcpy(info->name, name, strlen(name) + 1);
 	(void)posix_fadvise(in, 0, 0, POSIX_FADV_SEQUENTIAL);
-	buf = xmalloc(CHUNK);
+	/* malloc, not xmalloc: the archive module runs this in the server,
+	 * which must get an error back, never an exit. */
+	if ((buf = malloc(CHUNK)) == NULL)
+		return walfile_msg(WF_IO, msg, msglen, "out of memory");
 	if (comp == WALFILE_ZSTD) {
 		zcap = ZSTD_CStreamOutSize();
-		zbuf = xmalloc(zcap);
+		zbuf = malloc(zcap);
 		cctx = ZSTD_createCCtx();
+		if (zbuf == NULL) {
+			rc = walfile_msg(WF_IO, msg, msglen, "out of memory");
+			goto out;
+		}
 		if (cctx == NULL ||
 		    ZSTD_isError(ZSTD_CCtx_setParameter(cctx,
 		    ZSTD_c_compressionLevel, level))) {
@@ -144,6 +168,7 @@ walfile_store(int in, int out, uint32_t comp, int level,
 		goto out;
 	}
 	info->stored += sizeof(trailer);
+	info->trailer = sizeof(trailer);
 out:
 	ZSTD_freeCCtx(cctx);
 	free(zbuf);
@@ -154,34 +179,57 @@ out:
 int
 walfile_trailer(int fd, struct walfile_info *info, char *msg, size_t msglen)
 {
-	unsigned char t[WALFILE_TRAILER];
+	unsigned char buf[WALFILE_TRAILER], *t;
 	struct stat st;
+	size_t want;
 	ssize_t r;
 
 	memset(info, 0, sizeof(*info));
 	if (fstat(fd, &st) != 0)
 		return walfile_msg(WF_IO, msg, msglen, "stat: %s", strerror(errno));
-	if (st.st_size < WALFILE_TRAILER)
+	if (st.st_size < WALFILE_TRAILER_V1)
 		return walfile_msg(WF_CORRUPT, msg, msglen, "too short (%lld bytes)",
 		    (long long)st.st_size);
+	want = st.st_size < WALFILE_TRAILER ? WALFILE_TRAILER_V1 : WALFILE_TRAILER;
 	for (;;) {
-		r = pread(fd, t, sizeof(t), st.st_size - WALFILE_TRAILER);
+		r = pread(fd, buf, want, st.st_size - (off_t)want);
 		if (r >= 0 || errno != EINTR)
 			break;
 	}
 	if (r < 0)
 		return walfile_msg(WF_IO, msg, msglen, "read: %s", strerror(errno));
-	if (r != WALFILE_TRAILER)
+	if ((size_t)r != want)
 		return walfile_msg(WF_CORRUPT, msg, msglen, "short read of trailer");
-	if (get32(t) != SKIP_MAGIC || get32(t + 4) != WALFILE_TRAILER - 8 ||
-	    memcmp(t + 8, "SKYW", 4) != 0)
-		return walfile_msg(WF_CORRUPT, msg, msglen,
-		    "no wal-push trailer (not written by wal-push, or damaged)");
-	if (get32(t + 36) != crc32c(0, t, 36))
-		return walfile_msg(WF_CORRUPT, msg, msglen, "trailer checksum mismatch");
-	if (get32(t + 12) != VERSION_1)
-		return walfile_msg(WF_CORRUPT, msg, msglen, "unknown format version %u",
-		    (unsigned)get32(t + 12));
+	/* Format 2 first: its last 40 bytes (name and CRC) can never look
+	 * like a format 1 trailer, whose magic holds a byte (0x18) no WAL
+	 * file name has. */
+	t = buf;
+	if (want == WALFILE_TRAILER && get32(t) == SKIP_MAGIC &&
+	    get32(t + 4) == WALFILE_TRAILER - 8 && memcmp(t + 8, "SKYW", 4) == 0) {
+		if (get32(t + 76) != crc32c(0, t, 76))
+			return walfile_msg(WF_CORRUPT, msg, msglen,
+			    "trailer checksum mismatch");
+		if (get32(t + 12) != VERSION_2)
+			return walfile_msg(WF_CORRUPT, msg, msglen,
+			    "unknown format version %u", (unsigned)get32(t + 12));
+		memcpy(info->name, t + 36, WALFILE_NAMELEN);
+		info->name[WALFILE_NAMELEN] = '\0';
+		info->trailer = WALFILE_TRAILER;
+	} else {
+		t = buf + want - WALFILE_TRAILER_V1;
+		if (get32(t) != SKIP_MAGIC ||
+		    get32(t + 4) != WALFILE_TRAILER_V1 - 8 ||
+		    memcmp(t + 8, "SKYW", 4) != 0)
+			return walfile_msg(WF_CORRUPT, msg, msglen,
+			    "no wal-push trailer (not written by wal-push, or damaged)");
+		if (get32(t + 36) != crc32c(0, t, 36))
+			return walfile_msg(WF_CORRUPT, msg, msglen,
+			    "trailer checksum mismatch");
+		if (get32(t + 12) != VERSION_1)
+			return walfile_msg(WF_CORRUPT, msg, msglen,
+			    "unknown format version %u", (unsigned)get32(t + 12));
+		info->trailer = WALFILE_TRAILER_V1;
+	}
 	info->comp = get32(t + 16);
 	info->payload_crc = get32(t + 20);
 	info->size = (uint64_t)get32(t + 24) | (uint64_t)get32(t + 28) << 32;
@@ -191,10 +239,10 @@ walfile_trailer(int fd, struct walfile_info *info, char *msg, size_t msglen)
 		return walfile_msg(WF_CORRUPT, msg, msglen, "unknown compression %u",
 		    (unsigned)info->comp);
 	if (info->comp == WALFILE_NONE &&
-	    info->size != info->stored - WALFILE_TRAILER)
+	    info->size != info->stored - info->trailer)
 		return walfile_msg(WF_CORRUPT, msg, msglen,
 		    "size %llu does not match the trailer's %llu",
-		    (unsigned long long)(info->stored - WALFILE_TRAILER),
+		    (unsigned long long)(info->stored - info->trailer),
 		    (unsigned long long)info->size);
 	return WF_OK;
 }
@@ -232,20 +280,26 @@ walfile_read(int fd, int out, int cmpfd, struct walfile_info *info,
 	rc = walfile_trailer(fd, info, msg, msglen);
 	if (rc != WF_OK)
 		return rc;
-	buf = xmalloc(CHUNK);
-	if (cmpfd >= 0)
-		cbuf = xmalloc(info->comp == WALFILE_ZSTD ?
-		    ZSTD_DStreamOutSize() : CHUNK);
+	if ((buf = malloc(CHUNK)) == NULL)
+		return walfile_msg(WF_IO, msg, msglen, "out of memory");
+	if (cmpfd >= 0 && (cbuf = malloc(info->comp == WALFILE_ZSTD ?
+	    ZSTD_DStreamOutSize() : CHUNK)) == NULL) {
+		rc = walfile_msg(WF_IO, msg, msglen, "out of memory");
+		goto out;
+	}
 	if (info->comp == WALFILE_ZSTD) {
 		zcap = ZSTD_DStreamOutSize();
-		zbuf = xmalloc(zcap);
+		if ((zbuf = malloc(zcap)) == NULL) {
+			rc = walfile_msg(WF_IO, msg, msglen, "out of memory");
+			goto out;
+		}
 		if ((dctx = ZSTD_createDCtx()) == NULL) {
 			rc = walfile_msg(WF_IO, msg, msglen, "zstd: out of memory");
 			goto out;
 		}
 	}
 	(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	for (left = info->stored - WALFILE_TRAILER; left > 0;) {
+	for (left = info->stored - info->trailer; left > 0;) {
 		size_t want = left < CHUNK ? (size_t)left : CHUNK;
 		ssize_t r = pread(fd, buf, want, off);
 

@@ -1,23 +1,31 @@
 /* walfile.h: the format of one archived WAL file, with its checksums.
  *
  * An archived file is the payload (the original bytes, or one zstd frame
- * of them) followed by a 40-byte trailer that is itself a zstd skippable
- * frame, so `zstd -d` still reads a compressed file and `head -c -40`
- * gives back an uncompressed one.  Trailer, little-endian:
+ * of them) followed by an 80-byte trailer that is itself a zstd skippable
+ * frame, so `zstd -d` still reads a compressed file and `head -c -80`
+ * gives back an uncompressed one.  Trailer (format 2), little-endian:
  *
  *	 0  u32  0x184D2A5B (zstd skippable frame magic)
- *	 4  u32  32 (frame content size)
+ *	 4  u32  72 (frame content size)
  *	 8  4    "SKYW"
- *	12  u32  format version, 1
+ *	12  u32  format version, 2
  *	16  u32  compression: 0 none, 1 zstd
  *	20  u32  CRC-32C of the payload (every byte before the trailer)
  *	24  u64  size of the original file
  *	32  u32  CRC-32C of the original file
- *	36  u32  CRC-32C of trailer bytes 0..35
+ *	36  40   the WAL file name it was archived as, NUL-padded
+ *	76  u32  CRC-32C of trailer bytes 0..75
  *
  * So any flipped byte is found: in the payload by its CRC, in the trailer
- * by the trailer's own CRC, and a truncated file by the size.  Reading
- * always verifies before it reports success. */
+ * by the trailer's own CRC, and a truncated file by the size; and a file
+ * found under another name (a link or a copy in the archive) by the name.
+ * Reading always verifies before it reports success.
+ *
+ * Format 1, written by earlier versions, is still read: the same first
+ * 36 bytes with 32 at offset 4 and version 1, then the CRC of bytes 0..35
+ * at 36, 40 bytes in all, and no name.  Such a file is checked by its
+ * checksums only (walfile_check_name accepts it): rewrite it with
+ * wal-fetch | wal-push into a new archive to get names checked. */
 #ifndef WALFILE_H
 #define WALFILE_H
 
@@ -26,7 +34,9 @@
 
 #include "util.h"
 
-#define WALFILE_TRAILER 40
+#define WALFILE_TRAILER 80	/* format 2 */
+#define WALFILE_TRAILER_V1 40
+#define WALFILE_NAMELEN 40
 
 enum { WALFILE_NONE = 0, WALFILE_ZSTD = 1 };
 
@@ -36,6 +46,8 @@ struct walfile_info {
 	uint64_t size;		/* of the original file */
 	uint32_t content_crc;
 	uint64_t stored;	/* bytes on disk, trailer included */
+	uint32_t trailer;	/* trailer bytes: 80, or 40 for format 1 */
+	char name[WALFILE_NAMELEN + 1];	/* "" in format 1 */
 };
 
 /* Results of walfile_store / walfile_read. */
@@ -47,10 +59,15 @@ enum {
 };
 
 /* Copy everything from in (at its current offset) to out as an archived
- * file, compressing with zstd at level when comp is WALFILE_ZSTD.  On
- * failure msg (size msglen) says what failed. */
+ * file named name (at most 40 bytes), compressing with zstd at level when
+ * comp is WALFILE_ZSTD.  On failure msg (size msglen) says what failed. */
 MUST_CHECK int walfile_store(int in, int out, uint32_t comp, int level,
-    struct walfile_info *info, char *msg, size_t msglen);
+    const char *name, struct walfile_info *info, char *msg, size_t msglen);
+
+/* rc when the trailer read into info names name (or names nothing:
+ * format 1), else WF_CORRUPT with msg saying which name it holds. */
+MUST_CHECK int walfile_check_name(const struct walfile_info *info,
+    const char *name, int rc, char *msg, size_t msglen);
 
 /* Read the trailer of the archived file open on fd. */
 MUST_CHECK int walfile_trailer(int fd, struct walfile_info *info,

@@ -1,6 +1,8 @@
 /* walpush.c: archive one WAL file (see walpush.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,14 +12,34 @@
 
 #include "durable.h"
 #include "exitcodes.h"
-#include "walarch.h"
 #include "walfile.h"
 #include "walname.h"
 #include "walpush.h"
 
-/* Open and lock the temporary file; -1 with msg on failure.  The check
- * that the path still names the locked inode guards against a push that
- * renamed its temporary file to the final name between our open and our
+/* A path into a PATH_MAX buffer; the caller checked the lengths. */
+static void
+pathf(char *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+pathf(char *out, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out, PATH_MAX, fmt, ap);
+	va_end(ap);
+}
+
+/* Create and lock the temporary file; -1 with msg on failure.
+ *
+ * It is created with O_EXCL | O_NOFOLLOW and mode 0600, never reused: a
+ * leftover of a killed push may have another mode (a 0644 file would make
+ * the archived segment world-readable), and whatever sits at the name
+ * (a hard link to another file, a symbolic link) must never be written
+ * through.  A leftover that nobody holds locked is removed first; one
+ * that is locked belongs to a push of this file that is running.  The
+ * check that the path still names the locked inode guards against a
+ * push that removed or renamed our file between its creation and our
  * lock. */
 static int
 lock_tmp(const char *tmp, char *msg, size_t msglen)
@@ -26,31 +48,86 @@ lock_tmp(const char *tmp, char *msg, size_t msglen)
 		struct stat a, b;
 		int fd;
 
-		fd = open(tmp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
+		if (fd < 0 && errno == EEXIST) {
+			int old = open(tmp, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+			    O_CLOEXEC);
+
+			if (old < 0) {
+				if (errno == ENOENT)
+					continue;
+				/* A symbolic link (ELOOP) or something we may
+				 * not open: only the name goes. */
+				if (unlink(tmp) != 0 && errno != ENOENT)
+					return walfile_msg(-1, msg, msglen,
+					    "remove stale %s: %s", tmp,
+					    strerror(errno));
+				continue;
+			}
+			if (flock(old, LOCK_EX | LOCK_NB) != 0 &&
+			    errno == EWOULDBLOCK) {
+				close(old);
+				return walfile_msg(-1, msg, msglen, "%s: another "
+				    "push of this file is running", tmp);
+			}
+			/* Stale: remove the name while holding its lock, if
+			 * it still names the file we locked. */
+			if (fstat(old, &a) == 0 && lstat(tmp, &b) == 0 &&
+			    a.st_dev == b.st_dev && a.st_ino == b.st_ino &&
+			    unlink(tmp) != 0 && errno != ENOENT) {
+				int e = errno;
+
+				close(old);
+				return walfile_msg(-1, msg, msglen,
+				    "remove stale %s: %s", tmp, strerror(e));
+			}
+			close(old);
+			continue;
+		}
 		if (fd < 0)
 			return walfile_msg(-1, msg, msglen, "%s: %s", tmp, strerror(errno));
 		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 			int e = errno;
 
+			/* Another push took our new file for a leftover and
+			 * is removing it: start again. */
 			if (e == EWOULDBLOCK) {
 				close(fd);
-				return walfile_msg(-1, msg, msglen, "%s: another push of "
-				    "this file is running", tmp);
+				continue;
 			}
 			/* A filesystem without locks: PostgreSQL archives
 			 * one file at a time, so go on unlocked. */
 			if (e != ENOLCK && e != EOPNOTSUPP && e != EINVAL) {
 				close(fd);
+				unlink(tmp);
 				return walfile_msg(-1, msg, msglen, "lock %s: %s", tmp,
 				    strerror(e));
 			}
 		}
-		if (fstat(fd, &a) == 0 && stat(tmp, &b) == 0 &&
+		if (fstat(fd, &a) == 0 && lstat(tmp, &b) == 0 &&
 		    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
 			return fd;
 		close(fd);
 	}
 	return walfile_msg(-1, msg, msglen, "%s: cannot lock, it keeps changing", tmp);
+}
+
+/* The archived copy of name, plain or ".zst", opened read-only; -1 with
+ * errno (ENOENT when neither exists).  path (PATH_MAX bytes) gets the
+ * name opened.  Not walarch_open(): that one allocates with xmalloc. */
+static int
+open_archived(const char *waldir, const char *name, char *path)
+{
+	int fd;
+
+	pathf(path, "%s/%s", waldir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT) {
+		pathf(path, "%s/%s.zst", waldir, name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	return fd;
 }
 
 int
@@ -59,14 +136,19 @@ walpush(const char *archive, const char *src, const char *name,
 {
 	struct walfile_info info;
 	struct walname wn;
-	struct buf tmp = {0}, final = {0};
-	char why[512], *waldir = NULL, *existing = NULL;
+	char why[512], waldir[PATH_MAX], tmp[PATH_MAX], final[PATH_MAX],
+	    existing[PATH_MAX];
 	int in = -1, tfd = -1, afd, rc, ret;
 	struct stat st;
 
 	msg[0] = '\0';
 	if (walname_parse(name, &wn) == WAL_OTHER)
 		return walfile_msg(EXIT_USAGE, msg, msglen, "not a WAL file name: %s", name);
+	/* Every path is built in fixed buffers (this runs inside the
+	 * server: no allocation that could exit); the longest is checked. */
+	if (strlen(archive) + strlen(name) + 16 >= PATH_MAX)
+		return walfile_msg(EXIT_USAGE, msg, msglen, "archive path too long: %s",
+		    archive);
 	/* A missing archive is most likely an unmounted filesystem:
 	 * creating it would fill the wrong disk, so only wal/ is created. */
 	if (stat(archive, &st) != 0)
@@ -75,28 +157,28 @@ walpush(const char *archive, const char *src, const char *name,
 	if (!S_ISDIR(st.st_mode))
 		return walfile_msg(EXIT_RETRY, msg, msglen, "archive %s: not a directory",
 		    archive);
-	waldir = walarch_path(archive, "wal");
-	if (durable_mkdir(waldir, 0700) != 0) {
-		ret = walfile_msg(EXIT_RETRY, msg, msglen, "%s: %s", waldir, strerror(errno));
-		goto out;
-	}
+	pathf(waldir, "%s/wal", archive);
+	if (durable_mkdir(waldir, 0700) != 0)
+		return walfile_msg(EXIT_RETRY, msg, msglen, "%s: %s", waldir,
+		    strerror(errno));
 	in = open(src, O_RDONLY | O_CLOEXEC);
-	if (in < 0) {
-		ret = walfile_msg(EXIT_RETRY, msg, msglen, "%s: %s", src, strerror(errno));
-		goto out;
-	}
-	buf_printf(&tmp, "%s/.%s.tmp", waldir, name);
-	tfd = lock_tmp(tmp.data, msg, msglen);
+	if (in < 0)
+		return walfile_msg(EXIT_RETRY, msg, msglen, "%s: %s", src,
+		    strerror(errno));
+	pathf(tmp, "%s/.%s.tmp", waldir, name);
+	tfd = lock_tmp(tmp, msg, msglen);
 	if (tfd < 0) {
 		ret = EXIT_RETRY;
 		goto out;
 	}
 
-	afd = walarch_open(archive, name, &existing);
+	afd = open_archived(waldir, name, existing);
 	if (afd >= 0) {
 		rc = walfile_read(afd, -1, in, &info, why, sizeof(why));
+		if (rc == WF_OK || rc == WF_DIFFER)
+			rc = walfile_check_name(&info, name, rc, why, sizeof(why));
 		close(afd);
-		unlink(tmp.data);
+		unlink(tmp);
 		switch (rc) {
 		case WF_OK:
 			ret = walfile_msg(EXIT_DONE, msg, msglen,
@@ -121,28 +203,23 @@ walpush(const char *archive, const char *src, const char *name,
 	if (errno != ENOENT) {
 		ret = walfile_msg(EXIT_RETRY, msg, msglen, "%s/%s: %s", waldir, name,
 		    strerror(errno));
-		unlink(tmp.data);
+		unlink(tmp);
 		goto out;
 	}
 
-	buf_printf(&final, "%s/%s%s", waldir, name,
-	    comp == WALFILE_ZSTD ? ".zst" : "");
+	pathf(final, "%s/%s%s", waldir, name, comp == WALFILE_ZSTD ? ".zst" : "");
 	ret = EXIT_RETRY;
-	if (ftruncate(tfd, 0) != 0) {
-		walfile_msg(0, msg, msglen, "%s: %s", tmp.data, strerror(errno));
-		goto fail;
-	}
-	rc = walfile_store(in, tfd, comp, level, &info, why, sizeof(why));
+	rc = walfile_store(in, tfd, comp, level, name, &info, why, sizeof(why));
 	if (rc != WF_OK) {
-		walfile_msg(0, msg, msglen, "%s -> %s: %s", src, tmp.data, why);
+		walfile_msg(0, msg, msglen, "%s -> %s: %s", src, tmp, why);
 		goto fail;
 	}
 	if (fsync(tfd) != 0) {
-		walfile_msg(0, msg, msglen, "fsync %s: %s", tmp.data, strerror(errno));
+		walfile_msg(0, msg, msglen, "fsync %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
-	if (rename(tmp.data, final.data) != 0) {
-		walfile_msg(0, msg, msglen, "rename %s to %s: %s", tmp.data, final.data,
+	if (rename(tmp, final) != 0) {
+		walfile_msg(0, msg, msglen, "rename %s to %s: %s", tmp, final,
 		    strerror(errno));
 		goto fail;
 	}
@@ -155,22 +232,18 @@ walpush(const char *archive, const char *src, const char *name,
 	rc = close(tfd);
 	tfd = -1;
 	if (rc != 0) {
-		walfile_msg(0, msg, msglen, "close %s: %s", final.data, strerror(errno));
+		walfile_msg(0, msg, msglen, "close %s: %s", final, strerror(errno));
 		goto out;
 	}
 	ret = EXIT_DONE;
 	goto out;
 fail:
 	/* Unlink while still holding the lock, so no other push is using it. */
-	unlink(tmp.data);
+	unlink(tmp);
 out:
 	if (tfd >= 0)
 		close(tfd);
 	if (in >= 0)
 		close(in);
-	free(waldir);
-	free(existing);
-	buf_free(&tmp);
-	buf_free(&final);
 	return ret;
 }

@@ -45,17 +45,48 @@ SEG=000000010000000000000001
 	[ "$(ls -A "$A/wal" | wc -l)" -eq 2 ]
 }
 
-@test "wal-push: the trailer holds the standard CRC-32C and the size" {
+@test "wal-push: the trailer holds the standard CRC-32C, the size and the name" {
 	# Values from a bitwise reference implementation: short files take
 	# the byte path, long ones the three-lane hardware path.
 	printf 123456789 > "$W/check"
 	wal-push -A "$A" "$W/check" $SEG
-	run sh -c "tail -c 40 '$A/wal/$SEG' | od -An -tx4 -w40"
-	[ "$(echo $output | cut -d' ' -f1-9)" = "184d2a5b 00000020 57594b53 00000001 00000000 e3069283 00000009 00000000 e3069283" ]
+	run sh -c "tail -c 80 '$A/wal/$SEG' | od -An -tx4 -w80"
+	[ "$(echo $output | cut -d' ' -f1-9)" = "184d2a5b 00000048 57594b53 00000002 00000000 e3069283 00000009 00000000 e3069283" ]
+	[ "$(tail -c 44 "$A/wal/$SEG" | head -c 40 | tr -d '\0')" = "$SEG" ]
 	awk 'BEGIN { for (i = 0; i < 20000; i++) print i }' > "$W/known"
 	wal-push -A "$A" "$W/known" 000000010000000000000002
-	run sh -c "tail -c 40 '$A/wal/000000010000000000000002' | od -An -tx4 -w40"
-	[ "$(echo $output)" = "184d2a5b 00000020 57594b53 00000001 00000000 7f53ff3b 0001a95a 00000000 7f53ff3b 9d51ba49" ]
+	run sh -c "tail -c 80 '$A/wal/000000010000000000000002' | od -An -tx4 -w80"
+	[ "$(echo $output | cut -d' ' -f1-9)" = "184d2a5b 00000048 57594b53 00000002 00000000 7f53ff3b 0001a95a 00000000 7f53ff3b" ]
+	[ "$(tail -c 44 "$A/wal/000000010000000000000002" | head -c 40 | tr -d '\0')" = 000000010000000000000002 ]
+}
+
+@test "wal-push: a stale temporary file is replaced, never reused or written through" {
+	# A 0644 leftover: the archived file is still private.
+	umask 022
+	printf 'stale' > "$A/.$SEG.tmp"
+	mkdir -p "$A/wal"
+	mv "$A/.$SEG.tmp" "$A/wal/.$SEG.tmp"
+	chmod 644 "$A/wal/.$SEG.tmp"
+	run --separate-stderr wal-push -A "$A" "$W/seg" $SEG
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %a "$A/wal/$SEG")" = 600 ]
+	# A hard link at the temporary name: its target is left alone.
+	printf 'precious' > "$W/precious"
+	ln "$W/precious" "$A/wal/.000000010000000000000002.tmp"
+	run --separate-stderr wal-push -A "$A" "$W/seg" 000000010000000000000002
+	[ "$status" -eq 0 ]
+	[ "$(cat "$W/precious")" = precious ]
+	# A symbolic link there: the same.
+	ln -s "$W/precious" "$A/wal/.000000010000000000000003.tmp"
+	run --separate-stderr wal-push -A "$A" "$W/seg" 000000010000000000000003
+	[ "$status" -eq 0 ]
+	[ "$(cat "$W/precious")" = precious ]
+	[ "$(stat -c %a "$A/wal/000000010000000000000003")" = 600 ]
+	for n in 1 2 3; do
+		wal-fetch -A "$A" 00000001000000000000000$n "$W/out"
+		cmp "$W/seg" "$W/out"
+	done
+	[ "$(ls -A "$A/wal" | wc -l)" -eq 3 ]
 }
 
 @test "wal-push: history, backup and partial files" {

@@ -87,3 +87,83 @@ flip() {	# flip one byte of FILE at OFFSET
 	[ "$status" -eq 4 ]
 	[ ! -e "$O/x" ]
 }
+
+@test "wal-fetch: a destination that is not a regular file is refused, never replaced" {
+	run --separate-stderr wal-fetch -A "$A" 000000010000000000000001 /dev/null
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"/dev/null: exists and is not a regular file"* ]]
+	[ -c /dev/null ]
+	mkdir "$O/dir"
+	ln -s "$W/seg" "$O/link"
+	mkfifo "$O/fifo"
+	for d in dir link fifo; do
+		run --separate-stderr wal-fetch -A "$A" 000000010000000000000001 "$O/$d"
+		[ "$status" -eq 2 ]
+	done
+	[ -d "$O/dir" ] && [ -L "$O/link" ] && [ -p "$O/fifo" ]
+	# An existing regular file is replaced (PostgreSQL's RECOVERYXLOG).
+	echo old > "$O/x"
+	run --separate-stderr wal-fetch -A "$A" 000000010000000000000001 "$O/x"
+	[ "$status" -eq 0 ]
+	cmp "$W/seg" "$O/x"
+}
+
+@test "wal-fetch --restore-command: failures other than a missing file exit above 125" {
+	run --separate-stderr wal-fetch --restore-command -A "$A" 000000010000000000000009 "$O/x"
+	[ "$status" -eq 1 ]
+	run --separate-stderr wal-fetch --restore-command -A "$W/nonexistent" 000000010000000000000001 "$O/x"
+	[ "$status" -eq 131 ]
+	[[ "$stderr" == *"recovery stopped"* ]]
+	flip "$A/wal/000000010000000000000001" 100
+	run --separate-stderr wal-fetch -R -A "$A" 000000010000000000000001 "$O/x"
+	[ "$status" -eq 132 ]
+	[ ! -e "$O/x" ]
+	run --separate-stderr wal-fetch --restore-command -A "$A" bogus "$O/x"
+	[ "$status" -eq 130 ]
+	run --separate-stderr wal-fetch --no-such --restore-command -A "$A" 000000010000000000000002 "$O/x"
+	[ "$status" -eq 130 ]
+}
+
+@test "wal-fetch: a file under another name (a link in the archive) is refused" {
+	wal-push -A "$A" "$W/seg" 000000010000000000000003
+	ln -s 000000010000000000000001 "$A/wal/000000010000000000000004"
+	run --separate-stderr wal-fetch -A "$A" 000000010000000000000004 "$O/x"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"holds 000000010000000000000001, not 000000010000000000000004"* ]]
+	[ ! -e "$O/x" ]
+	cp "$A/wal/000000010000000000000002.zst" "$A/wal/000000010000000000000005.zst"
+	run --separate-stderr wal-fetch -A "$A" 000000010000000000000005 -
+	[ "$status" -eq 4 ]
+	[ -z "$output" ]
+	run --separate-stderr wal-check -A "$A" --verify
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"damaged	000000010000000000000004	holds 000000010000000000000001"* ]]
+}
+
+@test "wal-fetch: files of format 1 (no name in the trailer) are still read" {
+	# Rewrite a format 2 file as format 1: the same first 36 trailer
+	# bytes, frame size 32, version 1, and the CRC-32C of those 36.
+	python3 - "$A/wal/000000010000000000000001" "$A/wal/000000010000000000000007" <<-'PY'
+	import struct, sys
+	def crc32c(data):
+	    crc = 0xFFFFFFFF
+	    for b in data:
+	        crc ^= b
+	        for _ in range(8):
+	            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+	    return crc ^ 0xFFFFFFFF
+	f = open(sys.argv[1], 'rb').read()
+	payload, t = f[:-80], bytearray(f[-80:-44])
+	t[4:8] = struct.pack('<I', 32)
+	t[12:16] = struct.pack('<I', 1)
+	open(sys.argv[2], 'wb').write(payload + bytes(t) + struct.pack('<I', crc32c(bytes(t))))
+	PY
+	run --separate-stderr wal-fetch -A "$A" 000000010000000000000007 "$O/x"
+	[ "$status" -eq 0 ]
+	cmp "$W/seg" "$O/x"
+	run --separate-stderr wal-push -A "$A" "$W/seg" 000000010000000000000007
+	[ "$status" -eq 0 ]
+	printf 'X' | dd of="$A/wal/000000010000000000000007" bs=1 seek=10 conv=notrunc 2>/dev/null
+	run --separate-stderr wal-fetch -A "$A" 000000010000000000000007 "$O/y"
+	[ "$status" -eq 4 ]
+}

@@ -155,3 +155,47 @@ fake_backup() {	# fake_backup LABEL START_LSN SEGMENT TLI
 	run --separate-stderr wal-prune -A "$A" --keep-backups 0
 	[ "$status" -eq 2 ]
 }
+
+@test "wal-check: a gap of 2^40 segments is one range, found at once" {
+	push 000000010000000000000001 00000001FFFFFFFF000000FF
+	# Walking it took about 28 hours; the time limit only stops a hang.
+	run --separate-stderr timeout 60 wal-check -A "$A"
+	[ "$status" -eq 1 ]
+	[ "${lines[0]}" = "$(printf 'missing\t000000010000000000000002\t00000001FFFFFFFF000000FE')" ]
+	[ "${lines[1]}" = "$(printf 'checked\t000000010000000000000001\t00000001FFFFFFFF000000FF')" ]
+}
+
+@test "wal-list --backups, wal-prune --keep-backups: the newest timeline's history decides, not LSNs" {
+	push 000000010000000000000001 000000010000000000000002 000000010000000000000003 \
+		000000010000000000000004 000000010000000000000005 000000010000000000000006 \
+		000000020000000000000003 000000020000000000000004 000000020000000000000005
+	# Timeline 2 left timeline 1 at 0/3000100 (a point-in-time restore).
+	printf '1\t0/3000100\tbefore transaction 1234\n' > "$W/h2"
+	wal-push -A "$A" "$W/h2" 00000002.history
+	fake_backup b0 0/1000028 000000010000000000000001 1	# before the fork
+	fake_backup bA 0/5000028 000000010000000000000005 1	# abandoned branch
+	fake_backup bB 0/4000028 000000020000000000000004 2	# timeline 2
+	fake_backup bC 0/6000028 000000010000000000000006 1	# the old master went on
+	touch -d '2030-01-01 00:00:00' "$A/base/b0/backup_manifest"
+	touch -d '2030-01-01 01:00:00' "$A/base/bA/backup_manifest"
+	touch -d '2030-01-01 02:00:00.5' "$A/base/bB/backup_manifest"
+	touch -d '2030-01-01 03:00:00' "$A/base/bC/backup_manifest"
+	run --separate-stderr wal-list -A "$A" --backups
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = "$(printf 'label\ttimeline\tstart_lsn\tend_lsn\ttime\tlive')" ]
+	[ "$(echo "$output" | sed 1d | cut -f1,6 | tr '\t\n' ': ')" = "bA:f bC:f b0:t bB:t " ]
+	[[ "${lines[4]}" == "$(printf 'bB\t2\t0/4000028\t\\N\t')"*".500000+00	t" ]]
+	# The oldest backup of the newest history is where wal-check starts.
+	run --separate-stderr wal-check -A "$A"
+	[[ "${lines[-1]}" == "$(printf 'checked\t000000010000000000000001\t00000002')"* ]]
+	# Keep 1: bB, the newest of timeline 2 (bA's LSN is higher, but it
+	# is abandoned and older); bC is off the history but newer: kept.
+	run --separate-stderr wal-prune -A "$A" --keep-backups 1
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"keeping base backup bC"* ]]
+	[ "$(ls "$A/base" | tr '\n' ' ')" = "bB bC " ]
+	[ -f "$A/wal/000000020000000000000004" ]
+	[ -f "$A/wal/00000002.history" ]
+	[ ! -e "$A/wal/000000010000000000000003" ]
+	[ ! -e "$A/wal/000000020000000000000003" ]
+}

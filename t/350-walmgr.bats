@@ -96,11 +96,13 @@ start_copy() {	# start the data directory $1 on port $2
 	sleep 0.1
 	sql postgres "INSERT INTO t SELECT g, 'after' FROM generate_series(1, 100) g"
 	switch_and_wait
-	run --separate-stderr walmgr_pg restore "$TEST_DIR/pitr" --target-time "$target"
+	# --pause: a copy to look at is not promoted, so it does not start
+	# a timeline of its own in the archive.
+	run --separate-stderr walmgr_pg restore "$TEST_DIR/pitr" --target-time "$target" --pause
 	[ "$status" -eq 0 ]
 	[ -f "$TEST_DIR/pitr/recovery.signal" ]
 	start_copy "$TEST_DIR/pitr" 5433
-	wait_for q_is 5433 'SELECT pg_is_in_recovery()' f
+	wait_for q_is 5433 'SELECT pg_get_wal_replay_pause_state()' paused
 	[ "$(psql -XAtq -p 5433 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'before'")" = 100 ]
 	[ "$(psql -XAtq -p 5433 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'after'")" = 0 ]
 	[ "$(psql -XAtq -p 5433 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'warmup'")" = 3000 ]
@@ -134,6 +136,9 @@ start_copy() {	# start the data directory $1 on port $2
 	run --separate-stderr walmgr_pg boot
 	[ "$status" -eq 0 ]
 	wait_for q_is 5434 'SELECT pg_is_in_recovery()' f
+	# Booted, the standby forgets the settings walmgr gave it.
+	! grep -Eq '^(restore_command|primary_conninfo|recovery_target_timeline)' \
+		"$TEST_DIR/standby/postgresql.auto.conf"
 	psql -XAtq -p 5434 -d postgres -c "INSERT INTO t VALUES (1, 'promoted')"
 	[ "$(psql -XAtq -p 5434 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'promoted'")" = 1 ]
 	# The promoted server archives on timeline 2; wal-check follows it.
@@ -146,11 +151,16 @@ start_copy() {	# start the data directory $1 on port $2
 }
 
 @test "walmgr cleanup keeps the newest backup and the WAL it needs" {
+	# After boot the promoted standby is the master of the newest
+	# timeline: back it up, as one would after a failover.
+	start_copy "$TEST_DIR/standby" 5434
+	sed "s/port=5432/port=5434/" "$TEST_DIR/walmgr.ini" > "$TEST_DIR/new-master.ini"
+	[ "$(id -u)" = 0 ] && chown postgres: "$TEST_DIR/new-master.ini"
 	sleep 1	# a distinct backup label
-	run --separate-stderr walmgr_pg backup
+	run --separate-stderr as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr "$TEST_DIR/new-master.ini" backup
 	[ "$status" -eq 0 ]
 	second=$output
-	switch_and_wait
+	switch_and_wait 5434
 	[ "$(ls "$TEST_DIR/arch ive/base" | wc -l)" -eq 2 ]
 	run --separate-stderr walmgr_pg cleanup
 	[ "$status" -eq 0 ]
@@ -160,6 +170,7 @@ start_copy() {	# start the data directory $1 on port $2
 	run --separate-stderr wal-check -A "$TEST_DIR/arch ive" --backup "$second"
 	echo "$output $stderr"; ls "$TEST_DIR/arch ive/wal"
 	[ "$status" -eq 0 ]
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/standby" -m fast -w stop >/dev/null
 }
 
 @test "walmgr check: clean archive passes, a damaged file fails" {
@@ -175,11 +186,60 @@ start_copy() {	# start the data directory $1 on port $2
 
 @test "walmgr: unknown config keys warn, they do not fail" {
 	cp "$TEST_DIR/walmgr.ini" "$TEST_DIR/extra.ini"
-	printf 'slave_config = /etc/x.ini\n' >> "$TEST_DIR/extra.ini"
+	printf 'no_such_key = /etc/x.ini\n' >> "$TEST_DIR/extra.ini"
 	run --separate-stderr walmgr "$TEST_DIR/extra.ini" listbackups
 	[ "$status" -eq 0 ]
-	[[ "$stderr" == *"slave_config: unknown key"* ]]
+	[[ "$stderr" == *"no_such_key: unknown key"* ]]
 	printf '[walmgr]\nmaster_db = x\n' > "$TEST_DIR/noarch.ini"
 	run --separate-stderr walmgr "$TEST_DIR/noarch.ini" check
 	[ "$status" -eq 2 ]
+}
+
+@test "walmgr: the original Skytools' wal-master.ini and wal-slave.ini, ~ in paths" {
+	home="$TEST_DIR/home"
+	mkdir -p "$home"
+	cat > "$TEST_DIR/wal-master.ini" <<-INI
+	[wal-master]
+	job_name             = wal-master
+	logfile              = ~/%(job_name)s.log
+	use_skylog           = 1
+	master_db            = host=$TEST_DIR port=5432 dbname=postgres
+	master_data          = $TEST_PGDATA
+	master_bin           = $TEST_PGBIN
+	walmgr_data          = ~/walshipping
+	completed_wals       = %(walmgr_data)s/logs.complete
+	compression          = 0
+	keep_symlinks        = 1
+	INI
+	cat > "$TEST_DIR/wal-slave.ini" <<-INI
+	[wal-slave]
+	job_name             = wal-standby
+	slave_data           = ~/slave
+	slave_bin            = $TEST_PGBIN
+	walmgr_data          = ~/walshipping
+	backup_datadir       = yes
+	primary_conninfo     = host=$TEST_DIR port=5432 user=postgres
+	INI
+	[ "$(id -u)" = 0 ] && chown -R postgres: "$home" "$TEST_DIR"/wal-*.ini
+	w() { local ini=$1; shift; as_pg env HOME="$home" PATH="$TEST_DIR/bin:$PATH" walmgr "$ini" "$@"; }
+	run --separate-stderr w "$TEST_DIR/wal-master.ini" setup
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"completed_wals ignored"* ]]
+	[[ "$stderr" != *"unknown key"* ]]
+	[[ "$(sql postgres 'SHOW archive_command')" == *"$home/walshipping"* ]]
+	switch_and_wait
+	[ -n "$(ls "$home/walshipping/wal")" ]
+	run --separate-stderr w "$TEST_DIR/wal-master.ini" backup
+	[ "$status" -eq 0 ]
+	[ -f "$home/walshipping/base/$output/backup_manifest" ]
+	[ -s "$home/wal-master.log" ]
+	run --separate-stderr w "$TEST_DIR/wal-slave.ini" standby
+	[ "$status" -eq 0 ]
+	[ -f "$home/slave/standby.signal" ]
+	grep -q "^primary_conninfo = 'host=$TEST_DIR port=5432 user=postgres'" "$home/slave/postgresql.auto.conf"
+	run --separate-stderr w "$TEST_DIR/wal-slave.ini" restore "$home/r"
+	[ "$status" -eq 0 ]
+	[ -f "$home/r/recovery.signal" ]
+	grep -qF "''-A'' ''$home/walshipping''" "$home/r/postgresql.auto.conf"
 }

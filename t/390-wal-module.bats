@@ -179,14 +179,16 @@ failed_more() { [ "$(failed_count)" -gt "$1" ]; }
 	switch_and_wait
 	run --separate-stderr walmgr_pg restore "$TEST_DIR/pitr" --target-time "$target"
 	[ "$status" -eq 0 ]
-	# (walmgr restore turns archiving off in the copy)
-	grep -q "^archive_mode = 'off'" "$TEST_DIR/pitr/postgresql.auto.conf"
+	# The copy keeps the backup's archive settings: once promoted it
+	# archives its new timeline, history file first.
+	! grep -q "^archive_mode" "$TEST_DIR/pitr/postgresql.auto.conf"
 	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/pitr" -l "$TEST_DIR/pitr.log" \
 		-o "-p 5433 -k $TEST_DIR" -w -t 60 start >/dev/null
 	wait_for q_is 5433 'SELECT pg_is_in_recovery()' f
 	[ "$(psql -XAtq -p 5433 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'before'")" = 100 ]
 	[ "$(psql -XAtq -p 5433 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'after'")" = 0 ]
 	[ "$(psql -XAtq -p 5433 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'warmup'")" = 3000 ]
+	wait_for sh -c 'ls "$1"/wal/00000002.history* >/dev/null 2>&1' _ "$TEST_DIR/arch ive"
 	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/pitr" -m fast -w stop >/dev/null
 }
 
@@ -196,4 +198,13 @@ failed_more() { [ "$(failed_count)" -gt "$1" ]; }
 	pg_restart
 	[ "$(sql postgres 'SHOW archive_mode')" = off ]
 	[ "$(sql postgres 'SHOW archive_library')" = "" ]
+}
+
+@test "the module never exits the server: no exit, err or errx to call" {
+	so="$SKYTOOLS_BUILD/server/skytools_wal.so"
+	[ -f "$so" ]
+	run nm -D -u "$so"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *errstart* ]]	# it does report, through ereport
+	! echo "$output" | grep -Ew '(_?exit|_Exit|err|errx|verr|verrx|abort)(@.*)?$'
 }

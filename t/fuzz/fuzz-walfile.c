@@ -47,8 +47,8 @@ roundtrip(const uint8_t *data, size_t size, int comp)
 	off_t n;
 
 	FUZZ_CHECK(out >= 0);
-	FUZZ_CHECK(walfile_store(in, out, (uint32_t)comp, 1, &info, msg,
-	    sizeof(msg)) == WF_OK);
+	FUZZ_CHECK(walfile_store(in, out, (uint32_t)comp, 1,
+	    "000000010000000000000001", &info, msg, sizeof(msg)) == WF_OK);
 	FUZZ_CHECK(info.size == size);
 	n = lseek(out, 0, SEEK_END);
 	FUZZ_CHECK(n == (off_t)info.stored);
@@ -99,14 +99,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t *f = malloc(n ? n : 1), *t;
 
 		memcpy(f, data + 2, n);
-		if (n >= WALFILE_TRAILER) {
-			t = f + n - WALFILE_TRAILER;
+		/* A format 1 trailer (still read). */
+		if (n >= WALFILE_TRAILER_V1) {
+			t = f + n - WALFILE_TRAILER_V1;
 			put32(t, 0x184D2A5Bu);
-			put32(t + 4, WALFILE_TRAILER - 8);
+			put32(t + 4, WALFILE_TRAILER_V1 - 8);
 			memcpy(t + 8, "SKYW", 4);
 			put32(t + 12, 1);
 			put32(t + 16, data[1] & 1);
-			put32(t + 20, crc32c(0, f, n - WALFILE_TRAILER));
+			put32(t + 20, crc32c(0, f, n - WALFILE_TRAILER_V1));
 			if (data[1] & 2)	/* a plausible size, often right */
 				put32(t + 28, 0);
 			put32(t + 36, crc32c(0, t, 36));
