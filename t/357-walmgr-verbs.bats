@@ -257,7 +257,6 @@ stop_copy() { as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null; }
 	wait_for q_is 5436 "SELECT pg_is_in_recovery()" f
 	[ "$(psql -XAtq -p 5436 -d postgres -c 'SELECT count(*) FROM t')" = "$expect" ]
 	stop_copy "$TEST_DIR/r3"
-	stop_copy "$TEST_DIR/slave"
 }
 
 @test "walmgr xpurgewals: WAL older than the oldest backup goes, backups stay" {
@@ -272,6 +271,31 @@ stop_copy() { as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null; }
 	[ "$(ls "$TEST_DIR/walshipping/base" | wc -l)" -eq "$n" ]
 	run --separate-stderr wal-check -A "$TEST_DIR/walshipping" --backup "$first"
 	[ "$status" -eq 0 ]
+}
+
+@test "walmgr cleanup: keep_backups_days, keep_wal_backups; the running standby's WAL stays" {
+	cp "$TEST_DIR/wal-slave.ini" "$TEST_DIR/cleanup.ini"
+	printf 'keep_backups = 1\nkeep_backups_days = 1\nkeep_wal_backups = 1\n' >> "$TEST_DIR/cleanup.ini"
+	[ "$(id -u)" = 0 ] && chown postgres: "$TEST_DIR/cleanup.ini"
+	need=$(psql -XAtq -p 5434 -d postgres -c "SELECT redo_wal_file FROM pg_control_checkpoint()")
+	in_archive "$need"
+	sleep 1	# a label of its own
+	w wal-master.ini backup >/dev/null
+	w wal-master.ini sync
+	n=$(ls "$TEST_DIR/walshipping/base" | wc -l)
+	[ "$n" -ge 3 ]
+	run --separate-stderr w cleanup.ini cleanup
+	echo "$output $stderr"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"keeping WAL from $need"* ]]
+	in_archive "$need"
+	# Every backup is younger than a day: all stay.
+	[ "$(ls "$TEST_DIR/walshipping/base" | wc -l)" -eq "$n" ]
+	stop_copy "$TEST_DIR/slave"
+	run --separate-stderr w cleanup.ini cleanup
+	[ "$status" -eq 0 ]
+	! in_archive "$need"
+	[ "$(ls "$TEST_DIR/walshipping/base" | wc -l)" -eq "$n" ]
 }
 
 @test "walmgr periodic: runs periodic_command at most every command_interval" {
