@@ -341,6 +341,38 @@ stop_copy() { as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null; }
 	[ ! -e "$TEST_DIR/c3" ]
 }
 
+@test "walmgr status: archiver and backups as TSV and as Prometheus text" {
+	w wal-master.ini sync
+	run --separate-stderr w wal-master.ini status
+	echo "$output $stderr"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | wc -l)" -eq 2 ]
+	[[ "$(echo "$output" | head -n 1)" == last_archived_wal*backups ]]
+	row=$(echo "$output" | sed -n 2p)
+	[ "$(echo "$row" | cut -f1)" = "$(sql postgres 'SELECT last_archived_wal FROM pg_stat_archiver')" ]
+	[ "$(echo "$row" | cut -f5)" = 0 ]	# no lag
+	[ "$(echo "$row" | cut -f7)" = 0 ]	# not failing
+	[ "$(echo "$row" | cut -f13)" = "$(ls "$TEST_DIR/walshipping/base" | wc -l)" ]
+	[[ "$(echo "$row" | cut -f12)" =~ ^[0-9]+$ ]]
+	# Archiving fails: the archive's WAL directory is read-only.
+	chmod 500 "$TEST_DIR/walshipping/wal"
+	sql postgres "INSERT INTO t SELECT g, 'status' FROM generate_series(1, 10) g"
+	sql postgres "SELECT pg_switch_wal()" >/dev/null
+	wait_for q_is 5432 "SELECT failed_count > 0 FROM pg_stat_archiver" t
+	run --separate-stderr w wal-master.ini status --prometheus
+	chmod 700 "$TEST_DIR/walshipping/wal"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	echo "$output" | grep -qx 'walmgr_archive_failing{archive="'"$TEST_DIR"'/walshipping"} 1'
+	echo "$output" | grep -Eq '^walmgr_archive_lag_segments\{[^}]*\} [1-9][0-9]*$'
+	echo "$output" | grep -q '^# TYPE walmgr_failed_total counter$'
+	# Every line a comment or a sample.
+	! echo "$output" | grep -Ev '^(# (HELP|TYPE) walmgr_[a-z_]+ .+|walmgr_[a-z_]+\{archive="[^"]*"\} [0-9]+)$'
+	run --separate-stderr w wal-master.ini status --bogus
+	[ "$status" -eq 2 ]
+	w wal-master.ini sync >/dev/null
+}
+
 @test "walmgr check and restore: a damaged compressed backup is found and refused" {
 	label=$(cat "$TEST_DIR/label1")
 	f="$TEST_DIR/walshipping/base/$label/base.tar.zst"
