@@ -124,7 +124,10 @@ stop_copy() { as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null; }
 	label=$output
 	echo "$label" > "$TEST_DIR/label1"
 	b="$TEST_DIR/walshipping/base/$label"
-	[ -f "$b/base.tar.zst" ] && [ -f "$b/pg_wal.tar.zst" ] && [ -f "$b/backup_label" ]
+	[ -f "$b/base.tar.zst" ]
+	[ -f "$b/pg_wal.tar.zst" ]
+	[ -f "$b/backup_label" ]
+	[ ! -e "$b/pg_wal.tar" ]
 	(cd "$b" && sha256sum -c --quiet SHA256SUMS)
 	[[ "$stderr" == *"base backup $label done: "*" MB of data, "*" MB stored (zstd), "*" s, "*" MB/s"* ]]
 	run --separate-stderr w wal-master.ini listbackups
