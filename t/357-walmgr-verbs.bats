@@ -338,6 +338,9 @@ stop_copy() { as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null; }
 	[ "$status" -eq 0 ]
 	grep -q "^standby_data = $TEST_DIR/s2$" "$TEST_DIR/conf/wal-slave.ini"
 	run --separate-stderr walmgr --init-slave --archive host:/x --pgdata /x --config-dir "$TEST_DIR/c2"
+	[ "$status" -eq 0 ]
+	grep -qx 'archive = host:/x' "$TEST_DIR/c2/wal-slave.ini"
+	run --separate-stderr walmgr --init-slave --archive rel/x --pgdata /x --config-dir "$TEST_DIR/c4"
 	[ "$status" -eq 2 ]
 	run --separate-stderr walmgr -n --init-slave --archive /x --pgdata /x --config-dir "$TEST_DIR/c3"
 	[ "$status" -eq 0 ]
