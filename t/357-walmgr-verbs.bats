@@ -117,6 +117,18 @@ stop_copy() { as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null; }
 	grep -q stopped "$TEST_DIR/syncdaemon.log"
 }
 
+@test "walmgr syncdaemon: an unreachable master is retried, not fatal" {
+	sed "s/port=5432/port=1/" "$TEST_DIR/wal-master.ini" > "$TEST_DIR/down.ini"
+	walmgr "$TEST_DIR/down.ini" syncdaemon 2>"$TEST_DIR/down.log" 3>&- &
+	pid=$!
+	wait_for grep -q "2 in a row" "$TEST_DIR/down.log"
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	cat "$TEST_DIR/down.log"
+	[ "$rc" -eq 0 ]
+}
+
 @test "walmgr backup (zstd): tar files, SHA256SUMS, a summary line; listbackups" {
 	run --separate-stderr w wal-master.ini backup
 	echo "$stderr"
