@@ -144,7 +144,7 @@ stop_copy() { as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null; }
 	[[ "$stderr" == *"base backup $label done: "*" MB of data, "*" MB stored (zstd), "*" s, "*" MB/s"* ]]
 	run --separate-stderr w wal-master.ini listbackups
 	[ "$status" -eq 0 ]
-	[[ "$output" == *"base	$label	"* ]]
+	[[ "$output" == *"base	$label	"*"	zstd	"* ]]
 	sql postgres "INSERT INTO t SELECT g, 'after1' FROM generate_series(1, 100) g"
 	w wal-master.ini sync
 	run --separate-stderr w wal-master.ini check
