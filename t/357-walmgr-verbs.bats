@@ -152,6 +152,16 @@ stop_copy() { as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null; }
 	[ "$status" -eq 0 ]
 }
 
+@test "walmgr backup: progress on a terminal" {
+	command -v script >/dev/null
+	sleep 1	# a label of its own
+	run as_pg script -qec "env PATH='$TEST_DIR/bin:$PATH' walmgr '$TEST_DIR/wal-master.ini' backup" /dev/null
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"kB (100%)"* ]]
+	[[ "$output" == *"MB/s"* ]]
+}
+
 @test "walmgr xlock / xrelease: a held lock refuses a backup" {
 	run --separate-stderr w wal-master.ini xlock
 	[ "$status" -eq 0 ]
@@ -175,6 +185,10 @@ stop_copy() { as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null; }
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"not really"* ]]
 	[ "$(ls "$TEST_DIR/walshipping/base" | wc -l)" -eq "$n" ]
+	cmd=$(sql postgres 'SHOW archive_command')
+	run --separate-stderr walmgr "$TEST_DIR/wal-master.ini" setup --not-really
+	[ "$status" -eq 0 ]
+	[ "$(sql postgres 'SHOW archive_command')" = "$cmd" ]
 	run --separate-stderr walmgr --not-really "$TEST_DIR/wal-master.ini" stop
 	[ "$status" -eq 0 ]
 	grep -q "^archive_mode = 'on'" "$TEST_PGDATA/postgresql.auto.conf"
