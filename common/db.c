@@ -8,7 +8,8 @@
 #include "util.h"
 
 const char db_session_setup_sql[] =
-	"SET DateStyle = ISO; SET TimeZone = 'UTC'; SET extra_float_digits = 3";
+	"SELECT pg_catalog.set_config('search_path', '', false);"
+	" SET DateStyle = ISO; SET TimeZone = 'UTC'; SET extra_float_digits = 3";
 
 static PGconn *
 start(const char *conninfo, int async)

@@ -4,7 +4,8 @@
 -- it) of a relation of one of the given kinds.  Accepts the canonical
 -- form itself, a bare name (schema public), or SQL syntax with quotes.
 CREATE OR REPLACE FUNCTION londiste.find_rel(i_name text, i_kinds text)
-RETURNS text LANGUAGE plpgsql STABLE AS $$
+RETURNS text LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	res text;
 	oid_ oid;
@@ -41,14 +42,17 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION londiste.find_table(i_name text)
-RETURNS text LANGUAGE sql STABLE AS $$ SELECT londiste.find_rel(i_name, 'rp') $$;
+RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, londiste, pg_temp AS $$ SELECT londiste.find_rel(i_name, 'rp') $$;
 
 CREATE OR REPLACE FUNCTION londiste.find_seq(i_name text)
-RETURNS text LANGUAGE sql STABLE AS $$ SELECT londiste.find_rel(i_name, 'S') $$;
+RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, londiste, pg_temp AS $$ SELECT londiste.find_rel(i_name, 'S') $$;
 
 -- The regclass of a canonical name (exact match only).
 CREATE OR REPLACE FUNCTION londiste.rel_oid(i_name text)
-RETURNS regclass LANGUAGE sql STABLE AS $$
+RETURNS regclass LANGUAGE sql STABLE
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 	SELECT c.oid::regclass
 	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE n.nspname || '.' || c.relname = i_name
@@ -57,7 +61,8 @@ $$;
 
 -- Primary key columns of a table, in key order.
 CREATE OR REPLACE FUNCTION londiste.pkey_columns(i_oid regclass)
-RETURNS text[] LANGUAGE sql STABLE AS $$
+RETURNS text[] LANGUAGE sql STABLE
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 	SELECT array_agg(a.attname::text ORDER BY k.ord)
 	  FROM pg_index i
 	  CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
@@ -67,7 +72,8 @@ $$;
 
 -- Replicated columns of a table, in table order (no dropped or generated ones).
 CREATE OR REPLACE FUNCTION londiste.table_columns(i_oid regclass)
-RETURNS text[] LANGUAGE sql STABLE AS $$
+RETURNS text[] LANGUAGE sql STABLE
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 	SELECT array_agg(a.attname::text ORDER BY a.attnum)
 	  FROM pg_attribute a
 	 WHERE a.attrelid = i_oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -76,7 +82,8 @@ $$;
 
 -- A canonical name quoted for SQL, schema always spelled out.
 CREATE OR REPLACE FUNCTION londiste.quoted_name(i_name text)
-RETURNS text LANGUAGE sql STABLE AS $$
+RETURNS text LANGUAGE sql STABLE
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 	SELECT format('%I.%I', n.nspname, c.relname)
 	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE n.nspname || '.' || c.relname = i_name

@@ -6,7 +6,7 @@
 -- returns how many were moved, so callers loop while it is positive.
 CREATE OR REPLACE FUNCTION pgq.maint_retry_events()
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	r record;
 	n integer := 0;
@@ -45,7 +45,7 @@ $$;
 -- consumer is still behind (the next call tries again).
 CREATE OR REPLACE FUNCTION pgq.maint_rotate_tables_step1(i_queue_name text)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	q pgq.queue;
 	nxt integer;
@@ -101,7 +101,7 @@ $$;
 -- the switch is committed.  Returns how many queues it completed.
 CREATE OR REPLACE FUNCTION pgq.maint_rotate_tables_step2()
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	n integer;
 BEGIN
@@ -115,7 +115,7 @@ $$;
 -- The small, often-updated bookkeeping tables.
 CREATE OR REPLACE FUNCTION pgq.maint_tables_to_vacuum()
 RETURNS SETOF text LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT unnest(ARRAY['pgq.subscription', 'pgq.consumer', 'pgq.queue',
 		'pgq.tick', 'pgq.retry_queue'])
 $$;
@@ -124,7 +124,7 @@ $$;
 -- each in its own transaction; func_name 'vacuum' means VACUUM func_arg.
 CREATE OR REPLACE FUNCTION pgq.maint_operations(OUT func_name text, OUT func_arg text)
 RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	qname text;
 	x text;
