@@ -11,6 +11,8 @@
 --   when=EXPR     queue only rows for which EXPR (over the columns) is true
 --   ev_type=EXPR, ev_data=EXPR, ev_extra1..4=EXPR
 --                 override that event field with EXPR
+-- (EXPR runs with search_path pg_catalog, pgq, pg_temp, as all of this
+-- file: objects in public cannot stand in for what it calls.)
 -- ev_extra1 is the table as schema.table, unquoted, exactly as the
 -- original PgQ writes it (Londiste matches it by text equality; a dot
 -- inside a name makes it ambiguous there, as in PgQ).  TRUNCATE (a
