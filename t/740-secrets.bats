@@ -36,7 +36,14 @@ no_pw() {
 	for conn in "host=$TEST_DIR dbname=nosuchdb user=sec password=$PW" \
 	    "postgresql://sec:$PW@/nosuchdb?host=$TEST_DIR" \
 	    "host=$TEST_DIR dbname=sdb user=sec password='$PW' options='-c search_path=bad\\'x'" \
-	    "host=/nonexistent dbname=sdb user=sec password=$PW"; do
+	    "host=/nonexistent dbname=sdb user=sec password=$PW" \
+	    "host=$TEST_DIR dbname=nosuchdb user=sec password	=	$PW" \
+	    "host=$TEST_DIR dbname=nosuchdb user=sec password =$PW\\ x" \
+	    "postgresql:///nosuchdb?host=$TEST_DIR&user=sec&pass%77ord=$PW" \
+	    "postgresql:///nosuchdb?host=$TEST_DIR&user=sec&%70assword=$PW&x=1" \
+	    "postgresql://sec:$PW@[::1" \
+	    "postgresql://sec:$PW@/sdb?host=$TEST_DIR&nosuchkey=1" \
+	    "postgresql://sec:a?b@$PW@/sdb?host=$TEST_DIR"; do
 		for cmd in "pgq-status" "pgq-create-queue x" "pgq-register nosuchq c2" "pgq-next-batch nosuchq c" \
 		    "pgq-drop-queue nosuchq" "pgq-tick" "pgq-retry 1 1" "pgq-unregister nosuchq c"; do
 			# shellcheck disable=SC2086
@@ -93,6 +100,22 @@ args_when_connected() {
 		-d "host=$TEST_DIR dbname=postgres user=sec password='$PW'"
 	[[ "$args" == *"postgresql://sec:*************@/sdb"* ]]
 	[[ "$args" == *"password=***************"* ]]
+	# white space around "=", and a percent-encoded key in a URI
+	args_when_connected pgq-next-batch --follow \
+		-d "host=$TEST_DIR dbname=sdb user=sec password	= $PW" q c
+	args_when_connected pgq-next-batch --follow \
+		-d "postgresql:///sdb?host=$TEST_DIR&user=sec&pass%77ord=$PW" q c
+	[[ "$args" == *"pass%77ord=*************"* ]]
+}
+
+@test "libpq's own error that quotes the whole URI does not show the password" {
+	# The URI is cut short: libpq's message quotes it whole.
+	for cmd in pgq-status pgq-tick; do
+		run --separate-stderr $cmd -d "postgresql://sec:$PW@[::1"
+		[ "$status" -ne 0 ]
+		[[ "$stderr" == *"postgresql://sec:********@[::1"* ]] || { echo "$stderr" >&2; false; }
+		no_pw "$output$stderr"
+	done
 }
 
 @test ".pgpass, PGPASSFILE and PGSERVICE supply the password" {
