@@ -162,3 +162,35 @@ args_when_connected() {
 	! grep -nE '/tmp/[A-Za-z_]+\$\$|\$\$\.tmp|> */tmp/' "$TOP"/sh/* || false
 	grep -q 'mktemp -d' "$TOP/sh/londiste"
 }
+
+@test "ps never shows the password of a config file while pgqadm install runs psql" {
+	printf '[pgqadm]\ndb = host=%s dbname=sdb user=sec password=%s\n' "$TEST_DIR" "$PW" \
+		>"$BATS_TEST_TMPDIR/job.ini"
+	printf '[pgqadm]\ndb = postgresql://sec:%s@/sdb?host=%s\n' "$PW" "$TEST_DIR" \
+		>"$BATS_TEST_TMPDIR/uri.ini"
+	for ini in job uri; do
+		# A session holds pgq.version()'s row, so install's psql waits
+		# (to replace it) with its arguments on show.
+		mkfifo "$BATS_TEST_TMPDIR/fifo"
+		psql -XAq -d sdb <"$BATS_TEST_TMPDIR/fifo" >/dev/null &
+		lockpid=$!
+		exec 8>"$BATS_TEST_TMPDIR/fifo"
+		echo "BEGIN; ALTER FUNCTION pgq.version() COST 1; SELECT pg_advisory_lock(740);" >&8
+		wait_for sh -c '[ "$(psql -XAtq -d sdb -c "SELECT count(*) FROM pg_locks
+			WHERE locktype = '"'"'advisory'"'"' AND objid = 740 AND granted")" = 1 ]'
+		pgqadm "$BATS_TEST_TMPDIR/$ini.ini" install 2>"$BATS_TEST_TMPDIR/err" 3>&- &
+		pid=$!
+		wait_for sh -c '[ "$(psql -XAtq -d sdb -c "SELECT count(*) FROM pg_stat_activity
+			WHERE usename = '"'"'sec'"'"' AND wait_event_type = '"'"'Lock'"'"'")" = 1 ]' ||
+			{ cat "$BATS_TEST_TMPDIR/err" >&2; sql sdb "SELECT usename, application_name, state, wait_event_type, query FROM pg_stat_activity" >&2; false; }
+		ps -eo args >"$BATS_TEST_TMPDIR/ps"
+		echo "ROLLBACK;" >&8
+		exec 8>&-
+		wait "$lockpid"
+		rm -f "$BATS_TEST_TMPDIR/fifo"
+		wait "$pid" || { cat "$BATS_TEST_TMPDIR/err" >&2; false; }
+		grep -q 'psql .*-d .*sdb' "$BATS_TEST_TMPDIR/ps" || { cat "$BATS_TEST_TMPDIR/ps" >&2; false; }
+		! grep -F -- "$PW" "$BATS_TEST_TMPDIR/ps" || false
+		no_pw "$(cat "$BATS_TEST_TMPDIR/err")"
+	done
+}
