@@ -256,3 +256,23 @@ open_batch() {
 	done
 	[ "$(sql postgres "SELECT rolsuper FROM pg_roles WHERE rolname = 'eve'")" = f ]
 }
+
+@test "the install script resolves its names without the installer's search_path" {
+	new_db inst none
+	sql inst "CREATE TABLE public.sp_trap (who text, what text);
+	CREATE FUNCTION public.to_regclass(text) RETURNS regclass LANGUAGE plpgsql AS
+	  \$\$ BEGIN INSERT INTO public.sp_trap VALUES (current_user, 'to_regclass');
+	  RETURN pg_catalog.to_regclass(\$1); END \$\$;
+	CREATE FUNCTION public.pg_has_role(name, name, text) RETURNS boolean LANGUAGE plpgsql AS
+	  \$\$ BEGIN INSERT INTO public.sp_trap VALUES (current_user, 'pg_has_role');
+	  RETURN pg_catalog.pg_has_role(\$1, \$2, \$3); END \$\$;" >/dev/null
+	for f in pgq pgq_coop londiste; do
+		PGOPTIONS="-c search_path=public,pg_catalog" \
+			psql -XAq -v ON_ERROR_STOP=1 -d inst -f "$SKYTOOLS_SQLDIR/$f.sql" >/dev/null
+	done
+	run sql inst "SELECT who || ':' || what FROM public.sp_trap"
+	[ -z "$output" ] || { echo "called: $output" >&2; false; }
+	# the plants are live
+	PGOPTIONS="-c search_path=public,pg_catalog" sql inst "SELECT to_regclass('pgq.queue')" >/dev/null
+	[ "$(sql inst "SELECT count(*) FROM public.sp_trap")" = 1 ]
+}
