@@ -100,7 +100,7 @@ $(O)/bin/%: cmd/%.c $(O)/libcommon.a $(HDR)
 	@mkdir -p $(@D)
 	$(CC) $(WARN) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(O)/libcommon.a $(LDLIBS)
 
-$(O)/sql/%.sql: sql/%/*.sql
+$(O)/sql/%.sql: sql/%/*.sql sql/build-sql
 	@mkdir -p $(@D)
 	sql/build-sql $* sql/$*/[0-9]*.sql > $@.tmp && mv $@.tmp $@
 

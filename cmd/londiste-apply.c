@@ -300,9 +300,11 @@ static const char tables_sql[] =
 	" LEFT JOIN LATERAL (SELECT c.oid, n.nspname, c.relname, c.relkind,"
 	"  c.relpages, c.reltuples"
 	"  FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid"
+	/* londiste._rel()'s rule: a table, the shortest schema wins. */
 	"  WHERE starts_with(t.table_name, n.nspname || '.')"
 	"  AND c.relname = substr(t.table_name, length(n.nspname) + 2)"
-	"  ORDER BY c.oid LIMIT 1) r ON true"
+	"  AND c.relkind IN ('r', 'p')"
+	"  ORDER BY length(n.nspname) LIMIT 1) r ON true"
 	" LEFT JOIN LATERAL (SELECT a.attname, k.ord FROM pg_index i"
 	"  CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)"
 	"  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"

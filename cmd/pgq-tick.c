@@ -174,9 +174,10 @@ conninfo_for(const char *base, const char *db)
 	const char *s;
 
 	opts = PQconninfoParse(base ? base : "", &errmsg);
+	/* libpq's parse errors may quote the whole string, secret and all */
 	if (opts == NULL)
 		errx(EXIT_USAGE, "bad connection string: %s",
-		    errmsg ? errmsg : "out of memory");
+		    errmsg ? db_mask(strtok(errmsg, "\n")) : "out of memory");
 	for (o = opts; o->keyword != NULL; o++) {
 		if (o->val == NULL || strcmp(o->keyword, "dbname") == 0)
 			continue;
@@ -1019,7 +1020,7 @@ main(int argc, char *argv[])
 			char *m = db_mask(dbs[i]);
 
 			errx(EXIT_USAGE, "bad connection string \"%s\": %s", m,
-			    errmsg ? strtok(errmsg, "\n") : "out of memory");
+			    errmsg ? db_mask(strtok(errmsg, "\n")) : "out of memory");
 		}
 		PQconninfoFree(o);
 	}
