@@ -533,8 +533,8 @@ do_alter(struct stmt *s)
 			    "SELECT pgq.set_queue_config($1, $2, $3)", 3, p);
 		} else {
 			st = run_cmd("alter queue",
-			    "SELECT pgq.set_queue_config(queue_name, $2, $3)"
-			    " FROM pgq.get_queue_info()", 3, p);
+			    "SELECT pgq.set_queue_config(queue_name, $1, $2)"
+			    " FROM pgq.get_queue_info()", 2, p + 1);
 		}
 		if (st != 0)
 			break;
