@@ -106,14 +106,16 @@ main(int argc, char *argv[])
 	 * all of them are well formed. */
 	for (i = 1; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
-		const char *key = argv[i];
+		const char *key;
 
 		if (eq == NULL || eq == argv[i])
 			errx(EXIT_USAGE, "not a key=value pair: %s", argv[i]);
 		/* Skytools' pgqadm documents the column names (queue_...);
-		 * pgq.set_queue_config takes both forms. */
-		if (strncmp(key, "queue_", 6) == 0 && eq - key > 6)
-			key += 6;
+		 * the original pgq.set_queue_config takes only the short
+		 * ones, so the prefix goes before it is called. */
+		if (strncmp(argv[i], "queue_", 6) == 0 && eq - argv[i] > 6)
+			argv[i] += 6;
+		key = argv[i];
 		for (k = 0; keys[k] != NULL; k++)
 			if (strlen(keys[k]) == (size_t)(eq - key) &&
 			    strncmp(keys[k], key, (size_t)(eq - key)) == 0)

@@ -510,6 +510,10 @@ do_alter(struct stmt *s)
 
 		k = s->t[s->i].s;
 		v = s->t[s->i + 2].s;
+		/* The original pgq.set_queue_config takes only the short
+		 * names; Skytools documents the columns (queue_...). */
+		if (strncasecmp(k, "queue_", 6) == 0 && k[6] != '\0')
+			k += 6;
 		s->i += 3;
 		if (!at_end(s))
 			s->i++;

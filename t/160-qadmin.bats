@@ -81,6 +81,18 @@ q() { sql qa "$*"; }
 	[ "$(q "SELECT count(*) FROM pgq.queue WHERE queue_name = 'q 2'")" = 0 ]
 }
 
+@test "qadmin against the original PgQ: queues, long setting names, consumers" {
+	have_debian_pgq || skip "Debian's PgQ extension is not installed"
+	new_db qa_deb debian
+	run --separate-stderr qadmin -d qa_deb -c 'create queue d;
+		alter queue d set queue_ticker_max_lag = 10, ticker_max_count = 3;
+		register consumer dc on d; show consumer dc on d; show queue d'
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[[ "${lines[1]}" == d$'\t'dc$'\t'* ]]
+	[[ "${lines[3]}" == d$'\t'* ]]
+	[ "$(sql qa_deb "SELECT queue_ticker_max_lag || ' ' || queue_ticker_max_count FROM pgq.queue WHERE queue_name = 'd'")" = "00:00:10 3" ]
+}
+
 @test "qadmin: alter applies all settings or none" {
 	q "SELECT pgq.create_queue('q_all')" >/dev/null
 	run --separate-stderr qadmin -d qa -c "alter queue q_all set ticker_max_count = 9, ticker_max_lag = 'soon'"
