@@ -55,9 +55,11 @@ static const char commands_help[] =
 	"alter queue Q|* set key = value [, key = value ...];\n"
 	"register consumer C [on Q] [at TICK | copy C2];\n"
 	"unregister consumer C|* [from Q];\n"
+	"register subconsumer S for C [on Q];\n"
+	"unregister subconsumer S for C [from Q] [close batch];\n"
 	"show queue [Q|*];\n"
 	"show consumer [C|* [on Q]];\n"
-	"show batch ID;\n"
+	"show batch ID | C [on Q];\n"
 	"show batch_events ID;\n"
 	"show help;  help;  quit;  exit;  \\q\n";
 
@@ -551,14 +553,69 @@ do_alter(struct stmt *s)
 	return run_cmd("alter queue", "COMMIT", 0, NULL);
 }
 
+/* register subconsumer S for C [on Q]: a pgq_coop subconsumer. */
+static int
+do_register_sub(struct stmt *s)
+{
+	const char *p[3];
+	int st = 0;
+
+	if ((p[2] = name(s)) == NULL)
+		return syntax(s, "a subconsumer name");
+	if (!accept(s, "for") || (p[1] = name(s)) == NULL)
+		return syntax(s, "for and a consumer name");
+	if ((p[0] = queue_of(s, "on", &st)) == NULL)
+		return st;
+	if (!at_end(s))
+		return syntax(s, "on or the end of the statement");
+	return run_cmd("register subconsumer",
+	    "SELECT pgq_coop.register_subconsumer($1, $2, $3)", 3, p);
+}
+
+/* unregister subconsumer S for C [from Q] [close batch] */
+static int
+do_unregister_sub(struct stmt *s)
+{
+	const char *p[4];
+	PGresult *res;
+	int st = 0;
+
+	if ((p[2] = name(s)) == NULL)
+		return syntax(s, "a subconsumer name");
+	if (!accept(s, "for") || (p[1] = name(s)) == NULL)
+		return syntax(s, "for and a consumer name");
+	if ((p[0] = queue_of(s, "from", &st)) == NULL)
+		return st;
+	p[3] = "0";
+	if (accept(s, "close")) {
+		accept(s, "batch");
+		p[3] = "1";
+	}
+	if (!at_end(s))
+		return syntax(s, "from, close batch or the end of the statement");
+	res = run("unregister subconsumer",
+	    "SELECT pgq_coop.unregister_subconsumer($1, $2, $3, $4::integer)",
+	    4, p, &st);
+	if (res == NULL)
+		return st;
+	if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
+		warnx("no such subconsumer on queue %s: %s for %s", p[0], p[2], p[1]);
+		st = EXIT_USAGE;
+	}
+	PQclear(res);
+	return st;
+}
+
 static int
 do_register(struct stmt *s)
 {
 	const char *c, *q, *at = NULL, *copy = NULL;
 	int st = 0;
 
+	if (accept(s, "subconsumer"))
+		return do_register_sub(s);
 	if (!accept(s, "consumer"))
-		return syntax(s, "consumer");
+		return syntax(s, "consumer or subconsumer");
 	if ((c = name(s)) == NULL)
 		return syntax(s, "a consumer name");
 	q = queue;
@@ -628,8 +685,10 @@ do_unregister(struct stmt *s)
 	bool all = false;
 	int st = 0;
 
+	if (accept(s, "subconsumer"))
+		return do_unregister_sub(s);
 	if (!accept(s, "consumer"))
-		return syntax(s, "consumer");
+		return syntax(s, "consumer or subconsumer");
 	if (is_star(peek(s))) {
 		s->i++;
 		all = true;
@@ -744,10 +803,42 @@ do_show(struct stmt *s)
 		return st;
 	}
 	if (accept(s, "batch")) {
-		if ((n = name(s)) == NULL || !at_end(s))
-			return syntax(s, "a batch id");
-		return show("show batch", "SELECT * FROM pgq.get_batch_info($1::bigint)",
-		    1, &n, NULL);
+		const char *p[2];
+		PGresult *res;
+
+		if ((n = name(s)) == NULL)
+			return syntax(s, "a batch id or a consumer name");
+		if (n[strspn(n, "0123456789")] == '\0' && *n != '\0') {
+			if (!at_end(s))
+				return syntax(s, "the end of the statement");
+			return show("show batch",
+			    "SELECT * FROM pgq.get_batch_info($1::bigint)", 1, &n, NULL);
+		}
+		/* show batch CONSUMER [on Q]: its open batch. */
+		if ((q = queue_of(s, "on", &st)) == NULL)
+			return st;
+		if (!at_end(s))
+			return syntax(s, "on or the end of the statement");
+		p[0] = q;
+		p[1] = n;
+		res = run("show batch", "SELECT current_batch::text"
+		    " FROM pgq.get_consumer_info($1, $2)", 2, p, &st);
+		if (res == NULL)
+			return st;
+		if (PQntuples(res) == 0) {
+			warnx("no such consumer on queue %s: %s", q, n);
+			st = EXIT_USAGE;
+		} else if (PQgetisnull(res, 0, 0)) {
+			warnx("consumer %s has no open batch on queue %s", n, q);
+			st = EXIT_NO;
+		} else {
+			const char *id = PQgetvalue(res, 0, 0);
+
+			st = show("show batch",
+			    "SELECT * FROM pgq.get_batch_info($1::bigint)", 1, &id, NULL);
+		}
+		PQclear(res);
+		return st;
 	}
 	if (accept(s, "batch_events")) {
 		if ((n = name(s)) == NULL || !at_end(s))

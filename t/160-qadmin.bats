@@ -138,6 +138,25 @@ q() { sql qa "$*"; }
 	[[ "$stderr" == *"no such queue: nosuch"* ]]
 }
 
+@test "qadmin: register and unregister pgq_coop subconsumers" {
+	q "SELECT pgq.create_queue('qco')" >/dev/null
+	subs() { q "SELECT count(*) FROM pgq.subscription s JOIN pgq.queue q ON q.queue_id = s.sub_queue
+		WHERE q.queue_name = 'qco' AND s.sub_main IS NOT NULL"; }
+	run --separate-stderr qadmin -d qa -c 'register subconsumer s1 for cc on qco;
+		connect queue=qco; register subconsumer s2 for cc'
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[ "$(subs)" -eq 2 ]
+	run --separate-stderr qadmin -d qa -Q qco -c 'unregister subconsumer s1 for cc close batch;
+		unregister subconsumer s2 for cc from qco'
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	[ "$(subs)" -eq 0 ]
+	run --separate-stderr qadmin -d qa -Q qco -c 'unregister subconsumer s2 for cc'
+	[ "$status" -eq 2 ]
+	[ "$stderr" = 'qadmin: no such subconsumer on queue qco: s2 for cc' ]
+	run --separate-stderr qadmin -d qa -Q qco -c 'register subconsumer s3'
+	[ "$status" -eq 2 ]
+}
+
 @test "qadmin: show batch and its events" {
 	q "SELECT pgq.create_queue('qb')" >/dev/null
 	q "SELECT pgq.register_consumer('qb', 'cb')" >/dev/null
@@ -152,6 +171,16 @@ q() { sql qa "$*"; }
 	[[ "${lines[1]}" == qb$'\t'cb$'\t'* ]]
 	[ "${lines[2]%%	*}" = ev_id ]
 	[[ "${lines[3]}" == *$'\tgreet\thello world\t'* ]]
+	# show batch CONSUMER: its open batch, on the default queue
+	run --separate-stderr qadmin -d qa -Q qb -c 'show batch cb'
+	[ "$status" -eq 0 ]
+	[[ "${lines[1]}" == qb$'\t'cb$'\t'* ]]
+	[ "$(q "SELECT pgq.finish_batch($id)")" = 1 ]
+	run --separate-stderr qadmin -d qa -c 'show batch cb on qb'
+	[ "$status" -eq 1 ]
+	[ "$stderr" = 'qadmin: consumer cb has no open batch on queue qb' ]
+	run --separate-stderr qadmin -d qa -c 'show batch nosuch on qb'
+	[ "$status" -eq 2 ]
 	run --separate-stderr qadmin -d qa -c 'show batch 999999'
 	[ "$status" -eq 2 ]
 	run --separate-stderr qadmin -d qa -c 'show batch x'
