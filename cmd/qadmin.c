@@ -83,32 +83,26 @@ help(void)
 
 /* ---- output ---- */
 
+/* The header line of res, or its row r (r >= 0). */
 static void
-print_result(const PGresult *res)
+print_line(const PGresult *res, int r)
 {
 	struct buf line = {0};
-	int r, c, nf = PQnfields(res);
+	int c, nf = PQnfields(res);
 
 	for (c = 0; c < nf; c++) {
 		if (c > 0)
 			buf_addch(&line, '\t');
-		buf_addstr(&line, PQfname(res, c));
+		if (r < 0)
+			buf_addstr(&line, PQfname(res, c));
+		else if (PQgetisnull(res, r, c))
+			buf_addstr(&line, "\\N");
+		else
+			copytext_escape(&line, PQgetvalue(res, r, c),
+			    (size_t)PQgetlength(res, r, c));
 	}
 	buf_addch(&line, '\n');
-	for (r = 0; r < PQntuples(res); r++) {
-		for (c = 0; c < nf; c++) {
-			if (c > 0)
-				buf_addch(&line, '\t');
-			if (PQgetisnull(res, r, c))
-				buf_addstr(&line, "\\N");
-			else
-				copytext_escape(&line, PQgetvalue(res, r, c),
-				    (size_t)PQgetlength(res, r, c));
-		}
-		buf_addch(&line, '\n');
-	}
 	fwrite(line.data, 1, line.len, stdout);
-	fflush(stdout);
 	buf_free(&line);
 }
 
@@ -146,25 +140,58 @@ run_cmd(const char *what, const char *sql, int n, const char *const *params)
 	return st;
 }
 
-/* Show the rows of a query; none is "no such ..." when missing names
- * what was asked for. */
+/* Show the rows of a query as they come (single-row mode: a batch's
+ * events are never all in memory); none is "no such ..." when missing
+ * names what was asked for. */
 static int
 show(const char *what, const char *sql, int n, const char *const *params,
      const char *missing)
 {
+	PGresult *res;
+	bool header = false;
 	int st = 0;
-	PGresult *res = run(what, sql, n, params, &st);
 
-	if (res == NULL)
-		return st;
-	if (PQntuples(res) == 0 && missing != NULL) {
-		warnx("%s", missing);
-		PQclear(res);
-		return EXIT_USAGE;
+	if (conn == NULL) {
+		warnx("%s: not connected (use connect)", what);
+		return EXIT_RETRY;
 	}
-	print_result(res);
-	PQclear(res);
-	return 0;
+	if (!PQsendQueryParams(conn, sql, n, NULL, params, NULL, NULL, 0)) {
+		warnx("%s: %s", what, db_errmsg(conn));
+		return EXIT_RETRY;
+	}
+	PQsetSingleRowMode(conn);
+	while ((res = PQgetResult(conn)) != NULL) {
+		switch (PQresultStatus(res)) {
+		case PGRES_SINGLE_TUPLE:
+			if (st == 0) {
+				if (!header)
+					print_line(res, -1);
+				header = true;
+				print_line(res, 0);
+			}
+			break;
+		case PGRES_TUPLES_OK:
+			if (st != 0 || header)
+				break;
+			if (missing != NULL) {
+				warnx("%s", missing);
+				st = EXIT_USAGE;
+			} else {
+				print_line(res, -1);
+			}
+			break;
+		default:
+			if (st == 0) {
+				st = db_status_for(conn, res);
+				warnx("%s: %s", what, PQresultErrorField(res, PG_DIAG_SQLSTATE)
+				    ? db_resmsg(res) : db_errmsg(conn));
+			}
+			break;
+		}
+		PQclear(res);
+	}
+	fflush(stdout);
+	return st;
 }
 
 /* Every session pins search_path: the statements below qualify their
