@@ -3,7 +3,6 @@
  * unregister consumer, show ...), read from a terminal, -c, -f or stdin.
  * Results are TSV with a header line, as pgq-status prints them. */
 #include <err.h>
-#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
