@@ -47,6 +47,7 @@ BIN = \
 	pgq-finish-batch \
 	pgq-retry \
 	pgq-status \
+	qadmin \
 	wal-push \
 	wal-fetch \
 	wal-list \

@@ -25,7 +25,7 @@
 
 static const char usage_line[] =
 	"usage: pgq-tick [-d conninfo]... [--all-databases] [--loop] "
-	"[--interval ms] [--maint-interval seconds]\n";
+	"[--interval ms] [--maint-interval seconds] [--check-interval seconds]\n";
 
 #define CONNECT_TIMEOUT_MS 10000
 #define BACKOFF_MIN_MS     1000
@@ -78,6 +78,8 @@ static size_t ntargets;
 static int loop_mode;
 static long long interval_ms = 1000;
 static long long maint_ms = 30000;
+/* How often --all-databases lists the databases; 0: every maint_ms. */
+static long long check_ms;
 static int worst;		/* exit status of a one-pass run */
 static int selfpipe[2] = { -1, -1 };
 
@@ -99,6 +101,8 @@ help(void)
 	      "  -l, --loop                   keep running (the ticker daemon)\n"
 	      "  -i, --interval=MS            ticker period (default 1000)\n"
 	      "  -m, --maint-interval=SECONDS maintenance period (default 30)\n"
+	      "  -c, --check-interval=SECONDS with -a: look for new databases\n"
+	      "                               this often (default: maintenance period)\n"
 	      "  -h, --help                   show this help\n"
 	      "  -V, --version                show the version\n", stdout);
 	finish(EXIT_DONE);
@@ -647,7 +651,7 @@ on_result(struct target *t, PGresult *res)
 			return;
 		}
 		take_list(t, res);
-		target_rest(t, now_ms() + maint_ms);
+		target_rest(t, now_ms() + (check_ms > 0 ? check_ms : maint_ms));
 		return;
 	case P_TICK:
 		if (!ok) {
@@ -969,6 +973,7 @@ main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "all-databases",  no_argument,       NULL, 'a' },
+		{ "check-interval", required_argument, NULL, 'c' },
 		{ "dbname",         required_argument, NULL, 'd' },
 		{ "help",           no_argument,       NULL, 'h' },
 		{ "interval",       required_argument, NULL, 'i' },
@@ -981,9 +986,15 @@ main(int argc, char *argv[])
 	size_t ndbs = 0, i;
 	int c, all = 0;
 
-	while ((c = getopt_long(argc, argv, "ad:hi:lm:V", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ac:d:hi:lm:V", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'a': all = 1; break;
+		case 'c':
+			check_ms = parse_seconds_ms(optarg, "check interval");
+			if (check_ms <= 0)
+				errx(EXIT_USAGE, "check interval must be positive: %s",
+				    optarg);
+			break;
 		case 'd':
 			dbs = xrealloc(dbs, (ndbs + 1) * sizeof(*dbs));
 			dbs[ndbs++] = db_conninfo_arg(optarg);

@@ -132,6 +132,21 @@ while True:
 	[ "$STOPPED" -eq 0 ]
 }
 
+@test "pgq-tick --loop --all-databases --check-interval: lists databases apart from maintenance" {
+	tickdb l_chk1
+	# Maintenance once an hour: only the check interval can find l_chk2.
+	start_ticker --all-databases --interval 50 --maint-interval 3600 --check-interval 0.2
+	t0=$(last_tick l_chk1)
+	wait_for ticked l_chk1 2 "$t0"
+	tickdb l_chk2
+	t1=$(last_tick l_chk2)
+	wait_for ticked l_chk2 2 "$t1"
+	stop_ticker
+	[ "$STOPPED" -eq 0 ]
+	run --separate-stderr pgq-tick --all-databases --check-interval 0
+	[ "$status" -eq 2 ]
+}
+
 @test "pgq-tick --loop: runs maintenance periodically" {
 	tickdb l_maint
 	sql l_maint "SELECT pgq.register_consumer('q', 'c')" >/dev/null
