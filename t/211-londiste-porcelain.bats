@@ -43,6 +43,8 @@ ticker() {
 }
 
 teardown() {
+	# a failed test may leave the lock holder's fifo open
+	exec 8>&-
 	londiste "$INI" stop 2>/dev/null || :
 	[ -f "$BATS_TEST_TMPDIR/tick.pid" ] && kill "$(cat "$BATS_TEST_TMPDIR/tick.pid")" 2>/dev/null
 	wait 2>/dev/null || :

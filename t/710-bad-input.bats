@@ -260,6 +260,22 @@ applied() { sql sub "SELECT count(*) FROM londiste.completed"; }
 	[[ "$stderr" == *"event 8 (table public.t): unsupported event type X:id"* ]]
 	[ "$(sql sub 'SELECT count(*) FROM t')" = 0 ]
 	[ "$(applied)" = "$c0" ]
+	# a table whose key was dropped on the subscriber
+	sql sub "CREATE TABLE nk (id int PRIMARY KEY, v text)"
+	sql sub "SELECT londiste.subscriber_add_table('q', 'nk', false, true)" >/dev/null
+	sql sub "ALTER TABLE nk DROP CONSTRAINT nk_pkey"
+	{ printf 'batch\t212\t212\t211\t2024-01-02 03:04:05+00\t2024-01-02 03:04:04+00\tq\tc\n'
+	  ev 7 I:id 'id=1&v=a'
+	  printf 'event\t9\t2024-01-02 03:04:05+00\t100\t\\N\tI:id\tid=1\tpublic.nk\t\\N\t\\N\t\\N\n'
+	  printf 'end\t212\t2\n'; } > "$BATS_TEST_TMPDIR/s"
+	run --separate-stderr londiste-apply -d sub --consumer c < "$BATS_TEST_TMPDIR/s"
+	sql sub "SELECT londiste.subscriber_remove_table('q', 'nk')" >/dev/null
+	sql sub "DROP TABLE nk"
+	[ "$status" -eq 2 ]
+	one_line londiste-apply
+	[[ "$stderr" == *"event 9 (table public.nk): the table has no primary key"* ]]
+	[ "$(sql sub 'SELECT count(*) FROM t')" = 0 ]
+	[ "$(applied)" = "$c0" ]
 	for cnt in abc -0 '' ' 0' 0x0; do
 		{ printf 'batch\t211\t211\t210\t2024-01-02 03:04:05+00\t2024-01-02 03:04:04+00\tq\tc\n'
 		  printf 'end\t211\t%s\n' "$cnt"; } > "$BATS_TEST_TMPDIR/s"
