@@ -1,6 +1,11 @@
 -- Subscriber side: table states, sequences, applied ticks.
 
-CREATE OR REPLACE FUNCTION londiste.subscriber_add_table(i_queue text, i_table text)
+-- i_skip_truncate: the copy adds to the rows the table has instead of
+-- emptying it first.  i_expect_sync: the table already holds what the
+-- provider has; no copy, replay applies its events from now on.
+-- A table registered before keeps its state and settings.
+CREATE OR REPLACE FUNCTION londiste.subscriber_add_table(i_queue text, i_table text,
+	i_skip_truncate boolean, i_expect_sync boolean)
 RETURNS text LANGUAGE plpgsql
 SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
@@ -11,10 +16,18 @@ BEGIN
 		RAISE EXCEPTION 'table % has no primary key', tbl
 			USING ERRCODE = 'invalid_table_definition';
 	END IF;
-	INSERT INTO londiste.subscriber_table (queue_name, table_name)
-	VALUES (i_queue, tbl) ON CONFLICT DO NOTHING;
+	INSERT INTO londiste.subscriber_table (queue_name, table_name, state, skip_truncate)
+	VALUES (i_queue, tbl, CASE WHEN i_expect_sync THEN 'ok' ELSE 'new' END,
+		coalesce(i_skip_truncate, false))
+	ON CONFLICT DO NOTHING;
 	RETURN tbl;
 END $$;
+
+CREATE OR REPLACE FUNCTION londiste.subscriber_add_table(i_queue text, i_table text)
+RETURNS text LANGUAGE sql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
+	SELECT londiste.subscriber_add_table(i_queue, i_table, false, false)
+$$;
 
 -- The registered name for a user-given one, or an error.
 CREATE OR REPLACE FUNCTION londiste.subscriber_table_name(i_queue text, i_table text)
