@@ -116,7 +116,7 @@ bench: all
 
 lint:
 	mandoc -Tlint -W warning man/man1/*.1 man/man5/*.5
-	shellcheck -s sh -x sh/* t/run-tests t/check-deps t/demo/*
+	shellcheck -s sh -x sh/* t/run-tests t/check-deps t/demo/* t/fuzz/run .ci/run
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \

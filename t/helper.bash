@@ -18,13 +18,27 @@
 #   install_debian DB         CREATE EXTENSION pgq (Debian's package)
 #   have_debian_pgq           true when Debian's PgQ extension is installed
 #   wait_for CMD...           retry CMD until it succeeds (60 s at most)
+#   pid_to FILE CMD...        exec CMD after writing its pid to FILE (a
+#                             stage of a background pipeline that the
+#                             test must stop by pid)
+#   find_module NAME          set MODULE_SO to the built NAME.so, or
+#                             export SKIP_FILE saying which package is
+#                             missing and return 1 (call from setup_file)
+#   skip_file                 skip this test when SKIP_FILE is set (call
+#                             from setup: bats 1.8 cannot skip in
+#                             setup_file)
 #
 # Exports PGHOST, PGPORT, PGUSER, PGDATABASE, TEST_DIR (the cluster's
 # directory, readable by the server), TEST_PGDATA, TEST_PGBIN,
 # SKYTOOLS_BUILD (the build tree the tests run), and PATH with our
 # programs and wrappers first.
 
-bats_require_minimum_version 1.5.0
+bats_require_minimum_version 1.7.0
+
+# A hang is a failure with a message, also when bats is run directly
+# (t/run-tests sets the same default).
+: "${BATS_TEST_TIMEOUT:=600}"
+export BATS_TEST_TIMEOUT
 
 TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 : "${SKYTOOLS_BUILD:=$TOP/build}"
@@ -102,6 +116,30 @@ pg_stop() {
 	done
 	rm -rf "$d"
 	rm -f "$BATS_FILE_TMPDIR/cluster-dir"
+}
+
+# The major version of the server the clusters run.
+server_major() {
+	local bin
+	bin=$(pg_bindir) || return 1
+	"$bin/initdb" --version | sed -n 's/.* \([0-9][0-9]*\)[.a-z].*/\1/p'
+}
+
+find_module() {
+	MODULE_SO="$SKYTOOLS_BUILD/server/$1.so"
+	[ -f "$MODULE_SO" ] || MODULE_SO="$TOP/build/server/$1.so"
+	[ -f "$MODULE_SO" ] && return 0
+	SKIP_FILE="$1.so is not built: the server headers are missing (apt-get install postgresql-server-dev-$(server_major))"
+	export SKIP_FILE
+	return 1
+}
+
+pid_to() {
+	sh -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$@"
+}
+
+skip_file() {
+	[ -z "${SKIP_FILE:-}" ] || skip "$SKIP_FILE"
 }
 
 setup_file() { pg_start; }
