@@ -159,7 +159,7 @@ assert isinstance(rows[0]["ev_id"], int)
 		db="pipes_$f"
 		make_queue "$db" fq c1
 		out="$BATS_TEST_TMPDIR/follow.$f"
-		( pgq-next-batch --follow -d "$db" fq c1 | pgq-events -d "$db" |
+		( pid_to "$out.pid" pgq-next-batch --follow -d "$db" fq c1 | pgq-events -d "$db" |
 		  tee "$out" | pgq-finish-batch -d "$db" ) &
 		pid=$!
 		for i in $(seq 1 20); do
@@ -171,7 +171,8 @@ assert isinstance(rows[0]["ev_id"], int)
 		[ "$(grep '^event' "$out" | cut -f7 | sort -n | uniq | wc -l)" -eq 2000 ]
 		[ "$(grep -c '^event' "$out")" -eq 2000 ]
 		wait_for sh -c "pgq-next-batch -d $db fq c1 >/dev/null; [ \$? -eq 1 ]"
-		pkill -TERM -f "pgq-next-batch --follow -d $db fq" || true
+		# the first stage ends the pipeline: the others see EOF
+		kill -TERM "$(cat "$out.pid")"
 		wait "$pid"
 	done
 }
