@@ -361,3 +361,20 @@ assert isinstance(rows[0]["ev_id"], int)
 	run --separate-stderr pgq-next-batch --register --subconsumer s q c
 	[ "$status" -eq 2 ]
 }
+
+@test "pgq-insert: empty input still checks the queue and the database" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		run --separate-stderr pgq-insert -d "$db" no_such_queue </dev/null
+		[ "$status" -eq 2 ] || { echo "$f: $status $stderr"; false; }
+		[[ "$stderr" == pgq-insert:*no_such_queue* ]] || [[ "$stderr" == pgq-insert:*"queue"* ]]
+		run --separate-stderr pgq-insert -d "$db" --stream no_such_queue </dev/null
+		[ "$status" -eq 2 ]
+		make_queue "$db" eq
+		run --separate-stderr pgq-insert -d "$db" eq </dev/null
+		[ "$status" -eq 0 ]
+	done
+	new_db pipes_nopgq none
+	run --separate-stderr pgq-insert -d pipes_nopgq q </dev/null
+	[ "$status" -eq 2 ] || { echo "$status $stderr"; false; }
+}
