@@ -21,7 +21,9 @@
 
 as_pg() {
 	if [ "$(id -u)" = 0 ]; then
-		runuser -u postgres -- env PATH="$PATH" "$@"
+		# from /: the checkout (say in /root) may be closed to postgres,
+		# and every path the demos pass is absolute
+		(cd / && runuser -u postgres -- env PATH="$PATH" "$@")
 	else
 		"$@"
 	fi
