@@ -88,13 +88,15 @@ finish_current() {
 		printf '%s\n' "$output" | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin]
+assert rows[-1] == {"end": {"batch_id": int(sys.argv[1]), "event_count": 7}}, rows[-1]
+rows = rows[:-1]
 d = {r["ev_type"]: r for r in rows}
 assert d["nl"]["ev_data"] == "line1\nline2\r"
 assert d["tab"]["ev_extra4"] == "x4"
 assert d["utf8"]["ev_data"] == "\u00e9t\u00e9 \u20ac"
 assert d["null"]["ev_data"] is None and d["null"]["ev_extra2"] == "extra2"
 assert isinstance(rows[0]["ev_id"], int)
-'
+' "$id"
 		pgq-finish-batch -d "$db" "$id"
 	done
 }
@@ -377,4 +379,39 @@ assert isinstance(rows[0]["ev_id"], int)
 	new_db pipes_nopgq none
 	run --separate-stderr pgq-insert -d pipes_nopgq q </dev/null
 	[ "$status" -eq 2 ] || { echo "$status $stderr"; false; }
+}
+
+@test "a JSON consumer finishes its batches: pgq-events --json end objects, pgq-finish-batch --ids" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		make_queue "$db" jq c1
+		for i in 1 2 3; do
+			printf 'n\t%s\n' "$i" | pgq-insert -d "$db" jq
+			tick "$db" jq
+		done
+		out="$BATS_TEST_TMPDIR/json.$f"
+		# handles each event, then hands on the id of each whole batch
+		consumer='
+import json, sys
+for line in sys.stdin:
+    o = json.loads(line)
+    if "end" in o:
+        print(o["end"]["batch_id"], flush=True)
+    else:
+        open(sys.argv[1], "a").write(o["ev_data"] + "\n")
+'
+		for b in 1 2 3; do
+			pgq-next-batch -d "$db" jq c1 | pgq-events -d "$db" --json |
+				python3 -c "$consumer" "$out" | pgq-finish-batch -d "$db" --ids
+		done
+		[ "$(tr '\n' , <"$out")" = "1,2,3," ]
+		run pgq-next-batch -d "$db" jq c1
+		[ "$status" -eq 1 ]
+	done
+	db="pipes_$(pgq_flavours | cut -d' ' -f1)"
+	run --separate-stderr pgq-finish-batch -d "$db" --ids <<<"12x"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"stdin line 1: not a batch id"* ]]
+	run --separate-stderr pgq-finish-batch -d "$db" --ids 5
+	[ "$status" -eq 2 ]
 }
