@@ -46,7 +46,8 @@ teardown() {
 	londiste "$INI" stop 2>/dev/null || :
 	stop_writer
 	kill "$(cat "$BATS_TEST_TMPDIR/tick.pid")" 2>/dev/null || :
-	wait 2>/dev/null || :
+	# by pid: a bare wait would also wait for bats' time-limit watchdog
+	wait "$(cat "$BATS_TEST_TMPDIR/tick.pid")" 2>/dev/null || :
 }
 
 # writer TABLE: insert, update and delete rows of t1 until stop_writer.

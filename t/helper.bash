@@ -36,7 +36,9 @@
 bats_require_minimum_version 1.7.0
 
 # A hang is a failure with a message, also when bats is run directly
-# (t/run-tests sets the same default).
+# (t/run-tests sets the same default).  bats runs the limit's watchdog as
+# a background job of the test's shell: tests wait for their own jobs by
+# pid, never with a bare `wait`.
 : "${BATS_TEST_TIMEOUT:=600}"
 export BATS_TEST_TIMEOUT
 
