@@ -307,3 +307,16 @@ replay_gone() {
 	sql prov "INSERT INTO t1 VALUES (1, 'after')"
 	wait_for compare_equal
 }
+
+@test "londiste: SIGHUP does not stop replay --daemon" {
+	londiste "$INI" provider add t1
+	londiste "$INI" subscriber add t1
+	londiste "$INI" replay --daemon
+	wait_for table_ok t1
+	pid=$(cat "$BATS_TEST_TMPDIR/job_$BATS_TEST_NUMBER.pid")
+	kill -HUP "$pid"
+	sql prov "INSERT INTO t1 VALUES (1, 'after the hangup')"
+	wait_for compare_equal
+	kill -0 "$pid"
+	londiste "$INI" stop
+}
