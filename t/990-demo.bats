@@ -14,17 +14,7 @@ setup() {
 
 teardown() {
 	local p
-	for p in $(marked); do kill -KILL "$p" 2>/dev/null || :; done
-}
-
-# The pids of the processes that carry this test's mark.
-marked() {
-	local e
-	for e in /proc/[0-9]*/environ; do
-		tr '\0' '\n' 2>/dev/null <"$e" | grep -qxF "SKYTOOLS_TEST_MARK=$MARK" &&
-			basename "${e%/environ}"
-	done
-	return 0
+	for p in $(marked_pids "$MARK"); do kill -KILL "$p" 2>/dev/null || :; done
 }
 
 # Output to files, not to `run`'s pipe: a process left behind would hold
@@ -40,7 +30,7 @@ demo() {
 # What is left once the demo has returned, with what it is.
 survivors() {
 	local p
-	for p in $(marked); do
+	for p in $(marked_pids "$MARK"); do
 		printf '%s %s\n' "$p" "$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline")"
 	done
 }

@@ -21,6 +21,12 @@
 #   pid_to FILE CMD...        exec CMD after writing its pid to FILE (a
 #                             stage of a background pipeline that the
 #                             test must stop by pid)
+#   marked_pids MARK [COMM]   pids of the processes started with
+#                             SKYTOOLS_TEST_MARK=MARK in their environment
+#                             (inherited by all they start, daemons too),
+#                             only those running COMM if given; from /proc,
+#                             so only what the test started is ever found
+#   has_marked MARK [COMM]    true when marked_pids finds one (wait_for)
 #   find_module NAME          set MODULE_SO to the built NAME.so, or
 #                             export SKIP_FILE saying which package is
 #                             missing and return 1 (call from setup_file)
@@ -139,6 +145,23 @@ find_module() {
 pid_to() {
 	sh -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$@"
 }
+
+marked_pids() {
+	local e p a0
+	# grep -z: the environment is NUL-separated; one process for all
+	for e in $(grep -lzxF "SKYTOOLS_TEST_MARK=$1" /proc/[0-9]*/environ 2>/dev/null); do
+		p=${e%/environ}
+		if [ -n "${2:-}" ]; then
+			# argv[0]: comm is cut at 15 bytes (pgq-finish-batc)
+			a0=$(tr '\0' '\n' 2>/dev/null <"$p/cmdline" | head -n 1)
+			[ "${a0##*/}" = "$2" ] || continue
+		fi
+		echo "${p#/proc/}"
+	done
+	return 0
+}
+
+has_marked() { [ -n "$(marked_pids "$@")" ]; }
 
 skip_file() {
 	[ -z "${SKIP_FILE:-}" ] || skip "$SKIP_FILE"
