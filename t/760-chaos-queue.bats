@@ -46,8 +46,14 @@ teardown() {
 
 D="host=$BATS_FILE_TMPDIR"	# replaced in each test by the cluster's
 
+# The stages of both pipelines: the supervisors are started with this
+# file's mark, which every process they start inherits.
+MARK="t760-$$"
 stage_pids() {
-	pgrep -f -- "^(pgq-next-batch .*host=$TEST_DIR |pgq-events .*host=$TEST_DIR|londiste-apply .*host=$TEST_DIR |pgq-finish-batch .*host=$TEST_DIR|/bin/sh [^ ]*/t/chaos/record )"
+	local n
+	for n in pgq-next-batch pgq-events londiste-apply pgq-finish-batch record; do
+		marked_pids "$MARK" "$n"
+	done
 }
 
 producer() {
@@ -60,8 +66,8 @@ producer() {
 supervise() {
 	local name=$1 cons=$2
 	shift 2
-	"$TOP/t/chaos/supervise" "$BATS_FILE_TMPDIR/stop" "$D dbname=qc" q "$cons" "$@" \
-		2>>"$BATS_FILE_TMPDIR/$name.log" 3>&- &
+	SKYTOOLS_TEST_MARK=$MARK "$TOP/t/chaos/supervise" "$BATS_FILE_TMPDIR/stop" \
+		"$D dbname=qc" q "$cons" "$@" 2>>"$BATS_FILE_TMPDIR/$name.log" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/$name.pid"
 }
 

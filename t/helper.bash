@@ -26,7 +26,12 @@
 #                             (inherited by all they start, daemons too),
 #                             only those running COMM if given; from /proc,
 #                             so only what the test started is ever found
+#                             (COMM: argv[0]'s base name, or the script's
+#                             for sh/bash/dash running a script)
 #   has_marked MARK [COMM]    true when marked_pids finds one (wait_for)
+#   descendants PID           the pids of PID's children, theirs, and so on
+#   argv0 PID                 PID's program: argv[0], or the script that
+#                             sh/bash/dash runs
 #   find_module NAME          set MODULE_SO to the built NAME.so, or
 #                             export SKIP_FILE saying which package is
 #                             missing and return 1 (call from setup_file)
@@ -146,19 +151,45 @@ pid_to() {
 	sh -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$@"
 }
 
+argv0() {
+	local a
+	a=$(tr '\0' '\n' 2>/dev/null <"/proc/$1/cmdline" | head -n 2) || return 1
+	local first=${a%%$'\n'*} second=${a#*$'\n'}
+	[ "$second" != "$a" ] || second=
+	case $first in
+	sh|*/sh|bash|*/bash|dash|*/dash)
+		case $second in ''|-*) echo "$first" ;; *) echo "$second" ;; esac ;;
+	*) echo "$first" ;;
+	esac
+}
+
 marked_pids() {
-	local e p a0
+	local e p a
 	# grep -z: the environment is NUL-separated; one process for all
 	for e in $(grep -lzxF "SKYTOOLS_TEST_MARK=$1" /proc/[0-9]*/environ 2>/dev/null); do
 		p=${e%/environ}
+		p=${p#/proc/}
 		if [ -n "${2:-}" ]; then
-			# argv[0]: comm is cut at 15 bytes (pgq-finish-batc)
-			a0=$(tr '\0' '\n' 2>/dev/null <"$p/cmdline" | head -n 1)
-			[ "${a0##*/}" = "$2" ] || continue
+			# not comm: it is cut at 15 bytes (pgq-finish-batc)
+			a=$(argv0 "$p")
+			[ "${a##*/}" = "$2" ] || continue
 		fi
-		echo "${p#/proc/}"
+		echo "$p"
 	done
 	return 0
+}
+
+descendants() {
+	# /proc/PID/stat: "pid (comm) state ppid ...", comm may hold spaces
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+	{ pid = $1; sub(/.*\) /, ""); ppid[pid] = $2 }
+	END {
+		n = 1; q[1] = root
+		while (n > 0) {
+			r = q[n--]
+			for (p in ppid) if (ppid[p] == r) { print p; q[++n] = p }
+		}
+	}'
 }
 
 has_marked() { [ -n "$(marked_pids "$@")" ]; }
