@@ -183,6 +183,27 @@ ticked() {
 	wait "$other" || :
 }
 
+@test "wrappers: a malformed connection string is a usage error (2), also where psql would run" {
+	for v in install config status "create q"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr pgqadm -d "password=s3cret foo=bar" $v
+		[ "$status" -eq 2 ] || { echo "pgqadm $v: $status $stderr"; false; }
+		[[ "$stderr" == "pgqadm: invalid connection string"* ]]
+		[[ "$stderr" != *s3cret* ]]
+	done
+	cat >"$BATS_TEST_TMPDIR/l.ini" <<-INI
+	[londiste]
+	job_name = lj
+	provider_db = dbname=somedb
+	subscriber_db = postgresql://u:s3cret@[::1/x
+	pgq_queue_name = lq
+	INI
+	run --separate-stderr londiste "$BATS_TEST_TMPDIR/l.ini" status
+	[ "$status" -eq 2 ] || { echo "londiste: $status $stderr"; false; }
+	[[ "$stderr" == "londiste: invalid connection string"* ]]
+	[[ "$stderr" != *s3cret* ]]
+}
+
 @test "pgqadm ticker in the foreground stops on SIGTERM with 0" {
 	have_debian_pgq || skip "Debian's PgQ is not installed"
 	pgqadm -d dbname=somedb create fq
