@@ -168,6 +168,31 @@ fail(const char *fmt, ...)
 	    batch_id, m.data);
 }
 
+/* The ev_id of the event being applied, for messages; "pending" for one
+ * that waited in londiste.pending while its table was copied. */
+static const char *cur_ev = "?";
+
+/* An event that can never apply, whatever the subscriber holds: exit 2,
+ * which stops a supervisor that would otherwise restart for ever. */
+static NORETURN void __attribute__((format(printf, 2, 3)))
+reject(const char *table, const char *fmt, ...)
+{
+	va_list ap;
+	struct buf m = {0};
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	buf_reserve(&m, (size_t)n);
+	va_start(ap, fmt);
+	vsnprintf(m.data, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	errx(EXIT_USAGE, "batch %lld: event %s%s%s%s: %s; it can never apply,"
+	    " nothing of the batch was applied", batch_id, cur_ev,
+	    table ? " (table " : "", table ? table : "", table ? ")" : "", m.data);
+}
+
 static const char *
 resmsg(const PGresult *res)
 {
@@ -300,9 +325,11 @@ static const char tables_sql[] =
 	" LEFT JOIN LATERAL (SELECT c.oid, n.nspname, c.relname, c.relkind,"
 	"  c.relpages, c.reltuples"
 	"  FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid"
+	/* londiste._rel()'s rule: a table, the shortest schema wins. */
 	"  WHERE starts_with(t.table_name, n.nspname || '.')"
 	"  AND c.relname = substr(t.table_name, length(n.nspname) + 2)"
-	"  ORDER BY c.oid LIMIT 1) r ON true"
+	"  AND c.relkind IN ('r', 'p')"
+	"  ORDER BY length(n.nspname) LIMIT 1) r ON true"
 	" LEFT JOIN LATERAL (SELECT a.attname, k.ord FROM pg_index i"
 	"  CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)"
 	"  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
@@ -1176,19 +1203,20 @@ apply_row(struct table *t, char op, char *data)
 	const char *name;
 
 	if (t->qname == NULL)
-		fail("table %s is registered but does not exist", t->name);
+		reject(t->name, "the table is registered but does not exist");
 	if (t->npk == 0)
-		fail("table %s has no primary key", t->name);
+		reject(t->name, "the table has no primary key");
 	if (t->npk > 64)
-		fail("table %s: too many key columns", t->name);
+		reject(t->name, "too many key columns");
 	if (data == NULL || urlenc_parse(data, &row) < 0)
-		fail("table %s: bad row data in %c event", t->name, op);
+		reject(t->name, "bad row data in %c event (a bad %%-escape,"
+		    " an empty or repeated column name)", op);
 	for (k = 0; k < t->npk; k++) {
 		for (i = 0; i < row.n; i++)
 			if (strcmp(row.f[i].key, t->pk[k]) == 0)
 				break;
 		if (i == row.n)
-			fail("table %s: event has no key column %s", t->name, t->pk[k]);
+			reject(t->name, "no key column %s", t->pk[k]);
 		pkpos[k] = i;
 	}
 
@@ -1268,7 +1296,7 @@ apply_event(const char *txid, const char *type, char *data, const char *extra1)
 		const char *p[3] = { queue, extra1, data };
 
 		if (extra1 == NULL || data == NULL)
-			fail("SEQ event without sequence name or value");
+			reject(NULL, "SEQ event without sequence name or value");
 		send_sql(extra1, "SELECT londiste.apply_seq($1, $2, $3)", 3, p);
 		return;
 	}
@@ -1290,7 +1318,7 @@ apply_event(const char *txid, const char *type, char *data, const char *extra1)
 		unsigned long long tx = strtoull(txid, &end, 10);
 
 		if (*txid == '\0' || *end != '\0')
-			fail("table %s: bad ev_txid %.40s", t->name, txid);
+			reject(t->name, "bad ev_txid %.40s", txid);
 		if (snap_visible(&t->snap, tx))
 			return;	/* the copy already has it */
 		break;
@@ -1302,12 +1330,12 @@ apply_event(const char *txid, const char *type, char *data, const char *extra1)
 		apply_row(t, type[0], data);
 	} else if (strcmp(type, "R") == 0) {
 		if (t->qname == NULL)
-			fail("table %s is registered but does not exist", t->name);
+			reject(t->name, "the table is registered but does not exist");
 		buf_reset(&sb);
 		buf_printf(&sb, "TRUNCATE %s", t->qname);
 		send_sql(t->name, sb.data, 0, NULL);
 	} else {
-		fail("table %s: unsupported event type %.40s", t->name, type);
+		reject(t->name, "unsupported event type %.40s", type);
 	}
 }
 
@@ -1329,6 +1357,7 @@ drain_pending(struct table *t)
 		    " WHERE queue_name = $1 AND table_name = $2 AND seq > $3"
 		    " ORDER BY seq LIMIT 1000", 3, p);
 		n = PQntuples(res);
+		cur_ev = "pending";
 		for (i = 0; i < n; i++) {
 			char *data = PQgetisnull(res, i, 3) ? NULL :
 			    xstrdup(PQgetvalue(res, i, 3));
@@ -1358,11 +1387,11 @@ field(char *raw, const char *what, bool nullable)
 {
 	if (copytext_is_null(raw)) {
 		if (!nullable)
-			errx(EXIT_USAGE, "batch %lld: %s is NULL", batch_id, what);
+			reject(NULL, "%s is NULL", what);
 		return NULL;
 	}
 	if (copytext_unescape(raw) < 0)
-		errx(EXIT_USAGE, "batch %lld: bad escape in %s", batch_id, what);
+		reject(NULL, "bad escape in %s", what);
 	return raw;
 }
 
@@ -1495,10 +1524,13 @@ main(int argc, char *argv[])
 			break;
 		case REC_EVENT:
 			if (applying) {
-				char *txid = field(st.f[E_TXID], "ev_txid", false);
-				char *type = field(st.f[E_TYPE], "ev_type", false);
-				char *data = field(st.f[E_DATA], "ev_data", true);
-				char *extra1 = field(st.f[E_EXTRA1], "ev_extra1", true);
+				char *txid, *type, *data, *extra1;
+
+				cur_ev = st.f[E_ID];
+				txid = field(st.f[E_TXID], "ev_txid", false);
+				type = field(st.f[E_TYPE], "ev_type", false);
+				data = field(st.f[E_DATA], "ev_data", true);
+				extra1 = field(st.f[E_EXTRA1], "ev_extra1", true);
 
 				apply_event(txid, type, data, extra1);
 			}

@@ -57,14 +57,60 @@ summary(PGconn *conn, const char *qname, const char *cols, char **count, char **
 	buf_free(&sql);
 }
 
+/* The columns only one side has, as "provider only: a, b; subscriber
+ * only: c", or NULL when both have the same (in any order: rows are
+ * hashed over the subscriber's list on both sides). */
+static char *
+column_diff(PGconn *prov, const struct lontable *t)
+{
+	const char *p[1] = { t->name };
+	PGresult *res = db_exec(prov, "read the provider's columns",
+	    "SELECT quote_ident(c)"
+	    "  FROM unnest(londiste.table_columns(londiste.rel_oid($1))) AS c", 1, p);
+	struct buf only_p = {0}, only_s = {0}, out = {0};
+	int i, j, n = PQntuples(res);
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < t->ncol; j++)
+			if (strcmp(PQgetvalue(res, i, 0), t->colv[j]) == 0)
+				break;
+		if (j == t->ncol)
+			buf_printf(&only_p, "%s%s", only_p.len ? ", " : "", PQgetvalue(res, i, 0));
+	}
+	for (j = 0; j < t->ncol; j++) {
+		for (i = 0; i < n; i++)
+			if (strcmp(PQgetvalue(res, i, 0), t->colv[j]) == 0)
+				break;
+		if (i == n)
+			buf_printf(&only_s, "%s%s", only_s.len ? ", " : "", t->colv[j]);
+	}
+	PQclear(res);
+	if (only_p.len > 0)
+		buf_printf(&out, "provider only: %s", only_p.data);
+	if (only_s.len > 0)
+		buf_printf(&out, "%ssubscriber only: %s", out.len ? "; " : "", only_s.data);
+	buf_free(&only_p);
+	buf_free(&only_s);
+	return out.data;
+}
+
 static int
 compare(PGconn *plock, PGconn *pread, PGconn *sread, const char *consumer,
     struct lontable *t, long long timeout_ms)
 {
-	char *pc, *ph, *sc, *sh;
+	char *pc, *ph, *sc, *sh, *cdiff;
 	int same;
 
 	lon_provider(pread, t);
+	/* A column added or dropped on one side: rows cannot be hashed
+	 * alike, and which columns differ is the answer. */
+	if ((cdiff = column_diff(pread, t)) != NULL) {
+		printf("%s\t-\t-\t-\t-\tdiffer\tcolumns: %s\n", t->name, cdiff);
+		if (fflush(stdout) != 0)
+			err(EXIT_RETRY, "write error on stdout");
+		free(cdiff);
+		return 0;
+	}
 	lon_point(plock, pread, sread, NULL, consumer, t, timeout_ms);
 	summary(pread, t->pqname, t->cols, &pc, &ph);
 	summary(sread, t->sqname, t->cols, &sc, &sh);

@@ -2,6 +2,7 @@
  * while replay of the other tables goes on. */
 #include <err.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ main(int argc, char *argv[])
 	const char *p[4];
 	long long rows = 0;
 	int c, n;
+	bool skip_truncate;
 
 	while ((c = getopt_long(argc, argv, "c:d:hs:Vw:", opts, NULL)) != -1) {
 		switch (c) {
@@ -99,6 +101,12 @@ main(int argc, char *argv[])
 	p[0] = t.queue;
 	p[1] = t.name;
 	db_cmd(sub, "start copy", "SELECT londiste.copy_begin($1, $2)", 2, p);
+	/* Added with --skip-truncate: the subscriber's own rows stay. */
+	res = db_exec(sub, "read the table's settings",
+	    "SELECT skip_truncate FROM londiste.subscriber_table"
+	    " WHERE queue_name = $1 AND table_name = $2", 2, p);
+	skip_truncate = PQntuples(res) > 0 && PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
 
 	db_cmd(prov, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
 	res = db_exec(prov, "take snapshot", "SELECT pg_current_snapshot()::text", 0, NULL);
@@ -114,9 +122,11 @@ main(int argc, char *argv[])
 	db_cmd(sub, "begin", "BEGIN", 0, NULL);
 	db_cmd(sub, "set session_replication_role",
 	    "SET LOCAL session_replication_role = replica", 0, NULL);
-	buf_printf(&sql, "TRUNCATE %s", t.sqname);
-	db_cmd(sub, "truncate", sql.data, 0, NULL);
-	buf_reset(&sql);
+	if (!skip_truncate) {
+		buf_printf(&sql, "TRUNCATE %s", t.sqname);
+		db_cmd(sub, "truncate", sql.data, 0, NULL);
+		buf_reset(&sql);
+	}
 	buf_printf(&sql, "COPY %s (%s) FROM STDIN", t.sqname, t.cols);
 	res = PQexec(sub, sql.data);
 	if (PQresultStatus(res) != PGRES_COPY_IN)

@@ -13,11 +13,15 @@
 static const char usage_line[] =
 	"usage: pgq-config [-d conninfo] queue [key=value ...]\n";
 
-/* The settings pgq.set_queue_config accepts, in the order shown. */
+/* The settings pgq.set_queue_config accepts: the first six are shown
+ * (pgq.get_queue_info has them, in the original PgQ too), the others can
+ * only be set. */
 static const char *const keys[] = {
 	"ticker_max_count", "ticker_max_lag", "ticker_idle_period",
-	"ticker_paused", "rotation_period", "external_ticker", NULL
+	"ticker_paused", "rotation_period", "external_ticker",
+	"disable_insert", "per_tx_limit", NULL
 };
+#define NSHOWN 6
 
 static NORETURN void
 usage(void)
@@ -34,7 +38,9 @@ help(void)
 	      "  -h, --help             show this help\n"
 	      "  -V, --version          show the version\n"
 	      "keys: ticker_max_count ticker_max_lag ticker_idle_period\n"
-	      "      ticker_paused rotation_period external_ticker\n", stdout);
+	      "      ticker_paused rotation_period external_ticker\n"
+	      "      disable_insert per_tx_limit (set only)\n"
+	      "      each also with Skytools' queue_ prefix\n", stdout);
 	finish(EXIT_DONE);
 }
 
@@ -54,7 +60,7 @@ show(PGconn *conn, const char *queue)
 	if (PQntuples(res) == 0)
 		errx(EXIT_USAGE, "no such queue: %s", queue);
 	printf("key\tvalue\n");
-	for (i = 0; keys[i] != NULL; i++) {
+	for (i = 0; i < NSHOWN; i++) {
 		buf_reset(&line);
 		buf_addstr(&line, keys[i]);
 		buf_addch(&line, '\t');
@@ -100,12 +106,19 @@ main(int argc, char *argv[])
 	 * all of them are well formed. */
 	for (i = 1; i < argc; i++) {
 		char *eq = strchr(argv[i], '=');
+		const char *key;
 
 		if (eq == NULL || eq == argv[i])
 			errx(EXIT_USAGE, "not a key=value pair: %s", argv[i]);
+		/* Skytools' pgqadm documents the column names (queue_...);
+		 * the original pgq.set_queue_config takes only the short
+		 * ones, so the prefix goes before it is called. */
+		if (strncmp(argv[i], "queue_", 6) == 0 && eq - argv[i] > 6)
+			argv[i] += 6;
+		key = argv[i];
 		for (k = 0; keys[k] != NULL; k++)
-			if (strlen(keys[k]) == (size_t)(eq - argv[i]) &&
-			    strncmp(keys[k], argv[i], (size_t)(eq - argv[i])) == 0)
+			if (strlen(keys[k]) == (size_t)(eq - key) &&
+			    strncmp(keys[k], key, (size_t)(eq - key)) == 0)
 				break;
 		if (keys[k] == NULL)
 			errx(EXIT_USAGE, "unknown setting: %.*s",

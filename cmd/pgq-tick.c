@@ -25,7 +25,7 @@
 
 static const char usage_line[] =
 	"usage: pgq-tick [-d conninfo]... [--all-databases] [--loop] "
-	"[--interval ms] [--maint-interval seconds]\n";
+	"[--interval ms] [--maint-interval seconds] [--check-interval seconds]\n";
 
 #define CONNECT_TIMEOUT_MS 10000
 #define BACKOFF_MIN_MS     1000
@@ -78,6 +78,8 @@ static size_t ntargets;
 static int loop_mode;
 static long long interval_ms = 1000;
 static long long maint_ms = 30000;
+/* How often --all-databases lists the databases; 0: every maint_ms. */
+static long long check_ms;
 static int worst;		/* exit status of a one-pass run */
 static int selfpipe[2] = { -1, -1 };
 
@@ -99,6 +101,8 @@ help(void)
 	      "  -l, --loop                   keep running (the ticker daemon)\n"
 	      "  -i, --interval=MS            ticker period (default 1000)\n"
 	      "  -m, --maint-interval=SECONDS maintenance period (default 30)\n"
+	      "  -c, --check-interval=SECONDS with -a: look for new databases\n"
+	      "                               this often (default: maintenance period)\n"
 	      "  -h, --help                   show this help\n"
 	      "  -V, --version                show the version\n", stdout);
 	finish(EXIT_DONE);
@@ -174,9 +178,10 @@ conninfo_for(const char *base, const char *db)
 	const char *s;
 
 	opts = PQconninfoParse(base ? base : "", &errmsg);
+	/* libpq's parse errors may quote the whole string, secret and all */
 	if (opts == NULL)
 		errx(EXIT_USAGE, "bad connection string: %s",
-		    errmsg ? errmsg : "out of memory");
+		    errmsg ? db_mask(strtok(errmsg, "\n")) : "out of memory");
 	for (o = opts; o->keyword != NULL; o++) {
 		if (o->val == NULL || strcmp(o->keyword, "dbname") == 0)
 			continue;
@@ -646,7 +651,7 @@ on_result(struct target *t, PGresult *res)
 			return;
 		}
 		take_list(t, res);
-		target_rest(t, now_ms() + maint_ms);
+		target_rest(t, now_ms() + (check_ms > 0 ? check_ms : maint_ms));
 		return;
 	case P_TICK:
 		if (!ok) {
@@ -961,6 +966,9 @@ catch_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	/* Closed sockets show up as errors from libpq, not as signals. */
 	signal(SIGPIPE, SIG_IGN);
+	/* The log is stderr, opened by the caller: nothing to reopen, and a
+	 * hangup must not stop the ticker. */
+	signal(SIGHUP, SIG_IGN);
 }
 
 int
@@ -968,6 +976,7 @@ main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "all-databases",  no_argument,       NULL, 'a' },
+		{ "check-interval", required_argument, NULL, 'c' },
 		{ "dbname",         required_argument, NULL, 'd' },
 		{ "help",           no_argument,       NULL, 'h' },
 		{ "interval",       required_argument, NULL, 'i' },
@@ -980,9 +989,15 @@ main(int argc, char *argv[])
 	size_t ndbs = 0, i;
 	int c, all = 0;
 
-	while ((c = getopt_long(argc, argv, "ad:hi:lm:V", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "ac:d:hi:lm:V", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'a': all = 1; break;
+		case 'c':
+			check_ms = parse_seconds_ms(optarg, "check interval");
+			if (check_ms <= 0)
+				errx(EXIT_USAGE, "check interval must be positive: %s",
+				    optarg);
+			break;
 		case 'd':
 			dbs = xrealloc(dbs, (ndbs + 1) * sizeof(*dbs));
 			dbs[ndbs++] = db_conninfo_arg(optarg);
@@ -1019,7 +1034,7 @@ main(int argc, char *argv[])
 			char *m = db_mask(dbs[i]);
 
 			errx(EXIT_USAGE, "bad connection string \"%s\": %s", m,
-			    errmsg ? strtok(errmsg, "\n") : "out of memory");
+			    errmsg ? db_mask(strtok(errmsg, "\n")) : "out of memory");
 		}
 		PQconninfoFree(o);
 	}

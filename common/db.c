@@ -1,4 +1,5 @@
 /* db.c: connections, error messages, exit status mapping. */
+#include <ctype.h>
 #include <err.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,8 +8,11 @@
 #include "exitcodes.h"
 #include "util.h"
 
+static const char *oneline(const char *m, char *dst, size_t cap);
+
 const char db_session_setup_sql[] =
-	"SET DateStyle = ISO; SET TimeZone = 'UTC'; SET extra_float_digits = 3";
+	"SELECT pg_catalog.set_config('search_path', '', false);"
+	" SET DateStyle = ISO; SET TimeZone = 'UTC'; SET extra_float_digits = 3";
 
 static PGconn *
 start(const char *conninfo, int async)
@@ -58,34 +62,158 @@ db_try_connect(const char *conninfo, struct buf *msg)
 	return conn;
 }
 
+static int
+is_uri(const char *ci)
+{
+	return strncmp(ci, "postgresql://", 13) == 0 ||
+	    strncmp(ci, "postgres://", 11) == 0;
+}
+
+void
+db_check_conninfo(const char *conninfo)
+{
+	PQconninfoOption *opts;
+	char *err = NULL, *m;
+	char line[512];
+
+	/* libpq reads a dbname with '=' or a URI prefix as a whole
+	 * connection string (expand_dbname); anything else is a name. */
+	if (conninfo == NULL || (strchr(conninfo, '=') == NULL && !is_uri(conninfo)))
+		return;
+	opts = PQconninfoParse(conninfo, &err);
+	if (opts != NULL) {
+		PQconninfoFree(opts);
+		return;
+	}
+	m = db_mask(conninfo);
+	/* libpq quotes a bad URI whole, password included: then its words
+	 * stay out.  Its key=value messages name keys only. */
+	if (err != NULL && (!is_uri(conninfo) || strcmp(m, conninfo) == 0))
+		errx(EXIT_USAGE, "invalid connection string \"%s\": %s", m,
+		    oneline(err, line, sizeof(line)));
+	errx(EXIT_USAGE, "invalid connection string \"%s\"", m);
+}
+
 PGconn *
 db_connect(const char *conninfo)
 {
 	struct buf msg = {0};
-	PGconn *conn = db_try_connect(conninfo, &msg);
+	PGconn *conn;
+
+	db_check_conninfo(conninfo);
+	conn = db_try_connect(conninfo, &msg);
 
 	if (conn == NULL)
 		errx(EXIT_RETRY, "%s", msg.data);
 	return conn;
 }
 
-/* The next password in conninfo at or after *pos: its value's offset
- * and length (quotes included).  Both forms: key=value (password=x,
- * password = 'x y') and URI (scheme://user:secret@host, ?password=x).
- * Returns 0 when there is none. */
-static int
-next_secret(const char *ci, size_t *pos, size_t *off, size_t *len)
-{
-	const char *p, *v, *e;
+/* Passwords in a connection string, or in a message that quotes one
+ * (libpq's errors echo a bad URI whole).  Both forms, as libpq parses
+ * them: key=value with any white space around "=" (password=x,
+ * password = 'x y', password\t=a\ b), and URI (scheme://user:secret@host,
+ * ?password=x, the key percent-encoded too: ?pass%77ord=x).  Calls
+ * mark(ctx, offset, length) for each secret, left to right. */
+typedef void mark_fn(void *ctx, size_t off, size_t len);
 
-	for (p = ci + *pos; (p = strstr(p, "password")) != NULL; p += 8) {
-		v = p + 8;
-		while (*v == ' ')
-			v++;
-		if (*v != '=')
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Whether s[0..n) percent-decodes to "password". */
+static int
+is_password_key(const char *s, size_t n)
+{
+	static const char want[] = "password";
+	size_t i, j = 0;
+
+	for (i = 0; i < n; i++, j++) {
+		int c = (unsigned char)s[i];
+
+		if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
+		    hexval(s[i + 2]) >= 0) {
+			c = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
+			i += 2;
+		}
+		if (j >= sizeof(want) - 1 || c != want[j])
+			return 0;
+	}
+	return j == sizeof(want) - 1;
+}
+
+/* The URI body at p (after "://"), up to its end: percent-encoding
+ * keeps white space and quotes out of a URI, so they end it in a
+ * message.  Marks the user:secret@ part and password query values;
+ * returns the end. */
+static const char *
+uri_secrets(const char *ci, const char *p, mark_fn *mark, void *ctx)
+{
+	const char *end = p, *q, *at = NULL, *colon = NULL;
+
+	while (*end != '\0' && !isspace((unsigned char)*end) && *end != '"' &&
+	    *end != '\'')
+		end++;
+	/* libpq ends the user part at the first @ before a /; the last
+	 * one also covers a password that holds a raw @. */
+	for (q = p; q < end && *q != '/'; q++)
+		if (*q == '@')
+			at = q;
+	for (q = p; at != NULL && q < at; q++)
+		if (*q == ':') {
+			colon = q;
+			break;
+		}
+	if (colon != NULL)
+		mark(ctx, (size_t)(colon + 1 - ci), (size_t)(at - colon - 1));
+	for (q = at ? at : p; q < end && *q != '?'; q++)
+		;
+	while (q < end) {
+		const char *key = q + 1, *eq, *val, *amp;
+
+		for (amp = key; amp < end && *amp != '&'; amp++)
+			;
+		for (eq = key; eq < amp && *eq != '='; eq++)
+			;
+		if (eq < amp && is_password_key(key, (size_t)(eq - key))) {
+			val = eq + 1;
+			mark(ctx, (size_t)(val - ci), (size_t)(amp - val));
+		}
+		q = amp;
+	}
+	return end;
+}
+
+static void
+find_secrets(const char *ci, mark_fn *mark, void *ctx)
+{
+	const char *p = ci, *v, *e;
+
+	while (*p != '\0') {
+		if (strncmp(p, "://", 3) == 0) {
+			p = uri_secrets(ci, p + 3, mark, ctx);
 			continue;
+		}
+		if (strncmp(p, "password", 8) != 0) {
+			p++;
+			continue;
+		}
+		v = p + 8;
+		while (isspace((unsigned char)*v))
+			v++;
+		if (*v != '=') {
+			p += 8;
+			continue;
+		}
 		v++;
-		while (*v == ' ')
+		while (isspace((unsigned char)*v))
 			v++;
 		e = v;
 		if (*e == '\'') {
@@ -95,78 +223,65 @@ next_secret(const char *ci, size_t *pos, size_t *off, size_t *len)
 			if (*e == '\'')
 				e++;
 		} else {
-			while (*e != '\0' && *e != ' ' && *e != '&')
-				e++;
+			for (; *e != '\0' && !isspace((unsigned char)*e); e++)
+				if (*e == '\\' && e[1] != '\0')
+					e++;
 		}
-		*off = (size_t)(v - ci);
-		*len = (size_t)(e - v);
-		*pos = (size_t)(e - ci);
-		return 1;
+		mark(ctx, (size_t)(v - ci), (size_t)(e - v));
+		p = e;
 	}
-	return 0;
 }
 
-/* The span of the secret of a URI's user:secret@ part, if any. */
-static int
-uri_secret(const char *ci, size_t *off, size_t *len)
-{
-	const char *p = strstr(ci, "://"), *at, *colon, *slash;
+struct masking {
+	const char *src;
+	struct buf out;
+	size_t done;
+};
 
-	if (p == NULL)
-		return 0;
-	at = strchr(p + 3, '@');
-	colon = strchr(p + 3, ':');
-	slash = strchr(p + 3, '/');
-	if (at == NULL || colon == NULL || colon > at ||
-	    (slash != NULL && slash < at))
-		return 0;
-	*off = (size_t)(colon + 1 - ci);
-	*len = (size_t)(at - colon - 1);
-	return 1;
+static void
+mask_span(void *ctx, size_t off, size_t len)
+{
+	struct masking *m = ctx;
+
+	buf_add(&m->out, m->src + m->done, off - m->done);
+	buf_add(&m->out, "********", 8);
+	m->done = off + len;
 }
 
 char *
 db_mask(const char *conninfo)
 {
-	struct buf out = {0};
-	size_t pos = 0, done = 0, off, len;
-	const char *ci = conninfo;
+	struct masking m = { conninfo, {0}, 0 };
 
-	if (uri_secret(ci, &off, &len)) {
-		buf_add(&out, ci, off);
-		buf_add(&out, "********", 8);
-		done = pos = off + len;
-	}
-	while (next_secret(ci, &pos, &off, &len)) {
-		buf_add(&out, ci + done, off - done);
-		buf_add(&out, "********", 8);
-		done = off + len;
-	}
-	buf_add(&out, ci + done, strlen(ci + done));
-	return out.data ? out.data : xstrdup("");
+	find_secrets(conninfo, mask_span, &m);
+	buf_add(&m.out, conninfo + m.done, strlen(conninfo + m.done));
+	return m.out.data ? m.out.data : xstrdup("");
+}
+
+static void
+scrub_span(void *ctx, size_t off, size_t len)
+{
+	memset((char *)ctx + off, '*', len);
 }
 
 char *
 db_conninfo_arg(char *arg)
 {
 	char *copy = xstrdup(arg);
-	size_t pos = 0, off, len;
 
 	/* ps reads the argument vector from the process's own memory, so
 	 * overwriting it in place hides the secret from other users. */
-	if (uri_secret(arg, &off, &len)) {
-		memset(arg + off, '*', len);
-		pos = off + len;
-	}
-	while (next_secret(arg, &pos, &off, &len))
-		memset(arg + off, '*', len);
+	find_secrets(copy, scrub_span, arg);
+	db_check_conninfo(copy);
 	return copy;
 }
 
-/* libpq messages end in a newline and may span lines; stderr gets one. */
+/* libpq messages end in a newline and may span lines; stderr gets one.
+ * Masked: libpq's errors about a bad URI quote it whole, secret and all. */
 static const char *
-oneline(const char *m, char *dst, size_t cap)
+oneline(const char *msg, char *dst, size_t cap)
 {
+	char *m = db_mask(msg);
 	size_t i, j = 0;
 
 	for (i = 0; m[i] != '\0' && j + 1 < cap; i++) {
@@ -184,6 +299,7 @@ oneline(const char *m, char *dst, size_t cap)
 		dst[j++] = c == '\t' ? ' ' : c;
 	}
 	dst[j] = '\0';
+	free(m);
 	return dst;
 }
 

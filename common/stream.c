@@ -154,7 +154,11 @@ stream_next(struct stream *s, enum stream_mode mode)
 			bad(s, "end record outside a batch");
 		if (stream_parse_id(s->f[0]) != s->batch_id)
 			bad(s, "end of batch %.40s inside batch %lld", s->f[0], s->batch_id);
+		/* "0" or a positive number: "abc", "-0" and "" are no count,
+		 * even for a batch without events. */
 		n = strcmp(s->f[1], "0") == 0 ? 0 : stream_parse_id(s->f[1]);
+		if (n == 0 && strcmp(s->f[1], "0") != 0)
+			bad(s, "batch %lld: bad event count: %.40s", s->batch_id, s->f[1]);
 		if (n != s->nevents)
 			bad(s, "batch %lld: end says %.40s events, stream had %lld",
 			    s->batch_id, s->f[1], s->nevents);

@@ -47,6 +47,7 @@ int
 urlenc_parse(char *s, struct urlrow *r)
 {
 	char *p = s;
+	int i;
 
 	r->n = 0;
 	if (*s == '\0')
@@ -69,6 +70,11 @@ urlenc_parse(char *s, struct urlrow *r)
 		r->f[r->n].val = eq ? eq + 1 : NULL;
 		if (decode(p) < 0 || (eq != NULL && decode(eq + 1) < 0))
 			return -1;
+		/* A column twice: which value would be meant?  No trigger
+		 * writes that; refuse it rather than pick one. */
+		for (i = 0; i < r->n; i++)
+			if (strcmp(r->f[i].key, p) == 0)
+				return -1;
 		r->n++;
 		if (amp == NULL)
 			break;

@@ -20,7 +20,7 @@ struct urlrow {
 
 /* Split s at '&' and '=' and decode %XX and '+' in place; r->f points
  * into s afterwards.  Returns 0, or -1 for a malformed escape, a NUL
- * byte or an empty key. */
+ * byte, an empty key or a key given twice. */
 MUST_CHECK int urlenc_parse(char *s, struct urlrow *r);
 
 void urlrow_free(struct urlrow *r);

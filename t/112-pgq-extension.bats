@@ -1,11 +1,12 @@
 #!/usr/bin/env bats
 # CREATE EXTENSION pgq / pgq_coop from the files sql/build-ext writes
-# (what `make install` puts into pg_config --sharedir/extension).  The
+# (what `make install-pg` puts into pg_config --sharedir/extension).  The
 # system share directory holds Debian's pgq.control, so the test runs a
 # second server from a private copy of the installation: PostgreSQL
 # finds its share directory relative to its own executable.
 
 load helper
+load 730-search-path
 
 setup_file() {
 	pg_start
@@ -28,6 +29,8 @@ setup_file() {
 	export EXTDIR VERSION
 	"$TOP/sql/build-ext" pgq "$SKYTOOLS_SQLDIR/pgq.sql" "$VERSION" "$EXTDIR"
 	"$TOP/sql/build-ext" pgq_coop "$SKYTOOLS_SQLDIR/pgq_coop.sql" "$VERSION" "$EXTDIR"
+	rm -f "$EXTDIR"/londiste.control "$EXTDIR"/londiste--*
+	"$TOP/sql/build-ext" londiste "$SKYTOOLS_SQLDIR/londiste.sql" "$VERSION" "$EXTDIR"
 	chmod -R a+rX "$inst"
 
 	as_pg "$TEST_PGBIN/initdb" -D "$TEST_DIR/extdata" -U postgres -A trust -E UTF8 \
@@ -136,4 +139,24 @@ esql() {
 	b=$(esql u "SELECT pgq.next_batch('uq', 'c')")
 	run esql u "SELECT ev_data FROM pgq.get_batch_events($b)"
 	[ "$output" = pending ]
+}
+
+@test "extensions: search_path pinned as in the plain install, no superuser through a temporary domain" {
+	esql postgres "CREATE DATABASE sp"
+	esql sp "CREATE EXTENSION pgq_coop CASCADE; CREATE EXTENSION londiste"
+	esql sp "SELECT pgq.create_queue('q'); SELECT pgq.register_consumer('q', 'c')" >/dev/null
+	run sp_unsafe_secdef -p 5433 -d sp
+	[ "$status" -eq 0 ]
+	[ -z "$output" ] || { echo "not pinned safely: $output" >&2; false; }
+	run sp_unpinned -p 5433 -d sp
+	[ "$status" -eq 0 ]
+	[ -z "$output" ] || { echo "not pinned: $output" >&2; false; }
+	esql sp "CREATE TABLE public.sp_trap (who text, what text);
+		GRANT INSERT, SELECT ON public.sp_trap TO PUBLIC; CREATE ROLE mallory LOGIN"
+	sp_temp_domain_trap mallory -p 5433 -d sp -- "${SP_PUBLIC_CALLS[@]}"
+	[ "$(esql sp "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'")" = f ]
+	run esql sp "SELECT who FROM public.sp_trap WHERE who <> 'mallory'"
+	[ -z "$output" ] || { echo "ran as $output" >&2; false; }
+	sp_temp_domain_trap mallory -p 5433 -d sp -- "SELECT 'x'::text"
+	[ "$(esql sp "SELECT count(*) FROM public.sp_trap WHERE who = 'mallory'")" -gt 0 ]
 }

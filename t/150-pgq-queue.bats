@@ -124,6 +124,35 @@ queue_exists() {
 	done
 }
 
+@test "pgq-config: Skytools' long names (queue_...) and the set-only keys" {
+	for f in $(flavours); do
+		pgq-create-queue -d "dbname=q_$f" lq
+		run --separate-stderr pgq-config -d "dbname=q_$f" lq \
+			queue_ticker_max_lag=10 queue_ticker_max_count=11 \
+			queue_ticker_idle_period='2 min' queue_rotation_period='3 hours' \
+			queue_external_ticker=false ticker_paused=false
+		[ "$status" -eq 0 ] || { echo "$f: $stderr"; false; }
+		[ "$(sql "q_$f" "SELECT queue_ticker_max_lag || ' ' || queue_ticker_max_count || ' ' ||
+			queue_ticker_idle_period || ' ' || queue_rotation_period
+			FROM pgq.queue WHERE queue_name = 'lq'")" = "00:00:10 11 00:02:00 03:00:00" ]
+		run --separate-stderr pgq-config -d "dbname=q_$f" lq queue_=1
+		[ "$status" -eq 2 ]
+		run --separate-stderr pgq-config -d "dbname=q_$f" lq queue_max_retry=1
+		[ "$status" -eq 2 ]
+		# disable_insert and per_tx_limit: our set_queue_config takes
+		# them, the original's refuses them.
+		run --separate-stderr pgq-config -d "dbname=q_$f" lq \
+			queue_disable_insert=true queue_per_tx_limit=5 per_tx_limit=6 disable_insert=false
+		if [ "$f" = ours ]; then
+			[ "$status" -eq 0 ] || { echo "$f: $stderr"; false; }
+			[ "$(sql "q_$f" "SELECT queue_disable_insert || ' ' || queue_per_tx_limit
+				FROM pgq.queue WHERE queue_name = 'lq'")" = "false 6" ]
+		else
+			[ "$status" -eq 2 ]
+		fi
+	done
+}
+
 @test "pgq-config: bad pairs exit 2 and change nothing" {
 	for f in $(flavours); do
 		pgq-create-queue -d "dbname=q_$f" bq

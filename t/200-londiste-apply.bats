@@ -122,7 +122,7 @@ setup() {
 	# bad url-encoding inside a well-framed stream
 	sed '3s/v=x/v=%zz/' "$BATS_TEST_TMPDIR/s" > "$BATS_TEST_TMPDIR/enc"
 	run --separate-stderr londiste-apply -d sub --consumer c < "$BATS_TEST_TMPDIR/enc"
-	[ "$status" -eq 3 ]
+	[ "$status" -eq 2 ]
 	[ "$(sql sub 'SELECT count(*) FROM t')" = 0 ]
 
 	run --separate-stderr londiste-apply -d sub --consumer c < "$BATS_TEST_TMPDIR/s"

@@ -89,3 +89,17 @@ setup() {
 	touch "$BATS_TEST_TMPDIR/stop"
 	wait $bg || :
 }
+
+@test "londiste-compare: a column on one side only: differ (exit 1), naming the columns" {
+	londiste-copy -s prov -d sub --consumer c t >/dev/null
+	sql prov "ALTER TABLE t ADD COLUMN extra int"
+	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 0.5 t
+	[ "$status" -eq 1 ]
+	[[ "$output" == "public.t"*differ*"columns: provider only: extra" ]]
+	sql prov "ALTER TABLE t DROP COLUMN extra"
+	sql prov "ALTER TABLE t DROP COLUMN v"
+	sql sub "ALTER TABLE t ADD COLUMN \"we ird\" int"
+	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 0.5 t
+	[ "$status" -eq 1 ]
+	[[ "$output" == *'columns: subscriber only: v, "we ird"' ]]
+}

@@ -173,7 +173,11 @@ big() { head -c "$1" /dev/zero | tr '\0' 'x'; }
 	{ echo "$line"; printf 'end\t%s\t1\n' "$id"; } > "$BATS_TEST_TMPDIR/count"
 	{ echo "$line"; printf 'end\t%s\t0' "$id"; } > "$BATS_TEST_TMPDIR/nonl"
 	printf 'caf\xe9\t\xff\n' > "$BATS_TEST_TMPDIR/latin1"
-	for f in trunc:3 order:2 count:2 nonl:2 latin1:2; do
+	# pgq-stream(5): the count is a plain decimal number
+	{ echo "$line"; printf 'end\t%s\tabc\n' "$id"; } > "$BATS_TEST_TMPDIR/abc"
+	{ echo "$line"; printf 'end\t%s\t-0\n' "$id"; } > "$BATS_TEST_TMPDIR/neg0"
+	{ echo "$line"; printf 'end\t%s\t\n' "$id"; } > "$BATS_TEST_TMPDIR/empty"
+	for f in trunc:3 order:2 count:2 nonl:2 latin1:2 abc:2 neg0:2 empty:2; do
 		run --separate-stderr pgq-finish-batch -d bad < "$BATS_TEST_TMPDIR/${f%:*}"
 		[ "$status" -eq "${f#*:}" ] || { echo "$f: status $status: $stderr" >&2; false; }
 		one_line pgq-finish-batch
@@ -221,7 +225,19 @@ applied() { sql sub "SELECT count(*) FROM londiste.completed"; }
 @test "londiste-apply: bad row data rolls back the whole batch" {
 	sql sub "DELETE FROM t"
 	c0=$(applied)
-	for data in 'id=1&v=%zz' 'id=x&v=a' '=1' 'id=1&nosuchcol=2' "$(printf 'id=1&v=caf\xe9')" 'id=1&v=%ff%fe'; do
+	# rows that can never apply: status 2, naming the event and table
+	for data in 'id=1&v=%zz' 'id=1&v=%00' '=5' 'id=1&=5' 'v=x' 'id=1&v=x&id=77' 'id=1&v=%4'; do
+		apply_stream 200 'id=50&v=good' "$data" > "$BATS_TEST_TMPDIR/s"
+		run --separate-stderr londiste-apply -d sub --consumer c < "$BATS_TEST_TMPDIR/s"
+		[ "$status" -eq 2 ] || { echo "$data: status $status: $stderr" >&2; false; }
+		one_line londiste-apply
+		[[ "$stderr" == *"batch 200: event 2 (table public.t)"* ]]
+		[ -z "$output" ]
+		[ "$(sql sub 'SELECT count(*) FROM t')" = 0 ]
+		[ "$(applied)" = "$c0" ]
+	done
+	# values the server refuses: status 3 as for any server error
+	for data in 'id=x&v=a' 'id=1&nosuchcol=2' "$(printf 'id=1&v=caf\xe9')" 'id=1&v=%ff%fe'; do
 		apply_stream 200 'id=50&v=good' "$data" > "$BATS_TEST_TMPDIR/s"
 		run --separate-stderr londiste-apply -d sub --consumer c < "$BATS_TEST_TMPDIR/s"
 		[ "$status" -eq 3 ] || { echo "$data: status $status: $stderr" >&2; false; }
@@ -229,6 +245,44 @@ applied() { sql sub "SELECT count(*) FROM londiste.completed"; }
 		[[ "$stderr" == *200* ]]
 		[ -z "$output" ]
 		[ "$(sql sub 'SELECT count(*) FROM t')" = 0 ]
+		[ "$(applied)" = "$c0" ]
+	done
+}
+
+@test "londiste-apply: an unknown event type or a malformed end is refused (2), nothing applied" {
+	sql sub "DELETE FROM t"
+	c0=$(applied)
+	{ printf 'batch\t210\t210\t209\t2024-01-02 03:04:05+00\t2024-01-02 03:04:04+00\tq\tc\n'
+	  ev 7 I:id 'id=1&v=a'; ev 8 X:id 'id=2&v=b'; printf 'end\t210\t2\n'; } > "$BATS_TEST_TMPDIR/s"
+	run --separate-stderr londiste-apply -d sub --consumer c < "$BATS_TEST_TMPDIR/s"
+	[ "$status" -eq 2 ]
+	one_line londiste-apply
+	[[ "$stderr" == *"event 8 (table public.t): unsupported event type X:id"* ]]
+	[ "$(sql sub 'SELECT count(*) FROM t')" = 0 ]
+	[ "$(applied)" = "$c0" ]
+	# a table whose key was dropped on the subscriber
+	sql sub "CREATE TABLE nk (id int PRIMARY KEY, v text)"
+	sql sub "SELECT londiste.subscriber_add_table('q', 'nk', false, true)" >/dev/null
+	sql sub "ALTER TABLE nk DROP CONSTRAINT nk_pkey"
+	{ printf 'batch\t212\t212\t211\t2024-01-02 03:04:05+00\t2024-01-02 03:04:04+00\tq\tc\n'
+	  ev 7 I:id 'id=1&v=a'
+	  printf 'event\t9\t2024-01-02 03:04:05+00\t100\t\\N\tI:id\tid=1\tpublic.nk\t\\N\t\\N\t\\N\n'
+	  printf 'end\t212\t2\n'; } > "$BATS_TEST_TMPDIR/s"
+	run --separate-stderr londiste-apply -d sub --consumer c < "$BATS_TEST_TMPDIR/s"
+	sql sub "SELECT londiste.subscriber_remove_table('q', 'nk')" >/dev/null
+	sql sub "DROP TABLE nk"
+	[ "$status" -eq 2 ]
+	one_line londiste-apply
+	[[ "$stderr" == *"event 9 (table public.nk): the table has no primary key"* ]]
+	[ "$(sql sub 'SELECT count(*) FROM t')" = 0 ]
+	[ "$(applied)" = "$c0" ]
+	for cnt in abc -0 '' ' 0' 0x0; do
+		{ printf 'batch\t211\t211\t210\t2024-01-02 03:04:05+00\t2024-01-02 03:04:04+00\tq\tc\n'
+		  printf 'end\t211\t%s\n' "$cnt"; } > "$BATS_TEST_TMPDIR/s"
+		run --separate-stderr londiste-apply -d sub --consumer c < "$BATS_TEST_TMPDIR/s"
+		[ "$status" -eq 2 ] || { echo "count '$cnt': status $status: $stderr" >&2; false; }
+		one_line londiste-apply
+		[ -z "$output" ]
 		[ "$(applied)" = "$c0" ]
 	done
 }

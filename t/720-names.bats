@@ -121,3 +121,49 @@ canary_alive() {
 	[[ "$output" == *'payload "tick '* ]]
 	[[ "$output" == *'payload "finish '* ]]
 }
+
+@test "names: a dot inside a name never sends rows to another table" {
+	lon_pair dp ds ours
+	for db in dp ds; do
+		# created first, so the lowest OIDs: schema "public.a" with
+		# table b spells public.a.b too; an index and a view named
+		# like replicated tables
+		sql $db 'CREATE SCHEMA "public.a"; CREATE TABLE "public.a".b (id int PRIMARY KEY, v text);
+		CREATE SCHEMA "public.x"; CREATE TABLE public.w (id int);
+		CREATE INDEX "x.y" ON public.w (id);
+		CREATE VIEW public."x.z" AS SELECT 1 AS id;
+		CREATE SCHEMA a; CREATE TABLE a.b (id int PRIMARY KEY, v text);
+		CREATE TABLE public."a.b" (id int PRIMARY KEY, v text);
+		CREATE TABLE "public.x".y (id int PRIMARY KEY, v text);
+		CREATE TABLE "public.x".z (id int PRIMARY KEY, v text)'
+	done
+	# SQL syntax, the canonical form and a bare name each mean one table
+	[ "$(sql dp "SELECT londiste.find_table('\"a.b\"')")" = public.a.b ]
+	[ "$(sql dp "SELECT londiste.find_table('public.\"a.b\"')")" = public.a.b ]
+	[ "$(sql dp "SELECT londiste.find_table('a.b')")" = a.b ]
+	[ "$(sql dp "SELECT londiste.quoted_name('public.a.b')")" = 'public."a.b"' ]
+	[ "$(sql dp "SELECT londiste.rel_oid('public.a.b')::oid = 'public.\"a.b\"'::regclass::oid")" = t ]
+	# not the index, not the view: the tables of those names
+	[ "$(sql dp "SELECT londiste.quoted_name('public.x.y')")" = '"public.x".y' ]
+	[ "$(sql dp "SELECT londiste.quoted_name('public.x.z')")" = '"public.x".z' ]
+	[ "$(sql dp "SELECT londiste.find_table('public.x.y')")" = public.x.y ]
+	# nor does the caller's search_path play a part
+	run sql dp "SET search_path = a, public; SELECT londiste.find_table('b')"
+	[ "$status" -ne 0 ]
+	[ "$(sql dp "SET search_path = a; SELECT londiste.find_table('\"a.b\"')")" = public.a.b ]
+	for t in public.a.b a.b public.x.y; do
+		sql dp "SELECT londiste.provider_add_table('q', '$t')" >/dev/null
+		sql ds "SELECT londiste.subscriber_add_table('q', '$t')" >/dev/null
+	done
+	sql ds "UPDATE londiste.subscriber_table SET state = 'ok'"
+	tick dp
+	batch_stream dp >/dev/null
+	finish_batch dp
+	sql dp "INSERT INTO public.\"a.b\" VALUES (1, 'public a.b'); INSERT INTO a.b VALUES (2, 'a b');
+		INSERT INTO \"public.x\".y VALUES (3, 'public.x y')"
+	replay_once dp ds
+	[ "$(sql ds "SELECT v FROM public.\"a.b\"")" = "public a.b" ]
+	[ "$(sql ds "SELECT v FROM a.b")" = "a b" ]
+	[ "$(sql ds "SELECT v FROM \"public.x\".y")" = "public.x y" ]
+	[ "$(sql ds "SELECT count(*) FROM \"public.a\".b")" = 0 ]
+}

@@ -4,6 +4,8 @@
 # ahead of them in the search path.  (The plain grants are in t/103.)
 
 load helper
+load 200-londiste
+load 730-search-path
 
 setup_file() {
 	pg_start
@@ -17,6 +19,10 @@ setup_file() {
 	SELECT pgq.create_queue('q');
 	SELECT pgq.create_queue('victim');
 	SELECT pgq.register_consumer('q', 'c');" >/dev/null
+	psql -XAq -v ON_ERROR_STOP=1 -d ab -f "$SKYTOOLS_SQLDIR/londiste.sql" >/dev/null
+	sql ab "CREATE TABLE public.sp_trap (who text, what text);
+	GRANT INSERT, SELECT ON public.sp_trap TO PUBLIC;
+	CREATE ROLE mallory LOGIN" >/dev/null
 }
 
 as() {
@@ -33,18 +39,54 @@ open_batch() {
 	as r "SELECT pgq.next_batch('q', 'c')"
 }
 
-@test "every SECURITY DEFINER function of pgq, pgq_coop and londiste pins search_path" {
-	run sql ab "SELECT p.oid::regprocedure FROM pg_proc p
-		WHERE p.prosecdef AND p.pronamespace::regnamespace::text IN ('pgq', 'pgq_coop', 'londiste')
-		AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c LIKE 'search_path=%')"
+@test "every SECURITY DEFINER function of ours pins search_path, pg_temp last" {
+	run sp_unsafe_secdef -d ab
+	[ "$status" -eq 0 ]
+	[ -z "$output" ] || { echo "not pinned safely: $output" >&2; false; }
+}
+
+@test "every function of ours pins search_path (but those that must resolve as the caller)" {
+	run sp_unpinned -d ab
 	[ "$status" -eq 0 ]
 	[ -z "$output" ] || { echo "not pinned: $output" >&2; false; }
-	# and the pinned path starts with pg_catalog, so nothing of the
-	# caller's comes before the built-ins
-	run sql ab "SELECT p.oid::regprocedure || ' ' || c FROM pg_proc p, unnest(p.proconfig) c
-		WHERE p.prosecdef AND p.pronamespace::regnamespace::text IN ('pgq', 'pgq_coop', 'londiste')
-		AND c LIKE 'search_path=%' AND c NOT LIKE 'search_path=pg_catalog%'"
-	[ -z "$output" ] || { echo "$output" >&2; false; }
+}
+
+@test "a role without PgQ grants does not become superuser through a temporary domain" {
+	# The report's exploit, word for word, then every type the
+	# functions name, against every function PUBLIC may call.
+	psql -XAtq -U mallory -d ab >/dev/null 2>&1 <<-'SQL' || :
+	CREATE FUNCTION pg_temp.evil(x pg_catalog.text) RETURNS bool LANGUAGE plpgsql AS
+	  $$BEGIN EXECUTE 'ALTER ROLE mallory SUPERUSER'; RETURN true; END$$;
+	CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (pg_temp.evil(VALUE));
+	SELECT * FROM pgq.get_consumer_info();
+	SELECT * FROM pgq.get_queue_info();
+	SQL
+	[ "$(sql ab "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'")" = f ]
+	sp_temp_domain_trap mallory -d ab -- "${SP_PUBLIC_CALLS[@]}"
+	[ "$(sql ab "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'")" = f ]
+	run sql ab "SELECT who FROM public.sp_trap WHERE who <> 'mallory'"
+	[ -z "$output" ] || { echo "ran as $output" >&2; false; }
+	# the trap is live: mallory's own use of the type trips it
+	sp_temp_domain_trap mallory -d ab -- "SELECT 'x'::text"
+	[ "$(sql ab "SELECT count(*) FROM public.sp_trap WHERE who = 'mallory'")" -gt 0 ]
+}
+
+@test "readers and writers do not run temporary-domain code as the owner either" {
+	b=$(open_batch)
+	[ -n "$b" ]
+	sp_temp_domain_trap r -d ab -- "SELECT * FROM pgq.next_batch_info('q', 'c')" \
+		"SELECT * FROM pgq.get_batch_events($b)" "SELECT * FROM pgq.get_batch_info($b)" \
+		"SELECT pgq.batch_event_sql($b)" "SELECT pgq.batch_event_tables($b)" \
+		"SELECT pgq.event_retry($b, (SELECT min(ev_id) FROM pgq.get_batch_events($b)), 0)" \
+		"SELECT pgq.batch_retry($b, 0)" "SELECT pgq.force_tick('q')" \
+		"SELECT pgq.register_consumer('q', 'c2')" "SELECT pgq.unregister_consumer('q', 'c2')" \
+		"SELECT pgq.finish_batch($b)"
+	sp_temp_domain_trap w -d ab -- "SELECT pgq.insert_event('q', 't', 'd')" \
+		"SELECT pgq.insert_event('q', 't', 'd', 'e1', 'e2', 'e3', 'e4')" \
+		"SELECT pgq.current_event_table('q')"
+	run sql ab "SELECT who FROM public.sp_trap WHERE who NOT IN ('mallory', 'r', 'w')"
+	[ -z "$output" ] || { echo "ran as $output" >&2; false; }
+	[ "$(sql ab "SELECT count(*) FROM pg_roles WHERE rolname IN ('r', 'w') AND rolsuper")" = 0 ]
 }
 
 @test "hostile functions, operators and temp tables ahead in the path are not called" {
@@ -141,4 +183,96 @@ open_batch() {
 	run as r "BEGIN; SELECT count(*) FROM pgq.get_batch_cursor($b, 'x; DROP TABLE secret.t; --', 10); COMMIT"
 	[ "$(sql ab "SELECT count(*) FROM secret.t")" = 1 ]
 	sql ab "SELECT pgq.finish_batch($b)" >/dev/null
+}
+
+@test "objects planted in public never run in the sessions of our programs and porcelain" {
+	# PostgreSQL 14 and older let every role create in public; eve has
+	# no other right.  Her functions and operator are better matches
+	# than the built-ins for what replay, copy, compare and the
+	# ticker's maintenance call, and record whoever runs them.
+	lon_pair lp ls
+	for db in lp ls; do
+		sql $db "GRANT CREATE ON SCHEMA public TO PUBLIC;
+		CREATE TABLE public.t (id int PRIMARY KEY, v text);
+		CREATE SEQUENCE public.s;
+		CREATE TABLE public.sp_trap (who text, what text);
+		GRANT INSERT, SELECT ON public.sp_trap TO PUBLIC" >/dev/null
+	done
+	sql postgres "DROP ROLE IF EXISTS eve; CREATE ROLE eve LOGIN" >/dev/null
+	for db in lp ls; do
+		psql -XAtq -v ON_ERROR_STOP=1 -U eve -d $db >/dev/null <<-'SQL'
+		CREATE FUNCTION public.sp_trip(what text) RETURNS void LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO public.sp_trap VALUES (current_user, what);
+			IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+				EXECUTE 'ALTER ROLE eve SUPERUSER';
+			END IF;
+		END $$;
+		CREATE FUNCTION public.length(name) RETURNS int LANGUAGE plpgsql AS
+		  $$ BEGIN PERFORM public.sp_trip('length'); RETURN pg_catalog.length($1::text); END $$;
+		CREATE FUNCTION public.sp_cat(name, text) RETURNS text LANGUAGE plpgsql AS
+		  $$ BEGIN PERFORM public.sp_trip('||'); RETURN pg_catalog.textcat($1::text, $2); END $$;
+		CREATE OPERATOR public.|| (LEFTARG = name, RIGHTARG = text, FUNCTION = public.sp_cat);
+		CREATE FUNCTION public.format(text, name, name) RETURNS text LANGUAGE plpgsql AS
+		  $$ BEGIN PERFORM public.sp_trip('format'); RETURN pg_catalog.format($1, $2, $3); END $$;
+		CREATE FUNCTION public.pg_relation_size(oid) RETURNS bigint LANGUAGE plpgsql AS
+		  $$ BEGIN PERFORM public.sp_trip('pg_relation_size'); RETURN pg_catalog.pg_relation_size($1::regclass); END $$;
+		CREATE FUNCTION public.array_length(text[], int) RETURNS int LANGUAGE plpgsql AS
+		  $$ BEGIN PERFORM public.sp_trip('array_length'); RETURN pg_catalog.array_length($1, $2); END $$;
+		CREATE FUNCTION public.starts_with(text, name) RETURNS bool LANGUAGE plpgsql AS
+		  $$ BEGIN PERFORM public.sp_trip('starts_with'); RETURN pg_catalog.starts_with($1, $2::text); END $$;
+		SQL
+	done
+	# The plants are live: eve's own session calls them.
+	psql -XAtq -U eve -d lp -c "SELECT length('x'::name), 'a'::name || 'b'::text" >/dev/null
+	[ "$(sql lp "SELECT string_agg(what, ',' ORDER BY what) FROM public.sp_trap WHERE who = 'eve'")" = "length,||" ]
+
+	# Set up through the porcelain's SQL, as a superuser would.
+	sql lp "INSERT INTO public.t SELECT g, 'v' || g FROM generate_series(1, 10) g"
+	sql lp "SELECT londiste.provider_add_table('q', 't'); SELECT londiste.provider_add_seq('q', 's')" >/dev/null
+	sql ls "SELECT londiste.subscriber_add_table('q', 't'); SELECT londiste.subscriber_add_seq('q', 'public.s')" >/dev/null
+	londiste-copy -s lp -d ls --consumer c t >/dev/null
+	# Changes on the provider fire the replication trigger in a
+	# superuser's session whose path has public in it.
+	sql lp "INSERT INTO public.t VALUES (11, 'x'); UPDATE public.t SET v = 'y' WHERE id = 1;
+		DELETE FROM public.t WHERE id = 2; SELECT nextval('public.s')" >/dev/null
+	# The ticker's maintenance sends the sequence (londiste.rel_oid).
+	pgq-tick -d lp
+	sql lp "SELECT pgq.force_tick('q')" >/dev/null
+	pgq-tick -d lp
+	for i in 1 2 3 4; do
+		run --separate-stderr sh -c 'pgq-next-batch -d lp q c | pgq-events -d lp |
+			londiste-apply -d ls --consumer c | pgq-finish-batch -d lp'
+		[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	done
+	[ "$(dump lp public.t)" = "$(dump ls public.t)" ]
+	[ "$(sql ls "SELECT last_value FROM public.s")" = 1 ]
+	# compare looks the table up on both sides before it waits for a
+	# replay that is not running here
+	run --separate-stderr londiste-compare -s lp -d ls --consumer c --lock-timeout 0.2 t
+	for db in lp ls; do
+		run sql $db "SELECT who || ':' || what FROM public.sp_trap WHERE who <> 'eve'"
+		[ -z "$output" ] || { echo "$db: ran as $output" >&2; false; }
+	done
+	[ "$(sql postgres "SELECT rolsuper FROM pg_roles WHERE rolname = 'eve'")" = f ]
+}
+
+@test "the install script resolves its names without the installer's search_path" {
+	new_db inst none
+	sql inst "CREATE TABLE public.sp_trap (who text, what text);
+	CREATE FUNCTION public.to_regclass(text) RETURNS regclass LANGUAGE plpgsql AS
+	  \$\$ BEGIN INSERT INTO public.sp_trap VALUES (current_user, 'to_regclass');
+	  RETURN pg_catalog.to_regclass(\$1); END \$\$;
+	CREATE FUNCTION public.pg_has_role(name, name, text) RETURNS boolean LANGUAGE plpgsql AS
+	  \$\$ BEGIN INSERT INTO public.sp_trap VALUES (current_user, 'pg_has_role');
+	  RETURN pg_catalog.pg_has_role(\$1, \$2, \$3); END \$\$;" >/dev/null
+	for f in pgq pgq_coop londiste; do
+		PGOPTIONS="-c search_path=public,pg_catalog" \
+			psql -XAq -v ON_ERROR_STOP=1 -d inst -f "$SKYTOOLS_SQLDIR/$f.sql" >/dev/null
+	done
+	run sql inst "SELECT who || ':' || what FROM public.sp_trap"
+	[ -z "$output" ] || { echo "called: $output" >&2; false; }
+	# the plants are live
+	PGOPTIONS="-c search_path=public,pg_catalog" sql inst "SELECT to_regclass('pgq.queue')" >/dev/null
+	[ "$(sql inst "SELECT count(*) FROM public.sp_trap")" = 1 ]
 }

@@ -36,7 +36,14 @@ no_pw() {
 	for conn in "host=$TEST_DIR dbname=nosuchdb user=sec password=$PW" \
 	    "postgresql://sec:$PW@/nosuchdb?host=$TEST_DIR" \
 	    "host=$TEST_DIR dbname=sdb user=sec password='$PW' options='-c search_path=bad\\'x'" \
-	    "host=/nonexistent dbname=sdb user=sec password=$PW"; do
+	    "host=/nonexistent dbname=sdb user=sec password=$PW" \
+	    "host=$TEST_DIR dbname=nosuchdb user=sec password	=	$PW" \
+	    "host=$TEST_DIR dbname=nosuchdb user=sec password =$PW\\ x" \
+	    "postgresql:///nosuchdb?host=$TEST_DIR&user=sec&pass%77ord=$PW" \
+	    "postgresql:///nosuchdb?host=$TEST_DIR&user=sec&%70assword=$PW&x=1" \
+	    "postgresql://sec:$PW@[::1" \
+	    "postgresql://sec:$PW@/sdb?host=$TEST_DIR&nosuchkey=1" \
+	    "postgresql://sec:a?b@$PW@/sdb?host=$TEST_DIR"; do
 		for cmd in "pgq-status" "pgq-create-queue x" "pgq-register nosuchq c2" "pgq-next-batch nosuchq c" \
 		    "pgq-drop-queue nosuchq" "pgq-tick" "pgq-retry 1 1" "pgq-unregister nosuchq c"; do
 			# shellcheck disable=SC2086
@@ -93,6 +100,22 @@ args_when_connected() {
 		-d "host=$TEST_DIR dbname=postgres user=sec password='$PW'"
 	[[ "$args" == *"postgresql://sec:*************@/sdb"* ]]
 	[[ "$args" == *"password=***************"* ]]
+	# white space around "=", and a percent-encoded key in a URI
+	args_when_connected pgq-next-batch --follow \
+		-d "host=$TEST_DIR dbname=sdb user=sec password	= $PW" q c
+	args_when_connected pgq-next-batch --follow \
+		-d "postgresql:///sdb?host=$TEST_DIR&user=sec&pass%77ord=$PW" q c
+	[[ "$args" == *"pass%77ord=*************"* ]]
+}
+
+@test "libpq's own error that quotes the whole URI does not show the password" {
+	# The URI is cut short: libpq's message quotes it whole.
+	for cmd in pgq-status pgq-tick; do
+		run --separate-stderr $cmd -d "postgresql://sec:$PW@[::1"
+		[ "$status" -ne 0 ]
+		[[ "$stderr" == *"postgresql://sec:********@[::1"* ]] || { echo "$stderr" >&2; false; }
+		no_pw "$output$stderr"
+	done
 }
 
 @test ".pgpass, PGPASSFILE and PGSERVICE supply the password" {
@@ -138,4 +161,36 @@ args_when_connected() {
 	# directory; the porcelain makes its run directory with mktemp.
 	! grep -nE '/tmp/[A-Za-z_]+\$\$|\$\$\.tmp|> */tmp/' "$TOP"/sh/* || false
 	grep -q 'mktemp -d' "$TOP/sh/londiste"
+}
+
+@test "ps never shows the password of a config file while pgqadm install runs psql" {
+	printf '[pgqadm]\ndb = host=%s dbname=sdb user=sec password=%s\n' "$TEST_DIR" "$PW" \
+		>"$BATS_TEST_TMPDIR/job.ini"
+	printf '[pgqadm]\ndb = postgresql://sec:%s@/sdb?host=%s\n' "$PW" "$TEST_DIR" \
+		>"$BATS_TEST_TMPDIR/uri.ini"
+	for ini in job uri; do
+		# A session holds pgq.version()'s row, so install's psql waits
+		# (to replace it) with its arguments on show.
+		mkfifo "$BATS_TEST_TMPDIR/fifo"
+		psql -XAq -d sdb <"$BATS_TEST_TMPDIR/fifo" >/dev/null &
+		lockpid=$!
+		exec 8>"$BATS_TEST_TMPDIR/fifo"
+		echo "BEGIN; ALTER FUNCTION pgq.version() COST 1; SELECT pg_advisory_lock(740);" >&8
+		wait_for sh -c '[ "$(psql -XAtq -d sdb -c "SELECT count(*) FROM pg_locks
+			WHERE locktype = '"'"'advisory'"'"' AND objid = 740 AND granted")" = 1 ]'
+		pgqadm "$BATS_TEST_TMPDIR/$ini.ini" install 2>"$BATS_TEST_TMPDIR/err" 3>&- &
+		pid=$!
+		wait_for sh -c '[ "$(psql -XAtq -d sdb -c "SELECT count(*) FROM pg_stat_activity
+			WHERE usename = '"'"'sec'"'"' AND wait_event_type = '"'"'Lock'"'"'")" = 1 ]' ||
+			{ cat "$BATS_TEST_TMPDIR/err" >&2; sql sdb "SELECT usename, application_name, state, wait_event_type, query FROM pg_stat_activity" >&2; false; }
+		ps -eo args >"$BATS_TEST_TMPDIR/ps"
+		echo "ROLLBACK;" >&8
+		exec 8>&-
+		wait "$lockpid"
+		rm -f "$BATS_TEST_TMPDIR/fifo"
+		wait "$pid" || { cat "$BATS_TEST_TMPDIR/err" >&2; false; }
+		grep -q 'psql .*-d .*sdb' "$BATS_TEST_TMPDIR/ps" || { cat "$BATS_TEST_TMPDIR/ps" >&2; false; }
+		! grep -F -- "$PW" "$BATS_TEST_TMPDIR/ps" || false
+		no_pw "$(cat "$BATS_TEST_TMPDIR/err")"
+	done
 }

@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS londiste.subscriber_table (
 	sync_tick	bigint,
 	PRIMARY KEY (queue_name, table_name)
 );
+-- Added with --skip-truncate: the copy keeps the subscriber's own rows.
+ALTER TABLE londiste.subscriber_table
+	ADD COLUMN IF NOT EXISTS skip_truncate boolean NOT NULL DEFAULT false;
 
 CREATE TABLE IF NOT EXISTS londiste.subscriber_seq (
 	queue_name	text NOT NULL,

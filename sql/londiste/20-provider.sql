@@ -1,12 +1,14 @@
 -- Provider side: tables and sequences a queue replicates.
 
 CREATE OR REPLACE FUNCTION londiste.trigger_name(i_queue text, i_truncate boolean)
-RETURNS text LANGUAGE sql IMMUTABLE AS $$
+RETURNS text LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 	SELECT '_londiste_' || i_queue || CASE WHEN i_truncate THEN '_truncate' ELSE '' END
 $$;
 
 CREATE OR REPLACE FUNCTION londiste.drop_triggers(i_queue text, i_rel regclass)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	tg text;
 BEGIN
@@ -22,7 +24,8 @@ END $$;
 -- pgq.logutriga events (I/U/D with the primary key in ev_type) and a
 -- statement trigger for TRUNCATE (ev_type R).  Returns the canonical name.
 CREATE OR REPLACE FUNCTION londiste.provider_add_table(i_queue text, i_table text)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	tbl text;
 	rel regclass;
@@ -55,7 +58,8 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION londiste.provider_remove_table(i_queue text, i_table text)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	tbl text;
 	rel regclass;
@@ -82,7 +86,8 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION londiste.provider_add_seq(i_queue text, i_seq text)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	seq text;
 BEGIN
@@ -97,7 +102,8 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION londiste.provider_remove_seq(i_queue text, i_seq text)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	seq text;
 BEGIN
@@ -123,7 +129,8 @@ END $$;
 -- last sent (ev_type SEQ, ev_data the value, ev_extra1 the sequence).
 -- pgq.maint_operations() lists this function, so the ticker runs it.
 CREATE OR REPLACE FUNCTION londiste.periodic_maintenance()
-RETURNS integer LANGUAGE plpgsql AS $$
+RETURNS integer LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	r record;
 	rel regclass;
@@ -152,7 +159,8 @@ END $$;
 -- A tick made now, after the caller's lock or snapshot: compare, repair
 -- and copy use it as their point in the stream.
 CREATE OR REPLACE FUNCTION londiste.force_tick(i_queue text)
-RETURNS bigint LANGUAGE plpgsql AS $$
+RETURNS bigint LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	t bigint;
 	i integer;

@@ -1,7 +1,13 @@
 -- Subscriber side: table states, sequences, applied ticks.
 
-CREATE OR REPLACE FUNCTION londiste.subscriber_add_table(i_queue text, i_table text)
-RETURNS text LANGUAGE plpgsql AS $$
+-- i_skip_truncate: the copy adds to the rows the table has instead of
+-- emptying it first.  i_expect_sync: the table already holds what the
+-- provider has; no copy, replay applies its events from now on.
+-- A table registered before keeps its state and settings.
+CREATE OR REPLACE FUNCTION londiste.subscriber_add_table(i_queue text, i_table text,
+	i_skip_truncate boolean, i_expect_sync boolean)
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	tbl text;
 BEGIN
@@ -10,14 +16,23 @@ BEGIN
 		RAISE EXCEPTION 'table % has no primary key', tbl
 			USING ERRCODE = 'invalid_table_definition';
 	END IF;
-	INSERT INTO londiste.subscriber_table (queue_name, table_name)
-	VALUES (i_queue, tbl) ON CONFLICT DO NOTHING;
+	INSERT INTO londiste.subscriber_table (queue_name, table_name, state, skip_truncate)
+	VALUES (i_queue, tbl, CASE WHEN i_expect_sync THEN 'ok' ELSE 'new' END,
+		coalesce(i_skip_truncate, false))
+	ON CONFLICT DO NOTHING;
 	RETURN tbl;
 END $$;
 
+CREATE OR REPLACE FUNCTION londiste.subscriber_add_table(i_queue text, i_table text)
+RETURNS text LANGUAGE sql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
+	SELECT londiste.subscriber_add_table(i_queue, i_table, false, false)
+$$;
+
 -- The registered name for a user-given one, or an error.
 CREATE OR REPLACE FUNCTION londiste.subscriber_table_name(i_queue text, i_table text)
-RETURNS text LANGUAGE plpgsql STABLE AS $$
+RETURNS text LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	tbl text;
 BEGIN
@@ -40,7 +55,8 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION londiste.subscriber_remove_table(i_queue text, i_table text)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	tbl text := londiste.subscriber_table_name(i_queue, i_table);
 BEGIN
@@ -51,7 +67,8 @@ END $$;
 
 -- Back to `new`: the next copy starts over.
 CREATE OR REPLACE FUNCTION londiste.subscriber_resync_table(i_queue text, i_table text)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	tbl text := londiste.subscriber_table_name(i_queue, i_table);
 BEGIN
@@ -63,7 +80,8 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION londiste.subscriber_add_seq(i_queue text, i_seq text)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	seq text := londiste.find_seq(i_seq);
 BEGIN
@@ -73,7 +91,8 @@ BEGIN
 END $$;
 
 CREATE OR REPLACE FUNCTION londiste.subscriber_remove_seq(i_queue text, i_seq text)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	seq text;
 BEGIN
@@ -99,7 +118,8 @@ END $$;
 -- flight (it holds the state rows FOR SHARE), so every batch that skipped
 -- this table's events committed before the copy takes its snapshot.
 CREATE OR REPLACE FUNCTION londiste.copy_begin(i_queue text, i_table text)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	tbl text := londiste.subscriber_table_name(i_queue, i_table);
 BEGIN
@@ -114,7 +134,8 @@ END $$;
 -- End of a copy, in the copy's transaction.
 CREATE OR REPLACE FUNCTION londiste.copy_done(i_queue text, i_table text,
 	i_snapshot pg_snapshot, i_sync_tick bigint)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 BEGIN
 	UPDATE londiste.subscriber_table
 	   SET state = 'catching-up', snapshot = i_snapshot, sync_tick = i_sync_tick
@@ -131,7 +152,8 @@ END $$;
 -- polling (each look is a new snapshot, as the function is volatile).
 CREATE OR REPLACE FUNCTION londiste.tables_to_copy(i_queue text, i_limit integer,
 	i_wait interval)
-RETURNS SETOF text LANGUAGE plpgsql AS $$
+RETURNS SETOF text LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	stop timestamptz := clock_timestamp() + coalesce(i_wait, '0');
 BEGIN
@@ -149,7 +171,8 @@ END $$;
 -- Set a sequence from the provider's value, never backwards; unregistered
 -- sequences are ignored.
 CREATE OR REPLACE FUNCTION londiste.apply_seq(i_queue text, i_seq text, i_value bigint)
-RETURNS boolean LANGUAGE plpgsql AS $$
+RETURNS boolean LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	rel regclass;
 	v bigint;
@@ -175,7 +198,8 @@ END $$;
 -- Tables of a queue with their state, for `londiste ... tables` and status.
 CREATE OR REPLACE FUNCTION londiste.subscriber_tables(i_queue text,
 	OUT table_name text, OUT state text, OUT pending bigint)
-RETURNS SETOF record LANGUAGE sql STABLE AS $$
+RETURNS SETOF record LANGUAGE sql STABLE
+SET search_path = pg_catalog, londiste, pg_temp AS $$
 	SELECT t.table_name, t.state,
 	       (SELECT count(*) FROM londiste.pending p
 		 WHERE p.queue_name = t.queue_name AND p.table_name = t.table_name)
@@ -185,4 +209,5 @@ RETURNS SETOF record LANGUAGE sql STABLE AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION londiste.version()
-RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT '0.1.0'::text $$;
+RETURNS text LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, londiste, pg_temp AS $$ SELECT '0.1.0'::text $$;

@@ -153,7 +153,7 @@ CREATE INDEX IF NOT EXISTS rq_retry_idx ON pgq.retry_queue (ev_retry_after);
 -- positions stay.  Returns how many changes it made.
 CREATE OR REPLACE FUNCTION pgq.upgrade_schema()
 RETURNS integer LANGUAGE plpgsql
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	cnt integer := 0;
 BEGIN

@@ -1,12 +1,14 @@
 -- Queues: create, drop, configure.
 
 CREATE OR REPLACE FUNCTION pgq.version()
-RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT '3.5.1'::text $$;
+RETURNS text LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pgq, pg_temp AS $$ SELECT '3.5.1'::text $$;
 
 -- Lets our C programs tell this implementation from the original PgQ
 -- (they use NOTIFY wake-ups only when it is present).
 CREATE OR REPLACE FUNCTION pgq.skytools_c_version()
-RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT '0.1.0'::text $$;
+RETURNS text LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pgq, pg_temp AS $$ SELECT '0.1.0'::text $$;
 
 -- Wake the queue's waiting consumers.  They LISTEN on the queue name,
 -- which the server cuts to 63 bytes on a character boundary, so the
@@ -14,7 +16,7 @@ RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT '0.1.0'::text $$;
 -- prefix only wake each other for nothing: waiters look before acting).
 CREATE OR REPLACE FUNCTION pgq._wake(i_queue text, i_msg text)
 RETURNS void LANGUAGE plpgsql
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	chan text := i_queue;
 BEGIN
@@ -29,7 +31,7 @@ $$;
 -- that ticks are made one at a time and in snapshot order.
 CREATE OR REPLACE FUNCTION pgq._lock_queue(i_queue_name text)
 RETURNS pgq.queue LANGUAGE plpgsql
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	q pgq.queue;
 BEGIN
@@ -48,7 +50,7 @@ $$;
 CREATE OR REPLACE FUNCTION pgq._make_tick(i_queue pgq.queue, i_tick_id bigint,
 	i_time timestamptz, i_event_seq bigint)
 RETURNS bigint LANGUAGE plpgsql
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	prev_xmax bigint;
 	new_xmax bigint;
@@ -72,13 +74,13 @@ $$;
 
 CREATE OR REPLACE FUNCTION pgq._seq_last(i_seq text)
 RETURNS bigint LANGUAGE sql STABLE
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT coalesce(pg_sequence_last_value(i_seq::regclass), 0)
 $$;
 
 CREATE OR REPLACE FUNCTION pgq.create_queue(i_queue_name text)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq
+SET search_path = pg_catalog, pgq, pg_temp
 SET client_min_messages = warning AS $$
 DECLARE
 	q pgq.queue;
@@ -125,7 +127,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION pgq.drop_queue(x_queue_name text, x_force boolean)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	q pgq.queue;
 	i integer;
@@ -154,14 +156,14 @@ $$;
 
 CREATE OR REPLACE FUNCTION pgq.drop_queue(x_queue_name text)
 RETURNS integer LANGUAGE sql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT pgq.drop_queue(x_queue_name, false)
 $$;
 
 -- Parameter names are accepted with and without the queue_ prefix.
 CREATE OR REPLACE FUNCTION pgq.set_queue_config(x_queue_name text, x_param_name text, x_param_value text)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	col text;
 	typ text;
@@ -195,7 +197,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION pgq.current_event_table(x_queue_name text)
 RETURNS text LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	res text;
 BEGIN
@@ -209,7 +211,8 @@ END
 $$;
 
 CREATE OR REPLACE FUNCTION pgq.quote_fqname(i_name text)
-RETURNS text LANGUAGE sql IMMUTABLE STRICT AS $$
+RETURNS text LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT CASE WHEN position('.' IN i_name) > 0
 		THEN pg_catalog.quote_ident(split_part(i_name, '.', 1)) || '.'
 		     || pg_catalog.quote_ident(substr(i_name, position('.' IN i_name) + 1))
@@ -225,7 +228,7 @@ $$;
 -- search_path.  These two must never get a SET search_path clause.
 CREATE OR REPLACE FUNCTION pgq._seq_getval(i_seq pg_catalog.regclass)
 RETURNS bigint LANGUAGE plpgsql
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	res bigint;
 BEGIN
@@ -246,7 +249,7 @@ $$;
 -- the provider forward.
 CREATE OR REPLACE FUNCTION pgq._seq_setval(i_seq pg_catalog.regclass, i_new_value bigint)
 RETURNS bigint LANGUAGE plpgsql
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	cur bigint;
 BEGIN
@@ -269,7 +272,7 @@ $$;
 CREATE OR REPLACE FUNCTION pgq._grant_perms_from(src_schema text, src_table text,
 	dst_schema text, dst_table text)
 RETURNS integer LANGUAGE plpgsql STRICT
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	g record;
 BEGIN
@@ -330,7 +333,7 @@ $$;
 -- Returns 1, or 0 for an unknown queue.
 CREATE OR REPLACE FUNCTION pgq.tune_storage(i_queue_name text)
 RETURNS integer LANGUAGE plpgsql STRICT
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	q pgq.queue;
 	i integer;

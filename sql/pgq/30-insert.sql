@@ -13,7 +13,7 @@
 
 CREATE OR REPLACE FUNCTION pgq._tx_limit_count(i_queue_id integer, i_queue_name text, i_limit integer)
 RETURNS void LANGUAGE plpgsql
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	var text := 'skytools_pgq.tx_events_' || i_queue_id;
 	n integer;
@@ -30,7 +30,7 @@ $$;
 CREATE OR REPLACE FUNCTION pgq.insert_event(queue_name text, ev_type text, ev_data text,
 	ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	tbl text;
 	seq text;
@@ -63,7 +63,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION pgq.insert_event(queue_name text, ev_type text, ev_data text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	tbl text;
 	seq text;
@@ -99,7 +99,7 @@ CREATE OR REPLACE FUNCTION pgq.insert_event_raw(queue_name text, ev_id bigint,
 	ev_time timestamptz, ev_owner integer, ev_retry integer, ev_type text, ev_data text,
 	ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	q record;
 	id bigint;

@@ -7,7 +7,7 @@
 -- longer than ticker_max_lag, or when idle for ticker_idle_period.
 CREATE OR REPLACE FUNCTION pgq._tick_if_needed(i_queue_name text)
 RETURNS bigint LANGUAGE plpgsql
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	q pgq.queue;
 	last_seq bigint;
@@ -40,7 +40,7 @@ $$;
 -- Returns the new tick's id, or NULL when no tick was needed.
 CREATE OR REPLACE FUNCTION pgq.ticker(i_queue_name text)
 RETURNS bigint LANGUAGE sql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT pgq._tick_if_needed(i_queue_name)
 $$;
 
@@ -48,7 +48,7 @@ $$;
 -- returns how many ticks were made.
 CREATE OR REPLACE FUNCTION pgq.ticker()
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	qname text;
 	n bigint := 0;
@@ -70,7 +70,7 @@ $$;
 CREATE OR REPLACE FUNCTION pgq.ticker(i_queue_name text, i_tick_id bigint,
 	i_orig_timestamp timestamptz, i_event_seq bigint)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	q pgq.queue;
 	last_id bigint;
@@ -94,7 +94,7 @@ $$;
 -- runs in its own transaction, so callers loop until the tick appears.)
 CREATE OR REPLACE FUNCTION pgq.force_tick(i_queue_name text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	q pgq.queue;
 	last_id bigint;

@@ -2,7 +2,7 @@
 
 CREATE OR REPLACE FUNCTION pgq.register_consumer_at(x_queue_name text, x_consumer_name text, x_tick_pos bigint)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	q pgq.queue;
 	cid integer;
@@ -47,7 +47,7 @@ $$;
 -- the events committed after that tick.
 CREATE OR REPLACE FUNCTION pgq.register_consumer(x_queue_name text, x_consumer_id text)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	qid integer;
 	last_tick bigint;
@@ -71,7 +71,7 @@ $$;
 -- retries.  Returns how many subscriptions were removed.
 CREATE OR REPLACE FUNCTION pgq.unregister_consumer(x_queue_name text, x_consumer_name text)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	qid integer;
 	cid integer;
@@ -104,7 +104,7 @@ CREATE OR REPLACE FUNCTION pgq.next_batch_custom(i_queue_name text, i_consumer_n
 	OUT cur_tick_time timestamptz, OUT prev_tick_time timestamptz,
 	OUT cur_tick_event_seq bigint, OUT prev_tick_event_seq bigint)
 LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	s record;
 	prev record;
@@ -173,7 +173,7 @@ CREATE OR REPLACE FUNCTION pgq.find_tick_helper(i_queue_id integer, i_prev_tick_
 	i_min_interval interval,
 	OUT next_tick_id bigint, OUT next_tick_time timestamptz, OUT next_tick_seq bigint)
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	t record;
 	ok boolean := false;
@@ -216,13 +216,13 @@ CREATE OR REPLACE FUNCTION pgq.next_batch_info(i_queue_name text, i_consumer_nam
 	OUT cur_tick_time timestamptz, OUT prev_tick_time timestamptz,
 	OUT cur_tick_event_seq bigint, OUT prev_tick_event_seq bigint)
 LANGUAGE sql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT * FROM pgq.next_batch_custom(i_queue_name, i_consumer_name, NULL, NULL, NULL)
 $$;
 
 CREATE OR REPLACE FUNCTION pgq.next_batch(i_queue_name text, i_consumer_name text)
 RETURNS bigint LANGUAGE sql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT batch_id FROM pgq.next_batch_custom(i_queue_name, i_consumer_name, NULL, NULL, NULL)
 $$;
 
@@ -230,7 +230,7 @@ $$;
 -- NOTIFY <queue name>, 'finish <batch_id>'.
 CREATE OR REPLACE FUNCTION pgq.finish_batch(x_batch_id bigint)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	qid integer;
 	qname text;

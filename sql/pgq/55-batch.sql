@@ -7,7 +7,7 @@ CREATE OR REPLACE FUNCTION pgq._batch_sub(x_batch_id bigint,
 	OUT sub_id integer, OUT owner_id integer, OUT queue_id integer,
 	OUT last_tick bigint, OUT next_tick bigint)
 LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	main integer;
 BEGIN
@@ -33,7 +33,7 @@ $$;
 -- step2, so no batch reaches further back.
 CREATE OR REPLACE FUNCTION pgq.batch_event_tables(x_batch_id bigint)
 RETURNS SETOF text LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	b record;
 	q pgq.queue;
@@ -70,7 +70,7 @@ $$;
 -- lets the txid index find them.
 CREATE OR REPLACE FUNCTION pgq.batch_event_sql(x_batch_id bigint)
 RETURNS text LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	b record;
 	sp txid_snapshot;
@@ -121,7 +121,7 @@ CREATE OR REPLACE FUNCTION pgq.get_batch_events(x_batch_id bigint,
 	OUT ev_type text, OUT ev_data text, OUT ev_extra1 text, OUT ev_extra2 text,
 	OUT ev_extra3 text, OUT ev_extra4 text)
 RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 BEGIN
 	RETURN QUERY EXECUTE pgq.batch_event_sql(x_batch_id);
 END
@@ -138,7 +138,7 @@ CREATE OR REPLACE FUNCTION pgq.get_batch_cursor(i_batch_id bigint, i_cursor_name
 	OUT ev_type text, OUT ev_data text, OUT ev_extra1 text, OUT ev_extra2 text,
 	OUT ev_extra3 text, OUT ev_extra4 text)
 RETURNS SETOF record LANGUAGE plpgsql SECURITY INVOKER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	q text;
 	c refcursor;
@@ -165,7 +165,7 @@ CREATE OR REPLACE FUNCTION pgq.get_batch_cursor(i_batch_id bigint, i_cursor_name
 	OUT ev_type text, OUT ev_data text, OUT ev_extra1 text, OUT ev_extra2 text,
 	OUT ev_extra3 text, OUT ev_extra4 text)
 RETURNS SETOF record LANGUAGE sql SECURITY INVOKER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT * FROM pgq.get_batch_cursor(i_batch_id, i_cursor_name, i_quick_limit, NULL)
 $$;
 
@@ -174,7 +174,7 @@ $$;
 -- Returns 1, or 0 when it is already waiting for a retry.
 CREATE OR REPLACE FUNCTION pgq.event_retry(x_batch_id bigint, x_event_id bigint, x_retry_time timestamptz)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	b record;
 	n integer;
@@ -201,14 +201,14 @@ $$;
 
 CREATE OR REPLACE FUNCTION pgq.event_retry(x_batch_id bigint, x_event_id bigint, x_retry_seconds integer)
 RETURNS integer LANGUAGE sql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT pgq.event_retry(x_batch_id, x_event_id, now() + make_interval(secs => x_retry_seconds))
 $$;
 
 -- Every event of the batch; returns how many were put aside.
 CREATE OR REPLACE FUNCTION pgq.batch_retry(i_batch_id bigint, i_retry_seconds integer)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	b record;
 	n integer;
@@ -231,7 +231,7 @@ CREATE OR REPLACE FUNCTION pgq.event_retry_raw(x_queue text, x_consumer text,
 	x_ev_type text, x_ev_data text, x_ev_extra1 text, x_ev_extra2 text,
 	x_ev_extra3 text, x_ev_extra4 text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	qid integer;
 	sid integer;

@@ -6,7 +6,7 @@
 -- returns how many were moved, so callers loop while it is positive.
 CREATE OR REPLACE FUNCTION pgq.maint_retry_events()
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	r record;
 	n integer := 0;
@@ -47,7 +47,7 @@ $$;
 -- (pgqd, pgq-tick) call a function again at once while it returns 1.
 CREATE OR REPLACE FUNCTION pgq.maint_rotate_tables_step1(i_queue_name text)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	q pgq.queue;
 	nxt integer;
@@ -113,7 +113,7 @@ $$;
 -- the switch is committed.  Returns 0, as PgQ (see step 1).
 CREATE OR REPLACE FUNCTION pgq.maint_rotate_tables_step2()
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 BEGIN
 	UPDATE pgq.queue SET queue_switch_step2 = txid_current()
 	 WHERE queue_switch_step2 IS NULL;
@@ -126,7 +126,7 @@ $$;
 -- autovacuum on, none (as PgQ: autovacuum handles them).
 CREATE OR REPLACE FUNCTION pgq.maint_tables_to_vacuum()
 RETURNS SETOF text LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 BEGIN
 	IF current_setting('autovacuum')::boolean THEN
 		RETURN;
@@ -151,7 +151,7 @@ $$;
 -- The order and the hooks are PgQ's.
 CREATE OR REPLACE FUNCTION pgq.maint_operations(OUT func_name text, OUT func_arg text)
 RETURNS SETOF record LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	nrot integer := 0;
 	qname text;

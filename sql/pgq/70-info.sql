@@ -8,7 +8,7 @@ CREATE OR REPLACE FUNCTION pgq.get_queue_info(i_queue_name text,
 	OUT queue_ticker_idle_period interval, OUT ticker_lag interval,
 	OUT ev_per_sec double precision, OUT ev_new bigint, OUT last_tick_id bigint)
 RETURNS SETOF record LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	q pgq.queue;
 	last record;
@@ -59,7 +59,7 @@ CREATE OR REPLACE FUNCTION pgq.get_queue_info(
 	OUT queue_ticker_idle_period interval, OUT ticker_lag interval,
 	OUT ev_per_sec double precision, OUT ev_new bigint, OUT last_tick_id bigint)
 RETURNS SETOF record LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT * FROM pgq.get_queue_info(NULL::text)
 $$;
 
@@ -72,7 +72,7 @@ CREATE OR REPLACE FUNCTION pgq.get_consumer_info(i_queue_name text, i_consumer_n
 	OUT last_tick bigint, OUT current_batch bigint, OUT next_tick bigint,
 	OUT pending_events bigint)
 RETURNS SETOF record LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT q.queue_name, c.co_name,
 	       now() - t.tick_time, now() - s.sub_active,
 	       s.sub_last_tick, s.sub_batch, s.sub_next_tick,
@@ -91,7 +91,7 @@ CREATE OR REPLACE FUNCTION pgq.get_consumer_info(i_queue_name text,
 	OUT last_tick bigint, OUT current_batch bigint, OUT next_tick bigint,
 	OUT pending_events bigint)
 RETURNS SETOF record LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT * FROM pgq.get_consumer_info(i_queue_name, NULL::text)
 $$;
 
@@ -100,7 +100,7 @@ CREATE OR REPLACE FUNCTION pgq.get_consumer_info(
 	OUT last_tick bigint, OUT current_batch bigint, OUT next_tick bigint,
 	OUT pending_events bigint)
 RETURNS SETOF record LANGUAGE sql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT * FROM pgq.get_consumer_info(NULL::text, NULL::text)
 $$;
 
@@ -109,7 +109,7 @@ CREATE OR REPLACE FUNCTION pgq.get_batch_info(x_batch_id bigint,
 	OUT batch_end timestamptz, OUT prev_tick_id bigint, OUT tick_id bigint,
 	OUT lag interval, OUT seq_start bigint, OUT seq_end bigint)
 LANGUAGE plpgsql STABLE SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 BEGIN
 	SELECT q.queue_name, c.co_name, tp.tick_time, tc.tick_time, s.sub_last_tick,
 	       s.sub_next_tick, now() - tc.tick_time, tp.tick_event_seq, tc.tick_event_seq

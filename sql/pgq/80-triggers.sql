@@ -11,6 +11,8 @@
 --   when=EXPR     queue only rows for which EXPR (over the columns) is true
 --   ev_type=EXPR, ev_data=EXPR, ev_extra1..4=EXPR
 --                 override that event field with EXPR
+-- (EXPR runs with search_path pg_catalog, pgq, pg_temp, as all of this
+-- file: objects in public cannot stand in for what it calls.)
 -- ev_extra1 is the table as schema.table, unquoted, exactly as the
 -- original PgQ writes it (Londiste matches it by text equality; a dot
 -- inside a name makes it ambiguous there, as in PgQ).  TRUNCATE (a
@@ -29,7 +31,7 @@
 -- encoding: letters, digits, '_', '.', '-' pass, space is '+'.
 CREATE OR REPLACE FUNCTION pgq._urlenc(s text)
 RETURNS text LANGUAGE sql IMMUTABLE STRICT
-SET search_path = pg_catalog AS $$
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT CASE WHEN s ~ '^[A-Za-z0-9_.-]*$' THEN s ELSE
 		(SELECT string_agg(CASE
 			WHEN c ~ '^[A-Za-z0-9_.-]$' THEN c
@@ -49,7 +51,7 @@ DROP FUNCTION IF EXISTS pgq._row_values(text);
 DROP FUNCTION IF EXISTS pgq._row_values(record, text[]);
 CREATE OR REPLACE FUNCTION pgq._row_values_sql(i_cols text[])
 RETURNS text LANGUAGE sql IMMUTABLE STRICT
-SET search_path = pg_catalog AS $$
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT 'SELECT ARRAY[' ||
 		string_agg(format('CASE WHEN num_nulls(%1$I) = 0 THEN format(''%%s'', %1$I) END', c),
 			', ' ORDER BY k) ||
@@ -59,7 +61,7 @@ $$;
 
 CREATE OR REPLACE FUNCTION pgq._table_name(i_relid oid)
 RETURNS text LANGUAGE sql STABLE STRICT
-SET search_path = pg_catalog AS $$
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT n.nspname || '.' || c.relname
 	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 	 WHERE c.oid = i_relid
@@ -67,7 +69,8 @@ $$;
 
 -- Evaluate a trigger argument's expression over one row.
 CREATE OR REPLACE FUNCTION pgq._row_expr(i_expr text, i_row record)
-RETURNS text LANGUAGE plpgsql AS $$
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	res text;
 BEGIN
@@ -80,7 +83,8 @@ $$;
 -- itself is to be skipped (SKIP).
 CREATE OR REPLACE FUNCTION pgq._row_event(i_format text, i_args text[], i_relid oid,
 	i_op text, i_new record, i_old record)
-RETURNS boolean LANGUAGE plpgsql AS $$
+RETURNS boolean LANGUAGE plpgsql
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	queue text;
 	values_sql text;
@@ -272,7 +276,7 @@ $$;
 -- ISO form, everything else as the string of its text form.
 CREATE OR REPLACE FUNCTION pgq._json_row(i_cols text[], i_types oid[], i_vals text[], i_ignore text[])
 RETURNS text LANGUAGE sql STABLE
-SET search_path = pg_catalog AS $$
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT '{' || coalesce(string_agg(to_json(i_cols[k])::text || ':' || CASE
 		WHEN i_vals[k] IS NULL THEN 'null'
 		WHEN i_types[k] IN ('int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN i_vals[k]::json
@@ -286,14 +290,15 @@ $$;
 
 CREATE OR REPLACE FUNCTION pgq._json_type(i_op text, i_relid oid, i_pkey text[])
 RETURNS text LANGUAGE sql STABLE
-SET search_path = pg_catalog AS $$
+SET search_path = pg_catalog, pg_temp AS $$
 	SELECT '{"op":' || to_json(i_op)::text || ',"table":[' || to_json(n.nspname::text)::text
 	       || ',' || to_json(c.relname::text)::text || '],"pkey":' || array_to_json(i_pkey)::text || '}'
 	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = i_relid
 $$;
 
 CREATE OR REPLACE FUNCTION pgq._truncate_event(i_format text, i_args text[], i_relid oid)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	i integer;
 	pkey text[];

@@ -17,15 +17,15 @@ BEGIN
 	CREATE OR REPLACE FUNCTION pgq.insert_event(queue_name text, ev_type text, ev_data text,
 		ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
 	RETURNS bigint LANGUAGE c SECURITY DEFINER
-	SET search_path = pg_catalog AS 'pgq_c', 'pgq_c_insert_event';
+	SET search_path = pg_catalog, pg_temp AS 'pgq_c', 'pgq_c_insert_event';
 	CREATE OR REPLACE FUNCTION pgq.insert_event(queue_name text, ev_type text, ev_data text)
 	RETURNS bigint LANGUAGE c SECURITY DEFINER
-	SET search_path = pg_catalog AS 'pgq_c', 'pgq_c_insert_event';
+	SET search_path = pg_catalog, pg_temp AS 'pgq_c', 'pgq_c_insert_event';
 	CREATE OR REPLACE FUNCTION pgq.insert_event_raw(queue_name text, ev_id bigint,
 		ev_time timestamptz, ev_owner integer, ev_retry integer, ev_type text, ev_data text,
 		ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
 	RETURNS bigint LANGUAGE c SECURITY DEFINER
-	SET search_path = pg_catalog AS 'pgq_c', 'pgq_c_insert_event_raw';
+	SET search_path = pg_catalog, pg_temp AS 'pgq_c', 'pgq_c_insert_event_raw';
 	CREATE OR REPLACE FUNCTION pgq.logutriga()
 	RETURNS trigger LANGUAGE c AS 'pgq_c', 'pgq_c_logutriga';
 	CREATE OR REPLACE FUNCTION pgq.sqltriga()

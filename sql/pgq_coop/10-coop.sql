@@ -14,10 +14,12 @@ CREATE SCHEMA IF NOT EXISTS pgq_coop;
 GRANT USAGE ON SCHEMA pgq_coop TO pgq_reader, pgq_admin;
 
 CREATE OR REPLACE FUNCTION pgq_coop.version()
-RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT '3.5.1'::text $$;
+RETURNS text LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pgq, pg_temp AS $$ SELECT '3.5.1'::text $$;
 
 CREATE OR REPLACE FUNCTION pgq_coop._sub_name(i_consumer_name text, i_subconsumer_name text)
-RETURNS text LANGUAGE sql IMMUTABLE AS $$
+RETURNS text LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT i_consumer_name || '.' || i_subconsumer_name
 $$;
 
@@ -26,7 +28,7 @@ $$;
 CREATE OR REPLACE FUNCTION pgq_coop.register_subconsumer(i_queue_name text,
 	i_consumer_name text, i_subconsumer_name text)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	main pgq.subscription;
 	sub pgq.subscription;
@@ -70,7 +72,7 @@ $$;
 CREATE OR REPLACE FUNCTION pgq_coop.unregister_subconsumer(i_queue_name text,
 	i_consumer_name text, i_subconsumer_name text, i_batch_handling integer)
 RETURNS integer LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	sub pgq.subscription;
 BEGIN
@@ -105,7 +107,7 @@ CREATE OR REPLACE FUNCTION pgq_coop.next_batch_custom(i_queue_name text,
 	i_consumer_name text, i_subconsumer_name text, i_min_lag interval,
 	i_min_count integer, i_min_interval interval, i_dead_interval interval)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	main pgq.subscription;
 	sub pgq.subscription;
@@ -183,7 +185,7 @@ CREATE OR REPLACE FUNCTION pgq_coop.next_batch_custom(i_queue_name text,
 	i_consumer_name text, i_subconsumer_name text, i_min_lag interval,
 	i_min_count integer, i_min_interval interval)
 RETURNS bigint LANGUAGE sql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT pgq_coop.next_batch_custom(i_queue_name, i_consumer_name, i_subconsumer_name,
 		i_min_lag, i_min_count, i_min_interval, NULL)
 $$;
@@ -191,7 +193,7 @@ $$;
 CREATE OR REPLACE FUNCTION pgq_coop.next_batch(i_queue_name text,
 	i_consumer_name text, i_subconsumer_name text, i_dead_interval interval)
 RETURNS bigint LANGUAGE sql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT pgq_coop.next_batch_custom(i_queue_name, i_consumer_name, i_subconsumer_name,
 		NULL, NULL, NULL, i_dead_interval)
 $$;
@@ -199,14 +201,14 @@ $$;
 CREATE OR REPLACE FUNCTION pgq_coop.next_batch(i_queue_name text,
 	i_consumer_name text, i_subconsumer_name text)
 RETURNS bigint LANGUAGE sql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT pgq_coop.next_batch_custom(i_queue_name, i_consumer_name, i_subconsumer_name,
 		NULL, NULL, NULL, NULL)
 $$;
 
 CREATE OR REPLACE FUNCTION pgq_coop.finish_batch(i_batch_id bigint)
 RETURNS integer LANGUAGE sql SECURITY DEFINER
-SET search_path = pg_catalog, pgq AS $$
+SET search_path = pg_catalog, pgq, pg_temp AS $$
 	SELECT pgq.finish_batch(i_batch_id)
 $$;
 
