@@ -151,6 +151,18 @@ R="remote arch"
 	[ ! -e "$TEST_DIR/x.walmgr-tmp" ]
 }
 
+@test "remote: a standby replays what is archived later, over ssh" {
+	run --separate-stderr w standby "$TEST_DIR/sb"
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ -f "$TEST_DIR/sb/standby.signal" ]
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/sb" -l "$TEST_DIR/sb.log" -o "-p 5434 -k $TEST_DIR" -w -t 60 start >/dev/null
+	sql postgres "INSERT INTO t SELECT generate_series(2001, 2100)"
+	w sync
+	wait_for q_is 5434 "SELECT count(*) FROM t" 2100
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/sb" -m fast -w stop >/dev/null
+}
+
 @test "remote: cleanup prunes over ssh" {
 	first=$(cat "$TEST_DIR/label1")
 	sleep 1	# a label of its own
