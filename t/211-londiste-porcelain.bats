@@ -46,8 +46,11 @@ teardown() {
 	# a failed test may leave the lock holder's fifo open
 	exec 8>&-
 	londiste "$INI" stop 2>/dev/null || :
-	[ -f "$BATS_TEST_TMPDIR/tick.pid" ] && kill "$(cat "$BATS_TEST_TMPDIR/tick.pid")" 2>/dev/null
-	wait 2>/dev/null || :
+	if [ -f "$BATS_TEST_TMPDIR/tick.pid" ]; then
+		kill "$(cat "$BATS_TEST_TMPDIR/tick.pid")" 2>/dev/null
+		# by pid: a bare wait would also wait for bats' time-limit watchdog
+		wait "$(cat "$BATS_TEST_TMPDIR/tick.pid")" 2>/dev/null || :
+	fi
 }
 
 sub_tables() { londiste "$INI" subscriber tables; }
