@@ -372,3 +372,53 @@ events() {
 	[[ "$stderr" == *"needs the PgQ of Skytools in C"* ]]
 	[ "$(sql nopgq "SELECT to_regnamespace('pgq_node') IS NULL")" = t ]
 }
+
+@test "CREATE EXTENSION pgq_node from build-ext's files: ours, working, dumped with its state" {
+	# The system share directory holds Debian's pgq and pgq_node
+	# extensions: run a second server from a private copy of the
+	# installation (PostgreSQL finds its share directory relative to
+	# its executable) that holds ours instead.
+	local share pkglib inst f version
+	share=$(pg_config --sharedir)
+	pkglib=$(pg_config --pkglibdir)
+	inst="$TEST_DIR/inst"
+	version=$(sed -n 's/^VERSION *= *//p' "$TOP/Makefile")
+	mkdir -p "$inst$TEST_PGBIN" "$inst$share/extension" "$(dirname "$inst$pkglib")"
+	cp "$TEST_PGBIN/postgres" "$inst$TEST_PGBIN/postgres"
+	for f in "$share"/*; do
+		[ "$(basename "$f")" = extension ] || ln -s "$f" "$inst$share/"
+	done
+	for f in "$share"/extension/*; do
+		case $(basename "$f") in pgq.control|pgq--*|pgq_node.control|pgq_node--*) continue ;; esac
+		ln -s "$f" "$inst$share/extension/"
+	done
+	[ -e "$inst$pkglib" ] || ln -s "$pkglib" "$inst$pkglib"
+	"$TOP/sql/build-ext" pgq "$SKYTOOLS_SQLDIR/pgq.sql" "$version" "$inst$share/extension"
+	"$TOP/sql/build-ext" pgq_node "$SKYTOOLS_SQLDIR/pgq_node.sql" "$version" "$inst$share/extension"
+	grep -q "^requires = 'pgq'" "$inst$share/extension/pgq_node.control"
+	chmod -R a+rX "$inst"
+	as_pg "$TEST_PGBIN/initdb" -D "$TEST_DIR/extdata" -U postgres -A trust -E UTF8 \
+		--locale=C.UTF-8 --no-sync >"$TEST_DIR/extinit.log" 2>&1
+	printf "listen_addresses = ''\nunix_socket_directories = '%s'\nport = 5433\nfsync = off\n" \
+		"$TEST_DIR" >>"$TEST_DIR/extdata/postgresql.conf"
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/extdata" -p "$inst$TEST_PGBIN/postgres" \
+		-l "$TEST_DIR/extserver.log" -w -t 60 start >/dev/null
+	esql() { psql -XAtq -v ON_ERROR_STOP=1 -p 5433 -d "$1" -c "$2"; }
+	esql postgres "CREATE DATABASE e"
+	esql e "CREATE EXTENSION pgq_node CASCADE"
+	run esql e "SELECT extname || ' ' || extversion FROM pg_extension WHERE extname LIKE 'pgq%' ORDER BY 1"
+	[ "$output" = "$(printf 'pgq %s\npgq_node %s' "$version" "$version")" ]
+	[ "$(esql e "SELECT pgq_node.skytools_c_version() IS NOT NULL, pgq_node.version()")" = "t|3.5" ]
+	esql e "SELECT * FROM pgq_node.register_location('xq', 'n', 'dbname=e', false);
+	        SELECT * FROM pgq_node.create_node('xq', 'root', 'n', 'w', NULL, NULL, NULL)" >/dev/null
+	[ "$(esql e "SELECT node_type FROM pgq_node.get_node_info('xq')")" = root ]
+	# the functions belong to the extension, the node state is dumped
+	[ "$(esql e "SELECT count(*) FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
+	            WHERE x.extname = 'pgq_node' AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'")" -ge 30 ]
+	run pg_dump -p 5433 -d e --data-only -t pgq_node.node_info
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"xq	root	n	w"* ]]
+	run esql e "DROP EXTENSION pgq_node"
+	[ "$status" -eq 0 ]
+	[ "$(esql e "SELECT to_regnamespace('pgq_node') IS NULL")" = t ]
+}
