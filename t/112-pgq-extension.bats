@@ -1,0 +1,163 @@
+#!/usr/bin/env bats
+# CREATE EXTENSION pgq / pgq_coop from the files sql/build-ext writes
+# (what `make install` puts into pg_config --sharedir/extension).  The
+# system share directory holds Debian's pgq.control, so the test runs a
+# second server from a private copy of the installation: PostgreSQL
+# finds its share directory relative to its own executable.
+
+load helper
+load 730-search-path
+
+setup_file() {
+	pg_start
+	local share pkglib inst f
+	share=$(pg_config --sharedir)
+	pkglib=$(pg_config --pkglibdir)
+	inst="$TEST_DIR/inst"
+	mkdir -p "$inst$TEST_PGBIN" "$inst$share/extension" "$(dirname "$inst$pkglib")"
+	cp "$TEST_PGBIN/postgres" "$inst$TEST_PGBIN/postgres"
+	for f in "$share"/*; do
+		[ "$(basename "$f")" = extension ] || ln -s "$f" "$inst$share/"
+	done
+	for f in "$share"/extension/*; do
+		case $(basename "$f") in pgq.control|pgq--*|pgq_coop.control|pgq_coop--*|pgq_node.control|pgq_node--*) continue ;; esac
+		ln -s "$f" "$inst$share/extension/"
+	done
+	[ -e "$inst$pkglib" ] || ln -s "$pkglib" "$inst$pkglib"
+	EXTDIR="$inst$share/extension"
+	VERSION=$(sed -n 's/^VERSION *= *//p' "$TOP/Makefile")
+	export EXTDIR VERSION
+	"$TOP/sql/build-ext" pgq "$SKYTOOLS_SQLDIR/pgq.sql" "$VERSION" "$EXTDIR"
+	"$TOP/sql/build-ext" pgq_coop "$SKYTOOLS_SQLDIR/pgq_coop.sql" "$VERSION" "$EXTDIR"
+	"$TOP/sql/build-ext" pgq_node "$SKYTOOLS_SQLDIR/pgq_node.sql" "$VERSION" "$EXTDIR"
+	rm -f "$EXTDIR"/londiste.control "$EXTDIR"/londiste--*
+	"$TOP/sql/build-ext" londiste "$SKYTOOLS_SQLDIR/londiste.sql" "$VERSION" "$EXTDIR"
+	chmod -R a+rX "$inst"
+
+	as_pg "$TEST_PGBIN/initdb" -D "$TEST_DIR/extdata" -U postgres -A trust -E UTF8 \
+		--locale=C.UTF-8 --no-sync >"$TEST_DIR/extinit.log" 2>&1
+	cat >>"$TEST_DIR/extdata/postgresql.conf" <<-CONF
+	listen_addresses = ''
+	unix_socket_directories = '$TEST_DIR'
+	port = 5433
+	fsync = off
+	CONF
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/extdata" -p "$inst$TEST_PGBIN/postgres" \
+		-l "$TEST_DIR/extserver.log" -w -t 60 start >/dev/null
+}
+
+esql() {
+	psql -XAtq -v ON_ERROR_STOP=1 -p 5433 -d "$1" -c "$2"
+}
+
+@test "build-ext writes a control file and a versioned script" {
+	grep -q "^default_version = '$VERSION'" "$EXTDIR/pgq.control"
+	grep -q "^requires = 'pgq'" "$EXTDIR/pgq_coop.control"
+	[ -s "$EXTDIR/pgq--$VERSION.sql" ]
+	! grep -q '^BEGIN;' "$EXTDIR/pgq--$VERSION.sql"
+	! grep -q '^COMMIT;' "$EXTDIR/pgq--$VERSION.sql"
+	run "$TOP/sql/build-ext" pgq
+	[ "$status" -eq 2 ]
+	run "$TOP/sql/build-ext" pgq /nonexistent "$VERSION" "$TEST_DIR/x"
+	[ "$status" -eq 2 ]
+}
+
+@test "CREATE EXTENSION pgq and pgq_coop give our PgQ, which works" {
+	esql postgres "CREATE DATABASE e"
+	esql e "CREATE EXTENSION pgq_coop CASCADE"
+	run esql e "SELECT extname, extversion FROM pg_extension WHERE extname LIKE 'pgq%' ORDER BY 1"
+	[ "${lines[0]}" = "pgq|$VERSION" ]
+	[ "${lines[1]}" = "pgq_coop|$VERSION" ]
+	run esql e "SELECT pgq.skytools_c_version() IS NOT NULL, pgq.version()"
+	[ "$output" = "t|3.5.1" ]
+	esql e "SELECT pgq.create_queue('xq')" >/dev/null
+	esql e "SELECT pgq.register_consumer('xq', 'c')" >/dev/null
+	esql e "SELECT pgq.insert_event('xq', 't', 'via extension')" >/dev/null
+	esql e "SELECT pgq.force_tick('xq')" >/dev/null
+	esql e "SELECT pgq.ticker('xq')" >/dev/null
+	b=$(esql e "SELECT pgq.next_batch('xq', 'c')")
+	run esql e "SELECT ev_data FROM pgq.get_batch_events($b)"
+	[ "$output" = "via extension" ]
+	# the schema's objects belong to the extension, queue tables do not
+	run esql e "SELECT count(*) FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
+	            WHERE x.extname = 'pgq' AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'"
+	[ "$output" -gt 50 ]
+	esql e "DROP EXTENSION pgq_coop"
+	esql e "DROP EXTENSION pgq CASCADE"
+	run esql e "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pgq%'"
+	[ "$output" = 0 ]
+}
+
+@test "pg_dump of an extension database keeps the queue state" {
+	esql postgres "CREATE DATABASE d"
+	esql d "CREATE EXTENSION pgq"
+	esql d "SELECT pgq.create_queue('dumped')" >/dev/null
+	esql d "SELECT pgq.register_consumer('dumped', 'c')" >/dev/null
+	esql d "SELECT pgq.insert_event('dumped', 't', 'kept')" >/dev/null
+	"$TEST_PGBIN/pg_dump" -p 5433 -d d -f "$TEST_DIR/d.sql"
+	esql postgres "CREATE DATABASE d2"
+	psql -XAtq -v ON_ERROR_STOP=1 -p 5433 -d d2 -f "$TEST_DIR/d.sql" >/dev/null
+	esql d2 "SELECT pgq.force_tick('dumped')" >/dev/null
+	esql d2 "SELECT pgq.ticker('dumped')" >/dev/null
+	b=$(esql d2 "SELECT pgq.next_batch('dumped', 'c')")
+	run esql d2 "SELECT ev_data FROM pgq.get_batch_events($b)"
+	[ "$output" = kept ]
+}
+
+@test "ALTER EXTENSION pgq UPDATE from an earlier version converts the first schema's types, keeping the queue" {
+	# an earlier version: this body, installed as 0.0.9 and given the
+	# first schema's types (xid8, pg_snapshot)
+	"$TOP/sql/build-ext" pgq "$SKYTOOLS_SQLDIR/pgq.sql" 0.0.9 "$TEST_DIR/old"
+	cp "$TEST_DIR/old/pgq--0.0.9.sql" "$EXTDIR/"
+	"$TOP/sql/build-ext" pgq "$SKYTOOLS_SQLDIR/pgq.sql" "$VERSION" "$EXTDIR" 0.0.9 "$VERSION"
+	[ ! -e "$EXTDIR/pgq--$VERSION--$VERSION.sql" ]
+	grep -q '^\\echo Use "ALTER EXTENSION pgq UPDATE"' "$EXTDIR/pgq--0.0.9--$VERSION.sql"
+	chmod -R a+rX "$EXTDIR"
+	esql postgres "CREATE DATABASE u"
+	esql u "CREATE EXTENSION pgq VERSION '0.0.9'"
+	esql u "SELECT pgq.create_queue('uq')" >/dev/null
+	esql u "SELECT pgq.register_consumer('uq', 'c')" >/dev/null
+	esql u "SELECT pgq.insert_event('uq', 't', 'pending')" >/dev/null
+	esql u "ALTER TABLE pgq.tick ALTER tick_snapshot DROP DEFAULT,
+	          ALTER tick_snapshot TYPE pg_snapshot USING tick_snapshot::text::pg_snapshot,
+	          ALTER tick_snapshot SET DEFAULT pg_current_snapshot();
+	        ALTER TABLE pgq.queue ALTER queue_switch_step1 DROP DEFAULT,
+	          ALTER queue_switch_step1 TYPE xid8 USING queue_switch_step1::text::xid8,
+	          ALTER queue_switch_step2 DROP DEFAULT,
+	          ALTER queue_switch_step2 TYPE xid8 USING queue_switch_step2::text::xid8;
+	        ALTER TABLE pgq.event_template ALTER ev_txid DROP DEFAULT,
+	          ALTER ev_txid TYPE xid8 USING ev_txid::text::xid8,
+	          ALTER ev_txid SET DEFAULT pg_current_xact_id()"
+	esql u "ALTER EXTENSION pgq UPDATE"
+	run esql u "SELECT extversion FROM pg_extension WHERE extname = 'pgq'"
+	[ "$output" = "$VERSION" ]
+	run esql u "SELECT string_agg(format_type(atttypid, NULL), ' ' ORDER BY attrelid::regclass::text, attname)
+	            FROM pg_attribute WHERE attname IN ('tick_snapshot', 'queue_switch_step1', 'queue_switch_step2', 'ev_txid')
+	              AND attrelid IN ('pgq.tick'::regclass, 'pgq.queue'::regclass, 'pgq.event_template'::regclass)"
+	[ "$output" = "bigint bigint bigint txid_snapshot" ]
+	esql u "SELECT pgq.force_tick('uq')" >/dev/null
+	esql u "SELECT pgq.ticker('uq')" >/dev/null
+	b=$(esql u "SELECT pgq.next_batch('uq', 'c')")
+	run esql u "SELECT ev_data FROM pgq.get_batch_events($b)"
+	[ "$output" = pending ]
+}
+
+@test "extensions: search_path pinned as in the plain install, no superuser through a temporary domain" {
+	esql postgres "CREATE DATABASE sp"
+	esql sp "CREATE EXTENSION pgq_coop CASCADE; CREATE EXTENSION pgq_node; CREATE EXTENSION londiste"
+	esql sp "SELECT pgq.create_queue('q'); SELECT pgq.register_consumer('q', 'c')" >/dev/null
+	run sp_unsafe_secdef -p 5433 -d sp
+	[ "$status" -eq 0 ]
+	[ -z "$output" ] || { echo "not pinned safely: $output" >&2; false; }
+	run sp_unpinned -p 5433 -d sp
+	[ "$status" -eq 0 ]
+	[ -z "$output" ] || { echo "not pinned: $output" >&2; false; }
+	esql sp "CREATE TABLE public.sp_trap (who text, what text);
+		GRANT INSERT, SELECT ON public.sp_trap TO PUBLIC; CREATE ROLE mallory LOGIN"
+	sp_temp_domain_trap mallory -p 5433 -d sp -- "${SP_PUBLIC_CALLS[@]}"
+	[ "$(esql sp "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory'")" = f ]
+	run esql sp "SELECT who FROM public.sp_trap WHERE who <> 'mallory'"
+	[ -z "$output" ] || { echo "ran as $output" >&2; false; }
+	sp_temp_domain_trap mallory -p 5433 -d sp -- "SELECT 'x'::text"
+	[ "$(esql sp "SELECT count(*) FROM public.sp_trap WHERE who = 'mallory'")" -gt 0 ]
+}
