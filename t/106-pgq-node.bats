@@ -171,6 +171,9 @@ events() {
 	[ "$(call nbranch "set_global_watermark('q4', $top)")" = "200|Global watermark set to $top" ]
 	[ "$(sql nbranch "SELECT global_watermark FROM pgq_node.get_node_info('q4')")" = "$top" ]
 	[ "$(call nleaf "set_global_watermark('q4', $top)")" = "100|Ignoring global watermark in leaf" ]
+	# pgq-tick's maintenance round calls it for every node's queue
+	[ "$(sql nroot "SELECT count(*) FROM pgq.maint_operations()
+	                WHERE func_name = 'pgq_node.maint_watermark' AND func_arg = 'q4'")" = 1 ]
 	# maint_watermark publishes again once the watermark tick is 5
 	# minutes old (made so here), and only on the root
 	sql nroot "UPDATE pgq.tick SET tick_time = tick_time - interval '1 hour'

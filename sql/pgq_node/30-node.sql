@@ -328,7 +328,7 @@ BEGIN
 	ELSIF i_step = 2 THEN
 		-- an insert that passed the check before step 1 holds a lock
 		-- on the event tables; wait for it, so the last tick covers it
-		EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', q.queue_data_pfx);
+		EXECUTE format('LOCK TABLE %s IN EXCLUSIVE MODE', q.queue_data_pfx::regclass);
 		last_tick := nextval(q.queue_tick_seq);
 		PERFORM pgq.ticker(i_queue_name, last_tick, now(), nextval(q.queue_event_seq));
 		ret_code := 200;
