@@ -263,6 +263,25 @@ events() {
 	[ "$(sql nbranch "SELECT last_tick FROM pgq.get_consumer_info('q6', 'w_root')")" = "$last" ]
 }
 
+@test "merge leaf: a leaf feeding a combined branch queue, set_partition_watermark" {
+	cascade q10
+	ok nbranch "register_location('part', 'pn', 'dbname=nbranch', false)"
+	ok nbranch "register_location('part', 'pp', 'dbname=nroot', false)"
+	ok nbranch "create_node('part', 'leaf', 'pn', 'w_part', 'pp', 1, 'q10')"
+	run sql nbranch "SELECT ret_code, node_type, completed_tick, provider_node, combined_queue,
+	       combined_type, local_watermark FROM pgq_node.get_worker_state('part')"
+	[ "$output" = "100|leaf|1|pp|q10|branch|1" ]
+	[ "$(sql nbranch "SELECT combined_queue, combined_type FROM pgq_node.get_node_info('part')")" = "q10|branch" ]
+	[ "$(sql nbranch "SELECT target_for FROM pgq_node.get_node_info('q10')")" = "{part}" ]
+	[ "$(call nbranch "set_partition_watermark('q10', 'part', 5)")" = "200|Ok" ]
+	[ "$(sql nbranch "SELECT last_tick_id FROM pgq_node.get_consumer_info('part')")" = 5 ]
+	[ "$(call nbranch "set_partition_watermark('q10', 'nosuch', 5)")" = "201|Part-queue does not exist" ]
+	# only a leaf may name a combined queue
+	ok nbranch "register_location('part2', 'pn', 'dbname=nbranch', false)"
+	run sql nbranch "SELECT * FROM pgq_node.create_node('part2', 'branch', 'pn', 'w', 'pn', 1, 'q10')"
+	[ "$status" -ne 0 ]
+}
+
 @test "drop_node: a provider is refused, a subscriber forgotten, the own node removed" {
 	cascade q7
 	[ "$(call nleaf "drop_node('q7', 'branch')")" = "405|Cannot drop provider node: branch" ]

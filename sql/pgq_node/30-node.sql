@@ -384,7 +384,7 @@ BEGIN
 	END IF;
 	IF combined_queue IS NOT NULL THEN
 		SELECT n.node_type INTO combined_type
-		  FROM pgq_node.node_info n WHERE n.queue_name = combined_queue;
+		  FROM pgq_node.node_info n WHERE n.queue_name = get_worker_state.combined_queue;
 		IF NOT FOUND THEN
 			ret_note := 'Combined queue node not found: ' || combined_queue;
 			RETURN;
