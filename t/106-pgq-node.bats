@@ -444,3 +444,102 @@ events() {
 	[ "$status" -eq 0 ]
 	[ "$(esql e "SELECT to_regnamespace('pgq_node') IS NULL")" = t ]
 }
+
+@test "the same calls give the same answers here as in Debian's original" {
+	have_debian_pgq_node || skip "Debian's postgresql-*-pgq-node is not installed"
+	new_db diffours && node_install diffours
+	new_db difforig none
+	sql difforig "CREATE EXTENSION pgq; CREATE EXTENSION pgq_node" >/dev/null
+	# all nodes of the scenario live in one database: the answers, not
+	# the connections, are compared.  Two notes differ on purpose (the
+	# original loses the queue name from them): only their codes count.
+	cat > "$BATS_TEST_TMPDIR/calls.sql" <<-'SQL'
+	\set VERBOSITY terse
+	SELECT * FROM pgq_node.register_location('dq', 'a', 'dbname=a', false);
+	SELECT * FROM pgq_node.register_location('dq', 'b', 'dbname=b', false);
+	SELECT * FROM pgq_node.register_location('dq', 'c', 'dbname=c', false);
+	SELECT * FROM pgq_node.create_node('dq', 'root', 'a', 'wa', NULL, NULL, NULL);
+	SELECT * FROM pgq_node.create_node('dq', 'leaf', 'a', 'wa', 'b', 1, NULL);
+	SELECT * FROM pgq_node.register_location('dq', 'd', 'dbname=d', false);
+	SELECT * FROM pgq_node.register_location('dq', 'd', NULL, true);
+	SELECT * FROM pgq_node.register_location('dq', 'e', NULL, true);
+	SELECT * FROM pgq_node.get_queue_locations('dq');
+	SELECT * FROM pgq_node.register_subscriber('dq', 'b', 'wb', NULL);
+	SELECT * FROM pgq_node.register_subscriber('dq', 'c', 'wc', NULL);
+	SELECT * FROM pgq_node.register_subscriber('nq', 'c', 'wc', NULL);
+	SELECT * FROM pgq_node.get_subscriber_info('dq');
+	SELECT * FROM pgq_node.set_subscriber_watermark('dq', 'b', 1);
+	SELECT ret_code FROM pgq_node.set_subscriber_watermark('dq', 'zz', 1);
+	SELECT * FROM pgq_node.set_global_watermark('dq', NULL);
+	SELECT ret_code FROM pgq_node.set_global_watermark('nq', NULL);
+	SELECT * FROM pgq_node.unregister_location('dq', 'd');
+	SELECT * FROM pgq_node.unregister_location('dq', 'a');
+	SELECT * FROM pgq_node.get_node_info('dq');
+	SELECT * FROM pgq_node.get_worker_state('dq');
+	SELECT * FROM pgq_node.get_consumer_info('dq');
+	SELECT * FROM pgq_node.register_location('lq', 'a', 'dbname=a', false);
+	SELECT * FROM pgq_node.register_location('lq', 'b', 'dbname=b', false);
+	SELECT * FROM pgq_node.create_node('lq', 'leaf', 'b', 'wlb', 'a', 1, NULL);
+	SELECT * FROM pgq_node.get_node_info('lq');
+	SELECT * FROM pgq_node.get_worker_state('lq');
+	SELECT * FROM pgq_node.get_consumer_state('lq', 'wlb');
+	SELECT * FROM pgq_node.register_consumer('lq', 'c2', 'a', 1);
+	SELECT * FROM pgq_node.register_consumer('lq', 'c2', 'b', 3);
+	SELECT * FROM pgq_node.register_consumer('nq', 'c2', 'b', 3);
+	SELECT * FROM pgq_node.set_consumer_paused('lq', 'c2', true);
+	SELECT * FROM pgq_node.set_consumer_paused('lq', 'c2', true);
+	SELECT * FROM pgq_node.set_consumer_paused('lq', 'c2', false);
+	SELECT * FROM pgq_node.set_consumer_paused('lq', 'zz', false);
+	SELECT * FROM pgq_node.set_consumer_uptodate('lq', 'c2', true);
+	SELECT * FROM pgq_node.set_consumer_uptodate('lq', 'zz', true);
+	SELECT * FROM pgq_node.set_consumer_completed('lq', 'c2', 9);
+	SELECT * FROM pgq_node.set_consumer_completed('lq', 'zz', 9);
+	SELECT * FROM pgq_node.set_consumer_error('lq', 'c2', 'bad');
+	SELECT * FROM pgq_node.set_consumer_error('lq', 'c2', NULL);
+	SELECT * FROM pgq_node.set_consumer_error('lq', 'zz', 'bad');
+	SELECT * FROM pgq_node.change_consumer_provider('lq', 'c2', 'zz');
+	SELECT * FROM pgq_node.change_consumer_provider('lq', 'zz', 'a');
+	SELECT * FROM pgq_node.change_consumer_provider('lq', 'c2', 'a');
+	SELECT * FROM pgq_node.get_consumer_info('lq');
+	SELECT * FROM pgq_node.get_consumer_state('lq', 'c2');
+	SELECT * FROM pgq_node.get_consumer_state('lq', 'zz');
+	SELECT * FROM pgq_node.unregister_consumer('lq', 'c2');
+	SELECT * FROM pgq_node.unregister_consumer('nq', 'c2');
+	SELECT * FROM pgq_node.set_node_attrs('lq', 'x=1&y=2');
+	SELECT * FROM pgq_node.set_node_attrs('nq', 'x=1');
+	SELECT pgq_node.is_root_node('dq'), pgq_node.is_leaf_node('dq'),
+	       pgq_node.is_root_node('lq'), pgq_node.is_leaf_node('lq');
+	SELECT * FROM pgq_node.set_global_watermark('lq', 5);
+	SELECT * FROM pgq_node.register_subscriber('lq', 'c', 'wc', NULL);
+	SELECT * FROM pgq_node.drop_node('lq', 'a');
+	SELECT * FROM pgq_node.drop_node('lq', 'b');
+	SELECT * FROM pgq_node.get_node_info('lq');
+	SELECT * FROM pgq_node.promote_branch('dq');
+	SELECT * FROM pgq_node.demote_root('nq', 1, 'b');
+	SELECT * FROM pgq_node.demote_root('dq', 1, 'b');
+	SELECT * FROM pgq_node.demote_root('dq', 2, 'b');
+	SELECT * FROM pgq_node.demote_root('dq', 3, 'b');
+	SELECT * FROM pgq_node.demote_root('dq', 1, 'b');
+	SELECT * FROM pgq_node.get_node_info('dq');
+	SELECT * FROM pgq_node.get_worker_state('dq');
+	SELECT * FROM pgq_node.set_global_watermark('dq', 2);
+	SELECT * FROM pgq_node.set_global_watermark('dq', 99);
+	SELECT * FROM pgq_node.set_global_watermark('dq', NULL);
+	SELECT * FROM pgq_node.promote_branch('dq');
+	SELECT * FROM pgq_node.get_node_info('dq');
+	SELECT * FROM pgq_node.unregister_subscriber('dq', 'c');
+	SELECT * FROM pgq_node.unregister_subscriber('dq', 'c');
+	SELECT queue_name, consumer_name, last_tick FROM pgq.get_consumer_info();
+	SELECT ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3 FROM pgq.event_template ORDER BY ev_id;
+	SELECT * FROM pgq_node.drop_node('dq', 'b');
+	SELECT * FROM pgq_node.drop_node('dq', 'a');
+	SELECT * FROM pgq_node.drop_node('dq', 'a');
+	SELECT count(*) FROM pgq_node.node_location;
+	SELECT count(*) FROM pgq.queue;
+	SQL
+	psql -X -d difforig -f "$BATS_TEST_TMPDIR/calls.sql" > "$BATS_TEST_TMPDIR/orig.out" 2>&1
+	psql -X -d diffours -f "$BATS_TEST_TMPDIR/calls.sql" > "$BATS_TEST_TMPDIR/ours.out" 2>&1
+	[ "$(grep -c ret_code "$BATS_TEST_TMPDIR/orig.out")" -gt 50 ]
+	run diff "$BATS_TEST_TMPDIR/orig.out" "$BATS_TEST_TMPDIR/ours.out"
+	[ "$status" -eq 0 ] || { echo "$output" >&2; false; }
+}

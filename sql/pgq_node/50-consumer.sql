@@ -187,8 +187,9 @@ BEGIN
 END
 $$;
 
--- Stores why the consumer's last batch failed (NULL clears it).  100,
--- or 101 when the consumer is unknown (ignored).
+-- Stores why the consumer's last batch failed (NULL clears it, and
+-- the note is NULL then, as in the original).  100, or 101 when the
+-- consumer is unknown (ignored).
 CREATE OR REPLACE FUNCTION pgq_node.set_consumer_error(i_queue_name text,
 	i_consumer_name text, i_error_msg text, OUT ret_code integer, OUT ret_note text)
 LANGUAGE plpgsql SECURITY DEFINER
@@ -202,6 +203,6 @@ BEGIN
 		RETURN;
 	END IF;
 	ret_code := 100;
-	ret_note := 'Consumer ' || i_consumer_name || ' error = ' || coalesce(i_error_msg, 'NULL');
+	ret_note := 'Consumer ' || i_consumer_name || ' error = ' || i_error_msg;
 END
 $$;
