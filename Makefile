@@ -5,7 +5,10 @@
 #   make demo       run the main job on a throwaway local cluster
 #   make bench      benchmarks against the reference systems (t/bench)
 #   make lint       mandoc -Tlint on the man pages, shellcheck on sh/
-#   make install    PREFIX, DESTDIR, MANDIR
+#   make install    everything into PREFIX (DESTDIR, MANDIR); nothing outside
+#   make install-pg the extensions and C modules into the server's own
+#                   directories (pg_config); never over another Debian
+#                   package's file unless FORCE=1
 
 VERSION = 0.1.0
 # Earlier versions of the pgq and pgq_coop extensions that
@@ -16,6 +19,7 @@ PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share/skytools-c
+LIBDIR  ?= $(PREFIX)/lib/skytools-c
 
 # Output directory; `make check` builds a second, sanitized tree.
 O ?= build
@@ -120,23 +124,26 @@ bench: all
 
 lint:
 	mandoc -Tlint -W warning man/man1/*.1 man/man5/*.5
-	shellcheck -s sh -x sh/* t/run-tests t/check-deps t/demo/*
+	shellcheck -s sh -x sh/* server/install-pg t/run-tests t/check-deps t/demo/* t/fuzz/run .ci/run
 
-install: all
+install: all $(O)/ext/.built
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
-	         $(DESTDIR)$(DATADIR)/sql
+	         $(DESTDIR)$(DATADIR)/sql $(DESTDIR)$(DATADIR)/extension
 	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/
 	for s in $(SH); do \
 	    sed 's|^SKYTOOLS_DATADIR=.*|SKYTOOLS_DATADIR=$(DATADIR)|' sh/$$s \
-	        > $(DESTDIR)$(BINDIR)/$$s && chmod 755 $(DESTDIR)$(BINDIR)/$$s; done
+	        > $(DESTDIR)$(BINDIR)/$$s && chmod 755 $(DESTDIR)$(BINDIR)/$$s || exit 1; done
 	install -m 644 sh/skytools-sh.lib $(DESTDIR)$(DATADIR)/
 	install -m 644 $(SQLOUT) $(DESTDIR)$(DATADIR)/sql/
+	install -m 644 $(O)/ext/*.control $(O)/ext/*.sql $(DESTDIR)$(DATADIR)/extension/
 	install -m 644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/man5/*.5 $(DESTDIR)$(MANDIR)/man5/
-	@if pg_config --sharedir >/dev/null 2>&1; then \
-	    ext=$(DESTDIR)$$(pg_config --sharedir)/extension; mkdir -p $$ext; \
-	    for s in $(SQL); do sql/build-ext $$s $(O)/sql/$$s.sql $(VERSION) $$ext $(EXT_UPDATE_FROM) || exit 1; done; \
-	else echo "pg_config not found: extension files not installed"; fi
+
+# The extension files (NAME.control, NAME--VERSION.sql) of each schema.
+$(O)/ext/.built: $(SQLOUT) sql/build-ext
+	rm -rf $(O)/ext
+	for s in $(SQL); do sql/build-ext $$s $(O)/sql/$$s.sql $(VERSION) $(O)/ext $(EXT_UPDATE_FROM) || exit 1; done
+	touch $@
 
 # Long fault runs (issue 7); `make check` runs the short versions.
 fuzz:
@@ -149,7 +156,7 @@ chaos:
 clean:
 	rm -rf build
 
-.PHONY: all check demo bench lint install clean fuzz chaos
+.PHONY: all check demo bench lint install install-pg clean fuzz chaos
 .SUFFIXES:
 
 # ---- Server-side C (issue 8) ----------------------------------------
@@ -169,7 +176,7 @@ WALMOD_SRC = server/skytools_wal.c common/walpush.c common/walfile.c \
 	common/durable.c common/crc32c.c common/walname.c
 
 all: server
-install: install-server
+install: install-modules
 
 server: $(MODULELIBS)
 
@@ -183,10 +190,19 @@ $(O)/server/skytools_wal.so: $(WALMOD_SRC) server/Makefile $(HDR)
 	$(PGXSMAKE) -C $(O)/server/skytools_wal -f $(CURDIR)/server/Makefile VERSION=$(VERSION)
 	cp $(O)/server/skytools_wal/skytools_wal.so $@
 
-install-server: $(MODULELIBS)
+# Inside PREFIX, like everything `make install` writes; install-pg puts
+# them where the server loads them.
+install-modules: $(MODULELIBS)
 	@if [ -n "$(MODULES)" ]; then \
-	    lib=$(DESTDIR)$$($(PG_CONFIG) --pkglibdir); mkdir -p $$lib && \
-	    install -m 755 $(MODULELIBS) $$lib/; \
+	    mkdir -p $(DESTDIR)$(LIBDIR) && install -m 755 $(MODULELIBS) $(DESTDIR)$(LIBDIR)/; \
 	else echo "no PostgreSQL server headers: C modules not built"; fi
 
-.PHONY: server install-server
+# Into the server's directories, each file checked before any is written.
+install-pg: $(O)/ext/.built $(MODULELIBS)
+	@command -v $(PG_CONFIG) >/dev/null || { echo "install-pg: $(PG_CONFIG) not found" >&2; exit 2; }
+	@[ -n "$(MODULES)" ] || echo "install-pg: no PostgreSQL server headers: C modules not built"
+	server/install-pg $(if $(FORCE),--force) \
+	    "$(DESTDIR)" "$$($(PG_CONFIG) --sharedir)/extension" $(O)/ext/*.control $(O)/ext/*.sql -- \
+	    "$$($(PG_CONFIG) --pkglibdir)" $(MODULELIBS)
+
+.PHONY: server install-modules

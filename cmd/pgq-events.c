@@ -37,7 +37,8 @@ help(void)
 	    "\n"
 	    "  -d, --dbname=CONNINFO  database (default: PG* environment)\n"
 	    "  -r, --raw              event fields only, no framing\n"
-	    "  -j, --json             one JSON object per event\n"
+	    "  -j, --json             one JSON object per event, and an end\n"
+	    "                         object after each batch\n"
 	    "  -h, --help             show this help\n"
 	    "  -V, --version          show the version\n");
 	finish(EXIT_DONE);
@@ -176,6 +177,10 @@ expand(PGconn *conn, const char *batch_id, const char *batch_line, enum fmt fmt)
 	n = copy_events(conn, batch_id, fmt);
 	if (fmt == FMT_STREAM)
 		stream_write_end(stdout, batch_id, n);
+	/* JSON's framing: a consumer knows it has the whole batch, and
+	 * hands its id to pgq-finish-batch --ids once it is handled. */
+	else if (fmt == FMT_JSON)
+		printf("{\"end\":{\"batch_id\":%s,\"event_count\":%lld}}\n", batch_id, n);
 	/* A follower downstream must see each batch as soon as it is whole. */
 	if (fflush(stdout) != 0)
 		err(EXIT_RETRY, "write stdout");

@@ -9,25 +9,28 @@
 
 #include "db.h"
 #include "exitcodes.h"
+#include "linein.h"
 #include "stream.h"
 #include "util.h"
 
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: pgq-finish-batch [-d conninfo] [batch_id ...]\n");
+	fprintf(stderr, "usage: pgq-finish-batch [-d conninfo] [--ids | batch_id ...]\n");
 	exit(EXIT_USAGE);
 }
 
 static void
 help(void)
 {
-	printf("usage: pgq-finish-batch [-d conninfo] [batch_id ...]\n"
+	printf("usage: pgq-finish-batch [-d conninfo] [--ids | batch_id ...]\n"
 	    "\n"
 	    "Finish each batch whose end record arrives on stdin, or the\n"
 	    "batches given by id.\n"
 	    "\n"
 	    "  -d, --dbname=CONNINFO  database (default: PG* environment)\n"
+	    "  -i, --ids              stdin holds batch ids, one per line (what a\n"
+	    "                         consumer of pgq-events --json prints)\n"
 	    "  -h, --help             show this help\n"
 	    "  -V, --version          show the version\n");
 	finish(EXIT_DONE);
@@ -61,29 +64,56 @@ finish_one(PGconn *conn, const char *sql, const char *batch_id)
 	PQclear(res);
 }
 
+/* --ids: one batch id per line, each finished as it arrives. */
+static void
+finish_ids(PGconn *conn, const char *sql)
+{
+	struct linein in;
+	long lineno = 0;
+	bool complete;
+	char *line;
+
+	linein_init(&in, STDIN_FILENO, -1, "stdin");
+	while (linein_next(&in, &line, &complete) >= 0) {
+		lineno++;
+		if (!complete)
+			errx(EXIT_RETRY, "stdin line %ld: no newline at end of input (truncated?)",
+			    lineno);
+		if (stream_parse_id(line) == 0)
+			errx(EXIT_USAGE, "stdin line %ld: not a batch id", lineno);
+		finish_one(conn, sql, line);
+	}
+	linein_free(&in);
+}
+
 int
 main(int argc, char *argv[])
 {
 	static const struct option longopts[] = {
 		{ "dbname",  required_argument, NULL, 'd' },
+		{ "ids",     no_argument,       NULL, 'i' },
 		{ "help",    no_argument,       NULL, 'h' },
 		{ "version", no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *conninfo = NULL, *sql;
+	bool ids = false;
 	PGconn *conn;
 	int c, i;
 
-	while ((c = getopt_long(argc, argv, "d:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:hiV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': conninfo = db_conninfo_arg(optarg); break;
 		case 'h': help(); break;
+		case 'i': ids = true; break;
 		case 'V': print_version(); break;
 		default: usage();
 		}
 	}
 	argc -= optind;
 	argv += optind;
+	if (ids && argc > 0)
+		usage();
 	for (i = 0; i < argc; i++)
 		if (stream_parse_id(argv[i]) == 0)
 			errx(EXIT_USAGE, "not a batch id: %s", argv[i]);
@@ -93,6 +123,8 @@ main(int argc, char *argv[])
 	if (argc > 0) {
 		for (i = 0; i < argc; i++)
 			finish_one(conn, sql, argv[i]);
+	} else if (ids) {
+		finish_ids(conn, sql);
 	} else {
 		struct stream in;
 		enum rec r;

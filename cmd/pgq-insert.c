@@ -358,6 +358,10 @@ main(int argc, char *argv[])
 	o.queue = argv[optind];
 
 	conn = db_connect(conninfo);
+	/* Up front, so that empty input too fails on a missing queue, a
+	 * database without PgQ, or a queue with inserts disabled. */
+	PQclear(db_exec(conn, "queue", "SELECT pgq.current_event_table($1)", 1,
+	    (const char *const[]){ o.queue }));
 	if (o.stream)
 		move_batches();
 	else

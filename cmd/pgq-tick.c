@@ -966,6 +966,9 @@ catch_signals(void)
 	sigaction(SIGINT, &sa, NULL);
 	/* Closed sockets show up as errors from libpq, not as signals. */
 	signal(SIGPIPE, SIG_IGN);
+	/* The log is stderr, opened by the caller: nothing to reopen, and a
+	 * hangup must not stop the ticker. */
+	signal(SIGHUP, SIG_IGN);
 }
 
 int

@@ -134,9 +134,17 @@ main(int argc, char *argv[])
 		free(path);
 	}
 	for (size_t i = 0; i < nb; i++) {
+		/* walmgr's compressed backups are tar files of zstd. */
+		char *p = walarch_path(archive, "base/");
+		const char *tail = "/base.tar.zst";
+
+		p = xrealloc(p, strlen(p) + strlen(bk[i].label) + strlen(tail) + 1);
+		strcat(strcat(p, bk[i].label), tail);
 		iso_utc(when, sizeof(when), bk[i].done.tv_sec);
-		printf("base\t%s\t%u\t%lld\tnone\t%s\n", bk[i].label,
-		    (unsigned)bk[i].tli, bk[i].bytes, when);
+		printf("base\t%s\t%u\t%lld\t%s\t%s\n", bk[i].label,
+		    (unsigned)bk[i].tli, bk[i].bytes,
+		    access(p, F_OK) == 0 ? "zstd" : "none", when);
+		free(p);
 	}
 	walarch_free(ents, n);
 	walarch_backups_free(bk, nb);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,7 +25,8 @@
 #include "walname.h"
 
 static const char usage_line[] =
-    "usage: wal-prune -A archive [--dry-run] (--before segment | --keep-backups n)\n";
+    "usage: wal-prune -A archive [--dry-run] [--keep-from segment] (--before segment |\n"
+    "       --keep-backups n [--keep-days d] [--wal-backups k] | --keep-days d [--wal-backups k])\n";
 
 static void
 usage(void)
@@ -43,6 +45,9 @@ help(void)
 	    "  -A, --archive DIR       the archive directory\n"
 	    "  -b, --before SEGMENT    remove WAL older than this segment\n"
 	    "  -k, --keep-backups N    keep the newest N base backups\n"
+	    "  -d, --keep-days D       also keep the backups of the last D days\n"
+	    "  -w, --wal-backups K     keep WAL only for the newest K backups kept\n"
+	    "  -f, --keep-from SEGMENT never remove this segment or later ones\n"
 	    "  -n, --dry-run           only print what would be removed\n"
 	    "  -s, --wal-segsize MB    WAL segment size (default: from the archive)\n"
 	    "  -h, --help              this help\n"
@@ -110,11 +115,16 @@ main(int argc, char *argv[])
 		{ "dry-run",      no_argument,       NULL, 'n' },
 		{ "help",         no_argument,       NULL, 'h' },
 		{ "keep-backups", required_argument, NULL, 'k' },
+		{ "keep-days",    required_argument, NULL, 'd' },
+		{ "keep-from",    required_argument, NULL, 'f' },
+		{ "wal-backups",  required_argument, NULL, 'w' },
 		{ "wal-segsize",  required_argument, NULL, 's' },
 		{ "version",      no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *archive = NULL, *before = NULL;
+	const char *archive = NULL, *before = NULL, *keepfrom = NULL;
+	struct walname fn;
+	long long days = 0, walk = 0;
 	struct walent *ents;
 	struct backup *bk;
 	struct walname wn;
@@ -126,13 +136,19 @@ main(int argc, char *argv[])
 	char *basedir, *waldir;
 	int c, dry = 0, ret = EXIT_DONE, removed = 0;
 
-	while ((c = getopt_long(argc, argv, "A:b:hk:ns:V", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "A:b:d:f:hk:ns:Vw:", opts, NULL)) != -1) {
 		switch (c) {
 		case 'A':
 			archive = optarg;
 			break;
 		case 'b':
 			before = optarg;
+			break;
+		case 'd':
+			days = parse_num(optarg, 1, 365000, "number of days");
+			break;
+		case 'f':
+			keepfrom = optarg;
 			break;
 		case 'h':
 			help();
@@ -153,14 +169,21 @@ main(int argc, char *argv[])
 		case 'V':
 			print_version();
 			break;
+		case 'w':
+			walk = parse_num(optarg, 1, 1000000, "number of backups");
+			break;
 		default:
 			usage();
 		}
 	}
-	if (argc != optind || archive == NULL || (before == NULL) == (keep == 0))
+	if (argc != optind || archive == NULL ||
+	    (before == NULL) == (keep == 0 && days == 0) ||
+	    (walk > 0 && before != NULL))
 		usage();
 	if (before != NULL && walname_parse(before, &wn) != WAL_SEGMENT)
 		errx(EXIT_USAGE, "not a WAL segment name: %s", before);
+	if (keepfrom != NULL && walname_parse(keepfrom, &fn) != WAL_SEGMENT)
+		errx(EXIT_USAGE, "not a WAL segment name: %s", keepfrom);
 	if (stat(archive, &st) != 0)
 		err(EXIT_RETRY, "archive %s", archive);
 	if (walarch_scan(archive, &ents, &n, NULL) != 0 && errno != ENOENT)
@@ -172,7 +195,7 @@ main(int argc, char *argv[])
 	basedir = walarch_path(archive, "base");
 	waldir = walarch_path(archive, "wal");
 
-	if (keep > 0) {
+	if (keep > 0 || days > 0) {
 		if (nb == 0) {
 			warnx("%s: no base backup; nothing removed", archive);
 			finish(EXIT_DONE);
@@ -185,16 +208,23 @@ main(int argc, char *argv[])
 		 * the oldest backup kept: LSNs of different timelines say
 		 * nothing about which one is newer, and time is all that
 		 * orders them.  The cut-off is the lowest start kept. */
-		size_t live = 0, kept = 0;
-		struct timespec t0 = { 0, 0 };
+		size_t live = 0, kept = 0, walkept = 0;
+		struct timespec t0 = { 0, 0 }, now;
 
+		if (clock_gettime(CLOCK_REALTIME, &now) != 0)
+			err(EXIT_RETRY, "clock_gettime");
 		drop = xmalloc(nb);
 		for (size_t i = 0; i < nb; i++)
 			live += bk[i].live != 0;
 		for (size_t i = nb; i-- > 0;) {
+			/* Young enough, or among the newest n: kept.  The
+			 * newest backup always is. */
+			int want = kept < (size_t)keep || kept == 0 ||
+			    (days > 0 && now.tv_sec - bk[i].done.tv_sec <
+			    days * 86400);
+
 			drop[i] = 1;
-			if (live > 0 ? bk[i].live && kept < (size_t)keep :
-			    kept < (size_t)keep) {
+			if (want && (live == 0 || bk[i].live)) {
 				drop[i] = 0;
 				kept++;
 				if (kept == 1 || ts_before(&bk[i].done, &t0))
@@ -209,11 +239,15 @@ main(int argc, char *argv[])
 				    "kept", bk[i].label);
 				drop[i] = 0;
 			}
+		/* With --wal-backups only the newest k kept backups keep
+		 * the archived WAL from their start: the older ones restore
+		 * to their own end from the WAL they hold (pg_basebackup -X). */
 		cutoff = UINT64_MAX;
-		for (size_t i = 0; i < nb; i++) {
+		for (size_t i = nb; i-- > 0;) {
 			if (drop[i])
 				ndrop++;
-			else if (bk[i].start_lsn / segsize < cutoff)
+			else if ((walk == 0 || walkept++ < (size_t)walk) &&
+			    bk[i].start_lsn / segsize < cutoff)
 				cutoff = bk[i].start_lsn / segsize;
 		}
 	} else {
@@ -229,6 +263,11 @@ main(int argc, char *argv[])
 		if (need < nb)
 			warnx("keeping WAL from %s on: base backup %s needs it",
 			    bk[need].start_seg, bk[need].label);
+	}
+
+	if (keepfrom != NULL && walname_segno(&fn, segsize) < cutoff) {
+		cutoff = walname_segno(&fn, segsize);
+		warnx("keeping WAL from %s on (--keep-from)", keepfrom);
 	}
 
 	if (rm_leftovers(basedir, dry) != 0)

@@ -8,12 +8,16 @@
  * on its temporary file, which also lets a retry reuse the temporary
  * file a killed push left behind. */
 #include <err.h>
+#include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "durable.h"
 #include "exitcodes.h"
 #include "util.h"
 #include "walfile.h"
@@ -23,7 +27,8 @@
 #define DEFAULT_LEVEL 1
 
 static const char usage_line[] =
-    "usage: wal-push -A archive [--compress zstd|none] [--level n] path name\n";
+    "usage: wal-push -A archive [--compress zstd|none] [--level n] path name\n"
+    "       wal-push -A archive [--compress zstd|none] [--level n] --stdin size name\n";
 
 static void
 usage(void)
@@ -40,9 +45,53 @@ help(void)
 	    "  -A, --archive DIR      the archive directory (must exist)\n"
 	    "  -c, --compress METHOD  zstd or none (default none)\n"
 	    "  -l, --level N          zstd level, 1..19 (default 1)\n"
+	    "  -s, --stdin SIZE       read the file from stdin: exactly SIZE bytes\n"
 	    "  -h, --help             this help\n"
 	    "  -V, --version          print the version\n", stdout);
 	finish(EXIT_DONE);
+}
+
+/* --stdin: the sender is remote (walmgr over ssh), and a connection
+ * that drops must never archive a partial file.  stdin is copied to an
+ * unlinked temporary file, so nothing is left behind whatever happens,
+ * and only exactly size bytes followed by EOF go on to be archived.
+ * The same steps as for a path then run on /dev/fd/N (which reopens the
+ * file from its start). */
+static const char *
+spool_stdin(long long size, char *path, size_t pathlen)
+{
+	const char *dir = getenv("TMPDIR");
+	char buf[65536];
+	long long got = 0;
+	ssize_t r;
+	int fd;
+
+	if (dir == NULL || *dir == '\0')
+		dir = "/tmp";
+	if ((size_t)snprintf(path, pathlen, "%s/wal-push.XXXXXX", dir) >= pathlen)
+		errx(EXIT_USAGE, "TMPDIR too long");
+	if ((fd = mkstemp(path)) < 0)
+		err(EXIT_RETRY, "%s", path);
+	if (unlink(path) != 0)
+		err(EXIT_RETRY, "unlink %s", path);
+	while ((r = read(STDIN_FILENO, buf, sizeof(buf))) != 0) {
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			err(EXIT_RETRY, "stdin");
+		}
+		got += r;
+		if (got > size)
+			errx(EXIT_RETRY, "stdin: more than %lld bytes; nothing "
+			    "archived", size);
+		if (write_all(fd, buf, (size_t)r) != 0)
+			err(EXIT_RETRY, "spool file in %s", dir);
+	}
+	if (got != size)
+		errx(EXIT_RETRY, "stdin: %lld bytes of %lld (the sender or the "
+		    "connection went away); nothing archived", got, size);
+	snprintf(path, pathlen, "/dev/fd/%d", fd);
+	return path;
 }
 
 int
@@ -53,6 +102,7 @@ main(int argc, char *argv[])
 		{ "compress", required_argument, NULL, 'c' },
 		{ "help",     no_argument,       NULL, 'h' },
 		{ "level",    required_argument, NULL, 'l' },
+		{ "stdin",    required_argument, NULL, 's' },
 		{ "version",  no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -61,8 +111,10 @@ main(int argc, char *argv[])
 	char msg[512];
 	uint32_t comp = WALFILE_NONE;
 	int c, level = DEFAULT_LEVEL, rc;
+	long long insize = -1;
+	char spool[PATH_MAX];
 
-	while ((c = getopt_long(argc, argv, "A:c:hl:V", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "A:c:hl:s:V", opts, NULL)) != -1) {
 		switch (c) {
 		case 'A':
 			archive = optarg;
@@ -81,6 +133,9 @@ main(int argc, char *argv[])
 		case 'l':
 			level = (int)parse_num(optarg, 1, 19, "level");
 			break;
+		case 's':
+			insize = parse_num(optarg, 0, LLONG_MAX, "size");
+			break;
 		case 'V':
 			print_version();
 			break;
@@ -90,14 +145,16 @@ main(int argc, char *argv[])
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 2 || archive == NULL)
+	if (argc != (insize >= 0 ? 1 : 2) || archive == NULL)
 		usage();
-	src = argv[0];
-	name = argv[1];
+	src = insize >= 0 ? NULL : argv[0];
+	name = argv[argc - 1];
 	if (walname_parse(name, &wn) == WAL_OTHER)
 		errx(EXIT_USAGE, "not a WAL file name: %s", name);
 
 	umask(077);
+	if (insize >= 0)
+		src = spool_stdin(insize, spool, sizeof(spool));
 	/* The archive module runs the same steps inside the server. */
 	rc = walpush(archive, src, name, comp, level, msg, sizeof(msg));
 	if (msg[0] != '\0')

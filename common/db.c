@@ -8,6 +8,8 @@
 #include "exitcodes.h"
 #include "util.h"
 
+static const char *oneline(const char *m, char *dst, size_t cap);
+
 const char db_session_setup_sql[] =
 	"SELECT pg_catalog.set_config('search_path', '', false);"
 	" SET DateStyle = ISO; SET TimeZone = 'UTC'; SET extra_float_digits = 3";
@@ -60,11 +62,46 @@ db_try_connect(const char *conninfo, struct buf *msg)
 	return conn;
 }
 
+static int
+is_uri(const char *ci)
+{
+	return strncmp(ci, "postgresql://", 13) == 0 ||
+	    strncmp(ci, "postgres://", 11) == 0;
+}
+
+void
+db_check_conninfo(const char *conninfo)
+{
+	PQconninfoOption *opts;
+	char *err = NULL, *m;
+	char line[512];
+
+	/* libpq reads a dbname with '=' or a URI prefix as a whole
+	 * connection string (expand_dbname); anything else is a name. */
+	if (conninfo == NULL || (strchr(conninfo, '=') == NULL && !is_uri(conninfo)))
+		return;
+	opts = PQconninfoParse(conninfo, &err);
+	if (opts != NULL) {
+		PQconninfoFree(opts);
+		return;
+	}
+	m = db_mask(conninfo);
+	/* libpq quotes a bad URI whole, password included: then its words
+	 * stay out.  Its key=value messages name keys only. */
+	if (err != NULL && (!is_uri(conninfo) || strcmp(m, conninfo) == 0))
+		errx(EXIT_USAGE, "invalid connection string \"%s\": %s", m,
+		    oneline(err, line, sizeof(line)));
+	errx(EXIT_USAGE, "invalid connection string \"%s\"", m);
+}
+
 PGconn *
 db_connect(const char *conninfo)
 {
 	struct buf msg = {0};
-	PGconn *conn = db_try_connect(conninfo, &msg);
+	PGconn *conn;
+
+	db_check_conninfo(conninfo);
+	conn = db_try_connect(conninfo, &msg);
 
 	if (conn == NULL)
 		errx(EXIT_RETRY, "%s", msg.data);
@@ -235,6 +272,7 @@ db_conninfo_arg(char *arg)
 	/* ps reads the argument vector from the process's own memory, so
 	 * overwriting it in place hides the secret from other users. */
 	find_secrets(copy, scrub_span, arg);
+	db_check_conninfo(copy);
 	return copy;
 }
 

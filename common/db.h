@@ -12,8 +12,9 @@
 
 #include "util.h"
 
-/* Connect (conninfo may be NULL: PG* environment).  Exits EXIT_RETRY
- * with a message on failure. */
+/* Connect (conninfo may be NULL: PG* environment).  Exits EXIT_USAGE on
+ * a malformed connection string, EXIT_RETRY with a message on any other
+ * failure. */
 PGconn *db_connect(const char *conninfo);
 
 /* Same, but returns NULL and fills msg (masked) instead of exiting. */
@@ -25,12 +26,18 @@ PGconn *db_connect_start(const char *conninfo);
 /* Settings to send once a db_connect_start() connection is up. */
 extern const char db_session_setup_sql[];
 
+/* Exit EXIT_USAGE with a message when conninfo is a connection string
+ * (key=value or URI) that libpq cannot parse: no retry can fix it.
+ * db_connect and db_conninfo_arg call it. */
+void db_check_conninfo(const char *conninfo);
+
 /* A copy of conninfo with any password replaced by "********". */
 char *db_mask(const char *conninfo);
 
 /* A copy of a conninfo given on the command line, with the password in
- * arg itself overwritten by asterisks so that ps does not show it.  Call
- * it on the optarg of every -d/-s option. */
+ * arg itself overwritten by asterisks so that ps does not show it, and
+ * checked with db_check_conninfo.  Call it on the optarg of every -d/-s
+ * option. */
 char *db_conninfo_arg(char *arg);
 
 /* libpq's last error for conn, one line, without the trailing newline. */

@@ -22,4 +22,8 @@ sig_catch_stop(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	/* Logs go to stderr, which the caller opened: there is nothing to
+	 * reopen, and a hangup (a closed terminal, a log rotation's signal)
+	 * must not end a consumer in the middle of its work. */
+	signal(SIGHUP, SIG_IGN);
 }

@@ -7,8 +7,9 @@
 /* Set by SIGTERM or SIGINT once sig_catch_stop() ran. */
 extern volatile sig_atomic_t sig_stop;
 
-/* Install handlers that only set sig_stop.  No SA_RESTART: a blocked
- * poll() or read() returns EINTR so the loop sees the flag. */
+/* Install handlers that only set sig_stop, and ignore SIGHUP.  No
+ * SA_RESTART: a blocked poll() or read() returns EINTR so the loop sees
+ * the flag. */
 void sig_catch_stop(void);
 
 #endif

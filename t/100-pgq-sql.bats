@@ -92,14 +92,17 @@ idle_in_tx() {
 	done
 	# three producers in parallel, each 100 events in 10 transactions,
 	# while the ticker runs
+	pids=
 	for p in 1 2 3; do
 		(for t in $(seq 1 10); do
 			sql q "SELECT count(pgq.insert_event(CASE WHEN i % 2 = 0 THEN 'qa' ELSE 'qb' END,
 			        'x', 'p$p-t$t-' || i)) FROM generate_series(1, 10) i" >/dev/null || exit 1
 		done) &
+		pids="$pids $!"
 	done
 	for i in $(seq 1 5); do tick qa >/dev/null; tick qb >/dev/null; done
-	wait
+	# by pid: a bare wait would also wait for bats' time-limit watchdog
+	for p in $pids; do wait "$p"; done
 	tick qa >/dev/null; tick qb >/dev/null
 	for c in c1 c2 c3; do
 		drain qa "$c" >"$TEST_DIR/qa.$c"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # CREATE EXTENSION pgq / pgq_coop from the files sql/build-ext writes
-# (what `make install` puts into pg_config --sharedir/extension).  The
+# (what `make install-pg` puts into pg_config --sharedir/extension).  The
 # system share directory holds Debian's pgq.control, so the test runs a
 # second server from a private copy of the installation: PostgreSQL
 # finds its share directory relative to its own executable.

@@ -88,13 +88,15 @@ finish_current() {
 		printf '%s\n' "$output" | python3 -c '
 import json, sys
 rows = [json.loads(l) for l in sys.stdin]
+assert rows[-1] == {"end": {"batch_id": int(sys.argv[1]), "event_count": 7}}, rows[-1]
+rows = rows[:-1]
 d = {r["ev_type"]: r for r in rows}
 assert d["nl"]["ev_data"] == "line1\nline2\r"
 assert d["tab"]["ev_extra4"] == "x4"
 assert d["utf8"]["ev_data"] == "\u00e9t\u00e9 \u20ac"
 assert d["null"]["ev_data"] is None and d["null"]["ev_extra2"] == "extra2"
 assert isinstance(rows[0]["ev_id"], int)
-'
+' "$id"
 		pgq-finish-batch -d "$db" "$id"
 	done
 }
@@ -159,7 +161,7 @@ assert isinstance(rows[0]["ev_id"], int)
 		db="pipes_$f"
 		make_queue "$db" fq c1
 		out="$BATS_TEST_TMPDIR/follow.$f"
-		( pgq-next-batch --follow -d "$db" fq c1 | pgq-events -d "$db" |
+		( pid_to "$out.pid" pgq-next-batch --follow -d "$db" fq c1 | pgq-events -d "$db" |
 		  tee "$out" | pgq-finish-batch -d "$db" ) &
 		pid=$!
 		for i in $(seq 1 20); do
@@ -171,7 +173,8 @@ assert isinstance(rows[0]["ev_id"], int)
 		[ "$(grep '^event' "$out" | cut -f7 | sort -n | uniq | wc -l)" -eq 2000 ]
 		[ "$(grep -c '^event' "$out")" -eq 2000 ]
 		wait_for sh -c "pgq-next-batch -d $db fq c1 >/dev/null; [ \$? -eq 1 ]"
-		pkill -TERM -f "pgq-next-batch --follow -d $db fq" || true
+		# the first stage ends the pipeline: the others see EOF
+		kill -TERM "$(cat "$out.pid")"
 		wait "$pid"
 	done
 }
@@ -358,5 +361,57 @@ assert isinstance(rows[0]["ev_id"], int)
 	run --separate-stderr pgq-next-batch --batch-events 0 q c
 	[ "$status" -eq 2 ]
 	run --separate-stderr pgq-next-batch --register --subconsumer s q c
+	[ "$status" -eq 2 ]
+}
+
+@test "pgq-insert: empty input still checks the queue and the database" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		run --separate-stderr pgq-insert -d "$db" no_such_queue </dev/null
+		[ "$status" -eq 2 ] || { echo "$f: $status $stderr"; false; }
+		[[ "$stderr" == pgq-insert:*no_such_queue* ]] || [[ "$stderr" == pgq-insert:*"queue"* ]]
+		run --separate-stderr pgq-insert -d "$db" --stream no_such_queue </dev/null
+		[ "$status" -eq 2 ]
+		make_queue "$db" eq
+		run --separate-stderr pgq-insert -d "$db" eq </dev/null
+		[ "$status" -eq 0 ]
+	done
+	new_db pipes_nopgq none
+	run --separate-stderr pgq-insert -d pipes_nopgq q </dev/null
+	[ "$status" -eq 2 ] || { echo "$status $stderr"; false; }
+}
+
+@test "a JSON consumer finishes its batches: pgq-events --json end objects, pgq-finish-batch --ids" {
+	for f in $(pgq_flavours); do
+		db="pipes_$f"
+		make_queue "$db" jq c1
+		for i in 1 2 3; do
+			printf 'n\t%s\n' "$i" | pgq-insert -d "$db" jq
+			tick "$db" jq
+		done
+		out="$BATS_TEST_TMPDIR/json.$f"
+		# handles each event, then hands on the id of each whole batch
+		consumer='
+import json, sys
+for line in sys.stdin:
+    o = json.loads(line)
+    if "end" in o:
+        print(o["end"]["batch_id"], flush=True)
+    else:
+        open(sys.argv[1], "a").write(o["ev_data"] + "\n")
+'
+		for b in 1 2 3; do
+			pgq-next-batch -d "$db" jq c1 | pgq-events -d "$db" --json |
+				python3 -c "$consumer" "$out" | pgq-finish-batch -d "$db" --ids
+		done
+		[ "$(tr '\n' , <"$out")" = "1,2,3," ]
+		run pgq-next-batch -d "$db" jq c1
+		[ "$status" -eq 1 ]
+	done
+	db="pipes_$(pgq_flavours | cut -d' ' -f1)"
+	run --separate-stderr pgq-finish-batch -d "$db" --ids <<<"12x"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"stdin line 1: not a batch id"* ]]
+	run --separate-stderr pgq-finish-batch -d "$db" --ids 5
 	[ "$status" -eq 2 ]
 }

@@ -44,12 +44,21 @@ setup_file() {
 		run --separate-stderr pgq-consumer --once -d "$db" q2 c1 sh -c 'cat >/dev/null; exit 7'
 		[ "$status" -eq 3 ]
 		[[ "$stderr" == *"status 7"*"batch $id"* ]]
+		# it exits at once: no retry announced
+		[[ "$stderr" != *retrying* ]]
 		[ "$(pgq-next-batch -d "$db" q2 c1 | cut -f2)" = "$id" ]
 		run --separate-stderr pgq-consumer --once -d "$db" q2 c1 cat
 		[ "$status" -eq 0 ]
 		run pgq-next-batch -d "$db" q2 c1
 		[ "$status" -eq 1 ]
 	done
+}
+
+@test "--once: a lost server is exit 3 at once, without a retry message" {
+	run --separate-stderr pgq-consumer --once -d "host=$TEST_DIR/nonexistent dbname=x" q c cat
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *"pgq-next-batch failed (status 3)"* ]]
+	[[ "$stderr" != *retrying* ]]
 }
 
 @test "unknown queue is a usage failure" {

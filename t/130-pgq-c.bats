@@ -7,9 +7,8 @@
 load helper
 
 setup_file() {
-	local so="$SKYTOOLS_BUILD/server/pgq_c.so"
-	[ -f "$so" ] || so="$TOP/build/server/pgq_c.so"
-	[ -f "$so" ] || skip "pgq_c.so not built (make server needs the server headers)"
+	find_module pgq_c || return 0
+	local so=$MODULE_SO
 	pg_start
 	mkdir -p "$TEST_DIR/lib"
 	cp "$so" "$TEST_DIR/lib/pgq_c.so"
@@ -22,6 +21,7 @@ setup_file() {
 
 # Each test sees only its own events.
 setup() {
+	skip_file
 	sql c "TRUNCATE pgq.event_template CASCADE" >/dev/null
 	sql p "TRUNCATE pgq.event_template CASCADE" >/dev/null
 }

@@ -8,9 +8,8 @@
 load helper
 
 setup_file() {
-	local so="$SKYTOOLS_BUILD/server/pgq_c.so"
-	[ -f "$so" ] || so="$TOP/build/server/pgq_c.so"
-	[ -f "$so" ] || skip "pgq_c.so not built (make server needs the server headers)"
+	find_module pgq_c || return 0
+	local so=$MODULE_SO
 	pg_start
 	local share pkglib inst f
 	share=$(pg_config --sharedir)
@@ -42,6 +41,8 @@ setup_file() {
 	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/extdata" -p "$inst$TEST_PGBIN/postgres" \
 		-l "$TEST_DIR/extserver.log" -w -t 60 start >/dev/null
 }
+
+setup() { skip_file; }
 
 esql() {
 	psql -XAtq -v ON_ERROR_STOP=1 -p 5433 -d "$1" -c "$2"

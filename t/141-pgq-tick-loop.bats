@@ -73,6 +73,35 @@ teardown() {
 	[ "$st" -eq 0 ]
 }
 
+@test "pgq-tick --loop: SIGHUP is ignored, it keeps ticking" {
+	tickdb l_hup
+	start_ticker --interval 50 -d dbname=l_hup
+	wait_for grep -q connected "$LOG"
+	kill -HUP "$TICKER"
+	t0=$(last_tick l_hup)
+	wait_for ticked l_hup 2 "$t0"
+	kill -0 "$TICKER"
+	stop_ticker
+	[ "$STOPPED" -eq 0 ] || { cat "$LOG"; false; }
+}
+
+@test "pgq-next-batch --follow: SIGHUP is ignored" {
+	new_db l_nbhup debian
+	make_queue l_nbhup q c1
+	out="$BATS_TEST_TMPDIR/follow"
+	pgq-next-batch --follow -d dbname=l_nbhup q c1 >"$out" 2>"$out.err" &
+	pid=$!
+	wait_for sh -c "[ \$(psql -XAtc \"select count(*) from pg_stat_activity where datname='l_nbhup' and application_name='pgq-next-batch'\") -eq 1 ]"
+	kill -HUP "$pid"
+	printf 't\tafter-hup\n' | pgq-insert -d dbname=l_nbhup q
+	tick l_nbhup q
+	wait_for grep -q '^batch' "$out"
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	[ "$st" -eq 0 ] || { cat "$out.err"; false; }
+}
+
 @test "pgq-tick --loop: reconnects after its backend is terminated" {
 	tickdb l_re
 	start_ticker --interval 50 -d dbname=l_re

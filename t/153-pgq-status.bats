@@ -85,6 +85,30 @@ setup_file() {
 	[[ "$stderr" != *s3cret* ]]
 }
 
+@test "a malformed connection string is a usage error (2) in every program, password masked" {
+	local p o
+	for p in pgq-status pgq-tick pgq-create-queue pgq-drop-queue pgq-config pgq-register \
+		pgq-unregister pgq-insert pgq-next-batch pgq-events pgq-finish-batch pgq-retry \
+		londiste-apply londiste-copy londiste-compare londiste-repair; do
+		for o in -d -s; do
+			case $o$p in -spgq-*|-slondiste-apply) continue ;; esac
+			run --separate-stderr "$p" "$o" "password=s3cret foo=bar" q c t
+			[ "$status" -eq 2 ] || { echo "$p $o: $status $stderr"; false; }
+			[[ "$stderr" == "$p: invalid connection string \"password=******** foo=bar\": "* ]] ||
+				{ echo "$p: $stderr"; false; }
+			run --separate-stderr "$p" "$o" "postgresql://u:s3cret@[::1/x" q c t
+			[ "$status" -eq 2 ] || { echo "$p $o URI: $status $stderr"; false; }
+			[[ "$stderr" != *s3cret* ]]
+		done
+	done
+	# --follow would otherwise retry it for ever
+	run --separate-stderr pgq-next-batch --follow -d "foo=bar" q c
+	[ "$status" -eq 2 ]
+	# a plain word is a database's name, not a connection string
+	run --separate-stderr pgq-status -d "st_nosuchdb"
+	[ "$status" -eq 3 ]
+}
+
 @test "pgq-status --prometheus: text exposition format with escaped labels" {
 	for f in $(flavours); do
 		run --separate-stderr pgq-status -d "dbname=st_$f" --prometheus

@@ -30,6 +30,8 @@ setup() {
 	parallel_copies = 2
 	INI
 	INI=$BATS_TEST_TMPDIR/l.ini
+	# replay started with it carries it into every process it starts
+	MARK="t210-$BATS_TEST_NUMBER-$$-$RANDOM"
 	for db in prov sub; do
 		sql $db "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
 		sql $db "CREATE TABLE t2 (a int, b text, v text, PRIMARY KEY (a, b))"
@@ -46,7 +48,8 @@ teardown() {
 	londiste "$INI" stop 2>/dev/null || :
 	stop_writer
 	kill "$(cat "$BATS_TEST_TMPDIR/tick.pid")" 2>/dev/null || :
-	wait 2>/dev/null || :
+	# by pid: a bare wait would also wait for bats' time-limit watchdog
+	wait "$(cat "$BATS_TEST_TMPDIR/tick.pid")" 2>/dev/null || :
 }
 
 # writer TABLE: insert, update and delete rows of t1 until stop_writer.
@@ -215,21 +218,22 @@ hold_lock() {
 @test "londiste: SIGKILL of apply, events or the whole pipeline under load loses nothing" {
 	londiste "$INI" provider add t1
 	londiste "$INI" subscriber add t1
-	londiste "$INI" replay --daemon
+	SKYTOOLS_TEST_MARK=$MARK londiste "$INI" replay --daemon
 	wait_for table_ok t1
 	writer 1
 	for i in $(seq 1 12); do
 		case $((i % 3)) in
-		0) pat="londiste-apply -d host=$TEST_DIR dbname=sub" ;;
-		1) pat="pgq-events -d host=$TEST_DIR dbname=prov" ;;
-		2) pat="next-batch --follow -d host=$TEST_DIR dbname=prov" ;;
+		0) stage=londiste-apply ;;
+		1) stage=pgq-events ;;
+		2) stage=pgq-next-batch ;;
 		esac
-		wait_for pgrep -f -- "$pat" >/dev/null
+		wait_for has_marked "$MARK" "$stage"
 		sleep 0.$((RANDOM % 5))
-		for pid in $(pgrep -f -- "$pat"); do kill -9 "$pid" 2>/dev/null || :; done
+		for pid in $(marked_pids "$MARK" "$stage"); do kill -9 "$pid" 2>/dev/null || :; done
 		if [ $((i % 3)) = 2 ]; then
 			# and the rest of the pipeline with it
-			for pid in $(pgrep -f -- "host=$TEST_DIR dbname=prov$" ) $(pgrep -f -- "londiste-apply -d host=$TEST_DIR"); do
+			for pid in $(marked_pids "$MARK" pgq-events) $(marked_pids "$MARK" londiste-apply) \
+				$(marked_pids "$MARK" pgq-finish-batch); do
 				kill -9 "$pid" 2>/dev/null || :
 			done
 		fi
@@ -272,11 +276,10 @@ hold_lock() {
 }
 
 # Nothing of this test's replay is left: no wrapper, copier or watchdog
-# (forks of sh/londiste with the config in their command line), no stage
-# or copy (the cluster's socket directory is in their conninfo).
+# (forks of sh/londiste), no stage or copy: nothing that carries the
+# mark the daemon was started with.
 replay_gone() {
-	! pgrep -f -- "londiste $INI " >/dev/null &&
-	! pgrep -f -- "^(pgq-next-batch|pgq-events|londiste-apply|pgq-finish-batch|londiste-copy) .*host=$TEST_DIR " >/dev/null &&
+	[ -z "$(marked_pids "$MARK")" ] &&
 	# nor the copier's look, in the server
 	[ "$(sql sub "SELECT count(*) FROM pg_stat_activity
 		WHERE query LIKE '%londiste.tables_to_copy%' AND pid <> pg_backend_pid()")" = 0 ]
@@ -286,15 +289,15 @@ replay_gone() {
 	sql prov "INSERT INTO t2 SELECT g, 'k' || g, 'v' FROM generate_series(1, 100) g"
 	londiste "$INI" provider add t1 t2
 	londiste "$INI" subscriber add t1
-	londiste "$INI" replay --daemon
+	SKYTOOLS_TEST_MARK=$MARK londiste "$INI" replay --daemon
 	wait_for table_ok t1
 	# a copy in progress when the daemon dies: its TRUNCATE waits for this lock
 	hold_lock t2
 	londiste "$INI" subscriber add t2
-	wait_for pgrep -f -- "^londiste-copy .*host=$TEST_DIR " >/dev/null
+	wait_for has_marked "$MARK" londiste-copy
 	pid=$(cat "$BATS_TEST_TMPDIR/job_$BATS_TEST_NUMBER.pid")
 	kill -0 "$pid"
-	pgrep -f -- "^londiste-apply .*host=$TEST_DIR " >/dev/null
+	has_marked "$MARK" londiste-apply
 	kill -9 "$pid"
 	wait_for replay_gone
 	echo "ROLLBACK;" >&8
@@ -305,4 +308,17 @@ replay_gone() {
 	wait_for table_ok t2
 	sql prov "INSERT INTO t1 VALUES (1, 'after')"
 	wait_for compare_equal
+}
+
+@test "londiste: SIGHUP does not stop replay --daemon" {
+	londiste "$INI" provider add t1
+	londiste "$INI" subscriber add t1
+	londiste "$INI" replay --daemon
+	wait_for table_ok t1
+	pid=$(cat "$BATS_TEST_TMPDIR/job_$BATS_TEST_NUMBER.pid")
+	kill -HUP "$pid"
+	sql prov "INSERT INTO t1 VALUES (1, 'after the hangup')"
+	wait_for compare_equal
+	kill -0 "$pid"
+	londiste "$INI" stop
 }

@@ -214,3 +214,23 @@ SEG=000000010000000000000001
 	cmp "$W/five" "$W/out"
 	umount "$W/small"
 }
+
+@test "wal-push --stdin: exactly the size given, or nothing archived" {
+	run --separate-stderr wal-push -A "$A" --stdin 3000000 "$SEG" < "$W/seg"
+	[ "$status" -eq 0 ]
+	wal-fetch -A "$A" "$SEG" - | cmp - "$W/seg"
+	# Short (a dropped connection) and long input: refused, no file.
+	run --separate-stderr sh -c 'head -c 1000 "$1" | wal-push -A "$2" --stdin 3000000 000000010000000000000002' sh "$W/seg" "$A"
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *"1000 bytes of 3000000"* ]]
+	run --separate-stderr wal-push -A "$A" --stdin 10 000000010000000000000003 < "$W/seg"
+	[ "$status" -eq 3 ]
+	[ "$(ls -A "$A/wal")" = "$SEG" ]
+	# The same content again is success, other content refused.
+	run --separate-stderr wal-push -A "$A" --stdin 3000000 "$SEG" < "$W/seg"
+	[ "$status" -eq 0 ]
+	run --separate-stderr wal-push -A "$A" --stdin 3000000 "$SEG" < "$W/other"
+	[ "$status" -eq 4 ]
+	run --separate-stderr wal-push -A "$A" --stdin 10 a b
+	[ "$status" -eq 2 ]
+}

@@ -199,3 +199,50 @@ fake_backup() {	# fake_backup LABEL START_LSN SEGMENT TLI
 	[ ! -e "$A/wal/000000010000000000000003" ]
 	[ ! -e "$A/wal/000000020000000000000003" ]
 }
+
+@test "wal-prune --keep-days: backups of the last d days stay, beside the newest n" {
+	push 000000010000000000000001 000000010000000000000002 000000010000000000000003 \
+		000000010000000000000004
+	fake_backup old 0/1000028 000000010000000000000001 1
+	fake_backup mid 0/2000028 000000010000000000000002 1
+	fake_backup new 0/3000028 000000010000000000000003 1
+	touch -d '30 days ago' "$A/base/old/backup_manifest"
+	touch -d '5 days ago' "$A/base/mid/backup_manifest"
+	run --separate-stderr wal-prune -A "$A" --keep-backups 1 --keep-days 10
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'base\told\nsegment\t000000010000000000000001')" ]
+	[ "$(ls -A "$A/base" | tr '\n' ' ')" = "mid new " ]
+	# Days alone: the newest backup stays even when older than d.
+	touch -d '40 days ago' "$A/base/mid/backup_manifest" "$A/base/new/backup_manifest"
+	run --separate-stderr wal-prune -A "$A" --keep-days 10
+	[ "$status" -eq 0 ]
+	[ "$(ls -A "$A/base")" = new ]
+	run --separate-stderr wal-prune -A "$A" --keep-days 0
+	[ "$status" -eq 2 ]
+	run --separate-stderr wal-prune -A "$A" --before 000000010000000000000002 --wal-backups 1
+	[ "$status" -eq 2 ]
+}
+
+@test "wal-prune --wal-backups, --keep-from: WAL retention apart from backup retention" {
+	push 000000010000000000000001 000000010000000000000002 000000010000000000000003 \
+		000000010000000000000004
+	fake_backup old 0/1000028 000000010000000000000001 1
+	fake_backup mid 0/2000028 000000010000000000000002 1
+	fake_backup new 0/3000028 000000010000000000000003 1
+	touch -d '3 days ago' "$A/base/old/backup_manifest"
+	touch -d '2 days ago' "$A/base/mid/backup_manifest"
+	touch -d '1 day ago' "$A/base/new/backup_manifest"
+	# A standby still replays segment 2: it stays, though only the
+	# newest backup keeps its WAL.
+	run --separate-stderr wal-prune -A "$A" --keep-backups 3 --wal-backups 1 \
+		--keep-from 000000010000000000000002
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'segment\t000000010000000000000001')" ]
+	[[ "$stderr" == *"keeping WAL from 000000010000000000000002"* ]]
+	run --separate-stderr wal-prune -A "$A" --keep-backups 3 --wal-backups 1
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'segment\t000000010000000000000002')" ]
+	[ "$(ls -A "$A/base" | tr '\n' ' ')" = "mid new old " ]
+	run --separate-stderr wal-prune -A "$A" --keep-backups 1 --keep-from 0000000100000000000000
+	[ "$status" -eq 2 ]
+}

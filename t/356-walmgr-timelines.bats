@@ -97,6 +97,19 @@ start_copy() {
 	[ "$(q 5432 "SELECT '$lsnA'::pg_lsn > '$lsnB'::pg_lsn")" = t ]
 }
 
+@test "timelines: restore SET of the abandoned branch replays along its own timeline" {
+	labelA=$(cat "$TEST_DIR/labelA")
+	run --separate-stderr walmgr_at 5432 restore "$labelA" "$TEST_DIR/ra" --no-archive
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"backup $labelA restored"* ]]
+	grep -q "^recovery_target_timeline = 'current'" "$TEST_DIR/ra/postgresql.auto.conf"
+	start_copy "$TEST_DIR/ra" 5435
+	wait_for q_is 5435 "SELECT pg_is_in_recovery()" f
+	[ "$(q 5435 "SELECT count(*) FROM t WHERE phase = 'discarded'")" = 3100 ]
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/ra" -m fast -w stop >/dev/null
+}
+
 @test "timelines: cleanup keeps backupB and timeline 2's WAL" {
 	labelB=$(cat "$TEST_DIR/labelB")
 	# check verifies every backup, the abandoned one too.

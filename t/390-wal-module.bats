@@ -7,9 +7,8 @@
 load helper
 
 setup_file() {
-	local so="$SKYTOOLS_BUILD/server/skytools_wal.so"
-	[ -f "$so" ] || so="$TOP/build/server/skytools_wal.so"
-	[ -f "$so" ] || skip "skytools_wal.so not built (make server needs the server headers)"
+	find_module skytools_wal || return 0
+	local so=$MODULE_SO
 	pg_start || return 1
 	mkdir -p "$TEST_DIR/lib" "$TEST_DIR/bin"
 	cp "$so" "$TEST_DIR/lib/"
@@ -30,6 +29,8 @@ setup_file() {
 	[ "$(id -u)" = 0 ] && chown -R postgres: "$TEST_DIR/bin" "$TEST_DIR/walmgr.ini"
 	return 0
 }
+
+setup() { skip_file; }
 
 walmgr_pg() {
 	as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr "$TEST_DIR/walmgr.ini" "$@"

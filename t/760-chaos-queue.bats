@@ -36,13 +36,24 @@ teardown() {
 		kill "$(cat "$BATS_FILE_TMPDIR/$f.pid")" 2>/dev/null
 	done
 	for p in $(stage_pids); do kill -9 "$p" 2>/dev/null; done
-	wait 2>/dev/null || :
+	# by pid: a bare wait would also wait for bats' time-limit watchdog
+	for f in producer a b tick; do
+		[ -f "$BATS_FILE_TMPDIR/$f.pid" ] || continue
+		wait "$(cat "$BATS_FILE_TMPDIR/$f.pid")" 2>/dev/null
+	done
+	return 0
 }
 
 D="host=$BATS_FILE_TMPDIR"	# replaced in each test by the cluster's
 
+# The stages of both pipelines: the supervisors are started with this
+# file's mark, which every process they start inherits.
+MARK="t760-$$"
 stage_pids() {
-	pgrep -f -- "^(pgq-next-batch .*host=$TEST_DIR |pgq-events .*host=$TEST_DIR|londiste-apply .*host=$TEST_DIR |pgq-finish-batch .*host=$TEST_DIR|/bin/sh [^ ]*/t/chaos/record )"
+	local n
+	for n in pgq-next-batch pgq-events londiste-apply pgq-finish-batch record; do
+		marked_pids "$MARK" "$n"
+	done
 }
 
 producer() {
@@ -55,8 +66,8 @@ producer() {
 supervise() {
 	local name=$1 cons=$2
 	shift 2
-	"$TOP/t/chaos/supervise" "$BATS_FILE_TMPDIR/stop" "$D dbname=qc" q "$cons" "$@" \
-		2>>"$BATS_FILE_TMPDIR/$name.log" 3>&- &
+	SKYTOOLS_TEST_MARK=$MARK "$TOP/t/chaos/supervise" "$BATS_FILE_TMPDIR/stop" \
+		"$D dbname=qc" q "$cons" "$@" 2>>"$BATS_FILE_TMPDIR/$name.log" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/$name.pid"
 }
 

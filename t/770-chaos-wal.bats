@@ -129,7 +129,10 @@ archived() {
 		sql postgres "SELECT pg_switch_wal()" >/dev/null
 		sleep "0.$((RANDOM % 5))"
 		case $((RANDOM % 3)) in
-		0)	for p in $(pgrep -f -- "$TEST_DIR/bin/wal-push"); do kill -9 "$p" 2>/dev/null || :; done
+		0)	# the server's archive_command runs below the postmaster
+			for p in $(descendants "$(head -n 1 "$TEST_PGDATA/postmaster.pid")"); do
+				[ "$(argv0 "$p")" = "$TEST_DIR/bin/wal-push" ] && kill -9 "$p" 2>/dev/null || :
+			done
 			what="kill wal-push" ;;
 		1)	sleep 0.3	# past the WAL writer, as synchronous_commit is off
 			as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_PGDATA" -m immediate -w -t 60 restart \

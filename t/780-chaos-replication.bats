@@ -66,14 +66,18 @@ stop_ticker() {
 	rm -f "$BATS_FILE_TMPDIR/tick.pid"
 }
 
-# The stages of this file's pipeline (the cluster's socket directory is
-# in every stage's command line).
+# The replay is started with this file's mark, which every process it
+# starts inherits: its forks and the stages of its pipeline.
+MARK="t780-$$"
 stage_pids() {
-	pgrep -f -- "^(pgq-next-batch|pgq-events|londiste-apply|pgq-finish-batch) .*host=$TEST_DIR "
+	local n
+	for n in pgq-next-batch pgq-events londiste-apply pgq-finish-batch; do
+		marked_pids "$MARK" "$n"
+	done
 }
 
 kill_replay() {
-	for p in $(pgrep -f -- "londiste $INI replay"); do kill -9 "$p" 2>/dev/null; done
+	for p in $(marked_pids "$MARK" londiste); do kill -9 "$p" 2>/dev/null; done
 	kill_stages
 }
 
@@ -114,7 +118,7 @@ replay_running() {
 }
 
 ensure_running() {
-	replay_running || londiste "$INI" replay --daemon
+	replay_running || SKYTOOLS_TEST_MARK=$MARK londiste "$INI" replay --daemon
 	kill -0 "$(cat "$BATS_FILE_TMPDIR/tick.pid" 2>/dev/null)" 2>/dev/null || start_ticker
 }
 
@@ -127,7 +131,7 @@ ensure_running() {
 	londiste "$INI" provider add t1 log
 	londiste "$INI" subscriber add t1 log
 	start_ticker
-	londiste "$INI" replay --daemon
+	SKYTOOLS_TEST_MARK=$MARK londiste "$INI" replay --daemon
 	writer
 	declare -A did=()
 	for r in $(seq 1 "$ROUNDS"); do

@@ -39,8 +39,11 @@ setup() {
 }
 
 teardown() {
-	if [ -f "$HOME/pid/pgqadm_somedb.pid" ]; then
-		kill -KILL "$(cat "$HOME/pid/pgqadm_somedb.pid")" 2>/dev/null || true
+	local p
+	p=$(cat "$HOME/pid/pgqadm_somedb.pid" 2>/dev/null) || p=
+	# only a real pid: kill 0 or -1 would hit the test run itself
+	if [[ "$p" =~ ^[1-9][0-9]*$ ]] && [ "$p" -gt 1 ]; then
+		kill -KILL "$p" 2>/dev/null || true
 	fi
 	if [ -n "${TICKER:-}" ]; then kill -KILL "$TICKER" 2>/dev/null || true; fi
 	for f in "$BATS_TEST_TMPDIR"/*.pid; do
@@ -146,6 +149,62 @@ ticked() {
 	grep -q stopping "$HOME/log/pgqadm_somedb.log"
 	run --separate-stderr pgqadm "$INI" stop
 	[ "$status" -eq 1 ]
+}
+
+@test "a pidfile of 0, -1, 1, junk or another program's pid is no running daemon" {
+	mkdir -p "$HOME/pid"
+	pf="$HOME/pid/pgqadm_somedb.pid"
+	sleep 600 &
+	other=$!
+	cat >"$BATS_TEST_TMPDIR/l.ini" <<-INI
+	[londiste]
+	job_name = lj
+	provider_db = dbname=somedb
+	subscriber_db = dbname=somedb
+	pgq_queue_name = lq
+	pidfile = $BATS_TEST_TMPDIR/lj.pid
+	INI
+	for v in 0 -1 1 abc "" 007 "$other" "$other $other" 99999999999999999999; do
+		printf '%s\n' "$v" >"$pf"
+		run --separate-stderr pgqadm "$INI" stop
+		[ "$status" -eq 1 ] || { echo "pgqadm, pidfile '$v': $status $stderr"; false; }
+		[[ "$stderr" == *"not running"* ]]
+		printf '%s\n' "$v" >"$BATS_TEST_TMPDIR/lj.pid"
+		run --separate-stderr londiste "$BATS_TEST_TMPDIR/l.ini" stop
+		[ "$status" -eq 1 ] || { echo "londiste, pidfile '$v': $status $stderr"; false; }
+		[[ "$stderr" == *"not running"* ]]
+		kill -0 "$other"
+	done
+	# a ticker is started over a stale pidfile
+	have_debian_pgq || { kill "$other"; wait "$other" || :; skip "Debian's PgQ is not installed"; }
+	printf -- '-1\n' >"$pf"
+	run --separate-stderr pgqadm "$INI" ticker --daemon
+	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
+	run --separate-stderr pgqadm "$INI" stop
+	[ "$status" -eq 0 ]
+	kill "$other"
+	wait "$other" || :
+}
+
+@test "wrappers: a malformed connection string is a usage error (2), also where psql would run" {
+	for v in install config status "create q"; do
+		# shellcheck disable=SC2086
+		run --separate-stderr pgqadm -d "password=s3cret foo=bar" $v
+		[ "$status" -eq 2 ] || { echo "pgqadm $v: $status $stderr"; false; }
+		[[ "$stderr" == "pgqadm: invalid connection string"* ]]
+		[[ "$stderr" != *s3cret* ]]
+	done
+	cat >"$BATS_TEST_TMPDIR/l.ini" <<-INI
+	[londiste]
+	job_name = lj
+	provider_db = dbname=somedb
+	subscriber_db = postgresql://u:s3cret@[::1/x
+	pgq_queue_name = lq
+	INI
+	run --separate-stderr londiste "$BATS_TEST_TMPDIR/l.ini" status
+	[ "$status" -eq 2 ] || { echo "londiste: $status $stderr"; false; }
+	[[ "$stderr" == "londiste: invalid connection string"* ]]
+	[[ "$stderr" != *s3cret* ]]
 }
 
 @test "pgqadm ticker in the foreground stops on SIGTERM with 0" {

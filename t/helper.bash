@@ -18,13 +18,40 @@
 #   install_debian DB         CREATE EXTENSION pgq (Debian's package)
 #   have_debian_pgq           true when Debian's PgQ extension is installed
 #   wait_for CMD...           retry CMD until it succeeds (60 s at most)
+#   pid_to FILE CMD...        exec CMD after writing its pid to FILE (a
+#                             stage of a background pipeline that the
+#                             test must stop by pid)
+#   marked_pids MARK [COMM]   pids of the processes started with
+#                             SKYTOOLS_TEST_MARK=MARK in their environment
+#                             (inherited by all they start, daemons too),
+#                             only those running COMM if given; from /proc,
+#                             so only what the test started is ever found
+#                             (COMM: argv[0]'s base name, or the script's
+#                             for sh/bash/dash running a script)
+#   has_marked MARK [COMM]    true when marked_pids finds one (wait_for)
+#   descendants PID           the pids of PID's children, theirs, and so on
+#   argv0 PID                 PID's program: argv[0], or the script that
+#                             sh/bash/dash runs
+#   find_module NAME          set MODULE_SO to the built NAME.so, or
+#                             export SKIP_FILE saying which package is
+#                             missing and return 1 (call from setup_file)
+#   skip_file                 skip this test when SKIP_FILE is set (call
+#                             from setup: bats 1.8 cannot skip in
+#                             setup_file)
 #
 # Exports PGHOST, PGPORT, PGUSER, PGDATABASE, TEST_DIR (the cluster's
 # directory, readable by the server), TEST_PGDATA, TEST_PGBIN,
 # SKYTOOLS_BUILD (the build tree the tests run), and PATH with our
 # programs and wrappers first.
 
-bats_require_minimum_version 1.5.0
+bats_require_minimum_version 1.7.0
+
+# A hang is a failure with a message, also when bats is run directly
+# (t/run-tests sets the same default).  bats runs the limit's watchdog as
+# a background job of the test's shell: tests wait for their own jobs by
+# pid, never with a bare `wait`.
+: "${BATS_TEST_TIMEOUT:=600}"
+export BATS_TEST_TIMEOUT
 
 TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 : "${SKYTOOLS_BUILD:=$TOP/build}"
@@ -102,6 +129,73 @@ pg_stop() {
 	done
 	rm -rf "$d"
 	rm -f "$BATS_FILE_TMPDIR/cluster-dir"
+}
+
+# The major version of the server the clusters run.
+server_major() {
+	local bin
+	bin=$(pg_bindir) || return 1
+	"$bin/initdb" --version | sed -n 's/.* \([0-9][0-9]*\)[.a-z].*/\1/p'
+}
+
+find_module() {
+	MODULE_SO="$SKYTOOLS_BUILD/server/$1.so"
+	[ -f "$MODULE_SO" ] || MODULE_SO="$TOP/build/server/$1.so"
+	[ -f "$MODULE_SO" ] && return 0
+	SKIP_FILE="$1.so is not built: the server headers are missing (apt-get install postgresql-server-dev-$(server_major))"
+	export SKIP_FILE
+	return 1
+}
+
+pid_to() {
+	sh -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$@"
+}
+
+argv0() {
+	local a
+	a=$(tr '\0' '\n' 2>/dev/null <"/proc/$1/cmdline" | head -n 2) || return 1
+	local first=${a%%$'\n'*} second=${a#*$'\n'}
+	[ "$second" != "$a" ] || second=
+	case $first in
+	sh|*/sh|bash|*/bash|dash|*/dash)
+		case $second in ''|-*) echo "$first" ;; *) echo "$second" ;; esac ;;
+	*) echo "$first" ;;
+	esac
+}
+
+marked_pids() {
+	local e p a
+	# grep -z: the environment is NUL-separated; one process for all
+	for e in $(grep -lzxF "SKYTOOLS_TEST_MARK=$1" /proc/[0-9]*/environ 2>/dev/null); do
+		p=${e%/environ}
+		p=${p#/proc/}
+		if [ -n "${2:-}" ]; then
+			# not comm: it is cut at 15 bytes (pgq-finish-batc)
+			a=$(argv0 "$p")
+			[ "${a##*/}" = "$2" ] || continue
+		fi
+		echo "$p"
+	done
+	return 0
+}
+
+descendants() {
+	# /proc/PID/stat: "pid (comm) state ppid ...", comm may hold spaces
+	cat /proc/[0-9]*/stat 2>/dev/null | awk -v root="$1" '
+	{ pid = $1; sub(/.*\) /, ""); ppid[pid] = $2 }
+	END {
+		n = 1; q[1] = root
+		while (n > 0) {
+			r = q[n--]
+			for (p in ppid) if (ppid[p] == r) { print p; q[++n] = p }
+		}
+	}'
+}
+
+has_marked() { [ -n "$(marked_pids "$@")" ]; }
+
+skip_file() {
+	[ -z "${SKIP_FILE:-}" ] || skip "$SKIP_FILE"
 }
 
 setup_file() { pg_start; }

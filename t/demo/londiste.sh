@@ -8,8 +8,6 @@ set -u
 . "$(dirname "$0")/lib.sh"
 demo_setup londiste "$1"
 demo_on_exit() {
-	[ -n "${writer:-}" ] && kill "$writer" 2>/dev/null
-	[ -n "${ticker:-}" ] && kill "$ticker" 2>/dev/null
 	[ -f "$dir/l.ini" ] && londiste "$dir/l.ini" stop >/dev/null 2>&1
 }
 
@@ -40,21 +38,21 @@ L="londiste $dir/l.ini"
 
 say "install provider and subscriber"
 { $L provider install && $L subscriber install; } || die "install failed"
-pgq-tick -d "dbname=provider host=$dir" --loop --interval 100 2>"$dir/tick.log" &
-ticker=$!
+bg pgq-tick -d "dbname=provider host=$dir" --loop --interval 100 2>"$dir/tick.log"
 
 say "replicate orders, with live writes"
 { $L provider add orders && $L subscriber add orders; } || die "add failed"
-(
-	i=1
-	while :; do
-		psql -Xq -d provider -c "INSERT INTO orders SELECT g, 'item ' || g, g % 7 FROM generate_series($i, $i + 99) g" \
-			-c "UPDATE orders SET qty = qty + 1 WHERE id = $i" -c "DELETE FROM orders WHERE id = $i + 1" || exit
-		i=$((i + 100))
-		sleep 0.1
-	done
-) &
-writer=$!
+cat >"$dir/writer.sh" <<'SH'
+i=1
+while :; do
+	psql -Xq -d provider -c "INSERT INTO orders SELECT g, 'item ' || g, g % 7 FROM generate_series($i, $i + 99) g" \
+		-c "UPDATE orders SET qty = qty + 1 WHERE id = $i" -c "DELETE FROM orders WHERE id = $i + 1" || exit
+	i=$((i + 100))
+	sleep 0.1
+done
+SH
+bg sh "$dir/writer.sh"
+writer=$bg_pid
 $L replay --daemon || die "replay failed"
 sleep 3
 $L subscriber tables
@@ -68,8 +66,7 @@ until [ "$($L subscriber tables | grep -c '	ok$')" = 2 ]; do
 	sleep 0.5
 done
 $L subscriber tables
-kill "$writer"
-writer=
+stop_group "$writer"
 say "compare"
 $L status
 $L compare || die "tables differ"

@@ -9,12 +9,6 @@ set -u
 # shellcheck source=t/demo/lib.sh
 . "$(dirname "$0")/lib.sh"
 demo_setup pgq "$1"
-pids=
-demo_on_exit() {
-	# shellcheck disable=SC2086
-	[ -n "$pids" ] && kill $pids 2>/dev/null
-	wait
-}
 
 step "a throwaway cluster in $dir"
 demo_cluster "$dir/data"
@@ -32,24 +26,23 @@ pgqadm -d dbname=shop register orders audit || exit 3
 pgq-config orders ticker_max_lag=0.2 || exit 3
 
 step "the ticker: pgq-tick --loop"
-pgq-tick --loop -d dbname=shop --interval 100 2>"$dir/ticker.log" &
-pids="$pids $!"
+bg pgq-tick --loop -d dbname=shop --interval 100 2>"$dir/ticker.log"
 
 step "two consumers, each a pipeline: pgq-next-batch | pgq-events | stage | pgq-finish-batch"
 for c in mailer audit; do
-	{ pgq-next-batch --follow orders "$c" | pgq-events |
-		tee "$dir/$c.stream" | pgq-finish-batch; } 2>>"$dir/$c.log" &
-	pids="$pids $!"
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	bg sh -c 'pgq-next-batch --follow orders "$1" | pgq-events |
+		tee "$2" | pgq-finish-batch' sh "$c" "$dir/$c.stream" 2>>"$dir/$c.log"
 done
 
 step "two producers feed pgq-insert, 500 events each"
 for p in web pos; do
-	( i=1; while [ $i -le 500 ]; do
-		printf 'order\t%s-%d\n' "$p" $i
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	bg sh -c 'i=1; while [ $i -le 500 ]; do
+		printf "order\t%s-%d\n" "$1" $i
 		[ $((i % 100)) -eq 0 ] && sleep 0.2
 		i=$((i + 1))
-	  done ) | pgq-insert orders &
-	pids="$pids $!"
+	  done | pgq-insert orders' sh "$p"
 done
 
 # Wait until both consumers saw all 1000 events.

@@ -1,0 +1,93 @@
+#!/usr/bin/env bats
+# make install stays inside PREFIX; make install-pg writes the server's
+# directories and never over another Debian package's file; installed
+# wrappers find their programs without PATH.
+load helper
+
+setup_file() { :; }
+teardown_file() { :; }
+
+# make in the source tree, on the build the tests run (already built by
+# make check; the same flags, should anything be rebuilt).
+mk() {
+	local san="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+	make -s -C "$TOP" O="$SKYTOOLS_BUILD" CFLAGS="$san" LDFLAGS="$san" "$@"
+}
+
+@test "make install with DESTDIR writes nothing outside PREFIX" {
+	d="$BATS_TEST_TMPDIR/dest"
+	run mk install DESTDIR="$d" PREFIX=/opt/sky
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	outside=$(cd "$d" && find . -type f ! -path './opt/sky/*')
+	[ -z "$outside" ] || { echo "outside PREFIX: $outside"; false; }
+	for f in bin/pgq-tick bin/pgqadm bin/walmgr bin/londiste share/man/man1/pgq-tick.1 \
+		share/skytools-c/skytools-sh.lib share/skytools-c/sql/pgq.sql \
+		share/skytools-c/extension/pgq.control share/skytools-c/extension/londiste.control; do
+		[ -f "$d/opt/sky/$f" ] || { echo "missing $f"; false; }
+	done
+	if [ -f "$SKYTOOLS_BUILD/server/pgq_c.so" ]; then
+		[ -f "$d/opt/sky/lib/skytools-c/pgq_c.so" ]
+		[ -f "$d/opt/sky/lib/skytools-c/skytools_wal.so" ]
+	fi
+	# the wrappers read their library from the installed place
+	grep -qx 'SKYTOOLS_DATADIR=/opt/sky/share/skytools-c' "$d/opt/sky/bin/pgqadm"
+}
+
+@test "make install PREFIX=dir leaves the server's files alone" {
+	p="$BATS_TEST_TMPDIR/prefix"
+	ext="$(pg_config --sharedir)/extension"
+	before=$(ls -l --time-style=+%s.%N "$ext" "$(pg_config --pkglibdir)" | md5sum)
+	run mk install PREFIX="$p"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ "$(ls -l --time-style=+%s.%N "$ext" "$(pg_config --pkglibdir)" | md5sum)" = "$before" ]
+	[ -f "$p/share/skytools-c/extension/pgq.control" ]
+}
+
+@test "installed wrappers find their programs by their own path" {
+	p="$BATS_TEST_TMPDIR/prefix"
+	run mk install PREFIX="$p"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	for w in walmgr pgqadm londiste pgq-consumer; do
+		run --separate-stderr env -i PATH=/usr/bin:/bin ASAN_OPTIONS="$ASAN_OPTIONS" \
+			"$p/bin/$w" --version
+		[ "$status" -eq 0 ] || { echo "$w: $status $stderr"; false; }
+		[[ "$output" == "$w "* ]] || { echo "$w: $output"; false; }
+	done
+	# a verb that runs a program: usage error from wal-push's neighbour
+	run --separate-stderr env -i PATH=/usr/bin:/bin ASAN_OPTIONS="$ASAN_OPTIONS" \
+		"$p/bin/pgqadm" -d "dbname=x host=$BATS_TEST_TMPDIR" status
+	[ "$status" -eq 3 ] || { echo "$status $stderr"; false; }
+	[[ "$stderr" != *"not found"* ]]
+}
+
+@test "make install-pg with DESTDIR: extensions and modules where pg_config says" {
+	d="$BATS_TEST_TMPDIR/pgdest"
+	run mk install-pg DESTDIR="$d"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	ext="$d$(pg_config --sharedir)/extension"
+	for e in pgq pgq_coop pgq_node londiste; do
+		[ -f "$ext/$e.control" ]
+		grep -q "Skytools in C" "$ext/$e.control"
+	done
+	if [ -f "$SKYTOOLS_BUILD/server/pgq_c.so" ]; then
+		[ -f "$d$(pg_config --pkglibdir)/pgq_c.so" ]
+	fi
+}
+
+@test "make install-pg refuses to overwrite another Debian package's file" {
+	command -v dpkg >/dev/null || skip "no dpkg here"
+	ctl="$(pg_config --sharedir)/extension/pgq.control"
+	owner=$(dpkg -S "$ctl" 2>/dev/null) || skip "$ctl belongs to no Debian package here"
+	sum=$(md5sum <"$ctl")
+	coop="$(pg_config --sharedir)/extension/pgq_coop.control"
+	had_coop=0
+	[ -e "$coop" ] && had_coop=1
+	run --separate-stderr mk install-pg
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"$ctl belongs to the Debian package ${owner%%:*}"* ]]
+	[[ "$stderr" == *"FORCE=1"* ]]
+	# nothing was written, not even the files no package owns
+	[ "$(md5sum <"$ctl")" = "$sum" ]
+	[ -e "$coop" ] || [ "$had_coop" = 0 ]
+	[ "$had_coop" = 1 ] || [ ! -e "$coop" ]
+}
