@@ -84,7 +84,7 @@ COMMON = \
 	common/lonpoint.o
 
 # SQL: each schema is the concatenation of its numbered parts.
-SQL = pgq pgq_coop londiste
+SQL = pgq pgq_coop pgq_node londiste
 
 HDR       = $(wildcard common/*.h)
 PROGS     = $(BIN:%=$(O)/bin/%)

@@ -20,7 +20,7 @@ setup_file() {
 		[ "$(basename "$f")" = extension ] || ln -s "$f" "$inst$share/"
 	done
 	for f in "$share"/extension/*; do
-		case $(basename "$f") in pgq.control|pgq--*|pgq_coop.control|pgq_coop--*) continue ;; esac
+		case $(basename "$f") in pgq.control|pgq--*|pgq_coop.control|pgq_coop--*|pgq_node.control|pgq_node--*) continue ;; esac
 		ln -s "$f" "$inst$share/extension/"
 	done
 	[ -e "$inst$pkglib" ] || ln -s "$pkglib" "$inst$pkglib"
@@ -29,6 +29,7 @@ setup_file() {
 	export EXTDIR VERSION
 	"$TOP/sql/build-ext" pgq "$SKYTOOLS_SQLDIR/pgq.sql" "$VERSION" "$EXTDIR"
 	"$TOP/sql/build-ext" pgq_coop "$SKYTOOLS_SQLDIR/pgq_coop.sql" "$VERSION" "$EXTDIR"
+	"$TOP/sql/build-ext" pgq_node "$SKYTOOLS_SQLDIR/pgq_node.sql" "$VERSION" "$EXTDIR"
 	rm -f "$EXTDIR"/londiste.control "$EXTDIR"/londiste--*
 	"$TOP/sql/build-ext" londiste "$SKYTOOLS_SQLDIR/londiste.sql" "$VERSION" "$EXTDIR"
 	chmod -R a+rX "$inst"
@@ -143,7 +144,7 @@ esql() {
 
 @test "extensions: search_path pinned as in the plain install, no superuser through a temporary domain" {
 	esql postgres "CREATE DATABASE sp"
-	esql sp "CREATE EXTENSION pgq_coop CASCADE; CREATE EXTENSION londiste"
+	esql sp "CREATE EXTENSION pgq_coop CASCADE; CREATE EXTENSION pgq_node; CREATE EXTENSION londiste"
 	esql sp "SELECT pgq.create_queue('q'); SELECT pgq.register_consumer('q', 'c')" >/dev/null
 	run sp_unsafe_secdef -p 5433 -d sp
 	[ "$status" -eq 0 ]

@@ -20,6 +20,11 @@ setup_file() {
 	SELECT pgq.create_queue('victim');
 	SELECT pgq.register_consumer('q', 'c');" >/dev/null
 	psql -XAq -v ON_ERROR_STOP=1 -d ab -f "$SKYTOOLS_SQLDIR/londiste.sql" >/dev/null
+	psql -XAq -v ON_ERROR_STOP=1 -d ab -f "$SKYTOOLS_SQLDIR/pgq_node.sql" >/dev/null
+	sql ab "SELECT * FROM pgq_node.register_location('cq', 'n1', 'dbname=ab', false);
+	SELECT * FROM pgq_node.register_location('cq', 'n2', 'dbname=other', false);
+	SELECT * FROM pgq_node.create_node('cq', 'root', 'n1', 'w1', NULL, NULL, NULL);
+	SELECT * FROM pgq_node.register_consumer('cq', 'cc', 'n1', 1)" >/dev/null
 	sql ab "CREATE TABLE public.sp_trap (who text, what text);
 	GRANT INSERT, SELECT ON public.sp_trap TO PUBLIC;
 	CREATE ROLE mallory LOGIN" >/dev/null
@@ -30,7 +35,8 @@ as() {
 	psql -XAtq -v ON_ERROR_STOP=1 -U "$u" -d ab -c "$*"
 }
 
-queues() { sql ab "SELECT string_agg(queue_name, ',' ORDER BY queue_name) FROM pgq.queue"; }
+# (cq is the pgq_node root's queue)
+queues() { sql ab "SELECT string_agg(queue_name, ',' ORDER BY queue_name) FROM pgq.queue WHERE queue_name <> 'cq'"; }
 
 open_batch() {
 	sql ab "SELECT pgq.insert_event('q', 't', 'd')" >/dev/null
@@ -81,9 +87,20 @@ open_batch() {
 		"SELECT pgq.batch_retry($b, 0)" "SELECT pgq.force_tick('q')" \
 		"SELECT pgq.register_consumer('q', 'c2')" "SELECT pgq.unregister_consumer('q', 'c2')" \
 		"SELECT pgq.finish_batch($b)"
+	sp_temp_domain_trap r -d ab -- "SELECT * FROM pgq_node.get_node_info('cq')" \
+		"SELECT * FROM pgq_node.get_queue_locations('cq')" \
+		"SELECT * FROM pgq_node.get_subscriber_info('cq')" \
+		"SELECT * FROM pgq_node.get_consumer_state('cq', 'cc')" \
+		"SELECT * FROM pgq_node.register_subscriber('cq', 'n2', 'w2', NULL)" \
+		"SELECT * FROM pgq_node.set_subscriber_watermark('cq', 'n2', 1)" \
+		"SELECT * FROM pgq_node.unregister_subscriber('cq', 'n2')"
 	sp_temp_domain_trap w -d ab -- "SELECT pgq.insert_event('q', 't', 'd')" \
 		"SELECT pgq.insert_event('q', 't', 'd', 'e1', 'e2', 'e3', 'e4')" \
-		"SELECT pgq.current_event_table('q')"
+		"SELECT pgq.current_event_table('q')" \
+		"SELECT * FROM pgq_node.set_consumer_completed('cq', 'cc', 1)" \
+		"SELECT * FROM pgq_node.set_consumer_error('cq', 'cc', 'e')" \
+		"SELECT * FROM pgq_node.set_consumer_paused('cq', 'cc', true)" \
+		"SELECT * FROM pgq_node.change_consumer_provider('cq', 'cc', 'n2')"
 	run sql ab "SELECT who FROM public.sp_trap WHERE who NOT IN ('mallory', 'r', 'w')"
 	[ -z "$output" ] || { echo "ran as $output" >&2; false; }
 	[ "$(sql ab "SELECT count(*) FROM pg_roles WHERE rolname IN ('r', 'w') AND rolsuper")" = 0 ]
@@ -266,7 +283,7 @@ open_batch() {
 	CREATE FUNCTION public.pg_has_role(name, name, text) RETURNS boolean LANGUAGE plpgsql AS
 	  \$\$ BEGIN INSERT INTO public.sp_trap VALUES (current_user, 'pg_has_role');
 	  RETURN pg_catalog.pg_has_role(\$1, \$2, \$3); END \$\$;" >/dev/null
-	for f in pgq pgq_coop londiste; do
+	for f in pgq pgq_coop pgq_node londiste; do
 		PGOPTIONS="-c search_path=public,pg_catalog" \
 			psql -XAq -v ON_ERROR_STOP=1 -d inst -f "$SKYTOOLS_SQLDIR/$f.sql" >/dev/null
 	done

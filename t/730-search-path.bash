@@ -13,7 +13,7 @@ _sp_ours="n.nspname NOT IN ('pg_catalog', 'information_schema', 'public')
 
 # A safe pinned path: pg_catalog first, pg_temp last, nothing a caller
 # may create objects in (public, "$user") between.
-_sp_safe="c ~ '^search_path=pg_catalog(, (pgq|pgq_coop|londiste))*, pg_temp\$'"
+_sp_safe="c ~ '^search_path=pg_catalog(, (pgq|pgq_coop|pgq_node|londiste))*, pg_temp\$'"
 
 # Print the SECURITY DEFINER functions of our schemas whose search_path
 # is not pinned safely (nothing when all are).
@@ -76,4 +76,5 @@ sp_temp_domain_trap() {
 SP_PUBLIC_CALLS=("SELECT * FROM pgq.get_consumer_info()" "SELECT * FROM pgq.get_queue_info()"
 	"SELECT * FROM pgq.get_queue_info('q')" "SELECT * FROM pgq.get_consumer_info('q')"
 	"SELECT * FROM pgq.get_consumer_info('q', 'c')" "SELECT pgq.version()"
-	"SELECT pgq.quote_fqname('a.b')")
+	"SELECT pgq.quote_fqname('a.b')" "SELECT pgq_node.version()"
+	"SELECT pgq_node.is_root_node('q')")

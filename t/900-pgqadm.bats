@@ -242,7 +242,7 @@ ticked() {
 	[ "$status" -eq 2 ]
 }
 
-@test "pgqadm install loads pgq and pgq_coop, again upgrades in place" {
+@test "pgqadm install loads pgq, pgq_coop and pgq_node, again upgrades in place" {
 	have_ours || skip "build/sql/pgq.sql not built"
 	new_db inst none
 	printf '[pgqadm]\ndb = dbname=inst\n' >"$BATS_TEST_TMPDIR/inst.ini"
@@ -254,6 +254,7 @@ ticked() {
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
 	[ "$(sql inst "SELECT count(*) FROM pgq.get_queue_info('keep')")" -eq 1 ]
 	[ "$(sql inst "SELECT to_regprocedure('pgq_coop.next_batch(text,text,text)') IS NOT NULL")" = t ]
+	[ "$(sql inst "SELECT to_regprocedure('pgq_node.get_node_info(text)') IS NOT NULL")" = t ]
 }
 
 @test "pgqadm install refuses a database with PgQ as an extension (4)" {

@@ -65,7 +65,7 @@ mk() {
 	run mk install-pg DESTDIR="$d"
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	ext="$d$(pg_config --sharedir)/extension"
-	for e in pgq pgq_coop londiste; do
+	for e in pgq pgq_coop pgq_node londiste; do
 		[ -f "$ext/$e.control" ]
 		grep -q "Skytools in C" "$ext/$e.control"
 	done
