@@ -410,3 +410,35 @@ both() {
 	[ "${#lines[@]}" -eq 10 ]
 	[ "$(grep -c _pgq_ev "$BATS_TEST_TMPDIR/c.ev")" -eq 0 ]
 }
+
+@test "C triggers: a writer's search_path never chooses what when= and ev_*= expressions call" {
+	# Planted in public by a role with no grant but CREATE there: an
+	# operator and a function more specific than pg_catalog's, which a
+	# superuser's default search_path would pick for `amount > 100` and
+	# `lower(name)` if the expression ran under it.
+	sql postgres "DO \$\$BEGIN CREATE ROLE mallory130 LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END\$\$" >/dev/null
+	for db in c p; do
+		sql "$db" "GRANT CREATE ON SCHEMA public TO PUBLIC;
+			CREATE TABLE public.pwned (who text, via text);
+			GRANT INSERT ON public.pwned TO PUBLIC;
+			SELECT pgq.create_queue('trapq');
+			CREATE TABLE public.acct (id int PRIMARY KEY, name varchar(20), amount numeric);
+			CREATE TRIGGER t AFTER INSERT ON public.acct FOR EACH ROW
+			  EXECUTE FUNCTION pgq.logutriga('trapq', 'when=amount > 100', 'ev_extra3=lower(name)')" >/dev/null
+		psql -XAtq -v ON_ERROR_STOP=1 -U mallory130 -d "$db" >/dev/null <<-'SQL'
+		CREATE FUNCTION public.mal_gt(numeric, integer) RETURNS boolean LANGUAGE plpgsql AS
+		  $$BEGIN INSERT INTO public.pwned VALUES (current_user, '>');
+		    EXECUTE 'ALTER ROLE mallory130 SUPERUSER'; RETURN true; END$$;
+		CREATE OPERATOR public.> (leftarg = numeric, rightarg = integer, function = public.mal_gt);
+		CREATE FUNCTION public.lower(varchar) RETURNS text LANGUAGE plpgsql AS
+		  $$BEGIN INSERT INTO public.pwned VALUES (current_user, 'lower'); RETURN 'pwn'; END$$;
+		SQL
+		sql "$db" "SET search_path = public, pg_catalog;
+			INSERT INTO public.acct VALUES (1, 'Bob', 5), (2, 'Eve', 500)" >/dev/null
+		run sql "$db" "SELECT who || ':' || via FROM public.pwned"
+		[ -z "$output" ] || { echo "$db: ran $output" >&2; false; }
+		run sql "$db" "SELECT string_agg(ev_extra3, ',') FROM pgq.event_template WHERE ev_extra1 = 'public.acct'"
+		[ "$output" = eve ]
+	done
+	[ "$(sql postgres "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory130'")" = f ]
+}

@@ -585,10 +585,20 @@ row_expr(RelInfo *ri, const char *expr, HeapTuple tuple, TupleDesc desc)
 	Datum row;
 	bool isnull;
 	char *res = NULL;
-	int rc;
+	int rc, nest;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pgq_c: SPI_connect failed");
+	/* The writer's search_path must not choose what the expression's
+	 * names and operators mean: a function or operator planted in a
+	 * schema on that path would run with the writer's rights (a
+	 * superuser's, often).  Pin the path the PL/pgSQL triggers run
+	 * with, for parsing and running alike, as a function's SET clause
+	 * would; only around expressions, so plain rows pay nothing.  An
+	 * error unwinds the nesting level with the transaction. */
+	nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pgq, pg_temp",
+	    PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	for (e = ri->exprs; e != NULL; e = e->next)
 		if (strcmp(e->expr, expr) == 0)
 			break;
@@ -618,6 +628,7 @@ row_expr(RelInfo *ri, const char *expr, HeapTuple tuple, TupleDesc desc)
 		if (!isnull)
 			res = MemoryContextStrdup(callcxt, TextDatumGetCString(d));
 	}
+	AtEOXact_GUC(true, nest);
 	SPI_finish();
 	return res;
 }
