@@ -1464,10 +1464,8 @@ batch_commit(void)
 		    prev_tick < tables[i].sync_tick)
 			continue;
 		p[1] = tables[i].name;
-		send_own("mark table ok", NULL, "UPDATE londiste.subscriber_table"
-		    " SET state = 'ok', snapshot = NULL, sync_tick = NULL"
-		    " WHERE queue_name = $1 AND table_name = $2"
-		    " AND state = 'catching-up'", 2, p, NULL);
+		send_own("mark table ok", NULL,
+		    "SELECT londiste.copy_caught_up($1, $2)", 2, p, NULL);
 	}
 	send_own("commit", NULL, "COMMIT", 0, NULL, NULL);
 	pipeline_off();
