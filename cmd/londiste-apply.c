@@ -13,6 +13,7 @@
 #include "copytext.h"
 #include "db.h"
 #include "exitcodes.h"
+#include "pgpipe.h"
 #include "stream.h"
 #include "urlenc.h"
 #include "util.h"
@@ -59,7 +60,6 @@ struct sent {
 	const struct table *t;	/* of a stage: its key columns */
 	int expect;		/* of a stage: the keys it must find */
 	const char *what;	/* names a statement without a table */
-	PGresult **keep;	/* where its result goes, else cleared */
 };
 
 struct stmt {
@@ -91,9 +91,7 @@ static char cur_tick[32];
 static struct table *tables;
 static int ntables;
 
-static struct sent ring[WINDOW];
-static int nsent;
-static bool in_pipeline;
+static struct pgpipe pp;
 
 /* The current run of inserts: same table and columns. */
 static struct buf run_shape;
@@ -399,101 +397,92 @@ table_find(const char *name)
 static void
 pipeline_on(void)
 {
-	if (!in_pipeline) {
-		if (PQenterPipelineMode(conn) != 1)
-			fail("cannot enter pipeline mode: %s", db_errmsg(conn));
-		in_pipeline = true;
-	}
-}
+	const char *e = pgpipe_on(&pp);
 
-static void stage_check(struct buf *err, const struct sent *e, const PGresult *res);
+	if (e != NULL)
+		fail("%s", e);
+}
 
 /* Wait for every statement sent so far; the first failure ends us. */
 static void
 pipeline_sync(void)
 {
-	int idx = 0, nulls = 0;
-	struct buf err = {0};
+	const char *e = pgpipe_sync(&pp);
 
-	if (!in_pipeline)
-		return;
-	if (PQpipelineSync(conn) != 1)
-		fail("pipeline sync: %s", db_errmsg(conn));
-	for (;;) {
-		PGresult *res = PQgetResult(conn);
-		ExecStatusType s;
-
-		if (res == NULL) {
-			/* One NULL ends each statement's results. */
-			if (++nulls > nsent + 2)
-				fail("lost connection: %s", db_errmsg(conn));
-			idx++;
-			continue;
-		}
-		s = PQresultStatus(res);
-		if (s == PGRES_PIPELINE_SYNC) {
-			PQclear(res);
-			break;
-		}
-		if (idx >= nsent) {
-			if (err.len == 0 && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
-				buf_printf(&err, "%s", resmsg(res));
-			PQclear(res);
-			continue;
-		}
-		if (err.len == 0 && s == PGRES_FATAL_ERROR) {
-			const struct sent *e = &ring[idx];
-
-			if (e->what != NULL)
-				buf_printf(&err, "%s: %s", e->what, resmsg(res));
-			else if (e->table != NULL)
-				buf_printf(&err, "table %s%s%s%s: %s", e->table,
-				    e->key[0] ? " key (" : "", e->key, e->key[0] ? ")" : "",
-				    resmsg(res));
-			else
-				buf_printf(&err, "%s", resmsg(res));
-		} else if (err.len == 0 && s == PGRES_TUPLES_OK &&
-		    (ring[idx].op == 'u' || ring[idx].op == 'd')) {
-			stage_check(&err, &ring[idx], res);
-		} else if (err.len == 0 && s == PGRES_COMMAND_OK &&
-		    (ring[idx].op == 'U' || ring[idx].op == 'D') &&
-		    strcmp(PQcmdTuples(res), "0") == 0) {
-			buf_printf(&err, "table %s key (%s): %s of a missing row",
-			    ring[idx].table, ring[idx].key,
-			    ring[idx].op == 'U' ? "update" : "delete");
-		} else if (err.len == 0 && ring[idx].keep != NULL) {
-			*ring[idx].keep = res;
-			continue;
-		}
-		PQclear(res);
-	}
-	nsent = 0;
-	if (err.len > 0)
-		fail("%s", err.data);
+	if (e != NULL)
+		fail("%s", e);
 }
 
 static void
 pipeline_off(void)
 {
-	if (!in_pipeline)
-		return;
-	pipeline_sync();
-	if (PQexitPipelineMode(conn) != 1)
-		fail("cannot leave pipeline mode: %s", db_errmsg(conn));
-	in_pipeline = false;
+	const char *e = pgpipe_off(&pp);
+
+	if (e != NULL)
+		fail("%s", e);
 }
 
-static struct sent *
-sent_slot(void)
+/* A failed statement, named by what it did or by its table and key. */
+static void
+sent_error(struct buf *err, const struct sent *e, const PGresult *res)
 {
-	struct sent *e;
+	if (e->what != NULL)
+		buf_printf(err, "%s: %s", e->what, resmsg(res));
+	else if (e->table != NULL)
+		buf_printf(err, "table %s%s%s%s: %s", e->table,
+		    e->key[0] ? " key (" : "", e->key, e->key[0] ? ")" : "",
+		    resmsg(res));
+	else
+		buf_printf(err, "%s", resmsg(res));
+}
 
-	if (nsent == WINDOW)
-		pipeline_sync();
-	e = &ring[nsent++];
-	e->t = NULL;
-	e->what = NULL;
-	e->keep = NULL;
+/* Statements the server judges alone. */
+static void
+check_plain(struct buf *err, PGresult *res, void *payload)
+{
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+		sent_error(err, payload, res);
+}
+
+/* An update or delete of one row must find it. */
+static void
+check_change(struct buf *err, PGresult *res, void *payload)
+{
+	const struct sent *e = payload;
+
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+		sent_error(err, e, res);
+	else if (PQresultStatus(res) == PGRES_COMMAND_OK &&
+	    strcmp(PQcmdTuples(res), "0") == 0)
+		buf_printf(err, "table %s key (%s): %s of a missing row",
+		    e->table, e->key, e->op == 'U' ? "update" : "delete");
+}
+
+static void stage_check(struct buf *err, const struct sent *e, const PGresult *res);
+
+/* A staged run must find every key it holds. */
+static void
+check_stage(struct buf *err, PGresult *res, void *payload)
+{
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+		sent_error(err, payload, res);
+	else if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		stage_check(err, payload, res);
+}
+
+/* The slot of the next statement, which check judges. */
+static struct sent *
+sent_slot(pgpipe_check *check, char op, const char *table, const char *what,
+    PGresult **keep)
+{
+	const char *err;
+	struct sent *e = pgpipe_slot(&pp, check, keep, &err);
+
+	if (e == NULL)
+		fail("%s", err);
+	e->op = op;
+	e->table = table;
+	e->what = what;
 	return e;
 }
 
@@ -505,7 +494,6 @@ send_own(const char *what, const char *name, const char *sql, int n,
     const char *const *p, PGresult **keep)
 {
 	static char prepared[8][16];
-	struct sent *e;
 	int i;
 
 	pipeline_on();
@@ -513,23 +501,14 @@ send_own(const char *what, const char *name, const char *sql, int n,
 		if (strcmp(prepared[i], name) == 0)
 			break;
 		if (prepared[i][0] == '\0') {
-			e = sent_slot();
-			e->op = 0;
-			e->table = NULL;
-			e->key[0] = '\0';
-			e->what = what;
+			sent_slot(check_plain, 0, NULL, what, NULL);
 			if (PQsendPrepare(conn, name, sql, n, NULL) != 1)
 				fail("prepare: %s", db_errmsg(conn));
 			snprintf(prepared[i], sizeof(prepared[i]), "%s", name);
 			break;
 		}
 	}
-	e = sent_slot();
-	e->op = 0;
-	e->table = NULL;
-	e->key[0] = '\0';
-	e->what = what;
-	e->keep = keep;
+	sent_slot(check_plain, 0, NULL, what, keep);
 	if (name != NULL && i < 8) {
 		if (PQsendQueryPrepared(conn, name, n, p, NULL, NULL, 0) != 1)
 			fail("send: %s", db_errmsg(conn));
@@ -715,15 +694,9 @@ stmt_for(char op, const struct table *t, const int *pkpos)
 	s->next = stmts[h];
 	stmts[h] = s;
 	snprintf(name, sizeof(name), "la%d", s->id);
-	{
-		struct sent *e = sent_slot();
-
-		e->op = 0;
-		e->table = t->name;
-		e->key[0] = '\0';
-		if (PQsendPrepare(conn, name, sb.data, np, NULL) != 1)
-			fail("prepare: %s", db_errmsg(conn));
-	}
+	sent_slot(check_plain, 0, t->name, NULL, NULL);
+	if (PQsendPrepare(conn, name, sb.data, np, NULL) != 1)
+		fail("prepare: %s", db_errmsg(conn));
 found:
 	snprintf(name, sizeof(name), "la%d", s->id);
 	return name;
@@ -733,11 +706,7 @@ found:
 static void
 send_plain(const char *table, const char *sql)
 {
-	struct sent *e = sent_slot();
-
-	e->op = 0;
-	e->table = table;
-	e->key[0] = '\0';
+	sent_slot(check_plain, 0, table, NULL, NULL);
 	if (PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0) != 1)
 		fail("send: %s", db_errmsg(conn));
 }
@@ -998,15 +967,11 @@ stage_for(const struct table *t, char op, const int *pkpos)
 	pipeline_on();
 	for (k = 0; g->ok && k < (op == 'U' ? 2 : 1); k++) {
 		char sname[32];
-		struct sent *e;
 
 		buf_reset(&sb);
 		stage_sql(&sb, t, op, k == 1, name, type, n, ord.data);
 		snprintf(sname, sizeof(sname), "la_%c%d", k ? 'd' : 'a', g->id);
-		e = sent_slot();
-		e->op = 0;
-		e->table = t->name;
-		e->key[0] = '\0';
+		sent_slot(check_plain, 0, t->name, NULL, NULL);
 		if (PQsendPrepare(conn, sname, sb.data, n + 1, NULL) != 1)
 			fail("prepare: %s", db_errmsg(conn));
 	}
@@ -1098,10 +1063,8 @@ stage_flush(void)
 	snprintf(n, sizeof(n), "%d", stage_keys);
 	p[g->ncols] = n;
 	snprintf(sname, sizeof(sname), "la_%c%d", stage_dup ? 'd' : 'a', g->id);
-	e = sent_slot();
-	e->op = stage_op == 'U' ? 'u' : 'd';
-	e->table = stage_table->name;
-	e->key[0] = '\0';
+	e = sent_slot(check_stage, stage_op == 'U' ? 'u' : 'd', stage_table->name,
+	    NULL, NULL);
 	e->t = stage_table;
 	e->expect = stage_keys;
 	send_prepared(sname, g->ncols + 1, p);
@@ -1264,9 +1227,7 @@ apply_row(struct table *t, char op, char *data)
 		for (i = 0; i < row.n; i++)
 			params[i] = row.f[i].val;
 	}
-	e = sent_slot();
-	e->op = op;
-	e->table = t->name;
+	e = sent_slot(check_change, op, t->name, NULL, NULL);
 	key_text(e->key, t, pkpos);
 	send_prepared(name, op == 'D' ? t->npk : row.n, params);
 }
@@ -1274,14 +1235,9 @@ apply_row(struct table *t, char op, char *data)
 static void
 send_sql(const char *table, const char *sql, int n, const char *const *p)
 {
-	struct sent *e;
-
 	run_break();
 	pipeline_on();
-	e = sent_slot();
-	e->op = 0;
-	e->table = table;
-	e->key[0] = '\0';
+	sent_slot(check_plain, 0, table, NULL, NULL);
 	if (PQsendQueryParams(conn, sql, n, NULL, p, NULL, NULL, 0) != 1)
 		fail("send: %s", db_errmsg(conn));
 }
@@ -1447,12 +1403,8 @@ batch_commit(void)
 	run_break();
 	/* Results the server cannot judge (rows found) are checked before
 	 * the commit is sent; the rest fail the pipeline by themselves. */
-	for (i = 0; i < nsent; i++)
-		if (ring[i].op == 'U' || ring[i].op == 'D' ||
-		    ring[i].op == 'u' || ring[i].op == 'd') {
-			pipeline_sync();
-			break;
-		}
+	if (pgpipe_pending(&pp, check_change) || pgpipe_pending(&pp, check_stage))
+		pipeline_sync();
 	p[0] = queue;
 	p[1] = consumer;
 	p[2] = cur_tick;
@@ -1509,6 +1461,7 @@ main(int argc, char *argv[])
 		usage();
 
 	conn = db_connect(dbname);
+	pgpipe_init(&pp, conn, WINDOW, sizeof(struct sent));
 	/* As logical replication does: subscriber triggers and foreign
 	 * keys do not fire for replicated rows. */
 	db_cmd(conn, "set session_replication_role",
@@ -1559,6 +1512,7 @@ main(int argc, char *argv[])
 	free(stage_arr);
 	free(params);
 	free(queue);
+	pgpipe_free(&pp);
 	PQfinish(conn);
 	finish(EXIT_DONE);
 }
