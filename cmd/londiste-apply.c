@@ -160,14 +160,9 @@ fail(const char *fmt, ...)
 {
 	va_list ap;
 	struct buf m = {0};
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	buf_reserve(&m, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(m.data, (size_t)n + 1, fmt, ap);
+	buf_vprintf(&m, fmt, ap);
 	va_end(ap);
 	/* Exiting drops the connection: the batch's transaction rolls back. */
 	errx(EXIT_RETRY, "batch %lld: %s; nothing of the batch was applied",
@@ -181,14 +176,9 @@ reject(const char *table, const char *fmt, ...)
 {
 	va_list ap;
 	struct buf m = {0};
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	buf_reserve(&m, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(m.data, (size_t)n + 1, fmt, ap);
+	buf_vprintf(&m, fmt, ap);
 	va_end(ap);
 	errx(EXIT_USAGE, "batch %lld: event %s%s%s%s: %s; it can never apply,"
 	    " nothing of the batch was applied", la.batch_id, la.cur_ev,
@@ -548,18 +538,6 @@ copy_end(void)
 }
 
 static void
-quote_ident(struct buf *b, const char *s)
-{
-	buf_addch(b, '"');
-	for (; *s != '\0'; s++) {
-		if (*s == '"')
-			buf_addch(b, '"');
-		buf_addch(b, *s);
-	}
-	buf_addch(b, '"');
-}
-
-static void
 copy_start(const struct table *t)
 {
 	PGresult *res;
@@ -571,7 +549,7 @@ copy_start(const struct table *t)
 	for (i = 0; i < la.row.n; i++) {
 		if (i > 0)
 			buf_addch(&la.sb, ',');
-		quote_ident(&la.sb, la.row.f[i].key);
+		db_quote_ident(&la.sb, la.row.f[i].key);
 	}
 	buf_addstr(&la.sb, ") FROM STDIN");
 	res = PQexec(la.conn, la.sb.data);
@@ -657,7 +635,7 @@ stmt_sql(struct buf *b, char op, const struct table *t, const int *pkpos)
 		for (i = 0; i < la.row.n; i++) {
 			if (i > 0)
 				buf_addch(b, ',');
-			quote_ident(b, la.row.f[i].key);
+			db_quote_ident(b, la.row.f[i].key);
 		}
 		buf_addstr(b, ") VALUES (");
 		for (i = 0; i < la.row.n; i++)
@@ -676,18 +654,18 @@ stmt_sql(struct buf *b, char op, const struct table *t, const int *pkpos)
 				continue;
 			if (j++ > 0)
 				buf_addch(b, ',');
-			quote_ident(b, la.row.f[i].key);
+			db_quote_ident(b, la.row.f[i].key);
 			buf_printf(b, "=$%d", i + 1);
 		}
 		if (j == 0) {	/* only key columns: still proves the row exists */
-			quote_ident(b, t->pk[0]);
+			db_quote_ident(b, t->pk[0]);
 			buf_printf(b, "=$%d", pkpos[0] + 1);
 		}
 		buf_addstr(b, " WHERE ");
 		for (i = 0; i < t->npk; i++) {
 			if (i > 0)
 				buf_addstr(b, " AND ");
-			quote_ident(b, t->pk[i]);
+			db_quote_ident(b, t->pk[i]);
 			buf_printf(b, "=$%d", pkpos[i] + 1);
 		}
 		return la.row.n;
@@ -696,7 +674,7 @@ stmt_sql(struct buf *b, char op, const struct table *t, const int *pkpos)
 		for (i = 0; i < t->npk; i++) {
 			if (i > 0)
 				buf_addstr(b, " AND ");
-			quote_ident(b, t->pk[i]);
+			db_quote_ident(b, t->pk[i]);
 			buf_printf(b, "=$%d", i + 1);
 		}
 		return t->npk;
@@ -814,9 +792,9 @@ join_keys(struct buf *b, const struct table *t)
 
 	for (k = 0; k < t->npk; k++) {
 		buf_addstr(b, k ? " AND t." : "t.");
-		quote_ident(b, t->pk[k]);
+		db_quote_ident(b, t->pk[k]);
 		buf_addstr(b, " = s.");
-		quote_ident(b, t->pk[k]);
+		db_quote_ident(b, t->pk[k]);
 	}
 }
 
@@ -832,10 +810,10 @@ stage_rel(struct buf *b, const char *const *name, const char *const *type,
 		buf_printf(b, "%s$%d::%s[]", i ? ", " : "", i + 1, type[i]);
 	buf_addstr(b, ") WITH ORDINALITY AS s(");
 	for (i = 0; i < n; i++) {
-		quote_ident(b, name[i]);
+		db_quote_ident(b, name[i]);
 		buf_addch(b, ',');
 	}
-	quote_ident(b, ord);
+	db_quote_ident(b, ord);
 	buf_addch(b, ')');
 }
 
@@ -862,14 +840,14 @@ stage_sql(struct buf *b, const struct table *t, char op, bool dedup,
 				continue;
 			if (j++ > 0)
 				buf_addch(b, ',');
-			quote_ident(b, name[i]);
+			db_quote_ident(b, name[i]);
 			buf_addstr(b, " = s.");
-			quote_ident(b, name[i]);
+			db_quote_ident(b, name[i]);
 		}
 		if (j == 0) {	/* only key columns: still proves the row exists */
-			quote_ident(b, t->pk[0]);
+			db_quote_ident(b, t->pk[0]);
 			buf_addstr(b, " = s.");
-			quote_ident(b, t->pk[0]);
+			db_quote_ident(b, t->pk[0]);
 		}
 		buf_addstr(b, " FROM ");
 		if (dedup) {
@@ -878,14 +856,14 @@ stage_sql(struct buf *b, const struct table *t, char op, bool dedup,
 			for (k = 0; k < t->npk; k++) {
 				if (k > 0)
 					buf_addch(b, ',');
-				quote_ident(b, t->pk[k]);
+				db_quote_ident(b, t->pk[k]);
 			}
 			buf_printf(b, ") * FROM %s ORDER BY ", rel.data);
 			for (k = 0; k < t->npk; k++) {
-				quote_ident(b, t->pk[k]);
+				db_quote_ident(b, t->pk[k]);
 				buf_addch(b, ',');
 			}
-			quote_ident(b, ord);
+			db_quote_ident(b, ord);
 			buf_addstr(b, " DESC) AS s");
 		} else {
 			buf_addstr(b, rel.data);
@@ -900,14 +878,14 @@ stage_sql(struct buf *b, const struct table *t, char op, bool dedup,
 	    " LEFT JOIN LATERAL (SELECT true");
 	for (k = 0; k < t->npk; k++) {
 		buf_addstr(b, ", s.");
-		quote_ident(b, t->pk[k]);
+		db_quote_ident(b, t->pk[k]);
 		buf_addstr(b, "::text");
 	}
 	buf_printf(b, " FROM %s WHERE c.n <> $%d AND NOT EXISTS (SELECT 1 FROM %s AS t WHERE ",
 	    rel.data, n + 1, t->qname);
 	join_keys(b, t);
 	buf_addstr(b, ") ORDER BY s.");
-	quote_ident(b, ord);
+	db_quote_ident(b, ord);
 	buf_addstr(b, " LIMIT 1) AS k ON true");
 	buf_free(&rel);
 }

@@ -117,16 +117,9 @@ say(const char *fmt, ...)
 {
 	struct buf b = {0};
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	buf_reserve(&b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b.data, (size_t)n + 1, fmt, ap);
+	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
 	if (loop_mode)
 		logx("%s", b.data);
@@ -283,22 +276,15 @@ target_fail(struct target *t, int status, const char *fmt, ...)
 {
 	struct buf b = {0};
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
-	if (n >= 0) {
-		buf_reserve(&b, (size_t)n);
-		va_start(ap, fmt);
-		vsnprintf(b.data, (size_t)n + 1, fmt, ap);
-		va_end(ap);
-	}
 	if (loop_mode)
-		say("%s: %s (retrying in %lld s)", t->name,
-		    b.data ? b.data : "", t->backoff / 1000);
+		say("%s: %s (retrying in %lld s)", t->name, b.data,
+		    t->backoff / 1000);
 	else
-		say("%s: %s", t->name, b.data ? b.data : "");
+		say("%s: %s", t->name, b.data);
 	buf_free(&b);
 	target_close(t);
 	note(status);
@@ -427,44 +413,32 @@ start_maint(struct target *t)
 
 /* "schema.table" as pgq hands it out, quoted part by part. */
 static char *
-quote_table(PGconn *conn, const char *name)
+quote_table(const char *name)
 {
 	const char *dot = strchr(name, '.');
 	struct buf b = {0};
-	char *q;
 
 	if (strchr(name, '"') != NULL)
 		return xstrdup(name);	/* already quoted by the server */
 	if (dot != NULL) {
-		q = PQescapeIdentifier(conn, name, (size_t)(dot - name));
-		if (q == NULL)
-			return NULL;
-		buf_addstr(&b, q);
+		char *schema = xstrdup(name);
+
+		schema[dot - name] = '\0';
+		db_quote_ident(&b, schema);
 		buf_addch(&b, '.');
-		PQfreemem(q);
+		free(schema);
 		name = dot + 1;
 	}
-	q = PQescapeIdentifier(conn, name, strlen(name));
-	if (q == NULL) {
-		buf_free(&b);
-		return NULL;
-	}
-	buf_addstr(&b, q);
-	PQfreemem(q);
+	db_quote_ident(&b, name);
 	return b.data;
 }
 
 static void
 send_vacuum(struct target *t, enum phase phase, const char *table)
 {
-	char *q = quote_table(t->conn, table);
+	char *q = quote_table(table);
 	struct buf sql = {0};
 
-	if (q == NULL) {
-		target_fail(t, EXIT_RETRY, "cannot quote %s: %s", table,
-		    db_errmsg(t->conn));
-		return;
-	}
 	/* Alone in its query string: VACUUM refuses a transaction block. */
 	buf_printf(&sql, "VACUUM %s", q);
 	free(q);

@@ -352,6 +352,18 @@ db_cmd(PGconn *conn, const char *what, const char *sql,
 	PQclear(db_exec(conn, what, sql, nparams, params));
 }
 
+void
+db_quote_ident(struct buf *b, const char *name)
+{
+	buf_addch(b, '"');
+	for (; *name != '\0'; name++) {
+		if (*name == '"')
+			buf_addch(b, '"');
+		buf_addch(b, *name);
+	}
+	buf_addch(b, '"');
+}
+
 char *
 db_ident(PGconn *conn, const char *name)
 {
