@@ -373,14 +373,3 @@ db_ident(PGconn *conn, const char *name)
 		errx(EXIT_USAGE, "cannot quote identifier: %s", db_errmsg(conn));
 	return q;
 }
-
-int
-db_has_our_pgq(PGconn *conn)
-{
-	PGresult *res = db_exec(conn, "probe pgq flavour",
-	    "SELECT to_regprocedure('pgq.skytools_c_version()') IS NOT NULL", 0, NULL);
-	int ours = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-
-	PQclear(res);
-	return ours;
-}

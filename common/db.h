@@ -65,8 +65,4 @@ void db_quote_ident(struct buf *b, const char *name);
 /* Quote an identifier; caller frees with PQfreemem.  Exits on failure. */
 char *db_ident(PGconn *conn, const char *name);
 
-/* True when the server has our PgQ (the NOTIFY-on-finish extensions),
- * false for the original PgQ. */
-int db_has_our_pgq(PGconn *conn);
-
 #endif

@@ -1,4 +1,4 @@
-/* stream.h: the batch stream between programs (DESIGN.md 4, pgq-stream(5)).
+/* stream.h: the batch stream between programs (its contract is pgq-stream(5)).
  *
  * A reader hands out one record at a time with its fields still
  * COPY-escaped, so a stage that only passes values on never decodes them.
