@@ -567,7 +567,185 @@ take_list(struct target *lt, const PGresult *res)
 	}
 }
 
-/* What to do when the query in flight has finished. */
+/* Set up (and probed): ready to tick. */
+static void
+ready(struct target *t)
+{
+	t->phase = P_IDLE;
+	if (!loop_mode)
+		send_tick(t);
+	else
+		t->tick_at = now_ms();
+}
+
+static void
+on_setup(struct target *t, PGresult *res, int ok)
+{
+	if (!ok) {
+		target_fail(t, EXIT_RETRY, "session setup: %s", db_resmsg(res));
+		return;
+	}
+	t->backoff = BACKOFF_MIN_MS;
+	if (t->kind == K_LIST) {
+		send_query(t, P_LIST,
+		    "SELECT datname FROM pg_catalog.pg_database"
+		    " WHERE datallowconn AND NOT datistemplate"
+		    " ORDER BY datname", NULL);
+		return;
+	}
+	if (loop_mode && t->kind == K_DB)
+		say("%s: connected%s", t->name, t->ever ? " again" : "");
+	t->ever = 1;
+	if (t->kind == K_FOUND) {
+		send_query(t, P_PROBE, "SELECT EXISTS (SELECT 1 FROM"
+		    " pg_catalog.pg_namespace WHERE nspname = 'pgq')",
+		    NULL);
+		return;
+	}
+	ready(t);
+}
+
+static void
+on_probe(struct target *t, PGresult *res, int ok)
+{
+	if (!ok) {
+		target_fail(t, db_status_for(t->conn, res), "probe: %s",
+		    db_resmsg(res));
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		t->pgq = PGQ_NO;
+		target_rest(t, 0);
+		return;
+	}
+	if (loop_mode)
+		say("%s: connected, ticking", t->name);
+	t->pgq = PGQ_YES;
+	ready(t);
+}
+
+static void
+on_list(struct target *t, PGresult *res, int ok)
+{
+	if (!ok) {
+		target_fail(t, db_status_for(t->conn, res),
+		    "list databases: %s", db_resmsg(res));
+		return;
+	}
+	take_list(t, res);
+	target_rest(t, now_ms() + (check_ms > 0 ? check_ms : maint_ms));
+}
+
+static void
+on_tick(struct target *t, PGresult *res, int ok)
+{
+	if (!ok) {
+		if (strcmp(sqlstate(res), "3F000") == 0 ||
+		    strcmp(sqlstate(res), "42883") == 0) {
+			no_pgq(t, res);
+			return;
+		}
+		sql_error(t, "ticker", res);
+	}
+	t->phase = P_IDLE;
+	if (!loop_mode)
+		start_maint(t);
+}
+
+static void
+on_ops(struct target *t, PGresult *res, int ok)
+{
+	int r, n;
+
+	if (!ok) {
+		sql_error(t, "maint_operations", res);
+		maint_end(t);
+		return;
+	}
+	n = PQntuples(res);
+	maint_free(t);
+	t->ops = xmalloc((size_t)n * sizeof(*t->ops));
+	for (r = 0; r < n; r++) {
+		t->ops[r].func = xstrdup(PQgetvalue(res, r, 0));
+		t->ops[r].arg = PQgetisnull(res, r, 1) ? NULL
+		    : xstrdup(PQgetvalue(res, r, 1));
+	}
+	t->nops = (size_t)n;
+	t->iop = 0;
+	next_op(t);
+}
+
+static void
+on_op(struct target *t, PGresult *res, int ok)
+{
+	if (!ok) {
+		sql_error(t, t->ops[t->iop].func, res);
+	} else if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    PQntuples(res) == 1 && PQnfields(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "1") == 0 &&
+	    ++t->repeat < OP_REPEAT_MAX) {
+		send_op(t);
+		return;
+	}
+	t->iop++;
+	t->repeat = 0;
+	next_op(t);
+}
+
+static void
+on_retry(struct target *t, PGresult *res, int ok)
+{
+	if (!ok) {
+		sql_error(t, "maint_retry_events", res);
+	} else if (atoi(PQgetvalue(res, 0, 0)) > 0 &&
+	    ++t->repeat < RETRY_REPEAT_MAX) {
+		send_query(t, P_RETRY, "SELECT pgq.maint_retry_events()", NULL);
+		return;
+	}
+	send_query(t, P_VACLIST,
+	    "SELECT * FROM pgq.maint_tables_to_vacuum()", NULL);
+}
+
+static void
+on_vaclist(struct target *t, PGresult *res, int ok)
+{
+	int r, n;
+	size_t i;
+
+	if (!ok) {
+		sql_error(t, "maint_tables_to_vacuum", res);
+		maint_end(t);
+		return;
+	}
+	n = PQntuples(res);
+	t->vac = xmalloc((size_t)n * sizeof(*t->vac));
+	/* maint_operations may already have listed them. */
+	for (r = 0; r < n; r++) {
+		const char *tb = PQgetvalue(res, r, 0);
+
+		for (i = 0; i < t->nops; i++)
+			if (strcasecmp(t->ops[i].func, "vacuum") == 0 &&
+			    t->ops[i].arg != NULL &&
+			    strcmp(t->ops[i].arg, tb) == 0)
+				break;
+		if (i == t->nops && !PQgetisnull(res, r, 0))
+			t->vac[t->nvac++] = xstrdup(tb);
+	}
+	t->ivac = 0;
+	next_vac(t);
+}
+
+static void
+on_vacuum(struct target *t, PGresult *res, int ok)
+{
+	if (!ok)
+		sql_error(t, "vacuum", res);
+	t->ivac++;
+	next_vac(t);
+}
+
+/* What to do when the query in flight has finished: the handler of
+ * the phase it was sent in. */
 static void
 on_result(struct target *t, PGresult *res)
 {
@@ -579,154 +757,17 @@ on_result(struct target *t, PGresult *res)
 		return;
 	}
 	switch (t->phase) {
-	case P_SETUP:
-		if (!ok) {
-			target_fail(t, EXIT_RETRY, "session setup: %s",
-			    db_resmsg(res));
-			return;
-		}
-		t->backoff = BACKOFF_MIN_MS;
-		if (t->kind == K_LIST) {
-			send_query(t, P_LIST,
-			    "SELECT datname FROM pg_catalog.pg_database"
-			    " WHERE datallowconn AND NOT datistemplate"
-			    " ORDER BY datname", NULL);
-			return;
-		}
-		if (loop_mode && t->kind == K_DB)
-			say("%s: connected%s", t->name, t->ever ? " again" : "");
-		t->ever = 1;
-		if (t->kind == K_FOUND) {
-			send_query(t, P_PROBE, "SELECT EXISTS (SELECT 1 FROM"
-			    " pg_catalog.pg_namespace WHERE nspname = 'pgq')",
-			    NULL);
-			return;
-		}
-		break;
-	case P_PROBE:
-		if (!ok) {
-			target_fail(t, db_status_for(t->conn, res), "probe: %s",
-			    db_resmsg(res));
-			return;
-		}
-		if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-			t->pgq = PGQ_NO;
-			target_rest(t, 0);
-			return;
-		}
-		if (loop_mode)
-			say("%s: connected, ticking", t->name);
-		t->pgq = PGQ_YES;
-		break;
-	case P_LIST:
-		if (!ok) {
-			target_fail(t, db_status_for(t->conn, res),
-			    "list databases: %s", db_resmsg(res));
-			return;
-		}
-		take_list(t, res);
-		target_rest(t, now_ms() + (check_ms > 0 ? check_ms : maint_ms));
-		return;
-	case P_TICK:
-		if (!ok) {
-			if (strcmp(sqlstate(res), "3F000") == 0 ||
-			    strcmp(sqlstate(res), "42883") == 0) {
-				no_pgq(t, res);
-				return;
-			}
-			sql_error(t, "ticker", res);
-		}
-		t->phase = P_IDLE;
-		if (!loop_mode)
-			start_maint(t);
-		return;
-	case P_OPS:
-		if (!ok) {
-			sql_error(t, "maint_operations", res);
-			maint_end(t);
-			return;
-		} else {
-			int r, n = PQntuples(res);
-
-			maint_free(t);
-			t->ops = xmalloc((size_t)n * sizeof(*t->ops));
-			for (r = 0; r < n; r++) {
-				t->ops[r].func = xstrdup(PQgetvalue(res, r, 0));
-				t->ops[r].arg = PQgetisnull(res, r, 1) ? NULL
-				    : xstrdup(PQgetvalue(res, r, 1));
-			}
-			t->nops = (size_t)n;
-			t->iop = 0;
-			next_op(t);
-		}
-		return;
-	case P_OP:
-		if (!ok) {
-			sql_error(t, t->ops[t->iop].func, res);
-		} else if (PQresultStatus(res) == PGRES_TUPLES_OK &&
-		    PQntuples(res) == 1 && PQnfields(res) == 1 &&
-		    strcmp(PQgetvalue(res, 0, 0), "1") == 0 &&
-		    ++t->repeat < OP_REPEAT_MAX) {
-			send_op(t);
-			return;
-		}
-		t->iop++;
-		t->repeat = 0;
-		next_op(t);
-		return;
-	case P_RETRY:
-		if (!ok) {
-			sql_error(t, "maint_retry_events", res);
-		} else if (atoi(PQgetvalue(res, 0, 0)) > 0 &&
-		    ++t->repeat < RETRY_REPEAT_MAX) {
-			send_query(t, P_RETRY, "SELECT pgq.maint_retry_events()",
-			    NULL);
-			return;
-		}
-		send_query(t, P_VACLIST,
-		    "SELECT * FROM pgq.maint_tables_to_vacuum()", NULL);
-		return;
-	case P_VACLIST:
-		if (!ok) {
-			sql_error(t, "maint_tables_to_vacuum", res);
-			maint_end(t);
-			return;
-		} else {
-			int r, n = PQntuples(res);
-			size_t i;
-
-			t->vac = xmalloc((size_t)n * sizeof(*t->vac));
-			/* maint_operations may already have listed them. */
-			for (r = 0; r < n; r++) {
-				const char *tb = PQgetvalue(res, r, 0);
-
-				for (i = 0; i < t->nops; i++)
-					if (strcasecmp(t->ops[i].func, "vacuum") == 0 &&
-					    t->ops[i].arg != NULL &&
-					    strcmp(t->ops[i].arg, tb) == 0)
-						break;
-				if (i == t->nops && !PQgetisnull(res, r, 0))
-					t->vac[t->nvac++] = xstrdup(tb);
-			}
-			t->ivac = 0;
-			next_vac(t);
-		}
-		return;
-	case P_VACUUM:
-		if (!ok)
-			sql_error(t, "vacuum", res);
-		t->ivac++;
-		next_vac(t);
-		return;
-	case P_IDLE:
-		return;
+	case P_SETUP:	on_setup(t, res, ok);	break;
+	case P_PROBE:	on_probe(t, res, ok);	break;
+	case P_LIST:	on_list(t, res, ok);	break;
+	case P_TICK:	on_tick(t, res, ok);	break;
+	case P_OPS:	on_ops(t, res, ok);	break;
+	case P_OP:	on_op(t, res, ok);	break;
+	case P_RETRY:	on_retry(t, res, ok);	break;
+	case P_VACLIST:	on_vaclist(t, res, ok);	break;
+	case P_VACUUM:	on_vacuum(t, res, ok);	break;
+	case P_IDLE:	break;
 	}
-	/* Set up (and probed): ready to tick. */
-	t->phase = P_IDLE;
-	if (!loop_mode)
-		send_tick(t);
-	else
-		t->tick_at = now_ms();
 }
 
 static void
