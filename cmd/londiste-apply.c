@@ -388,32 +388,31 @@ table_find(const char *name)
 
 /* --- pipeline ------------------------------------------------------- */
 
+/* A failure of the pipeline ends us, as any failure in the batch. */
+static void
+pipe_ok(const char *err)
+{
+	if (err != NULL)
+		fail("%s", err);
+}
+
 static void
 pipeline_on(void)
 {
-	const char *e = pgpipe_on(&la.pp);
-
-	if (e != NULL)
-		fail("%s", e);
+	pipe_ok(pgpipe_on(&la.pp));
 }
 
 /* Wait for every statement sent so far; the first failure ends us. */
 static void
 pipeline_sync(void)
 {
-	const char *e = pgpipe_sync(&la.pp);
-
-	if (e != NULL)
-		fail("%s", e);
+	pipe_ok(pgpipe_sync(&la.pp));
 }
 
 static void
 pipeline_off(void)
 {
-	const char *e = pgpipe_off(&la.pp);
-
-	if (e != NULL)
-		fail("%s", e);
+	pipe_ok(pgpipe_off(&la.pp));
 }
 
 /* A failed statement, named by what it did or by its table and key. */
