@@ -81,7 +81,8 @@ COMMON = \
 	common/walarch.o \
 	common/walpush.o \
 	common/urlenc.o \
-	common/lonpoint.o
+	common/lonpoint.o \
+	common/pgpipe.o
 
 # SQL: each schema is the concatenation of its numbered parts.
 SQL = pgq pgq_coop pgq_node londiste

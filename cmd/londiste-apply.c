@@ -13,6 +13,7 @@
 #include "copytext.h"
 #include "db.h"
 #include "exitcodes.h"
+#include "pgpipe.h"
 #include "stream.h"
 #include "urlenc.h"
 #include "util.h"
@@ -59,72 +60,77 @@ struct sent {
 	const struct table *t;	/* of a stage: its key columns */
 	int expect;		/* of a stage: the keys it must find */
 	const char *what;	/* names a statement without a table */
-	PGresult **keep;	/* where its result goes, else cleared */
-};
-
-struct stmt {
-	char *shape;
-	int id;
-	struct stmt *next;
 };
 
 /* A run of updates or deletes of one shape (table, operation, columns)
  * is sent as one statement that joins the table with arrays of the
  * run's values, one array per staged column. */
 struct stage {
-	char *shape;
 	int id;			/* prepared as la_aN (plain) and la_dN (dedup) */
 	bool ok;		/* false: a column is an array, which would unnest */
 	int ncols;		/* staged columns: all of an update, the key of a delete */
 	int *col;		/* their index in the row */
 	char *delim;		/* array delimiter of each column's type */
-	struct stage *next;
 };
 
-static PGconn *conn;
-static const char *consumer;
-static char *queue;
-static long long batch_id;
-static long long prev_tick;
-static char cur_tick[32];
+/* What is prepared for one shape of row event: table, operation and
+ * columns.  The id names its statements. */
+struct shape {
+	char *key;
+	int id;
+	bool prepared;		/* la<id>: the statement for one row */
+	struct stage *stage;	/* once a run of the shape was staged */
+	struct shape *next;
+};
 
-static struct table *tables;
-static int ntables;
+/* The state of one run of the program. */
+static struct {
+	PGconn *conn;
+	struct pgpipe pp;	/* the pipeline on conn */
+	const char *consumer;
 
-static struct sent ring[WINDOW];
-static int nsent;
-static bool in_pipeline;
+	/* The batch being applied. */
+	char *queue;
+	long long batch_id;
+	long long prev_tick;
+	char cur_tick[32];
+	/* The ev_id of the event being applied, for messages; "pending"
+	 * for one that waited in londiste.pending while its table was
+	 * copied. */
+	const char *cur_ev;
+	struct table *tables;
+	int ntables;
+	unsigned long txn_gen;	/* counts batch transactions */
+	unsigned long plan_gen;	/* the one that set the join methods */
 
-/* The current run of inserts: same table and columns. */
-static struct buf run_shape;
-static const struct table *run_table;
-static int run_len;
-static bool copying;
+	/* The current run of inserts: same table and columns. */
+	struct buf run_shape;
+	const struct table *run_table;
+	int run_len;
+	bool copying;
 
-static struct stmt *stmts[256];
-static int nstmts;
+	struct shape *shapes[256];
+	int nshapes;
+	char own[8][16];	/* send_own()'s statements prepared so far */
 
-static struct stage *stages[256];
-static int nstages;
-static unsigned long txn_gen;	/* counts batch transactions */
-static unsigned long plan_gen;	/* the one that set the join methods */
+	/* The staged run: one array literal per column, the rows' keys. */
+	struct stage *staging;
+	const struct table *stage_table;
+	char stage_op;
+	int stage_rows, stage_keys;
+	bool stage_dup;
+	struct buf *stage_arr;
+	int stage_narr;
+	struct buf keyarena;
+	size_t keyoff[STAGE_MAX + 1];
+	int keyslot[KEYSLOTS];	/* row number + 1 of a key's first row */
 
-/* The staged run: one array literal per column, the rows' keys. */
-static struct stage *staging;
-static const struct table *stage_table;
-static char stage_op;
-static int stage_rows, stage_keys;
-static bool stage_dup;
-static struct buf *stage_arr;
-static int stage_narr;
-static struct buf keyarena;
-static size_t keyoff[STAGE_MAX + 1];
-static int keyslot[KEYSLOTS];	/* row number + 1 of a key's first row */
-
-static struct urlrow row;
-static struct buf sb, kb;
-static const char **params;
-static int nparams_cap;
+	/* The row being applied, and scratch space for its statements. */
+	struct urlrow row;
+	struct buf sb, kb;
+	const char **params;
+	int nparams_cap;
+} la = { .cur_ev = "?" };
 
 static void
 usage(void)
@@ -154,23 +160,14 @@ fail(const char *fmt, ...)
 {
 	va_list ap;
 	struct buf m = {0};
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	buf_reserve(&m, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(m.data, (size_t)n + 1, fmt, ap);
+	buf_vprintf(&m, fmt, ap);
 	va_end(ap);
 	/* Exiting drops the connection: the batch's transaction rolls back. */
 	errx(EXIT_RETRY, "batch %lld: %s; nothing of the batch was applied",
-	    batch_id, m.data);
+	    la.batch_id, m.data);
 }
-
-/* The ev_id of the event being applied, for messages; "pending" for one
- * that waited in londiste.pending while its table was copied. */
-static const char *cur_ev = "?";
 
 /* An event that can never apply, whatever the subscriber holds: exit 2,
  * which stops a supervisor that would otherwise restart for ever. */
@@ -179,17 +176,12 @@ reject(const char *table, const char *fmt, ...)
 {
 	va_list ap;
 	struct buf m = {0};
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	buf_reserve(&m, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(m.data, (size_t)n + 1, fmt, ap);
+	buf_vprintf(&m, fmt, ap);
 	va_end(ap);
 	errx(EXIT_USAGE, "batch %lld: event %s%s%s%s: %s; it can never apply,"
-	    " nothing of the batch was applied", batch_id, cur_ev,
+	    " nothing of the batch was applied", la.batch_id, la.cur_ev,
 	    table ? " (table " : "", table ? table : "", table ? ")" : "", m.data);
 }
 
@@ -200,7 +192,7 @@ resmsg(const PGresult *res)
 	const char *ctx;
 
 	buf_reset(&m);
-	buf_addstr(&m, res ? db_resmsg(res) : db_errmsg(conn));
+	buf_addstr(&m, res ? db_resmsg(res) : db_errmsg(la.conn));
 	ctx = res ? PQresultErrorField(res, PG_DIAG_CONTEXT) : NULL;
 	if (ctx != NULL && strncmp(ctx, "COPY ", 5) == 0) {
 		buf_addstr(&m, " [");
@@ -214,7 +206,7 @@ resmsg(const PGresult *res)
 static PGresult *
 run(const char *what, const char *sql, int n, const char *const *p)
 {
-	PGresult *res = PQexecParams(conn, sql, n, NULL, p, NULL, NULL, 0);
+	PGresult *res = PQexecParams(la.conn, sql, n, NULL, p, NULL, NULL, 0);
 
 	if (PQresultStatus(res) != PGRES_COMMAND_OK &&
 	    PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -285,17 +277,17 @@ tables_free(void)
 {
 	int i, j;
 
-	for (i = 0; i < ntables; i++) {
-		free(tables[i].name);
-		free(tables[i].qname);
-		free(tables[i].snap.xip);
-		for (j = 0; j < tables[i].npk; j++)
-			free(tables[i].pk[j]);
-		free(tables[i].pk);
+	for (i = 0; i < la.ntables; i++) {
+		free(la.tables[i].name);
+		free(la.tables[i].qname);
+		free(la.tables[i].snap.xip);
+		for (j = 0; j < la.tables[i].npk; j++)
+			free(la.tables[i].pk[j]);
+		free(la.tables[i].pk);
 	}
-	free(tables);
-	tables = NULL;
-	ntables = 0;
+	free(la.tables);
+	la.tables = NULL;
+	la.ntables = 0;
 }
 
 static int
@@ -347,15 +339,15 @@ tables_load(PGresult *res)
 
 	tables_free();
 	n = PQntuples(res);
-	tables = xmalloc((size_t)(n ? n : 1) * sizeof(*tables));
+	la.tables = xmalloc((size_t)(n ? n : 1) * sizeof(*la.tables));
 	for (i = 0; i < n; i++) {
 		struct table *t;
 		const char *st = PQgetvalue(res, i, 1);
 
-		if (ntables > 0 && strcmp(tables[ntables - 1].name, PQgetvalue(res, i, 0)) == 0) {
-			t = &tables[ntables - 1];
+		if (la.ntables > 0 && strcmp(la.tables[la.ntables - 1].name, PQgetvalue(res, i, 0)) == 0) {
+			t = &la.tables[la.ntables - 1];
 		} else {
-			t = &tables[ntables++];
+			t = &la.tables[la.ntables++];
 			memset(t, 0, sizeof(*t));
 			t->name = xstrdup(PQgetvalue(res, i, 0));
 			t->state = strcmp(st, "ok") == 0 ? ST_OK :
@@ -382,7 +374,7 @@ tables_load(PGresult *res)
 	}
 	PQclear(res);
 	/* Already sorted by the server, but in its collation. */
-	qsort(tables, (size_t)ntables, sizeof(*tables), table_cmp);
+	qsort(la.tables, (size_t)la.ntables, sizeof(*la.tables), table_cmp);
 }
 
 static struct table *
@@ -391,109 +383,99 @@ table_find(const char *name)
 	struct table key;
 
 	key.name = (char *)name;
-	return bsearch(&key, tables, (size_t)ntables, sizeof(*tables), table_cmp);
+	return bsearch(&key, la.tables, (size_t)la.ntables, sizeof(*la.tables), table_cmp);
 }
 
 /* --- pipeline ------------------------------------------------------- */
 
+/* A failure of the pipeline ends us, as any failure in the batch. */
+static void
+pipe_ok(const char *err)
+{
+	if (err != NULL)
+		fail("%s", err);
+}
+
 static void
 pipeline_on(void)
 {
-	if (!in_pipeline) {
-		if (PQenterPipelineMode(conn) != 1)
-			fail("cannot enter pipeline mode: %s", db_errmsg(conn));
-		in_pipeline = true;
-	}
+	pipe_ok(pgpipe_on(&la.pp));
 }
-
-static void stage_check(struct buf *err, const struct sent *e, const PGresult *res);
 
 /* Wait for every statement sent so far; the first failure ends us. */
 static void
 pipeline_sync(void)
 {
-	int idx = 0, nulls = 0;
-	struct buf err = {0};
-
-	if (!in_pipeline)
-		return;
-	if (PQpipelineSync(conn) != 1)
-		fail("pipeline sync: %s", db_errmsg(conn));
-	for (;;) {
-		PGresult *res = PQgetResult(conn);
-		ExecStatusType s;
-
-		if (res == NULL) {
-			/* One NULL ends each statement's results. */
-			if (++nulls > nsent + 2)
-				fail("lost connection: %s", db_errmsg(conn));
-			idx++;
-			continue;
-		}
-		s = PQresultStatus(res);
-		if (s == PGRES_PIPELINE_SYNC) {
-			PQclear(res);
-			break;
-		}
-		if (idx >= nsent) {
-			if (err.len == 0 && s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
-				buf_printf(&err, "%s", resmsg(res));
-			PQclear(res);
-			continue;
-		}
-		if (err.len == 0 && s == PGRES_FATAL_ERROR) {
-			const struct sent *e = &ring[idx];
-
-			if (e->what != NULL)
-				buf_printf(&err, "%s: %s", e->what, resmsg(res));
-			else if (e->table != NULL)
-				buf_printf(&err, "table %s%s%s%s: %s", e->table,
-				    e->key[0] ? " key (" : "", e->key, e->key[0] ? ")" : "",
-				    resmsg(res));
-			else
-				buf_printf(&err, "%s", resmsg(res));
-		} else if (err.len == 0 && s == PGRES_TUPLES_OK &&
-		    (ring[idx].op == 'u' || ring[idx].op == 'd')) {
-			stage_check(&err, &ring[idx], res);
-		} else if (err.len == 0 && s == PGRES_COMMAND_OK &&
-		    (ring[idx].op == 'U' || ring[idx].op == 'D') &&
-		    strcmp(PQcmdTuples(res), "0") == 0) {
-			buf_printf(&err, "table %s key (%s): %s of a missing row",
-			    ring[idx].table, ring[idx].key,
-			    ring[idx].op == 'U' ? "update" : "delete");
-		} else if (err.len == 0 && ring[idx].keep != NULL) {
-			*ring[idx].keep = res;
-			continue;
-		}
-		PQclear(res);
-	}
-	nsent = 0;
-	if (err.len > 0)
-		fail("%s", err.data);
+	pipe_ok(pgpipe_sync(&la.pp));
 }
 
 static void
 pipeline_off(void)
 {
-	if (!in_pipeline)
-		return;
-	pipeline_sync();
-	if (PQexitPipelineMode(conn) != 1)
-		fail("cannot leave pipeline mode: %s", db_errmsg(conn));
-	in_pipeline = false;
+	pipe_ok(pgpipe_off(&la.pp));
 }
 
-static struct sent *
-sent_slot(void)
+/* A failed statement, named by what it did or by its table and key. */
+static void
+sent_error(struct buf *err, const struct sent *e, const PGresult *res)
 {
-	struct sent *e;
+	if (e->what != NULL)
+		buf_printf(err, "%s: %s", e->what, resmsg(res));
+	else if (e->table != NULL)
+		buf_printf(err, "table %s%s%s%s: %s", e->table,
+		    e->key[0] ? " key (" : "", e->key, e->key[0] ? ")" : "",
+		    resmsg(res));
+	else
+		buf_printf(err, "%s", resmsg(res));
+}
 
-	if (nsent == WINDOW)
-		pipeline_sync();
-	e = &ring[nsent++];
-	e->t = NULL;
-	e->what = NULL;
-	e->keep = NULL;
+/* Statements the server judges alone. */
+static void
+check_plain(struct buf *err, PGresult *res, void *payload)
+{
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+		sent_error(err, payload, res);
+}
+
+/* An update or delete of one row must find it. */
+static void
+check_change(struct buf *err, PGresult *res, void *payload)
+{
+	const struct sent *e = payload;
+
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+		sent_error(err, e, res);
+	else if (PQresultStatus(res) == PGRES_COMMAND_OK &&
+	    strcmp(PQcmdTuples(res), "0") == 0)
+		buf_printf(err, "table %s key (%s): %s of a missing row",
+		    e->table, e->key, e->op == 'U' ? "update" : "delete");
+}
+
+static void stage_check(struct buf *err, const struct sent *e, const PGresult *res);
+
+/* A staged run must find every key it holds. */
+static void
+check_stage(struct buf *err, PGresult *res, void *payload)
+{
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+		sent_error(err, payload, res);
+	else if (PQresultStatus(res) == PGRES_TUPLES_OK)
+		stage_check(err, payload, res);
+}
+
+/* The slot of the next statement, which check judges. */
+static struct sent *
+sent_slot(pgpipe_check *check, char op, const char *table, const char *what,
+    PGresult **keep)
+{
+	const char *err;
+	struct sent *e = pgpipe_slot(&la.pp, check, keep, &err);
+
+	if (e == NULL)
+		fail("%s", err);
+	e->op = op;
+	e->table = table;
+	e->what = what;
 	return e;
 }
 
@@ -504,45 +486,34 @@ static void
 send_own(const char *what, const char *name, const char *sql, int n,
     const char *const *p, PGresult **keep)
 {
-	static char prepared[8][16];
-	struct sent *e;
 	int i;
 
 	pipeline_on();
 	for (i = 0; name != NULL && i < 8; i++) {
-		if (strcmp(prepared[i], name) == 0)
+		if (strcmp(la.own[i], name) == 0)
 			break;
-		if (prepared[i][0] == '\0') {
-			e = sent_slot();
-			e->op = 0;
-			e->table = NULL;
-			e->key[0] = '\0';
-			e->what = what;
-			if (PQsendPrepare(conn, name, sql, n, NULL) != 1)
-				fail("prepare: %s", db_errmsg(conn));
-			snprintf(prepared[i], sizeof(prepared[i]), "%s", name);
+		if (la.own[i][0] == '\0') {
+			sent_slot(check_plain, 0, NULL, what, NULL);
+			if (PQsendPrepare(la.conn, name, sql, n, NULL) != 1)
+				fail("prepare: %s", db_errmsg(la.conn));
+			snprintf(la.own[i], sizeof(la.own[i]), "%s", name);
 			break;
 		}
 	}
-	e = sent_slot();
-	e->op = 0;
-	e->table = NULL;
-	e->key[0] = '\0';
-	e->what = what;
-	e->keep = keep;
+	sent_slot(check_plain, 0, NULL, what, keep);
 	if (name != NULL && i < 8) {
-		if (PQsendQueryPrepared(conn, name, n, p, NULL, NULL, 0) != 1)
-			fail("send: %s", db_errmsg(conn));
-	} else if (PQsendQueryParams(conn, sql, n, NULL, p, NULL, NULL, 0) != 1) {
-		fail("send: %s", db_errmsg(conn));
+		if (PQsendQueryPrepared(la.conn, name, n, p, NULL, NULL, 0) != 1)
+			fail("send: %s", db_errmsg(la.conn));
+	} else if (PQsendQueryParams(la.conn, sql, n, NULL, p, NULL, NULL, 0) != 1) {
+		fail("send: %s", db_errmsg(la.conn));
 	}
 }
 
 static void
 send_prepared(const char *name, int n, const char *const *p)
 {
-	if (PQsendQueryPrepared(conn, name, n, p, NULL, NULL, 0) != 1)
-		fail("send: %s", db_errmsg(conn));
+	if (PQsendQueryPrepared(la.conn, name, n, p, NULL, NULL, 0) != 1)
+		fail("send: %s", db_errmsg(la.conn));
 }
 
 /* --- COPY runs ---------------------------------------------------- */
@@ -552,29 +523,17 @@ copy_end(void)
 {
 	PGresult *res;
 
-	if (!copying)
+	if (!la.copying)
 		return;
-	copying = false;
-	if (PQputCopyEnd(conn, NULL) != 1)
-		fail("table %s: end of COPY: %s", run_table->name, db_errmsg(conn));
-	res = PQgetResult(conn);
+	la.copying = false;
+	if (PQputCopyEnd(la.conn, NULL) != 1)
+		fail("table %s: end of COPY: %s", la.run_table->name, db_errmsg(la.conn));
+	res = PQgetResult(la.conn);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		fail("table %s: %s", run_table->name, resmsg(res));
+		fail("table %s: %s", la.run_table->name, resmsg(res));
 	PQclear(res);
-	while ((res = PQgetResult(conn)) != NULL)
+	while ((res = PQgetResult(la.conn)) != NULL)
 		PQclear(res);
-}
-
-static void
-quote_ident(struct buf *b, const char *s)
-{
-	buf_addch(b, '"');
-	for (; *s != '\0'; s++) {
-		if (*s == '"')
-			buf_addch(b, '"');
-		buf_addch(b, *s);
-	}
-	buf_addch(b, '"');
 }
 
 static void
@@ -584,19 +543,19 @@ copy_start(const struct table *t)
 	int i;
 
 	pipeline_off();
-	buf_reset(&sb);
-	buf_printf(&sb, "COPY %s (", t->qname);
-	for (i = 0; i < row.n; i++) {
+	buf_reset(&la.sb);
+	buf_printf(&la.sb, "COPY %s (", t->qname);
+	for (i = 0; i < la.row.n; i++) {
 		if (i > 0)
-			buf_addch(&sb, ',');
-		quote_ident(&sb, row.f[i].key);
+			buf_addch(&la.sb, ',');
+		db_quote_ident(&la.sb, la.row.f[i].key);
 	}
-	buf_addstr(&sb, ") FROM STDIN");
-	res = PQexec(conn, sb.data);
+	buf_addstr(&la.sb, ") FROM STDIN");
+	res = PQexec(la.conn, la.sb.data);
 	if (PQresultStatus(res) != PGRES_COPY_IN)
 		fail("table %s: %s", t->name, resmsg(res));
 	PQclear(res);
-	copying = true;
+	la.copying = true;
 }
 
 static void
@@ -604,18 +563,18 @@ copy_row(const struct table *t)
 {
 	int i;
 
-	buf_reset(&sb);
-	for (i = 0; i < row.n; i++) {
+	buf_reset(&la.sb);
+	for (i = 0; i < la.row.n; i++) {
 		if (i > 0)
-			buf_addch(&sb, '\t');
-		if (row.f[i].val == NULL)
-			buf_addstr(&sb, "\\N");
+			buf_addch(&la.sb, '\t');
+		if (la.row.f[i].val == NULL)
+			buf_addstr(&la.sb, "\\N");
 		else
-			copytext_escape(&sb, row.f[i].val, strlen(row.f[i].val));
+			copytext_escape(&la.sb, la.row.f[i].val, strlen(la.row.f[i].val));
 	}
-	buf_addch(&sb, '\n');
-	if (PQputCopyData(conn, sb.data, (int)sb.len) != 1)
-		fail("table %s: COPY: %s", t->name, db_errmsg(conn));
+	buf_addch(&la.sb, '\n');
+	if (PQputCopyData(la.conn, la.sb.data, (int)la.sb.len) != 1)
+		fail("table %s: COPY: %s", t->name, db_errmsg(la.conn));
 }
 
 /* --- prepared statements by shape ----------------------------------- */
@@ -636,43 +595,55 @@ hash(const char *s)
 	return hash_mem(s, strlen(s));
 }
 
-/* Name of the prepared statement for shape (op, table, columns),
- * preparing it on first use. */
-static const char *
-stmt_for(char op, const struct table *t, const int *pkpos)
+/* The shape of the current row, op on t; created on first use. */
+static struct shape *
+shape_for(char op, const struct table *t)
 {
-	static char name[32];
-	struct stmt *s;
+	struct shape *sh;
 	unsigned h;
-	int i, j, np = 0;
+	int i;
 
-	buf_reset(&kb);
-	buf_printf(&kb, "%c\x1f%s", op, t->qname);
-	for (i = 0; i < row.n; i++)
-		buf_printf(&kb, "\x1f%s", row.f[i].key);
-	h = hash(kb.data) & 255;
-	for (s = stmts[h]; s != NULL; s = s->next)
-		if (strcmp(s->shape, kb.data) == 0)
-			goto found;
+	buf_reset(&la.kb);
+	buf_printf(&la.kb, "%c\x1f%s", op, t->qname);
+	for (i = 0; i < la.row.n; i++)
+		buf_printf(&la.kb, "\x1f%s", la.row.f[i].key);
+	h = hash(la.kb.data) & 255;
+	for (sh = la.shapes[h]; sh != NULL; sh = sh->next)
+		if (strcmp(sh->key, la.kb.data) == 0)
+			return sh;
+	sh = xmalloc(sizeof(*sh));
+	sh->key = xstrdup(la.kb.data);
+	sh->id = ++la.nshapes;
+	sh->prepared = false;
+	sh->stage = NULL;
+	sh->next = la.shapes[h];
+	la.shapes[h] = sh;
+	return sh;
+}
 
-	buf_reset(&sb);
+/* The statement for one row of the current shape into b; returns its
+ * number of parameters. */
+static int
+stmt_sql(struct buf *b, char op, const struct table *t, const int *pkpos)
+{
+	int i, j;
+
 	switch (op) {
 	case 'I':
-		buf_printf(&sb, "INSERT INTO %s (", t->qname);
-		for (i = 0; i < row.n; i++) {
+		buf_printf(b, "INSERT INTO %s (", t->qname);
+		for (i = 0; i < la.row.n; i++) {
 			if (i > 0)
-				buf_addch(&sb, ',');
-			quote_ident(&sb, row.f[i].key);
+				buf_addch(b, ',');
+			db_quote_ident(b, la.row.f[i].key);
 		}
-		buf_addstr(&sb, ") VALUES (");
-		for (i = 0; i < row.n; i++)
-			buf_printf(&sb, "%s$%d", i ? "," : "", i + 1);
-		buf_addch(&sb, ')');
-		np = row.n;
-		break;
+		buf_addstr(b, ") VALUES (");
+		for (i = 0; i < la.row.n; i++)
+			buf_printf(b, "%s$%d", i ? "," : "", i + 1);
+		buf_addch(b, ')');
+		return la.row.n;
 	case 'U':
-		buf_printf(&sb, "UPDATE %s SET ", t->qname);
-		for (i = 0, j = 0; i < row.n; i++) {
+		buf_printf(b, "UPDATE %s SET ", t->qname);
+		for (i = 0, j = 0; i < la.row.n; i++) {
 			int k;
 
 			for (k = 0; k < t->npk; k++)
@@ -681,51 +652,52 @@ stmt_for(char op, const struct table *t, const int *pkpos)
 			if (k < t->npk)
 				continue;
 			if (j++ > 0)
-				buf_addch(&sb, ',');
-			quote_ident(&sb, row.f[i].key);
-			buf_printf(&sb, "=$%d", i + 1);
+				buf_addch(b, ',');
+			db_quote_ident(b, la.row.f[i].key);
+			buf_printf(b, "=$%d", i + 1);
 		}
 		if (j == 0) {	/* only key columns: still proves the row exists */
-			quote_ident(&sb, t->pk[0]);
-			buf_printf(&sb, "=$%d", pkpos[0] + 1);
+			db_quote_ident(b, t->pk[0]);
+			buf_printf(b, "=$%d", pkpos[0] + 1);
 		}
-		buf_addstr(&sb, " WHERE ");
+		buf_addstr(b, " WHERE ");
 		for (i = 0; i < t->npk; i++) {
 			if (i > 0)
-				buf_addstr(&sb, " AND ");
-			quote_ident(&sb, t->pk[i]);
-			buf_printf(&sb, "=$%d", pkpos[i] + 1);
+				buf_addstr(b, " AND ");
+			db_quote_ident(b, t->pk[i]);
+			buf_printf(b, "=$%d", pkpos[i] + 1);
 		}
-		np = row.n;
-		break;
-	case 'D':
-		buf_printf(&sb, "DELETE FROM %s WHERE ", t->qname);
+		return la.row.n;
+	default:	/* 'D' */
+		buf_printf(b, "DELETE FROM %s WHERE ", t->qname);
 		for (i = 0; i < t->npk; i++) {
 			if (i > 0)
-				buf_addstr(&sb, " AND ");
-			quote_ident(&sb, t->pk[i]);
-			buf_printf(&sb, "=$%d", i + 1);
+				buf_addstr(b, " AND ");
+			db_quote_ident(b, t->pk[i]);
+			buf_printf(b, "=$%d", i + 1);
 		}
-		np = t->npk;
-		break;
+		return t->npk;
 	}
-	s = xmalloc(sizeof(*s));
-	s->shape = xstrdup(kb.data);
-	s->id = ++nstmts;
-	s->next = stmts[h];
-	stmts[h] = s;
-	snprintf(name, sizeof(name), "la%d", s->id);
-	{
-		struct sent *e = sent_slot();
+}
 
-		e->op = 0;
-		e->table = t->name;
-		e->key[0] = '\0';
-		if (PQsendPrepare(conn, name, sb.data, np, NULL) != 1)
-			fail("prepare: %s", db_errmsg(conn));
+/* Name of the prepared statement for the current row's shape,
+ * preparing it on first use. */
+static const char *
+stmt_for(char op, const struct table *t, const int *pkpos)
+{
+	static char name[32];
+	struct shape *sh = shape_for(op, t);
+	int np;
+
+	snprintf(name, sizeof(name), "la%d", sh->id);
+	if (!sh->prepared) {
+		buf_reset(&la.sb);
+		np = stmt_sql(&la.sb, op, t, pkpos);
+		sent_slot(check_plain, 0, t->name, NULL, NULL);
+		if (PQsendPrepare(la.conn, name, la.sb.data, np, NULL) != 1)
+			fail("prepare: %s", db_errmsg(la.conn));
+		sh->prepared = true;
 	}
-found:
-	snprintf(name, sizeof(name), "la%d", s->id);
 	return name;
 }
 
@@ -733,13 +705,9 @@ found:
 static void
 send_plain(const char *table, const char *sql)
 {
-	struct sent *e = sent_slot();
-
-	e->op = 0;
-	e->table = table;
-	e->key[0] = '\0';
-	if (PQsendQueryParams(conn, sql, 0, NULL, NULL, NULL, NULL, 0) != 1)
-		fail("send: %s", db_errmsg(conn));
+	sent_slot(check_plain, 0, table, NULL, NULL);
+	if (PQsendQueryParams(la.conn, sql, 0, NULL, NULL, NULL, NULL, 0) != 1)
+		fail("send: %s", db_errmsg(la.conn));
 }
 
 /* --- staged runs of updates and deletes ----------------------------- */
@@ -765,7 +733,7 @@ key_add(struct buf *b, const struct table *t, const int *pkpos)
 	int k;
 
 	for (k = 0; k < t->npk; k++) {
-		const char *v = row.f[pkpos[k]].val;
+		const char *v = la.row.f[pkpos[k]].val;
 
 		if (v == NULL) {
 			buf_add(b, "n", 2);
@@ -781,18 +749,18 @@ key_add(struct buf *b, const struct table *t, const int *pkpos)
 static int
 key_seen(int r)
 {
-	const char *k = keyarena.data + keyoff[r];
-	size_t n = keyoff[r + 1] - keyoff[r];
+	const char *k = la.keyarena.data + la.keyoff[r];
+	size_t n = la.keyoff[r + 1] - la.keyoff[r];
 	unsigned i = hash_mem(k, n) & (KEYSLOTS - 1);
 
-	for (; keyslot[i] != 0; i = (i + 1) & (KEYSLOTS - 1)) {
-		int o = keyslot[i] - 1;
+	for (; la.keyslot[i] != 0; i = (i + 1) & (KEYSLOTS - 1)) {
+		int o = la.keyslot[i] - 1;
 
-		if (keyoff[o + 1] - keyoff[o] == n &&
-		    memcmp(keyarena.data + keyoff[o], k, n) == 0)
+		if (la.keyoff[o + 1] - la.keyoff[o] == n &&
+		    memcmp(la.keyarena.data + la.keyoff[o], k, n) == 0)
 			return o;
 	}
-	keyslot[i] = r + 1;
+	la.keyslot[i] = r + 1;
 	return -1;
 }
 
@@ -823,9 +791,9 @@ join_keys(struct buf *b, const struct table *t)
 
 	for (k = 0; k < t->npk; k++) {
 		buf_addstr(b, k ? " AND t." : "t.");
-		quote_ident(b, t->pk[k]);
+		db_quote_ident(b, t->pk[k]);
 		buf_addstr(b, " = s.");
-		quote_ident(b, t->pk[k]);
+		db_quote_ident(b, t->pk[k]);
 	}
 }
 
@@ -841,10 +809,10 @@ stage_rel(struct buf *b, const char *const *name, const char *const *type,
 		buf_printf(b, "%s$%d::%s[]", i ? ", " : "", i + 1, type[i]);
 	buf_addstr(b, ") WITH ORDINALITY AS s(");
 	for (i = 0; i < n; i++) {
-		quote_ident(b, name[i]);
+		db_quote_ident(b, name[i]);
 		buf_addch(b, ',');
 	}
-	quote_ident(b, ord);
+	db_quote_ident(b, ord);
 	buf_addch(b, ')');
 }
 
@@ -871,14 +839,14 @@ stage_sql(struct buf *b, const struct table *t, char op, bool dedup,
 				continue;
 			if (j++ > 0)
 				buf_addch(b, ',');
-			quote_ident(b, name[i]);
+			db_quote_ident(b, name[i]);
 			buf_addstr(b, " = s.");
-			quote_ident(b, name[i]);
+			db_quote_ident(b, name[i]);
 		}
 		if (j == 0) {	/* only key columns: still proves the row exists */
-			quote_ident(b, t->pk[0]);
+			db_quote_ident(b, t->pk[0]);
 			buf_addstr(b, " = s.");
-			quote_ident(b, t->pk[0]);
+			db_quote_ident(b, t->pk[0]);
 		}
 		buf_addstr(b, " FROM ");
 		if (dedup) {
@@ -887,14 +855,14 @@ stage_sql(struct buf *b, const struct table *t, char op, bool dedup,
 			for (k = 0; k < t->npk; k++) {
 				if (k > 0)
 					buf_addch(b, ',');
-				quote_ident(b, t->pk[k]);
+				db_quote_ident(b, t->pk[k]);
 			}
 			buf_printf(b, ") * FROM %s ORDER BY ", rel.data);
 			for (k = 0; k < t->npk; k++) {
-				quote_ident(b, t->pk[k]);
+				db_quote_ident(b, t->pk[k]);
 				buf_addch(b, ',');
 			}
-			quote_ident(b, ord);
+			db_quote_ident(b, ord);
 			buf_addstr(b, " DESC) AS s");
 		} else {
 			buf_addstr(b, rel.data);
@@ -909,73 +877,56 @@ stage_sql(struct buf *b, const struct table *t, char op, bool dedup,
 	    " LEFT JOIN LATERAL (SELECT true");
 	for (k = 0; k < t->npk; k++) {
 		buf_addstr(b, ", s.");
-		quote_ident(b, t->pk[k]);
+		db_quote_ident(b, t->pk[k]);
 		buf_addstr(b, "::text");
 	}
 	buf_printf(b, " FROM %s WHERE c.n <> $%d AND NOT EXISTS (SELECT 1 FROM %s AS t WHERE ",
 	    rel.data, n + 1, t->qname);
 	join_keys(b, t);
 	buf_addstr(b, ") ORDER BY s.");
-	quote_ident(b, ord);
+	db_quote_ident(b, ord);
 	buf_addstr(b, " LIMIT 1) AS k ON true");
 	buf_free(&rel);
 }
 
-/* The stage for the current row's shape; on first use, read the staged
- * columns' types and prepare its statements. */
-static struct stage *
-stage_for(const struct table *t, char op, const int *pkpos)
+/* Into ord, a name for the order column that no staged column has. */
+static void
+ord_name(struct buf *ord, const char *const *name, int n)
 {
-	struct stage *g;
-	struct buf ord = {0}, names = {0};
-	const char **name, **type;
+	int i, k;
+
+	for (k = 0;; k++) {
+		buf_reset(ord);
+		buf_addstr(ord, "la_ord");
+		if (k > 0)
+			buf_printf(ord, "%d", k);
+		for (i = 0; i < n; i++)
+			if (strcmp(name[i], ord->data) == 0)
+				break;
+		if (i == n)
+			return;
+	}
+}
+
+/* Read the types of g's columns (named by name) into type and their
+ * array delimiters into g; the result, which holds type, is returned
+ * for the caller to clear. */
+static PGresult *
+stage_types(struct stage *g, const struct table *t, const char *const *name,
+    const char **type)
+{
+	struct buf names = {0};
 	const char *p[2];
 	PGresult *res;
-	unsigned h;
-	int i, k, n;
+	int i;
 
-	buf_reset(&kb);
-	buf_printf(&kb, "%c\x1f%s", op, t->qname);
-	for (i = 0; i < row.n; i++)
-		buf_printf(&kb, "\x1f%s", row.f[i].key);
-	h = hash(kb.data) & 255;
-	for (g = stages[h]; g != NULL; g = g->next)
-		if (strcmp(g->shape, kb.data) == 0)
-			return g;
-
-	n = op == 'U' ? row.n : t->npk;
-	g = xmalloc(sizeof(*g));
-	g->shape = xstrdup(kb.data);
-	g->id = ++nstages;
-	g->ok = true;
-	g->ncols = n;
-	g->col = xmalloc((size_t)n * sizeof(*g->col));
-	g->delim = xmalloc((size_t)n);
-	name = xmalloc((size_t)n * sizeof(*name));
-	type = xmalloc((size_t)n * sizeof(*type));
 	buf_addch(&names, '{');
-	for (i = 0; i < n; i++) {
-		g->col[i] = op == 'U' ? i : pkpos[i];
-		name[i] = row.f[g->col[i]].key;
+	for (i = 0; i < g->ncols; i++) {
 		if (i > 0)
 			buf_addch(&names, ',');
 		array_elem(&names, name[i]);
 	}
 	buf_addch(&names, '}');
-
-	/* The order column needs a name no staged column has. */
-	for (k = 0;; k++) {
-		buf_reset(&ord);
-		buf_addstr(&ord, "la_ord");
-		if (k > 0)
-			buf_printf(&ord, "%d", k);
-		for (i = 0; i < n; i++)
-			if (strcmp(name[i], ord.data) == 0)
-				break;
-		if (i == n)
-			break;
-	}
-
 	pipeline_off();
 	p[0] = t->qname;
 	p[1] = names.data;
@@ -986,7 +937,7 @@ stage_for(const struct table *t, char op, const int *pkpos)
 	    " LEFT JOIN pg_attribute a ON a.attrelid = $1::regclass"
 	    "  AND a.attname = c.name AND a.attnum > 0 AND NOT a.attisdropped"
 	    " LEFT JOIN pg_type y ON y.oid = a.atttypid ORDER BY c.i", 2, p);
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < g->ncols; i++) {
 		if (PQgetisnull(res, i, 1))
 			fail("table %s: no column %s", t->name, name[i]);
 		type[i] = PQgetvalue(res, i, 1);
@@ -994,30 +945,56 @@ stage_for(const struct table *t, char op, const int *pkpos)
 		if (PQgetvalue(res, i, 3)[0] == 't')
 			g->ok = false;
 	}
+	buf_free(&names);
+	return res;
+}
+
+/* The stage for the current row's shape; on first use, read the staged
+ * columns' types and prepare its statements. */
+static struct stage *
+stage_for(const struct table *t, char op, const int *pkpos)
+{
+	struct shape *sh = shape_for(op, t);
+	struct stage *g;
+	struct buf ord = {0};
+	const char **name, **type;
+	PGresult *res;
+	int i, k, n;
+
+	if (sh->stage != NULL)
+		return sh->stage;
+	n = op == 'U' ? la.row.n : t->npk;
+	g = xmalloc(sizeof(*g));
+	g->id = sh->id;
+	g->ok = true;
+	g->ncols = n;
+	g->col = xmalloc((size_t)n * sizeof(*g->col));
+	g->delim = xmalloc((size_t)n);
+	name = xmalloc((size_t)n * sizeof(*name));
+	type = xmalloc((size_t)n * sizeof(*type));
+	for (i = 0; i < n; i++) {
+		g->col[i] = op == 'U' ? i : pkpos[i];
+		name[i] = la.row.f[g->col[i]].key;
+	}
+	ord_name(&ord, name, n);
+	res = stage_types(g, t, name, type);
 
 	pipeline_on();
 	for (k = 0; g->ok && k < (op == 'U' ? 2 : 1); k++) {
 		char sname[32];
-		struct sent *e;
 
-		buf_reset(&sb);
-		stage_sql(&sb, t, op, k == 1, name, type, n, ord.data);
+		buf_reset(&la.sb);
+		stage_sql(&la.sb, t, op, k == 1, name, type, n, ord.data);
 		snprintf(sname, sizeof(sname), "la_%c%d", k ? 'd' : 'a', g->id);
-		e = sent_slot();
-		e->op = 0;
-		e->table = t->name;
-		e->key[0] = '\0';
-		if (PQsendPrepare(conn, sname, sb.data, n + 1, NULL) != 1)
-			fail("prepare: %s", db_errmsg(conn));
+		sent_slot(check_plain, 0, t->name, NULL, NULL);
+		if (PQsendPrepare(la.conn, sname, la.sb.data, n + 1, NULL) != 1)
+			fail("prepare: %s", db_errmsg(la.conn));
 	}
 	PQclear(res);
 	free(name);
 	free(type);
 	buf_free(&ord);
-	buf_free(&names);
-
-	g->next = stages[h];
-	stages[h] = g;
+	sh->stage = g;
 	return g;
 }
 
@@ -1031,32 +1008,32 @@ stage_start(const struct table *t, char op, const int *pkpos)
 	if (!g->ok)
 		return;
 
-	if (stage_narr < g->ncols) {
-		stage_arr = xrealloc(stage_arr, (size_t)g->ncols * sizeof(*stage_arr));
-		memset(stage_arr + stage_narr, 0,
-		    (size_t)(g->ncols - stage_narr) * sizeof(*stage_arr));
-		stage_narr = g->ncols;
+	if (la.stage_narr < g->ncols) {
+		la.stage_arr = xrealloc(la.stage_arr, (size_t)g->ncols * sizeof(*la.stage_arr));
+		memset(la.stage_arr + la.stage_narr, 0,
+		    (size_t)(g->ncols - la.stage_narr) * sizeof(*la.stage_arr));
+		la.stage_narr = g->ncols;
 	}
 	for (i = 0; i < g->ncols; i++) {
-		buf_reset(&stage_arr[i]);
-		buf_addch(&stage_arr[i], '{');
+		buf_reset(&la.stage_arr[i]);
+		buf_addch(&la.stage_arr[i], '{');
 	}
-	staging = g;
-	stage_table = t;
-	stage_op = op;
-	stage_rows = 0;
-	stage_keys = 0;
-	stage_dup = false;
-	buf_reset(&keyarena);
-	keyoff[0] = 0;
-	memset(keyslot, 0, sizeof(keyslot));
+	la.staging = g;
+	la.stage_table = t;
+	la.stage_op = op;
+	la.stage_rows = 0;
+	la.stage_keys = 0;
+	la.stage_dup = false;
+	buf_reset(&la.keyarena);
+	la.keyoff[0] = 0;
+	memset(la.keyslot, 0, sizeof(la.keyslot));
 }
 
 /* Send the staged run; its result is checked with the pipeline's. */
 static void
 stage_flush(void)
 {
-	struct stage *g = staging;
+	struct stage *g = la.staging;
 	const char **p;
 	char n[24], sname[32];
 	struct sent *e;
@@ -1064,14 +1041,14 @@ stage_flush(void)
 
 	if (g == NULL)
 		return;
-	staging = NULL;
+	la.staging = NULL;
 	pipeline_on();
 	/* Each staged row is one probe of the key's index.  A merge join
 	 * would read the index from its start for every run, a hash join
 	 * the whole table: the planner cannot tell how few rows of a big
 	 * table a run touches. */
-	if (plan_gen != txn_gen) {
-		plan_gen = txn_gen;
+	if (la.plan_gen != la.txn_gen) {
+		la.plan_gen = la.txn_gen;
 		send_plain(NULL, "SET LOCAL enable_mergejoin = off");
 		send_plain(NULL, "SET LOCAL enable_hashjoin = off");
 	}
@@ -1081,8 +1058,8 @@ stage_flush(void)
 	 * rescan the run's rows for every row of it: seconds to minutes
 	 * for what takes milliseconds.  An ANALYZE in this transaction
 	 * sees the table as the run will. */
-	if (stage_table->est >= 0 && stage_table->est < stage_keys) {
-		struct table *t = table_find(stage_table->name);
+	if (la.stage_table->est >= 0 && la.stage_table->est < la.stage_keys) {
+		struct table *t = table_find(la.stage_table->name);
 		struct buf sql = {0};
 
 		buf_printf(&sql, "ANALYZE %s", t->qname);
@@ -1092,18 +1069,16 @@ stage_flush(void)
 	}
 	p = xmalloc((size_t)(g->ncols + 1) * sizeof(*p));
 	for (i = 0; i < g->ncols; i++) {
-		buf_addch(&stage_arr[i], '}');
-		p[i] = stage_arr[i].data;
+		buf_addch(&la.stage_arr[i], '}');
+		p[i] = la.stage_arr[i].data;
 	}
-	snprintf(n, sizeof(n), "%d", stage_keys);
+	snprintf(n, sizeof(n), "%d", la.stage_keys);
 	p[g->ncols] = n;
-	snprintf(sname, sizeof(sname), "la_%c%d", stage_dup ? 'd' : 'a', g->id);
-	e = sent_slot();
-	e->op = stage_op == 'U' ? 'u' : 'd';
-	e->table = stage_table->name;
-	e->key[0] = '\0';
-	e->t = stage_table;
-	e->expect = stage_keys;
+	snprintf(sname, sizeof(sname), "la_%c%d", la.stage_dup ? 'd' : 'a', g->id);
+	e = sent_slot(check_stage, la.stage_op == 'U' ? 'u' : 'd', la.stage_table->name,
+	    NULL, NULL);
+	e->t = la.stage_table;
+	e->expect = la.stage_keys;
 	send_prepared(sname, g->ncols + 1, p);
 	free(p);
 }
@@ -1139,34 +1114,34 @@ stage_row(const struct table *t, char op, const int *pkpos)
 	int i;
 
 	for (;;) {
-		for (i = 0, bytes = keyarena.len; i < staging->ncols; i++)
-			bytes += stage_arr[i].len;
-		if (stage_rows == STAGE_MAX || bytes > STAGE_BYTES) {
+		for (i = 0, bytes = la.keyarena.len; i < la.staging->ncols; i++)
+			bytes += la.stage_arr[i].len;
+		if (la.stage_rows == STAGE_MAX || bytes > STAGE_BYTES) {
 			stage_flush();
 			stage_start(t, op, pkpos);
 		}
-		key_add(&keyarena, t, pkpos);
-		keyoff[stage_rows + 1] = keyarena.len;
-		if (key_seen(stage_rows) < 0) {
-			stage_keys++;
+		key_add(&la.keyarena, t, pkpos);
+		la.keyoff[la.stage_rows + 1] = la.keyarena.len;
+		if (key_seen(la.stage_rows) < 0) {
+			la.stage_keys++;
 			break;
 		}
 		if (op == 'U') {
-			stage_dup = true;
+			la.stage_dup = true;
 			break;
 		}
 		/* A key deleted twice: the second delete must find the row
 		 * gone, as it would one by one. */
-		keyarena.len = keyoff[stage_rows];
+		la.keyarena.len = la.keyoff[la.stage_rows];
 		stage_flush();
 		stage_start(t, op, pkpos);
 	}
-	for (i = 0; i < staging->ncols; i++) {
-		if (stage_rows > 0)
-			buf_addch(&stage_arr[i], staging->delim[i]);
-		array_elem(&stage_arr[i], row.f[staging->col[i]].val);
+	for (i = 0; i < la.staging->ncols; i++) {
+		if (la.stage_rows > 0)
+			buf_addch(&la.stage_arr[i], la.staging->delim[i]);
+		array_elem(&la.stage_arr[i], la.row.f[la.staging->col[i]].val);
 	}
-	stage_rows++;
+	la.stage_rows++;
 }
 
 /* Anything but the next event of the run's shape ends the run. */
@@ -1175,9 +1150,9 @@ run_break(void)
 {
 	copy_end();
 	stage_flush();
-	run_table = NULL;
-	run_len = 0;
-	buf_reset(&run_shape);
+	la.run_table = NULL;
+	la.run_len = 0;
+	buf_reset(&la.run_shape);
 }
 
 /* --- events --------------------------------------------------------- */
@@ -1190,7 +1165,7 @@ key_text(char *dst, const struct table *t, const int *pkpos)
 
 	for (i = 0; i < t->npk; i++)
 		buf_printf(&b, "%s%s=%s", i ? "," : "", t->pk[i],
-		    row.f[pkpos[i]].val ? row.f[pkpos[i]].val : "NULL");
+		    la.row.f[pkpos[i]].val ? la.row.f[pkpos[i]].val : "NULL");
 	snprintf(dst, KEYMAX, "%s", b.data ? b.data : "");
 	buf_free(&b);
 }
@@ -1208,44 +1183,44 @@ apply_row(struct table *t, char op, char *data)
 		reject(t->name, "the table has no primary key");
 	if (t->npk > 64)
 		reject(t->name, "too many key columns");
-	if (data == NULL || urlenc_parse(data, &row) < 0)
+	if (data == NULL || urlenc_parse(data, &la.row) < 0)
 		reject(t->name, "bad row data in %c event (a bad %%-escape,"
 		    " an empty or repeated column name)", op);
 	for (k = 0; k < t->npk; k++) {
-		for (i = 0; i < row.n; i++)
-			if (strcmp(row.f[i].key, t->pk[k]) == 0)
+		for (i = 0; i < la.row.n; i++)
+			if (strcmp(la.row.f[i].key, t->pk[k]) == 0)
 				break;
-		if (i == row.n)
+		if (i == la.row.n)
 			reject(t->name, "no key column %s", t->pk[k]);
 		pkpos[k] = i;
 	}
 
-	buf_reset(&kb);
-	buf_addch(&kb, op);
-	for (i = 0; i < row.n; i++)
-		buf_printf(&kb, "\x1f%s", row.f[i].key);
-	if (run_table == t && strcmp(kb.data, run_shape.data) == 0) {
-		run_len++;
+	buf_reset(&la.kb);
+	buf_addch(&la.kb, op);
+	for (i = 0; i < la.row.n; i++)
+		buf_printf(&la.kb, "\x1f%s", la.row.f[i].key);
+	if (la.run_table == t && strcmp(la.kb.data, la.run_shape.data) == 0) {
+		la.run_len++;
 	} else {
 		run_break();
-		run_table = t;
-		run_len = 1;
-		buf_addstr(&run_shape, kb.data);
+		la.run_table = t;
+		la.run_len = 1;
+		buf_addstr(&la.run_shape, la.kb.data);
 	}
 	if (op == 'I') {
-		if (copying) {
+		if (la.copying) {
 			copy_row(t);
 			return;
 		}
-		if (run_len >= RUN_MIN) {
+		if (la.run_len >= RUN_MIN) {
 			copy_start(t);
 			copy_row(t);
 			return;
 		}
 	} else if (stageable(t, op)) {
-		if (staging == NULL && run_len >= RUN_MIN)
+		if (la.staging == NULL && la.run_len >= RUN_MIN)
 			stage_start(t, op, pkpos);
-		if (staging != NULL) {
+		if (la.staging != NULL) {
 			stage_row(t, op, pkpos);
 			return;
 		}
@@ -1253,37 +1228,30 @@ apply_row(struct table *t, char op, char *data)
 
 	pipeline_on();
 	name = stmt_for(op, t, pkpos);
-	if (nparams_cap < row.n) {
-		nparams_cap = row.n;
-		params = xrealloc(params, (size_t)nparams_cap * sizeof(*params));
+	if (la.nparams_cap < la.row.n) {
+		la.nparams_cap = la.row.n;
+		la.params = xrealloc(la.params, (size_t)la.nparams_cap * sizeof(*la.params));
 	}
 	if (op == 'D') {
 		for (k = 0; k < t->npk; k++)
-			params[k] = row.f[pkpos[k]].val;
+			la.params[k] = la.row.f[pkpos[k]].val;
 	} else {
-		for (i = 0; i < row.n; i++)
-			params[i] = row.f[i].val;
+		for (i = 0; i < la.row.n; i++)
+			la.params[i] = la.row.f[i].val;
 	}
-	e = sent_slot();
-	e->op = op;
-	e->table = t->name;
+	e = sent_slot(check_change, op, t->name, NULL, NULL);
 	key_text(e->key, t, pkpos);
-	send_prepared(name, op == 'D' ? t->npk : row.n, params);
+	send_prepared(name, op == 'D' ? t->npk : la.row.n, la.params);
 }
 
 static void
 send_sql(const char *table, const char *sql, int n, const char *const *p)
 {
-	struct sent *e;
-
 	run_break();
 	pipeline_on();
-	e = sent_slot();
-	e->op = 0;
-	e->table = table;
-	e->key[0] = '\0';
-	if (PQsendQueryParams(conn, sql, n, NULL, p, NULL, NULL, 0) != 1)
-		fail("send: %s", db_errmsg(conn));
+	sent_slot(check_plain, 0, table, NULL, NULL);
+	if (PQsendQueryParams(la.conn, sql, n, NULL, p, NULL, NULL, 0) != 1)
+		fail("send: %s", db_errmsg(la.conn));
 }
 
 /* Apply one event; fields are plain (unescaped) text, data may be NULL. */
@@ -1293,7 +1261,7 @@ apply_event(const char *txid, const char *type, char *data, const char *extra1)
 	struct table *t;
 
 	if (strcmp(type, "SEQ") == 0) {
-		const char *p[3] = { queue, extra1, data };
+		const char *p[3] = { la.queue, extra1, data };
 
 		if (extra1 == NULL || data == NULL)
 			reject(NULL, "SEQ event without sequence name or value");
@@ -1306,7 +1274,7 @@ apply_event(const char *txid, const char *type, char *data, const char *extra1)
 	case ST_NEW:
 		return;		/* the copy will bring it */
 	case ST_COPY: {
-		const char *p[5] = { queue, t->name, txid, type, data };
+		const char *p[5] = { la.queue, t->name, txid, type, data };
 
 		send_sql(t->name, "INSERT INTO londiste.pending"
 		    " (queue_name, table_name, ev_txid, ev_type, ev_data)"
@@ -1331,9 +1299,9 @@ apply_event(const char *txid, const char *type, char *data, const char *extra1)
 	} else if (strcmp(type, "R") == 0) {
 		if (t->qname == NULL)
 			reject(t->name, "the table is registered but does not exist");
-		buf_reset(&sb);
-		buf_printf(&sb, "TRUNCATE %s", t->qname);
-		send_sql(t->name, sb.data, 0, NULL);
+		buf_reset(&la.sb);
+		buf_printf(&la.sb, "TRUNCATE %s", t->qname);
+		send_sql(t->name, la.sb.data, 0, NULL);
 	} else {
 		reject(t->name, "unsupported event type %.40s", type);
 	}
@@ -1346,7 +1314,7 @@ drain_pending(struct table *t)
 	char last[32] = "0";
 
 	for (;;) {
-		const char *p[3] = { queue, t->name, last };
+		const char *p[3] = { la.queue, t->name, last };
 		PGresult *res;
 		int i, n;
 
@@ -1357,7 +1325,7 @@ drain_pending(struct table *t)
 		    " WHERE queue_name = $1 AND table_name = $2 AND seq > $3"
 		    " ORDER BY seq LIMIT 1000", 3, p);
 		n = PQntuples(res);
-		cur_ev = "pending";
+		la.cur_ev = "pending";
 		for (i = 0; i < n; i++) {
 			char *data = PQgetisnull(res, i, 3) ? NULL :
 			    xstrdup(PQgetvalue(res, i, 3));
@@ -1373,7 +1341,7 @@ drain_pending(struct table *t)
 			break;
 	}
 	{
-		const char *p[2] = { queue, t->name };
+		const char *p[2] = { la.queue, t->name };
 
 		PQclear(run("delete pending events", "DELETE FROM londiste.pending"
 		    " WHERE queue_name = $1 AND table_name = $2", 2, p));
@@ -1404,17 +1372,17 @@ batch_begin(struct stream *s)
 	long long last;
 	int i;
 
-	batch_id = s->batch_id;
-	free(queue);
-	queue = xstrdup(field(s->f[B_QUEUE], "queue", false));
-	snprintf(cur_tick, sizeof(cur_tick), "%lld", stream_parse_id(s->f[B_CUR_TICK]));
-	prev_tick = stream_parse_id(s->f[B_PREV_TICK]);
+	la.batch_id = s->batch_id;
+	free(la.queue);
+	la.queue = xstrdup(field(s->f[B_QUEUE], "queue", false));
+	snprintf(la.cur_tick, sizeof(la.cur_tick), "%lld", stream_parse_id(s->f[B_CUR_TICK]));
+	la.prev_tick = stream_parse_id(s->f[B_PREV_TICK]);
 
 	/* One round trip: the table states are read (and locked) even
 	 * for a batch that turns out to be applied already. */
-	txn_gen++;
-	p[0] = queue;
-	p[1] = consumer;
+	la.txn_gen++;
+	p[0] = la.queue;
+	p[1] = la.consumer;
 	send_own("begin", NULL, "BEGIN", 0, NULL, NULL);
 	send_own("record consumer", "la_rec", "INSERT INTO londiste.completed"
 	    " (queue_name, consumer_name, last_tick) VALUES ($1, $2, 0)"
@@ -1426,15 +1394,15 @@ batch_begin(struct stream *s)
 	pipeline_off();
 	last = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
-	if (stream_parse_id(cur_tick) <= last) {
+	if (stream_parse_id(la.cur_tick) <= last) {
 		PQclear(tres);
 		return false;
 	}
 
 	tables_load(tres);
-	for (i = 0; i < ntables; i++)
-		if (tables[i].state == ST_CATCHUP && tables[i].pending)
-			drain_pending(&tables[i]);
+	for (i = 0; i < la.ntables; i++)
+		if (la.tables[i].state == ST_CATCHUP && la.tables[i].pending)
+			drain_pending(&la.tables[i]);
 	return true;
 }
 
@@ -1447,30 +1415,59 @@ batch_commit(void)
 	run_break();
 	/* Results the server cannot judge (rows found) are checked before
 	 * the commit is sent; the rest fail the pipeline by themselves. */
-	for (i = 0; i < nsent; i++)
-		if (ring[i].op == 'U' || ring[i].op == 'D' ||
-		    ring[i].op == 'u' || ring[i].op == 'd') {
-			pipeline_sync();
-			break;
-		}
-	p[0] = queue;
-	p[1] = consumer;
-	p[2] = cur_tick;
+	if (pgpipe_pending(&la.pp, check_change) || pgpipe_pending(&la.pp, check_stage))
+		pipeline_sync();
+	p[0] = la.queue;
+	p[1] = la.consumer;
+	p[2] = la.cur_tick;
 	send_own("record applied tick", "la_tick", "UPDATE londiste.completed SET last_tick = $3"
 	    " WHERE queue_name = $1 AND consumer_name = $2", 3, p, NULL);
 	/* Past the copy's snapshot: nothing later can be in the copy. */
-	for (i = 0; i < ntables; i++) {
-		if (tables[i].state != ST_CATCHUP || tables[i].sync_tick == 0 ||
-		    prev_tick < tables[i].sync_tick)
+	for (i = 0; i < la.ntables; i++) {
+		if (la.tables[i].state != ST_CATCHUP || la.tables[i].sync_tick == 0 ||
+		    la.prev_tick < la.tables[i].sync_tick)
 			continue;
-		p[1] = tables[i].name;
-		send_own("mark table ok", NULL, "UPDATE londiste.subscriber_table"
-		    " SET state = 'ok', snapshot = NULL, sync_tick = NULL"
-		    " WHERE queue_name = $1 AND table_name = $2"
-		    " AND state = 'catching-up'", 2, p, NULL);
+		p[1] = la.tables[i].name;
+		send_own("mark table ok", NULL,
+		    "SELECT londiste.copy_caught_up($1, $2)", 2, p, NULL);
 	}
 	send_own("commit", NULL, "COMMIT", 0, NULL, NULL);
 	pipeline_off();
+}
+
+/* An event record of the stream, applied. */
+static void
+event_record(struct stream *st)
+{
+	char *txid, *type, *data, *extra1;
+
+	la.cur_ev = st->f[E_ID];
+	txid = field(st->f[E_TXID], "ev_txid", false);
+	type = field(st->f[E_TYPE], "ev_type", false);
+	data = field(st->f[E_DATA], "ev_data", true);
+	extra1 = field(st->f[E_EXTRA1], "ev_extra1", true);
+	apply_event(txid, type, data, extra1);
+}
+
+/* Everything of the run, so that a leak checker sees only real leaks. */
+static void
+la_free(void)
+{
+	int i;
+
+	tables_free();
+	urlrow_free(&la.row);
+	buf_free(&la.sb);
+	buf_free(&la.kb);
+	buf_free(&la.run_shape);
+	buf_free(&la.keyarena);
+	for (i = 0; i < la.stage_narr; i++)
+		buf_free(&la.stage_arr[i]);
+	free(la.stage_arr);
+	free(la.params);
+	free(la.queue);
+	pgpipe_free(&la.pp);
+	PQfinish(la.conn);
 }
 
 int
@@ -1492,7 +1489,7 @@ main(int argc, char *argv[])
 	while ((c = getopt_long(argc, argv, "c:d:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
-			consumer = optarg;
+			la.consumer = optarg;
 			break;
 		case 'd':
 			dbname = db_conninfo_arg(optarg);
@@ -1507,13 +1504,14 @@ main(int argc, char *argv[])
 			usage();
 		}
 	}
-	if (optind != argc || consumer == NULL || *consumer == '\0')
+	if (optind != argc || la.consumer == NULL || *la.consumer == '\0')
 		usage();
 
-	conn = db_connect(dbname);
+	la.conn = db_connect(dbname);
+	pgpipe_init(&la.pp, la.conn, WINDOW, sizeof(struct sent));
 	/* As logical replication does: subscriber triggers and foreign
 	 * keys do not fire for replicated rows. */
-	db_cmd(conn, "set session_replication_role",
+	db_cmd(la.conn, "set session_replication_role",
 	    "SET session_replication_role = replica", 0, NULL);
 
 	stream_init(&st, 0, "stdin");
@@ -1523,17 +1521,8 @@ main(int argc, char *argv[])
 			applying = batch_begin(&st);
 			break;
 		case REC_EVENT:
-			if (applying) {
-				char *txid, *type, *data, *extra1;
-
-				cur_ev = st.f[E_ID];
-				txid = field(st.f[E_TXID], "ev_txid", false);
-				type = field(st.f[E_TYPE], "ev_type", false);
-				data = field(st.f[E_DATA], "ev_data", true);
-				extra1 = field(st.f[E_EXTRA1], "ev_extra1", true);
-
-				apply_event(txid, type, data, extra1);
-			}
+			if (applying)
+				event_record(&st);
 			break;
 		case REC_END:
 			if (applying)
@@ -1550,17 +1539,6 @@ main(int argc, char *argv[])
 		}
 	}
 	stream_free(&st);
-	tables_free();
-	urlrow_free(&row);
-	buf_free(&sb);
-	buf_free(&kb);
-	buf_free(&run_shape);
-	buf_free(&keyarena);
-	for (c = 0; c < stage_narr; c++)
-		buf_free(&stage_arr[c]);
-	free(stage_arr);
-	free(params);
-	free(queue);
-	PQfinish(conn);
+	la_free();
 	finish(EXIT_DONE);
 }

@@ -48,21 +48,13 @@ help(void)
 static void
 put_json(struct buf *out, char *row, size_t len, const char *batch_id)
 {
-	char *f[EVENT_NF], *p = row;
-	int n = 0, i;
+	char *f[EVENT_NF];
+	int n, i;
 
 	row[len - 1] = '\0';
-	for (;;) {
-		char *tab = strchr(p, '\t');
-
-		if (n == EVENT_NF)
-			errx(EXIT_RETRY, "batch %s: event row has too many columns", batch_id);
-		f[n++] = p;
-		if (tab == NULL)
-			break;
-		*tab = '\0';
-		p = tab + 1;
-	}
+	n = copytext_split(row, f, EVENT_NF);
+	if (n < 0)
+		errx(EXIT_RETRY, "batch %s: event row has too many columns", batch_id);
 	if (n != EVENT_NF)
 		errx(EXIT_RETRY, "batch %s: event row has %d columns", batch_id, n);
 
@@ -115,8 +107,7 @@ copy_events(PGconn *conn, const char *batch_id, enum fmt fmt)
 	while ((len = PQgetCopyData(conn, &row, 0)) > 0) {
 		switch (fmt) {
 		case FMT_STREAM:
-			fputs("event\t", stdout);
-			fwrite(row, 1, (size_t)len, stdout);
+			stream_write_event(stdout, row, (size_t)len);
 			break;
 		case FMT_RAW:
 			fwrite(row, 1, (size_t)len, stdout);

@@ -117,16 +117,9 @@ say(const char *fmt, ...)
 {
 	struct buf b = {0};
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	buf_reserve(&b, (size_t)n);
-	va_start(ap, fmt);
-	vsnprintf(b.data, (size_t)n + 1, fmt, ap);
+	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
 	if (loop_mode)
 		logx("%s", b.data);
@@ -283,22 +276,15 @@ target_fail(struct target *t, int status, const char *fmt, ...)
 {
 	struct buf b = {0};
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
+	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
-	if (n >= 0) {
-		buf_reserve(&b, (size_t)n);
-		va_start(ap, fmt);
-		vsnprintf(b.data, (size_t)n + 1, fmt, ap);
-		va_end(ap);
-	}
 	if (loop_mode)
-		say("%s: %s (retrying in %lld s)", t->name,
-		    b.data ? b.data : "", t->backoff / 1000);
+		say("%s: %s (retrying in %lld s)", t->name, b.data,
+		    t->backoff / 1000);
 	else
-		say("%s: %s", t->name, b.data ? b.data : "");
+		say("%s: %s", t->name, b.data);
 	buf_free(&b);
 	target_close(t);
 	note(status);
@@ -427,44 +413,32 @@ start_maint(struct target *t)
 
 /* "schema.table" as pgq hands it out, quoted part by part. */
 static char *
-quote_table(PGconn *conn, const char *name)
+quote_table(const char *name)
 {
 	const char *dot = strchr(name, '.');
 	struct buf b = {0};
-	char *q;
 
 	if (strchr(name, '"') != NULL)
 		return xstrdup(name);	/* already quoted by the server */
 	if (dot != NULL) {
-		q = PQescapeIdentifier(conn, name, (size_t)(dot - name));
-		if (q == NULL)
-			return NULL;
-		buf_addstr(&b, q);
+		char *schema = xstrdup(name);
+
+		schema[dot - name] = '\0';
+		db_quote_ident(&b, schema);
 		buf_addch(&b, '.');
-		PQfreemem(q);
+		free(schema);
 		name = dot + 1;
 	}
-	q = PQescapeIdentifier(conn, name, strlen(name));
-	if (q == NULL) {
-		buf_free(&b);
-		return NULL;
-	}
-	buf_addstr(&b, q);
-	PQfreemem(q);
+	db_quote_ident(&b, name);
 	return b.data;
 }
 
 static void
 send_vacuum(struct target *t, enum phase phase, const char *table)
 {
-	char *q = quote_table(t->conn, table);
+	char *q = quote_table(table);
 	struct buf sql = {0};
 
-	if (q == NULL) {
-		target_fail(t, EXIT_RETRY, "cannot quote %s: %s", table,
-		    db_errmsg(t->conn));
-		return;
-	}
 	/* Alone in its query string: VACUUM refuses a transaction block. */
 	buf_printf(&sql, "VACUUM %s", q);
 	free(q);
@@ -593,7 +567,185 @@ take_list(struct target *lt, const PGresult *res)
 	}
 }
 
-/* What to do when the query in flight has finished. */
+/* Set up (and probed): ready to tick. */
+static void
+ready(struct target *t)
+{
+	t->phase = P_IDLE;
+	if (!loop_mode)
+		send_tick(t);
+	else
+		t->tick_at = now_ms();
+}
+
+static void
+on_setup(struct target *t, PGresult *res, int ok)
+{
+	if (!ok) {
+		target_fail(t, EXIT_RETRY, "session setup: %s", db_resmsg(res));
+		return;
+	}
+	t->backoff = BACKOFF_MIN_MS;
+	if (t->kind == K_LIST) {
+		send_query(t, P_LIST,
+		    "SELECT datname FROM pg_catalog.pg_database"
+		    " WHERE datallowconn AND NOT datistemplate"
+		    " ORDER BY datname", NULL);
+		return;
+	}
+	if (loop_mode && t->kind == K_DB)
+		say("%s: connected%s", t->name, t->ever ? " again" : "");
+	t->ever = 1;
+	if (t->kind == K_FOUND) {
+		send_query(t, P_PROBE, "SELECT EXISTS (SELECT 1 FROM"
+		    " pg_catalog.pg_namespace WHERE nspname = 'pgq')",
+		    NULL);
+		return;
+	}
+	ready(t);
+}
+
+static void
+on_probe(struct target *t, PGresult *res, int ok)
+{
+	if (!ok) {
+		target_fail(t, db_status_for(t->conn, res), "probe: %s",
+		    db_resmsg(res));
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
+		t->pgq = PGQ_NO;
+		target_rest(t, 0);
+		return;
+	}
+	if (loop_mode)
+		say("%s: connected, ticking", t->name);
+	t->pgq = PGQ_YES;
+	ready(t);
+}
+
+static void
+on_list(struct target *t, PGresult *res, int ok)
+{
+	if (!ok) {
+		target_fail(t, db_status_for(t->conn, res),
+		    "list databases: %s", db_resmsg(res));
+		return;
+	}
+	take_list(t, res);
+	target_rest(t, now_ms() + (check_ms > 0 ? check_ms : maint_ms));
+}
+
+static void
+on_tick(struct target *t, PGresult *res, int ok)
+{
+	if (!ok) {
+		if (strcmp(sqlstate(res), "3F000") == 0 ||
+		    strcmp(sqlstate(res), "42883") == 0) {
+			no_pgq(t, res);
+			return;
+		}
+		sql_error(t, "ticker", res);
+	}
+	t->phase = P_IDLE;
+	if (!loop_mode)
+		start_maint(t);
+}
+
+static void
+on_ops(struct target *t, PGresult *res, int ok)
+{
+	int r, n;
+
+	if (!ok) {
+		sql_error(t, "maint_operations", res);
+		maint_end(t);
+		return;
+	}
+	n = PQntuples(res);
+	maint_free(t);
+	t->ops = xmalloc((size_t)n * sizeof(*t->ops));
+	for (r = 0; r < n; r++) {
+		t->ops[r].func = xstrdup(PQgetvalue(res, r, 0));
+		t->ops[r].arg = PQgetisnull(res, r, 1) ? NULL
+		    : xstrdup(PQgetvalue(res, r, 1));
+	}
+	t->nops = (size_t)n;
+	t->iop = 0;
+	next_op(t);
+}
+
+static void
+on_op(struct target *t, PGresult *res, int ok)
+{
+	if (!ok) {
+		sql_error(t, t->ops[t->iop].func, res);
+	} else if (PQresultStatus(res) == PGRES_TUPLES_OK &&
+	    PQntuples(res) == 1 && PQnfields(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "1") == 0 &&
+	    ++t->repeat < OP_REPEAT_MAX) {
+		send_op(t);
+		return;
+	}
+	t->iop++;
+	t->repeat = 0;
+	next_op(t);
+}
+
+static void
+on_retry(struct target *t, PGresult *res, int ok)
+{
+	if (!ok) {
+		sql_error(t, "maint_retry_events", res);
+	} else if (atoi(PQgetvalue(res, 0, 0)) > 0 &&
+	    ++t->repeat < RETRY_REPEAT_MAX) {
+		send_query(t, P_RETRY, "SELECT pgq.maint_retry_events()", NULL);
+		return;
+	}
+	send_query(t, P_VACLIST,
+	    "SELECT * FROM pgq.maint_tables_to_vacuum()", NULL);
+}
+
+static void
+on_vaclist(struct target *t, PGresult *res, int ok)
+{
+	int r, n;
+	size_t i;
+
+	if (!ok) {
+		sql_error(t, "maint_tables_to_vacuum", res);
+		maint_end(t);
+		return;
+	}
+	n = PQntuples(res);
+	t->vac = xmalloc((size_t)n * sizeof(*t->vac));
+	/* maint_operations may already have listed them. */
+	for (r = 0; r < n; r++) {
+		const char *tb = PQgetvalue(res, r, 0);
+
+		for (i = 0; i < t->nops; i++)
+			if (strcasecmp(t->ops[i].func, "vacuum") == 0 &&
+			    t->ops[i].arg != NULL &&
+			    strcmp(t->ops[i].arg, tb) == 0)
+				break;
+		if (i == t->nops && !PQgetisnull(res, r, 0))
+			t->vac[t->nvac++] = xstrdup(tb);
+	}
+	t->ivac = 0;
+	next_vac(t);
+}
+
+static void
+on_vacuum(struct target *t, PGresult *res, int ok)
+{
+	if (!ok)
+		sql_error(t, "vacuum", res);
+	t->ivac++;
+	next_vac(t);
+}
+
+/* What to do when the query in flight has finished: the handler of
+ * the phase it was sent in. */
 static void
 on_result(struct target *t, PGresult *res)
 {
@@ -605,154 +757,17 @@ on_result(struct target *t, PGresult *res)
 		return;
 	}
 	switch (t->phase) {
-	case P_SETUP:
-		if (!ok) {
-			target_fail(t, EXIT_RETRY, "session setup: %s",
-			    db_resmsg(res));
-			return;
-		}
-		t->backoff = BACKOFF_MIN_MS;
-		if (t->kind == K_LIST) {
-			send_query(t, P_LIST,
-			    "SELECT datname FROM pg_catalog.pg_database"
-			    " WHERE datallowconn AND NOT datistemplate"
-			    " ORDER BY datname", NULL);
-			return;
-		}
-		if (loop_mode && t->kind == K_DB)
-			say("%s: connected%s", t->name, t->ever ? " again" : "");
-		t->ever = 1;
-		if (t->kind == K_FOUND) {
-			send_query(t, P_PROBE, "SELECT EXISTS (SELECT 1 FROM"
-			    " pg_catalog.pg_namespace WHERE nspname = 'pgq')",
-			    NULL);
-			return;
-		}
-		break;
-	case P_PROBE:
-		if (!ok) {
-			target_fail(t, db_status_for(t->conn, res), "probe: %s",
-			    db_resmsg(res));
-			return;
-		}
-		if (strcmp(PQgetvalue(res, 0, 0), "t") != 0) {
-			t->pgq = PGQ_NO;
-			target_rest(t, 0);
-			return;
-		}
-		if (loop_mode)
-			say("%s: connected, ticking", t->name);
-		t->pgq = PGQ_YES;
-		break;
-	case P_LIST:
-		if (!ok) {
-			target_fail(t, db_status_for(t->conn, res),
-			    "list databases: %s", db_resmsg(res));
-			return;
-		}
-		take_list(t, res);
-		target_rest(t, now_ms() + (check_ms > 0 ? check_ms : maint_ms));
-		return;
-	case P_TICK:
-		if (!ok) {
-			if (strcmp(sqlstate(res), "3F000") == 0 ||
-			    strcmp(sqlstate(res), "42883") == 0) {
-				no_pgq(t, res);
-				return;
-			}
-			sql_error(t, "ticker", res);
-		}
-		t->phase = P_IDLE;
-		if (!loop_mode)
-			start_maint(t);
-		return;
-	case P_OPS:
-		if (!ok) {
-			sql_error(t, "maint_operations", res);
-			maint_end(t);
-			return;
-		} else {
-			int r, n = PQntuples(res);
-
-			maint_free(t);
-			t->ops = xmalloc((size_t)n * sizeof(*t->ops));
-			for (r = 0; r < n; r++) {
-				t->ops[r].func = xstrdup(PQgetvalue(res, r, 0));
-				t->ops[r].arg = PQgetisnull(res, r, 1) ? NULL
-				    : xstrdup(PQgetvalue(res, r, 1));
-			}
-			t->nops = (size_t)n;
-			t->iop = 0;
-			next_op(t);
-		}
-		return;
-	case P_OP:
-		if (!ok) {
-			sql_error(t, t->ops[t->iop].func, res);
-		} else if (PQresultStatus(res) == PGRES_TUPLES_OK &&
-		    PQntuples(res) == 1 && PQnfields(res) == 1 &&
-		    strcmp(PQgetvalue(res, 0, 0), "1") == 0 &&
-		    ++t->repeat < OP_REPEAT_MAX) {
-			send_op(t);
-			return;
-		}
-		t->iop++;
-		t->repeat = 0;
-		next_op(t);
-		return;
-	case P_RETRY:
-		if (!ok) {
-			sql_error(t, "maint_retry_events", res);
-		} else if (atoi(PQgetvalue(res, 0, 0)) > 0 &&
-		    ++t->repeat < RETRY_REPEAT_MAX) {
-			send_query(t, P_RETRY, "SELECT pgq.maint_retry_events()",
-			    NULL);
-			return;
-		}
-		send_query(t, P_VACLIST,
-		    "SELECT * FROM pgq.maint_tables_to_vacuum()", NULL);
-		return;
-	case P_VACLIST:
-		if (!ok) {
-			sql_error(t, "maint_tables_to_vacuum", res);
-			maint_end(t);
-			return;
-		} else {
-			int r, n = PQntuples(res);
-			size_t i;
-
-			t->vac = xmalloc((size_t)n * sizeof(*t->vac));
-			/* maint_operations may already have listed them. */
-			for (r = 0; r < n; r++) {
-				const char *tb = PQgetvalue(res, r, 0);
-
-				for (i = 0; i < t->nops; i++)
-					if (strcasecmp(t->ops[i].func, "vacuum") == 0 &&
-					    t->ops[i].arg != NULL &&
-					    strcmp(t->ops[i].arg, tb) == 0)
-						break;
-				if (i == t->nops && !PQgetisnull(res, r, 0))
-					t->vac[t->nvac++] = xstrdup(tb);
-			}
-			t->ivac = 0;
-			next_vac(t);
-		}
-		return;
-	case P_VACUUM:
-		if (!ok)
-			sql_error(t, "vacuum", res);
-		t->ivac++;
-		next_vac(t);
-		return;
-	case P_IDLE:
-		return;
+	case P_SETUP:	on_setup(t, res, ok);	break;
+	case P_PROBE:	on_probe(t, res, ok);	break;
+	case P_LIST:	on_list(t, res, ok);	break;
+	case P_TICK:	on_tick(t, res, ok);	break;
+	case P_OPS:	on_ops(t, res, ok);	break;
+	case P_OP:	on_op(t, res, ok);	break;
+	case P_RETRY:	on_retry(t, res, ok);	break;
+	case P_VACLIST:	on_vaclist(t, res, ok);	break;
+	case P_VACUUM:	on_vacuum(t, res, ok);	break;
+	case P_IDLE:	break;
 	}
-	/* Set up (and probed): ready to tick. */
-	t->phase = P_IDLE;
-	if (!loop_mode)
-		send_tick(t);
-	else
-		t->tick_at = now_ms();
 }
 
 static void

@@ -131,3 +131,21 @@ copytext_escape(struct buf *b, const char *s, size_t n)
 	}
 	buf_add(b, s + start, n - start);
 }
+
+int
+copytext_split(char *line, char **f, int max)
+{
+	char *p = line, *tab;
+	int n = 0;
+
+	for (;;) {
+		if (n == max)
+			return -1;
+		f[n++] = p;
+		tab = strchr(p, '\t');
+		if (tab == NULL)
+			return n;
+		*tab = '\0';
+		p = tab + 1;
+	}
+}

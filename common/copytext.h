@@ -19,6 +19,10 @@ MUST_CHECK long copytext_unescape(char *s);
  * copytext_unescape() accepts), checked without changing it. */
 bool copytext_valid(const char *raw);
 
+/* Cut a line (without its newline) at its TABs, in place, into at most
+ * max raw fields f[]; returns how many, or -1 when it has more. */
+MUST_CHECK int copytext_split(char *line, char **f, int max);
+
 /* Append s[0..n) to b, escaped for COPY text format. */
 void copytext_escape(struct buf *b, const char *s, size_t n);
 

@@ -390,6 +390,18 @@ db_cmd(PGconn *conn, const char *what, const char *sql,
 	PQclear(db_exec(conn, what, sql, nparams, params));
 }
 
+void
+db_quote_ident(struct buf *b, const char *name)
+{
+	buf_addch(b, '"');
+	for (; *name != '\0'; name++) {
+		if (*name == '"')
+			buf_addch(b, '"');
+		buf_addch(b, *name);
+	}
+	buf_addch(b, '"');
+}
+
 char *
 db_ident(PGconn *conn, const char *name)
 {
@@ -398,15 +410,4 @@ db_ident(PGconn *conn, const char *name)
 	if (q == NULL)
 		errx(EXIT_USAGE, "cannot quote identifier: %s", db_errmsg(conn));
 	return q;
-}
-
-int
-db_has_our_pgq(PGconn *conn)
-{
-	PGresult *res = db_exec(conn, "probe pgq flavour",
-	    "SELECT to_regprocedure('pgq.skytools_c_version()') IS NOT NULL", 0, NULL);
-	int ours = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-
-	PQclear(res);
-	return ours;
 }

@@ -64,11 +64,12 @@ void db_cmd(PGconn *conn, const char *what, const char *sql,
 /* Report a failed result and exit with its status. */
 NORETURN void db_die(PGconn *conn, const PGresult *res, const char *what);
 
+/* Append name to b as a quoted identifier: always in double quotes, a
+ * double quote doubled (what PQescapeIdentifier() writes, without
+ * needing a connection). */
+void db_quote_ident(struct buf *b, const char *name);
+
 /* Quote an identifier; caller frees with PQfreemem.  Exits on failure. */
 char *db_ident(PGconn *conn, const char *name);
-
-/* True when the server has our PgQ (the NOTIFY-on-finish extensions),
- * false for the original PgQ. */
-int db_has_our_pgq(PGconn *conn);
 
 #endif

@@ -36,19 +36,4 @@ MUST_CHECK int durable_rename(const char *from, const char *to);
  * success. */
 MUST_CHECK int durable_mkdir(const char *path, mode_t mode);
 
-/* A file being written durably: dfile_open creates "DIR/.NAME.tmp.PID"
- * beside path (O_EXCL, mode), dfile_write appends, dfile_commit fsyncs,
- * closes, renames over path and fsyncs the directory; dfile_abort closes
- * and unlinks the temporary file.  After a failed dfile_write or
- * dfile_commit the temporary file is already gone. */
-struct dfile {
-	int   fd;
-	char *tmp;
-	char *path;
-};
-MUST_CHECK int dfile_open(struct dfile *f, const char *path, mode_t mode);
-MUST_CHECK int dfile_write(struct dfile *f, const void *p, size_t n);
-MUST_CHECK int dfile_commit(struct dfile *f);
-void dfile_abort(struct dfile *f);
-
 #endif

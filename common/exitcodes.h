@@ -1,4 +1,5 @@
-/* exitcodes.h: the exit statuses every program shares (DESIGN.md 5). */
+/* exitcodes.h: the exit statuses every program shares; each program's
+ * man page lists under EXIT STATUS those it uses. */
 #ifndef EXITCODES_H
 #define EXITCODES_H
 

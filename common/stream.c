@@ -70,17 +70,9 @@ split(struct stream *s, char *line, size_t len)
 	if (tab == NULL)
 		return p;
 	*tab = '\0';
-	p = tab + 1;
-	for (;;) {
-		if (s->nf == EVENT_NF)
-			bad(s, "too many fields");
-		s->f[s->nf++] = p;
-		tab = strchr(p, '\t');
-		if (tab == NULL)
-			break;
-		*tab = '\0';
-		p = tab + 1;
-	}
+	s->nf = copytext_split(tab + 1, s->f, EVENT_NF);
+	if (s->nf < 0)
+		bad(s, "too many fields");
 	return line;
 }
 
@@ -197,6 +189,13 @@ stream_write_batch(FILE *out, const char *const v[BATCH_NF])
 	buf_addch(&b, '\n');
 	fwrite(b.data, 1, b.len, out);
 	buf_free(&b);
+}
+
+void
+stream_write_event(FILE *out, const char *row, size_t len)
+{
+	fputs("event\t", out);
+	fwrite(row, 1, len, out);
 }
 
 void

@@ -1,4 +1,4 @@
-/* stream.h: the batch stream between programs (DESIGN.md 4, pgq-stream(5)).
+/* stream.h: the batch stream between programs (its contract is pgq-stream(5)).
  *
  * A reader hands out one record at a time with its fields still
  * COPY-escaped, so a stage that only passes values on never decodes them.
@@ -74,6 +74,9 @@ void stream_emit_done(const struct stream *s, FILE *out);
 
 /* Write a batch record from PQ values (already plain text, escaped here). */
 void stream_write_batch(FILE *out, const char *const v[BATCH_NF]);
+/* Write an event record from a row as COPY of the event columns (in
+ * pgq-stream(5)'s order) writes it: escaped, with its newline. */
+void stream_write_event(FILE *out, const char *row, size_t len);
 void stream_write_end(FILE *out, const char *batch_id, long long count);
 
 /* Parse a batch id; 0 on bad input. */

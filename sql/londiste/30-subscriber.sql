@@ -146,6 +146,17 @@ BEGIN
 	END IF;
 END $$;
 
+-- End of catch-up, in the batch londiste-apply commits once the batch
+-- starts past the copy's sync tick: nothing later can be in the copy.
+CREATE OR REPLACE FUNCTION londiste.copy_caught_up(i_queue text, i_table text)
+RETURNS void LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pg_temp AS $$
+BEGIN
+	UPDATE londiste.subscriber_table
+	   SET state = 'ok', snapshot = NULL, sync_tick = NULL
+	 WHERE queue_name = i_queue AND table_name = i_table AND state = 'catching-up';
+END $$;
+
 -- The tables replay has to copy, at most i_limit, those a killed copy left
 -- in-copy first.  When there are none it looks again every 50 ms for up to
 -- i_wait: a table added during replay is copied at once, without a client
