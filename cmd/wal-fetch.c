@@ -60,6 +60,50 @@ fail(int code, const char *fmt, ...)
 	    "fix the archive and start the server again", m, RESTORE_STOP + code);
 }
 
+/* The name, plain or ".zst", is a symbolic link whose target is gone. */
+static int
+dangling(const char *waldir, const char *name)
+{
+	struct buf b = {0};
+	struct stat st;
+	int r;
+
+	buf_printf(&b, "%s/%s", waldir, name);
+	r = lstat(b.data, &st) == 0;
+	if (!r) {
+		buf_addstr(&b, ".zst");
+		r = lstat(b.data, &st) == 0;
+	}
+	free(b.data);
+	return r;
+}
+
+/* A segment missing while a later one of its timeline is archived is a
+ * hole, not the end of the archive: PostgreSQL's archiver pushes a
+ * timeline's segments in order, so only damage leaves one.  Answering
+ * "not archived" would end recovery at the hole and promote a copy
+ * without the WAL after it. */
+static void
+check_gap(const char *archive, const char *name, const struct walname *wn)
+{
+	struct walent *ents;
+	size_t n, i;
+	const char *later = NULL;
+
+	if (walarch_scan(archive, &ents, &n, NULL) != 0)
+		fail(EXIT_RETRY, "%s: cannot list the archive: %s", archive,
+		    strerror(errno));
+	for (i = 0; i < n && later == NULL; i++)
+		if (ents[i].w.kind == WAL_SEGMENT && ents[i].w.tli == wn->tli &&
+		    strcmp(ents[i].name, name) > 0)
+			later = ents[i].name;
+	if (later != NULL)
+		fail(EXIT_REFUSE, "%s: missing from the archive, but the later "
+		    "segment %s of its timeline is there: the archive has a hole",
+		    name, later);
+	walarch_free(ents, n);
+}
+
 static void
 usage(void)
 {
@@ -145,9 +189,18 @@ main(int argc, char *argv[])
 		fail(EXIT_RETRY, "%s: not a directory", waldir);
 	fd = walarch_open(archive, name, &file);
 	if (fd < 0) {
-		if (errno == ENOENT)
-			finish(EXIT_NO);
-		fail(EXIT_RETRY, "%s/%s: %s", waldir, name, strerror(errno));
+		if (errno == EINVAL)
+			fail(EXIT_REFUSE, "%s/%s: exists and is not a regular file",
+			    waldir, name);
+		if (errno != ENOENT)
+			fail(EXIT_RETRY, "%s/%s: %s", waldir, name,
+			    strerror(errno));
+		if (dangling(waldir, name))
+			fail(EXIT_RETRY, "%s/%s: a symbolic link to nothing "
+			    "(archive not mounted?)", waldir, name);
+		if (wn.kind == WAL_SEGMENT)
+			check_gap(archive, name, &wn);
+		finish(EXIT_NO);
 	}
 
 	if (strcmp(path, "-") == 0) {

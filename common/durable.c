@@ -126,3 +126,28 @@ durable_mkdir(const char *path, mode_t mode)
 	}
 	return fsync_parent(path);
 }
+
+int
+open_regular(const char *path)
+{
+	struct stat st;
+	int fd, fl, e;
+
+	/* Non-blocking: a FIFO at the name would otherwise hang open() for
+	 * ever (an archiver or a recovery stalled without a word). */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0) {
+		e = errno;
+	} else if (!S_ISREG(st.st_mode)) {
+		e = EINVAL;
+	} else if ((fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		e = errno;
+	} else
+		return fd;
+	close(fd);
+	errno = e;
+	return -1;
+}

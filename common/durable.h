@@ -36,4 +36,8 @@ MUST_CHECK int durable_rename(const char *from, const char *to);
  * success. */
 MUST_CHECK int durable_mkdir(const char *path, mode_t mode);
 
+/* open(path, O_RDONLY) of a regular file only: never blocks on a FIFO;
+ * -1 with errno (EINVAL: it exists and is not a regular file). */
+MUST_CHECK int open_regular(const char *path);
+
 #endif

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "walarch.h"
 #include "walfile.h"
 
@@ -106,10 +107,10 @@ walarch_open(const char *archive, const char *name, char **file)
 	int fd;
 
 	buf_printf(&b, "%s/wal/%s", archive, name);
-	fd = open(b.data, O_RDONLY | O_CLOEXEC);
+	fd = open_regular(b.data);
 	if (fd < 0 && errno == ENOENT) {
 		buf_addstr(&b, ".zst");
-		fd = open(b.data, O_RDONLY | O_CLOEXEC);
+		fd = open_regular(b.data);
 	}
 	if (fd >= 0 && file != NULL)
 		*file = b.data;

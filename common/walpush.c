@@ -113,6 +113,17 @@ lock_tmp(const char *tmp, char *msg, size_t msglen)
 	return walfile_msg(-1, msg, msglen, "%s: cannot lock, it keeps changing", tmp);
 }
 
+/* A name that is there but leads nowhere: a symbolic link whose target
+ * is gone (an archive linked into a file system not mounted).  Taken for
+ * "nothing archived", it would be archived again and the link lost. */
+static int
+dangling(const char *path)
+{
+	struct stat st;
+
+	return lstat(path, &st) == 0;
+}
+
 /* The archived copy of name, plain or ".zst", opened read-only; -1 with
  * errno (ENOENT when neither exists).  path (PATH_MAX bytes) gets the
  * name opened.  Not walarch_open(): that one allocates with xmalloc. */
@@ -122,11 +133,14 @@ open_archived(const char *waldir, const char *name, char *path)
 	int fd;
 
 	pathf(path, "%s/%s", waldir, name);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 && errno == ENOENT) {
+	fd = open_regular(path);
+	if (fd < 0 && errno == ENOENT && !dangling(path)) {
 		pathf(path, "%s/%s.zst", waldir, name);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-	}
+		fd = open_regular(path);
+		if (fd < 0 && errno == ENOENT && dangling(path))
+			errno = ENOLINK;
+	} else if (fd < 0 && errno == ENOENT)
+		errno = ENOLINK;
 	return fd;
 }
 
@@ -198,6 +212,14 @@ walpush(const char *archive, const char *src, const char *name,
 			ret = walfile_msg(EXIT_RETRY, msg, msglen, "compare with %s: %s",
 			    existing, why);
 		}
+		goto out;
+	}
+	if (errno == ENOLINK || errno == EINVAL) {
+		ret = walfile_msg(EXIT_REFUSE, msg, msglen, "%s/%s: %s; left as is",
+		    waldir, name, errno == ENOLINK ?
+		    "a symbolic link to nothing stands at the name (archive not mounted?)" :
+		    "exists and is not a regular file");
+		unlink(tmp);
 		goto out;
 	}
 	if (errno != ENOENT) {

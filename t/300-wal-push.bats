@@ -234,3 +234,17 @@ SEG=000000010000000000000001
 	run --separate-stderr wal-push -A "$A" --stdin 10 a b
 	[ "$status" -eq 2 ]
 }
+
+@test "wal-push: a link to nothing or a FIFO at the archived name is refused, never replaced or waited on" {
+	mkdir -p "$A/wal"
+	ln -s "$W/unmounted/$SEG" "$A/wal/$SEG"
+	run --separate-stderr wal-push -A "$A" "$W/seg" $SEG
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"symbolic link to nothing"* ]]
+	[ -L "$A/wal/$SEG" ]
+	mkfifo "$A/wal/000000010000000000000002"
+	run --separate-stderr timeout 60 wal-push -A "$A" "$W/seg" 000000010000000000000002
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"not a regular file"* ]]
+	[ -p "$A/wal/000000010000000000000002" ]
+}

@@ -167,3 +167,32 @@ flip() {	# flip one byte of FILE at OFFSET
 	run --separate-stderr wal-fetch -A "$A" 000000010000000000000007 "$O/y"
 	[ "$status" -eq 4 ]
 }
+
+@test "wal-fetch: a hole in a timeline stops recovery; a missing segment after the last is the end" {
+	wal-push -A "$A" "$W/seg" 000000010000000000000004
+	# 3 is missing while 4 of the same timeline is there: damage
+	run --separate-stderr wal-fetch -A "$A" 000000010000000000000003 "$O/x"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"later segment 000000010000000000000004"* ]]
+	run --separate-stderr wal-fetch -R -A "$A" 000000010000000000000003 "$O/x"
+	[ "$status" -eq 132 ]
+	[ ! -e "$O/x" ]
+	# past the newest of the timeline, and on a timeline with nothing
+	# after: the end of the archive, as before
+	run --separate-stderr wal-fetch -R -A "$A" 000000010000000000000005 "$O/x"
+	[ "$status" -eq 1 ]
+	run --separate-stderr wal-fetch -R -A "$A" 000000020000000000000003 "$O/x"
+	[ "$status" -eq 1 ]
+}
+
+@test "wal-fetch: a link to nothing or a FIFO at the name is not 'not archived', and never hangs" {
+	ln -s "$W/gone/000000010000000000000007" "$A/wal/000000010000000000000007"
+	run --separate-stderr wal-fetch -R -A "$A" 000000010000000000000007 "$O/x"
+	[ "$status" -eq 131 ]
+	[[ "$stderr" == *"symbolic link to nothing"* ]]
+	mkfifo "$A/wal/000000010000000000000008"
+	run --separate-stderr timeout 60 wal-fetch -A "$A" 000000010000000000000008 "$O/x"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"not a regular file"* ]]
+	[ ! -e "$O/x" ]
+}
