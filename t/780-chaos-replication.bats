@@ -77,12 +77,12 @@ stage_pids() {
 }
 
 kill_replay() {
-	for p in $(marked_pids "$MARK" londiste); do kill -9 "$p" 2>/dev/null; done
+	for p in $(marked_pids "$MARK" londiste); do kill -9 "$p" 2>/dev/null || :; done
 	kill_stages
 }
 
 kill_stages() {
-	for p in $(stage_pids); do kill -9 "$p" 2>/dev/null; done
+	for p in $(stage_pids); do kill -9 "$p" 2>/dev/null || :; done
 	:
 }
 
