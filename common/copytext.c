@@ -3,23 +3,12 @@
 #include <string.h>
 
 #include "copytext.h"
+#include "util.h"
 
 bool
 copytext_is_null(const char *raw)
 {
 	return raw[0] == '\\' && raw[1] == 'N' && raw[2] == '\0';
-}
-
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 bool
@@ -84,13 +73,13 @@ copytext_unescape(char *s)
 			break;
 		}
 		case 'x': {
-			int v = hexval((unsigned char)*r);
+			int v = hex_digit((unsigned char)*r);
 
 			if (v < 0)
 				return -1;
 			r++;
-			if (hexval((unsigned char)*r) >= 0)
-				v = v * 16 + hexval((unsigned char)*r++);
+			if (hex_digit((unsigned char)*r) >= 0)
+				v = v * 16 + hex_digit((unsigned char)*r++);
 			if (v == 0)
 				return -1;
 			*w++ = (char)v;

@@ -116,18 +116,6 @@ db_connect(const char *conninfo)
  * mark(ctx, offset, length) for each secret, left to right. */
 typedef void mark_fn(void *ctx, size_t off, size_t len);
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Whether s[0..n) percent-decodes to "password". */
 static int
 is_password_key(const char *s, size_t n)
@@ -138,9 +126,9 @@ is_password_key(const char *s, size_t n)
 	for (i = 0; i < n; i++, j++) {
 		int c = (unsigned char)s[i];
 
-		if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-		    hexval(s[i + 2]) >= 0) {
-			c = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
+		if (c == '%' && i + 2 < n && hex_digit(s[i + 1]) >= 0 &&
+		    hex_digit(s[i + 2]) >= 0) {
+			c = hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]);
 			i += 2;
 		}
 		if (j >= sizeof(want) - 1 || c != want[j])

@@ -3,18 +3,7 @@
 #include <string.h>
 
 #include "urlenc.h"
-
-static int
-hex(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "util.h"
 
 /* Decode s[0..] up to its NUL in place. */
 static int
@@ -26,11 +15,11 @@ decode(char *s)
 		if (*r == '+') {
 			*w++ = ' ';
 		} else if (*r == '%') {
-			int hi = hex((unsigned char)r[1]), lo;
+			int hi = hex_digit((unsigned char)r[1]), lo;
 
 			if (hi < 0)
 				return -1;
-			lo = hex((unsigned char)r[2]);
+			lo = hex_digit((unsigned char)r[2]);
 			if (lo < 0 || (hi == 0 && lo == 0))
 				return -1;
 			*w++ = (char)(hi * 16 + lo);

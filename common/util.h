@@ -52,6 +52,9 @@ void buf_free(struct buf *b);
 /* Monotonic clock in milliseconds. */
 long long now_ms(void);
 
+/* The value of hex digit c (either case), or -1. */
+int hex_digit(int c);
+
 /* Timestamp prefix for long-running modes' log lines:
  * "2026-01-02 03:04:05 UTC prog: message". */
 void logx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
