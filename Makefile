@@ -9,6 +9,8 @@
 #   make install-pg the extensions and C modules into the server's own
 #                   directories (pg_config); never over another Debian
 #                   package's file unless FORCE=1
+#   make install-pg-modules  only the C modules (pg_config --pkglibdir),
+#                   e.g. beside a distribution's pgq extension
 
 VERSION = 0.1.0
 # Earlier versions of the pgq and pgq_coop extensions that
@@ -206,4 +208,13 @@ install-pg: $(O)/ext/.built $(MODULELIBS)
 	    "$(DESTDIR)" "$$($(PG_CONFIG) --sharedir)/extension" $(O)/ext/*.control $(O)/ext/*.sql -- \
 	    "$$($(PG_CONFIG) --pkglibdir)" $(MODULELIBS)
 
-.PHONY: server install-modules
+# Only the C modules into pg_config --pkglibdir (skytools_wal for
+# walmgr setup --library, pgq_c): no extension file, so nothing that a
+# distribution's pgq package owns is in the way.
+install-pg-modules: $(MODULELIBS)
+	@command -v $(PG_CONFIG) >/dev/null || { echo "install-pg-modules: $(PG_CONFIG) not found" >&2; exit 2; }
+	@[ -n "$(MODULES)" ] || { echo "install-pg-modules: no PostgreSQL server headers: C modules not built" >&2; exit 2; }
+	server/install-pg $(if $(FORCE),--force) \
+	    "$(DESTDIR)" "$$($(PG_CONFIG) --pkglibdir)" $(MODULELIBS)
+
+.PHONY: server install-modules install-pg-modules

@@ -63,7 +63,7 @@ start_copy() {
 	[ "$status" -eq 0 ]
 	echo "$output" > "$TEST_DIR/labelA"
 	switch_and_wait 5432
-	run --separate-stderr walmgr_at 5432 restore "$TEST_DIR/pitr" --target-time "$target"
+	run --separate-stderr walmgr_at 5432 restore "$TEST_DIR/pitr" --target-time "$target" --new-master
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"backup $(cat "$TEST_DIR/label0") restored"* ]]
 	start_copy "$TEST_DIR/pitr" 5433

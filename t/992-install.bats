@@ -74,6 +74,16 @@ mk() {
 	fi
 }
 
+@test "make install-pg-modules with DESTDIR: the C modules only, where pg_config says" {
+	[ -f "$SKYTOOLS_BUILD/server/skytools_wal.so" ] || skip "no PostgreSQL server headers: modules not built"
+	d="$BATS_TEST_TMPDIR/moddest"
+	run mk install-pg-modules DESTDIR="$d"
+	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	[ -f "$d$(pg_config --pkglibdir)/skytools_wal.so" ]
+	[ -f "$d$(pg_config --pkglibdir)/pgq_c.so" ]
+	[ -z "$(cd "$d" && find . -type f ! -name '*.so')" ]
+}
+
 @test "make install-pg refuses to overwrite another Debian package's file" {
 	command -v dpkg >/dev/null || skip "no dpkg here"
 	ctl="$(pg_config --sharedir)/extension/pgq.control"

@@ -73,4 +73,9 @@ echo "the restored copy, as of $target:"
 q "SELECT id, note FROM orders ORDER BY id" 5433
 n=$(q "SELECT count(*) FROM orders" 5433)
 [ "$n" = 3 ] || { echo "expected 3 rows, got $n" >&2; exit 1; }
+# A copy is not the master: it must not archive its new timeline.
+[ "$(q "SHOW archive_mode" 5433)" = off ] || { echo "the copy archives" >&2; exit 1; }
+for f in "$dir"/archive/wal/*.history*; do
+	[ ! -e "$f" ] || { echo "the copy wrote into the archive: $f" >&2; exit 1; }
+done
 step "done"
