@@ -5,7 +5,8 @@
 #   make demo       run the main job on a throwaway local cluster
 #   make bench      benchmarks against the reference systems (t/bench)
 #   make lint       mandoc -Tlint on the man pages, shellcheck on sh/
-#   make install    everything into PREFIX (DESTDIR, MANDIR); nothing outside
+#   make install    everything into PREFIX (DESTDIR, MANDIR, SYSTEMDUNITDIR:
+#                   the systemd units, default PREFIX/lib/systemd/system)
 #   make install-pg the extensions and C modules into the server's own
 #                   directories (pg_config); never over another Debian
 #                   package's file unless FORCE=1
@@ -22,6 +23,7 @@ BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 DATADIR ?= $(PREFIX)/share/skytools-c
 LIBDIR  ?= $(PREFIX)/lib/skytools-c
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 # Output directory; `make check` builds a second, sanitized tree.
 O ?= build
@@ -66,6 +68,9 @@ BIN = \
 
 # Porcelain: POSIX sh, installed as is.
 SH = pgqadm pgq-consumer walmgr londiste
+
+# systemd units (templates), with @BINDIR@ filled in by make install.
+UNITS = pgq-ticker@.service londiste@.service pgq-consumer@.service
 
 # The shared library every program links.
 COMMON = \
@@ -127,7 +132,7 @@ bench: all
 
 lint:
 	mandoc -Tlint -W warning man/man1/*.1 man/man5/*.5
-	shellcheck -s sh -x sh/* server/install-pg t/run-tests t/check-deps t/demo/* t/fuzz/run .ci/run
+	shellcheck -s sh -x $(SH:%=sh/%) sh/skytools-sh.lib server/install-pg t/run-tests t/check-deps t/demo/* t/fuzz/run .ci/run
 
 install: all $(O)/ext/.built
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
@@ -141,6 +146,10 @@ install: all $(O)/ext/.built
 	install -m 644 $(O)/ext/*.control $(O)/ext/*.sql $(DESTDIR)$(DATADIR)/extension/
 	install -m 644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 man/man5/*.5 $(DESTDIR)$(MANDIR)/man5/
+	mkdir -p $(DESTDIR)$(SYSTEMDUNITDIR)
+	for u in $(UNITS); do \
+	    sed 's|@BINDIR@|$(BINDIR)|g' sh/systemd/$$u > $(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
+	    chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; done
 
 # The extension files (NAME.control, NAME--VERSION.sql) of each schema.
 $(O)/ext/.built: $(SQLOUT) sql/build-ext
