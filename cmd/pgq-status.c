@@ -208,6 +208,12 @@ main(int argc, char *argv[])
 	 * agree with each other. */
 	db_cmd(conn, "begin",
 	    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+	/* Name the fix rather than the missing schema. */
+	q = db_exec(conn, "look for PgQ",
+	    "SELECT to_regclass('pgq.queue') IS NOT NULL", 0, NULL);
+	if (strcmp(PQgetvalue(q, 0, 0), "t") != 0)
+		errx(EXIT_USAGE, "no PgQ in this database (run: pgqadm -d CONNINFO install)");
+	PQclear(q);
 	q = db_exec(conn, "read queues", queue_sql, 1, params);
 	c = db_exec(conn, "read consumers", consumer_sql, 2, params);
 	d = db_exec(conn, "read database name", "SELECT current_database()",

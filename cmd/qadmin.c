@@ -19,7 +19,7 @@
 
 static const char usage_line[] =
 	"usage: qadmin [-h host] [-p port] [-U user] [-d dbname|conninfo] "
-	"[-Q queue] [-c commands | -f file]\n";
+	"[-Q queue] [-c commands | -f file] [dbname|conninfo]\n";
 
 static PGconn *conn;
 static char *queue;		/* the default queue, or NULL */
@@ -925,6 +925,19 @@ execute(struct stmt *s)
 				return EXIT_USAGE;
 			}
 			PQclear(res);
+			/* Their pending events would be lost: refused, as
+			 * pgq-drop-queue refuses it, not a failure to retry. */
+			res = run("drop queue",
+			    "SELECT count(*) FROM pgq.get_consumer_info($1)", 1, p, &st);
+			if (res == NULL)
+				return st;
+			if (strcmp(PQgetvalue(res, 0, 0), "0") != 0) {
+				warnx("drop queue: queue %s has %s consumer(s); unregister"
+				    " them first", q, PQgetvalue(res, 0, 0));
+				PQclear(res);
+				return EXIT_REFUSE;
+			}
+			PQclear(res);
 		}
 		return run_cmd("drop queue", "SELECT pgq.drop_queue($1)", 1, p);
 	}
@@ -1182,6 +1195,9 @@ main(int argc, char *argv[])
 		default:  usage();
 		}
 	}
+	/* psql's form: the database as an operand, when -d is not given. */
+	if (optind == argc - 1 && dbarg == NULL)
+		dbarg = db_conninfo_arg(argv[optind++]);
 	if (optind != argc || (cmds != NULL && file != NULL))
 		usage();
 	if (dbarg != NULL) {

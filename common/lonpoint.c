@@ -137,6 +137,26 @@ lontable_free(struct lontable *t)
 	memset(t, 0, sizeof(*t));
 }
 
+/* Whether the subscriber applied tick p[2] of queue p[0] as consumer p[1]. */
+static int
+applied(PGconn *sread, const char **p)
+{
+	PGresult *res = db_exec(sread, "read applied tick", "SELECT 1 FROM londiste.completed"
+	    " WHERE queue_name = $1 AND consumer_name = $2 AND last_tick >= $3", 3, p);
+	int done = PQntuples(res) > 0;
+
+	PQclear(res);
+	return done;
+}
+
+static void
+nap50(void)
+{
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
 void
 lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
     const char *consumer, const struct lontable *t, long long timeout_ms)
@@ -146,6 +166,27 @@ lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
 	struct buf sql = {0};
 	PGresult *res;
 	long long deadline = now_ms() + timeout_ms;
+
+	/*
+	 * Catch up first, holding no lock: a subscriber far behind (or a
+	 * replay that is stopped or stuck) then costs the provider's writers
+	 * nothing, and the wait under the lock below is one batch at most.
+	 */
+	p[0] = t->queue;
+	res = db_exec(pread, "make a tick", "SELECT londiste.force_tick($1)", 1, p);
+	snprintf(tick, sizeof(tick), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	p[1] = consumer;
+	p[2] = tick;
+	while (!applied(sread, p)) {
+		if (now_ms() > deadline)
+			errx(EXIT_RETRY, "the subscriber did not apply tick %s of queue %s"
+			    " within the lock timeout; nothing was locked (replay is"
+			    " stopped, stuck or far behind: see londiste status)",
+			    tick, t->queue);
+		nap50();
+	}
+	deadline = now_ms() + timeout_ms;
 
 	snprintf(tmo, sizeof(tmo), "%lld", timeout_ms > 0 ? timeout_ms : 1);
 	p[0] = tmo;
@@ -170,23 +211,12 @@ lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
 
 	p[1] = consumer;
 	p[2] = tick;
-	for (;;) {
-		res = db_exec(sread, "read applied tick", "SELECT 1 FROM londiste.completed"
-		    " WHERE queue_name = $1 AND consumer_name = $2 AND last_tick >= $3",
-		    3, p);
-		if (PQntuples(res) > 0) {
-			PQclear(res);
-			break;
-		}
-		PQclear(res);
+	while (!applied(sread, p)) {
 		if (now_ms() > deadline)
 			errx(EXIT_RETRY, "the subscriber did not apply tick %s of queue %s"
-			    " within the lock timeout (is replay running?)", tick, t->queue);
-		{
-			struct timespec ts = { 0, 50 * 1000 * 1000 };
-
-			nanosleep(&ts, NULL);
-		}
+			    " within the lock timeout (replay is stuck or slow: see"
+			    " londiste status)", tick, t->queue);
+		nap50();
 	}
 	if (slock != NULL) {
 		db_cmd(slock, "begin", "BEGIN", 0, NULL);

@@ -36,9 +36,12 @@ void lon_provider(PGconn *prov, struct lontable *t);
 void lontable_free(struct lontable *t);
 
 /* Bring both sides to one point of the stream for table t:
- * lock the provider table (plock, SHARE mode, waiting at most
- * timeout_ms), make a tick, open a REPEATABLE READ snapshot on pread,
- * wait until the subscriber applied the tick, open one on sread (and,
+ * make a tick and wait (at most timeout_ms, holding no lock) until the
+ * subscriber applied it, so that a stopped or lagging replay never
+ * blocks the provider's writers; then lock the provider table (plock,
+ * SHARE mode, waiting at most timeout_ms), make a tick, open a REPEATABLE READ snapshot on pread,
+ * wait (at most timeout_ms again) until the subscriber applied that
+ * tick, open one on sread (and,
  * when slock is not NULL, lock the subscriber table EXCLUSIVE in a
  * transaction there, so replay waits until the caller commits), then
  * release the provider lock.  Exits 3 on timeout. */

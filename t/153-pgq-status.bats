@@ -77,6 +77,10 @@ setup_file() {
 		[ "$status" -eq 2 ]
 		[[ "$stderr" == *"not registered"* ]]
 	done
+	new_db st_nopgq none
+	run --separate-stderr pgq-status -d dbname=st_nopgq
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "pgq-status: no PgQ in this database (run: pgqadm -d CONNINFO install)" ]
 	run --separate-stderr pgq-status -d "host=$TEST_DIR/nonexistent password=s3cret"
 	[ "$status" -eq 3 ]
 	[[ "$stderr" != *s3cret* ]]

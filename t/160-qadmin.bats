@@ -308,3 +308,27 @@ out_has() { [ "$(grep -c -- "$1" "$BATS_TEST_TMPDIR/out")" -ge "$2" ]; }
 	wait "$QPID"
 	QPID=
 }
+
+@test "qadmin: drop queue with a consumer is refused with 4, as pgq-drop-queue does" {
+	q "SELECT pgq.create_queue('q_busy')" >/dev/null
+	q "SELECT pgq.register_consumer('q_busy', 'reader')" >/dev/null
+	run --separate-stderr qadmin -d qa -c 'drop queue q_busy'
+	[ "$status" -eq 4 ]
+	[ "$stderr" = 'qadmin: drop queue: queue q_busy has 1 consumer(s); unregister them first' ]
+	run --separate-stderr pgq-drop-queue -d qa q_busy
+	[ "$status" -eq 4 ]
+	[ "$(q "SELECT count(*) FROM pgq.queue WHERE queue_name = 'q_busy'")" = 1 ]
+}
+
+@test "qadmin: the database as an operand, as psql takes it" {
+	q "SELECT pgq.create_queue('q_op')" >/dev/null
+	run --separate-stderr qadmin -c 'show queue q_op' qa
+	[ "$status" -eq 0 ]
+	[[ "${lines[1]}" == q_op$'\t'* ]]
+	run --separate-stderr qadmin -c 'show queue q_op' "dbname=qa"
+	[ "$status" -eq 0 ]
+	[[ "${lines[1]}" == q_op$'\t'* ]]
+	run --separate-stderr qadmin -d qa -c 'show queue q_op' qa
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == usage:* ]]
+}

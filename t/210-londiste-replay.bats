@@ -300,6 +300,10 @@ replay_gone() {
 	has_marked "$MARK" londiste-apply
 	kill -9 "$pid"
 	wait_for replay_gone
+	# the watchdog says what it did
+	log=$BATS_TEST_TMPDIR/job_$BATS_TEST_NUMBER.log
+	wait_for grep -q "replay supervisor (pid $pid): cleaned up" "$log"
+	grep -q "replay supervisor (pid $pid) is gone" "$log"
 	echo "ROLLBACK;" >&8
 	exec 8>&-
 	wait "$psql_pid" || :

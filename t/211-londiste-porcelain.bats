@@ -271,3 +271,57 @@ log_count_at_least() { [ "$(grep -c -- "$1" "$LOG" 2>/dev/null)" -ge "$2" ]; }
 	}
 	wait_for status_warns
 }
+
+@test "londiste compare, repair: replay not running: exit 3 at once, no tick, no lock" {
+	installed
+	londiste "$INI" provider add t1
+	londiste "$INI" subscriber add --expect-sync t1
+	before=$(sql prov "SELECT count(*) FROM pgq.tick")
+	for verb in compare repair; do
+		run --separate-stderr londiste "$INI" $verb t1
+		[ "$status" -eq 3 ]
+		[[ "$stderr" == *"replay is not running: start it with \`londiste $INI replay --daemon\`; $verb needs it"* ]]
+	done
+	[ "$(sql prov "SELECT count(*) FROM pgq.tick")" = "$before" ]
+}
+
+@test "londiste replay stuck on a conflict: status shows the last error, compare says so, a fix on the subscriber unsticks it" {
+	installed
+	echo "lock_timeout = 0.5" >> "$INI"
+	londiste "$INI" provider add t1
+	londiste "$INI" subscriber add --expect-sync t1
+	sql sub "INSERT INTO t1 VALUES (5000, 'in the way')"
+	sql prov "INSERT INTO t1 VALUES (5000, 'x')"
+	ticker
+	londiste "$INI" replay --daemon
+	wait_for log_count_at_least "restarting in" 2
+	status_err() { londiste "$INI" status | grep "^last_error	"; }
+	run status_err
+	[ "$status" -eq 0 ]
+	[[ "$output" == *" UTC: londiste-apply: "*"duplicate key"*"restarts since)" ]]
+	run --separate-stderr londiste "$INI" compare t1
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *"replay is stuck since"*"duplicate key"* ]]
+	[[ "$stderr" != *"is replay running"* ]]
+	sql sub "DELETE FROM t1 WHERE id = 5000"
+	applied() { [ "$(sql sub "SELECT v FROM t1 WHERE id = 5000")" = x ]; }
+	wait_for applied
+	no_err() { ! londiste "$INI" status | grep -q "^last_error"; }
+	wait_for no_err
+	londiste "$INI" stop
+	# one stamp per line, and every line names its program
+	! grep -Ev '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} UTC [a-z-]+: ' "$LOG"
+	! grep -E ' UTC [0-9]{4}-[0-9]{2}-[0-9]{2} ' "$LOG"
+}
+
+@test "londiste: a Skytools 3 [londiste3] config is named as such" {
+	cat > "$BATS_TEST_TMPDIR/l3.ini" <<-INI
+	[londiste3]
+	job_name = l3
+	db = dbname=prov
+	queue_name = q
+	INI
+	run --separate-stderr londiste "$BATS_TEST_TMPDIR/l3.ini" status
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "londiste: $BATS_TEST_TMPDIR/l3.ini: no [londiste] section; [londiste3] configs (Londiste 3 cascade) are not supported yet: see londiste(1)" ]
+}
