@@ -78,9 +78,7 @@ canary_alive() {
 	tname=$(sql lp "SELECT table_name FROM londiste.provider_table")
 	sql ls "SELECT londiste.subscriber_add_table('q', \$n\$$tname\$n\$)" >/dev/null
 	sql ls "UPDATE londiste.subscriber_table SET state = 'ok'"
-	tick lp
-	batch_stream lp >/dev/null
-	finish_batch lp
+	lon_skip lp
 	sql lp "INSERT INTO $qs.$qt VALUES (1, \$v\$a'b\"c;d\\e \$\$ é\$v\$), (2, NULL), (3, 'x')"
 	sql lp "UPDATE $qs.$qt SET $qv = 'changed' WHERE $qk = 3"
 	sql lp "DELETE FROM $qs.$qt WHERE $qk = 2"
@@ -151,14 +149,8 @@ canary_alive() {
 	run sql dp "SET search_path = a, public; SELECT londiste.find_table('b')"
 	[ "$status" -ne 0 ]
 	[ "$(sql dp "SET search_path = a; SELECT londiste.find_table('\"a.b\"')")" = public.a.b ]
-	for t in public.a.b a.b public.x.y; do
-		sql dp "SELECT londiste.provider_add_table('q', '$t')" >/dev/null
-		sql ds "SELECT londiste.subscriber_add_table('q', '$t')" >/dev/null
-	done
-	sql ds "UPDATE londiste.subscriber_table SET state = 'ok'"
-	tick dp
-	batch_stream dp >/dev/null
-	finish_batch dp
+	lon_tables dp ds public.a.b a.b public.x.y
+	lon_skip dp
 	sql dp "INSERT INTO public.\"a.b\" VALUES (1, 'public a.b'); INSERT INTO a.b VALUES (2, 'a b');
 		INSERT INTO \"public.x\".y VALUES (3, 'public.x y')"
 	replay_once dp ds
