@@ -99,8 +99,12 @@ stream_next(struct stream *s, enum stream_mode mode)
 		return REC_EOF;
 	}
 	s->lineno++;
+	/* A writer that dies mid-line leaves exactly this: a dead upstream,
+	 * which a restart fixes, not input that is wrong. */
 	if (!complete)
-		bad(s, "last line has no newline (truncated stream)");
+		errx(EXIT_RETRY, "%s line %ld: stream ended inside a line "
+		    "(upstream died?); nothing of it was applied",
+		    s->name, s->lineno);
 
 	/* Keep a raw copy of a batch record before split() cuts it up. */
 	if (strncmp(s->line, "batch\t", 6) == 0) {

@@ -59,7 +59,8 @@ void stream_free(struct stream *s);
 enum stream_mode { STREAM_FRAMED, STREAM_BATCHES };
 
 /* Read the next record.  Malformed input exits EXIT_USAGE with the line
- * number; EOF inside a batch (a dead upstream) exits EXIT_RETRY.  Both
+ * number; EOF inside a batch or a line (a dead upstream) exits
+ * EXIT_RETRY.  Both
  * exits happen before the caller acted on the batch, so nothing of it is
  * committed. */
 enum rec stream_next(struct stream *s, enum stream_mode mode);

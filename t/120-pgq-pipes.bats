@@ -111,9 +111,10 @@ assert isinstance(rows[0]["ev_id"], int)
 		[[ "$stderr" == *"stdin line 1"* ]]
 		run --separate-stderr sh -c "printf 'garbage\n' | pgq-events -d $db"
 		[ "$status" -eq 2 ]
+		# a cut last line: the writer died, not malformed input
 		run --separate-stderr sh -c "printf 'batch\t1\t2\t1\tt\tt\tq\tc' | pgq-events -d $db"
-		[ "$status" -eq 2 ]
-		[[ "$stderr" == *"no newline"* ]]
+		[ "$status" -eq 3 ]
+		[[ "$stderr" == *"inside a line"* ]]
 	done
 }
 

@@ -11,14 +11,8 @@ setup() {
 		sql $db 'CREATE TABLE "My Sch.x"."T a" ("Id" int, "b b" int, "v al" text, "x""q" text, PRIMARY KEY ("Id", "b b"))'
 		sql $db 'CREATE TABLE t (id int PRIMARY KEY, v text)'
 	done
-	sql prov "SELECT londiste.provider_add_table('q', 'My Sch.x.T a')" >/dev/null
-	sql prov "SELECT londiste.provider_add_table('q', 't')" >/dev/null
-	sql sub "SELECT londiste.subscriber_add_table('q', 'My Sch.x.T a')" >/dev/null
-	sql sub "SELECT londiste.subscriber_add_table('q', 't')" >/dev/null
-	sql sub "UPDATE londiste.subscriber_table SET state = 'ok'"
-	tick prov
-	batch_stream prov >/dev/null
-	finish_batch prov
+	lon_tables prov sub 'My Sch.x.T a' t
+	lon_skip prov
 }
 
 @test "londiste-apply: basic checks" {

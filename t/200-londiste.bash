@@ -19,6 +19,24 @@ lon_pair() {
 	sql "$1" "SELECT pgq.register_consumer('q', 'c')" >/dev/null
 }
 
+# lon_tables PROV SUB TABLE...: the tables replicated by queue q, and
+# in state ok on the subscriber (no copy).
+lon_tables() {
+	local prov=$1 sub=$2 t
+	shift 2
+	for t in "$@"; do
+		sql "$prov" "SELECT londiste.provider_add_table('q', \$n\$$t\$n\$)" >/dev/null &&
+			sql "$sub" "SELECT londiste.subscriber_add_table('q', \$n\$$t\$n\$)" >/dev/null ||
+			return 1
+	done
+	sql "$sub" "UPDATE londiste.subscriber_table SET state = 'ok'"
+}
+
+# lon_skip PROV: consumer c past everything queued so far.
+lon_skip() {
+	tick "$1" && batch_stream "$1" >/dev/null && finish_batch "$1"
+}
+
 # tick DB: a tick on queue q, whatever the ticker thinks.
 tick() {
 	sql "$1" "SELECT londiste.force_tick('q')" >/dev/null

@@ -14,14 +14,8 @@ setup() {
 		sql $db 'CREATE TABLE t (id int PRIMARY KEY, v text)'
 		sql $db 'CREATE TABLE k (a int, b text, PRIMARY KEY (a, b))'
 	done
-	for tb in 'My Sch.x.T a' t k; do
-		sql prov "SELECT londiste.provider_add_table('q', '$tb')" >/dev/null
-		sql sub "SELECT londiste.subscriber_add_table('q', '$tb')" >/dev/null
-	done
-	sql sub "UPDATE londiste.subscriber_table SET state = 'ok'"
-	tick prov
-	batch_stream prov >/dev/null
-	finish_batch prov
+	lon_tables prov sub 'My Sch.x.T a' t k
+	lon_skip prov
 }
 
 # apply: the next batch into $BATS_TEST_TMPDIR/s, applied to sub.
@@ -107,9 +101,7 @@ apply() {
 	for db in prov sub; do
 		sql $db "CREATE TABLE u (id int PRIMARY KEY, code int UNIQUE, v text)"
 	done
-	sql prov "SELECT londiste.provider_add_table('q', 'u')" >/dev/null
-	sql sub "SELECT londiste.subscriber_add_table('q', 'u')" >/dev/null
-	sql sub "UPDATE londiste.subscriber_table SET state = 'ok'"
+	lon_tables prov sub u
 	sql prov "INSERT INTO u SELECT g, g, 'a' FROM generate_series(1, 40) g"
 	replay_once prov sub
 	# each frees the code the next one takes; id 2 comes twice, so a
@@ -147,9 +139,7 @@ apply() {
 		sql $db "CREATE TABLE a (id int PRIMARY KEY, arr int[], n text)"
 	done
 	sql sub "ALTER TABLE a ALTER n TYPE int USING n::int"
-	sql prov "SELECT londiste.provider_add_table('q', 'a')" >/dev/null
-	sql sub "SELECT londiste.subscriber_add_table('q', 'a')" >/dev/null
-	sql sub "UPDATE londiste.subscriber_table SET state = 'ok'"
+	lon_tables prov sub a
 	sql prov "INSERT INTO a SELECT g, ARRAY[g, g + 1], g::text FROM generate_series(1, 30) g"
 	replay_once prov sub
 	# int[] values go one by one: unnest would take them apart

@@ -3,14 +3,11 @@
 # standby, promotion, cleanup, check.  The tests run in order and build on
 # each other's state (one archive, one master).
 load helper
+load 35x-walmgr
 
 setup_file() {
-	pg_start || return 1
-	# The server runs our programs as its own user: copy them where it
-	# can read them.  The archive path has a space on purpose.
-	mkdir -p "$TEST_DIR/bin"
-	cp "$SKYTOOLS_BUILD"/bin/wal-* "$TOP/sh/walmgr" "$TOP/sh/skytools-sh.lib" "$TEST_DIR/bin/"
-	chmod 755 "$TEST_DIR/bin" "$TEST_DIR"/bin/*
+	walmgr_setup || return 1
+	# The archive path has a space on purpose.
 	cat > "$TEST_DIR/walmgr.ini" <<-INI
 	[walmgr]
 	job_name = test
@@ -22,27 +19,7 @@ setup_file() {
 	standby_data = %(job_name)s-standby-is-replaced-below
 	INI
 	sed -i "s|^standby_data = .*|standby_data = $TEST_DIR/standby|" "$TEST_DIR/walmgr.ini"
-	[ "$(id -u)" = 0 ] && chown -R postgres: "$TEST_DIR/bin" "$TEST_DIR/walmgr.ini"
-	return 0
-}
-
-walmgr_pg() {	# run walmgr as the server's user with our copy first in PATH
-	as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr "$TEST_DIR/walmgr.ini" "$@"
-}
-
-q_is() {	# q_is PORT SQL VALUE: the query on the server at PORT gives VALUE
-	[ "$(psql -XAtq -p "$1" -d postgres -c "$2")" = "$3" ]
-}
-
-switch_and_wait() {	# close the current segment on the server at $1 (port)
-	local port=${1:-5432} seg
-	seg=$(psql -XAtq -p "$port" -d postgres -c "SELECT pg_walfile_name(pg_switch_wal())")
-	wait_for q_is "$port" \
-		"SELECT coalesce(last_archived_wal >= '$seg', false) FROM pg_stat_archiver" t
-}
-
-start_copy() {	# start the data directory $1 on port $2
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -l "$1.log" -o "-p $2 -k $TEST_DIR" -w -t 60 start >/dev/null
+	pg_owns "$TEST_DIR/walmgr.ini"
 }
 
 @test "walmgr: usage and help" {

@@ -6,38 +6,28 @@
 # with the reason in the server log.  Also: restore targets are checked
 # before anything is written, and times compare to the microsecond.
 load helper
+load 35x-walmgr
 
 setup_file() {
-	pg_start || return 1
-	mkdir -p "$TEST_DIR/bin"
-	cp "$SKYTOOLS_BUILD"/bin/wal-* "$TOP/sh/walmgr" "$TOP/sh/skytools-sh.lib" "$TEST_DIR/bin/"
-	chmod 755 "$TEST_DIR/bin" "$TEST_DIR"/bin/*
+	walmgr_setup || return 1
 	cat > "$TEST_DIR/walmgr.ini" <<-INI
 	[walmgr]
 	master_db = host=$TEST_DIR port=5432 dbname=postgres
 	archive = $TEST_DIR/archive
 	INI
-	[ "$(id -u)" = 0 ] && chown -R postgres: "$TEST_DIR/bin" "$TEST_DIR/walmgr.ini"
-	as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr "$TEST_DIR/walmgr.ini" setup 2>/dev/null &&
-		pg_restart || return 1
+	pg_owns "$TEST_DIR/walmgr.ini"
+	walmgr_pg setup 2>/dev/null && pg_restart || return 1
 	# One backup, then three segments of 1,000 rows each.
-	as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr "$TEST_DIR/walmgr.ini" backup \
-		>"$TEST_DIR/label" 2>/dev/null || return 1
+	walmgr_pg backup >"$TEST_DIR/label" 2>/dev/null || return 1
 	sql postgres "CREATE TABLE t (id int, batch int)"
 	for b in 1 2 3; do
 		sql postgres "INSERT INTO t SELECT g, $b FROM generate_series(1, 1000) g"
 		seg=$(sql postgres "SELECT pg_walfile_name(pg_switch_wal())")
 		echo "$seg" >> "$TEST_DIR/segs"
-		wait_for q_is "SELECT coalesce(last_archived_wal >= '$seg', false) FROM pg_stat_archiver" t ||
+		wait_for q_is 5432 "SELECT coalesce(last_archived_wal >= '$seg', false) FROM pg_stat_archiver" t ||
 			return 1
 	done
 }
-
-walmgr_pg() {
-	as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr "$TEST_DIR/walmgr.ini" "$@"
-}
-
-q_is() { [ "$(sql postgres "$1")" = "$2" ]; }
 
 # The copy in $1 was not promoted: recovery.signal is still there (the
 # server removes it when recovery ends) and its control file is on
@@ -62,13 +52,12 @@ start_and_wait_for_stop() {
 	[ "$status" -eq 0 ]
 	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/ok" -l "$TEST_DIR/ok.log" \
 		-o "-p 5433 -k $TEST_DIR" -w -t 60 start >/dev/null
-	wait_for q_is_at 5433 "SELECT pg_is_in_recovery()" f
+	wait_for q_is 5433 "SELECT pg_is_in_recovery()" f
 	[ "$(psql -XAtq -p 5433 -d postgres -c 'SELECT count(*) FROM t')" = 3000 ]
 	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/ok" -m fast -w stop >/dev/null
 	rm -rf "$TEST_DIR/ok"
 }
 
-q_is_at() { [ "$(psql -XAtq -p "$1" -d postgres -c "$2" 2>/dev/null)" = "$3" ]; }
 
 @test "restore: a damaged segment stops recovery, it does not promote" {
 	seg=$(sed -n 2p "$TEST_DIR/segs")

@@ -7,12 +7,10 @@
 # the next restore or standby; values with quotes and backslashes reach
 # the server as written.  The tests build on each other's state.
 load helper
+load 35x-walmgr
 
 setup_file() {
-	pg_start || return 1
-	mkdir -p "$TEST_DIR/bin"
-	cp "$SKYTOOLS_BUILD"/bin/wal-* "$TOP/sh/walmgr" "$TOP/sh/skytools-sh.lib" "$TEST_DIR/bin/"
-	chmod 755 "$TEST_DIR/bin" "$TEST_DIR"/bin/*
+	walmgr_setup || return 1
 	for port in 5432 5433; do
 		cat > "$TEST_DIR/m$port.ini" <<-INI
 		[walmgr]
@@ -21,26 +19,13 @@ setup_file() {
 		keep_backups = 1
 		INI
 	done
-	[ "$(id -u)" = 0 ] && chown -R postgres: "$TEST_DIR/bin" "$TEST_DIR"/*.ini
+	pg_owns "$TEST_DIR"/*.ini
 	walmgr_at 5432 setup 2>/dev/null && pg_restart
 }
 
 walmgr_at() {	# walmgr_at PORT VERB...: with the ini whose master is at PORT
 	local port=$1; shift
-	as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr "$TEST_DIR/m$port.ini" "$@"
-}
-
-q() { psql -XAtq -p "$1" -d postgres -c "$2"; }
-q_is() { [ "$(q "$1" "$2" 2>/dev/null)" = "$3" ]; }
-
-switch_and_wait() {
-	local seg
-	seg=$(q "$1" "SELECT pg_walfile_name(pg_switch_wal())")
-	wait_for q_is "$1" "SELECT coalesce(last_archived_wal >= '$seg', false) FROM pg_stat_archiver" t
-}
-
-start_copy() {
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -l "$1.log" -o "-p $2 -k $TEST_DIR" -w -t 60 start >/dev/null
+	w "m$port.ini" "$@"
 }
 
 @test "timelines: backup0, backupA on timeline 1, PITR between them promoted to timeline 2" {

@@ -6,12 +6,10 @@
 # restore of a named set, zstd backups (also of a standby), the backup
 # lock, -n, --init-master / --init-slave.  The tests run in order.
 load helper
+load 35x-walmgr
 
 setup_file() {
-	pg_start || return 1
-	mkdir -p "$TEST_DIR/bin"
-	cp "$SKYTOOLS_BUILD"/bin/wal-* "$TOP/sh/walmgr" "$TOP/sh/skytools-sh.lib" "$TEST_DIR/bin/"
-	chmod 755 "$TEST_DIR/bin" "$TEST_DIR"/bin/*
+	walmgr_setup || return 1
 	cat > "$TEST_DIR/wal-master.ini" <<-INI
 	[wal-master]
 	job_name = wal-master
@@ -29,24 +27,11 @@ setup_file() {
 	primary_conninfo = host=$TEST_DIR port=5432 user=postgres application_name=walsby
 	INI
 	mkdir -p "$TEST_DIR/walshipping/wal" "$TEST_DIR/walshipping/base"
-	[ "$(id -u)" = 0 ] && chown -R postgres: "$TEST_DIR/bin" "$TEST_DIR"/wal-*.ini "$TEST_DIR/walshipping"
-	return 0
+	pg_owns "$TEST_DIR"/wal-*.ini "$TEST_DIR/walshipping"
 }
-
-w() {	# w INI VERB...: walmgr as the server's user, ours first in PATH
-	local ini=$1
-	shift
-	as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr "$TEST_DIR/$ini" "$@"
-}
-
-q_is() { [ "$(psql -XAtq -p "$1" -d postgres -c "$2" 2>/dev/null)" = "$3" ]; }
 
 in_archive() { wal-fetch -A "$TEST_DIR/walshipping" "$1" - >/dev/null 2>&1; }
 
-start_copy() {
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -l "$1.log" -o "-p $2 -k $TEST_DIR" -w -t 60 start >/dev/null
-}
-stop_copy() { as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -m fast -w stop >/dev/null; }
 
 @test "walmgr internal verbs: operands checked, no-meaning verbs explained" {
 	run --separate-stderr walmgr "$TEST_DIR/wal-master.ini" xarchive only-one

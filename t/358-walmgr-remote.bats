@@ -3,12 +3,11 @@
 # test's own on 127.0.0.1 (keys made here), the server's user logging
 # in to itself.  Push, fetch, backup, restore, list, check, prune.
 load helper
+load 35x-walmgr
 
 setup_file() {
-	pg_start || return 1
-	mkdir -p "$TEST_DIR/bin" "$TEST_DIR/ssh"
-	cp "$SKYTOOLS_BUILD"/bin/wal-* "$TOP/sh/walmgr" "$TOP/sh/skytools-sh.lib" "$TEST_DIR/bin/"
-	chmod 755 "$TEST_DIR/bin" "$TEST_DIR"/bin/*
+	walmgr_setup || return 1
+	mkdir -p "$TEST_DIR/ssh"
 	S=$TEST_DIR/ssh
 	ssh-keygen -q -t ed25519 -N '' -f "$S/host_key" || return 1
 	ssh-keygen -q -t ed25519 -N '' -f "$S/id" || return 1
@@ -57,7 +56,7 @@ setup_file() {
 	keep_backups = 1
 	INI
 	sed "s|-F $S/config|-F $S/config.down|" "$TEST_DIR/walmgr.ini" > "$TEST_DIR/down.ini"
-	[ "$(id -u)" = 0 ] && chown -R postgres: "$TEST_DIR/bin" "$TEST_DIR"/*.ini "$TEST_DIR/remote arch"
+	pg_owns "$TEST_DIR"/*.ini "$TEST_DIR/remote arch"
 	wait_for as_pg ssh -F "$S/config" -o BatchMode=yes archhost true
 }
 
@@ -67,21 +66,17 @@ teardown_file() {
 	pg_stop
 }
 
-w() {	# w VERB...: walmgr as the server's user
-	as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr "$TEST_DIR/walmgr.ini" "$@"
-}
-q_is() { [ "$(psql -XAtq -p "$1" -d postgres -c "$2" 2>/dev/null)" = "$3" ]; }
 R="remote arch"
 
 @test "remote: setup archives through ssh (xarchive)" {
-	run --separate-stderr w setup
+	run --separate-stderr walmgr_pg setup
 	echo "$stderr"
 	[ "$status" -eq 0 ]
 	pg_restart
 	[[ "$(sql postgres 'SHOW archive_command')" == *"walmgr"*"xarchive"* ]]
 	sql postgres "CREATE TABLE t (id int)"
 	sql postgres "INSERT INTO t SELECT generate_series(1, 1000)"
-	run --separate-stderr w sync
+	run --separate-stderr walmgr_pg sync
 	echo "$stderr"
 	[ "$status" -eq 0 ]
 	seg=$output
@@ -106,37 +101,37 @@ R="remote arch"
 }
 
 @test "remote: backup, listbackups, check" {
-	run --separate-stderr w backup
+	run --separate-stderr walmgr_pg backup
 	echo "$stderr"
 	[ "$status" -eq 0 ]
 	label=$output
 	echo "$label" > "$TEST_DIR/label1"
 	[ -f "$TEST_DIR/$R/base/$label/base.tar.zst" ]
 	[ -z "$(ls -A "$TEST_DIR/$R/base" | grep '^\.')" ]
-	run --separate-stderr w listbackups
+	run --separate-stderr walmgr_pg listbackups
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"base	$label	"* ]]
 	sql postgres "INSERT INTO t SELECT generate_series(1001, 2000)"
-	w sync
-	run --separate-stderr w check
+	walmgr_pg sync
+	run --separate-stderr walmgr_pg check
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
 	[[ "$output" == checked* ]]
-	run --separate-stderr w status
+	run --separate-stderr walmgr_pg status
 	[ "$status" -eq 0 ]
 	[ "$(echo "$output" | sed -n 2p | cut -f13)" = 1 ]
 }
 
 @test "remote: restore fetches the backup and every segment over ssh" {
-	run --separate-stderr w restore "$TEST_DIR/copy" --no-archive
+	run --separate-stderr walmgr_pg restore "$TEST_DIR/copy" --no-archive
 	echo "$stderr"
 	[ "$status" -eq 0 ]
 	grep -q "xrestore" "$TEST_DIR/copy/postgresql.auto.conf"
 	[ ! -e "$TEST_DIR/copy/.walmgr-fetch" ]
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/copy" -l "$TEST_DIR/copy.log" -o "-p 5433 -k $TEST_DIR" -w -t 60 start >/dev/null
+	start_copy "$TEST_DIR/copy" 5433
 	wait_for q_is 5433 "SELECT pg_is_in_recovery()" f
 	[ "$(psql -XAtq -p 5433 -d postgres -c 'SELECT count(*) FROM t')" = 2000 ]
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/copy" -m fast -w stop >/dev/null
+	stop_copy "$TEST_DIR/copy"
 }
 
 @test "remote: xrestore stops recovery when the host cannot be reached" {
@@ -146,35 +141,35 @@ R="remote arch"
 	[ "$status" -gt 125 ]
 	[ ! -e "$TEST_DIR/x" ]
 	[ ! -e "$TEST_DIR/x.walmgr-tmp" ]
-	run --separate-stderr w xrestore 0000000100000000000000EE "$TEST_DIR/x"
+	run --separate-stderr walmgr_pg xrestore 0000000100000000000000EE "$TEST_DIR/x"
 	[ "$status" -eq 1 ]
 	[ ! -e "$TEST_DIR/x.walmgr-tmp" ]
 }
 
 @test "remote: a standby replays what is archived later, over ssh" {
-	run --separate-stderr w standby "$TEST_DIR/sb"
+	run --separate-stderr walmgr_pg standby "$TEST_DIR/sb"
 	echo "$stderr"
 	[ "$status" -eq 0 ]
 	[ -f "$TEST_DIR/sb/standby.signal" ]
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/sb" -l "$TEST_DIR/sb.log" -o "-p 5434 -k $TEST_DIR" -w -t 60 start >/dev/null
+	start_copy "$TEST_DIR/sb" 5434
 	sql postgres "INSERT INTO t SELECT generate_series(2001, 2100)"
-	w sync
+	walmgr_pg sync
 	wait_for q_is 5434 "SELECT count(*) FROM t" 2100
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/sb" -m fast -w stop >/dev/null
+	stop_copy "$TEST_DIR/sb"
 }
 
 @test "remote: cleanup prunes over ssh" {
 	first=$(cat "$TEST_DIR/label1")
 	sleep 1	# a label of its own
-	run --separate-stderr w backup
+	run --separate-stderr walmgr_pg backup
 	[ "$status" -eq 0 ]
 	second=$output
-	w sync
-	run --separate-stderr w cleanup
+	walmgr_pg sync
+	run --separate-stderr walmgr_pg cleanup
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"base	$first"* ]]
 	[ "$(ls "$TEST_DIR/$R/base")" = "$second" ]
-	run --separate-stderr w check
+	run --separate-stderr walmgr_pg check
 	[ "$status" -eq 0 ]
 }

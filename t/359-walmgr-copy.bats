@@ -6,12 +6,10 @@
 # section used; unknown verbs are named; boot of a stopped standby says
 # so.  The tests build on each other's state (one master, one archive).
 load helper
+load 35x-walmgr
 
 setup_file() {
-	pg_start || return 1
-	mkdir -p "$TEST_DIR/bin"
-	cp "$SKYTOOLS_BUILD"/bin/wal-* "$TOP/sh/walmgr" "$TOP/sh/skytools-sh.lib" "$TEST_DIR/bin/"
-	chmod 755 "$TEST_DIR/bin" "$TEST_DIR"/bin/*
+	walmgr_setup || return 1
 	cat > "$TEST_DIR/wal-master.ini" <<-INI
 	[wal-master]
 	master_db = host=$TEST_DIR port=5432 dbname=postgres
@@ -26,30 +24,10 @@ setup_file() {
 	walmgr_data = $TEST_DIR/walshipping
 	archive_command = /bin/false
 	INI
-	[ "$(id -u)" = 0 ] && chown -R postgres: "$TEST_DIR/bin" "$TEST_DIR"/*.ini
+	pg_owns "$TEST_DIR"/*.ini
 	w wal-master.ini setup 2>/dev/null && pg_restart
 }
 
-w() {	# w INI VERB...: walmgr as the server's user
-	local ini=$1; shift
-	as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr "$TEST_DIR/$ini" "$@"
-}
-
-q() { psql -XAtq -p "$1" -d postgres -c "$2"; }
-q_is() { [ "$(q "$1" "$2" 2>/dev/null)" = "$3" ]; }
-
-switch_and_wait() {
-	local seg
-	seg=$(q "$1" "SELECT pg_walfile_name(pg_switch_wal())")
-	wait_for q_is "$1" "SELECT coalesce(last_archived_wal >= '$seg', false) FROM pg_stat_archiver" t
-}
-
-start_copy() {
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -l "$1.log" -o "-p $2 -k $TEST_DIR" -w -t 60 start >/dev/null
-}
-stop_copy() {
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$1" -m fast -w -t 60 stop >/dev/null
-}
 
 @test "unknown or missing verb: walmgr and pgqadm name the verbs, exit 2" {
 	run --separate-stderr w wal-master.ini bogus

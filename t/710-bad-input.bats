@@ -111,7 +111,8 @@ big() { head -c "$1" /dev/zero | tr '\0' 'x'; }
 	{ echo "$B"; ev 1 t a; printf 'end\t5\t2\n'; } > "$BATS_TEST_TMPDIR/count"
 	{ echo "$B"; ev 1 t a; printf 'end\t6\t1\n'; } > "$BATS_TEST_TMPDIR/id"
 	{ echo "$B"; echo "$B"; } > "$BATS_TEST_TMPDIR/twice"
-	for f in trunc:3 nonl:2 order:2 count:2 id:2 twice:2; do
+	# a last line without its newline is a writer that died: 3, as EOF
+	for f in trunc:3 nonl:3 order:2 count:2 id:2 twice:2; do
 		run --separate-stderr pgq-insert -d bad --stream dst < "$BATS_TEST_TMPDIR/${f%:*}"
 		[ "$status" -eq "${f#*:}" ] || { echo "$f: status $status: $stderr" >&2; false; }
 		one_line pgq-insert
@@ -136,10 +137,11 @@ big() { head -c "$1" /dev/zero | tr '\0' 'x'; }
 	run --separate-stderr pgq-events -d bad < "$BATS_TEST_TMPDIR/bin"
 	[ "$status" -eq 2 ]
 	[ -z "$output" ]
-	# a batch line cut short
+	# a batch line cut short: the writer died, a restart fixes it
 	printf '%s' "$B" > "$BATS_TEST_TMPDIR/in"
 	run --separate-stderr pgq-events -d bad < "$BATS_TEST_TMPDIR/in"
-	[ "$status" -ne 0 ]
+	[ "$status" -eq 3 ]
+	one_line pgq-events
 	[ -z "$output" ]
 	# a batch id that does not exist
 	run --separate-stderr pgq-events -d bad 999999
@@ -177,7 +179,7 @@ big() { head -c "$1" /dev/zero | tr '\0' 'x'; }
 	{ echo "$line"; printf 'end\t%s\tabc\n' "$id"; } > "$BATS_TEST_TMPDIR/abc"
 	{ echo "$line"; printf 'end\t%s\t-0\n' "$id"; } > "$BATS_TEST_TMPDIR/neg0"
 	{ echo "$line"; printf 'end\t%s\t\n' "$id"; } > "$BATS_TEST_TMPDIR/empty"
-	for f in trunc:3 order:2 count:2 nonl:2 latin1:2 abc:2 neg0:2 empty:2; do
+	for f in trunc:3 order:2 count:2 nonl:3 latin1:2 abc:2 neg0:2 empty:2; do
 		run --separate-stderr pgq-finish-batch -d bad < "$BATS_TEST_TMPDIR/${f%:*}"
 		[ "$status" -eq "${f#*:}" ] || { echo "$f: status $status: $stderr" >&2; false; }
 		one_line pgq-finish-batch
@@ -185,6 +187,11 @@ big() { head -c "$1" /dev/zero | tr '\0' 'x'; }
 	done
 	run --separate-stderr pgq-finish-batch -d bad 12abc
 	[ "$status" -eq 2 ]
+	[ "$(cur)" = "$id" ]
+	# --ids: an id cut short is as much a dead writer
+	run --separate-stderr sh -c 'printf %s "$1" | pgq-finish-batch -d bad --ids' x "$id"
+	[ "$status" -eq 3 ]
+	one_line pgq-finish-batch
 	[ "$(cur)" = "$id" ]
 	# the whole batch: finished
 	{ echo "$line"; printf 'end\t%s\t0\n' "$id"; } | pgq-finish-batch -d bad
@@ -212,7 +219,7 @@ applied() { sql sub "SELECT count(*) FROM londiste.completed"; }
 	apply_stream 101 'id=1&v=a' | head -c -1 > "$BATS_TEST_TMPDIR/nonl"
 	apply_stream 102 'id=1&v=a' | awk 'NR == 1 { b = $0; next } NR == 2 { print; print b; next } { print }' > "$BATS_TEST_TMPDIR/order"
 	apply_stream 103 'id=1&v=a' | sed '$s/\t1$/\t7/' > "$BATS_TEST_TMPDIR/count"
-	for f in trunc:3 nonl:2 order:2 count:2; do
+	for f in trunc:3 nonl:3 order:2 count:2; do
 		run --separate-stderr londiste-apply -d sub --consumer c < "$BATS_TEST_TMPDIR/${f%:*}"
 		[ "$status" -eq "${f#*:}" ] || { echo "$f: status $status: $stderr" >&2; false; }
 		one_line londiste-apply

@@ -78,9 +78,7 @@ canary_alive() {
 	tname=$(sql lp "SELECT table_name FROM londiste.provider_table")
 	sql ls "SELECT londiste.subscriber_add_table('q', \$n\$$tname\$n\$)" >/dev/null
 	sql ls "UPDATE londiste.subscriber_table SET state = 'ok'"
-	tick lp
-	batch_stream lp >/dev/null
-	finish_batch lp
+	lon_skip lp
 	sql lp "INSERT INTO $qs.$qt VALUES (1, \$v\$a'b\"c;d\\e \$\$ é\$v\$), (2, NULL), (3, 'x')"
 	sql lp "UPDATE $qs.$qt SET $qv = 'changed' WHERE $qk = 3"
 	sql lp "DELETE FROM $qs.$qt WHERE $qk = 2"
@@ -151,14 +149,8 @@ canary_alive() {
 	run sql dp "SET search_path = a, public; SELECT londiste.find_table('b')"
 	[ "$status" -ne 0 ]
 	[ "$(sql dp "SET search_path = a; SELECT londiste.find_table('\"a.b\"')")" = public.a.b ]
-	for t in public.a.b a.b public.x.y; do
-		sql dp "SELECT londiste.provider_add_table('q', '$t')" >/dev/null
-		sql ds "SELECT londiste.subscriber_add_table('q', '$t')" >/dev/null
-	done
-	sql ds "UPDATE londiste.subscriber_table SET state = 'ok'"
-	tick dp
-	batch_stream dp >/dev/null
-	finish_batch dp
+	lon_tables dp ds public.a.b a.b public.x.y
+	lon_skip dp
 	sql dp "INSERT INTO public.\"a.b\" VALUES (1, 'public a.b'); INSERT INTO a.b VALUES (2, 'a b');
 		INSERT INTO \"public.x\".y VALUES (3, 'public.x y')"
 	replay_once dp ds
@@ -166,4 +158,44 @@ canary_alive() {
 	[ "$(sql ds "SELECT v FROM a.b")" = "a b" ]
 	[ "$(sql ds "SELECT v FROM \"public.x\".y")" = "public.x y" ]
 	[ "$(sql ds "SELECT count(*) FROM \"public.a\".b")" = 0 ]
+}
+
+@test "names: long queue names each get their own two triggers on a table" {
+	lon_db tn ours
+	sql tn "CREATE TABLE t2 (id int PRIMARY KEY)"
+	P=$(printf 'p%.0s' $(seq 60))
+	# 45 bytes: the server cut the TRUNCATE trigger's name; 52: the
+	# last length with the names earlier versions gave; 53: both names
+	# would be cut the same; two queues sharing 60 bytes; multibyte
+	# characters across every cut
+	Q45=$(printf 'k%.0s' $(seq 45))
+	Q52=$(printf 'm%.0s' $(seq 52))
+	Q53=$(printf 'n%.0s' $(seq 53))
+	QM="$(printf 'é%.0s' $(seq 30))€€"
+	set -- "$Q45" "$Q52" "$Q53" "${P}_A" "${P}_B" "$QM" "$P$QM"
+	for q in "$@"; do
+		sql tn "SELECT pgq.create_queue(\$n\$$q\$n\$)" >/dev/null
+		sql tn "SELECT pgq.register_consumer(\$n\$$q\$n\$, 'c')" >/dev/null
+		sql tn "SELECT londiste.provider_add_table(\$n\$$q\$n\$, 'public.t2')" >/dev/null
+		sql tn "SELECT pgq.force_tick(\$n\$$q\$n\$), pgq.ticker(\$n\$$q\$n\$)" >/dev/null
+		sql tn "SELECT pgq.finish_batch(pgq.next_batch(\$n\$$q\$n\$, 'c'))" >/dev/null
+	done
+	[ "$(sql tn "SELECT count(DISTINCT tgname) FROM pg_trigger WHERE tgrelid = 't2'::regclass")" = $((2 * $#)) ]
+	[ "$(sql tn "SELECT max(octet_length(tgname)) FROM pg_trigger WHERE tgrelid = 't2'::regclass")" -le 63 ]
+	# short names keep the trigger names installs already have
+	[ "$(sql tn "SELECT count(*) FROM pg_trigger WHERE tgrelid = 't2'::regclass
+		AND tgname IN ('_londiste_$Q45', left('_londiste_${Q45}_truncate', 63),
+			'_londiste_$Q52', left('_londiste_${Q52}_truncate', 63))")" = 4 ]
+	# each queue's triggers write to that queue
+	sql tn "INSERT INTO t2 VALUES (1); TRUNCATE t2"
+	for q in "$@"; do
+		sql tn "SELECT pgq.force_tick(\$n\$$q\$n\$), pgq.ticker(\$n\$$q\$n\$)" >/dev/null
+		[ "$(sql tn "SELECT string_agg(left(ev_type, 1), '' ORDER BY ev_id) FROM pgq.get_batch_events(pgq.next_batch(\$n\$$q\$n\$, 'c'))")" = IR ]
+	done
+	# removing a table finds and drops exactly that queue's triggers
+	for q in "$@"; do
+		sql tn "SELECT londiste.provider_remove_table(\$n\$$q\$n\$, 'public.t2')" >/dev/null
+		shift
+		[ "$(sql tn "SELECT count(*) FROM pg_trigger WHERE tgrelid = 't2'::regclass")" = $((2 * $#)) ]
+	done
 }

@@ -8,14 +8,12 @@
 # CHAOS_ROUNDS rounds (10; `make chaos` runs 200).
 
 load helper
+load 35x-walmgr
 
 ROUNDS=${CHAOS_ROUNDS:-10}
 
 setup_file() {
-	pg_start || return 1
-	mkdir -p "$TEST_DIR/bin"
-	cp "$SKYTOOLS_BUILD"/bin/wal-* "$TOP/sh/walmgr" "$TOP/sh/skytools-sh.lib" "$TEST_DIR/bin/"
-	chmod 755 "$TEST_DIR/bin" "$TEST_DIR"/bin/*
+	walmgr_setup || return 1
 	cat > "$TEST_DIR/walmgr.ini" <<-INI
 	[walmgr]
 	job_name = chaos
@@ -25,18 +23,13 @@ setup_file() {
 	keep_backups = 2
 	compression = zstd
 	INI
-	[ "$(id -u)" = 0 ] && chown -R postgres: "$TEST_DIR/bin" "$TEST_DIR/walmgr.ini"
-	return 0
+	pg_owns "$TEST_DIR/walmgr.ini"
 }
 
 teardown_file() {
 	[ -n "${TEST_DIR:-}" ] && mountpoint -q "$TEST_DIR/small" 2>/dev/null && umount "$TEST_DIR/small"
 	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/pitr" -m immediate -w stop >/dev/null 2>&1 || :
 	pg_stop
-}
-
-walmgr_pg() {
-	as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr "$TEST_DIR/walmgr.ini" "$@"
 }
 
 # The pushes below are 4 MiB files, and wal-check counts segments by the
@@ -101,7 +94,6 @@ segname() { printf '00000001%08X%08X' $(( $1 / 1024 )) $(( $1 % 1024 )); }
 	umount "$TEST_DIR/small"
 }
 
-q_is() { [ "$(psql -XAtq -p "$1" -d postgres -c "$2")" = "$3" ]; }
 
 archived() {
 	local seg=$1

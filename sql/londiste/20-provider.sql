@@ -1,9 +1,36 @@
 -- Provider side: tables and sequences a queue replicates.
 
+-- The longest prefix of a text that fits in a number of bytes, cut at a
+-- character boundary as the server cuts a too-long identifier.
+CREATE OR REPLACE FUNCTION londiste._clip(i_text text, i_bytes int)
+RETURNS text LANGUAGE plpgsql IMMUTABLE STRICT
+SET search_path = pg_catalog, londiste, pg_temp AS $$
+DECLARE
+	n int := least(length(i_text), i_bytes);
+BEGIN
+	WHILE octet_length(left(i_text, n)) > i_bytes LOOP
+		n := n - 1;
+	END LOOP;
+	RETURN left(i_text, n);
+END $$;
+
+-- The name of a queue's row or TRUNCATE trigger on a table; every lookup
+-- by name goes through here.  Up to 52 bytes of queue name the names are
+-- the ones earlier versions created (the server cut the TRUNCATE one to
+-- 63 bytes, which kept it apart from the row one), so installed triggers
+-- are still found.  Past that both would be cut to the same 63 bytes, so
+-- a longer name gives a cut of the queue name plus a hash of all of it,
+-- keeping two queues with a common prefix apart too.
 CREATE OR REPLACE FUNCTION londiste.trigger_name(i_queue text, i_truncate boolean)
 RETURNS text LANGUAGE sql IMMUTABLE
 SET search_path = pg_catalog, londiste, pg_temp AS $$
-	SELECT '_londiste_' || i_queue || CASE WHEN i_truncate THEN '_truncate' ELSE '' END
+	SELECT CASE WHEN octet_length(i_queue) <= 52
+		THEN londiste._clip('_londiste_' || i_queue
+			|| CASE WHEN i_truncate THEN '_truncate' ELSE '' END, 63)
+		ELSE '_londiste_' || londiste._clip(i_queue, 35) || '_'
+			|| left(md5(i_queue), 8)
+			|| CASE WHEN i_truncate THEN '_truncate' ELSE '' END
+	END
 $$;
 
 CREATE OR REPLACE FUNCTION londiste.drop_triggers(i_queue text, i_rel regclass)

@@ -2,16 +2,19 @@
  *
  * Byte 0 picks the reader's mode, the rest is the stream.  Checks: the
  * reader either reaches a clean EOF or exits 2 (malformed) or 3 (ended
- * inside a batch), never anything else; and what a stage re-emits for
- * each completed batch (stream_emit_done) is itself a stream that a
- * second reader accepts whole, batch for batch. */
+ * inside a batch or a line), never anything else; a stream cut inside
+ * its last line exits 3 whenever the same stream with that line's
+ * newline is not malformed (the writer died, the input is not wrong);
+ * and what a stage re-emits for each completed batch (stream_emit_done)
+ * is itself a stream that a second reader accepts whole, batch for
+ * batch. */
 #include "fuzz.h"
 
 #include "exitcodes.h"
 #include "copytext.h"
 #include "stream.h"
 
-static struct stream s, again;
+static struct stream s, again, whole;
 
 /* Read everything from fd; returns the number of completed batches, or
  * -(exit status + 1) when the reader exited. */
@@ -74,6 +77,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FUZZ_CHECK(fclose(emit) == 0);
 	if (n < 0)
 		FUZZ_CHECK(n == -(EXIT_USAGE + 1) || n == -(EXIT_RETRY + 1));
+	if (size > 1 && data[size - 1] != '\n') {
+		uint8_t *nl = malloc(size);
+		long w;
+
+		FUZZ_CHECK(nl != NULL);
+		memcpy(nl, data + 1, size - 1);
+		nl[size - 1] = '\n';
+		fd = fuzz_memfd(nl, size);
+		w = read_all(&whole, fd, mode, NULL);
+		close(fd);
+		free(nl);
+		if (w != -(EXIT_USAGE + 1))
+			FUZZ_CHECK(n == -(EXIT_RETRY + 1));
+	}
 
 	/* Every batch completed before an error or EOF was re-emitted. */
 	fd = fuzz_memfd(out, outlen);
