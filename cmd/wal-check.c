@@ -141,6 +141,191 @@ expected_tli(const struct tl *chain, size_t n, uint64_t segno)
 	return chain[0].tli;
 }
 
+/* The start point: the --from segment, the --backup (default: the oldest
+ * base backup of the newest history), else the oldest segment. */
+static void
+find_start(const char *from, const struct walname *wn, const char *label,
+    const struct backup *bk, size_t nb, uint64_t segsize,
+    uint32_t *start_tli, uint64_t *start, uint64_t *start_lsn)
+{
+	if (from != NULL) {
+		*start_tli = wn->tli;
+		*start = walname_segno(wn, segsize);
+		*start_lsn = *start * segsize;
+	} else if (label != NULL || nb > 0) {
+		size_t i = 0;
+
+		if (label != NULL)
+			for (i = 0; i < nb && strcmp(bk[i].label, label) != 0; i++)
+				;
+		else	/* the oldest backup of the newest history */
+			while (i + 1 < nb && !bk[i].live)
+				i++;
+		if (i == nb)
+			errx(EXIT_USAGE, "%s/base/%s: no such base backup",
+			    archive, label);
+		*start_tli = bk[i].tli;
+		*start_lsn = bk[i].start_lsn;
+		*start = *start_lsn / segsize;
+	} else {
+		size_t first = nents;
+
+		for (size_t i = 0; i < nents; i++) {
+			if (ents[i].w.kind != WAL_SEGMENT)
+				continue;
+			if (first == nents || walname_segno(&ents[i].w, segsize) <
+			    walname_segno(&ents[first].w, segsize))
+				first = i;
+		}
+		if (first == nents) {
+			warnx("%s: the archive holds no WAL segment", archive);
+			finish(EXIT_NO);
+		}
+		*start_tli = ents[first].w.tli;
+		*start = walname_segno(&ents[first].w, segsize);
+		*start_lsn = *start * segsize;
+	}
+}
+
+/* Fill best with the history to follow: the newest timeline that descends
+ * from the start's timeline after the start point (a fork before it is
+ * another history).  Returns its length. */
+static size_t
+follow_history(uint32_t start_tli, uint64_t start_lsn, uint64_t segsize,
+    struct tl *best)
+{
+	struct tl chain[MAXTLI];
+	size_t nchain, nbest = 0;
+	uint32_t tli, maxtli = 0;
+
+	for (size_t i = 0; i < nents; i++)
+		if (ents[i].w.tli > maxtli)
+			maxtli = ents[i].w.tli;
+	for (tli = maxtli; tli >= start_tli && tli > 0; tli--) {
+		int has = 0;
+
+		for (size_t i = 0; i < nents && !has; i++)
+			has = ents[i].w.tli == tli && (ents[i].w.kind ==
+			    WAL_SEGMENT || ents[i].w.kind == WAL_HISTORY);
+		if (!has)
+			continue;
+		nchain = read_history(tli, chain, segsize);
+		for (size_t i = 0; i < nchain; i++)
+			if (chain[i].tli == start_tli && start_lsn < chain[i].end) {
+				/* Drop what came before the start's timeline. */
+				memcpy(best, chain + i, (nchain - i) * sizeof(*chain));
+				nbest = nchain - i;
+				break;
+			}
+		if (nbest > 0)
+			break;
+	}
+	if (nbest == 0) {
+		best[0].tli = start_tli;
+		best[0].begin = 0;
+		best[0].end = UINT64_MAX;
+		nbest = 1;
+	}
+	best[0].begin = 0;
+	return nbest;
+}
+
+/* The newest segment of the followed history at or after start. */
+static uint64_t
+find_end(const struct tl *best, size_t nbest, uint64_t start, uint64_t segsize)
+{
+	uint64_t end = start;
+	int have_end = 0;
+
+	for (size_t i = 0; i < nents; i++) {
+		uint64_t s;
+
+		if (ents[i].w.kind != WAL_SEGMENT)
+			continue;
+		s = walname_segno(&ents[i].w, segsize);
+		if (s >= start && ents[i].w.tli == expected_tli(best, nbest, s) &&
+		    (!have_end || s > end)) {
+			end = s;
+			have_end = 1;
+		}
+	}
+	return end;
+}
+
+/* Print each run of missing segments from start to end.  Gaps are found
+ * between the segments present, never by walking the numbers between
+ * them: an archive may span 2^40 segments. */
+static void
+report_gaps(const struct tl *best, size_t nbest, uint64_t start, uint64_t end,
+    uint64_t segsize)
+{
+	char a[WALNAME_LEN + 1], b[WALNAME_LEN + 1];
+	uint64_t *have = NULL, next = start;
+	size_t nhave = 0;
+
+	if (nents > 0)
+		have = xmalloc(nents * sizeof(*have));
+	for (size_t i = 0; i < nents; i++) {
+		uint64_t s;
+
+		if (ents[i].w.kind != WAL_SEGMENT)
+			continue;
+		s = walname_segno(&ents[i].w, segsize);
+		if (s >= start && s <= end &&
+		    ents[i].w.tli == expected_tli(best, nbest, s))
+			have[nhave++] = s;
+	}
+	if (nhave > 1)
+		qsort(have, nhave, sizeof(*have), cmp_u64);
+	for (size_t i = 0; i <= nhave; i++) {
+		uint64_t upto = i < nhave ? have[i] : end + 1;
+
+		if (upto > next) {
+			walname_format(a, expected_tli(best, nbest, next),
+			    next, segsize);
+			walname_format(b, expected_tli(best, nbest,
+			    upto - 1), upto - 1, segsize);
+			printf("missing\t%s\t%s\n", a, b);
+			problems = 1;
+		}
+		if (i < nhave && have[i] + 1 > next)
+			next = have[i] + 1;
+	}
+	free(have);
+}
+
+/* --verify: read every archived file and check its checksums and name. */
+static void
+verify_files(void)
+{
+	char msg[256];
+
+	for (size_t i = 0; i < nents; i++) {
+		struct walfile_info info;
+		char *path;
+		int fd, rc;
+
+		path = walarch_path(archive, "wal/");
+		path = xrealloc(path, strlen(path) + strlen(ents[i].file) + 1);
+		strcat(path, ents[i].file);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			err(EXIT_RETRY, "%s", path);
+		rc = walfile_read(fd, -1, -1, &info, msg, sizeof(msg));
+		if (rc == WF_OK)
+			rc = walfile_check_name(&info, ents[i].name, rc,
+			    msg, sizeof(msg));
+		close(fd);
+		if (rc == WF_IO)
+			errx(EXIT_RETRY, "%s: %s", path, msg);
+		if (rc != WF_OK) {
+			printf("damaged\t%s\t%s\n", ents[i].file, msg);
+			problems = 1;
+		}
+		free(path);
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -155,15 +340,15 @@ main(int argc, char *argv[])
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *from = NULL, *label = NULL;
-	struct tl chain[MAXTLI], best[MAXTLI];
-	size_t nchain = 0, nbest = 0, nb;
+	struct tl best[MAXTLI];
+	size_t nbest, nb;
 	struct backup *bk;
 	struct walname wn;
 	struct stat st;
 	uint64_t segsize = 0, start, start_lsn, end;
-	uint32_t start_tli = 0, tli, maxtli = 0;
-	char a[WALNAME_LEN + 1], b[WALNAME_LEN + 1], msg[256];
-	int c, verify = 0, have_end = 0;
+	uint32_t start_tli;
+	char a[WALNAME_LEN + 1], b[WALNAME_LEN + 1];
+	int c, verify = 0;
 
 	while ((c = getopt_long(argc, argv, "A:b:f:hs:vV", opts, NULL)) != -1) {
 		switch (c) {
@@ -209,152 +394,13 @@ main(int argc, char *argv[])
 	if (segsize == 0)
 		segsize = walarch_segsize(archive, ents, nents);
 
-	if (from != NULL) {
-		start_tli = wn.tli;
-		start = walname_segno(&wn, segsize);
-		start_lsn = start * segsize;
-	} else if (label != NULL || nb > 0) {
-		size_t i = 0;
-
-		if (label != NULL)
-			for (i = 0; i < nb && strcmp(bk[i].label, label) != 0; i++)
-				;
-		else	/* the oldest backup of the newest history */
-			while (i + 1 < nb && !bk[i].live)
-				i++;
-		if (i == nb)
-			errx(EXIT_USAGE, "%s/base/%s: no such base backup",
-			    archive, label);
-		start_tli = bk[i].tli;
-		start_lsn = bk[i].start_lsn;
-		start = start_lsn / segsize;
-	} else {
-		size_t first = nents;
-
-		for (size_t i = 0; i < nents; i++) {
-			if (ents[i].w.kind != WAL_SEGMENT)
-				continue;
-			if (first == nents || walname_segno(&ents[i].w, segsize) <
-			    walname_segno(&ents[first].w, segsize))
-				first = i;
-		}
-		if (first == nents) {
-			warnx("%s: the archive holds no WAL segment", archive);
-			finish(EXIT_NO);
-		}
-		start_tli = ents[first].w.tli;
-		start = walname_segno(&ents[first].w, segsize);
-		start_lsn = start * segsize;
-	}
-
-	/* The newest timeline that descends from the start's timeline after
-	 * the start point (a fork before it is another history). */
-	for (size_t i = 0; i < nents; i++)
-		if (ents[i].w.tli > maxtli)
-			maxtli = ents[i].w.tli;
-	for (tli = maxtli; tli >= start_tli && tli > 0; tli--) {
-		int has = 0;
-
-		for (size_t i = 0; i < nents && !has; i++)
-			has = ents[i].w.tli == tli && (ents[i].w.kind ==
-			    WAL_SEGMENT || ents[i].w.kind == WAL_HISTORY);
-		if (!has)
-			continue;
-		nchain = read_history(tli, chain, segsize);
-		for (size_t i = 0; i < nchain; i++)
-			if (chain[i].tli == start_tli && start_lsn < chain[i].end) {
-				/* Drop what came before the start's timeline. */
-				memcpy(best, chain + i, (nchain - i) * sizeof(*chain));
-				nbest = nchain - i;
-				break;
-			}
-		if (nbest > 0)
-			break;
-	}
-	if (nbest == 0) {
-		best[0].tli = start_tli;
-		best[0].begin = 0;
-		best[0].end = UINT64_MAX;
-		nbest = 1;
-	}
-	best[0].begin = 0;
-
-	end = start;
-	for (size_t i = 0; i < nents; i++) {
-		uint64_t s;
-
-		if (ents[i].w.kind != WAL_SEGMENT)
-			continue;
-		s = walname_segno(&ents[i].w, segsize);
-		if (s >= start && ents[i].w.tli == expected_tli(best, nbest, s) &&
-		    (!have_end || s > end)) {
-			end = s;
-			have_end = 1;
-		}
-	}
-	/* Gaps are found between the segments present, never by walking
-	 * the numbers between them: an archive may span 2^40 segments. */
-	{
-		uint64_t *have = NULL, next = start;
-		size_t nhave = 0;
-
-		if (nents > 0)
-			have = xmalloc(nents * sizeof(*have));
-		for (size_t i = 0; i < nents; i++) {
-			uint64_t s;
-
-			if (ents[i].w.kind != WAL_SEGMENT)
-				continue;
-			s = walname_segno(&ents[i].w, segsize);
-			if (s >= start && s <= end &&
-			    ents[i].w.tli == expected_tli(best, nbest, s))
-				have[nhave++] = s;
-		}
-		if (nhave > 1)
-			qsort(have, nhave, sizeof(*have), cmp_u64);
-		for (size_t i = 0; i <= nhave; i++) {
-			uint64_t upto = i < nhave ? have[i] : end + 1;
-
-			if (upto > next) {
-				walname_format(a, expected_tli(best, nbest, next),
-				    next, segsize);
-				walname_format(b, expected_tli(best, nbest,
-				    upto - 1), upto - 1, segsize);
-				printf("missing\t%s\t%s\n", a, b);
-				problems = 1;
-			}
-			if (i < nhave && have[i] + 1 > next)
-				next = have[i] + 1;
-		}
-		free(have);
-	}
-
-	if (verify) {
-		for (size_t i = 0; i < nents; i++) {
-			struct walfile_info info;
-			char *path;
-			int fd, rc;
-
-			path = walarch_path(archive, "wal/");
-			path = xrealloc(path, strlen(path) + strlen(ents[i].file) + 1);
-			strcat(path, ents[i].file);
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
-				err(EXIT_RETRY, "%s", path);
-			rc = walfile_read(fd, -1, -1, &info, msg, sizeof(msg));
-			if (rc == WF_OK)
-				rc = walfile_check_name(&info, ents[i].name, rc,
-				    msg, sizeof(msg));
-			close(fd);
-			if (rc == WF_IO)
-				errx(EXIT_RETRY, "%s: %s", path, msg);
-			if (rc != WF_OK) {
-				printf("damaged\t%s\t%s\n", ents[i].file, msg);
-				problems = 1;
-			}
-			free(path);
-		}
-	}
+	find_start(from, &wn, label, bk, nb, segsize, &start_tli, &start,
+	    &start_lsn);
+	nbest = follow_history(start_tli, start_lsn, segsize, best);
+	end = find_end(best, nbest, start, segsize);
+	report_gaps(best, nbest, start, end, segsize);
+	if (verify)
+		verify_files();
 	walname_format(a, expected_tli(best, nbest, start), start, segsize);
 	walname_format(b, expected_tli(best, nbest, end), end, segsize);
 	printf("checked\t%s\t%s\n", a, b);
