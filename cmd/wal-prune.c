@@ -106,6 +106,147 @@ rm_leftovers(const char *basedir, int dry)
 	return ret;
 }
 
+/* --keep-backups/--keep-days: mark in drop[] (nb bytes, returned) the
+ * backups to remove, count them in *ndrop, and return the first segment
+ * the kept ones need.
+ *
+ * Keep the newest n backups of the newest timeline's history (the last
+ * ones in walarch_backups' order).  A backup off that history (a branch a
+ * point-in-time restore left behind, or a master still running on the old
+ * timeline after a test promotion) goes only when it finished before the
+ * oldest backup kept: LSNs of different timelines say nothing about which
+ * one is newer, and time is all that orders them.  The cut-off is the
+ * lowest start kept. */
+static uint64_t
+choose_backups(const struct backup *bk, size_t nb, long long keep,
+    long long days, long long walk, uint64_t segsize, char **dropp,
+    size_t *ndrop)
+{
+	size_t live = 0, kept = 0, walkept = 0;
+	struct timespec t0 = { 0, 0 }, now;
+	uint64_t cutoff;
+	char *drop;
+
+	if (clock_gettime(CLOCK_REALTIME, &now) != 0)
+		err(EXIT_RETRY, "clock_gettime");
+	drop = xmalloc(nb);
+	for (size_t i = 0; i < nb; i++)
+		live += bk[i].live != 0;
+	for (size_t i = nb; i-- > 0;) {
+		/* Young enough, or among the newest n: kept.  The
+		 * newest backup always is. */
+		int want = kept < (size_t)keep || kept == 0 ||
+		    (days > 0 && now.tv_sec - bk[i].done.tv_sec <
+		    days * 86400);
+
+		drop[i] = 1;
+		if (want && (live == 0 || bk[i].live)) {
+			drop[i] = 0;
+			kept++;
+			if (kept == 1 || ts_before(&bk[i].done, &t0))
+				t0 = bk[i].done;
+		}
+	}
+	for (size_t i = 0; i < nb; i++)
+		if (!bk[i].live && drop[i] && live > 0 &&
+		    !ts_before(&bk[i].done, &t0)) {
+			warnx("keeping base backup %s: not on the newest "
+			    "timeline's history, but newer than the backups "
+			    "kept", bk[i].label);
+			drop[i] = 0;
+		}
+	/* With --wal-backups only the newest k kept backups keep
+	 * the archived WAL from their start: the older ones restore
+	 * to their own end from the WAL they hold (pg_basebackup -X). */
+	cutoff = UINT64_MAX;
+	for (size_t i = nb; i-- > 0;) {
+		if (drop[i])
+			(*ndrop)++;
+		else if ((walk == 0 || walkept++ < (size_t)walk) &&
+		    bk[i].start_lsn / segsize < cutoff)
+			cutoff = bk[i].start_lsn / segsize;
+	}
+	*dropp = drop;
+	return cutoff;
+}
+
+/* --before: the cut-off is that segment, or the start of an older backup.
+ * Any backup, whatever its timeline, keeps its WAL. */
+static uint64_t
+cutoff_before(const struct walname *wn, const struct backup *bk, size_t nb,
+    uint64_t segsize)
+{
+	uint64_t cutoff = walname_segno(wn, segsize);
+	size_t need = nb;
+
+	for (size_t i = 0; i < nb; i++)
+		if (bk[i].start_lsn / segsize < cutoff) {
+			cutoff = bk[i].start_lsn / segsize;
+			need = i;
+		}
+	if (need < nb)
+		warnx("keeping WAL from %s on: base backup %s needs it",
+		    bk[need].start_seg, bk[need].label);
+	return cutoff;
+}
+
+/* Remove the backups marked in drop: renamed to .LABEL.removing first so
+ * a killed run leaves a name rm_leftovers finishes.  Returns the exit
+ * code so far. */
+static int
+drop_backups(const char *basedir, const struct backup *bk, size_t nb,
+    const char *drop, int dry, int ret)
+{
+	for (size_t i = 0; i < nb; i++) {
+		struct buf from = {0}, to = {0};
+
+		if (drop == NULL || !drop[i])
+			continue;
+		printf("base\t%s\n", bk[i].label);
+		if (dry)
+			continue;
+		buf_printf(&from, "%s/%s", basedir, bk[i].label);
+		buf_printf(&to, "%s/.%s.removing", basedir, bk[i].label);
+		if (durable_rename(from.data, to.data) != 0)
+			err(EXIT_RETRY, "rename %s", from.data);
+		if (rm_tree(to.data) != 0)
+			ret = EXIT_RETRY;
+		buf_free(&from);
+		buf_free(&to);
+	}
+	return ret;
+}
+
+/* Remove the archived segments (and backup labels) before cutoff; history
+ * files stay.  Returns the exit code so far. */
+static int
+drop_wal(const char *waldir, const struct walent *ents, size_t n,
+    uint64_t cutoff, uint64_t segsize, int dry, int ret)
+{
+	int removed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct buf p = {0};
+
+		if (ents[i].w.kind == WAL_HISTORY ||
+		    walname_segno(&ents[i].w, segsize) >= cutoff)
+			continue;
+		printf("%s\t%s\n", walkind_str(ents[i].w.kind), ents[i].name);
+		if (dry)
+			continue;
+		buf_printf(&p, "%s/%s", waldir, ents[i].file);
+		if (unlink(p.data) != 0) {
+			warn("remove %s", p.data);
+			ret = EXIT_RETRY;
+		} else
+			removed = 1;
+		buf_free(&p);
+	}
+	if (removed && fsync_dir(waldir) != 0)
+		err(EXIT_RETRY, "fsync %s", waldir);
+	return ret;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -134,7 +275,7 @@ main(int argc, char *argv[])
 	long long keep = 0;
 	uint64_t segsize = 0, cutoff;
 	char *basedir, *waldir;
-	int c, dry = 0, ret = EXIT_DONE, removed = 0;
+	int c, dry = 0, ret = EXIT_DONE;
 
 	while ((c = getopt_long(argc, argv, "A:b:d:f:hk:ns:Vw:", opts, NULL)) != -1) {
 		switch (c) {
@@ -200,70 +341,10 @@ main(int argc, char *argv[])
 			warnx("%s: no base backup; nothing removed", archive);
 			finish(EXIT_DONE);
 		}
-		/* Keep the newest n backups of the newest timeline's
-		 * history (the last ones in walarch_backups' order).  A
-		 * backup off that history (a branch a point-in-time restore
-		 * left behind, or a master still running on the old timeline
-		 * after a test promotion) goes only when it finished before
-		 * the oldest backup kept: LSNs of different timelines say
-		 * nothing about which one is newer, and time is all that
-		 * orders them.  The cut-off is the lowest start kept. */
-		size_t live = 0, kept = 0, walkept = 0;
-		struct timespec t0 = { 0, 0 }, now;
-
-		if (clock_gettime(CLOCK_REALTIME, &now) != 0)
-			err(EXIT_RETRY, "clock_gettime");
-		drop = xmalloc(nb);
-		for (size_t i = 0; i < nb; i++)
-			live += bk[i].live != 0;
-		for (size_t i = nb; i-- > 0;) {
-			/* Young enough, or among the newest n: kept.  The
-			 * newest backup always is. */
-			int want = kept < (size_t)keep || kept == 0 ||
-			    (days > 0 && now.tv_sec - bk[i].done.tv_sec <
-			    days * 86400);
-
-			drop[i] = 1;
-			if (want && (live == 0 || bk[i].live)) {
-				drop[i] = 0;
-				kept++;
-				if (kept == 1 || ts_before(&bk[i].done, &t0))
-					t0 = bk[i].done;
-			}
-		}
-		for (size_t i = 0; i < nb; i++)
-			if (!bk[i].live && drop[i] && live > 0 &&
-			    !ts_before(&bk[i].done, &t0)) {
-				warnx("keeping base backup %s: not on the newest "
-				    "timeline's history, but newer than the backups "
-				    "kept", bk[i].label);
-				drop[i] = 0;
-			}
-		/* With --wal-backups only the newest k kept backups keep
-		 * the archived WAL from their start: the older ones restore
-		 * to their own end from the WAL they hold (pg_basebackup -X). */
-		cutoff = UINT64_MAX;
-		for (size_t i = nb; i-- > 0;) {
-			if (drop[i])
-				ndrop++;
-			else if ((walk == 0 || walkept++ < (size_t)walk) &&
-			    bk[i].start_lsn / segsize < cutoff)
-				cutoff = bk[i].start_lsn / segsize;
-		}
-	} else {
-		size_t need = nb;
-
-		/* Any backup, whatever its timeline, keeps its WAL. */
-		cutoff = walname_segno(&wn, segsize);
-		for (size_t i = 0; i < nb; i++)
-			if (bk[i].start_lsn / segsize < cutoff) {
-				cutoff = bk[i].start_lsn / segsize;
-				need = i;
-			}
-		if (need < nb)
-			warnx("keeping WAL from %s on: base backup %s needs it",
-			    bk[need].start_seg, bk[need].label);
-	}
+		cutoff = choose_backups(bk, nb, keep, days, walk, segsize,
+		    &drop, &ndrop);
+	} else
+		cutoff = cutoff_before(&wn, bk, nb, segsize);
 
 	if (keepfrom != NULL && walname_segno(&fn, segsize) < cutoff) {
 		cutoff = walname_segno(&fn, segsize);
@@ -272,43 +353,8 @@ main(int argc, char *argv[])
 
 	if (rm_leftovers(basedir, dry) != 0)
 		ret = EXIT_RETRY;
-	for (size_t i = 0; i < nb; i++) {
-		struct buf from = {0}, to = {0};
-
-		if (drop == NULL || !drop[i])
-			continue;
-		printf("base\t%s\n", bk[i].label);
-		if (dry)
-			continue;
-		buf_printf(&from, "%s/%s", basedir, bk[i].label);
-		buf_printf(&to, "%s/.%s.removing", basedir, bk[i].label);
-		if (durable_rename(from.data, to.data) != 0)
-			err(EXIT_RETRY, "rename %s", from.data);
-		if (rm_tree(to.data) != 0)
-			ret = EXIT_RETRY;
-		buf_free(&from);
-		buf_free(&to);
-	}
-
-	for (size_t i = 0; i < n; i++) {
-		struct buf p = {0};
-
-		if (ents[i].w.kind == WAL_HISTORY ||
-		    walname_segno(&ents[i].w, segsize) >= cutoff)
-			continue;
-		printf("%s\t%s\n", walkind_str(ents[i].w.kind), ents[i].name);
-		if (dry)
-			continue;
-		buf_printf(&p, "%s/%s", waldir, ents[i].file);
-		if (unlink(p.data) != 0) {
-			warn("remove %s", p.data);
-			ret = EXIT_RETRY;
-		} else
-			removed = 1;
-		buf_free(&p);
-	}
-	if (removed && fsync_dir(waldir) != 0)
-		err(EXIT_RETRY, "fsync %s", waldir);
+	ret = drop_backups(basedir, bk, nb, drop, dry, ret);
+	ret = drop_wal(waldir, ents, n, cutoff, segsize, dry, ret);
 	if (ndrop > 0 && !dry && fsync_dir(basedir) != 0)
 		err(EXIT_RETRY, "fsync %s", basedir);
 	walarch_free(ents, n);
