@@ -26,18 +26,12 @@ LIBDIR  ?= $(PREFIX)/lib/skytools-c
 # Output directory; `make check` builds a second, sanitized tree.
 O ?= build
 
+include flags.mk
+
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-           -Wmissing-prototypes -Wno-unused-parameter
-PGINC   := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
-BSD_CF  := $(shell pkg-config --cflags libbsd-overlay 2>/dev/null || echo -isystem /usr/include/bsd -DLIBBSD_OVERLAY)
-CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DVERSION='"$(VERSION)"' \
-            -Icommon -I$(PGINC) $(BSD_CF)
-LDLIBS  += -lpq -lbsd -lzstd
-
-SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
-           -fno-sanitize-recover=all
+CPPFLAGS += $(DEFS) -DVERSION='"$(VERSION)"' -Icommon -I$(PGINC) $(BSD_CF)
+LDLIBS  += -lpq $(LINKLIBS)
 
 # Programs: cmd/NAME.c builds $(O)/bin/NAME.
 BIN = \
@@ -67,24 +61,8 @@ BIN = \
 # Porcelain: POSIX sh, installed as is.
 SH = pgqadm pgq-consumer walmgr londiste
 
-# The shared library every program links.
-COMMON = \
-	common/util.o \
-	common/copytext.o \
-	common/db.o \
-	common/linein.o \
-	common/stream.o \
-	common/sig.o \
-	common/json.o \
-	common/durable.o \
-	common/crc32c.o \
-	common/walname.o \
-	common/walfile.o \
-	common/walarch.o \
-	common/walpush.o \
-	common/urlenc.o \
-	common/lonpoint.o \
-	common/pgpipe.o
+# The shared library every program links (COMMON_SRC in flags.mk).
+COMMON = $(COMMON_SRC:%=common/%.o)
 
 # SQL: each schema is the concatenation of its numbered parts.
 SQL = pgq pgq_coop pgq_node londiste
@@ -175,20 +153,19 @@ MODULES = pgq_c skytools_wal
 endif
 MODULELIBS = $(MODULES:%=$(O)/server/%.so)
 PGXSMAKE = MAKEFLAGS= $(MAKE) --no-print-directory with_llvm=no PG_CONFIG=$(PG_CONFIG)
-WALMOD_SRC = server/skytools_wal.c common/walpush.c common/walfile.c \
-	common/durable.c common/crc32c.c common/walname.c
+WALMOD_SRC = server/skytools_wal.c $(WALMOD_COMMON:%=common/%.c)
 
 all: server
 install: install-modules
 
 server: $(MODULELIBS)
 
-$(O)/server/pgq_c.so: sql/pgq/c/pgq_c.c sql/pgq/c/Makefile
+$(O)/server/pgq_c.so: server/pgq_c.c server/pgq_c.mk flags.mk
 	@mkdir -p $(O)/server/pgq_c
-	$(PGXSMAKE) -C $(O)/server/pgq_c -f $(CURDIR)/sql/pgq/c/Makefile
+	$(PGXSMAKE) -C $(O)/server/pgq_c -f $(CURDIR)/server/pgq_c.mk
 	cp $(O)/server/pgq_c/pgq_c.so $@
 
-$(O)/server/skytools_wal.so: $(WALMOD_SRC) server/Makefile $(HDR)
+$(O)/server/skytools_wal.so: $(WALMOD_SRC) server/Makefile flags.mk $(HDR)
 	@mkdir -p $(O)/server/skytools_wal
 	$(PGXSMAKE) -C $(O)/server/skytools_wal -f $(CURDIR)/server/Makefile VERSION=$(VERSION)
 	cp $(O)/server/skytools_wal/skytools_wal.so $@
