@@ -90,7 +90,7 @@ $(O)/sql/%.sql: sql/%/*.sql sql/build-sql
 	@mkdir -p $(@D)
 	sql/build-sql $* sql/$*/[0-9]*.sql > $@.tmp && mv $@.tmp $@
 
-check:
+check: lint
 	t/check-deps check
 	$(MAKE) O=build/san CFLAGS="$(SANFLAGS)" LDFLAGS="$(SANFLAGS)" all
 	SKYTOOLS_BUILD=$(CURDIR)/build/san t/run-tests $(TESTS)
@@ -105,7 +105,7 @@ bench: all
 
 lint:
 	mandoc -Tlint -W warning man/man1/*.1 man/man5/*.5
-	shellcheck -s sh -x sh/* server/install-pg t/run-tests t/check-deps t/demo/* t/fuzz/run .ci/run
+	shellcheck -s sh -x sh/* server/install-pg t/run-tests t/check-deps t/demo/* t/fuzz/run t/fuzz/build .ci/run
 
 install: all $(O)/ext/.built
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
