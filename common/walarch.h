@@ -1,3 +1,4 @@
+/* Tier: product (libpq, the stream, PgQ, Londiste or WAL; may include any header). */
 /* walarch.h: the archive directory: ARCHIVE/wal and ARCHIVE/base.
  *
  * ARCHIVE/wal holds one file per WAL file, named as PostgreSQL names it,
