@@ -24,7 +24,7 @@
 #include "util.h"
 
 static const char usage_line[] =
-	"usage: pgq-tick [-d conninfo]... [--all-databases] [--loop] "
+	"usage: pgq-tick [-d conninfo ...] [--all-databases] [--loop] "
 	"[--interval ms] [--maint-interval seconds] [--check-interval seconds]\n";
 
 #define CONNECT_TIMEOUT_MS 10000

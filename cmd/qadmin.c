@@ -18,7 +18,7 @@
 #include "util.h"
 
 static const char usage_line[] =
-	"usage: qadmin [-h host] [-p port] [-U user] [-d dbname|conninfo] "
+	"usage: qadmin [-h host] [-p port] [-U user] [-d dbname | conninfo] "
 	"[-Q queue] [-c commands | -f file]\n";
 
 static PGconn *conn;

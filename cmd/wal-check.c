@@ -37,16 +37,18 @@ static void
 help(void)
 {
 	fputs(usage_line, stdout);
-	fputs("Check that the archive holds every WAL segment from the start\n"
+	fputs("\n"
+	    "Check that the archive holds every WAL segment from the start\n"
 	    "(default: the oldest base backup, else the oldest segment) to the\n"
 	    "newest one.  Prints TSV: missing, damaged, checked.\n"
-	    "  -A, --archive DIR    the archive directory\n"
-	    "  -b, --backup LABEL   start at the start of this base backup\n"
-	    "  -f, --from SEGMENT   start at this segment\n"
-	    "  -s, --wal-segsize MB WAL segment size (default: from the archive)\n"
+	    "\n"
+	    "  -A, --archive=DIR    the archive directory\n"
+	    "  -b, --backup=LABEL   start at the start of this base backup\n"
+	    "  -f, --from=SEGMENT   start at this segment\n"
+	    "  -s, --wal-segsize=MB WAL segment size (default: from the archive)\n"
 	    "  -v, --verify         also verify the checksums of every file\n"
-	    "  -h, --help           this help\n"
-	    "  -V, --version        print the version\n", stdout);
+	    "  -h, --help           show this help\n"
+	    "  -V, --version        show the version\n", stdout);
 	finish(EXIT_DONE);
 }
 

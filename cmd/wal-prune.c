@@ -25,8 +25,8 @@
 #include "walname.h"
 
 static const char usage_line[] =
-    "usage: wal-prune -A archive [--dry-run] [--keep-from segment] (--before segment |\n"
-    "       --keep-backups n [--keep-days d] [--wal-backups k] | --keep-days d [--wal-backups k])\n";
+    "usage: wal-prune -A archive [--dry-run] [--keep-from segment] --before segment\n"
+    "       wal-prune -A archive [--dry-run] [--keep-from segment] [--keep-backups n] [--keep-days d] [--wal-backups k]\n";
 
 static void
 usage(void)
@@ -39,19 +39,21 @@ static void
 help(void)
 {
 	fputs(usage_line, stdout);
-	fputs("Remove archived WAL older than a segment or than the oldest of\n"
+	fputs("\n"
+	    "Remove archived WAL older than a segment or than the oldest of\n"
 	    "the newest n base backups (and the older backups).  Prints what\n"
 	    "it removes as TSV: kind, name.\n"
-	    "  -A, --archive DIR       the archive directory\n"
-	    "  -b, --before SEGMENT    remove WAL older than this segment\n"
-	    "  -k, --keep-backups N    keep the newest N base backups\n"
-	    "  -d, --keep-days D       also keep the backups of the last D days\n"
-	    "  -w, --wal-backups K     keep WAL only for the newest K backups kept\n"
-	    "  -f, --keep-from SEGMENT never remove this segment or later ones\n"
+	    "\n"
+	    "  -A, --archive=DIR       the archive directory\n"
+	    "  -b, --before=SEGMENT    remove WAL older than this segment\n"
+	    "  -k, --keep-backups=N    keep the newest N base backups\n"
+	    "  -d, --keep-days=D       also keep the backups of the last D days\n"
+	    "  -w, --wal-backups=K     keep WAL only for the newest K backups kept\n"
+	    "  -f, --keep-from=SEGMENT never remove this segment or later ones\n"
 	    "  -n, --dry-run           only print what would be removed\n"
-	    "  -s, --wal-segsize MB    WAL segment size (default: from the archive)\n"
-	    "  -h, --help              this help\n"
-	    "  -V, --version           print the version\n", stdout);
+	    "  -s, --wal-segsize=MB    WAL segment size (default: from the archive)\n"
+	    "  -h, --help              show this help\n"
+	    "  -V, --version           show the version\n", stdout);
 	finish(EXIT_DONE);
 }
 
