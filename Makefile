@@ -1,7 +1,8 @@
 # Skytools in C: one plain Makefile, explicit lists, one pattern rule.
 #
 #   make            build programs into build/bin, SQL into build/sql
-#   make check      build with ASan+UBSan into build/san and run t/*.bats
+#   make check      make lint, then build with ASan+UBSan into build/san
+#                   and run t/*.bats
 #   make demo       run the main job on a throwaway local cluster
 #   make bench      benchmarks against the reference systems (t/bench)
 #   make lint       mandoc -Tlint on the man pages, shellcheck on sh/
@@ -90,8 +91,10 @@ $(O)/sql/%.sql: sql/%/*.sql sql/build-sql
 	@mkdir -p $(@D)
 	sql/build-sql $* sql/$*/[0-9]*.sql > $@.tmp && mv $@.tmp $@
 
-check: lint
+# lint runs after check-deps, which installs mandoc and shellcheck.
+check:
 	t/check-deps check
+	$(MAKE) lint
 	$(MAKE) O=build/san CFLAGS="$(SANFLAGS)" LDFLAGS="$(SANFLAGS)" all
 	SKYTOOLS_BUILD=$(CURDIR)/build/san t/run-tests $(TESTS)
 
