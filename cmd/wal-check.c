@@ -346,7 +346,6 @@ main(int argc, char *argv[])
 	size_t nbest, nb;
 	struct backup *bk;
 	struct walname wn;
-	struct stat st;
 	uint64_t segsize = 0, start, start_lsn, end;
 	uint32_t start_tli;
 	char a[WALNAME_LEN + 1], b[WALNAME_LEN + 1];
@@ -367,11 +366,7 @@ main(int argc, char *argv[])
 			help();
 			break;
 		case 's':
-			segsize = (uint64_t)parse_num(optarg, 1, 1024,
-			    "segment size") << 20;
-			if (!wal_segsize_ok(segsize))
-				errx(EXIT_USAGE, "segment size must be a power "
-				    "of 2 from 1 to 1024: %s", optarg);
+			segsize = walarch_segsize_arg(optarg);
 			break;
 		case 'v':
 			verify = 1;
@@ -387,14 +382,7 @@ main(int argc, char *argv[])
 		usage();
 	if (from != NULL && walname_parse(from, &wn) != WAL_SEGMENT)
 		errx(EXIT_USAGE, "not a WAL segment name: %s", from);
-	if (stat(archive, &st) != 0)
-		err(EXIT_RETRY, "archive %s", archive);
-	if (walarch_scan(archive, &ents, &nents, NULL) != 0 && errno != ENOENT)
-		err(EXIT_RETRY, "%s/wal", archive);
-	if (walarch_backups(archive, &bk, &nb) != 0)
-		err(EXIT_RETRY, "%s/base", archive);
-	if (segsize == 0)
-		segsize = walarch_segsize(archive, ents, nents);
+	walarch_load(archive, &ents, &nents, &bk, &nb, &segsize);
 
 	find_start(from, &wn, label, bk, nb, segsize, &start_tli, &start,
 	    &start_lsn);

@@ -271,7 +271,6 @@ main(int argc, char *argv[])
 	struct walent *ents;
 	struct backup *bk;
 	struct walname wn;
-	struct stat st;
 	size_t n, nb, ndrop = 0;
 	char *drop = NULL;
 	long long keep = 0;
@@ -303,11 +302,7 @@ main(int argc, char *argv[])
 			dry = 1;
 			break;
 		case 's':
-			segsize = (uint64_t)parse_num(optarg, 1, 1024,
-			    "segment size") << 20;
-			if (!wal_segsize_ok(segsize))
-				errx(EXIT_USAGE, "segment size must be a power "
-				    "of 2 from 1 to 1024: %s", optarg);
+			segsize = walarch_segsize_arg(optarg);
 			break;
 		case 'V':
 			print_version();
@@ -327,14 +322,7 @@ main(int argc, char *argv[])
 		errx(EXIT_USAGE, "not a WAL segment name: %s", before);
 	if (keepfrom != NULL && walname_parse(keepfrom, &fn) != WAL_SEGMENT)
 		errx(EXIT_USAGE, "not a WAL segment name: %s", keepfrom);
-	if (stat(archive, &st) != 0)
-		err(EXIT_RETRY, "archive %s", archive);
-	if (walarch_scan(archive, &ents, &n, NULL) != 0 && errno != ENOENT)
-		err(EXIT_RETRY, "%s/wal", archive);
-	if (walarch_backups(archive, &bk, &nb) != 0)
-		err(EXIT_RETRY, "%s/base", archive);
-	if (segsize == 0)
-		segsize = walarch_segsize(archive, ents, n);
+	walarch_load(archive, &ents, &n, &bk, &nb, &segsize);
 	basedir = walarch_path(archive, "base");
 	waldir = walarch_path(archive, "wal");
 
