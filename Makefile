@@ -148,7 +148,8 @@ clean:
 # and skytools_wal (an archive_library sharing wal-push's code).  Built
 # only where pg_config and the server headers exist, always with
 # pg_config's flags (never the sanitizer's: the server loads them), by
-# each module's own small PGXS Makefile run in the build tree.
+# each module's own small PGXS makefile (server/pgq_c.mk,
+# server/Makefile) run in the build tree.
 PG_CONFIG ?= pg_config
 PGSERVERINC := $(shell $(PG_CONFIG) --includedir-server 2>/dev/null)
 ifneq ($(wildcard $(PGSERVERINC)/postgres.h),)
