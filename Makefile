@@ -1,7 +1,8 @@
 # Skytools in C: one plain Makefile, explicit lists, one pattern rule.
 #
 #   make            build programs into build/bin, SQL into build/sql
-#   make check      build with ASan+UBSan into build/san and run t/*.bats
+#   make check      make lint, then build with ASan+UBSan into build/san
+#                   and run t/*.bats
 #   make demo       run the main job on a throwaway local cluster
 #   make bench      benchmarks against the reference systems (t/bench)
 #   make lint       mandoc -Tlint on the man pages, shellcheck on sh/
@@ -28,18 +29,12 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 # Output directory; `make check` builds a second, sanitized tree.
 O ?= build
 
+include flags.mk
+
 CC      ?= cc
 CFLAGS  ?= -O2 -g
-WARN     = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-           -Wmissing-prototypes -Wno-unused-parameter
-PGINC   := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
-BSD_CF  := $(shell pkg-config --cflags libbsd-overlay 2>/dev/null || echo -isystem /usr/include/bsd -DLIBBSD_OVERLAY)
-CPPFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -DVERSION='"$(VERSION)"' \
-            -Icommon -I$(PGINC) $(BSD_CF)
-LDLIBS  += -lpq -lbsd -lzstd
-
-SANFLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
-           -fno-sanitize-recover=all
+CPPFLAGS += $(DEFS) -DVERSION='"$(VERSION)"' -Icommon -I$(PGINC) $(BSD_CF)
+LDLIBS  += -lpq $(LINKLIBS)
 
 # Programs: cmd/NAME.c builds $(O)/bin/NAME.
 BIN = \
@@ -72,24 +67,8 @@ SH = pgqadm pgq-consumer walmgr londiste
 # systemd units (templates), with @BINDIR@ filled in by make install.
 UNITS = pgq-ticker@.service londiste@.service pgq-consumer@.service
 
-# The shared library every program links.
-COMMON = \
-	common/util.o \
-	common/copytext.o \
-	common/db.o \
-	common/linein.o \
-	common/stream.o \
-	common/sig.o \
-	common/json.o \
-	common/durable.o \
-	common/crc32c.o \
-	common/walname.o \
-	common/walfile.o \
-	common/walarch.o \
-	common/walpush.o \
-	common/urlenc.o \
-	common/lonpoint.o \
-	common/pgpipe.o
+# The shared library every program links (COMMON_SRC in flags.mk).
+COMMON = $(COMMON_SRC:%=common/%.o)
 
 # SQL: each schema is the concatenation of its numbered parts.
 SQL = pgq pgq_coop pgq_node londiste
@@ -117,8 +96,10 @@ $(O)/sql/%.sql: sql/%/*.sql sql/build-sql
 	@mkdir -p $(@D)
 	sql/build-sql $* sql/$*/[0-9]*.sql > $@.tmp && mv $@.tmp $@
 
+# lint runs after check-deps, which installs mandoc and shellcheck.
 check:
 	t/check-deps check
+	$(MAKE) lint
 	$(MAKE) O=build/san CFLAGS="$(SANFLAGS)" LDFLAGS="$(SANFLAGS)" all
 	SKYTOOLS_BUILD=$(CURDIR)/build/san t/run-tests $(TESTS)
 
@@ -132,7 +113,7 @@ bench: all
 
 lint:
 	mandoc -Tlint -W warning man/man1/*.1 man/man5/*.5
-	shellcheck -s sh -x $(SH:%=sh/%) sh/skytools-sh.lib server/install-pg t/run-tests t/check-deps t/demo/* t/fuzz/run .ci/run
+	shellcheck -s sh -x $(SH:%=sh/%) sh/skytools-sh.lib server/install-pg t/run-tests t/check-deps t/demo/* t/fuzz/run t/fuzz/build .ci/run
 
 install: all $(O)/ext/.built
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
@@ -176,7 +157,8 @@ clean:
 # and skytools_wal (an archive_library sharing wal-push's code).  Built
 # only where pg_config and the server headers exist, always with
 # pg_config's flags (never the sanitizer's: the server loads them), by
-# each module's own small PGXS Makefile run in the build tree.
+# each module's own small PGXS makefile (server/pgq_c.mk,
+# server/Makefile) run in the build tree.
 PG_CONFIG ?= pg_config
 PGSERVERINC := $(shell $(PG_CONFIG) --includedir-server 2>/dev/null)
 ifneq ($(wildcard $(PGSERVERINC)/postgres.h),)
@@ -184,20 +166,19 @@ MODULES = pgq_c skytools_wal
 endif
 MODULELIBS = $(MODULES:%=$(O)/server/%.so)
 PGXSMAKE = MAKEFLAGS= $(MAKE) --no-print-directory with_llvm=no PG_CONFIG=$(PG_CONFIG)
-WALMOD_SRC = server/skytools_wal.c common/walpush.c common/walfile.c \
-	common/durable.c common/crc32c.c common/walname.c
+WALMOD_SRC = server/skytools_wal.c $(WALMOD_COMMON:%=common/%.c)
 
 all: server
 install: install-modules
 
 server: $(MODULELIBS)
 
-$(O)/server/pgq_c.so: sql/pgq/c/pgq_c.c sql/pgq/c/Makefile
+$(O)/server/pgq_c.so: server/pgq_c.c server/pgq_c.mk flags.mk
 	@mkdir -p $(O)/server/pgq_c
-	$(PGXSMAKE) -C $(O)/server/pgq_c -f $(CURDIR)/sql/pgq/c/Makefile
+	$(PGXSMAKE) -C $(O)/server/pgq_c -f $(CURDIR)/server/pgq_c.mk
 	cp $(O)/server/pgq_c/pgq_c.so $@
 
-$(O)/server/skytools_wal.so: $(WALMOD_SRC) server/Makefile $(HDR)
+$(O)/server/skytools_wal.so: $(WALMOD_SRC) server/Makefile flags.mk $(HDR)
 	@mkdir -p $(O)/server/skytools_wal
 	$(PGXSMAKE) -C $(O)/server/skytools_wal -f $(CURDIR)/server/Makefile VERSION=$(VERSION)
 	cp $(O)/server/skytools_wal/skytools_wal.so $@

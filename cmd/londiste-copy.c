@@ -40,6 +40,82 @@ help(void)
 	finish(EXIT_DONE);
 }
 
+/* The subscriber's side: one transaction that empties the table (unless
+ * it was added with --skip-truncate) and takes the rows with COPY. */
+static void
+copy_into(PGconn *sub, const struct lontable *t, bool skip_truncate)
+{
+	struct buf sql = {0};
+	PGresult *res;
+
+	db_cmd(sub, "begin", "BEGIN", 0, NULL);
+	db_cmd(sub, "set session_replication_role",
+	    "SET LOCAL session_replication_role = replica", 0, NULL);
+	if (!skip_truncate) {
+		buf_printf(&sql, "TRUNCATE %s", t->sqname);
+		db_cmd(sub, "truncate", sql.data, 0, NULL);
+		buf_reset(&sql);
+	}
+	buf_printf(&sql, "COPY %s (%s) FROM STDIN", t->sqname, t->cols);
+	res = PQexec(sub, sql.data);
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		db_die(sub, res, "copy into the subscriber");
+	PQclear(res);
+	buf_free(&sql);
+}
+
+/* The provider's side: COPY out of the snapshot's transaction. */
+static void
+copy_from(PGconn *prov, const struct lontable *t, const char *where)
+{
+	struct buf sql = {0};
+	PGresult *res;
+
+	if (where != NULL)
+		buf_printf(&sql, "COPY (SELECT %s FROM %s WHERE %s) TO STDOUT",
+		    t->cols, t->pqname, where);
+	else
+		buf_printf(&sql, "COPY %s (%s) TO STDOUT", t->pqname, t->cols);
+	res = PQexec(prov, sql.data);
+	if (PQresultStatus(res) != PGRES_COPY_OUT)
+		db_die(prov, res, "copy from the provider");
+	PQclear(res);
+	buf_free(&sql);
+}
+
+/* Rows pass through as COPY sends them: nothing is parsed.  Returns the
+ * number of rows, both COPYs finished. */
+static long long
+pass_rows(PGconn *prov, PGconn *sub)
+{
+	PGresult *res;
+	long long rows = 0;
+	char *buf;
+	int n;
+
+	while ((n = PQgetCopyData(prov, &buf, 0)) > 0) {
+		if (PQputCopyData(sub, buf, n) != 1)
+			errx(EXIT_RETRY, "copy into the subscriber: %s", db_errmsg(sub));
+		PQfreemem(buf);
+		rows++;
+	}
+	if (n == -2)
+		errx(EXIT_RETRY, "copy from the provider: %s", db_errmsg(prov));
+	res = PQgetResult(prov);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		db_die(prov, res, "copy from the provider");
+	PQclear(res);
+	if (PQputCopyEnd(sub, NULL) != 1)
+		errx(EXIT_RETRY, "copy into the subscriber: %s", db_errmsg(sub));
+	res = PQgetResult(sub);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		db_die(sub, res, "copy into the subscriber");
+	PQclear(res);
+	while ((res = PQgetResult(sub)) != NULL)
+		PQclear(res);
+	return rows;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -56,11 +132,10 @@ main(int argc, char *argv[])
 	PGconn *sub, *prov, *ptick;
 	PGresult *res;
 	struct lontable t;
-	struct buf sql = {0};
-	char *snap, *tick, *buf;
+	char *snap, *tick;
 	const char *p[4];
-	long long rows = 0;
-	int c, n;
+	long long rows;
+	int c;
 	bool skip_truncate;
 
 	while ((c = getopt_long(argc, argv, "c:d:hs:Vw:", opts, NULL)) != -1) {
@@ -119,52 +194,9 @@ main(int argc, char *argv[])
 	PQclear(res);
 	PQfinish(ptick);
 
-	db_cmd(sub, "begin", "BEGIN", 0, NULL);
-	db_cmd(sub, "set session_replication_role",
-	    "SET LOCAL session_replication_role = replica", 0, NULL);
-	if (!skip_truncate) {
-		buf_printf(&sql, "TRUNCATE %s", t.sqname);
-		db_cmd(sub, "truncate", sql.data, 0, NULL);
-		buf_reset(&sql);
-	}
-	buf_printf(&sql, "COPY %s (%s) FROM STDIN", t.sqname, t.cols);
-	res = PQexec(sub, sql.data);
-	if (PQresultStatus(res) != PGRES_COPY_IN)
-		db_die(sub, res, "copy into the subscriber");
-	PQclear(res);
-
-	buf_reset(&sql);
-	if (where != NULL)
-		buf_printf(&sql, "COPY (SELECT %s FROM %s WHERE %s) TO STDOUT",
-		    t.cols, t.pqname, where);
-	else
-		buf_printf(&sql, "COPY %s (%s) TO STDOUT", t.pqname, t.cols);
-	res = PQexec(prov, sql.data);
-	if (PQresultStatus(res) != PGRES_COPY_OUT)
-		db_die(prov, res, "copy from the provider");
-	PQclear(res);
-
-	/* Rows pass through as COPY sends them: nothing is parsed. */
-	while ((n = PQgetCopyData(prov, &buf, 0)) > 0) {
-		if (PQputCopyData(sub, buf, n) != 1)
-			errx(EXIT_RETRY, "copy into the subscriber: %s", db_errmsg(sub));
-		PQfreemem(buf);
-		rows++;
-	}
-	if (n == -2)
-		errx(EXIT_RETRY, "copy from the provider: %s", db_errmsg(prov));
-	res = PQgetResult(prov);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		db_die(prov, res, "copy from the provider");
-	PQclear(res);
-	if (PQputCopyEnd(sub, NULL) != 1)
-		errx(EXIT_RETRY, "copy into the subscriber: %s", db_errmsg(sub));
-	res = PQgetResult(sub);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK)
-		db_die(sub, res, "copy into the subscriber");
-	PQclear(res);
-	while ((res = PQgetResult(sub)) != NULL)
-		PQclear(res);
+	copy_into(sub, &t, skip_truncate);
+	copy_from(prov, &t, where);
+	rows = pass_rows(prov, sub);
 
 	p[2] = snap;
 	p[3] = tick;
@@ -185,7 +217,6 @@ main(int argc, char *argv[])
 	printf("%s\t%lld\n", t.name, rows);
 	free(snap);
 	free(tick);
-	buf_free(&sql);
 	lontable_free(&t);
 	PQfinish(sub);
 	PQfinish(prov);

@@ -174,6 +174,129 @@ emit(void)
 	buf_reset(&out);
 }
 
+/* order[]: keys first, then the other columns. */
+static void
+key_order(void)
+{
+	int i, j, k = t.npk;
+
+	order = xmalloc((size_t)t.ncol * sizeof(*order));
+	for (i = 0; i < t.npk; i++)
+		order[i] = t.pkidx[i];
+	for (j = 0; j < t.ncol; j++) {
+		for (i = 0; i < t.npk; i++)
+			if (t.pkidx[i] == j)
+				break;
+		if (i == t.npk)
+			order[k++] = j;
+	}
+}
+
+/* Start the COPY of the table, in key order, on both sides. */
+static void
+start_copies(struct side *ps, struct side *ss)
+{
+	struct buf sel = {0}, sql = {0};
+	PGresult *res;
+	char *tail;
+	int i;
+
+	buf_addstr(&sel, "COPY (SELECT ");
+	for (i = 0; i < t.ncol; i++)
+		buf_printf(&sel, "%s%s", i ? "," : "", t.colv[order[i]]);
+	buf_addstr(&sel, " FROM ");
+	buf_addstr(&sql, " ORDER BY ");
+	for (i = 0; i < t.npk; i++)
+		buf_printf(&sql, "%s(%s)::text COLLATE \"C\"", i ? "," : "", t.colv[order[i]]);
+	buf_addstr(&sql, ") TO STDOUT");
+	tail = xstrdup(sql.data);
+	buf_reset(&sql);
+
+	ps->f = xmalloc((size_t)t.ncol * sizeof(*ps->f));
+	ss->f = xmalloc((size_t)t.ncol * sizeof(*ss->f));
+	ps->null = xmalloc((size_t)t.ncol * sizeof(*ps->null));
+	ss->null = xmalloc((size_t)t.ncol * sizeof(*ss->null));
+	buf_printf(&sql, "%s%s%s", sel.data, t.pqname, tail);
+	res = PQexec(ps->conn, sql.data);
+	if (PQresultStatus(res) != PGRES_COPY_OUT)
+		db_die(ps->conn, res, ps->what);
+	PQclear(res);
+	buf_reset(&sql);
+	buf_printf(&sql, "%s%s%s", sel.data, t.sqname, tail);
+	res = PQexec(ss->conn, sql.data);
+	if (PQresultStatus(res) != PGRES_COPY_OUT)
+		db_die(ss->conn, res, ss->what);
+	PQclear(res);
+	free(tail);
+	buf_free(&sel);
+	buf_free(&sql);
+}
+
+/* A row only the provider has. */
+static void
+emit_insert(const struct side *ps)
+{
+	int i;
+
+	buf_printf(&out, "INSERT INTO %s (", t.sqname);
+	for (i = 0; i < t.ncol; i++)
+		buf_printf(&out, "%s%s", i ? "," : "", t.colv[order[i]]);
+	buf_addstr(&out, ") VALUES (");
+	for (i = 0; i < t.ncol; i++) {
+		if (i > 0)
+			buf_addch(&out, ',');
+		literal(&out, ps, i);
+	}
+	buf_addch(&out, ')');
+	emit();
+}
+
+/* A row both have, with other values on the provider. */
+static void
+emit_update(const struct side *ps)
+{
+	int i;
+
+	buf_printf(&out, "UPDATE %s SET ", t.sqname);
+	for (i = t.npk; i < t.ncol; i++) {
+		buf_printf(&out, "%s%s = ", i > t.npk ? ", " : "",
+		    t.colv[order[i]]);
+		literal(&out, ps, i);
+	}
+	if (t.npk == t.ncol)
+		buf_printf(&out, "%s = %s", t.colv[order[0]],
+		    t.colv[order[0]]);
+	where(&out, ps);
+	emit();
+}
+
+/* Merge the two key-ordered streams, emitting a statement per difference. */
+static void
+merge_sides(struct side *ps, struct side *ss)
+{
+	side_next(ps);
+	side_next(ss);
+	while (!ps->eof || !ss->eof) {
+		int d = ps->eof ? 1 : ss->eof ? -1 : keycmp(ps, ss);
+
+		if (d < 0) {
+			emit_insert(ps);
+			side_next(ps);
+		} else if (d > 0) {
+			buf_printf(&out, "DELETE FROM %s", t.sqname);
+			where(&out, ss);
+			emit();
+			side_next(ss);
+		} else {
+			if (ps->len != ss->len ||
+			    memcmp(ps->raw, ss->raw, (size_t)ps->len) != 0)
+				emit_update(ps);
+			side_next(ps);
+			side_next(ss);
+		}
+	}
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -191,10 +314,7 @@ main(int argc, char *argv[])
 	long long timeout_ms = 10000;
 	PGconn *sub, *plock;
 	struct side ps = {0}, ss = {0};
-	struct buf sel = {0}, sql = {0};
-	PGresult *res;
-	char *tail;
-	int c, i;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "ac:d:hs:t:V", opts, NULL)) != -1) {
 		switch (c) {
@@ -240,89 +360,9 @@ main(int argc, char *argv[])
 		slock = sub;
 	lon_point(plock, ps.conn, ss.conn, slock, consumer, &t, timeout_ms);
 
-	/* Keys first, then the other columns. */
-	order = xmalloc((size_t)t.ncol * sizeof(*order));
-	for (i = 0; i < t.npk; i++)
-		order[i] = t.pkidx[i];
-	{
-		int j, k = t.npk;
-
-		for (j = 0; j < t.ncol; j++) {
-			for (i = 0; i < t.npk; i++)
-				if (t.pkidx[i] == j)
-					break;
-			if (i == t.npk)
-				order[k++] = j;
-		}
-	}
-	buf_addstr(&sel, "COPY (SELECT ");
-	for (i = 0; i < t.ncol; i++)
-		buf_printf(&sel, "%s%s", i ? "," : "", t.colv[order[i]]);
-	buf_addstr(&sel, " FROM ");
-	buf_addstr(&sql, " ORDER BY ");
-	for (i = 0; i < t.npk; i++)
-		buf_printf(&sql, "%s(%s)::text COLLATE \"C\"", i ? "," : "", t.colv[order[i]]);
-	buf_addstr(&sql, ") TO STDOUT");
-	tail = xstrdup(sql.data);
-	buf_reset(&sql);
-
-	ps.f = xmalloc((size_t)t.ncol * sizeof(*ps.f));
-	ss.f = xmalloc((size_t)t.ncol * sizeof(*ss.f));
-	ps.null = xmalloc((size_t)t.ncol * sizeof(*ps.null));
-	ss.null = xmalloc((size_t)t.ncol * sizeof(*ss.null));
-	buf_printf(&sql, "%s%s%s", sel.data, t.pqname, tail);
-	res = PQexec(ps.conn, sql.data);
-	if (PQresultStatus(res) != PGRES_COPY_OUT)
-		db_die(ps.conn, res, ps.what);
-	PQclear(res);
-	buf_reset(&sql);
-	buf_printf(&sql, "%s%s%s", sel.data, t.sqname, tail);
-	res = PQexec(ss.conn, sql.data);
-	if (PQresultStatus(res) != PGRES_COPY_OUT)
-		db_die(ss.conn, res, ss.what);
-	PQclear(res);
-
-	side_next(&ps);
-	side_next(&ss);
-	while (!ps.eof || !ss.eof) {
-		int d = ps.eof ? 1 : ss.eof ? -1 : keycmp(&ps, &ss);
-
-		if (d < 0) {
-			buf_printf(&out, "INSERT INTO %s (", t.sqname);
-			for (i = 0; i < t.ncol; i++)
-				buf_printf(&out, "%s%s", i ? "," : "", t.colv[order[i]]);
-			buf_addstr(&out, ") VALUES (");
-			for (i = 0; i < t.ncol; i++) {
-				if (i > 0)
-					buf_addch(&out, ',');
-				literal(&out, &ps, i);
-			}
-			buf_addch(&out, ')');
-			emit();
-			side_next(&ps);
-		} else if (d > 0) {
-			buf_printf(&out, "DELETE FROM %s", t.sqname);
-			where(&out, &ss);
-			emit();
-			side_next(&ss);
-		} else {
-			if (ps.len != ss.len || memcmp(ps.raw, ss.raw, (size_t)ps.len) != 0) {
-				buf_printf(&out, "UPDATE %s SET ", t.sqname);
-				for (i = t.npk; i < t.ncol; i++) {
-					buf_printf(&out, "%s%s = ", i > t.npk ? ", " : "",
-					    t.colv[order[i]]);
-					literal(&out, &ps, i);
-				}
-				if (t.npk == t.ncol)
-					buf_printf(&out, "%s = %s", t.colv[order[0]],
-					    t.colv[order[0]]);
-				where(&out, &ps);
-				emit();
-			}
-			side_next(&ps);
-			side_next(&ss);
-		}
-	}
+	key_order();
+	start_copies(&ps, &ss);
+	merge_sides(&ps, &ss);
 	if (ndiff > 0)
 		fputs("COMMIT;\n", stdout);
 	if (apply)
@@ -334,13 +374,10 @@ main(int argc, char *argv[])
 		    apply ? ", repaired" : "");
 
 	free(order);
-	free(tail);
 	free(ps.f);
 	free(ss.f);
 	free(ps.null);
 	free(ss.null);
-	buf_free(&sel);
-	buf_free(&sql);
 	buf_free(&out);
 	lontable_free(&t);
 	PQfinish(sub);

@@ -24,7 +24,7 @@
 #include "util.h"
 
 static const char usage_line[] =
-	"usage: pgq-tick [-d conninfo]... [--all-databases] [--loop] "
+	"usage: pgq-tick [-d conninfo ...] [--all-databases] [--loop] "
 	"[--interval ms] [--maint-interval seconds] [--check-interval seconds]\n";
 
 #define CONNECT_TIMEOUT_MS 10000
@@ -880,13 +880,62 @@ reap(void)
 	ntargets = j;
 }
 
+/* Once: every target has finished its one round. */
+static int
+all_done(void)
+{
+	size_t i;
+
+	for (i = 0; i < ntargets; i++)
+		if (!targets[i]->done && !targets[i]->gone)
+			return 0;
+	return 1;
+}
+
+/* Fill pfd/map (room for ntargets + 1) with the self-pipe and each
+ * target's socket; return how many, and in *timeout how long poll may
+ * wait for the next due target (at most a minute). */
+static size_t
+fill_poll(struct pollfd *pfd, struct target **map, long long now,
+    long long *timeout)
+{
+	size_t i, n = 0;
+	long long d;
+
+	if (selfpipe[0] >= 0) {
+		pfd[n].fd = selfpipe[0];
+		pfd[n].events = POLLIN;
+		map[n++] = NULL;
+	}
+	*timeout = -1;
+	for (i = 0; i < ntargets; i++) {
+		struct target *t = targets[i];
+
+		d = due_in(t, now);
+		if (d >= 0 && (*timeout < 0 || d < *timeout))
+			*timeout = d;
+		if (t->conn == NULL || t->gone || PQsocket(t->conn) < 0)
+			continue;
+		pfd[n].fd = PQsocket(t->conn);
+		if (t->connecting)
+			pfd[n].events = t->want;
+		else
+			pfd[n].events = POLLIN | (t->flushing ? POLLOUT : 0);
+		pfd[n].revents = 0;
+		map[n++] = t;
+	}
+	if (*timeout > 60000 || *timeout < 0)
+		*timeout = 60000;
+	return n;
+}
+
 static void
 run(void)
 {
 	struct pollfd *pfd = NULL;
 	struct target **map = NULL;
 	size_t i, n, cap = 0;
-	long long now, timeout, d;
+	long long now, timeout;
 	int r;
 
 	for (;;) {
@@ -901,43 +950,14 @@ run(void)
 				target_fail(t, EXIT_RETRY, "connection timed out");
 			kick(t, now);
 		}
-		if (!loop_mode) {
-			for (i = 0; i < ntargets; i++)
-				if (!targets[i]->done && !targets[i]->gone)
-					break;
-			if (i == ntargets)
-				break;
-		}
+		if (!loop_mode && all_done())
+			break;
 		if (cap < ntargets + 1) {
 			cap = ntargets + 1;
 			pfd = xrealloc(pfd, cap * sizeof(*pfd));
 			map = xrealloc(map, cap * sizeof(*map));
 		}
-		n = 0;
-		if (selfpipe[0] >= 0) {
-			pfd[n].fd = selfpipe[0];
-			pfd[n].events = POLLIN;
-			map[n++] = NULL;
-		}
-		timeout = -1;
-		for (i = 0; i < ntargets; i++) {
-			struct target *t = targets[i];
-
-			d = due_in(t, now);
-			if (d >= 0 && (timeout < 0 || d < timeout))
-				timeout = d;
-			if (t->conn == NULL || t->gone || PQsocket(t->conn) < 0)
-				continue;
-			pfd[n].fd = PQsocket(t->conn);
-			if (t->connecting)
-				pfd[n].events = t->want;
-			else
-				pfd[n].events = POLLIN | (t->flushing ? POLLOUT : 0);
-			pfd[n].revents = 0;
-			map[n++] = t;
-		}
-		if (timeout > 60000 || timeout < 0)
-			timeout = 60000;
+		n = fill_poll(pfd, map, now, &timeout);
 		r = poll(pfd, n, (int)timeout);
 		if (r < 0) {
 			if (errno == EINTR)
@@ -984,6 +1004,65 @@ catch_signals(void)
 	/* The log is stderr, opened by the caller: nothing to reopen, and a
 	 * hangup must not stop the ticker. */
 	signal(SIGHUP, SIG_IGN);
+}
+
+/* Each -d must parse as a connection string; a bare name is a dbname.
+ * Checked before any target starts, so a typo is a usage error. */
+static void
+check_conninfos(const char **dbs, size_t ndbs)
+{
+	size_t i;
+
+	for (i = 0; i < ndbs; i++) {
+		char *errmsg = NULL;
+		PQconninfoOption *o;
+
+		/* A bare database name, as libpq's dbname takes it. */
+		if (strchr(dbs[i], '=') == NULL && strncmp(dbs[i], "postgres://", 11) != 0 &&
+		    strncmp(dbs[i], "postgresql://", 13) != 0)
+			dbs[i] = conninfo_for(NULL, dbs[i]);
+		o = PQconninfoParse(dbs[i], &errmsg);
+
+		if (o == NULL) {
+			char *m = db_mask(dbs[i]);
+
+			errx(EXIT_USAGE, "bad connection string \"%s\": %s", m,
+			    errmsg ? db_mask(strtok(errmsg, "\n")) : "out of memory");
+		}
+		PQconninfoFree(o);
+	}
+}
+
+/* The targets: the listing database of --all-databases, else each -d,
+ * else libpq's default database. */
+static void
+add_targets(int all, const char **dbs, size_t ndbs)
+{
+	size_t i;
+
+	if (all) {
+		const char *base = ndbs ? dbs[0] : NULL;
+		char *ci;
+		PQconninfoOption *o, *opts;
+
+		/* The listing database: -d's own, else "postgres". */
+		ci = NULL;
+		if (base != NULL) {
+			opts = PQconninfoParse(base, NULL);
+			for (o = opts; o != NULL && o->keyword != NULL; o++)
+				if (strcmp(o->keyword, "dbname") == 0 && o->val != NULL)
+					ci = xstrdup(base);
+			PQconninfoFree(opts);
+		}
+		if (ci == NULL)
+			ci = conninfo_for(base, "postgres");
+		target_add(K_LIST, ci, db_mask(ci));
+	} else if (ndbs == 0) {
+		target_add(K_DB, NULL, xstrdup("(default database)"));
+	} else {
+		for (i = 0; i < ndbs; i++)
+			target_add(K_DB, xstrdup(dbs[i]), db_mask(dbs[i]));
+	}
 }
 
 int
@@ -1035,48 +1114,8 @@ main(int argc, char *argv[])
 	if (all && ndbs > 1)
 		errx(EXIT_USAGE, "--all-databases takes at most one -d "
 		    "(the database to list the others from)");
-	for (i = 0; i < ndbs; i++) {
-		char *errmsg = NULL;
-		PQconninfoOption *o;
-
-		/* A bare database name, as libpq's dbname takes it. */
-		if (strchr(dbs[i], '=') == NULL && strncmp(dbs[i], "postgres://", 11) != 0 &&
-		    strncmp(dbs[i], "postgresql://", 13) != 0)
-			dbs[i] = conninfo_for(NULL, dbs[i]);
-		o = PQconninfoParse(dbs[i], &errmsg);
-
-		if (o == NULL) {
-			char *m = db_mask(dbs[i]);
-
-			errx(EXIT_USAGE, "bad connection string \"%s\": %s", m,
-			    errmsg ? db_mask(strtok(errmsg, "\n")) : "out of memory");
-		}
-		PQconninfoFree(o);
-	}
-
-	if (all) {
-		const char *base = ndbs ? dbs[0] : NULL;
-		char *ci;
-		PQconninfoOption *o, *opts;
-
-		/* The listing database: -d's own, else "postgres". */
-		ci = NULL;
-		if (base != NULL) {
-			opts = PQconninfoParse(base, NULL);
-			for (o = opts; o != NULL && o->keyword != NULL; o++)
-				if (strcmp(o->keyword, "dbname") == 0 && o->val != NULL)
-					ci = xstrdup(base);
-			PQconninfoFree(opts);
-		}
-		if (ci == NULL)
-			ci = conninfo_for(base, "postgres");
-		target_add(K_LIST, ci, db_mask(ci));
-	} else if (ndbs == 0) {
-		target_add(K_DB, NULL, xstrdup("(default database)"));
-	} else {
-		for (i = 0; i < ndbs; i++)
-			target_add(K_DB, xstrdup(dbs[i]), db_mask(dbs[i]));
-	}
+	check_conninfos(dbs, ndbs);
+	add_targets(all, dbs, ndbs);
 	free(dbs);
 
 	if (loop_mode) {

@@ -18,8 +18,8 @@
 #include "util.h"
 
 static const char usage_line[] =
-	"usage: qadmin [-h host] [-p port] [-U user] [-d dbname|conninfo] "
-	"[-Q queue] [-c commands | -f file] [dbname|conninfo]\n";
+	"usage: qadmin [-h host] [-p port] [-U user] [-d dbname | conninfo] "
+	"[-Q queue] [-c commands | -f file] [dbname | conninfo]\n";
 
 static PGconn *conn;
 static char *queue;		/* the default queue, or NULL */

@@ -37,16 +37,18 @@ static void
 help(void)
 {
 	fputs(usage_line, stdout);
-	fputs("Check that the archive holds every WAL segment from the start\n"
+	fputs("\n"
+	    "Check that the archive holds every WAL segment from the start\n"
 	    "(default: the oldest base backup, else the oldest segment) to the\n"
 	    "newest one.  Prints TSV: missing, damaged, checked.\n"
-	    "  -A, --archive DIR    the archive directory\n"
-	    "  -b, --backup LABEL   start at the start of this base backup\n"
-	    "  -f, --from SEGMENT   start at this segment\n"
-	    "  -s, --wal-segsize MB WAL segment size (default: from the archive)\n"
+	    "\n"
+	    "  -A, --archive=DIR    the archive directory\n"
+	    "  -b, --backup=LABEL   start at the start of this base backup\n"
+	    "  -f, --from=SEGMENT   start at this segment\n"
+	    "  -s, --wal-segsize=MB WAL segment size (default: from the archive)\n"
 	    "  -v, --verify         also verify the checksums of every file\n"
-	    "  -h, --help           this help\n"
-	    "  -V, --version        print the version\n", stdout);
+	    "  -h, --help           show this help\n"
+	    "  -V, --version        show the version\n", stdout);
 	finish(EXIT_DONE);
 }
 
@@ -141,78 +143,17 @@ expected_tli(const struct tl *chain, size_t n, uint64_t segno)
 	return chain[0].tli;
 }
 
-int
-main(int argc, char *argv[])
+/* The start point: the --from segment, the --backup (default: the oldest
+ * base backup of the newest history), else the oldest segment. */
+static void
+find_start(const char *from, const struct walname *wn, const char *label,
+    const struct backup *bk, size_t nb, uint64_t segsize,
+    uint32_t *start_tli, uint64_t *start, uint64_t *start_lsn)
 {
-	static const struct option opts[] = {
-		{ "archive",     required_argument, NULL, 'A' },
-		{ "backup",      required_argument, NULL, 'b' },
-		{ "from",        required_argument, NULL, 'f' },
-		{ "help",        no_argument,       NULL, 'h' },
-		{ "wal-segsize", required_argument, NULL, 's' },
-		{ "verify",      no_argument,       NULL, 'v' },
-		{ "version",     no_argument,       NULL, 'V' },
-		{ NULL, 0, NULL, 0 }
-	};
-	const char *from = NULL, *label = NULL;
-	struct tl chain[MAXTLI], best[MAXTLI];
-	size_t nchain = 0, nbest = 0, nb;
-	struct backup *bk;
-	struct walname wn;
-	struct stat st;
-	uint64_t segsize = 0, start, start_lsn, end;
-	uint32_t start_tli = 0, tli, maxtli = 0;
-	char a[WALNAME_LEN + 1], b[WALNAME_LEN + 1], msg[256];
-	int c, verify = 0, have_end = 0;
-
-	while ((c = getopt_long(argc, argv, "A:b:f:hs:vV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'A':
-			archive = optarg;
-			break;
-		case 'b':
-			label = optarg;
-			break;
-		case 'f':
-			from = optarg;
-			break;
-		case 'h':
-			help();
-			break;
-		case 's':
-			segsize = (uint64_t)parse_num(optarg, 1, 1024,
-			    "segment size") << 20;
-			if (!wal_segsize_ok(segsize))
-				errx(EXIT_USAGE, "segment size must be a power "
-				    "of 2 from 1 to 1024: %s", optarg);
-			break;
-		case 'v':
-			verify = 1;
-			break;
-		case 'V':
-			print_version();
-			break;
-		default:
-			usage();
-		}
-	}
-	if (argc != optind || archive == NULL || (from != NULL && label != NULL))
-		usage();
-	if (from != NULL && walname_parse(from, &wn) != WAL_SEGMENT)
-		errx(EXIT_USAGE, "not a WAL segment name: %s", from);
-	if (stat(archive, &st) != 0)
-		err(EXIT_RETRY, "archive %s", archive);
-	if (walarch_scan(archive, &ents, &nents, NULL) != 0 && errno != ENOENT)
-		err(EXIT_RETRY, "%s/wal", archive);
-	if (walarch_backups(archive, &bk, &nb) != 0)
-		err(EXIT_RETRY, "%s/base", archive);
-	if (segsize == 0)
-		segsize = walarch_segsize(archive, ents, nents);
-
 	if (from != NULL) {
-		start_tli = wn.tli;
-		start = walname_segno(&wn, segsize);
-		start_lsn = start * segsize;
+		*start_tli = wn->tli;
+		*start = walname_segno(wn, segsize);
+		*start_lsn = *start * segsize;
 	} else if (label != NULL || nb > 0) {
 		size_t i = 0;
 
@@ -225,9 +166,9 @@ main(int argc, char *argv[])
 		if (i == nb)
 			errx(EXIT_USAGE, "%s/base/%s: no such base backup",
 			    archive, label);
-		start_tli = bk[i].tli;
-		start_lsn = bk[i].start_lsn;
-		start = start_lsn / segsize;
+		*start_tli = bk[i].tli;
+		*start_lsn = bk[i].start_lsn;
+		*start = *start_lsn / segsize;
 	} else {
 		size_t first = nents;
 
@@ -242,13 +183,23 @@ main(int argc, char *argv[])
 			warnx("%s: the archive holds no WAL segment", archive);
 			finish(EXIT_NO);
 		}
-		start_tli = ents[first].w.tli;
-		start = walname_segno(&ents[first].w, segsize);
-		start_lsn = start * segsize;
+		*start_tli = ents[first].w.tli;
+		*start = walname_segno(&ents[first].w, segsize);
+		*start_lsn = *start * segsize;
 	}
+}
 
-	/* The newest timeline that descends from the start's timeline after
-	 * the start point (a fork before it is another history). */
+/* Fill best with the history to follow: the newest timeline that descends
+ * from the start's timeline after the start point (a fork before it is
+ * another history).  Returns its length. */
+static size_t
+follow_history(uint32_t start_tli, uint64_t start_lsn, uint64_t segsize,
+    struct tl *best)
+{
+	struct tl chain[MAXTLI];
+	size_t nchain, nbest = 0;
+	uint32_t tli, maxtli = 0;
+
 	for (size_t i = 0; i < nents; i++)
 		if (ents[i].w.tli > maxtli)
 			maxtli = ents[i].w.tli;
@@ -278,8 +229,16 @@ main(int argc, char *argv[])
 		nbest = 1;
 	}
 	best[0].begin = 0;
+	return nbest;
+}
 
-	end = start;
+/* The newest segment of the followed history at or after start. */
+static uint64_t
+find_end(const struct tl *best, size_t nbest, uint64_t start, uint64_t segsize)
+{
+	uint64_t end = start;
+	int have_end = 0;
+
 	for (size_t i = 0; i < nents; i++) {
 		uint64_t s;
 
@@ -292,69 +251,146 @@ main(int argc, char *argv[])
 			have_end = 1;
 		}
 	}
-	/* Gaps are found between the segments present, never by walking
-	 * the numbers between them: an archive may span 2^40 segments. */
-	{
-		uint64_t *have = NULL, next = start;
-		size_t nhave = 0;
+	return end;
+}
 
-		if (nents > 0)
-			have = xmalloc(nents * sizeof(*have));
-		for (size_t i = 0; i < nents; i++) {
-			uint64_t s;
+/* Print each run of missing segments from start to end.  Gaps are found
+ * between the segments present, never by walking the numbers between
+ * them: an archive may span 2^40 segments. */
+static void
+report_gaps(const struct tl *best, size_t nbest, uint64_t start, uint64_t end,
+    uint64_t segsize)
+{
+	char a[WALNAME_LEN + 1], b[WALNAME_LEN + 1];
+	uint64_t *have = NULL, next = start;
+	size_t nhave = 0;
 
-			if (ents[i].w.kind != WAL_SEGMENT)
-				continue;
-			s = walname_segno(&ents[i].w, segsize);
-			if (s >= start && s <= end &&
-			    ents[i].w.tli == expected_tli(best, nbest, s))
-				have[nhave++] = s;
-		}
-		if (nhave > 1)
-			qsort(have, nhave, sizeof(*have), cmp_u64);
-		for (size_t i = 0; i <= nhave; i++) {
-			uint64_t upto = i < nhave ? have[i] : end + 1;
+	if (nents > 0)
+		have = xmalloc(nents * sizeof(*have));
+	for (size_t i = 0; i < nents; i++) {
+		uint64_t s;
 
-			if (upto > next) {
-				walname_format(a, expected_tli(best, nbest, next),
-				    next, segsize);
-				walname_format(b, expected_tli(best, nbest,
-				    upto - 1), upto - 1, segsize);
-				printf("missing\t%s\t%s\n", a, b);
-				problems = 1;
-			}
-			if (i < nhave && have[i] + 1 > next)
-				next = have[i] + 1;
-		}
-		free(have);
+		if (ents[i].w.kind != WAL_SEGMENT)
+			continue;
+		s = walname_segno(&ents[i].w, segsize);
+		if (s >= start && s <= end &&
+		    ents[i].w.tli == expected_tli(best, nbest, s))
+			have[nhave++] = s;
 	}
+	if (nhave > 1)
+		qsort(have, nhave, sizeof(*have), cmp_u64);
+	for (size_t i = 0; i <= nhave; i++) {
+		uint64_t upto = i < nhave ? have[i] : end + 1;
 
-	if (verify) {
-		for (size_t i = 0; i < nents; i++) {
-			struct walfile_info info;
-			char *path;
-			int fd, rc;
+		if (upto > next) {
+			walname_format(a, expected_tli(best, nbest, next),
+			    next, segsize);
+			walname_format(b, expected_tli(best, nbest,
+			    upto - 1), upto - 1, segsize);
+			printf("missing\t%s\t%s\n", a, b);
+			problems = 1;
+		}
+		if (i < nhave && have[i] + 1 > next)
+			next = have[i] + 1;
+	}
+	free(have);
+}
 
-			path = walarch_path(archive, "wal/");
-			path = xrealloc(path, strlen(path) + strlen(ents[i].file) + 1);
-			strcat(path, ents[i].file);
-			fd = open(path, O_RDONLY | O_CLOEXEC);
-			if (fd < 0)
-				err(EXIT_RETRY, "%s", path);
-			rc = walfile_read(fd, -1, -1, &info, msg, sizeof(msg));
-			if (rc == WF_OK)
-				rc = walfile_check_name(&info, ents[i].name, rc,
-				    msg, sizeof(msg));
-			close(fd);
-			if (rc == WF_IO)
-				errx(EXIT_RETRY, "%s: %s", path, msg);
-			if (rc != WF_OK) {
-				printf("damaged\t%s\t%s\n", ents[i].file, msg);
-				problems = 1;
-			}
-			free(path);
+/* --verify: read every archived file and check its checksums and name. */
+static void
+verify_files(void)
+{
+	char msg[256];
+
+	for (size_t i = 0; i < nents; i++) {
+		struct walfile_info info;
+		char *path;
+		int fd, rc;
+
+		path = walarch_path(archive, "wal/");
+		path = xrealloc(path, strlen(path) + strlen(ents[i].file) + 1);
+		strcat(path, ents[i].file);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			err(EXIT_RETRY, "%s", path);
+		rc = walfile_read(fd, -1, -1, &info, msg, sizeof(msg));
+		if (rc == WF_OK)
+			rc = walfile_check_name(&info, ents[i].name, rc,
+			    msg, sizeof(msg));
+		close(fd);
+		if (rc == WF_IO)
+			errx(EXIT_RETRY, "%s: %s", path, msg);
+		if (rc != WF_OK) {
+			printf("damaged\t%s\t%s\n", ents[i].file, msg);
+			problems = 1;
+		}
+		free(path);
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "archive",     required_argument, NULL, 'A' },
+		{ "backup",      required_argument, NULL, 'b' },
+		{ "from",        required_argument, NULL, 'f' },
+		{ "help",        no_argument,       NULL, 'h' },
+		{ "wal-segsize", required_argument, NULL, 's' },
+		{ "verify",      no_argument,       NULL, 'v' },
+		{ "version",     no_argument,       NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *from = NULL, *label = NULL;
+	struct tl best[MAXTLI];
+	size_t nbest, nb;
+	struct backup *bk;
+	struct walname wn;
+	uint64_t segsize = 0, start, start_lsn, end;
+	uint32_t start_tli;
+	char a[WALNAME_LEN + 1], b[WALNAME_LEN + 1];
+	int c, verify = 0;
+
+	while ((c = getopt_long(argc, argv, "A:b:f:hs:vV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'A':
+			archive = optarg;
+			break;
+		case 'b':
+			label = optarg;
+			break;
+		case 'f':
+			from = optarg;
+			break;
+		case 'h':
+			help();
+			break;
+		case 's':
+			segsize = walarch_segsize_arg(optarg);
+			break;
+		case 'v':
+			verify = 1;
+			break;
+		case 'V':
+			print_version();
+			break;
+		default:
+			usage();
 		}
 	}
+	if (argc != optind || archive == NULL || (from != NULL && label != NULL))
+		usage();
+	if (from != NULL && walname_parse(from, &wn) != WAL_SEGMENT)
+		errx(EXIT_USAGE, "not a WAL segment name: %s", from);
+	walarch_load(archive, &ents, &nents, &bk, &nb, &segsize);
+
+	find_start(from, &wn, label, bk, nb, segsize, &start_tli, &start,
+	    &start_lsn);
+	nbest = follow_history(start_tli, start_lsn, segsize, best);
+	end = find_end(best, nbest, start, segsize);
+	report_gaps(best, nbest, start, end, segsize);
+	if (verify)
+		verify_files();
 	walname_format(a, expected_tli(best, nbest, start), start, segsize);
 	walname_format(b, expected_tli(best, nbest, end), end, segsize);
 	printf("checked\t%s\t%s\n", a, b);

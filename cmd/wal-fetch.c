@@ -115,13 +115,15 @@ static void
 help(void)
 {
 	fputs(usage_line, stdout);
-	fputs("Restore the archived WAL file name to path (- for stdout).\n"
-	    "  -A, --archive DIR  the archive directory\n"
+	fputs("\n"
+	    "Restore the archived WAL file name to path (- for stdout).\n"
+	    "\n"
+	    "  -A, --archive=DIR  the archive directory\n"
 	    "  -R, --restore-command\n"
 	    "                     as restore_command: every failure but \"not in\n"
 	    "                     the archive\" exits 128 + status, stopping recovery\n"
-	    "  -h, --help         this help\n"
-	    "  -V, --version      print the version\n", stdout);
+	    "  -h, --help         show this help\n"
+	    "  -V, --version      show the version\n", stdout);
 	finish(EXIT_DONE);
 }
 

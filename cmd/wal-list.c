@@ -28,12 +28,14 @@ static void
 help(void)
 {
 	fputs(usage_line, stdout);
-	fputs("List WAL files and base backups of the archive as TSV:\n"
+	fputs("\n"
+	    "List WAL files and base backups of the archive as TSV:\n"
 	    "kind, name, timeline, size, compressed, time.\n"
-	    "  -A, --archive DIR  the archive directory\n"
+	    "\n"
+	    "  -A, --archive=DIR  the archive directory\n"
 	    "  -b, --backups      only the base backups, in detail\n"
-	    "  -h, --help         this help\n"
-	    "  -V, --version      print the version\n", stdout);
+	    "  -h, --help         show this help\n"
+	    "  -V, --version      show the version\n", stdout);
 	finish(EXIT_DONE);
 }
 

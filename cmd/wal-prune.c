@@ -25,8 +25,8 @@
 #include "walname.h"
 
 static const char usage_line[] =
-    "usage: wal-prune -A archive [--dry-run] [--keep-from segment] (--before segment |\n"
-    "       --keep-backups n [--keep-days d] [--wal-backups k] | --keep-days d [--wal-backups k])\n";
+    "usage: wal-prune -A archive [--dry-run] [--keep-from segment] --before segment\n"
+    "       wal-prune -A archive [--dry-run] [--keep-from segment] [--keep-backups n] [--keep-days d] [--wal-backups k]\n";
 
 static void
 usage(void)
@@ -39,19 +39,21 @@ static void
 help(void)
 {
 	fputs(usage_line, stdout);
-	fputs("Remove archived WAL older than a segment or than the oldest of\n"
+	fputs("\n"
+	    "Remove archived WAL older than a segment or than the oldest of\n"
 	    "the newest n base backups (and the older backups).  Prints what\n"
 	    "it removes as TSV: kind, name.\n"
-	    "  -A, --archive DIR       the archive directory\n"
-	    "  -b, --before SEGMENT    remove WAL older than this segment\n"
-	    "  -k, --keep-backups N    keep the newest N base backups\n"
-	    "  -d, --keep-days D       also keep the backups of the last D days\n"
-	    "  -w, --wal-backups K     keep WAL only for the newest K backups kept\n"
-	    "  -f, --keep-from SEGMENT never remove this segment or later ones\n"
+	    "\n"
+	    "  -A, --archive=DIR       the archive directory\n"
+	    "  -b, --before=SEGMENT    remove WAL older than this segment\n"
+	    "  -k, --keep-backups=N    keep the newest N base backups\n"
+	    "  -d, --keep-days=D       also keep the backups of the last D days\n"
+	    "  -w, --wal-backups=K     keep WAL only for the newest K backups kept\n"
+	    "  -f, --keep-from=SEGMENT never remove this segment or later ones\n"
 	    "  -n, --dry-run           only print what would be removed\n"
-	    "  -s, --wal-segsize MB    WAL segment size (default: from the archive)\n"
-	    "  -h, --help              this help\n"
-	    "  -V, --version           print the version\n", stdout);
+	    "  -s, --wal-segsize=MB    WAL segment size (default: from the archive)\n"
+	    "  -h, --help              show this help\n"
+	    "  -V, --version           show the version\n", stdout);
 	finish(EXIT_DONE);
 }
 
@@ -106,6 +108,147 @@ rm_leftovers(const char *basedir, int dry)
 	return ret;
 }
 
+/* --keep-backups/--keep-days: mark in drop[] (nb bytes, returned) the
+ * backups to remove, count them in *ndrop, and return the first segment
+ * the kept ones need.
+ *
+ * Keep the newest n backups of the newest timeline's history (the last
+ * ones in walarch_backups' order).  A backup off that history (a branch a
+ * point-in-time restore left behind, or a master still running on the old
+ * timeline after a test promotion) goes only when it finished before the
+ * oldest backup kept: LSNs of different timelines say nothing about which
+ * one is newer, and time is all that orders them.  The cut-off is the
+ * lowest start kept. */
+static uint64_t
+choose_backups(const struct backup *bk, size_t nb, long long keep,
+    long long days, long long walk, uint64_t segsize, char **dropp,
+    size_t *ndrop)
+{
+	size_t live = 0, kept = 0, walkept = 0;
+	struct timespec t0 = { 0, 0 }, now;
+	uint64_t cutoff;
+	char *drop;
+
+	if (clock_gettime(CLOCK_REALTIME, &now) != 0)
+		err(EXIT_RETRY, "clock_gettime");
+	drop = xmalloc(nb);
+	for (size_t i = 0; i < nb; i++)
+		live += bk[i].live != 0;
+	for (size_t i = nb; i-- > 0;) {
+		/* Young enough, or among the newest n: kept.  The
+		 * newest backup always is. */
+		int want = kept < (size_t)keep || kept == 0 ||
+		    (days > 0 && now.tv_sec - bk[i].done.tv_sec <
+		    days * 86400);
+
+		drop[i] = 1;
+		if (want && (live == 0 || bk[i].live)) {
+			drop[i] = 0;
+			kept++;
+			if (kept == 1 || ts_before(&bk[i].done, &t0))
+				t0 = bk[i].done;
+		}
+	}
+	for (size_t i = 0; i < nb; i++)
+		if (!bk[i].live && drop[i] && live > 0 &&
+		    !ts_before(&bk[i].done, &t0)) {
+			warnx("keeping base backup %s: not on the newest "
+			    "timeline's history, but newer than the backups "
+			    "kept", bk[i].label);
+			drop[i] = 0;
+		}
+	/* With --wal-backups only the newest k kept backups keep
+	 * the archived WAL from their start: the older ones restore
+	 * to their own end from the WAL they hold (pg_basebackup -X). */
+	cutoff = UINT64_MAX;
+	for (size_t i = nb; i-- > 0;) {
+		if (drop[i])
+			(*ndrop)++;
+		else if ((walk == 0 || walkept++ < (size_t)walk) &&
+		    bk[i].start_lsn / segsize < cutoff)
+			cutoff = bk[i].start_lsn / segsize;
+	}
+	*dropp = drop;
+	return cutoff;
+}
+
+/* --before: the cut-off is that segment, or the start of an older backup.
+ * Any backup, whatever its timeline, keeps its WAL. */
+static uint64_t
+cutoff_before(const struct walname *wn, const struct backup *bk, size_t nb,
+    uint64_t segsize)
+{
+	uint64_t cutoff = walname_segno(wn, segsize);
+	size_t need = nb;
+
+	for (size_t i = 0; i < nb; i++)
+		if (bk[i].start_lsn / segsize < cutoff) {
+			cutoff = bk[i].start_lsn / segsize;
+			need = i;
+		}
+	if (need < nb)
+		warnx("keeping WAL from %s on: base backup %s needs it",
+		    bk[need].start_seg, bk[need].label);
+	return cutoff;
+}
+
+/* Remove the backups marked in drop: renamed to .LABEL.removing first so
+ * a killed run leaves a name rm_leftovers finishes.  Returns the exit
+ * code so far. */
+static int
+drop_backups(const char *basedir, const struct backup *bk, size_t nb,
+    const char *drop, int dry, int ret)
+{
+	for (size_t i = 0; i < nb; i++) {
+		struct buf from = {0}, to = {0};
+
+		if (drop == NULL || !drop[i])
+			continue;
+		printf("base\t%s\n", bk[i].label);
+		if (dry)
+			continue;
+		buf_printf(&from, "%s/%s", basedir, bk[i].label);
+		buf_printf(&to, "%s/.%s.removing", basedir, bk[i].label);
+		if (durable_rename(from.data, to.data) != 0)
+			err(EXIT_RETRY, "rename %s", from.data);
+		if (rm_tree(to.data) != 0)
+			ret = EXIT_RETRY;
+		buf_free(&from);
+		buf_free(&to);
+	}
+	return ret;
+}
+
+/* Remove the archived segments (and backup labels) before cutoff; history
+ * files stay.  Returns the exit code so far. */
+static int
+drop_wal(const char *waldir, const struct walent *ents, size_t n,
+    uint64_t cutoff, uint64_t segsize, int dry, int ret)
+{
+	int removed = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct buf p = {0};
+
+		if (ents[i].w.kind == WAL_HISTORY ||
+		    walname_segno(&ents[i].w, segsize) >= cutoff)
+			continue;
+		printf("%s\t%s\n", walkind_str(ents[i].w.kind), ents[i].name);
+		if (dry)
+			continue;
+		buf_printf(&p, "%s/%s", waldir, ents[i].file);
+		if (unlink(p.data) != 0) {
+			warn("remove %s", p.data);
+			ret = EXIT_RETRY;
+		} else
+			removed = 1;
+		buf_free(&p);
+	}
+	if (removed && fsync_dir(waldir) != 0)
+		err(EXIT_RETRY, "fsync %s", waldir);
+	return ret;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -128,13 +271,12 @@ main(int argc, char *argv[])
 	struct walent *ents;
 	struct backup *bk;
 	struct walname wn;
-	struct stat st;
 	size_t n, nb, ndrop = 0;
 	char *drop = NULL;
 	long long keep = 0;
 	uint64_t segsize = 0, cutoff;
 	char *basedir, *waldir;
-	int c, dry = 0, ret = EXIT_DONE, removed = 0;
+	int c, dry = 0, ret = EXIT_DONE;
 
 	while ((c = getopt_long(argc, argv, "A:b:d:f:hk:ns:Vw:", opts, NULL)) != -1) {
 		switch (c) {
@@ -160,11 +302,7 @@ main(int argc, char *argv[])
 			dry = 1;
 			break;
 		case 's':
-			segsize = (uint64_t)parse_num(optarg, 1, 1024,
-			    "segment size") << 20;
-			if (!wal_segsize_ok(segsize))
-				errx(EXIT_USAGE, "segment size must be a power "
-				    "of 2 from 1 to 1024: %s", optarg);
+			segsize = walarch_segsize_arg(optarg);
 			break;
 		case 'V':
 			print_version();
@@ -184,14 +322,7 @@ main(int argc, char *argv[])
 		errx(EXIT_USAGE, "not a WAL segment name: %s", before);
 	if (keepfrom != NULL && walname_parse(keepfrom, &fn) != WAL_SEGMENT)
 		errx(EXIT_USAGE, "not a WAL segment name: %s", keepfrom);
-	if (stat(archive, &st) != 0)
-		err(EXIT_RETRY, "archive %s", archive);
-	if (walarch_scan(archive, &ents, &n, NULL) != 0 && errno != ENOENT)
-		err(EXIT_RETRY, "%s/wal", archive);
-	if (walarch_backups(archive, &bk, &nb) != 0)
-		err(EXIT_RETRY, "%s/base", archive);
-	if (segsize == 0)
-		segsize = walarch_segsize(archive, ents, n);
+	walarch_load(archive, &ents, &n, &bk, &nb, &segsize);
 	basedir = walarch_path(archive, "base");
 	waldir = walarch_path(archive, "wal");
 
@@ -200,70 +331,10 @@ main(int argc, char *argv[])
 			warnx("%s: no base backup; nothing removed", archive);
 			finish(EXIT_DONE);
 		}
-		/* Keep the newest n backups of the newest timeline's
-		 * history (the last ones in walarch_backups' order).  A
-		 * backup off that history (a branch a point-in-time restore
-		 * left behind, or a master still running on the old timeline
-		 * after a test promotion) goes only when it finished before
-		 * the oldest backup kept: LSNs of different timelines say
-		 * nothing about which one is newer, and time is all that
-		 * orders them.  The cut-off is the lowest start kept. */
-		size_t live = 0, kept = 0, walkept = 0;
-		struct timespec t0 = { 0, 0 }, now;
-
-		if (clock_gettime(CLOCK_REALTIME, &now) != 0)
-			err(EXIT_RETRY, "clock_gettime");
-		drop = xmalloc(nb);
-		for (size_t i = 0; i < nb; i++)
-			live += bk[i].live != 0;
-		for (size_t i = nb; i-- > 0;) {
-			/* Young enough, or among the newest n: kept.  The
-			 * newest backup always is. */
-			int want = kept < (size_t)keep || kept == 0 ||
-			    (days > 0 && now.tv_sec - bk[i].done.tv_sec <
-			    days * 86400);
-
-			drop[i] = 1;
-			if (want && (live == 0 || bk[i].live)) {
-				drop[i] = 0;
-				kept++;
-				if (kept == 1 || ts_before(&bk[i].done, &t0))
-					t0 = bk[i].done;
-			}
-		}
-		for (size_t i = 0; i < nb; i++)
-			if (!bk[i].live && drop[i] && live > 0 &&
-			    !ts_before(&bk[i].done, &t0)) {
-				warnx("keeping base backup %s: not on the newest "
-				    "timeline's history, but newer than the backups "
-				    "kept", bk[i].label);
-				drop[i] = 0;
-			}
-		/* With --wal-backups only the newest k kept backups keep
-		 * the archived WAL from their start: the older ones restore
-		 * to their own end from the WAL they hold (pg_basebackup -X). */
-		cutoff = UINT64_MAX;
-		for (size_t i = nb; i-- > 0;) {
-			if (drop[i])
-				ndrop++;
-			else if ((walk == 0 || walkept++ < (size_t)walk) &&
-			    bk[i].start_lsn / segsize < cutoff)
-				cutoff = bk[i].start_lsn / segsize;
-		}
-	} else {
-		size_t need = nb;
-
-		/* Any backup, whatever its timeline, keeps its WAL. */
-		cutoff = walname_segno(&wn, segsize);
-		for (size_t i = 0; i < nb; i++)
-			if (bk[i].start_lsn / segsize < cutoff) {
-				cutoff = bk[i].start_lsn / segsize;
-				need = i;
-			}
-		if (need < nb)
-			warnx("keeping WAL from %s on: base backup %s needs it",
-			    bk[need].start_seg, bk[need].label);
-	}
+		cutoff = choose_backups(bk, nb, keep, days, walk, segsize,
+		    &drop, &ndrop);
+	} else
+		cutoff = cutoff_before(&wn, bk, nb, segsize);
 
 	if (keepfrom != NULL && walname_segno(&fn, segsize) < cutoff) {
 		cutoff = walname_segno(&fn, segsize);
@@ -272,43 +343,8 @@ main(int argc, char *argv[])
 
 	if (rm_leftovers(basedir, dry) != 0)
 		ret = EXIT_RETRY;
-	for (size_t i = 0; i < nb; i++) {
-		struct buf from = {0}, to = {0};
-
-		if (drop == NULL || !drop[i])
-			continue;
-		printf("base\t%s\n", bk[i].label);
-		if (dry)
-			continue;
-		buf_printf(&from, "%s/%s", basedir, bk[i].label);
-		buf_printf(&to, "%s/.%s.removing", basedir, bk[i].label);
-		if (durable_rename(from.data, to.data) != 0)
-			err(EXIT_RETRY, "rename %s", from.data);
-		if (rm_tree(to.data) != 0)
-			ret = EXIT_RETRY;
-		buf_free(&from);
-		buf_free(&to);
-	}
-
-	for (size_t i = 0; i < n; i++) {
-		struct buf p = {0};
-
-		if (ents[i].w.kind == WAL_HISTORY ||
-		    walname_segno(&ents[i].w, segsize) >= cutoff)
-			continue;
-		printf("%s\t%s\n", walkind_str(ents[i].w.kind), ents[i].name);
-		if (dry)
-			continue;
-		buf_printf(&p, "%s/%s", waldir, ents[i].file);
-		if (unlink(p.data) != 0) {
-			warn("remove %s", p.data);
-			ret = EXIT_RETRY;
-		} else
-			removed = 1;
-		buf_free(&p);
-	}
-	if (removed && fsync_dir(waldir) != 0)
-		err(EXIT_RETRY, "fsync %s", waldir);
+	ret = drop_backups(basedir, bk, nb, drop, dry, ret);
+	ret = drop_wal(waldir, ents, n, cutoff, segsize, dry, ret);
 	if (ndrop > 0 && !dry && fsync_dir(basedir) != 0)
 		err(EXIT_RETRY, "fsync %s", basedir);
 	walarch_free(ents, n);

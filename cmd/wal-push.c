@@ -27,8 +27,8 @@
 #define DEFAULT_LEVEL 1
 
 static const char usage_line[] =
-    "usage: wal-push -A archive [--compress zstd|none] [--level n] path name\n"
-    "       wal-push -A archive [--compress zstd|none] [--level n] --stdin size name\n";
+    "usage: wal-push -A archive [--compress zstd | none] [--level n] path name\n"
+    "       wal-push -A archive [--compress zstd | none] [--level n] --stdin size name\n";
 
 static void
 usage(void)
@@ -41,13 +41,15 @@ static void
 help(void)
 {
 	fputs(usage_line, stdout);
-	fputs("Archive the WAL file at path as name in archive/wal.\n"
-	    "  -A, --archive DIR      the archive directory (must exist)\n"
-	    "  -c, --compress METHOD  zstd or none (default none)\n"
-	    "  -l, --level N          zstd level, 1..19 (default 1)\n"
-	    "  -s, --stdin SIZE       read the file from stdin: exactly SIZE bytes\n"
-	    "  -h, --help             this help\n"
-	    "  -V, --version          print the version\n", stdout);
+	fputs("\n"
+	    "Archive the WAL file at path as name in archive/wal.\n"
+	    "\n"
+	    "  -A, --archive=DIR      the archive directory (must exist)\n"
+	    "  -c, --compress=METHOD  zstd or none (default none)\n"
+	    "  -l, --level=N          zstd level, 1..19 (default 1)\n"
+	    "  -s, --stdin=SIZE       read the file from stdin: exactly SIZE bytes\n"
+	    "  -h, --help             show this help\n"
+	    "  -V, --version          show the version\n", stdout);
 	finish(EXIT_DONE);
 }
 

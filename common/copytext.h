@@ -1,3 +1,4 @@
+/* Tier: generic (no libpq, nothing of PgQ, Londiste or WAL; includes generic headers only). */
 /* copytext.h: PostgreSQL COPY text-format escaping of one field value. */
 #ifndef COPYTEXT_H
 #define COPYTEXT_H

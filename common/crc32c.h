@@ -1,3 +1,4 @@
+/* Tier: generic (no libpq, nothing of PgQ, Londiste or WAL; includes generic headers only). */
 /* crc32c.h: CRC-32C (Castagnoli), the checksum of archived WAL files. */
 #ifndef CRC32C_H
 #define CRC32C_H

@@ -1,3 +1,4 @@
+/* Tier: product (libpq, the stream, PgQ, Londiste or WAL; may include any header). */
 /* db.h: libpq connections with the project's conventions.
  *
  * Every connection carries application_name (the program's name, unless

@@ -1,3 +1,4 @@
+/* Tier: generic (no libpq, nothing of PgQ, Londiste or WAL; includes generic headers only). */
 /* durable.h: crash-safe file writes (temp name, fsync, rename, fsync dir).
  *
  * The rule: a file that must survive a crash is written under a temporary

@@ -1,3 +1,4 @@
+/* Tier: generic (no libpq, nothing of PgQ, Londiste or WAL; includes generic headers only). */
 /* exitcodes.h: the exit statuses every program shares; each program's
  * man page lists under EXIT STATUS those it uses. */
 #ifndef EXITCODES_H

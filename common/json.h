@@ -1,3 +1,4 @@
+/* Tier: generic (no libpq, nothing of PgQ, Londiste or WAL; includes generic headers only). */
 /* json.h: JSON string output. */
 #ifndef JSON_H
 #define JSON_H

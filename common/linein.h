@@ -1,3 +1,4 @@
+/* Tier: generic (no libpq, nothing of PgQ, Londiste or WAL; includes generic headers only). */
 /* linein.h: buffered line input on a raw file descriptor.
  *
  * Unlike stdio, it can tell whether a whole line is ready without

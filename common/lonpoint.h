@@ -1,3 +1,4 @@
+/* Tier: product (libpq, the stream, PgQ, Londiste or WAL; may include any header). */
 /* lonpoint.h: Londiste helpers shared by copy, compare and repair:
  * which queue a subscriber table belongs to, and a point in the stream
  * where provider and subscriber hold the same rows of a table. */

@@ -1,3 +1,4 @@
+/* Tier: product (libpq, the stream, PgQ, Londiste or WAL; may include any header). */
 /* pgpipe.h: libpq pipeline mode with a window of statements in flight,
  * each judged by its own check when the pipeline is synced.
  *

@@ -1,3 +1,4 @@
+/* Tier: generic (no libpq, nothing of PgQ, Londiste or WAL; includes generic headers only). */
 /* sig.h: SIGTERM/SIGINT as a flag, for long-running modes. */
 #ifndef SIG_H
 #define SIG_H

@@ -1,3 +1,4 @@
+/* Tier: product (libpq, the stream, PgQ, Londiste or WAL; may include any header). */
 /* stream.h: the batch stream between programs (its contract is pgq-stream(5)).
  *
  * A reader hands out one record at a time with its fields still

@@ -1,3 +1,4 @@
+/* Tier: product (libpq, the stream, PgQ, Londiste or WAL; may include any header). */
 /* urlenc.h: the url-encoded rows of pgq.logutriga events (key=value&...). */
 #ifndef URLENC_H
 #define URLENC_H

@@ -1,3 +1,4 @@
+/* Tier: generic (no libpq, nothing of PgQ, Londiste or WAL; includes generic headers only). */
 /* util.h: small helpers every program uses. */
 #ifndef UTIL_H
 #define UTIL_H

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "durable.h"
+#include "exitcodes.h"
 #include "walarch.h"
 #include "walfile.h"
 
@@ -386,6 +387,33 @@ walarch_backups_free(struct backup *b, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(b[i].label);
 	free(b);
+}
+
+uint64_t
+walarch_segsize_arg(const char *arg)
+{
+	uint64_t segsize = (uint64_t)parse_num(arg, 1, 1024, "segment size") << 20;
+
+	if (!wal_segsize_ok(segsize))
+		errx(EXIT_USAGE, "segment size must be a power "
+		    "of 2 from 1 to 1024: %s", arg);
+	return segsize;
+}
+
+void
+walarch_load(const char *archive, struct walent **ents, size_t *n,
+    struct backup **bk, size_t *nb, uint64_t *segsize)
+{
+	struct stat st;
+
+	if (stat(archive, &st) != 0)
+		err(EXIT_RETRY, "archive %s", archive);
+	if (walarch_scan(archive, ents, n, NULL) != 0 && errno != ENOENT)
+		err(EXIT_RETRY, "%s/wal", archive);
+	if (walarch_backups(archive, bk, nb) != 0)
+		err(EXIT_RETRY, "%s/base", archive);
+	if (*segsize == 0)
+		*segsize = walarch_segsize(archive, *ents, *n);
 }
 
 uint64_t

@@ -1,3 +1,4 @@
+/* Tier: product (libpq, the stream, PgQ, Londiste or WAL; may include any header). */
 /* walarch.h: the archive directory: ARCHIVE/wal and ARCHIVE/base.
  *
  * ARCHIVE/wal holds one file per WAL file, named as PostgreSQL names it,
@@ -70,6 +71,16 @@ void walarch_backups_free(struct backup *b, size_t n);
  * full segment when it is a valid size, else 16 MiB. */
 uint64_t walarch_segsize(const char *archive, const struct walent *ents,
     size_t n);
+
+/* The argument of --wal-segsize: megabytes, a power of 2 from 1 to 1024,
+ * returned in bytes; anything else exits EXIT_USAGE. */
+uint64_t walarch_segsize_arg(const char *arg);
+
+/* What wal-check and wal-prune read first: ARCHIVE/wal (missing is empty)
+ * and ARCHIVE/base, exiting EXIT_RETRY when the archive or either cannot
+ * be read; a *segsize of 0 becomes walarch_segsize's. */
+void walarch_load(const char *archive, struct walent **ents, size_t *n,
+    struct backup **bk, size_t *nb, uint64_t *segsize);
 
 /* Format t as PostgreSQL prints a timestamptz in UTC with DateStyle ISO
  * ("2024-01-02 03:04:05+00") into out (at least 32 bytes). */

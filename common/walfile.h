@@ -1,3 +1,4 @@
+/* Tier: product (libpq, the stream, PgQ, Londiste or WAL; may include any header). */
 /* walfile.h: the format of one archived WAL file, with its checksums.
  *
  * An archived file is the payload (the original bytes, or one zstd frame

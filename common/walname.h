@@ -1,3 +1,4 @@
+/* Tier: product (libpq, the stream, PgQ, Londiste or WAL; may include any header). */
 /* walname.h: PostgreSQL WAL file names and segment arithmetic.
  *
  * A segment is named TTTTTTTTLLLLLLLLSSSSSSSS (timeline, log, segment

@@ -1,3 +1,4 @@
+/* Tier: product (libpq, the stream, PgQ, Londiste or WAL; may include any header). */
 /* walpush.h: archive one WAL file into ARCHIVE/wal, as a function.
  *
  * The steps and guarantees of wal-push(1), for callers that must not

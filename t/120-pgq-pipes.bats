@@ -33,6 +33,7 @@ finish_current() {
 	for p in pgq-events pgq-finish-batch; do
 		run --separate-stderr "$p" --help
 		[ "$status" -eq 0 ] && [[ "$output" == usage:* ]]
+		usage_is_synopsis "$p"
 		run --separate-stderr "$p" --version
 		[ "$status" -eq 0 ]
 		run --separate-stderr "$p" --bogus

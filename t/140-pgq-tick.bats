@@ -27,6 +27,7 @@ last_tick() {
 	run --separate-stderr pgq-tick --version
 	[ "$status" -eq 0 ]
 	[[ "$output" == "pgq-tick "* ]]
+	usage_is_synopsis pgq-tick
 	run --separate-stderr pgq-tick --no-such-option
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *usage:* ]]

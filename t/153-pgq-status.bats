@@ -26,6 +26,7 @@ setup_file() {
 	run --separate-stderr pgq-status --help
 	[ "$status" -eq 0 ]
 	[[ "$output" == usage:* ]]
+	usage_is_synopsis pgq-status
 	run --separate-stderr pgq-status --version
 	[ "$status" -eq 0 ]
 	[[ "$output" == "pgq-status "* ]]

@@ -23,6 +23,7 @@ q() { sql qa "$*"; }
 	run --separate-stderr qadmin --version
 	[ "$status" -eq 0 ]
 	[[ "$output" == "qadmin "* ]]
+	usage_is_synopsis qadmin
 	run --separate-stderr qadmin --no-such-option
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *usage:* ]]

@@ -259,6 +259,20 @@ basic_checks() {
 	[ "$status" -eq 0 ] && [[ "$output" == "$prog "* ]] || { echo "--version: $output" >&2; return 1; }
 	run --separate-stderr "$prog" --no-such-option
 	[ "$status" -eq 2 ] || { echo "bad option: status $status" >&2; return 1; }
+	usage_is_synopsis "$prog"
+}
+
+# A C program's usage lines (the first lines of --help) read as its man
+# page's SYNOPSIS, so the two cannot drift apart.
+usage_is_synopsis() {
+	local prog=$1 use syn
+	[ -x "$SKYTOOLS_BUILD/bin/$prog" ] || return 0
+	syn=$(mandoc -Tascii -O width=1000 "$TOP/man/man1/$prog.1" | sed 's/.\x08//g' |
+		sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d;s/^ *//;/^$/d' | tr -s ' ')
+	use=$("$prog" --help | awk 'NR == 1 || /^       [a-z]/ { print; next } { exit }' |
+		sed 's/^usage: //; s/^ *//' | tr -s ' ')
+	[ -n "$syn" ] && [ "$use" = "$syn" ] ||
+		{ printf 'usage:\n%s\nSYNOPSIS:\n%s\n' "$use" "$syn" >&2; return 1; }
 }
 
 # PgQ flavours the pipe programs are tested against: ours and Debian's

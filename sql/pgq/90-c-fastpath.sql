@@ -1,4 +1,4 @@
--- The C fast path: where the pgq_c module (sql/pgq/c/pgq_c.c) can be
+-- The C fast path: where the pgq_c module (server/pgq_c.c) can be
 -- loaded, the event insert and the row triggers become its C functions;
 -- elsewhere (no module installed, managed PostgreSQL, no superuser) the
 -- PL/pgSQL versions above stay.  Both write byte-identical events.

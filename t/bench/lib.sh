@@ -83,7 +83,7 @@ bench_start() {
 	export BENCH_DIR BENCH_PGDATA PGBIN PGVERSION
 }
 
-# Our PgQ switches insert_event and the triggers to C (sql/pgq/c) when
+# Our PgQ switches insert_event and the triggers to C (server/pgq_c.c) when
 # pgq_c loads; without it we would measure the PL/pgSQL fallback against
 # Debian's C.  The module goes into a directory of the cluster that the
 # server's user can read, on dynamic_library_path ahead of $libdir, never
