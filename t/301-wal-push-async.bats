@@ -227,6 +227,30 @@ ready() {	# ready FIRST LAST [BYTES]: fake ready segments FIRST..LAST
 	[[ "$output" != *missing* ]]
 }
 
+@test "async archiving: SIGKILL of the server's pushers at random points loses nothing" {
+	for k in $(seq 1 6); do
+		last=$(burst 3)
+		sleep "0.0$((RANDOM % 10))$((RANDOM % 10))"
+		# The archiver is restarted by the postmaster after a command
+		# killed by a signal: look it up each time.
+		archiver=$(sql postgres "SELECT pid FROM pg_stat_activity WHERE backend_type = 'archiver'")
+		[ -n "$archiver" ] || continue
+		for p in $(descendants "$archiver"); do
+			a=$(argv0 "$p") || continue
+			[ "${a##*/}" = wal-push ] && kill -9 "$p" 2>/dev/null || true
+		done
+	done
+	last=$(burst 1)
+	archived_upto "$last"
+	[ -z "$(ls "$TEST_DIR/arch/wal" | sed 's/\.zst$//' | sort | uniq -d)" ]
+	for e in $(ls "$TEST_PGDATA/walmgr_spool"); do
+		[ -e "$TEST_DIR/arch/wal/$e" ]
+	done
+	run --separate-stderr wal-check -A "$TEST_DIR/arch"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *missing* ]]
+}
+
 @test "async archiving: point-in-time restore is exact" {
 	burst_rows=$(sql postgres "SELECT count(*) FROM t WHERE phase = 'burst'")
 	sql postgres "INSERT INTO t SELECT g, 'before' FROM generate_series(1, 100) g"
