@@ -82,6 +82,13 @@ ready() {	# ready FIRST LAST [BYTES]: fake ready segments FIRST..LAST
 	run --separate-stderr wal-push -A arch --async --spool spool --jobs 65 "pg_wal/$(seg 1)" "$(seg 1)"
 	[ "$status" -eq 2 ]
 	[ ! -e arch/wal ] && [ ! -e spool ]
+	# A spool that cannot be made: a failure a retry may fix, nothing
+	# pushed.
+	touch notadir
+	run --separate-stderr wal-push -A arch --async --spool notadir/spool "pg_wal/$(seg 1)" "$(seg 1)"
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == "wal-push: notadir/spool: "* ]]
+	[ ! -e "arch/wal/$(seg 1)" ]
 	run --separate-stderr wal-push --help
 	[[ "$output" == *--async* ]]
 }
@@ -174,6 +181,21 @@ ready() {	# ready FIRST LAST [BYTES]: fake ready segments FIRST..LAST
 	[ "$(ls arch/wal | wc -l)" -eq 24 ]
 	run --separate-stderr wal-check -A arch
 	[ "$status" -eq 0 ]
+}
+
+@test "walmgr archive_async: bad values, --library and a remote archive are refused" {
+	sed 's/^archive_async = .*/archive_async = 65/' "$TEST_DIR/walmgr.ini" > "$F/bad.ini"
+	run --separate-stderr walmgr "$F/bad.ini" setup
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *archive_async* ]]
+	run --separate-stderr walmgr "$TEST_DIR/walmgr.ini" setup --library
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *archive_async* ]]
+	sed "s|^archive = .*|archive = otherhost:$TEST_DIR/arch|" "$TEST_DIR/walmgr.ini" > "$F/remote.ini"
+	run --separate-stderr walmgr "$F/remote.ini" setup
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"archive_async needs a local archive"* ]]
+	[ "$(sql postgres 'SHOW archive_mode')" = off ]
 }
 
 @test "walmgr setup with archive_async: the async archive_command" {
