@@ -178,10 +178,11 @@ failed_more() { [ "$(failed_count)" -gt "$1" ]; }
 	sleep 0.1
 	sql postgres "INSERT INTO t SELECT g, 'after' FROM generate_series(1, 100) g"
 	switch_and_wait
-	run --separate-stderr walmgr_pg restore "$TEST_DIR/pitr" --target-time "$target"
+	# --new-master: this copy replaces the master, so it keeps the
+	# backup's archive settings and, once promoted, archives its new
+	# timeline through the module, history file first.
+	run --separate-stderr walmgr_pg restore "$TEST_DIR/pitr" --target-time "$target" --new-master
 	[ "$status" -eq 0 ]
-	# The copy keeps the backup's archive settings: once promoted it
-	# archives its new timeline, history file first.
 	! grep -q "^archive_mode" "$TEST_DIR/pitr/postgresql.auto.conf"
 	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/pitr" -l "$TEST_DIR/pitr.log" \
 		-o "-p 5433 -k $TEST_DIR" -w -t 60 start >/dev/null
