@@ -10,7 +10,8 @@
  * escape_json, JsonEncodeDateTime).
  *
  * Speed comes from saved SPI plans (the queue lookup, one INSERT per
- * event table) and from caching what the triggers learn about a table
+ * event table), from reading a queue's row once a transaction (see
+ * QueueInfo) and from caching what the triggers learn about a table
  * (columns, output functions, primary key, expression plans) until a
  * relcache invalidation says the table changed. */
 #include "postgres.h"
@@ -163,15 +164,18 @@ tx_limit_count(int32 qid, const char *qname, int32 limit)
  *   around the insert rolls back; the entry is marked read only once
  *   the insert succeeded, so a failed first insert leaves it unread).
  *   While X runs, every consumer's tick snapshot has an xmin <= X.
- *   Step 1 of a rotation needs every consumer past the previous
- *   rotation's step 2, and that step 2's txid is above X if it ran
- *   after the rotation that X may have missed; so at most one rotation
- *   can complete while X still inserts into the table it read: that
- *   table is then the previous one, which batch_event_tables still
- *   reads for txids below step 2, as for an insert that read the row
- *   just before the rotation committed.  The table that would be
- *   truncated next is never the one X writes into, and X's own insert
- *   holds a lock on its table that step 1's NOWAIT lock does not get.
+ *   Step 1 of a rotation needs every consumer's xmin above the previous
+ *   rotation's step 2, and the step 2 that follows the first rotation
+ *   X did not see gets a txid above X (it runs after that rotation
+ *   committed, X already had its txid); so no second rotation, the
+ *   one that could empty X's table (with two tables; a later one with
+ *   more), completes while X runs.  After the one rotation X's table
+ *   is the previous one, which batch_event_tables reads for every
+ *   batch starting below that step 2, as it does for the events of an
+ *   insert that read the row just before the rotation committed (the
+ *   window that PgQ's per-event read has too).  Besides, each insert
+ *   holds a lock on its table until X ends, which step 1's NOWAIT
+ *   lock on the table to empty does not get.
  * - The only writer the snapshot argument does not cover is this very
  *   transaction (create, drop, set_queue_config or a rotation inside
  *   it): every statement on pgq.queue fires pgq_c_queue_changed (a
