@@ -10,12 +10,15 @@
  * escape_json, JsonEncodeDateTime).
  *
  * Speed comes from saved SPI plans (the queue lookup, one INSERT per
- * event table) and from caching what the triggers learn about a table
+ * event table), from reading a queue's row once a transaction (see
+ * QueueInfo) and from caching what the triggers learn about a table
  * (columns, output functions, primary key, expression plans) until a
  * relcache invalidation says the table changed. */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
@@ -149,77 +152,187 @@ tx_limit_count(int32 qid, const char *qname, int32 limit)
 	    GUC_ACTION_LOCAL, true, 0, false);
 }
 
+/* What an insert needs to know about a queue, read from its pgq.queue
+ * row.  A transaction reads the row at its first insert into the queue
+ * and keeps what it read until it ends; the next transaction reads it
+ * again.  Why that is as safe as reading the row for every event:
+ *
+ * - It is what the per-event read does under REPEATABLE READ, where
+ *   every read of the row sees the transaction's one snapshot.
+ * - The read is followed at once, in the same call, by the insert,
+ *   which assigns the transaction its txid X (kept even if a savepoint
+ *   around the insert rolls back; the entry is marked read only once
+ *   the insert succeeded, so a failed first insert leaves it unread).
+ *   While X runs, every consumer's tick snapshot has an xmin <= X.
+ *   Step 1 of a rotation needs every consumer's xmin above the previous
+ *   rotation's step 2, and the step 2 that follows the first rotation
+ *   X did not see gets a txid above X (it runs after that rotation
+ *   committed, X already had its txid); so no second rotation, the
+ *   one that could empty X's table (with two tables; a later one with
+ *   more), completes while X runs.  After the one rotation X's table
+ *   is the previous one, which batch_event_tables reads for every
+ *   batch starting below that step 2, as it does for the events of an
+ *   insert that read the row just before the rotation committed (the
+ *   window that PgQ's per-event read has too).  Besides, each insert
+ *   holds a lock on its table until X ends, which step 1's NOWAIT
+ *   lock on the table to empty does not get.
+ * - The only writer the snapshot argument does not cover is this very
+ *   transaction (create, drop, set_queue_config or a rotation inside
+ *   it): every statement on pgq.queue fires pgq_c_queue_changed (a
+ *   statement trigger that 90-c-fastpath.sql installs with the C
+ *   functions), which throws away everything read so far.
+ * Between transactions nothing is trusted, so a queue dropped and made
+ * again under the same name by another session is seen at once. */
+typedef struct QueueInfo {
+	char name[TBLKEY];	/* hash key */
+	FullTransactionId fxid;	/* the transaction that read it */
+	uint64 gen;		/* queue_gen when read */
+	int32 qid;
+	bool disabled;
+	bool has_limit;
+	int32 limit;
+	Oid seqid;
+	bool keep;		/* the table's plans are saved ones */
+	char tbl[TBLKEY];	/* the current event table */
+	SPIPlanPtr plan[2];	/* insert_event, insert_event_raw */
+} QueueInfo;
+
+static HTAB *queue_cache;
+static uint64 queue_gen = 1;
+
 /* Insert one event into the queue's current table.  vals/nulls are the
  * INSERT's parameters with $1 (ev_id) to be filled in; for raw a given
  * ev_id is kept.  Returns the event id. */
 static int64
 insert_event(Datum queue, bool queue_null, bool raw, Datum *vals, char *nulls)
 {
-	bool isnull;
-	char *pfx, *seq, *tbl;
-	int32 cur;
-	bool disabled;
+	QueueInfo *qi = NULL, tmp;
+	FullTransactionId fxid = GetTopFullTransactionIdIfAny();
+	bool found, fresh;
 	int64 id;
 	int rc;
 
+	if (!queue_null) {
+		text *t = DatumGetTextPP(queue);
+		size_t len = VARSIZE_ANY_EXHDR(t);
+
+		if (len < TBLKEY) {
+			char key[TBLKEY];
+
+			if (queue_cache == NULL) {
+				HASHCTL ctl;
+
+				memset(&ctl, 0, sizeof(ctl));
+				ctl.keysize = TBLKEY;
+				ctl.entrysize = sizeof(QueueInfo);
+				queue_cache = hash_create("pgq_c queues", 16, &ctl,
+				    HASH_ELEM | HASH_STRINGS);
+			}
+			memset(key, 0, sizeof(key));
+			memcpy(key, VARDATA_ANY(t), len);
+			qi = hash_search(queue_cache, key, HASH_ENTER, &found);
+			if (!found) {
+				qi->fxid = InvalidFullTransactionId;
+				qi->plan[0] = qi->plan[1] = NULL;
+			}
+		}
+	}
+	fresh = qi == NULL || !FullTransactionIdIsValid(fxid) ||
+	    !FullTransactionIdEquals(qi->fxid, fxid) || qi->gen != queue_gen;
+	if (qi == NULL)
+		qi = &tmp;
+
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pgq_c: SPI_connect failed");
-	if (queue_plan == NULL) {
-		Oid t = TEXTOID;
+	if (fresh) {
+		bool isnull;
+		char *pfx, *seq, *tbl;
+		int32 cur;
+		Datum lim;
 
-		/* Qualified names and operators: the function is SECURITY
-		 * DEFINER and the caller chooses search_path. */
-		queue_plan = prepare("SELECT queue_data_pfx, queue_cur_table,"
-		    " queue_event_seq, queue_disable_insert, queue_id,"
-		    " queue_per_tx_limit FROM pgq.queue"
-		    " WHERE queue_name OPERATOR(pg_catalog.=) $1", 1, &t, true);
+		if (queue_plan == NULL) {
+			Oid t = TEXTOID;
+
+			/* Qualified names and operators: the function is
+			 * SECURITY DEFINER and the caller chooses search_path. */
+			queue_plan = prepare("SELECT queue_data_pfx,"
+			    " queue_cur_table, queue_event_seq,"
+			    " queue_disable_insert, queue_id, queue_per_tx_limit"
+			    " FROM pgq.queue"
+			    " WHERE queue_name OPERATOR(pg_catalog.=) $1", 1, &t,
+			    true);
+		}
+		qi->fxid = InvalidFullTransactionId;
+		qi->gen = queue_gen;
+		rc = SPI_execute_plan(queue_plan, &queue,
+		    queue_null ? "n" : " ", false, 1);
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "pgq_c: queue lookup: %s",
+			    SPI_result_code_string(rc));
+		if (SPI_processed == 0)
+			ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
+			    errmsg("No such event queue: %s",
+			    queue_name(queue, queue_null))));
+		pfx = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		cur = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+		    SPI_tuptable->tupdesc, 2, &isnull));
+		seq = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		qi->disabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+		    SPI_tuptable->tupdesc, 4, &isnull));
+		qi->qid = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+		    SPI_tuptable->tupdesc, 5, &isnull));
+		lim = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+		    6, &isnull);
+		qi->has_limit = !isnull;
+		qi->limit = isnull ? 0 : DatumGetInt32(lim);
+		/* nextval(text) casts through regclass: the same name lookup */
+		qi->seqid = RangeVarGetRelid(makeRangeVarFromNameList(
+		    stringToQualifiedNameList(seq)), NoLock, false);
+		tbl = psprintf("%s_%d", pfx, cur);
+		qi->keep = strlen(tbl) + 2 <= TBLKEY;
+		if (qi->keep)
+			strcpy(qi->tbl, tbl);
+		qi->plan[raw] = insert_plan(tbl, raw);
+		qi->plan[!raw] = NULL;
+	} else if (qi->plan[raw] == NULL) {
+		qi->plan[raw] = insert_plan(qi->tbl, raw);
 	}
-	rc = SPI_execute_plan(queue_plan, &queue, queue_null ? "n" : " ",
-	    false, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "pgq_c: queue lookup: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
-		ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
-		    errmsg("No such event queue: %s", queue_name(queue, queue_null))));
-	pfx = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	cur = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-	    SPI_tuptable->tupdesc, 2, &isnull));
-	seq = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-	disabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-	    SPI_tuptable->tupdesc, 4, &isnull));
-	if (disabled && SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA)
+	if (qi->disabled &&
+	    SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 		    errmsg("Insert into queue %s disallowed",
 		    queue_name(queue, queue_null))));
-	if (!raw) {
-		/* insert_event only: retries and movers use the raw insert */
-		Datum lim = SPI_getbinval(SPI_tuptable->vals[0],
-		    SPI_tuptable->tupdesc, 6, &isnull);
-
-		if (!isnull)
-			tx_limit_count(DatumGetInt32(SPI_getbinval(
-			    SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5,
-			    &isnull)), queue_name(queue, queue_null),
-			    DatumGetInt32(lim));
-	}
+	/* insert_event only: retries and movers use the raw insert */
+	if (!raw && qi->has_limit)
+		tx_limit_count(qi->qid, queue_name(queue, queue_null), qi->limit);
 	if (raw && nulls[0] != 'n') {
 		id = DatumGetInt64(vals[0]);
 	} else {
-		/* nextval(text) casts through regclass: the same name lookup */
-		Oid seqid = RangeVarGetRelid(makeRangeVarFromNameList(
-		    stringToQualifiedNameList(seq)), NoLock, false);
-
-		id = nextval_internal(seqid, true);
+		id = nextval_internal(qi->seqid, true);
 		vals[0] = Int64GetDatum(id);
 		nulls[0] = ' ';
 	}
-	tbl = psprintf("%s_%d", pfx, cur);
-	rc = SPI_execute_plan(insert_plan(tbl, raw), vals, nulls, false, 0);
+	rc = SPI_execute_plan(qi->plan[raw], vals, nulls, false, 0);
 	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "pgq_c: insert into %s: %s", tbl,
-		    SPI_result_code_string(rc));
+		elog(ERROR, "pgq_c: insert into queue %s: %s",
+		    queue_name(queue, queue_null), SPI_result_code_string(rc));
 	SPI_finish();
+	if (fresh && qi != &tmp && qi->keep && qi->gen == queue_gen) {
+		/* the insert assigned the txid that the argument above needs */
+		qi->fxid = GetTopFullTransactionId();
+	}
 	return id;
+}
+
+/* pgq.queue changed in this backend: see QueueInfo. */
+PG_FUNCTION_INFO_V1(pgq_c_queue_changed);
+Datum
+pgq_c_queue_changed(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "pgq_c_queue_changed: not called as a trigger");
+	queue_gen++;
+	return PointerGetDatum(NULL);
 }
 
 /* pgq.insert_event(queue, type, data [, extra1 .. extra4]) */

@@ -11,6 +11,11 @@
 -- ends with the transaction and a rolled-back savepoint takes its
 -- events back out of it.
 
+-- The C fast path's trigger on pgq.queue (90-c-fastpath.sql) goes with
+-- it: a re-install that falls back to PL/pgSQL must not leave a trigger
+-- whose library may no longer load.
+DROP TRIGGER IF EXISTS pgq_c_queue_changed ON pgq.queue;
+
 CREATE OR REPLACE FUNCTION pgq._tx_limit_count(i_queue_id integer, i_queue_name text, i_limit integer)
 RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, pgq, pg_temp AS $$

@@ -32,6 +32,15 @@ BEGIN
 	RETURNS trigger LANGUAGE c AS 'pgq_c', 'pgq_c_sqltriga';
 	CREATE OR REPLACE FUNCTION pgq.jsontriga()
 	RETURNS trigger LANGUAGE c AS 'pgq_c', 'pgq_c_jsontriga';
+	-- The C insert keeps a queue's row for the rest of a transaction;
+	-- a change of pgq.queue by that same transaction must drop it
+	-- (pgq_c.c, QueueInfo).  ALWAYS: also under replica role.
+	CREATE OR REPLACE FUNCTION pgq._c_queue_changed()
+	RETURNS trigger LANGUAGE c AS 'pgq_c', 'pgq_c_queue_changed';
+	CREATE TRIGGER pgq_c_queue_changed
+		AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgq.queue
+		FOR EACH STATEMENT EXECUTE FUNCTION pgq._c_queue_changed();
+	ALTER TABLE pgq.queue ENABLE ALWAYS TRIGGER pgq_c_queue_changed;
 EXCEPTION WHEN OTHERS THEN
 	-- keep PL/pgSQL; pgqadm install reports which one is in place
 	NULL;
