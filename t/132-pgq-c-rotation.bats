@@ -134,7 +134,7 @@ maint_pass() {
 		[ "$alive" = 1 ] || break
 	done
 	for p in "${pids[@]}"; do
-		kill -0 "$p" 2>/dev/null && kill "$p"
+		kill -0 "$p" 2>/dev/null && { kill "$p" 2>/dev/null || :; }
 		wait "$p"
 	done
 	[ "$rot" -ge "$STAGES" ]

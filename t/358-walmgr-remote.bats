@@ -62,7 +62,7 @@ setup_file() {
 
 teardown_file() {
 	local pid
-	pid=$(cat "$TEST_DIR/ssh/sshd.bgpid" 2>/dev/null) && kill "$pid" 2>/dev/null
+	pid=$(cat "$TEST_DIR/ssh/sshd.bgpid" 2>/dev/null) && { kill "$pid" 2>/dev/null || :; }
 	pg_stop
 }
 

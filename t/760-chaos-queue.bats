@@ -98,7 +98,7 @@ caught_up() {
 		sleep "0.$((RANDOM % 10))"
 		case $((RANDOM % 4)) in
 		0|1)	p=$(stage_pids | shuf -n 1)
-			[ -n "$p" ] && kill -9 "$p" 2>/dev/null
+			[ -n "$p" ] && kill -9 "$p" 2>/dev/null || :
 			what="kill stage" ;;
 		2)	sql postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 				WHERE application_name IN ('pgq-next-batch', 'pgq-events',

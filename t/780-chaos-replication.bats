@@ -140,7 +140,7 @@ ensure_running() {
 		case $act in
 		0|1)	# SIGKILL of one random stage
 			p=$(stage_pids | shuf -n 1)
-			[ -n "$p" ] && kill -9 "$p" 2>/dev/null
+			[ -n "$p" ] && kill -9 "$p" 2>/dev/null || :
 			what="kill stage" ;;
 		2)	# one of the pipeline's connections
 			sql postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
