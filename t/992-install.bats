@@ -120,11 +120,22 @@ mk() {
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
 	grep -qx "ExecStart=/opt/sky/bin/londiste /etc/skytools/%i.ini replay" "$d/opt/sky/units/londiste@.service"
 	command -v systemd-analyze >/dev/null || skip "systemd-analyze (Debian package systemd) is not installed"
-	# verify checks that ExecStart names an executable and, through
-	# MANPATH, that the Documentation= pages exist; an instance name
-	# makes it load the template.
+	# verify checks that ExecStart names an executable (an instance name
+	# makes it load the template).  Its man-page check runs man(1),
+	# which a minimal system lacks: the Documentation= pages are checked
+	# here against what was installed instead.
 	cd "$u"
-	run env MANPATH="$p/share/man" systemd-analyze verify \
+	run systemd-analyze verify --man=no \
 		./pgq-ticker@main.service ./londiste@main.service ./pgq-consumer@main.service
 	[ "$status" -eq 0 ] || { echo "$output"; false; }
+	for f in pgq-ticker@.service londiste@.service pgq-consumer@.service; do
+		for m in $(sed -n 's/^Documentation=//p' "$f"); do
+			case $m in
+			man:*)
+				m=${m#man:}; sec=${m#*\(}; sec=${sec%\)}
+				[ -f "$p/share/man/man$sec/${m%%\(*}.$sec" ] ||
+					{ echo "$f: $m not installed"; false; } ;;
+			esac
+		done
+	done
 }
