@@ -205,8 +205,15 @@ setup_file() {
 	[[ "$stderr" == *"completed_wals ignored"* ]]
 	[[ "$stderr" != *"unknown key"* ]]
 	[[ "$(sql postgres 'SHOW archive_command')" == *"$home/walshipping"* ]]
-	switch_and_wait
-	[ -n "$(ls "$home/walshipping/wal")" ]
+	# The archiver takes the new command on its own schedule after the
+	# reload: a segment switched at once may still go to the old archive.
+	# Switch (after a commit, so there is WAL to close) until one lands.
+	wal_lands() {
+		sql postgres "SELECT txid_current()" >/dev/null &&
+			sql postgres "SELECT pg_switch_wal()" >/dev/null &&
+			sleep 0.5 && [ -n "$(ls -A "$home/walshipping/wal" 2>/dev/null)" ]
+	}
+	wait_for wal_lands
 	run --separate-stderr w "$TEST_DIR/wal-master.ini" backup
 	[ "$status" -eq 0 ]
 	[ -f "$home/walshipping/base/$output/backup_manifest" ]
