@@ -579,18 +579,31 @@ do_alter(struct stmt *s)
 	return run_cmd("alter queue", "COMMIT", 0, NULL);
 }
 
-/* register subconsumer S for C [on Q]: a pgq_coop subconsumer. */
+/* "S for C [WORD Q]" of the subconsumer statements: p[0] the queue,
+ * p[1] the consumer, p[2] the subconsumer.  0, or the statement's
+ * status. */
 static int
-do_register_sub(struct stmt *s)
+sub_names(struct stmt *s, const char **p, const char *word)
 {
-	const char *p[3];
 	int st = 0;
 
 	if ((p[2] = name(s)) == NULL)
 		return syntax(s, "a subconsumer name");
 	if (!accept(s, "for") || (p[1] = name(s)) == NULL)
 		return syntax(s, "for and a consumer name");
-	if ((p[0] = queue_of(s, "on", &st)) == NULL)
+	if ((p[0] = queue_of(s, word, &st)) == NULL)
+		return st;
+	return 0;
+}
+
+/* register subconsumer S for C [on Q]: a pgq_coop subconsumer. */
+static int
+do_register_sub(struct stmt *s)
+{
+	const char *p[3];
+	int st;
+
+	if ((st = sub_names(s, p, "on")) != 0)
 		return st;
 	if (!at_end(s))
 		return syntax(s, "on or the end of the statement");
@@ -604,13 +617,9 @@ do_unregister_sub(struct stmt *s)
 {
 	const char *p[4];
 	PGresult *res;
-	int st = 0;
+	int st;
 
-	if ((p[2] = name(s)) == NULL)
-		return syntax(s, "a subconsumer name");
-	if (!accept(s, "for") || (p[1] = name(s)) == NULL)
-		return syntax(s, "for and a consumer name");
-	if ((p[0] = queue_of(s, "from", &st)) == NULL)
+	if ((st = sub_names(s, p, "from")) != 0)
 		return st;
 	p[3] = "0";
 	if (accept(s, "close")) {
