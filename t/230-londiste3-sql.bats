@@ -433,3 +433,13 @@ triggers() {
 	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
 	[ "$(events lroot q | tail -1)" = "londiste.remove-table|public.pyt|||" ]
 }
+
+@test "maintenance on a Skytools 2 provider (no pgq_node): periodic work only, no sequence check" {
+	new_db l3s2
+	psql -XAq -v ON_ERROR_STOP=1 -d l3s2 -f "$SKYTOOLS_SQLDIR/londiste.sql" >/dev/null
+	run sql l3s2 "SELECT func_name FROM pgq.maint_operations() WHERE func_name LIKE 'londiste.%'"
+	[ "$status" -eq 0 ]
+	[ "$output" = londiste.periodic_maintenance ]
+	# with the cascade: root_check_seqs for each root queue with local sequences
+	[ "$(sql lroot "SELECT func_name || '|' || func_arg FROM pgq.maint_operations() WHERE func_name = 'londiste.root_check_seqs'")" = "londiste.root_check_seqs|q" ]
+}
