@@ -14,6 +14,17 @@ $$;
 -- Publish every local sequence whose real value came within i_buffer
 -- (at least 10; default 10000) of the published one: the new published
 -- value is real + 3 * buffer.  100 done, 402 not root, 404 no queue.
+-- Made only where pgq_node is installed: PgQ's maint_operations (the
+-- original's too, which pgqd runs) calls it for the root queues it finds
+-- in pgq_node.node_info as soon as the function exists, so a Skytools 2
+-- database without pgq_node must not have it.  An install run again
+-- after pgq_node's adds it.
+DO $do$
+BEGIN
+	IF to_regclass('pgq_node.node_info') IS NULL THEN
+		RETURN;
+	END IF;
+	EXECUTE $f$
 CREATE OR REPLACE FUNCTION londiste.root_check_seqs(i_queue_name text, i_buffer int8,
 	OUT ret_code int4, OUT ret_note text)
 LANGUAGE plpgsql
@@ -52,13 +63,17 @@ BEGIN
 	END LOOP;
 	ret_code := 100; ret_note := 'Sequences updated';
 END $$;
-
+	$f$;
+	EXECUTE $f$
 CREATE OR REPLACE FUNCTION londiste.root_check_seqs(i_queue_name text,
 	OUT ret_code int4, OUT ret_note text)
 LANGUAGE sql
 SET search_path = pg_catalog, londiste, pg_temp AS $$
 	SELECT f.ret_code, f.ret_note FROM londiste.root_check_seqs(i_queue_name, 10000) f
 $$;
+	$f$;
+END
+$do$;
 
 -- 200 added, 201 added before, 400 no such sequence here, 404 (not
 -- root) the set has no such sequence.

@@ -57,10 +57,12 @@ REVOKE ALL ON FUNCTION
 	londiste.drop_table_triggers(text, text),
 	londiste.table_info_trigger(),
 	londiste.create_trigger(text, text, text[], text, text),
+	londiste.create_partition(text, text, text, text, timestamptz, text),
+	londiste.is_obsolete_partition(text, interval, text),
+	londiste.list_obsolete_partitions(text, interval, text),
+	londiste.drop_obsolete_partitions(text, interval, text),
 	londiste.set_session_replication_role(text, bool),
-	londiste.upgrade_schema(),
-	londiste.root_check_seqs(text),
-	londiste.root_check_seqs(text, int8)
+	londiste.upgrade_schema()
 FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION
@@ -98,19 +100,30 @@ GRANT EXECUTE ON FUNCTION
 	londiste.drop_table_triggers(text, text),
 	londiste.table_info_trigger(),
 	londiste.create_trigger(text, text, text[], text, text),
+	londiste.create_partition(text, text, text, text, timestamptz, text),
+	londiste.is_obsolete_partition(text, interval, text),
+	londiste.list_obsolete_partitions(text, interval, text),
+	londiste.drop_obsolete_partitions(text, interval, text),
 	londiste.set_session_replication_role(text, bool),
 	londiste.upgrade_schema(),
-	londiste.periodic_maintenance(),
-	londiste.root_check_seqs(text),
-	londiste.root_check_seqs(text, int8)
+	londiste.periodic_maintenance()
 TO londiste_writer;
 
 DO $g$
 BEGIN
 	IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pgq_admin') THEN
-		GRANT EXECUTE ON FUNCTION londiste.periodic_maintenance(),
-			londiste.root_check_seqs(text), londiste.root_check_seqs(text, int8)
-		TO pgq_admin;
+		GRANT EXECUTE ON FUNCTION londiste.periodic_maintenance() TO pgq_admin;
+	END IF;
+	-- root_check_seqs exists only beside pgq_node (42-seqs.sql)
+	IF to_regprocedure('londiste.root_check_seqs(text)') IS NOT NULL THEN
+		REVOKE ALL ON FUNCTION londiste.root_check_seqs(text),
+			londiste.root_check_seqs(text, int8) FROM PUBLIC;
+		GRANT EXECUTE ON FUNCTION londiste.root_check_seqs(text),
+			londiste.root_check_seqs(text, int8) TO londiste_writer;
+		IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'pgq_admin') THEN
+			GRANT EXECUTE ON FUNCTION londiste.root_check_seqs(text),
+				londiste.root_check_seqs(text, int8) TO pgq_admin;
+		END IF;
 	END IF;
 END
 $g$;
