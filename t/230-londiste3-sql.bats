@@ -432,6 +432,16 @@ triggers() {
 	run --separate-stderr lon remove-table public.pyt
 	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
 	[ "$(events lroot q | tail -1)" = "londiste.remove-table|public.pyt|||" ]
+	# execute: run once, sent down as EXECUTE
+	printf 'CREATE TABLE pyexec (a int);\n' > "$BATS_TEST_TMPDIR/ddl1.sql"
+	run --separate-stderr lon execute "$BATS_TEST_TMPDIR/ddl1.sql"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$(sql lroot "SELECT to_regclass('public.pyexec') IS NOT NULL")" = t ]
+	[ "$(sql lroot "SELECT ev_extra1 FROM pgq.event_template WHERE ev_type = 'EXECUTE' AND ev_data LIKE '%pyexec%'")" = ddl1.sql ]
+	run --separate-stderr lon execute "$BATS_TEST_TMPDIR/ddl1.sql"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"already applied"* ]]
+	[ "$(sql lroot "SELECT count(*) FROM pgq.event_template WHERE ev_type = 'EXECUTE' AND ev_extra1 = 'ddl1.sql'")" = 1 ]
 }
 
 @test "maintenance on a Skytools 2 provider (no pgq_node): periodic work only, no sequence check" {
