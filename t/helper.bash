@@ -75,6 +75,31 @@ pg_bindir() {
 	return 1
 }
 
+# Debian's psql, pg_dump and the other client programs in /usr/bin are
+# one Perl script that picks a server version on each call: 40 ms a
+# call, and a run makes thousands.  The tests call the programs of the
+# server they run directly, from a directory made once a run that holds
+# only those names: what a user's PATH lacks (pg_ctl, initdb) stays out
+# of the tests' PATH too.
+pg_client_dir() {
+	local d="$BATS_RUN_TMPDIR/pg-client" bin f
+	[ -d "$d" ] && { echo "$d"; return 0; }
+	bin=$(pg_bindir 2>/dev/null) || return 1
+	mkdir "$d.$$" || return 1
+	for f in $(find /usr/bin -maxdepth 1 -lname '*/pg_wrapper' 2>/dev/null); do
+		[ -x "$bin/${f##*/}" ] && ln -s "$bin/${f##*/}" "$d.$$/"
+	done
+	# several files of one run may get here at once: the first one wins
+	mv -T "$d.$$" "$d" 2>/dev/null || rm -rf "$d.$$"
+	echo "$d"
+}
+if [ -n "${BATS_RUN_TMPDIR:-}" ] && PG_CLIENT_DIR=$(pg_client_dir); then
+	case :$PATH: in
+	*":$PG_CLIENT_DIR:"*) ;;
+	*) PATH="$SKYTOOLS_BUILD/bin:$TOP/sh:$PG_CLIENT_DIR:${PATH#"$SKYTOOLS_BUILD/bin:$TOP/sh:"}" ;;
+	esac
+fi
+
 as_pg() {
 	if [ "$(id -u)" = 0 ]; then
 		runuser -u postgres -- env PATH="$PATH" ASAN_OPTIONS="$ASAN_OPTIONS" "$@"
