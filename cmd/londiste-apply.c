@@ -1444,7 +1444,9 @@ send_call(const char *what, const char *sql, int n, const char *const *p,
 /* --- a cascade node's own events ------------------------------------ */
 
 /* londiste 3's playback: the set's tables and sequences as the root
- * announces them, through the node's londiste functions. */
+ * announces them, through the node's londiste functions.  As there,
+ * only a sequence update's answer is judged: adding a table known
+ * already or removing one that is gone is no failure. */
 static const struct {
 	const char *type, *what, *sql;
 	bool seq_value;		/* ev_extra1 the sequence, ev_data its value */
@@ -1471,7 +1473,9 @@ set_event(int i, const struct ev *ev)
 	}
 	if (p[1] == NULL || (set_events[i].seq_value && p[2] == NULL))
 		reject(NULL, "%s event without its name or value", ev->type);
-	send_call(set_events[i].what, set_events[i].sql, set_events[i].seq_value ? 3 : 2,
+	run_break();
+	send_own_checked(set_events[i].seq_value ? check_ret : check_plain,
+	    set_events[i].what, NULL, set_events[i].sql, set_events[i].seq_value ? 3 : 2,
 	    p, NULL);
 	/* The rest of the batch has no events for it (as londiste 3
 	 * forgets it at once). */
@@ -1524,6 +1528,17 @@ execute_event(const struct ev *ev)
 	    " londiste.execute_finish($1, $2)", 2, p, NULL);
 }
 
+/* A pgq_node call for a cascade event.  Its answer is not judged, as
+ * londiste 3's worker does not: 301 for a location not known, 403 for
+ * this node's own, 201 for a partition that is not merged here are
+ * states of the node map, not failures of the batch. */
+static void
+send_node(const char *what, const char *sql, int n, const char *const *p)
+{
+	run_break();
+	send_own(what, NULL, sql, n, p, NULL);
+}
+
 /* pgq_node's events (pgq/cascade/worker.py's handling): the node map,
  * the global watermark, a merge leaf's tick.  A node keeps a copy of
  * the map, so these apply on a leaf too; the watermark and partition
@@ -1541,8 +1556,8 @@ cascade_event(const struct ev *ev)
 			return;
 		p[1] = ev->extra[0];
 		p[2] = ev->data;
-		send_call("set partition watermark", "SELECT ret_code, ret_note FROM"
-		    " pgq_node.set_partition_watermark($1, $2, $3::bigint)", 3, p, NULL);
+		send_node("set partition watermark", "SELECT ret_code, ret_note FROM"
+		    " pgq_node.set_partition_watermark($1, $2, $3::bigint)", 3, p);
 		return;
 	}
 	if (ev->extra[0] == NULL || strcmp(ev->extra[0], la.queue) != 0)
@@ -1551,18 +1566,15 @@ cascade_event(const struct ev *ev)
 	if (ev->data == NULL)
 		reject(NULL, "%s event without data", ev->type);
 	if (strcmp(type, "location-info") == 0) {
-		send_call("register location", "SELECT ret_code, ret_note FROM"
-		    " pgq_node.register_location($1, $2, $3, $4::boolean)", 4, p, NULL);
+		send_node("register location", "SELECT ret_code, ret_note FROM"
+		    " pgq_node.register_location($1, $2, $3, $4::boolean)", 4, p);
 	} else if (strcmp(type, "unregister-location") == 0) {
-		/* 301 (not known) and 403 (this node, its provider) are
-		 * answers, not failures: the worker goes on, as londiste 3's. */
-		run_break();
-		send_own("unregister location", NULL, "SELECT ret_code FROM"
-		    " pgq_node.unregister_location($1, $2)", 2, p, NULL);
+		send_node("unregister location", "SELECT ret_code, ret_note FROM"
+		    " pgq_node.unregister_location($1, $2)", 2, p);
 	} else if (strcmp(type, "global-watermark") == 0) {
 		if (la.branch)
-			send_call("set global watermark", "SELECT ret_code, ret_note FROM"
-			    " pgq_node.set_global_watermark($1, $2::bigint)", 2, p, NULL);
+			send_node("set global watermark", "SELECT ret_code, ret_note FROM"
+			    " pgq_node.set_global_watermark($1, $2::bigint)", 2, p);
 	} else {
 		reject(NULL, "unknown cascade event type %.40s", ev->type);
 	}

@@ -327,7 +327,7 @@ need_lon3() {
 		skip "londiste 3's SQL API (execute_start, global_update_seq) is not in sql/londiste yet"
 }
 
-@test "londiste-apply --node: EXECUTE runs once per node, also when it comes again; update-seq sets the sequence" {
+@test "londiste-apply --node: EXECUTE runs once per node, also when it comes again; update-seq sets the sequence; add-table, remove-table" {
 	need_lon3
 	ok=$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")
 	sql "$L" "CREATE SEQUENCE sq"
@@ -338,7 +338,9 @@ need_lon3() {
 		{ hbatch $((930 + b)) "$ok" $((ok + 1))
 		  hevent 1 EXECUTE "$script" f1.sql '\N' '\N'
 		  hevent 2 londiste.update-seq $((40 + b)) public.sq '\N' '\N'
-		  hend $((930 + b)) 2; } > "$BATS_TEST_TMPDIR/s"
+		  hevent 3 londiste.add-table public.new$b '\N' '\N' '\N'
+		  hevent 4 londiste.remove-table public.new1 '\N' '\N' '\N'
+		  hend $((930 + b)) 4; } > "$BATS_TEST_TMPDIR/s"
 		run --separate-stderr londiste-apply -d "$L" --consumer lw --node < "$BATS_TEST_TMPDIR/s"
 		[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
 		# delivered twice: skipped by the position
@@ -348,6 +350,7 @@ need_lon3() {
 	done
 	[ "$(sql "$L" 'SELECT count(*) FROM x1')" = 1 ]
 	[ "$(sql "$L" 'SELECT last_value FROM sq')" = 42 ]
+	[ "$(sql "$L" "SELECT string_agg(table_name, ',') FROM londiste.table_info WHERE table_name LIKE 'public.new%'")" = public.new2 ]
 	# a script that would commit the batch halfway fails it
 	{ hbatch 935 "$ok" $((ok + 1))
 	  hevent 1 EXECUTE 'CREATE TABLE x2 (a int); COMMIT; CREATE TABLE x3 (a int)' f2.sql '\N' '\N'
