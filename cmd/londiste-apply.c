@@ -674,18 +674,30 @@ row_dup(void)
 	return dup;
 }
 
+/* The current row's shape as a string into b: op and its column names
+ * (after table, when not NULL), each name after its length, so that no
+ * names, whatever bytes they hold, read as other names. */
+static void
+row_shape(struct buf *b, char op, const char *table)
+{
+	int i;
+
+	buf_reset(b);
+	buf_addch(b, op);
+	if (table != NULL)
+		buf_printf(b, "%zu:%s", strlen(table), table);
+	for (i = 0; i < la.row.n; i++)
+		buf_printf(b, "%zu:%s", strlen(la.row.f[i].key), la.row.f[i].key);
+}
+
 /* The shape of the current row, op on t; created on first use. */
 static struct shape *
 shape_for(char op, const struct table *t)
 {
 	struct shape *sh;
 	unsigned h;
-	int i;
 
-	buf_reset(&la.kb);
-	buf_printf(&la.kb, "%c\x1f%s", op, t->qname);
-	for (i = 0; i < la.row.n; i++)
-		buf_printf(&la.kb, "\x1f%s", la.row.f[i].key);
+	row_shape(&la.kb, op, t->qname);
 	h = hash(la.kb.data) & 255;
 	for (sh = la.shapes[h]; sh != NULL; sh = sh->next)
 		if (strcmp(sh->key, la.kb.data) == 0)
@@ -1268,10 +1280,7 @@ apply_row(struct table *t, char op)
 		pkpos[k] = i;
 	}
 
-	buf_reset(&la.kb);
-	buf_addch(&la.kb, op);
-	for (i = 0; i < la.row.n; i++)
-		buf_printf(&la.kb, "\x1f%s", la.row.f[i].key);
+	row_shape(&la.kb, op, NULL);
 	if (la.run_table == t && strcmp(la.kb.data, la.run_shape.data) == 0) {
 		la.run_len++;
 	} else {

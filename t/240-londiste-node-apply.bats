@@ -292,6 +292,28 @@ mid_batch() {
 	[ "$(sql "$L" 'SELECT * FROM t')" = "2|changed" ]
 }
 
+@test "londiste-apply: rows whose column names only read alike never share a statement; a column twice exits 2" {
+	sql "$L" "DO \$\$BEGIN EXECUTE format('CREATE TABLE w (id int PRIMARY KEY, a text, b text, %I text, %I text)',
+		E'a\\x1f', E'\\x1fb'); END\$\$"
+	subscribe "$L" public.w
+	{ hbatch 915 0 1
+	  hevent 1 I 'id=1&a%1F=x&b=y' public.w '\N' '\N'
+	  hevent 2 I 'id=2&a=p&%1Fb=q' public.w '\N' '\N'
+	  hend 915 2; } > "$BATS_TEST_TMPDIR/s"
+	run --separate-stderr londiste-apply -d "$L" --consumer c < "$BATS_TEST_TMPDIR/s"
+	[ "$status" -eq 0 ]
+	[ "$(sql "$L" "SELECT id, coalesce(a, '-'), coalesce(b, '-') FROM w ORDER BY id")" = "$(printf '1|-|y\n2|p|-')" ]
+	# a row of the same names as one before, but one of them twice
+	{ hbatch 916 1 2
+	  hevent 1 I 'id=3&a=1' public.w '\N' '\N'
+	  hevent 2 I 'id=4&id=5' public.w '\N' '\N'
+	  hend 916 2; } > "$BATS_TEST_TMPDIR/s"
+	run --separate-stderr londiste-apply -d "$L" --consumer c < "$BATS_TEST_TMPDIR/s"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"event 2 (table public.w)"*twice* ]]
+	[ "$(sql "$L" 'SELECT count(*) FROM w')" = 2 ]
+}
+
 @test "londiste-apply --node: pgq.location-info and pgq.global-watermark; unknown types stop (2), other tables' rows are skipped" {
 	ok=$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")
 	{ hbatch 920 "$ok" $((ok + 1))
