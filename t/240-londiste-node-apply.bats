@@ -252,6 +252,58 @@ mid_batch() {
 	cmp "$BATS_TEST_TMPDIR/root" "$BATS_TEST_TMPDIR/branch"
 }
 
+# The worker's transaction copies rows into a table: its first
+# statements (position, event table) have run.
+copying_rows() {
+	[ "$(sql "$B" "SELECT count(*) > 0 FROM pg_stat_activity
+		WHERE application_name = 'londiste-apply' AND backend_xid IS NOT NULL
+		AND query LIKE 'COPY %'")" = t ]
+}
+
+@test "londiste-apply --node: the branch's queue rotates while a batch goes into it: its consumers lose nothing" {
+	# a first batch, and every consumer of the branch's queue past it,
+	# so that the queue may rotate
+	sql "$R" "INSERT INTO t VALUES (0, 'first')"
+	tick "$R" q
+	cascade
+	batches "$R" > /dev/null
+	batches "$B" > /dev/null
+	sql "$B" "UPDATE pgq.queue SET queue_rotation_period = '0';
+		UPDATE pgq.subscription SET sub_last_tick = (SELECT max(tick_id) FROM pgq.tick)"
+	sql "$R" "INSERT INTO t SELECT g, 'v' FROM generate_series(1, 3000) g"
+	tick "$R" q
+	pgq-next-batch -d "$R" q bw | pgq-events -d "$R" > "$BATS_TEST_TMPDIR/s"
+	n=$(wc -l < "$BATS_TEST_TMPDIR/s")
+	mkfifo "$BATS_TEST_TMPDIR/f"
+	londiste-apply -d "$B" --consumer bw --node < "$BATS_TEST_TMPDIR/f" > "$BATS_TEST_TMPDIR/out" 3>&- &
+	pid=$!
+	exec 7> "$BATS_TEST_TMPDIR/f"
+	head -n $((n - 1)) "$BATS_TEST_TMPDIR/s" >&7
+	# it has read which table is current; now rotate under it (only
+	# once: the next rotation waits for the batch)
+	wait_for copying_rows
+	cur=$(sql "$B" "SELECT queue_cur_table FROM pgq.queue")
+	for r in 1 2 3; do
+		sql "$B" "SELECT pgq.maint_rotate_tables_step1('q')" >/dev/null
+		sql "$B" "SELECT pgq.maint_rotate_tables_step2()" >/dev/null
+	done
+	[ "$(sql "$B" "SELECT queue_cur_table FROM pgq.queue")" = $(((cur + 1) % 3)) ]
+	tail -n 1 "$BATS_TEST_TMPDIR/s" >&7
+	exec 7>&-
+	wait "$pid"
+	pgq-finish-batch -d "$R" < "$BATS_TEST_TMPDIR/out" >/dev/null
+	# the events went into the table that was current when the batch
+	# began, and the branch's consumers get them all
+	pfx=$(sql "$B" "SELECT queue_data_pfx FROM pgq.queue")
+	[ "$(sql "$B" "SELECT count(*) FROM ${pfx}_$cur")" -ge 3000 ]
+	batches "$R" > "$BATS_TEST_TMPDIR/root"
+	batches "$B" > "$BATS_TEST_TMPDIR/branch"
+	[ "$(grep -vc '^batch' "$BATS_TEST_TMPDIR/branch")" -eq 3000 ]
+	cmp "$BATS_TEST_TMPDIR/root" "$BATS_TEST_TMPDIR/branch"
+	work "$B" "$L" lw
+	same_tables
+}
+
 @test "londiste-apply --node: a hostile SQL fragment is refused (2), nothing of the batch applied" {
 	ok=$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")
 	for frag in "I|(id,v) values ('1',(select 'x'))" "I|(id,v) values ('1','a'); drop table t" \
