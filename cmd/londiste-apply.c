@@ -78,10 +78,10 @@ struct stage {
 	char *delim;		/* array delimiter of each column's type */
 };
 
-/* An event of the stream, its fields unescaped; NULL for SQL NULL.  The
- * fields a plain run does not read are left NULL. */
+/* An event of the stream, the fields it is applied by, unescaped; NULL
+ * for SQL NULL.  Without --node, extra2..4 are left NULL. */
 struct ev {
-	const char *id, *time, *txid, *retry, *type;
+	const char *txid, *type;
 	char *data;
 	const char *extra[4];
 };
@@ -1996,15 +1996,13 @@ event_record(struct stream *st)
 	ev.data = field(st->f[E_DATA], "ev_data", true);
 	ev.extra[0] = field(st->f[E_EXTRA1], "ev_extra1", true);
 	if (la.node) {
-		ev.id = field(st->f[E_ID], "ev_id", false);
-		ev.time = field(st->f[E_TIME], "ev_time", false);
-		ev.retry = field(st->f[E_RETRY], "ev_retry", true);
 		for (i = 1; i < 4; i++)
 			ev.extra[i] = field(st->f[E_EXTRA1 + i], "ev_extra", true);
 		/* A cascade passes batches whole; a retried event would
 		 * be out of its batch (londiste 3's worker refuses it). */
-		if (ev.retry != NULL)
-			reject(NULL, "a retried event (ev_retry %.20s) in a cascaded queue", ev.retry);
+		if (!copytext_is_null(st->f[E_RETRY]))
+			reject(NULL, "a retried event (ev_retry %.20s) in a cascaded queue",
+			    st->f[E_RETRY]);
 	}
 	apply_event(&ev);
 }
