@@ -434,3 +434,26 @@ need_lon3() {
 	[ -z "$(sql "$L" "SELECT to_regclass('x2')")" ]
 	[ "$(sql "$L" "SELECT count(*) FROM londiste.applied_execute WHERE execute_file = 'f2.sql'")" = 0 ]
 }
+
+@test "londiste-apply --node: a table added on the root (londiste 3's local_add_table) reaches the set of branch and leaf, and replicates once added there" {
+	need_lon3
+	for db in "$R" "$B" "$L"; do
+		sql "$db" "CREATE TABLE u (id int PRIMARY KEY, v text)"
+	done
+	[ "$(sql "$R" "SELECT ret_code FROM londiste.local_add_table('q', 'public.u')")" = 200 ]
+	tick "$R" q
+	cascade
+	for db in "$B" "$L"; do
+		[ "$(sql "$db" "SELECT local FROM londiste.table_info WHERE table_name = 'public.u'")" = f ]
+		[ "$(sql "$db" "SELECT ret_code FROM londiste.local_add_table('q', 'public.u')")" = 200 ]
+		# as if londiste-copy had copied the (empty) table
+		sql "$db" "UPDATE londiste.subscriber_table SET state = 'ok' WHERE table_name = 'public.u'"
+	done
+	sql "$R" "INSERT INTO u SELECT g, 'u' || g FROM generate_series(1, 20) g; UPDATE u SET v = 'x' WHERE id = 3"
+	tick "$R" q
+	cascade
+	for db in "$B" "$L"; do
+		[ "$(dump "$R" u)" = "$(dump "$db" u)" ]
+	done
+	[ "$(sql "$L" "SELECT v FROM u WHERE id = 3")" = x ]
+}
