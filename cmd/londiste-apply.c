@@ -1838,6 +1838,12 @@ node_applied(PGresult *res)
 	if (strcmp(PQgetvalue(res, 0, 1), "root") == 0)
 		errx(EXIT_USAGE, "queue %s is the root here: its batches are"
 		    " not applied from another node", la.queue);
+	/* londiste 3's merge leaf copies into another queue and waits
+	 * for its ticks: not done here, and applying its batches alone
+	 * would leave the combined queue without them. */
+	if (!PQgetisnull(res, 0, 2))
+		errx(EXIT_USAGE, "queue %s is a merge leaf here (combined queue %s):"
+		    " not supported", la.queue, PQgetvalue(res, 0, 2));
 	la.branch = strcmp(PQgetvalue(res, 0, 1), "branch") == 0;
 	last = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	if (last >= stream_parse_id(la.cur_tick))
@@ -1880,8 +1886,8 @@ batch_begin(struct stream *s)
 	send_own("begin", NULL, "BEGIN", 0, NULL, NULL);
 	/* FOR UPDATE: a second londiste-apply of this consumer waits here. */
 	if (la.node) {
-		send_own("read node position", "la_npos", "SELECT s.last_tick_id, n.node_type"
-		    " FROM pgq_node.local_state s JOIN pgq_node.node_info n"
+		send_own("read node position", "la_npos", "SELECT s.last_tick_id, n.node_type,"
+		    " n.combined_queue FROM pgq_node.local_state s JOIN pgq_node.node_info n"
 		    " ON n.queue_name = s.queue_name"
 		    " WHERE s.queue_name = $1 AND s.consumer_name = $2 FOR UPDATE OF s",
 		    2, p, &res);

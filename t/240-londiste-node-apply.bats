@@ -207,9 +207,15 @@ hend() { printf 'end\t%s\t%s\n' "$1" "$2"; }
 	run --separate-stderr londiste-apply -d "$B" --consumer nobody --node < "$BATS_TEST_TMPDIR/s"
 	[ "$status" -eq 4 ]
 	[[ "$stderr" == *pgq_node.local_state* ]]
-	# the root applies nothing
+	# the root applies nothing, nor does a merge leaf
 	run --separate-stderr londiste-apply -d "$R" --consumer rw --node < "$BATS_TEST_TMPDIR/s"
 	[ "$status" -eq 2 ]
+	[[ "$stderr" == *root* ]]
+	sql "$B" "UPDATE pgq_node.node_info SET node_type = 'leaf', combined_queue = 'cq'"
+	run --separate-stderr londiste-apply -d "$B" --consumer bw --node < "$BATS_TEST_TMPDIR/s"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"merge leaf"* ]]
+	sql "$B" "UPDATE pgq_node.node_info SET node_type = 'branch', combined_queue = NULL"
 	# the real one goes on
 	run --separate-stderr londiste-apply -d "$B" --consumer bw --node < "$BATS_TEST_TMPDIR/s"
 	[ "$status" -eq 0 ]
