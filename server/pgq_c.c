@@ -1357,45 +1357,101 @@ op_word(TriggerEvent ev)
 	return "TRUNCATE";
 }
 
-/* pgq._truncate_event: every statement-level call. */
-static void
-truncate_event(TriggerData *tg, RelInfo *ri, enum fmt fmt)
-{
-	Trigger *tr = tg->tg_trigger;
-	StrList pk = { 0, NULL };
-	bool have_pk = false;
-	char *ev[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
-	int i;
+/* A trigger's arguments: the queue name, then options. */
+typedef struct TrigArgs {
+	const char *queue;
+	bool skip;
+	bool backup;
+	StrList ignore;
+	StrList pk;		/* pkey=, else the primary key */
+	const char *when;	/* when=EXPR or NULL */
+	int nov;		/* ev_*=EXPR overrides: */
+	int *ov_field;		/* the event field, index into ev[] */
+	const char **ov_expr;
+} TrigArgs;
 
+/* The event field (index into ev[]) an ev_*=EXPR argument sets, or -1. */
+static int
+override_field(const char *arg)
+{
+	static const char *const f[6] = { "ev_type=", "ev_data=",
+	    "ev_extra1=", "ev_extra2=", "ev_extra3=", "ev_extra4=" };
+	int k;
+
+	for (k = 0; k < 6; k++)
+		if (strncmp(arg, f[k], strlen(f[k])) == 0)
+			return k;
+	return -1;
+}
+
+/* As pgq._trigger_args: a statement trigger (row false) only honours
+ * deny and pkey= and passes over the rest. */
+static void
+parse_args(Trigger *tr, RelInfo *ri, const char *opword, bool row,
+    TrigArgs *a)
+{
+	bool have_pk = false;
+	int i, k;
+
+	memset(a, 0, sizeof(*a));
 	if (tr->tgnargs < 1)
 		ereport(ERROR, (errcode(ERRCODE_RAISE_EXCEPTION),
 		    errmsg("pgq trigger on %s: queue name argument missing",
 		    ri->fqname)));
+	a->queue = tr->tgargs[0];
+	a->ov_field = palloc(sizeof(int) * tr->tgnargs);
+	a->ov_expr = palloc(sizeof(char *) * tr->tgnargs);
 	for (i = 1; i < tr->tgnargs; i++) {
-		const char *a = tr->tgargs[i];
+		const char *s = tr->tgargs[i];
 
-		if (strcmp(a, "deny") == 0)
+		if (strcmp(s, "deny") == 0)
 			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			    errmsg("Table '%s' to queue '%s': change not allowed (TRUNCATE)",
-			    ri->fqname, tr->tgargs[0])));
-		else if (strncmp(a, "pkey=", 5) == 0) {
-			pk = split_list(a + 5);
+			    errmsg("Table '%s' to queue '%s': change not allowed (%s)",
+			    ri->fqname, a->queue, opword)));
+		else if (strncmp(s, "pkey=", 5) == 0) {
+			a->pk = split_list(s + 5);
 			have_pk = true;
-		}
+		} else if (!row)
+			continue;
+		else if (strcmp(s, "SKIP") == 0)
+			a->skip = true;
+		else if (strcmp(s, "backup") == 0)
+			a->backup = true;
+		else if (strncmp(s, "ignore=", 7) == 0)
+			a->ignore = split_list(s + 7);
+		else if (strncmp(s, "when=", 5) == 0)
+			a->when = s + 5;
+		else if ((k = override_field(s)) >= 0) {
+			a->ov_field[a->nov] = k;
+			a->ov_expr[a->nov++] = strchr(s, '=') + 1;
+		} else
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			    errmsg("pgq trigger on %s: unknown argument \"%s\"",
+			    ri->fqname, s)));
 	}
+	if (!have_pk) {
+		a->pk.n = ri->npk;
+		a->pk.v = ri->pk;
+	}
+}
+
+/* pgq._truncate_event: every statement-level call. */
+static void
+truncate_event(TriggerData *tg, RelInfo *ri, enum fmt fmt)
+{
+	TrigArgs a;
+	char *ev[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
+
+	parse_args(tg->tg_trigger, ri, "TRUNCATE", false, &a);
 	if (fmt == FMT_JSON) {
-		if (!have_pk) {
-			pk.n = ri->npk;
-			pk.v = ri->pk;
-		}
-		ev[0] = json_type(ri, "TRUNCATE", &pk);
+		ev[0] = json_type(ri, "TRUNCATE", &a.pk);
 		ev[1] = "{}";
 	} else {
 		ev[0] = "R";
 		ev[1] = "";
 	}
 	ev[2] = ri->fqname;
-	call_insert_event(tr->tgargs[0], ev);
+	call_insert_event(a.queue, ev);
 }
 
 /* The event field (index into ev[]) a deprecated _pgq_ev_* column
@@ -1417,241 +1473,252 @@ magic_field(const char *name)
 	return -1;
 }
 
+/* One row change as the event builders see it. */
+typedef struct Change {
+	RelInfo *ri;
+	char op;		/* 'I', 'U' or 'D' */
+	char **nv;		/* text form of each column, new row (not D) */
+	char **ov;		/* old row (not I) */
+	char **v;		/* the row the event carries: ov for D, else nv */
+	bool *ign;		/* left out of the row data */
+	bool *inpk;		/* a key column */
+	int *magic;		/* the event field a _pgq_ev_* column gives, or -1 */
+} Change;
+
+static void
+mark_columns(Change *c, const TrigArgs *a)
+{
+	RelInfo *ri = c->ri;
+	int i;
+
+	c->ign = palloc(sizeof(bool) * (ri->ncols + 1));
+	c->inpk = palloc(sizeof(bool) * (ri->ncols + 1));
+	c->magic = palloc(sizeof(int) * (ri->ncols + 1));
+	for (i = 0; i < ri->ncols; i++) {
+		c->magic[i] = magic_field(ri->cols[i].name);
+		/* the deprecated event-field columns are not row data */
+		c->ign[i] = c->magic[i] >= 0 || in_list(&a->ignore, ri->cols[i].name);
+		c->inpk[i] = in_list(&a->pk, ri->cols[i].name);
+	}
+}
+
+/* An UPDATE: refuses a key change; true when only ignored columns
+ * changed, which tells nothing. */
+static bool
+only_ignored_changed(const Change *c, const TrigArgs *a)
+{
+	bool changed = false, anydiff = false;
+	int i;
+
+	for (i = 0; i < c->ri->ncols; i++) {
+		if (same(c->nv[i], c->ov[i]))
+			continue;
+		anydiff = true;
+		if (c->inpk[i])
+			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			    errmsg("primary key update not allowed")));
+		if (!c->ign[i])
+			changed = true;
+	}
+	return !changed && a->ignore.n > 0 && anydiff;
+}
+
+static void
+urlenc_event(const Change *c, const TrigArgs *a, char **ev)
+{
+	StringInfoData b;
+	int i;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, c->op);
+	appendStringInfoChar(&b, ':');
+	for (i = 0; i < a->pk.n; i++) {
+		if (i > 0)
+			appendStringInfoChar(&b, ',');
+		appendStringInfoString(&b, a->pk.v[i]);
+	}
+	ev[0] = b.data;
+	ev[1] = urlenc_row(c->ri, c->v, c->ign);
+	if (c->op == 'U' && a->backup)
+		ev[3] = urlenc_row(c->ri, c->ov, c->ign);
+}
+
+static void
+json_event(const Change *c, const TrigArgs *a, char **ev)
+{
+	ev[0] = json_type(c->ri, c->op == 'I' ? "INSERT" : c->op == 'U' ?
+	    "UPDATE" : "DELETE", &a->pk);
+	ev[1] = json_row(c->ri, c->v, c->ign);
+	if (c->op == 'U' && a->backup)
+		ev[3] = json_row(c->ri, c->ov, c->ign);
+}
+
+/* sqltriga's INSERT: (cols) values (vals); NULL when every column is
+ * left out. */
+static char *
+sql_insert(const Change *c)
+{
+	StringInfoData cols, vals;
+	bool any = false;
+	int i;
+
+	initStringInfo(&cols);
+	initStringInfo(&vals);
+	for (i = 0; i < c->ri->ncols; i++) {
+		if (c->ign[i])
+			continue;
+		if (any) {
+			appendStringInfoChar(&cols, ',');
+			appendStringInfoChar(&vals, ',');
+		}
+		any = true;
+		appendStringInfoString(&cols, quote_identifier(c->ri->cols[i].name));
+		append_literal(&vals, c->nv[i]);
+	}
+	return any ? psprintf("(%s) values (%s)", cols.data, vals.data) : NULL;
+}
+
+/* The key of the old row, k=v joined by " and "; string_agg drops the
+ * NULL key parts, and gives NULL for none. */
+static char *
+sql_where(const Change *c)
+{
+	StringInfoData b;
+	bool any = false;
+	int i;
+
+	initStringInfo(&b);
+	for (i = 0; i < c->ri->ncols; i++) {
+		if (!c->inpk[i] || c->ov[i] == NULL)
+			continue;
+		if (any)
+			appendStringInfoString(&b, " and ");
+		any = true;
+		appendStringInfo(&b, "%s=%s", quote_identifier(c->ri->cols[i].name),
+		    quote_literal_cstr(c->ov[i]));
+	}
+	return any ? b.data : NULL;
+}
+
+/* An UPDATE's assignments of the changed columns; when none changed, a
+ * no-op assignment of the first key column keeps the SQL valid (NULL
+ * if that one is NULL). */
+static char *
+sql_set(const Change *c, const TrigArgs *a)
+{
+	RelInfo *ri = c->ri;
+	StringInfoData b;
+	bool any = false;
+	int i;
+
+	initStringInfo(&b);
+	for (i = 0; i < ri->ncols; i++) {
+		if (c->ign[i] || same(c->nv[i], c->ov[i]))
+			continue;
+		if (any)
+			appendStringInfoChar(&b, ',');
+		any = true;
+		appendStringInfo(&b, "%s=", quote_identifier(ri->cols[i].name));
+		append_literal(&b, c->nv[i]);
+	}
+	if (any)
+		return b.data;
+	for (i = 0; i < ri->ncols; i++)
+		if (strcmp(ri->cols[i].name, a->pk.v[0]) == 0)
+			break;
+	if (i == ri->ncols || c->nv[i] == NULL)
+		return NULL;
+	return psprintf("%s=%s", quote_identifier(a->pk.v[0]),
+	    quote_literal_cstr(c->nv[i]));
+}
+
+static void
+sql_event(const Change *c, const TrigArgs *a, char **ev)
+{
+	char *where, *setc;
+
+	ev[0] = c->op == 'I' ? "I" : c->op == 'U' ? "U" : "D";
+	if (c->op != 'I' && a->pk.n == 0)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		    errmsg("pgq.sqltriga: table %s has no primary key (give pkey=)",
+		    c->ri->fqname)));
+	if (c->op == 'I') {
+		ev[1] = sql_insert(c);
+		return;
+	}
+	where = sql_where(c);
+	if (c->op == 'D') {
+		ev[1] = where;
+		return;
+	}
+	setc = sql_set(c, a);
+	if (setc != NULL && where != NULL)
+		ev[1] = psprintf("%s where %s", setc, where);
+}
+
+/* The _pgq_ev_* columns, then the ev_*=EXPR arguments, over what the
+ * format made. */
+static void
+event_overrides(const Change *c, const TrigArgs *a, HeapTuple rowt,
+    TupleDesc desc, char **ev)
+{
+	int i;
+
+	for (i = 0; i < c->ri->ncols; i++)
+		if (c->magic[i] >= 0)
+			ev[c->magic[i]] = c->v[i];
+	for (i = 0; i < a->nov; i++)
+		ev[a->ov_field[i]] = row_expr(c->ri, a->ov_expr[i], rowt, desc);
+}
+
 /* pgq._row_event: returns true when a BEFORE trigger is to skip the
  * change (SKIP). */
 static bool
 row_event(TriggerData *tg, RelInfo *ri, enum fmt fmt)
 {
-	Trigger *tr = tg->tg_trigger;
 	TupleDesc desc = RelationGetDescr(tg->tg_relation);
 	TriggerEvent tev = tg->tg_event;
-	char op = TRIGGER_FIRED_BY_INSERT(tev) ? 'I' :
-	    TRIGGER_FIRED_BY_UPDATE(tev) ? 'U' : 'D';
-	HeapTuple newt = NULL, oldt = NULL, rowt;
-	bool skip = false, backup = false, have_pk = false;
-	StrList ignore = { 0, NULL }, pk = { 0, NULL };
-	const char *when_expr = NULL;
-	const char **ov_cols, **ov_exprs;
-	int nov = 0, i;
-	char **nv = NULL, **ov = NULL, **v;
-	bool *ign, *inpk;
+	Change c;
+	TrigArgs a;
+	HeapTuple rowt;
 	char *ev[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
-	int *magic;
-	StringInfoData b;
 
-	if (op == 'I')
-		newt = tg->tg_trigtuple;
-	else if (op == 'U') {
-		oldt = tg->tg_trigtuple;
-		newt = tg->tg_newtuple;
-	} else
-		oldt = tg->tg_trigtuple;
-
-	if (tr->tgnargs < 1)
-		ereport(ERROR, (errcode(ERRCODE_RAISE_EXCEPTION),
-		    errmsg("pgq trigger on %s: queue name argument missing",
-		    ri->fqname)));
-	ov_cols = palloc(sizeof(char *) * tr->tgnargs);
-	ov_exprs = palloc(sizeof(char *) * tr->tgnargs);
-	for (i = 1; i < tr->tgnargs; i++) {
-		const char *a = tr->tgargs[i];
-
-		if (strcmp(a, "SKIP") == 0)
-			skip = true;
-		else if (strcmp(a, "backup") == 0)
-			backup = true;
-		else if (strcmp(a, "deny") == 0)
-			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			    errmsg("Table '%s' to queue '%s': change not allowed (%s)",
-			    ri->fqname, tr->tgargs[0], op_word(tev))));
-		else if (strncmp(a, "ignore=", 7) == 0)
-			ignore = split_list(a + 7);
-		else if (strncmp(a, "pkey=", 5) == 0) {
-			pk = split_list(a + 5);
-			have_pk = true;
-		} else if (strncmp(a, "when=", 5) == 0)
-			when_expr = a + 5;
-		else if (strncmp(a, "ev_type=", 8) == 0 ||
-		    strncmp(a, "ev_data=", 8) == 0 ||
-		    (strncmp(a, "ev_extra", 8) == 0 && a[8] >= '1' &&
-		    a[8] <= '4' && a[9] == '=')) {
-			const char *eq = strchr(a, '=');
-
-			ov_cols[nov] = pnstrdup(a, eq - a);
-			ov_exprs[nov++] = eq + 1;
-		} else
-			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			    errmsg("pgq trigger on %s: unknown argument \"%s\"",
-			    ri->fqname, a)));
-	}
-
-	if (!have_pk) {
-		pk.n = ri->npk;
-		pk.v = ri->pk;
-	}
-	if (op != 'I' && fmt != FMT_SQL && pk.n == 0)
+	memset(&c, 0, sizeof(c));
+	c.ri = ri;
+	c.op = TRIGGER_FIRED_BY_INSERT(tev) ? 'I' :
+	    TRIGGER_FIRED_BY_UPDATE(tev) ? 'U' : 'D';
+	parse_args(tg->tg_trigger, ri, op_word(tev), true, &a);
+	if (c.op != 'I' && fmt != FMT_SQL && a.pk.n == 0)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 		    errmsg("Update/Delete on table without pkey")));
-
-	rowt = op == 'D' ? oldt : newt;
-	if (when_expr != NULL) {
-		char *r = row_expr(ri, when_expr, rowt, desc);
+	/* tg_trigtuple is the new row of an INSERT, else the old one */
+	rowt = c.op == 'U' ? tg->tg_newtuple : tg->tg_trigtuple;
+	if (a.when != NULL) {
+		char *r = row_expr(ri, a.when, rowt, desc);
 
 		if (r == NULL || !DatumGetBool(DirectFunctionCall1(boolin,
 		    CStringGetDatum(r))))
 			return false;
 	}
-
-	ign = palloc(sizeof(bool) * (ri->ncols + 1));
-	inpk = palloc(sizeof(bool) * (ri->ncols + 1));
-	magic = palloc(sizeof(int) * (ri->ncols + 1));
-	for (i = 0; i < ri->ncols; i++) {
-		magic[i] = magic_field(ri->cols[i].name);
-		/* the deprecated event-field columns are not row data */
-		ign[i] = magic[i] >= 0 || in_list(&ignore, ri->cols[i].name);
-		inpk[i] = in_list(&pk, ri->cols[i].name);
-	}
-	if (op != 'D')
-		nv = row_values(ri, newt, desc);
-	if (op != 'I')
-		ov = row_values(ri, oldt, desc);
-
-	if (op == 'U') {
-		bool changed = false, anydiff = false;
-
-		for (i = 0; i < ri->ncols; i++) {
-			if (same(nv[i], ov[i]))
-				continue;
-			anydiff = true;
-			if (inpk[i])
-				ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				    errmsg("primary key update not allowed")));
-			if (!ign[i])
-				changed = true;
-		}
-		/* only ignored columns changed: nothing to tell */
-		if (!changed && ignore.n > 0 && anydiff)
-			return false;
-	}
+	mark_columns(&c, &a);
+	if (c.op != 'D')
+		c.nv = row_values(ri, rowt, desc);
+	if (c.op != 'I')
+		c.ov = row_values(ri, tg->tg_trigtuple, desc);
+	c.v = c.op == 'D' ? c.ov : c.nv;
+	if (c.op == 'U' && only_ignored_changed(&c, &a))
+		return false;
 
 	ev[2] = ri->fqname;
-	v = op == 'D' ? ov : nv;
-	if (fmt == FMT_URLENC) {
-		initStringInfo(&b);
-		appendStringInfoChar(&b, op);
-		appendStringInfoChar(&b, ':');
-		for (i = 0; i < pk.n; i++) {
-			if (i > 0)
-				appendStringInfoChar(&b, ',');
-			appendStringInfoString(&b, pk.v[i]);
-		}
-		ev[0] = b.data;
-		ev[1] = urlenc_row(ri, v, ign);
-		if (op == 'U' && backup)
-			ev[3] = urlenc_row(ri, ov, ign);
-	} else if (fmt == FMT_SQL) {
-		ev[0] = op == 'I' ? "I" : op == 'U' ? "U" : "D";
-		if (op != 'I' && pk.n == 0)
-			ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			    errmsg("pgq.sqltriga: table %s has no primary key (give pkey=)",
-			    ri->fqname)));
-		initStringInfo(&b);
-		if (op == 'I') {
-			StringInfoData vals;
-			bool any = false;
-
-			initStringInfo(&vals);
-			for (i = 0; i < ri->ncols; i++) {
-				if (ign[i])
-					continue;
-				if (any) {
-					appendStringInfoChar(&b, ',');
-					appendStringInfoChar(&vals, ',');
-				}
-				any = true;
-				appendStringInfoString(&b,
-				    quote_identifier(ri->cols[i].name));
-				append_literal(&vals, nv[i]);
-			}
-			if (any)
-				ev[1] = psprintf("(%s) values (%s)", b.data, vals.data);
-		} else {
-			StringInfoData where;
-			bool anyw = false;
-
-			/* string_agg drops the NULL key parts */
-			initStringInfo(&where);
-			for (i = 0; i < ri->ncols; i++) {
-				if (!inpk[i] || ov[i] == NULL)
-					continue;
-				if (anyw)
-					appendStringInfoString(&where, " and ");
-				anyw = true;
-				appendStringInfo(&where, "%s=%s",
-				    quote_identifier(ri->cols[i].name),
-				    quote_literal_cstr(ov[i]));
-			}
-			if (op == 'D')
-				ev[1] = anyw ? where.data : NULL;
-			else {
-				bool anys = false;
-				char *setc = NULL;
-
-				for (i = 0; i < ri->ncols; i++) {
-					if (ign[i] || same(nv[i], ov[i]))
-						continue;
-					if (anys)
-						appendStringInfoChar(&b, ',');
-					anys = true;
-					appendStringInfo(&b, "%s=",
-					    quote_identifier(ri->cols[i].name));
-					append_literal(&b, nv[i]);
-				}
-				if (anys)
-					setc = b.data;
-				else {
-					/* nothing changed: a no-op assignment
-					 * keeps the SQL valid */
-					for (i = 0; i < ri->ncols; i++)
-						if (strcmp(ri->cols[i].name, pk.v[0]) == 0)
-							break;
-					if (i < ri->ncols && nv[i] != NULL)
-						setc = psprintf("%s=%s",
-						    quote_identifier(pk.v[0]),
-						    quote_literal_cstr(nv[i]));
-				}
-				if (setc != NULL && anyw)
-					ev[1] = psprintf("%s where %s", setc,
-					    where.data);
-			}
-		}
-	} else {
-		ev[0] = json_type(ri, op == 'I' ? "INSERT" : op == 'U' ?
-		    "UPDATE" : "DELETE", &pk);
-		ev[1] = json_row(ri, v, ign);
-		if (op == 'U' && backup)
-			ev[3] = json_row(ri, ov, ign);
-	}
-
-	for (i = 0; i < ri->ncols; i++)
-		if (magic[i] >= 0)
-			ev[magic[i]] = v[i];
-
-	for (i = 0; i < nov; i++) {
-		const char *c = ov_cols[i];
-		int k;
-
-		if (strcmp(c, "ev_type") == 0)
-			k = 0;
-		else if (strcmp(c, "ev_data") == 0)
-			k = 1;
-		else
-			k = 2 + (c[8] - '1');
-		ev[k] = row_expr(ri, ov_exprs[i], rowt, desc);
-	}
-
-	call_insert_event(tr->tgargs[0], ev);
-	return skip;
+	if (fmt == FMT_URLENC)
+		urlenc_event(&c, &a, ev);
+	else if (fmt == FMT_SQL)
+		sql_event(&c, &a, ev);
+	else
+		json_event(&c, &a, ev);
+	event_overrides(&c, &a, rowt, desc, ev);
+	call_insert_event(a.queue, ev);
+	return a.skip;
 }
 
 static Datum
