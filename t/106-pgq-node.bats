@@ -5,6 +5,7 @@
 # in a fourth database gives the reference signatures.
 
 load helper
+load 1xx-extension
 
 setup_file() {
 	pg_start
@@ -400,36 +401,12 @@ events() {
 	# extensions: run a second server from a private copy of the
 	# installation (PostgreSQL finds its share directory relative to
 	# its executable) that holds ours instead.
-	local share pkglib inst f version
-	share=$(pg_config --sharedir)
-	pkglib=$(pg_config --pkglibdir)
-	inst="$TEST_DIR/inst"
-	version=$(sed -n 's/^VERSION *= *//p' "$TOP/Makefile")
-	mkdir -p "$inst$TEST_PGBIN" "$inst$share/extension" "$(dirname "$inst$pkglib")"
-	cp "$TEST_PGBIN/postgres" "$inst$TEST_PGBIN/postgres"
-	for f in "$share"/*; do
-		[ "$(basename "$f")" = extension ] || ln -s "$f" "$inst$share/"
-	done
-	for f in "$share"/extension/*; do
-		case $(basename "$f") in pgq.control|pgq--*|pgq_node.control|pgq_node--*) continue ;; esac
-		ln -s "$f" "$inst$share/extension/"
-	done
-	[ -e "$inst$pkglib" ] || ln -s "$pkglib" "$inst$pkglib"
-	"$TOP/sql/build-ext" pgq "$SKYTOOLS_SQLDIR/pgq.sql" "$version" "$inst$share/extension"
-	"$TOP/sql/build-ext" pgq_node "$SKYTOOLS_SQLDIR/pgq_node.sql" "$version" "$inst$share/extension"
-	grep -q "^requires = 'pgq'" "$inst$share/extension/pgq_node.control"
-	chmod -R a+rX "$inst"
-	as_pg "$TEST_PGBIN/initdb" -D "$TEST_DIR/extdata" -U postgres -A trust -E UTF8 \
-		--locale=C.UTF-8 --no-sync >"$TEST_DIR/extinit.log" 2>&1
-	printf "listen_addresses = ''\nunix_socket_directories = '%s'\nport = 5433\nfsync = off\n" \
-		"$TEST_DIR" >>"$TEST_DIR/extdata/postgresql.conf"
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/extdata" -p "$inst$TEST_PGBIN/postgres" \
-		-l "$TEST_DIR/extserver.log" -w -t 60 start >/dev/null
-	esql() { psql -XAtq -v ON_ERROR_STOP=1 -p 5433 -d "$1" -c "$2"; }
+	ext_server pgq pgq_node
+	grep -q "^requires = 'pgq'" "$EXTDIR/pgq_node.control"
 	esql postgres "CREATE DATABASE e"
 	esql e "CREATE EXTENSION pgq_node CASCADE"
 	run esql e "SELECT extname || ' ' || extversion FROM pg_extension WHERE extname LIKE 'pgq%' ORDER BY 1"
-	[ "$output" = "$(printf 'pgq %s\npgq_node %s' "$version" "$version")" ]
+	[ "$output" = "$(printf 'pgq %s\npgq_node %s' "$VERSION" "$VERSION")" ]
 	[ "$(esql e "SELECT pgq_node.skytools_c_version() IS NOT NULL, pgq_node.version()")" = "t|3.5" ]
 	esql e "SELECT * FROM pgq_node.register_location('xq', 'n', 'dbname=e', false);
 	        SELECT * FROM pgq_node.create_node('xq', 'root', 'n', 'w', NULL, NULL, NULL)" >/dev/null
