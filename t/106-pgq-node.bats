@@ -224,6 +224,33 @@ events() {
 	[ "$(call nleaf "set_node_attrs('nosuch', 'x')")" = "404|Node not found" ]
 }
 
+@test "consumer and worker state: what each 404 fills in (one lookup serves both)" {
+	cascade q11
+	ok nleaf "register_consumer('q11', 'c1', 'branch', 1)"
+	local cols="ret_code, coalesce(ret_note, '(null)'), node_type, node_name, completed_tick,
+		provider_node, provider_location, paused, uptodate, cur_error"
+	run sql nleaf "SELECT $cols FROM pgq_node.get_consumer_state('nosuch', 'c1')"
+	[ "$output" = "404|Unknown queue: nosuch||||||||" ]
+	run sql nleaf "SELECT $cols FROM pgq_node.get_consumer_state('q11', 'nosuch')"
+	[ "$output" = "404|Unknown consumer: q11/nosuch|leaf|leaf||||||" ]
+	run sql nleaf "SELECT $cols FROM pgq_node.get_consumer_state('q11', NULL)"
+	[ "$output" = "404|(null)|leaf|leaf||||||" ]
+	# a provider whose location is gone (past the foreign key, which
+	# the replica role does not check)
+	sql nleaf "SET session_replication_role = replica;
+		UPDATE pgq_node.local_state SET provider_node = 'gone' WHERE queue_name = 'q11'"
+	run sql nleaf "SELECT $cols FROM pgq_node.get_consumer_state('q11', 'c1')"
+	[ "$output" = "404|Unknown provider node: q11/gone|leaf|leaf|1|gone||f|f|" ]
+	run sql nleaf "SELECT $cols, worker_name, combined_queue FROM pgq_node.get_worker_state('q11')"
+	[ "$output" = "404|Unknown provider node: q11/gone|leaf|leaf|$(sql nleaf "SELECT last_tick_id FROM pgq_node.local_state WHERE queue_name = 'q11' AND consumer_name = 'w_leaf'")|gone||f|f||w_leaf|" ]
+	sql nleaf "DELETE FROM pgq_node.local_state WHERE queue_name = 'q11' AND consumer_name = 'w_leaf'"
+	run sql nleaf "SELECT $cols FROM pgq_node.get_worker_state('q11')"
+	[ "$output" = "404|Unknown consumer: q11/w_leaf|leaf|leaf||||||" ]
+	run --separate-stderr sql nleaf "SELECT pgq_node.is_leaf_node('nosuch')"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"queue does not exist: nosuch"* ]]
+}
+
 @test "switchover: demote_root in three steps, promote_branch, workers follow" {
 	cascade q6
 	sql nroot "SELECT pgq.insert_event('q6', 't', 'before')" >/dev/null
