@@ -350,17 +350,29 @@ BEGIN
 END
 $$;
 
+-- The body of the three triggers: queues the event, and says whether
+-- the trigger returns NULL (a statement trigger, or SKIP in a BEFORE
+-- trigger) rather than the row.
+CREATE OR REPLACE FUNCTION pgq._trigger(i_format text, i_level text, i_when text, i_op text,
+	i_args text[], i_relid oid, i_new record, i_old record)
+RETURNS boolean LANGUAGE plpgsql
+SET search_path = pg_catalog, pgq, pg_temp AS $$
+BEGIN
+	IF current_setting('session_replication_role') = 'local' THEN
+		RETURN i_level = 'STATEMENT';
+	END IF;
+	IF i_level = 'STATEMENT' THEN
+		PERFORM pgq._truncate_event(i_format, i_args, i_relid);
+		RETURN true;
+	END IF;
+	RETURN pgq._row_event(i_format, i_args, i_relid, i_op, i_new, i_old) AND i_when = 'BEFORE';
+END
+$$;
+
 CREATE OR REPLACE FUNCTION pgq.logutriga()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	IF current_setting('session_replication_role') = 'local' THEN
-		RETURN CASE WHEN TG_LEVEL = 'STATEMENT' THEN NULL WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
-	END IF;
-	IF TG_LEVEL = 'STATEMENT' THEN
-		PERFORM pgq._truncate_event('urlenc', TG_ARGV, TG_RELID);
-		RETURN NULL;
-	END IF;
-	IF pgq._row_event('urlenc', TG_ARGV, TG_RELID, TG_OP, NEW, OLD) AND TG_WHEN = 'BEFORE' THEN
+	IF pgq._trigger('urlenc', TG_LEVEL, TG_WHEN, TG_OP, TG_ARGV, TG_RELID, NEW, OLD) THEN
 		RETURN NULL;
 	END IF;
 	RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
@@ -370,14 +382,7 @@ $$;
 CREATE OR REPLACE FUNCTION pgq.sqltriga()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	IF current_setting('session_replication_role') = 'local' THEN
-		RETURN CASE WHEN TG_LEVEL = 'STATEMENT' THEN NULL WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
-	END IF;
-	IF TG_LEVEL = 'STATEMENT' THEN
-		PERFORM pgq._truncate_event('sql', TG_ARGV, TG_RELID);
-		RETURN NULL;
-	END IF;
-	IF pgq._row_event('sql', TG_ARGV, TG_RELID, TG_OP, NEW, OLD) AND TG_WHEN = 'BEFORE' THEN
+	IF pgq._trigger('sql', TG_LEVEL, TG_WHEN, TG_OP, TG_ARGV, TG_RELID, NEW, OLD) THEN
 		RETURN NULL;
 	END IF;
 	RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
@@ -387,14 +392,7 @@ $$;
 CREATE OR REPLACE FUNCTION pgq.jsontriga()
 RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-	IF current_setting('session_replication_role') = 'local' THEN
-		RETURN CASE WHEN TG_LEVEL = 'STATEMENT' THEN NULL WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
-	END IF;
-	IF TG_LEVEL = 'STATEMENT' THEN
-		PERFORM pgq._truncate_event('json', TG_ARGV, TG_RELID);
-		RETURN NULL;
-	END IF;
-	IF pgq._row_event('json', TG_ARGV, TG_RELID, TG_OP, NEW, OLD) AND TG_WHEN = 'BEFORE' THEN
+	IF pgq._trigger('json', TG_LEVEL, TG_WHEN, TG_OP, TG_ARGV, TG_RELID, NEW, OLD) THEN
 		RETURN NULL;
 	END IF;
 	RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
