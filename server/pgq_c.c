@@ -70,9 +70,6 @@ void _PG_init(void);
  * neither names. */
 enum { C_ID, C_TIME, C_OWNER, C_RETRY, C_TYPE, C_DATA, C_X1, C_X2, C_X3,
 	C_X4, NEVCOL };
-static const char *const ev_cols[NEVCOL] = { "ev_id", "ev_time",
-	"ev_owner", "ev_retry", "ev_type", "ev_data", "ev_extra1", "ev_extra2",
-	"ev_extra3", "ev_extra4" };
 static const Oid ev_types[NEVCOL] = { INT8OID, TIMESTAMPTZOID, INT4OID,
 	INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID };
 
@@ -173,6 +170,15 @@ typedef struct RelKey {
 	Oid relid;		/* hash key */
 	bool valid;
 } RelKey;
+
+/* The executor's single-row insert takes a ResultRelInfo from
+ * PostgreSQL 14 on; built against an older server, every event goes
+ * through the planned INSERT. */
+#define DIRECT_INSERT (PG_VERSION_NUM >= 140000)
+#if DIRECT_INSERT
+static const char *const ev_cols[NEVCOL] = { "ev_id", "ev_time",
+	"ev_owner", "ev_retry", "ev_type", "ev_data", "ev_extra1", "ev_extra2",
+	"ev_extra3", "ev_extra4" };
 
 /* How an event table takes a row.  Most take it directly: the row is
  * formed here, the table's defaults filled in, and stored, checked and
@@ -333,6 +339,7 @@ direct_insert(EvTable *et, Relation rel, const EvRow *r)
 	MemoryContextSwitchTo(old);
 	FreeExecutorState(estate);
 }
+#endif
 
 /* ---- the queue's row ---- */
 
@@ -595,6 +602,7 @@ static void
 store_event(QueueInfo *qi, const EvRow *r, ArrayType *pin, Datum queue,
     bool queue_null)
 {
+#if DIRECT_INSERT
 	if (OidIsValid(qi->relid)) {
 		Relation rel = try_table_open(qi->relid, RowExclusiveLock);
 
@@ -611,6 +619,7 @@ store_event(QueueInfo *qi, const EvRow *r, ArrayType *pin, Datum queue,
 			table_close(rel, NoLock);
 		}
 	}
+#endif
 	spi_insert(qi, r, pin, queue, queue_null);
 }
 
@@ -785,7 +794,9 @@ static void
 relcache_cb(Datum arg, Oid relid)
 {
 	invalidate(rel_cache, relid);
+#if DIRECT_INSERT
 	invalidate(ev_cache, relid);
+#endif
 }
 
 /* A renamed schema changes ev_extra1 without touching the relcache. */
