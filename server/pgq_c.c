@@ -270,6 +270,23 @@ load_evtable(EvTable *et, Relation rel)
 	et->cxt = cxt;
 }
 
+/* The entry of relid in a per-backend cache keyed by relation oid,
+ * made on first use. */
+static void *
+oid_cache_enter(HTAB **cache, const char *name, long nelem, Size entrysize,
+    Oid relid, bool *found)
+{
+	if (*cache == NULL) {
+		HASHCTL ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = entrysize;
+		*cache = hash_create(name, nelem, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	return hash_search(*cache, &relid, HASH_ENTER, found);
+}
+
 static EvTable *
 get_evtable(Relation rel)
 {
@@ -277,16 +294,8 @@ get_evtable(Relation rel)
 	EvTable *et;
 	bool found;
 
-	if (ev_cache == NULL) {
-		HASHCTL ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(EvTable);
-		ev_cache = hash_create("pgq_c event tables", 16, &ctl,
-		    HASH_ELEM | HASH_BLOBS);
-	}
-	et = hash_search(ev_cache, &relid, HASH_ENTER, &found);
+	et = oid_cache_enter(&ev_cache, "pgq_c event tables", 16,
+	    sizeof(EvTable), relid, &found);
 	if (!found) {
 		et->key.valid = false;
 		et->cxt = NULL;
@@ -1055,16 +1064,8 @@ get_relinfo(Relation rel)
 	RelInfo *ri;
 	bool found;
 
-	if (rel_cache == NULL) {
-		HASHCTL ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(RelInfo);
-		rel_cache = hash_create("pgq_c tables", 64, &ctl,
-		    HASH_ELEM | HASH_BLOBS);
-	}
-	ri = hash_search(rel_cache, &relid, HASH_ENTER, &found);
+	ri = oid_cache_enter(&rel_cache, "pgq_c tables", 64,
+	    sizeof(RelInfo), relid, &found);
 	if (!found) {
 		ri->key.valid = false;
 		ri->busy = 0;
