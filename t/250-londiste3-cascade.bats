@@ -1,0 +1,247 @@
+#!/usr/bin/env bats
+# londiste(1) with a [londiste3] config: Londiste 3 cascade nodes set up
+# and administered through pgq_node, and the worker that runs them.
+# Every node is a database of this file's cluster (t/251 spreads them
+# over clusters).
+
+load helper
+load 25x-cascade
+
+teardown() {
+	local n
+	for n in r1 b1 l1 l2; do
+		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
+	done
+	return 0
+}
+
+# The pipeline of a branch or leaf needs londiste-apply's node mode.
+need_node_mode() {
+	londiste-apply --help | grep -q -- '--node' ||
+		skip "londiste-apply has no --node (node mode) in this build"
+}
+
+ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
+
+@test "londiste3: config mistakes exit 2 before anything is done" {
+	new_db c1 none
+	cascade_ini c1
+	sed -i '/^db = /d' "$(ini c1)"
+	run --separate-stderr londiste "$(ini c1)" create-root c1
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"[londiste3] db is not set"* ]]
+	cascade_ini c1 ticker=sometimes
+	run --separate-stderr londiste "$(ini c1)" members
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"ticker must be external or internal"* ]]
+	cascade_ini c1 loop_delay=fast
+	run --separate-stderr londiste "$(ini c1)" members
+	[ "$status" -eq 2 ]
+	cascade_ini c1 no_such_key=1
+	run --separate-stderr londiste "$(ini c1)" members
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"unknown key no_such_key in [londiste3] (ignored)"* ]]
+	[[ "$stderr" == *"no node of queue q"* ]]
+	# nothing was installed
+	[ "$(sql c1 "SELECT count(*) FROM pg_namespace WHERE nspname IN ('pgq', 'pgq_node', 'londiste')")" = 0 ]
+	run --separate-stderr londiste "$(ini c1)" no-such-verb
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"unknown verb 'no-such-verb'"* ]]
+	run --separate-stderr londiste "$(ini c1)" create-root
+	[ "$status" -eq 2 ]
+	sed -i '/^public_node_location/d' "$(ini c1)"
+	run --separate-stderr londiste "$(ini c1)" create-root c1
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"public location is given neither"* ]]
+	run --separate-stderr londiste "$(ini c1)" create-root c1 "$(loc c1)" --bogus
+	[ "$status" -eq 2 ]
+	[ "$(sql c1 "SELECT count(*) FROM pg_namespace WHERE nspname IN ('pgq', 'pgq_node', 'londiste')")" = 0 ]
+}
+
+@test "londiste3: create-root installs pgq, pgq_node and londiste and makes the root; again is a no-op" {
+	new_db r1 none
+	cascade_ini r1
+	run --separate-stderr londiste "$(ini r1)" create-root r1
+	[ "$status" -eq 0 ]
+	[ "$(sql r1 "SELECT node_type || ' ' || node_name || ' ' || worker_name FROM pgq_node.get_node_info('q')")" = "root r1 r1_w" ]
+	[ "$(sql r1 "SELECT count(*) FROM pgq.get_queue_info() WHERE queue_name = 'q'")" = 1 ]
+	[ "$(sql r1 "SELECT to_regclass('londiste.completed') IS NOT NULL")" = t ]
+	run --separate-stderr londiste "$(ini r1)" create-root r1
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"already initialized as root"* ]]
+	# node_name and public_node_location may come from the config
+	new_db r2 none
+	cascade_ini r2 node_name=rootnode
+	londiste "$(ini r2)" create-root
+	[ "$(sql r2 "SELECT node_name FROM pgq_node.get_node_info('q')")" = rootnode ]
+}
+
+@test "londiste3: a database with the original PgQ is refused with exit 4" {
+	have_debian_pgq || skip "Debian's PgQ is not installed"
+	new_db d1 debian
+	cascade_ini d1
+	run --separate-stderr londiste "$(ini d1)" create-root d1
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"holds the original pgq"* ]]
+	[ "$(sql d1 "SELECT count(*) FROM pg_namespace WHERE nspname IN ('pgq_node', 'londiste')")" = 0 ]
+}
+
+@test "londiste3: a public location that reaches another database is refused" {
+	new_db r1 none
+	new_db other none
+	cascade_ini r1 "public_node_location=$(loc other)"
+	run --separate-stderr londiste "$(ini r1)" create-root r1
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"reaches another database"* ]]
+	[ "$(sql r1 "SELECT count(*) FROM pgq_node.node_info")" = 0 ]
+	londiste "$(ini r1)" create-root r1 --nocheck
+}
+
+@test "londiste3: create-branch and create-leaf join the cascade; members and status show it" {
+	cascade_tree r1 b1 l1 l2
+	run --separate-stderr londiste "$(ini r1)" members
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | cut -f1,2 | tr '\t\n' ' ')" = "b1 f l1 f l2 f r1 f " ]
+	# a new node learns the map of the root; the others learn of it
+	# from the root's queue, through their workers
+	run --separate-stderr londiste "$(ini l2)" members
+	[ "$(printf '%s\n' "$output" | cut -f1,2 | tr '\t\n' ' ')" = "b1 f l1 f l2 f r1 f " ]
+	[ "$(sql b1 "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "branch r1" ]
+	[ "$(sql l2 "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "leaf b1" ]
+	# the branch keeps a copy of the queue, ticked from above only
+	[ "$(sql b1 "SELECT queue_external_ticker AND queue_disable_insert FROM pgq.queue WHERE queue_name = 'q'")" = t ]
+	[ "$(sql b1 "SELECT string_agg(node_name, ',' ORDER BY 1) FROM pgq_node.get_subscriber_info('q')")" = "l1,l2" ]
+	run --separate-stderr londiste "$(ini l2)" status
+	[ "$status" -eq 0 ]
+	[[ "$output" == *$'\nr1 (root)\n'* ]]
+	[[ "$output" == *$'\n    b1 (branch)\n'* ]]
+	[[ "$output" == *$'\n        l1 (leaf)\n'* ]]
+	[[ "$output" == *$'\n        l2 (leaf)\n'* ]]
+	[[ "$output" == *"Lag: "* ]]
+	run --separate-stderr londiste "$(ini b1)" node-status
+	[ "$status" -eq 0 ]
+	[[ "$output" == "b1 (branch)"* ]]
+	[[ "$output" == *"Provider: r1"* ]]
+	[[ "$output" == *"Subscribers: l1, l2"* ]]
+	# a second node of the same name is refused, nothing changes
+	new_db l3 none
+	cascade_ini l3
+	run --separate-stderr londiste "$(ini l3)" create-leaf l1 --provider="$(loc b1)"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"node l1 already exists"* ]]
+	[ "$(sql l3 "SELECT count(*) FROM pgq_node.node_info")" = 0 ]
+	# a leaf feeds nobody
+	run --separate-stderr londiste "$(ini l3)" create-leaf l3 --provider="$(loc l1)"
+	[ "$status" -eq 2 ]
+	# without a provider
+	run --separate-stderr londiste "$(ini l3)" create-leaf l3
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"--provider"* ]]
+	# initial_provider_location does as --provider
+	cascade_ini l3 "initial_provider_location=$(loc b1)"
+	londiste "$(ini l3)" create-leaf l3
+	[ "$(sql r1 "SELECT count(*) FROM pgq_node.get_queue_locations('q')")" = 5 ]
+}
+
+@test "londiste3: tag-dead and tag-alive reach every live node" {
+	cascade_tree r1 b1 l1 l2
+	londiste "$(ini r1)" tag-dead l2
+	# l1 learns of l2 from the root's queue once its worker runs
+	for n in r1 b1; do
+		[ "$(sql $n "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'l2'")" = t ]
+	done
+	# the dead node itself is not told
+	[ "$(sql l2 "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'l2'")" = f ]
+	run --separate-stderr londiste "$(ini r1)" status
+	[[ "$output" == *"l2 (dead)"* ]]
+	londiste "$(ini r1)" tag-alive l2
+	for n in r1 b1 l2; do
+		[ "$(sql $n "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'l2'")" = f ]
+	done
+	run --separate-stderr londiste "$(ini r1)" tag-dead nobody
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"unknown node: nobody"* ]]
+}
+
+@test "londiste3: drop-node removes a leaf everywhere; a node with subscribers is refused" {
+	cascade_tree r1 b1 l1 l2
+	run --separate-stderr londiste "$(ini r1)" drop-node b1
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"still has subscribers"* ]]
+	londiste "$(ini r1)" drop-node l2
+	for n in r1 b1 l1; do
+		[ "$(sql $n "SELECT count(*) FROM pgq_node.get_queue_locations('q') WHERE node_name = 'l2'")" = 0 ]
+	done
+	[ "$(sql l2 "SELECT count(*) FROM pgq_node.node_info")" = 0 ]
+	[ "$(sql b1 "SELECT count(*) FROM pgq.get_consumer_info('q') WHERE consumer_name IN ('l2_w', '.l2.watermark')")" = 0 ]
+}
+
+@test "londiste3: the root's worker ticks (ticker = internal), publishes the global watermark, and acknowledges pause and resume" {
+	cascade_tree r1 b1 l1
+	cascade_ini r1 global_wm_publish_period=1
+	worker_start r1
+	wait_for test -s "$BATS_TEST_TMPDIR/r1.pid"
+	t0=$(root_top r1)
+	ticked() { [ "$(root_top r1)" -gt "$t0" ]; }
+	wait_for ticked
+	has_wm() {
+		[ "$(sql r1 "SELECT count(*) > 1 FROM $(sql r1 "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'") WHERE ev_type = 'pgq.global-watermark'")" = t ]
+	}
+	wait_for has_wm
+	run --separate-stderr londiste "$(ini r1)" pause
+	[ "$status" -eq 0 ]
+	[ "$(sql r1 "SELECT worker_paused AND worker_uptodate FROM pgq_node.get_node_info('q')")" = t ]
+	run --separate-stderr londiste "$(ini r1)" node-status
+	[[ "$output" == *PAUSED* ]]
+	londiste "$(ini r1)" resume
+	[ "$(sql r1 "SELECT NOT worker_paused AND worker_uptodate FROM pgq_node.get_node_info('q')")" = t ]
+	# a second daemon is refused while the first runs
+	run --separate-stderr londiste "$(ini r1)" -d worker
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"already running"* ]]
+	londiste -s "$(ini r1)"
+	[ ! -f "$BATS_TEST_TMPDIR/r1.pid" ]
+	grep -q 'worker stopped' "$BATS_TEST_TMPDIR/r1.log"
+}
+
+@test "londiste3: -k kills the worker; what it started goes too" {
+	cascade_tree r1 b1 l1
+	export SKYTOOLS_TEST_MARK=k$BATS_TEST_NUMBER
+	worker_start r1
+	wait_for has_marked "$SKYTOOLS_TEST_MARK" pgq-tick
+	londiste "$(ini r1)" worker -k
+	gone() { ! has_marked "$SKYTOOLS_TEST_MARK" pgq-tick && ! has_marked "$SKYTOOLS_TEST_MARK" psql; }
+	wait_for gone
+	run --separate-stderr londiste "$(ini r1)" -s
+	[ "$status" -eq 1 ]
+	unset SKYTOOLS_TEST_MARK
+}
+
+@test "londiste3: verbs not done yet say so with exit 2" {
+	cascade_tree r1 b1 l1
+	for v in switchover takeover resurrect; do
+		run --separate-stderr londiste "$(ini b1)" $v
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == *"$v"* ]]
+	done
+}
+
+@test "londiste3: events of the root reach the branch's queue with the root's ids and ticks, and every node's position" {
+	need_node_mode
+	cascade_tree r1 b1 l1 l2
+	for n in r1 b1 l1 l2; do worker_start $n; done
+	for i in $(seq 1 20); do
+		sql r1 "SELECT pgq.insert_event('q', 'x', 'ev$i')" >/dev/null
+	done
+	want=$(sql r1 "SELECT pgq.force_tick('q')")
+	for n in b1 l1 l2; do
+		wait_for caught_up $n r1
+	done
+	evs() {
+		sql "$1" "SELECT string_agg(ev_id || ':' || ev_data, ',' ORDER BY ev_id) FROM $(sql "$1" "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'") WHERE ev_type = 'x'"
+	}
+	[ -n "$(evs r1)" ]
+	[ "$(evs r1)" = "$(evs b1)" ]
+	# the branch has the root's ticks
+	[ "$(sql b1 "SELECT count(*) FROM pgq.tick t JOIN pgq.queue q ON q.queue_id = t.tick_queue WHERE q.queue_name = 'q' AND t.tick_id = $want")" = 1 ]
+}
