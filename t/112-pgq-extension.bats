@@ -161,3 +161,27 @@ esql() {
 	sp_temp_domain_trap mallory -p 5433 -d sp -- "SELECT 'x'::text"
 	[ "$(esql sp "SELECT count(*) FROM public.sp_trap WHERE who = 'mallory'")" -gt 0 ]
 }
+
+@test "CREATE EXTENSION londiste: ours with londiste 3's API, its state dumped; refuses the original's schema" {
+	esql postgres "CREATE DATABASE l3e"
+	esql l3e "CREATE EXTENSION pgq; CREATE EXTENSION pgq_node; CREATE EXTENSION londiste"
+	[ "$(esql l3e "SELECT londiste.skytools_c_version() IS NOT NULL, londiste.version()")" = "t|3.8" ]
+	esql l3e "SELECT * FROM pgq_node.register_location('xq', 'n', 'dbname=l3e', false);
+	          SELECT * FROM pgq_node.create_node('xq', 'root', 'n', 'w', NULL, NULL, NULL);
+	          CREATE TABLE t (id int PRIMARY KEY)" >/dev/null
+	[ "$(esql l3e "SELECT ret_code FROM londiste.local_add_table('xq', 't')")" = 200 ]
+	# root_check_seqs (made only beside pgq_node) belongs to the extension too
+	[ "$(esql l3e "SELECT count(*) FROM pg_depend d JOIN pg_extension x ON x.oid = d.refobjid
+	            WHERE x.extname = 'londiste' AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+	              AND d.objid = 'londiste.root_check_seqs(text)'::regprocedure")" = 1 ]
+	run pg_dump -p 5433 -d l3e --data-only -t londiste.table_info
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"xq	public.t	t	ok"* ]]
+	# a schema londiste of the original (plain install) is not taken over
+	esql postgres "CREATE DATABASE l3o"
+	esql l3o "CREATE EXTENSION pgq; CREATE SCHEMA londiste; CREATE TABLE londiste.table_info (queue_name text)"
+	run esql l3o "CREATE EXTENSION londiste"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"holds another Londiste"* ]]
+	[ "$(esql l3o "SELECT count(*) FROM pg_extension WHERE extname = 'londiste'")" = 0 ]
+}

@@ -4,6 +4,22 @@
 -- is created only when missing (tables) or replaced (functions), so the
 -- replication state survives.
 
+-- Never take over the original Londiste 3 (extension or plain install):
+-- its functions would be replaced one by one under its extension.  Ours
+-- is known by londiste.skytools_c_version().
+DO $guard$
+BEGIN
+	IF (to_regclass('londiste.table_info') IS NOT NULL
+	    OR EXISTS (SELECT 1 FROM pg_catalog.pg_extension e
+		        JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+		       WHERE e.extname = 'londiste' AND e.extversion LIKE '3.%'))
+	   AND to_regprocedure('londiste.skytools_c_version()') IS NULL THEN
+		RAISE EXCEPTION 'schema londiste holds another Londiste (Londiste 3); drop it first (DROP EXTENSION londiste or DROP SCHEMA londiste CASCADE)'
+			USING ERRCODE = '55000';
+	END IF;
+END
+$guard$;
+
 CREATE SCHEMA IF NOT EXISTS londiste;
 
 -- Provider: what each queue replicates.  Names are stored as

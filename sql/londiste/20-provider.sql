@@ -180,6 +180,10 @@ BEGIN
 		 WHERE queue_name = r.queue_name AND seq_name = r.seq_name;
 		n := n + 1;
 	END LOOP;
+	-- Londiste 3's part: EXECUTE records older than 3 months go.
+	IF to_regclass('londiste.applied_execute') IS NOT NULL THEN
+		DELETE FROM londiste.applied_execute WHERE execute_time < now() - interval '3 months';
+	END IF;
 	RETURN n;
 END $$;
 

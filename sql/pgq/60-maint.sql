@@ -204,7 +204,8 @@ BEGIN
 	END IF;
 	PERFORM 1 FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
 	 WHERE n.nspname = 'londiste' AND p.proname = 'root_check_seqs';
-	IF FOUND THEN
+	-- (a Skytools 2 londiste has the function but may lack pgq_node)
+	IF FOUND AND to_regclass('pgq_node.node_info') IS NOT NULL THEN
 		func_name := 'londiste.root_check_seqs';
 		FOR func_arg IN
 			EXECUTE 'SELECT DISTINCT s.queue_name FROM londiste.seq_info s, pgq_node.node_info n'

@@ -18,6 +18,7 @@
 #   wait_for SECONDS MSG CMD...
 #                              poll CMD until it succeeds, die after SECONDS
 #   say MSG                    progress line on stderr
+#   pgbr_setup                 a pgBackRest stanza of the cluster, PGBR_CONF
 
 say() { printf '%s bench: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { say "error: $*"; exit 3; }
@@ -215,4 +216,29 @@ maxrss() {
 	shift
 	/usr/bin/time -f %M -o "$OUT/time.out" "$@" || die "failed: $*"
 	eval "$_var=\$(tail -n 1 \"\$OUT/time.out\")"
+}
+
+pgbr_setup() {
+	PGBR_CONF=$BENCH_DIR/pgbackrest.conf
+	cat >"$PGBR_CONF" <<-CONF
+	[global]
+	repo1-path=$BENCH_DIR/pgbr-repo
+	log-path=$BENCH_DIR/pgbr-log
+	lock-path=$BENCH_DIR/pgbr-lock
+	spool-path=$BENCH_DIR/pgbr-spool
+	log-level-console=warn
+	log-level-file=off
+	archive-async=n
+	start-fast=y
+
+	[bench]
+	pg1-path=$BENCH_PGDATA
+	pg1-socket-path=$PGHOST
+	pg1-port=$PGPORT
+	CONF
+	mkdir -p "$BENCH_DIR/pgbr-repo" "$BENCH_DIR/pgbr-log" "$BENCH_DIR/pgbr-lock" \
+		"$BENCH_DIR/pgbr-spool"
+	[ "$(id -u)" = 0 ] && chown -R postgres: "$PGBR_CONF" "$BENCH_DIR"/pgbr-*
+	as_pg pgbackrest --config="$PGBR_CONF" --stanza=bench stanza-create \
+		>"$OUT/pgbr.log" 2>&1 || { cat "$OUT/pgbr.log" >&2; die "pgbackrest stanza-create failed"; }
 }

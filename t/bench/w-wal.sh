@@ -34,31 +34,6 @@ wal_segments() {
 	q postgres "DROP DATABASE w_gen"
 }
 
-pgbr_setup() {
-	PGBR_CONF=$BENCH_DIR/pgbackrest.conf
-	cat >"$PGBR_CONF" <<-CONF
-	[global]
-	repo1-path=$BENCH_DIR/pgbr-repo
-	log-path=$BENCH_DIR/pgbr-log
-	lock-path=$BENCH_DIR/pgbr-lock
-	spool-path=$BENCH_DIR/pgbr-spool
-	log-level-console=warn
-	log-level-file=off
-	archive-async=n
-	start-fast=y
-
-	[bench]
-	pg1-path=$BENCH_PGDATA
-	pg1-socket-path=$PGHOST
-	pg1-port=$PGPORT
-	CONF
-	mkdir -p "$BENCH_DIR/pgbr-repo" "$BENCH_DIR/pgbr-log" "$BENCH_DIR/pgbr-lock" \
-		"$BENCH_DIR/pgbr-spool"
-	[ "$(id -u)" = 0 ] && chown -R postgres: "$PGBR_CONF" "$BENCH_DIR"/pgbr-*
-	as_pg pgbackrest --config="$PGBR_CONF" --stanza=bench stanza-create \
-		>"$OUT/pgbr.log" 2>&1 || { cat "$OUT/pgbr.log" >&2; die "pgbackrest stanza-create failed"; }
-}
-
 # push SIDE COMPRESSION: archive every segment, one process each.
 wal_push_all() {
 	_side=$1 _c=$2
@@ -106,6 +81,72 @@ wal_run() {
 	esac
 }
 
+# The archive module: segments pile up as .ready while the server has
+# archive_mode on and nothing to archive with (PostgreSQL keeps them),
+# then skytools_wal is switched on and the archiver takes every one of
+# them.  Its floor is the same copy+fsync as above.
+bench_restart() {
+	as_pg "$PGBIN/pg_ctl" -D "$BENCH_PGDATA" -l "$BENCH_DIR/server.log" \
+		-m fast -w -t 120 restart >/dev/null || die "server did not restart"
+}
+
+module_on() {
+	_so=$SKYTOOLS_BUILD/server/skytools_wal.so
+	[ -f "$_so" ] || _so=$TOP/build/server/skytools_wal.so
+	[ -f "$_so" ] || die "skytools_wal.so missing: install the server headers and run make"
+	cp "$_so" "$BENCH_DIR/lib/skytools_wal.so" && chmod a+r "$BENCH_DIR/lib/skytools_wal.so" ||
+		die "cannot copy $_so"
+	q postgres "ALTER SYSTEM SET archive_mode = on" >/dev/null
+	q postgres "ALTER SYSTEM SET archive_library = ''" >/dev/null
+	q postgres "ALTER SYSTEM SET archive_command = ''" >/dev/null
+	bench_restart
+}
+
+module_off() {
+	q postgres "ALTER SYSTEM RESET archive_library" >/dev/null
+	q postgres "ALTER SYSTEM RESET archive_command" >/dev/null
+	q postgres "ALTER SYSTEM RESET archive_mode" >/dev/null
+	psql -XAtq -d postgres -c "LOAD 'skytools_wal'" \
+		-c "ALTER SYSTEM RESET skytools_wal.archive" >/dev/null
+	bench_restart
+}
+
+# module_run: one measurement of the module over the segments that wait.
+module_run() {
+	rm -rf "$BENCH_DIR/modarch"
+	as_pg mkdir "$BENCH_DIR/modarch"
+	new_db w_gen none
+	pgbench -i -q -s $((WAL_N * 2)) w_gen >"$OUT/wal-pgbench.log" 2>&1 || die "pgbench -i failed"
+	q postgres "SELECT pg_switch_wal()" >/dev/null
+	q postgres "DROP DATABASE w_gen" >/dev/null
+	_ready=$(find "$BENCH_PGDATA/pg_wal/archive_status" -name '*.ready' | wc -l)
+	[ "$_ready" -gt 0 ] || die "no WAL segment waits for the archiver"
+	_base=$(q postgres "SELECT archived_count FROM pg_stat_archiver")
+	sync
+	# the module's settings exist once it is loaded in the session
+	psql -XAtq -v ON_ERROR_STOP=1 -d postgres -c "LOAD 'skytools_wal'" \
+		-c "ALTER SYSTEM SET skytools_wal.archive = '$BENCH_DIR/modarch'" \
+		-c "ALTER SYSTEM SET archive_library = 'skytools_wal'" \
+		-c "SELECT pg_reload_conf()" >/dev/null || die "cannot switch the archive module on"
+	wait_for 300 "the archive module did not archive $_ready segments" \
+		ready_gone "$_base" "$_ready"
+	q postgres "SELECT failed_count FROM pg_stat_archiver" >>"$OUT/wal-module-failed.log"
+	# From the end of the first file to the end of the last, by the
+	# files' own times: the archiver's restart for the new library
+	# (seconds, and PostgreSQL's, not the module's) stays out.
+	_span=$(find "$BENCH_DIR/modarch" -type f -name '0*' -printf '%T@\n' | sort -n |
+		awk 'NR == 1 { a = $1 } { b = $1; n++ } END { if (n > 1 && b > a) printf "%.6f %d", b - a, n - 1 }')
+	[ -n "$_span" ] || die "the archive module archived too few segments to time"
+	# back to "nothing to archive with" for the next round
+	q postgres "ALTER SYSTEM SET archive_library = ''" >/dev/null
+	q postgres "SELECT pg_reload_conf()" >/dev/null
+	rec wal.module ours "$(rate $((${_span#* } * 16)) "${_span% *}")"
+}
+
+ready_gone() {
+	[ "$(q postgres "SELECT archived_count FROM pg_stat_archiver")" -ge $(($1 + $2)) ]
+}
+
 w_wal() {
 	WAL_N=64
 	[ "$QUICK" = 1 ] && WAL_N=4
@@ -121,9 +162,22 @@ w_wal() {
 		MiB/s higher 'ratio>=2.0'
 	row wal.floor "wal-push $WAL_N x 16 MiB, uncompressed, vs in-process copy+fsync floor (C)" \
 		MiB/s higher 'ratio>=0.9'
+	row wal.module "archive module (archive_library), uncompressed, vs in-process copy+fsync floor (C)" \
+		MiB/s higher 'ratio>=0.95'
 	ROUND=1
 	while [ "$ROUND" -le "$ROUNDS" ]; do
 		sides wal_run
 		ROUND=$((ROUND + 1))
 	done
+	# The floor's rounds above are the module's reference too.
+	awk -F '\t' '$1 == "wal.floor" && $2 == "ref" { print "wal.module\tref\t" $3 }' \
+		"$OUT/raw.tsv" >"$OUT/wal-module-ref.tsv"
+	cat "$OUT/wal-module-ref.tsv" >>"$OUT/raw.tsv"
+	module_on
+	ROUND=1
+	while [ "$ROUND" -le "$ROUNDS" ]; do
+		module_run
+		ROUND=$((ROUND + 1))
+	done
+	module_off
 }
