@@ -226,22 +226,145 @@ ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 	done
 }
 
-@test "londiste3: events of the root reach the branch's queue with the root's ids and ticks, and every node's position" {
+@test "londiste3: table verbs on the root: add-table, tables, missing, add-seq, execute once" {
+	cascade_tree r1 b1 l1
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text); CREATE TABLE t2 (id int PRIMARY KEY); CREATE SEQUENCE s1"
+	run --separate-stderr londiste "$(ini r1)" missing
+	[[ "$output" == *"public.t1"* ]]
+	# one unknown table: nothing is added
+	run --separate-stderr londiste "$(ini r1)" add-table t1 nosuch
+	[ "$status" -eq 2 ]
+	[ -z "$(londiste "$(ini r1)" tables)" ]
+	run --separate-stderr londiste "$(ini r1)" add-table t1 --bogus
+	[ "$status" -eq 2 ]
+	londiste "$(ini r1)" add-table t1 t2
+	[ "$(londiste "$(ini r1)" tables | tr '\t\n' ' ')" = "public.t1 ok public.t2 ok " ]
+	londiste "$(ini r1)" add-seq s1
+	[ "$(londiste "$(ini r1)" seqs | cut -f1)" = public.s1 ]
+	londiste "$(ini r1)" remove-table t2
+	[ "$(londiste "$(ini r1)" tables | cut -f1)" = public.t1 ]
+	printf 'CREATE TABLE t3 (id int PRIMARY KEY);\n' >"$BATS_TEST_TMPDIR/t3.sql"
+	londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/t3.sql"
+	run --separate-stderr londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/t3.sql"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"skipped"* ]]
+	[ "$(sql r1 "SELECT count(*) FROM pg_class WHERE relname = 't3'")" = 1 ]
+	# a file that fails leaves nothing behind
+	printf 'CREATE TABLE t4 (id int);\nSELECT 1/0;\n' >"$BATS_TEST_TMPDIR/t4.sql"
+	run --separate-stderr londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/t4.sql"
+	[ "$status" -ne 0 ]
+	[ "$(sql r1 "SELECT count(*) FROM pg_class WHERE relname = 't4'")" = 0 ]
+	[ "$(sql r1 "SELECT count(*) FROM londiste.applied_execute WHERE execute_file = 't4.sql'")" = 0 ]
+	# only the root runs files
+	run --separate-stderr londiste "$(ini b1)" execute "$BATS_TEST_TMPDIR/t3.sql"
+	[ "$status" -eq 2 ]
+	# the branch needs the table in the set of its provider
+	run --separate-stderr londiste "$(ini b1)" add-table t9 --create
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"not in the set on the provider"* ]]
+}
+
+# all_equal TABLE NODE...: the same rows on every node.
+all_equal() {
+	local t=$1 n ref
+	shift
+	ref=$(dump_rows r1 "$t")
+	for n; do
+		[ "$(dump_rows "$n" "$t")" = "$ref" ] || return 1
+	done
+}
+dump_rows() { psql -XAtq -d "$1" -c "COPY (SELECT * FROM $2 ORDER BY 1) TO STDOUT"; }
+
+@test "londiste3: root -> branch -> two leaves: tables added on the root while the cascade runs reach every node, equal" {
 	need_node_mode
 	cascade_tree r1 b1 l1 l2
 	for n in r1 b1 l1 l2; do worker_start $n; done
-	for i in $(seq 1 20); do
-		sql r1 "SELECT pgq.insert_event('q', 'x', 'ev$i')" >/dev/null
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	sql r1 "INSERT INTO t1 SELECT g, 'before' FROM generate_series(1, 500) g"
+	londiste "$(ini r1)" add-table t1
+	sql r1 "INSERT INTO t1 SELECT g, 'after' FROM generate_series(501, 1000) g"
+	in_set() { londiste "$(ini $1)" add-table t1 --create 2>/dev/null; }
+	wait_for in_set b1
+	wait_for in_set l1
+	# --create-full: the definition with its indexes
+	sql r1 "CREATE INDEX t1_v ON t1 (v)"
+	wait_for in_set l2
+	sql r1 "UPDATE t1 SET v = 'upd' WHERE id % 7 = 0; DELETE FROM t1 WHERE id % 11 = 0"
+	for n in b1 l1 l2; do
+		londiste "$(ini $n)" wait-sync
 	done
-	want=$(sql r1 "SELECT pgq.force_tick('q')")
+	sql r1 "INSERT INTO t1 VALUES (5000, 'last')"
 	for n in b1 l1 l2; do
 		wait_for caught_up $n r1
 	done
-	evs() {
-		sql "$1" "SELECT string_agg(ev_id || ':' || ev_data, ',' ORDER BY ev_id) FROM $(sql "$1" "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'") WHERE ev_type = 'x'"
-	}
-	[ -n "$(evs r1)" ]
-	[ "$(evs r1)" = "$(evs b1)" ]
-	# the branch has the root's ticks
-	[ "$(sql b1 "SELECT count(*) FROM pgq.tick t JOIN pgq.queue q ON q.queue_id = t.tick_queue WHERE q.queue_name = 'q' AND t.tick_id = $want")" = 1 ]
+	wait_for all_equal t1 b1 l1 l2
+	[ "$(sql l1 "SELECT v FROM t1 WHERE id = 5000")" = last ]
+	# the node map reached every node through the queue
+	[ "$(londiste "$(ini l1)" members | cut -f1 | tr '\n' ' ')" = "b1 l1 l2 r1 " ]
+	run --separate-stderr londiste "$(ini l2)" status
+	[[ "$output" == *"Tables: 1/1 ok"* ]]
+}
+
+@test "londiste3: change-provider moves a leaf to the root, and back; nothing lost or twice" {
+	need_node_mode
+	cascade_tree r1 b1 l1
+	for n in r1 b1 l1; do worker_start $n; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	londiste "$(ini r1)" add-table t1
+	for n in b1 l1; do
+		wait_for londiste "$(ini $n)" add-table t1 --create
+	done
+	sql r1 "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 100) g"
+	londiste "$(ini l1)" change-provider --provider=r1
+	[ "$(sql l1 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = r1 ]
+	[ "$(sql b1 "SELECT count(*) FROM pgq_node.get_subscriber_info('q') WHERE node_name = 'l1'")" = 0 ]
+	sql r1 "INSERT INTO t1 SELECT g, 'b' FROM generate_series(101, 200) g"
+	londiste "$(ini l1)" change-provider --provider=b1
+	sql r1 "INSERT INTO t1 SELECT g, 'c' FROM generate_series(201, 300) g"
+	wait_for caught_up l1 r1
+	wait_for all_equal t1 b1 l1
+	[ "$(sql l1 "SELECT count(*) FROM t1")" = 300 ]
+}
+
+@test "londiste3: a worker killed mid-run (-k, SIGKILL of the branch's stages) loses and duplicates nothing" {
+	need_node_mode
+	cascade_tree r1 b1 l1
+	for n in r1 b1 l1; do worker_start $n; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	londiste "$(ini r1)" add-table t1
+	for n in b1 l1; do
+		wait_for londiste "$(ini $n)" add-table t1 --create
+	done
+	for n in b1 l1; do londiste "$(ini $n)" wait-sync; done
+	for round in 1 2 3; do
+		sql r1 "INSERT INTO t1 SELECT g, 'r$round' FROM generate_series($round * 1000, $round * 1000 + 499) g"
+		londiste "$(ini b1)" -k
+		sql r1 "INSERT INTO t1 SELECT g, 'r$round' FROM generate_series($round * 1000 + 500, $round * 1000 + 999) g"
+		worker_start b1
+	done
+	sql r1 "INSERT INTO t1 VALUES (1, 'end')"
+	for n in b1 l1; do
+		wait_for caught_up $n r1
+	done
+	wait_for all_equal t1 b1 l1
+	[ "$(sql l1 "SELECT count(*) FROM t1")" = 3001 ]
+	# the branch's queue holds each event once
+	pfx=$(sql b1 "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'")
+	[ "$(sql b1 "SELECT count(*) - count(DISTINCT ev_id) FROM $pfx")" = 0 ]
+}
+
+@test "londiste3: the original londiste command reads our nodes (status, tables)" {
+	need_node_mode
+	command -v python3 >/dev/null && [ -x /usr/bin/londiste ] || skip "python3-londiste is not installed"
+	cascade_tree r1 b1 l1
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	londiste "$(ini r1)" add-table t1
+	run /usr/bin/londiste "$(ini r1)" tables
+	[ "$status" -eq 0 ]
+	[[ "$output" == *public.t1* ]]
+	run /usr/bin/londiste "$(ini r1)" status
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"r1 (root)"* ]]
+	[[ "$output" == *"b1 (branch)"* ]]
+	[[ "$output" == *"l1 (leaf)"* ]]
 }
