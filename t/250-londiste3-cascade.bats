@@ -219,11 +219,19 @@ ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 
 @test "londiste3: verbs not done yet say so with exit 2" {
 	cascade_tree r1 b1 l1
-	for v in switchover takeover resurrect; do
+	for v in resurrect check rename-node; do
 		run --separate-stderr londiste "$(ini b1)" $v
 		[ "$status" -eq 2 ]
-		[[ "$stderr" == *"$v"* ]]
+		[[ "$stderr" == *"$v: not implemented"* ]]
 	done
+	run --separate-stderr londiste "$(ini b1)" takeover l1 --dead-branch
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"not implemented"* ]]
+	# a leaf cannot become the root
+	run --separate-stderr londiste "$(ini l1)" takeover r1 --dead-root
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"only a branch"* ]]
+	[ "$(sql r1 "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'r1'")" = f ]
 }
 
 @test "londiste3: table verbs on the root: add-table, tables, missing, add-seq, execute once" {
@@ -274,6 +282,7 @@ all_equal() {
 	done
 }
 dump_rows() { psql -XAtq -d "$1" -c "COPY (SELECT * FROM $2 ORDER BY 1) TO STDOUT"; }
+rows_are() { [ "$(sql "$1" "SELECT count(*) || ' ' || sum(id) FROM t1")" = "$2" ]; }
 
 @test "londiste3: root -> branch -> two leaves: tables added on the root while the cascade runs reach every node, equal" {
 	need_node_mode
@@ -351,6 +360,82 @@ dump_rows() { psql -XAtq -d "$1" -c "COPY (SELECT * FROM $2 ORDER BY 1) TO STDOU
 	# the branch's queue holds each event once
 	pfx=$(sql b1 "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'")
 	[ "$(sql b1 "SELECT count(*) - count(DISTINCT ev_id) FROM $pfx")" = 0 ]
+}
+
+@test "londiste3: switchover to the branch and back under a steady writer: nothing lost, nothing twice" {
+	need_node_mode
+	cascade_tree r1 b1 l1
+	for n in r1 b1 l1; do worker_start $n; done
+	for n in r1 b1 l1; do sql $n "CREATE TABLE t1 (id int PRIMARY KEY, v text)"; done
+	londiste "$(ini r1)" add-table t1
+	for n in b1 l1; do
+		wait_for londiste "$(ini $n)" add-table t1 --expect-sync
+	done
+	writer r1 b1 &
+	wpid=$!
+	wait_for test -s "$BATS_TEST_TMPDIR/writer-last"
+	londiste "$(ini b1)" switchover
+	[ "$(sql b1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	[ "$(sql r1 "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "branch b1" ]
+	n0=$(cat "$BATS_TEST_TMPDIR/writer-last")
+	more() { [ "$(cat "$BATS_TEST_TMPDIR/writer-last")" -gt "$((n0 + 20))" ]; }
+	wait_for more
+	londiste "$(ini r1)" switchover
+	[ "$(sql r1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	n0=$(cat "$BATS_TEST_TMPDIR/writer-last")
+	wait_for more
+	touch "$BATS_TEST_TMPDIR/stop-writer"
+	wait "$wpid"
+	last=$(cat "$BATS_TEST_TMPDIR/writer-last")
+	sql r1 "INSERT INTO t1 VALUES (-1, 'end')"
+	for n in b1 l1; do
+		wait_for caught_up $n r1
+	done
+	for n in r1 b1 l1; do
+		[ "$(sql $n "SELECT count(*) || ' ' || count(DISTINCT id) || ' ' || max(id) FROM t1 WHERE id > 0")" = "$last $last $last" ]
+	done
+	all_equal t1 b1 l1
+}
+
+@test "londiste3: takeover --dead-root: the branch becomes the root, the leaves follow, writes go on" {
+	need_node_mode
+	second_cluster rootc 5433
+	new_db b1 none; new_db l1 none; new_db l2 none
+	psql -XAtq -p 5433 -d postgres -c "CREATE DATABASE r1" >/dev/null
+	rloc="host=$TEST_DIR port=5433 dbname=r1"
+	cascade_ini r1 "db=$rloc" "public_node_location=$rloc"
+	for n in b1 l1 l2; do cascade_ini $n; done
+	londiste "$(ini r1)" create-root r1
+	londiste "$(ini b1)" create-branch b1 --provider="$rloc"
+	londiste "$(ini l1)" create-leaf l1 --provider="$(loc b1)"
+	# l2 reads from the root itself: it must move below the new root
+	londiste "$(ini l2)" create-leaf l2 --provider="$rloc"
+	for n in r1 b1 l1 l2; do worker_start $n; done
+	psql -XAtq -p 5433 -d r1 -c "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	for n in b1 l1 l2; do sql $n "CREATE TABLE t1 (id int PRIMARY KEY, v text)"; done
+	londiste "$(ini r1)" add-table t1
+	for n in b1 l1 l2; do
+		wait_for londiste "$(ini $n)" add-table t1 --expect-sync
+	done
+	psql -XAtq -p 5433 -d r1 -c "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 100) g"
+	for n in b1 l2; do
+		wait_for rows_are $n "100 5050"
+	done
+	worker_stop r1
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/rootc" -m immediate -w stop >/dev/null
+	run --separate-stderr londiste "$(ini b1)" takeover r1 --dead-root
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"takeover	b1	from	r1	last_tick	"* ]]
+	[ "$(sql b1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	[ "$(sql l2 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = b1 ]
+	[ "$(sql b1 "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'r1'")" = t ]
+	# the dead root's position is kept (resurrect's gravestone)
+	[ "$(sql b1 "SELECT count(*) FROM pgq.get_consumer_info('q', 'r1.gravestone')")" = 1 ]
+	sql b1 "INSERT INTO t1 SELECT g, 'b' FROM generate_series(101, 200) g"
+	for n in l1 l2; do
+		wait_for caught_up $n b1
+		wait_for rows_are $n "200 20100"
+	done
 }
 
 @test "londiste3: the original londiste command reads our nodes (status, tables)" {
