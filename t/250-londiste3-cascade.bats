@@ -58,6 +58,14 @@ ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 	[ "$(sql c1 "SELECT count(*) FROM pg_namespace WHERE nspname IN ('pgq', 'pgq_node', 'londiste')")" = 0 ]
 }
 
+@test "londiste3: a [londiste] section with db (and no provider_db) is a cascade node too" {
+	new_db r1 none
+	cascade_ini r1
+	sed -i 's/^\[londiste3\]/[londiste]/' "$(ini r1)"
+	londiste "$(ini r1)" create-root r1
+	[ "$(sql r1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+}
+
 @test "londiste3: create-root installs pgq, pgq_node and londiste and makes the root; again is a no-op" {
 	new_db r1 none
 	cascade_ini r1
@@ -444,10 +452,13 @@ rows_are() { [ "$(sql "$1" "SELECT count(*) || ' ' || sum(id) FROM t1")" = "$2" 
 	cascade_tree r1 b1 l1
 	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
 	londiste "$(ini r1)" add-table t1
-	run /usr/bin/londiste "$(ini r1)" tables
+	# python3-londiste's form: [londiste] with db, which ours reads too
+	sed 's/^\[londiste3\]/[londiste]/' "$(ini r1)" >"$BATS_TEST_TMPDIR/r1p.ini"
+	[ "$(londiste "$BATS_TEST_TMPDIR/r1p.ini" tables)" = "public.t1	ok" ]
+	run /usr/bin/londiste "$BATS_TEST_TMPDIR/r1p.ini" tables
 	[ "$status" -eq 0 ]
 	[[ "$output" == *public.t1* ]]
-	run /usr/bin/londiste "$(ini r1)" status
+	run /usr/bin/londiste "$BATS_TEST_TMPDIR/r1p.ini" status
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"r1 (root)"* ]]
 	[[ "$output" == *"b1 (branch)"* ]]
