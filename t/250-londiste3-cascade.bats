@@ -212,6 +212,27 @@ ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 	grep -q 'worker stopped' "$BATS_TEST_TMPDIR/r1.log"
 }
 
+@test "londiste3: -r makes the worker read its config again and restart its helpers, same pid" {
+	cascade_tree r1 b1 l1
+	worker_start r1
+	wait_for grep -q 'worker r1_w of node r1 started' "$BATS_TEST_TMPDIR/r1.log"
+	pid=$(cat "$BATS_TEST_TMPDIR/r1.pid")
+	cascade_ini r1 global_wm_publish_period=1
+	londiste -r "$(ini r1)"
+	wait_for grep -q "reloading" "$BATS_TEST_TMPDIR/r1.log"
+	wm_events() {
+		sql r1 "SELECT count(*) FROM $(sql r1 "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'") WHERE ev_type = 'pgq.global-watermark'"
+	}
+	n0=$(wm_events)
+	more_wm() { [ "$(wm_events)" -gt "$((n0 + 1))" ]; }
+	wait_for more_wm
+	[ "$(cat "$BATS_TEST_TMPDIR/r1.pid")" = "$pid" ]
+	kill -0 "$pid"
+	# -r goes with the worker only
+	run --separate-stderr londiste -r "$(ini r1)" members
+	[ "$status" -eq 2 ]
+}
+
 @test "londiste3: -k kills the worker; what it started goes too" {
 	cascade_tree r1 b1 l1
 	export SKYTOOLS_TEST_MARK=k$BATS_TEST_NUMBER
