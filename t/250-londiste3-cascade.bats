@@ -428,11 +428,14 @@ rows_are() { [ "$(sql "$1" "SELECT count(*) || ' ' || sum(id) FROM t1")" = "$2" 
 	wait "$wpid"
 	last=$(cat "$BATS_TEST_TMPDIR/writer-last")
 	sql r1 "INSERT INTO t1 VALUES (-1, 'end')"
+	# events come in order: once the last row is there, all are
+	has_end() { [ "$(sql "$1" "SELECT count(*) FROM t1 WHERE id = -1")" = 1 ]; }
 	for n in b1 l1; do
-		wait_for caught_up $n r1
+		wait_for has_end $n
 	done
 	for n in r1 b1 l1; do
-		[ "$(sql $n "SELECT count(*) || ' ' || count(DISTINCT id) || ' ' || max(id) FROM t1 WHERE id > 0")" = "$last $last $last" ]
+		got=$(sql $n "SELECT count(*) || ' ' || count(DISTINCT id) || ' ' || max(id) FROM t1 WHERE id > 0")
+		[ "$got" = "$last $last $last" ] || { echo "$n: $got, want $last" >&2; tail -n 30 "$BATS_TEST_TMPDIR/$n.log" >&2; sql $n "SELECT * FROM pgq_node.local_state" >&2; sql r1 "SELECT * FROM pgq.get_consumer_info()" >&2; false; }
 	done
 	all_equal t1 b1 l1
 }
