@@ -299,6 +299,12 @@ ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 	run --separate-stderr londiste "$(ini b1)" add-table t9 --create
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"not in the set on the provider"* ]]
+	# in the set, but no worker has brought it to the branch yet:
+	# refused before --create makes the table (a retry then works)
+	run --separate-stderr londiste "$(ini b1)" add-table t1 --create
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"does not know table public.t1 yet"* ]]
+	[ "$(sql b1 "SELECT to_regclass('public.t1') IS NULL")" = t ]
 }
 
 # all_equal TABLE NODE...: the same rows on every node.
