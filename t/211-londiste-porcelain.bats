@@ -314,14 +314,12 @@ log_count_at_least() { [ "$(grep -c -- "$1" "$LOG" 2>/dev/null)" -ge "$2" ]; }
 	! grep -E ' UTC [0-9]{4}-[0-9]{2}-[0-9]{2} ' "$LOG"
 }
 
-@test "londiste: a Skytools 3 [londiste3] config is named as such" {
+@test "londiste: a config without [londiste] or [londiste3] is named as such" {
 	cat > "$BATS_TEST_TMPDIR/l3.ini" <<-INI
-	[londiste3]
+	[londiste4]
 	job_name = l3
-	db = dbname=prov
-	queue_name = q
 	INI
 	run --separate-stderr londiste "$BATS_TEST_TMPDIR/l3.ini" status
 	[ "$status" -eq 2 ]
-	[ "$stderr" = "londiste: $BATS_TEST_TMPDIR/l3.ini: no [londiste] section; [londiste3] configs (Londiste 3 cascade) are not supported yet: see londiste(1)" ]
+	[ "$stderr" = "londiste: $BATS_TEST_TMPDIR/l3.ini: no [londiste] or [londiste3] section" ]
 }

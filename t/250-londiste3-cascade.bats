@@ -1,0 +1,507 @@
+#!/usr/bin/env bats
+# londiste(1) with a [londiste3] config: Londiste 3 cascade nodes set up
+# and administered through pgq_node, and the worker that runs them.
+# Every node is a database of this file's cluster (t/251 spreads them
+# over clusters).
+
+load helper
+load 25x-cascade
+
+teardown() {
+	local n
+	for n in r1 b1 l1 l2; do
+		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
+	done
+	return 0
+}
+
+# The pipeline of a branch or leaf needs londiste-apply's node mode.
+need_node_mode() {
+	londiste-apply --help | grep -q -- '--node' ||
+		skip "londiste-apply has no --node (node mode) in this build"
+}
+
+ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
+
+@test "londiste3: config mistakes exit 2 before anything is done" {
+	new_db c1 none
+	cascade_ini c1
+	sed -i '/^db = /d' "$(ini c1)"
+	run --separate-stderr londiste "$(ini c1)" create-root c1
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"[londiste3] db is not set"* ]]
+	cascade_ini c1 ticker=sometimes
+	run --separate-stderr londiste "$(ini c1)" members
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"ticker must be external or internal"* ]]
+	cascade_ini c1 loop_delay=fast
+	run --separate-stderr londiste "$(ini c1)" members
+	[ "$status" -eq 2 ]
+	cascade_ini c1 no_such_key=1
+	run --separate-stderr londiste "$(ini c1)" members
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"unknown key no_such_key in [londiste3] (ignored)"* ]]
+	[[ "$stderr" == *"no node of queue q"* ]]
+	# nothing was installed
+	[ "$(sql c1 "SELECT count(*) FROM pg_namespace WHERE nspname IN ('pgq', 'pgq_node', 'londiste')")" = 0 ]
+	run --separate-stderr londiste "$(ini c1)" no-such-verb
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"unknown verb 'no-such-verb'"* ]]
+	run --separate-stderr londiste "$(ini c1)" create-root
+	[ "$status" -eq 2 ]
+	sed -i '/^public_node_location/d' "$(ini c1)"
+	run --separate-stderr londiste "$(ini c1)" create-root c1
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"public location is given neither"* ]]
+	run --separate-stderr londiste "$(ini c1)" create-root c1 "$(loc c1)" --bogus
+	[ "$status" -eq 2 ]
+	[ "$(sql c1 "SELECT count(*) FROM pg_namespace WHERE nspname IN ('pgq', 'pgq_node', 'londiste')")" = 0 ]
+}
+
+@test "londiste3: a [londiste] section with db (and no provider_db) is a cascade node too" {
+	new_db r1 none
+	cascade_ini r1
+	sed -i 's/^\[londiste3\]/[londiste]/' "$(ini r1)"
+	londiste "$(ini r1)" create-root r1
+	[ "$(sql r1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+}
+
+@test "londiste3: create-root installs pgq, pgq_node and londiste and makes the root; again is a no-op" {
+	new_db r1 none
+	cascade_ini r1
+	run --separate-stderr londiste "$(ini r1)" create-root r1
+	[ "$status" -eq 0 ]
+	[ "$(sql r1 "SELECT node_type || ' ' || node_name || ' ' || worker_name FROM pgq_node.get_node_info('q')")" = "root r1 r1_w" ]
+	[ "$(sql r1 "SELECT count(*) FROM pgq.get_queue_info() WHERE queue_name = 'q'")" = 1 ]
+	[ "$(sql r1 "SELECT to_regclass('londiste.completed') IS NOT NULL")" = t ]
+	run --separate-stderr londiste "$(ini r1)" create-root r1
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"already initialized as root"* ]]
+	# node_name and public_node_location may come from the config
+	new_db r2 none
+	cascade_ini r2 node_name=rootnode
+	londiste "$(ini r2)" create-root
+	[ "$(sql r2 "SELECT node_name FROM pgq_node.get_node_info('q')")" = rootnode ]
+}
+
+@test "londiste3: a database with the original PgQ is refused with exit 4" {
+	have_debian_pgq || skip "Debian's PgQ is not installed"
+	new_db d1 debian
+	cascade_ini d1
+	run --separate-stderr londiste "$(ini d1)" create-root d1
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"holds the original pgq"* ]]
+	[ "$(sql d1 "SELECT count(*) FROM pg_namespace WHERE nspname IN ('pgq_node', 'londiste')")" = 0 ]
+}
+
+@test "londiste3: a public location that reaches another database is refused" {
+	new_db r1 none
+	new_db other none
+	cascade_ini r1 "public_node_location=$(loc other)"
+	run --separate-stderr londiste "$(ini r1)" create-root r1
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"reaches another database"* ]]
+	[ "$(sql r1 "SELECT count(*) FROM pgq_node.node_info")" = 0 ]
+	londiste "$(ini r1)" create-root r1 --nocheck
+}
+
+@test "londiste3: create-branch and create-leaf join the cascade; members and status show it" {
+	cascade_tree r1 b1 l1 l2
+	run --separate-stderr londiste "$(ini r1)" members
+	[ "$status" -eq 0 ]
+	[ "$(printf '%s\n' "$output" | cut -f1,2 | tr '\t\n' ' ')" = "b1 f l1 f l2 f r1 f " ]
+	# a new node learns the map of the root; the others learn of it
+	# from the root's queue, through their workers
+	run --separate-stderr londiste "$(ini l2)" members
+	[ "$(printf '%s\n' "$output" | cut -f1,2 | tr '\t\n' ' ')" = "b1 f l1 f l2 f r1 f " ]
+	[ "$(sql b1 "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "branch r1" ]
+	[ "$(sql l2 "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "leaf b1" ]
+	# the branch keeps a copy of the queue, ticked from above only
+	[ "$(sql b1 "SELECT queue_external_ticker AND queue_disable_insert FROM pgq.queue WHERE queue_name = 'q'")" = t ]
+	[ "$(sql b1 "SELECT string_agg(node_name, ',' ORDER BY 1) FROM pgq_node.get_subscriber_info('q')")" = "l1,l2" ]
+	run --separate-stderr londiste "$(ini l2)" status
+	[ "$status" -eq 0 ]
+	[[ "$output" == *$'\nr1 (root)\n'* ]]
+	[[ "$output" == *$'\n    b1 (branch)\n'* ]]
+	[[ "$output" == *$'\n        l1 (leaf)\n'* ]]
+	[[ "$output" == *$'\n        l2 (leaf)\n'* ]]
+	[[ "$output" == *"Lag: "* ]]
+	run --separate-stderr londiste "$(ini b1)" node-status
+	[ "$status" -eq 0 ]
+	[[ "$output" == "b1 (branch)"* ]]
+	[[ "$output" == *"Provider: r1"* ]]
+	[[ "$output" == *"Subscribers: l1, l2"* ]]
+	# a second node of the same name is refused, nothing changes
+	new_db l3 none
+	cascade_ini l3
+	run --separate-stderr londiste "$(ini l3)" create-leaf l1 --provider="$(loc b1)"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"node l1 already exists"* ]]
+	[ "$(sql l3 "SELECT count(*) FROM pgq_node.node_info")" = 0 ]
+	# a leaf feeds nobody
+	run --separate-stderr londiste "$(ini l3)" create-leaf l3 --provider="$(loc l1)"
+	[ "$status" -eq 2 ]
+	# without a provider
+	run --separate-stderr londiste "$(ini l3)" create-leaf l3
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"--provider"* ]]
+	# initial_provider_location does as --provider
+	cascade_ini l3 "initial_provider_location=$(loc b1)"
+	londiste "$(ini l3)" create-leaf l3
+	[ "$(sql r1 "SELECT count(*) FROM pgq_node.get_queue_locations('q')")" = 5 ]
+}
+
+@test "londiste3: tag-dead and tag-alive reach every live node" {
+	cascade_tree r1 b1 l1 l2
+	londiste "$(ini r1)" tag-dead l2
+	# l1 learns of l2 from the root's queue once its worker runs
+	for n in r1 b1; do
+		[ "$(sql $n "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'l2'")" = t ]
+	done
+	# the dead node itself is not told
+	[ "$(sql l2 "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'l2'")" = f ]
+	run --separate-stderr londiste "$(ini r1)" status
+	[[ "$output" == *"l2 (dead)"* ]]
+	londiste "$(ini r1)" tag-alive l2
+	for n in r1 b1 l2; do
+		[ "$(sql $n "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'l2'")" = f ]
+	done
+	run --separate-stderr londiste "$(ini r1)" tag-dead nobody
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"unknown node: nobody"* ]]
+}
+
+@test "londiste3: drop-node removes a leaf everywhere; a node with subscribers is refused" {
+	cascade_tree r1 b1 l1 l2
+	run --separate-stderr londiste "$(ini r1)" drop-node b1
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"still has subscribers"* ]]
+	londiste "$(ini r1)" drop-node l2
+	for n in r1 b1 l1; do
+		[ "$(sql $n "SELECT count(*) FROM pgq_node.get_queue_locations('q') WHERE node_name = 'l2'")" = 0 ]
+	done
+	[ "$(sql l2 "SELECT count(*) FROM pgq_node.node_info")" = 0 ]
+	[ "$(sql b1 "SELECT count(*) FROM pgq.get_consumer_info('q') WHERE consumer_name IN ('l2_w', '.l2.watermark')")" = 0 ]
+}
+
+@test "londiste3: the root's worker ticks (ticker = internal), publishes the global watermark, and acknowledges pause and resume" {
+	cascade_tree r1 b1 l1
+	cascade_ini r1 global_wm_publish_period=1
+	worker_start r1
+	wait_for test -s "$BATS_TEST_TMPDIR/r1.pid"
+	t0=$(root_top r1)
+	ticked() { [ "$(root_top r1)" -gt "$t0" ]; }
+	wait_for ticked
+	has_wm() {
+		[ "$(sql r1 "SELECT count(*) > 1 FROM $(sql r1 "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'") WHERE ev_type = 'pgq.global-watermark'")" = t ]
+	}
+	wait_for has_wm
+	run --separate-stderr londiste "$(ini r1)" pause
+	[ "$status" -eq 0 ]
+	[ "$(sql r1 "SELECT worker_paused AND worker_uptodate FROM pgq_node.get_node_info('q')")" = t ]
+	run --separate-stderr londiste "$(ini r1)" node-status
+	[[ "$output" == *PAUSED* ]]
+	londiste "$(ini r1)" resume
+	[ "$(sql r1 "SELECT NOT worker_paused AND worker_uptodate FROM pgq_node.get_node_info('q')")" = t ]
+	# a second daemon is refused while the first runs
+	run --separate-stderr londiste "$(ini r1)" -d worker
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"already running"* ]]
+	londiste -s "$(ini r1)"
+	[ ! -f "$BATS_TEST_TMPDIR/r1.pid" ]
+	grep -q 'worker stopped' "$BATS_TEST_TMPDIR/r1.log"
+}
+
+@test "londiste3: -r makes the worker read its config again and restart its helpers, same pid" {
+	cascade_tree r1 b1 l1
+	worker_start r1
+	wait_for grep -q 'worker r1_w of node r1 started' "$BATS_TEST_TMPDIR/r1.log"
+	pid=$(cat "$BATS_TEST_TMPDIR/r1.pid")
+	cascade_ini r1 global_wm_publish_period=1
+	londiste -r "$(ini r1)"
+	wait_for grep -q "reloading" "$BATS_TEST_TMPDIR/r1.log"
+	wm_events() {
+		sql r1 "SELECT count(*) FROM $(sql r1 "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'") WHERE ev_type = 'pgq.global-watermark'"
+	}
+	n0=$(wm_events)
+	more_wm() { [ "$(wm_events)" -gt "$((n0 + 1))" ]; }
+	wait_for more_wm
+	[ "$(cat "$BATS_TEST_TMPDIR/r1.pid")" = "$pid" ]
+	kill -0 "$pid"
+	# -r goes with the worker only
+	run --separate-stderr londiste -r "$(ini r1)" members
+	[ "$status" -eq 2 ]
+}
+
+@test "londiste3: -k kills the worker; what it started goes too" {
+	cascade_tree r1 b1 l1
+	export SKYTOOLS_TEST_MARK=k$BATS_TEST_NUMBER
+	worker_start r1
+	wait_for has_marked "$SKYTOOLS_TEST_MARK" pgq-tick
+	londiste "$(ini r1)" worker -k
+	gone() { ! has_marked "$SKYTOOLS_TEST_MARK" pgq-tick && ! has_marked "$SKYTOOLS_TEST_MARK" psql; }
+	wait_for gone
+	run --separate-stderr londiste "$(ini r1)" -s
+	[ "$status" -eq 1 ]
+	unset SKYTOOLS_TEST_MARK
+}
+
+@test "londiste3: verbs not done yet say so with exit 2" {
+	cascade_tree r1 b1 l1
+	for v in resurrect check rename-node; do
+		run --separate-stderr londiste "$(ini b1)" $v
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == *"$v: not implemented"* ]]
+	done
+	run --separate-stderr londiste "$(ini b1)" takeover l1 --dead-branch
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"not implemented"* ]]
+	# a leaf cannot become the root
+	run --separate-stderr londiste "$(ini l1)" takeover r1 --dead-root
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"only a branch"* ]]
+	[ "$(sql r1 "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'r1'")" = f ]
+}
+
+@test "londiste3: table verbs on the root: add-table, tables, missing, add-seq, execute once" {
+	cascade_tree r1 b1 l1
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text); CREATE TABLE t2 (id int PRIMARY KEY); CREATE SEQUENCE s1"
+	run --separate-stderr londiste "$(ini r1)" missing
+	[[ "$output" == *"public.t1"* ]]
+	# one unknown table: nothing is added
+	run --separate-stderr londiste "$(ini r1)" add-table t1 nosuch
+	[ "$status" -eq 2 ]
+	[ -z "$(londiste "$(ini r1)" tables)" ]
+	run --separate-stderr londiste "$(ini r1)" add-table t1 --bogus
+	[ "$status" -eq 2 ]
+	londiste "$(ini r1)" add-table t1 t2
+	[ "$(londiste "$(ini r1)" tables | tr '\t\n' ' ')" = "public.t1 ok public.t2 ok " ]
+	londiste "$(ini r1)" add-seq s1
+	[ "$(londiste "$(ini r1)" seqs | cut -f1)" = public.s1 ]
+	londiste "$(ini r1)" remove-table t2
+	[ "$(londiste "$(ini r1)" tables | cut -f1)" = public.t1 ]
+	printf 'CREATE TABLE t3 (id int PRIMARY KEY);\n' >"$BATS_TEST_TMPDIR/t3.sql"
+	londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/t3.sql"
+	run --separate-stderr londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/t3.sql"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"skipped"* ]]
+	[ "$(sql r1 "SELECT count(*) FROM pg_class WHERE relname = 't3'")" = 1 ]
+	# a file that fails leaves nothing behind
+	printf 'CREATE TABLE t4 (id int);\nSELECT 1/0;\n' >"$BATS_TEST_TMPDIR/t4.sql"
+	run --separate-stderr londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/t4.sql"
+	[ "$status" -ne 0 ]
+	[ "$(sql r1 "SELECT count(*) FROM pg_class WHERE relname = 't4'")" = 0 ]
+	[ "$(sql r1 "SELECT count(*) FROM londiste.applied_execute WHERE execute_file = 't4.sql'")" = 0 ]
+	# only the root runs files
+	run --separate-stderr londiste "$(ini b1)" execute "$BATS_TEST_TMPDIR/t3.sql"
+	[ "$status" -eq 2 ]
+	# the branch needs the table in the set of its provider
+	run --separate-stderr londiste "$(ini b1)" add-table t9 --create
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"not in the set on the provider"* ]]
+	# in the set, but no worker has brought it to the branch yet:
+	# refused before --create makes the table (a retry then works)
+	run --separate-stderr londiste "$(ini b1)" add-table t1 --create
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"does not know table public.t1 yet"* ]]
+	[ "$(sql b1 "SELECT to_regclass('public.t1') IS NULL")" = t ]
+}
+
+# all_equal TABLE NODE...: the same rows on every node.
+all_equal() {
+	local t=$1 n ref
+	shift
+	ref=$(dump_rows r1 "$t")
+	for n; do
+		[ "$(dump_rows "$n" "$t")" = "$ref" ] || return 1
+	done
+}
+dump_rows() { psql -XAtq -d "$1" -c "COPY (SELECT * FROM $2 ORDER BY 1) TO STDOUT"; }
+rows_are() { [ "$(sql "$1" "SELECT count(*) || ' ' || sum(id) FROM t1")" = "$2" ]; }
+
+@test "londiste3: root -> branch -> two leaves: tables added on the root while the cascade runs reach every node, equal" {
+	need_node_mode
+	cascade_tree r1 b1 l1 l2
+	for n in r1 b1 l1 l2; do worker_start $n; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	sql r1 "INSERT INTO t1 SELECT g, 'before' FROM generate_series(1, 500) g"
+	londiste "$(ini r1)" add-table t1
+	sql r1 "INSERT INTO t1 SELECT g, 'after' FROM generate_series(501, 1000) g"
+	in_set() { londiste "$(ini $1)" add-table t1 --create 2>/dev/null; }
+	wait_for in_set b1
+	wait_for in_set l1
+	# --create-full: the definition with its indexes
+	sql r1 "CREATE INDEX t1_v ON t1 (v)"
+	wait_for in_set l2
+	sql r1 "UPDATE t1 SET v = 'upd' WHERE id % 7 = 0; DELETE FROM t1 WHERE id % 11 = 0"
+	for n in b1 l1 l2; do
+		londiste "$(ini $n)" wait-sync
+	done
+	sql r1 "INSERT INTO t1 VALUES (5000, 'last')"
+	for n in b1 l1 l2; do
+		wait_for caught_up $n r1
+	done
+	wait_for all_equal t1 b1 l1 l2
+	[ "$(sql l1 "SELECT v FROM t1 WHERE id = 5000")" = last ]
+	# compare on every node against its provider
+	for n in b1 l1 l2; do
+		londiste "$(ini $n)" compare
+	done
+	# (a leaf's table takes changes only from replay: its trigger denies
+	# others)
+	run sql l2 "UPDATE t1 SET v = 'drift' WHERE id = 3"
+	[ "$status" -ne 0 ]
+	sql l2 "SET session_replication_role = replica; UPDATE t1 SET v = 'drift' WHERE id = 3"
+	run --separate-stderr londiste "$(ini l2)" compare
+	[ "$status" -eq 1 ]
+	# the node map reached every node through the queue
+	[ "$(londiste "$(ini l1)" members | cut -f1 | tr '\n' ' ')" = "b1 l1 l2 r1 " ]
+	run --separate-stderr londiste "$(ini l2)" status
+	[[ "$output" == *"Tables: 1/1 ok"* ]]
+}
+
+@test "londiste3: change-provider moves a leaf to the root, and back; nothing lost or twice" {
+	need_node_mode
+	cascade_tree r1 b1 l1
+	for n in r1 b1 l1; do worker_start $n; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	londiste "$(ini r1)" add-table t1
+	for n in b1 l1; do
+		wait_for londiste "$(ini $n)" add-table t1 --create
+	done
+	sql r1 "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 100) g"
+	londiste "$(ini l1)" change-provider --provider=r1
+	[ "$(sql l1 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = r1 ]
+	[ "$(sql b1 "SELECT count(*) FROM pgq_node.get_subscriber_info('q') WHERE node_name = 'l1'")" = 0 ]
+	sql r1 "INSERT INTO t1 SELECT g, 'b' FROM generate_series(101, 200) g"
+	londiste "$(ini l1)" change-provider --provider=b1
+	sql r1 "INSERT INTO t1 SELECT g, 'c' FROM generate_series(201, 300) g"
+	wait_for caught_up l1 r1
+	wait_for all_equal t1 b1 l1
+	[ "$(sql l1 "SELECT count(*) FROM t1")" = 300 ]
+}
+
+@test "londiste3: a worker killed mid-run (-k, SIGKILL of the branch's stages) loses and duplicates nothing" {
+	need_node_mode
+	cascade_tree r1 b1 l1
+	for n in r1 b1 l1; do worker_start $n; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	londiste "$(ini r1)" add-table t1
+	for n in b1 l1; do
+		wait_for londiste "$(ini $n)" add-table t1 --create
+	done
+	for n in b1 l1; do londiste "$(ini $n)" wait-sync; done
+	for round in 1 2 3; do
+		sql r1 "INSERT INTO t1 SELECT g, 'r$round' FROM generate_series($round * 1000, $round * 1000 + 499) g"
+		londiste "$(ini b1)" -k
+		sql r1 "INSERT INTO t1 SELECT g, 'r$round' FROM generate_series($round * 1000 + 500, $round * 1000 + 999) g"
+		worker_start b1
+	done
+	sql r1 "INSERT INTO t1 VALUES (1, 'end')"
+	for n in b1 l1; do
+		wait_for caught_up $n r1
+	done
+	wait_for all_equal t1 b1 l1
+	[ "$(sql l1 "SELECT count(*) FROM t1")" = 3001 ]
+	# the branch's queue holds each event once
+	pfx=$(sql b1 "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'")
+	[ "$(sql b1 "SELECT count(*) - count(DISTINCT ev_id) FROM $pfx")" = 0 ]
+}
+
+@test "londiste3: switchover to the branch and back under a steady writer: nothing lost, nothing twice" {
+	need_node_mode
+	cascade_tree r1 b1 l1
+	for n in r1 b1 l1; do worker_start $n; done
+	for n in r1 b1 l1; do sql $n "CREATE TABLE t1 (id int PRIMARY KEY, v text)"; done
+	londiste "$(ini r1)" add-table t1
+	for n in b1 l1; do
+		wait_for londiste "$(ini $n)" add-table t1 --expect-sync
+	done
+	writer r1 b1 &
+	wpid=$!
+	wait_for test -s "$BATS_TEST_TMPDIR/writer-last"
+	londiste "$(ini b1)" switchover
+	[ "$(sql b1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	[ "$(sql r1 "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "branch b1" ]
+	n0=$(cat "$BATS_TEST_TMPDIR/writer-last")
+	more() { [ "$(cat "$BATS_TEST_TMPDIR/writer-last")" -gt "$((n0 + 20))" ]; }
+	wait_for more
+	londiste "$(ini r1)" switchover
+	[ "$(sql r1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	n0=$(cat "$BATS_TEST_TMPDIR/writer-last")
+	wait_for more
+	touch "$BATS_TEST_TMPDIR/stop-writer"
+	wait "$wpid"
+	last=$(cat "$BATS_TEST_TMPDIR/writer-last")
+	sql r1 "INSERT INTO t1 VALUES (-1, 'end')"
+	# events come in order: once the last row is there, all are
+	has_end() { [ "$(sql "$1" "SELECT count(*) FROM t1 WHERE id = -1")" = 1 ]; }
+	for n in b1 l1; do
+		wait_for has_end $n
+	done
+	for n in r1 b1 l1; do
+		got=$(sql $n "SELECT count(*) || ' ' || count(DISTINCT id) || ' ' || max(id) FROM t1 WHERE id > 0")
+		[ "$got" = "$last $last $last" ] || { echo "$n: $got, want $last" >&2; tail -n 30 "$BATS_TEST_TMPDIR/$n.log" >&2; sql $n "SELECT * FROM pgq_node.local_state" >&2; sql r1 "SELECT * FROM pgq.get_consumer_info()" >&2; false; }
+	done
+	all_equal t1 b1 l1
+}
+
+@test "londiste3: takeover --dead-root: the branch becomes the root, the leaves follow, writes go on" {
+	need_node_mode
+	second_cluster rootc 5433
+	new_db b1 none; new_db l1 none; new_db l2 none
+	psql -XAtq -p 5433 -d postgres -c "CREATE DATABASE r1" >/dev/null
+	rloc="host=$TEST_DIR port=5433 dbname=r1"
+	cascade_ini r1 "db=$rloc" "public_node_location=$rloc"
+	for n in b1 l1 l2; do cascade_ini $n; done
+	londiste "$(ini r1)" create-root r1
+	londiste "$(ini b1)" create-branch b1 --provider="$rloc"
+	londiste "$(ini l1)" create-leaf l1 --provider="$(loc b1)"
+	# l2 reads from the root itself: it must move below the new root
+	londiste "$(ini l2)" create-leaf l2 --provider="$rloc"
+	for n in r1 b1 l1 l2; do worker_start $n; done
+	psql -XAtq -p 5433 -d r1 -c "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	for n in b1 l1 l2; do sql $n "CREATE TABLE t1 (id int PRIMARY KEY, v text)"; done
+	londiste "$(ini r1)" add-table t1
+	for n in b1 l1 l2; do
+		wait_for londiste "$(ini $n)" add-table t1 --expect-sync
+	done
+	psql -XAtq -p 5433 -d r1 -c "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 100) g"
+	for n in b1 l2; do
+		wait_for rows_are $n "100 5050"
+	done
+	worker_stop r1
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/rootc" -m immediate -w stop >/dev/null
+	run --separate-stderr londiste "$(ini b1)" takeover r1 --dead-root
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"takeover	b1	from	r1	last_tick	"* ]]
+	[ "$(sql b1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	[ "$(sql l2 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = b1 ]
+	[ "$(sql b1 "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'r1'")" = t ]
+	# the dead root's position is kept (resurrect's gravestone)
+	[ "$(sql b1 "SELECT count(*) FROM pgq.get_consumer_info('q', 'r1.gravestone')")" = 1 ]
+	sql b1 "INSERT INTO t1 SELECT g, 'b' FROM generate_series(101, 200) g"
+	for n in l1 l2; do
+		wait_for caught_up $n b1
+		wait_for rows_are $n "200 20100"
+	done
+}
+
+@test "londiste3: the original londiste command reads our nodes (status, tables)" {
+	need_node_mode
+	command -v python3 >/dev/null && [ -x /usr/bin/londiste ] || skip "python3-londiste is not installed"
+	cascade_tree r1 b1 l1
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	londiste "$(ini r1)" add-table t1
+	# python3-londiste's form: [londiste] with db, which ours reads too
+	sed 's/^\[londiste3\]/[londiste]/' "$(ini r1)" >"$BATS_TEST_TMPDIR/r1p.ini"
+	[ "$(londiste "$BATS_TEST_TMPDIR/r1p.ini" tables)" = "public.t1	ok" ]
+	run /usr/bin/londiste "$BATS_TEST_TMPDIR/r1p.ini" tables
+	[ "$status" -eq 0 ]
+	[[ "$output" == *public.t1* ]]
+	run /usr/bin/londiste "$BATS_TEST_TMPDIR/r1p.ini" status
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"r1 (root)"* ]]
+	[[ "$output" == *"b1 (branch)"* ]]
+	[[ "$output" == *"l1 (leaf)"* ]]
+}

@@ -1,0 +1,104 @@
+# t/25x-cascade.bash: helpers for the Londiste 3 cascade tests
+# (t/25N-londiste3-*.bats): [londiste3] configs and nodes.
+
+# cascade_ini NODE [KEY=VALUE...]: $BATS_TEST_TMPDIR/NODE.ini for a node
+# in database NODE of this file's cluster, queue q, job NODE_w.
+cascade_ini() {
+	local node=$1 kv
+	shift
+	{
+		printf '[londiste3]\n'
+		printf 'job_name = %s_w\n' "$node"
+		printf 'db = host=%s dbname=%s\n' "$TEST_DIR" "$node"
+		printf 'queue_name = q\n'
+		printf 'public_node_location = host=%s dbname=%s\n' "$TEST_DIR" "$node"
+		printf 'pidfile = %s/%s.pid\n' "$BATS_TEST_TMPDIR" "$node"
+		printf 'logfile = %s/%s.log\n' "$BATS_TEST_TMPDIR" "$node"
+		printf 'loop_delay = 0.2\n'
+		printf 'ticker = internal\n'
+		printf 'ticker_period = 0.1\n'
+		for kv in "$@"; do
+			printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"
+		done
+	} >"$BATS_TEST_TMPDIR/$node.ini"
+}
+
+loc() { printf 'host=%s dbname=%s' "$TEST_DIR" "$1"; }
+
+# cascade_tree ROOT BRANCH LEAF...: fresh databases, nodes created.
+cascade_tree() {
+	local root=$1 branch=$2 n
+	shift 2
+	for n in "$root" "$branch" "$@"; do
+		new_db "$n" none && cascade_ini "$n" || return 1
+	done
+	londiste "$BATS_TEST_TMPDIR/$root.ini" create-root "$root" || return 1
+	londiste "$BATS_TEST_TMPDIR/$branch.ini" create-branch "$branch" \
+		--provider="$(loc "$root")" || return 1
+	for n; do
+		londiste "$BATS_TEST_TMPDIR/$n.ini" create-leaf "$n" \
+			--provider="$(loc "$branch")" || return 1
+	done
+}
+
+# worker_start NODE: the node's worker as a daemon.
+worker_start() {
+	londiste "$BATS_TEST_TMPDIR/$1.ini" worker -d
+}
+
+worker_stop() {
+	londiste "$BATS_TEST_TMPDIR/$1.ini" -s 2>/dev/null || :
+}
+
+# node_tick DB: the last tick the node's worker applied.
+node_tick() {
+	sql "$1" "SELECT worker_last_tick FROM pgq_node.get_node_info('q')"
+}
+
+# root_top DB: the root's newest tick.
+root_top() {
+	sql "$1" "SELECT max(tick_id) FROM pgq.tick t JOIN pgq.queue q ON q.queue_id = t.tick_queue WHERE q.queue_name = 'q'"
+}
+
+# caught_up NODE ROOT: NODE has applied the root's newest tick.
+caught_up() {
+	local want have
+	want=$(root_top "$2")
+	have=$(node_tick "$1")
+	[ -n "$have" ] && [ "$have" -ge "$want" ]
+}
+
+# second_cluster NAME PORT: another cluster in $TEST_DIR/NAME, its socket
+# in $TEST_DIR with port PORT (teardown_file stops it with the first).
+second_cluster() {
+	local d=$TEST_DIR/$1
+	as_pg "$TEST_PGBIN/initdb" -D "$d" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
+		--no-sync >"$TEST_DIR/initdb-$1.log" 2>&1 || return 1
+	cat >>"$d/postgresql.conf" <<-CONF
+	listen_addresses = ''
+	unix_socket_directories = '$TEST_DIR'
+	port = $2
+	fsync = off
+	max_connections = 60
+	CONF
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$d" -l "$TEST_DIR/server-$1.log" -w -t 60 start >/dev/null
+}
+
+# writer DB...: inserts ids 1, 2, ... into t1, each into the first of
+# the DBs that takes it (the root), retrying while none does; stops when
+# $BATS_TEST_TMPDIR/stop-writer exists and notes the last id written.
+writer() {
+	local i=0 db
+	while [ ! -f "$BATS_TEST_TMPDIR/stop-writer" ]; do
+		i=$((i + 1))
+		until for db; do
+			psql -XAtq -v ON_ERROR_STOP=1 -d "$db" -c "INSERT INTO t1 VALUES ($i, 'w')" \
+				>/dev/null 2>&1 && break
+			false
+		done; do
+			sleep 0.05
+		done
+		echo "$i" >"$BATS_TEST_TMPDIR/writer-last.tmp" &&
+			mv "$BATS_TEST_TMPDIR/writer-last.tmp" "$BATS_TEST_TMPDIR/writer-last"
+	done
+}
