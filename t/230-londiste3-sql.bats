@@ -520,3 +520,26 @@ same_calls() {
 	have_debian_londiste || skip "Debian's postgresql-*-londiste-sql is not installed"
 	same_calls leaf
 }
+
+@test "odd names: a schema with a dot, quotes and spaces, as pgq.logutriga writes them" {
+	sql lroot 'CREATE SCHEMA "My Sch.x"; CREATE TABLE "My Sch.x"."T a""b" ("Id" int PRIMARY KEY, v text)'
+	[ "$(call lroot "local_add_table('q', 'My Sch.x.T a\"b')")" = '200|Table added: My Sch.x.T a"b' ]
+	[ "$(triggers lroot '"My Sch.x"."T a""b"' | head -1)" = '_londiste_q|pgq.logutriga|q\000|29' ]
+	sql lroot 'INSERT INTO "My Sch.x"."T a""b" VALUES (1, $$x y$$)'
+	[ "$(events lroot q | tail -1)" = 'I:Id|Id=1&v=x+y|My Sch.x.T a"b||' ]
+	[ "$(call lroot "local_remove_table('q', 'My Sch.x.T a\"b')")" = '200|Table removed: My Sch.x.T a"b' ]
+	[ -z "$(triggers lroot '"My Sch.x"."T a""b"')" ]
+}
+
+@test "branch: skip_truncate reaches the copy state; adding again after a remove starts over" {
+	sql lbranch "CREATE TABLE bst (id int PRIMARY KEY)"
+	call lbranch "global_add_table('q', 'bst')" >/dev/null
+	[ "$(call lbranch "local_add_table('q', 'bst', array['skip_truncate'])")" = "200|Table added: public.bst" ]
+	[ "$(sql lbranch "SELECT state || '|' || skip_truncate FROM londiste.subscriber_table WHERE table_name = 'public.bst'")" = "new|true" ]
+	[ "$(sql lbranch "SELECT table_attrs FROM londiste.get_table_list('q') WHERE table_name = 'public.bst'")" = skip_truncate=1 ]
+	sql lbranch "SELECT londiste.copy_begin('q', 'public.bst')" >/dev/null
+	[ "$(call lbranch "local_remove_table('q', 'bst')")" = "200|Table removed: public.bst" ]
+	[ "$(call lbranch "local_add_table('q', 'bst', array['expect_sync'])")" = "200|Table added: public.bst" ]
+	[ "$(sql lbranch "SELECT state || '|' || skip_truncate FROM londiste.subscriber_table WHERE table_name = 'public.bst'")" = "ok|false" ]
+	[ "$(sql lbranch "SELECT merge_state FROM londiste.get_table_list('q') WHERE table_name = 'public.bst'")" = ok ]
+}

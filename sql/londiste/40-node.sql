@@ -140,14 +140,13 @@ SET search_path = pg_catalog, londiste, pg_temp AS $$
 	  FROM londiste.split_fqname(i_name) s
 $$;
 
+-- The first dot separates the schema; when that finds nothing, a schema
+-- name with dots in it is tried too (the shortest first, londiste._rel),
+-- so that every name pgq.logutriga writes is found.
 CREATE OR REPLACE FUNCTION londiste.find_rel_oid(i_fqname text, i_kind text)
 RETURNS oid LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, londiste, pg_temp AS $$
-	SELECT c.oid
-	  FROM londiste.split_fqname(i_fqname) s
-	  JOIN pg_namespace n ON n.nspname = s.schema_part
-	  JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = s.name_part
-	 WHERE c.relkind::text = i_kind
+	SELECT londiste._rel(londiste.make_fqname(i_fqname), i_kind)
 $$;
 
 -- A partitioned table is a table here too (londiste 3.8 predates them).

@@ -47,7 +47,7 @@ DECLARE
 	skip boolean := false;
 	got_extra1 boolean := false;
 	rel oid := londiste.find_table_oid(i_dest_table);
-	qrel text := londiste.quote_fqname(i_dest_table);
+	qrel text := londiste.quoted_name(londiste.make_fqname(i_dest_table));
 	skip_count int;
 	skip_name text;
 	trunc_name text;
@@ -158,7 +158,7 @@ BEGIN
 		     AND substring(t.tgargs FOR position('\000'::bytea IN t.tgargs) - 1)
 			 = convert_to(i_queue_name, 'UTF8')
 	LOOP
-		EXECUTE format('DROP TRIGGER %I ON %s', tg, londiste.quote_fqname(dest));
+		EXECUTE format('DROP TRIGGER %I ON %s', tg, londiste.quoted_name(dest));
 	END LOOP;
 END $$;
 
@@ -412,7 +412,7 @@ BEGIN
 		rel := londiste.find_table_oid(tbl.dest);
 		IF tbl.dropped_ddl IS NOT NULL THEN
 			-- not in sync: emptied first, the indexes come back faster
-			EXECUTE 'TRUNCATE ONLY ' || londiste.quote_fqname(tbl.dest);
+			EXECUTE 'TRUNCATE ONLY ' || londiste.quoted_name(tbl.dest);
 			EXECUTE tbl.dropped_ddl;
 		END IF;
 		UPDATE londiste.table_info

@@ -85,7 +85,7 @@ BEGIN
 	END IF;
 	INSERT INTO londiste.pending_fkeys VALUES (fk.from_table, fk.to_table, i_fkey_name, fk.fkey_def);
 	EXECUTE format('alter table only %s drop constraint %I',
-		londiste.quote_fqname(fk.from_table), i_fkey_name);
+		londiste.quoted_name(fk.from_table), i_fkey_name);
 	RETURN 1;
 END $$;
 
@@ -114,7 +114,7 @@ BEGIN
 			RETURN fk.fkey_def || ' not valid';
 		ELSIF NOT valid THEN
 			RETURN format('alter table only %s validate constraint %I',
-				londiste.quote_fqname(fk.from_table), fk.fkey_name);
+				londiste.quoted_name(fk.from_table), fk.fkey_name);
 		END IF;
 	ELSE
 		EXECUTE fk.fkey_def;
