@@ -232,7 +232,7 @@ need_node_mode() {
 	w=$(written)
 	[ -n "$w" ]
 	for n in r1 b1 l1 l2; do
-		[ "$(ids $n)" = "$w" ] || { echo "node $n differs" >&2; false; }
+		[ "$(ids $n)" = "$w" ] || { echo "node $n differs: $(ids $n) written $w" >&2; false; }
 	done
 	# the status shows the new tree
 	run --separate-stderr londiste "$(ini l2)" status
