@@ -113,6 +113,8 @@ writer() {
 			if psql -XAtq -v ON_ERROR_STOP=1 -p "$(port "$d")" -d "$d" \
 				-c "INSERT INTO t VALUES ($id, 'v$id')" >/dev/null 2>&1; then
 				echo "$id" >>"$BATS_TEST_TMPDIR/written"
+				# for a person measuring the pause of writes (never asserted)
+				date +"$id %s.%N" >>"$BATS_TEST_TMPDIR/written.at"
 				break
 			fi
 		done
