@@ -208,7 +208,9 @@ need_node_mode() {
 	WRITE_TO="r1 b1"
 	writer_start
 	wait_for written_more 20
+	date +"command start %s.%N" >>"$BATS_TEST_TMPDIR/written.at"
 	run --separate-stderr londiste "$(ini l1)" switchover --target=b1 --all
+	date +"command end %s.%N" >>"$BATS_TEST_TMPDIR/written.at"
 	echo "$stderr"
 	[ "$status" -eq 0 ]
 	[ "$(node_type b1)" = root ]
@@ -220,7 +222,9 @@ need_node_mode() {
 	# writes go on, on the new root only
 	wait_for written_more 20
 	[ "$(fsql r1 "SELECT queue_disable_insert FROM pgq.queue WHERE queue_name = 'q'")" = t ]
+	date +"command start %s.%N" >>"$BATS_TEST_TMPDIR/written.at"
 	run --separate-stderr londiste "$(ini r1)" switchover r1 --all
+	date +"command end %s.%N" >>"$BATS_TEST_TMPDIR/written.at"
 	echo "$stderr"
 	[ "$status" -eq 0 ]
 	[ "$(node_type r1)" = root ]
@@ -249,7 +253,9 @@ need_node_mode() {
 	writer_start
 	wait_for written_more 30
 	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/rc" -m immediate -w stop >/dev/null
+	date +"command start %s.%N" >>"$BATS_TEST_TMPDIR/written.at"
 	run --separate-stderr londiste "$(ini b1)" takeover r1 --dead-root
+	date +"command end %s.%N" >>"$BATS_TEST_TMPDIR/written.at"
 	echo "$stderr"
 	[ "$status" -eq 0 ]
 	[ "$(node_type b1)" = root ]
