@@ -42,7 +42,7 @@ teardown() {
 	local n
 	touch "$BATS_TEST_TMPDIR/stop"
 	[ -z "${writer_pid:-}" ] || wait "$writer_pid" || :
-	for n in r1 b1 l1 b2 l2; do
+	for n in r1 b1 l1 b2 l2 r2 x1 b3 l3; do
 		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
 	done
 	# the root's cluster runs again for the next test
@@ -55,7 +55,7 @@ ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 # Where each node lives: its port.
 port() {
 	case $1 in
-	r1) echo 5433 ;;
+	r1|x1) echo 5433 ;;
 	b2|l2) echo 5434 ;;
 	*) echo 5432 ;;
 	esac
@@ -248,7 +248,7 @@ need_node_mode() {
 @test "londiste3 failover: takeover of a killed root; the nodes follow, writes resume; resurrect reports what the dead root kept" {
 	need_node_mode
 	fo_tree r1 r1:b1 b1:l1 r1:b2 b2:l2
-	for n in r1 b1 l1 b2 l2; do worker_start $n; done
+	for n in r1 b1 l1 b2 l2 r2 x1 b3 l3; do worker_start $n; done
 	WRITE_TO="r1 b1"
 	writer_start
 	wait_for written_more 30
@@ -303,4 +303,28 @@ need_node_mode() {
 	# a second resurrect finds no gravestone
 	run --separate-stderr londiste "$(ini r1)" resurrect --dump="$BATS_TEST_TMPDIR/lost2"
 	[ "$status" -eq 4 ]
+}
+
+@test "londiste3 failover: takeover of a dead branch: its subscribers move, nothing lost, nothing twice" {
+	need_node_mode
+	fo_tree r2 r2:x1 x1:l3 r2:b3
+	for n in r2 x1 l3 b3; do worker_start $n; done
+	WRITE_TO=r2
+	writer_start
+	wait_for written_more 20
+	# x1 lives in the cluster that dies
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/rc" -m immediate -w stop >/dev/null
+	run --separate-stderr londiste "$(ini b3)" takeover x1 --dead-branch
+	echo "$stderr"
+	[ "$status" -eq 0 ]
+	[ "$(provider l3)" = b3 ]
+	[ "$(node_type r2)" = root ]
+	[ "$(fsql r2 "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'x1'")" = t ]
+	wait_for written_more 20
+	writer_stop
+	all_caught r2 b3 l3
+	w=$(written)
+	for n in r2 b3 l3; do
+		[ "$(ids $n)" = "$w" ] || { echo "node $n differs: $(ids $n) written $w" >&2; false; }
+	done
 }
