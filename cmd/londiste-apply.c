@@ -78,16 +78,13 @@ struct stage {
 	char *delim;		/* array delimiter of each column's type */
 };
 
-/* An event of the stream, its fields unescaped; NULL for SQL NULL.  The
- * fields a plain run does not read are left NULL. */
+/* An event of the stream, the fields it is applied by, unescaped; NULL
+ * for SQL NULL.  Without --node, extra2..4 are left NULL. */
 struct ev {
-	const char *id, *time, *txid, *retry, *type;
+	const char *txid, *type;
 	char *data;
 	const char *extra[4];
 };
-
-/* Fields of an event copied into a branch's queue (copy_flush()). */
-enum { CP_ID, CP_TIME, CP_TYPE, CP_DATA, CP_E1, CP_E2, CP_E3, CP_E4, CP_N };
 
 /* What is prepared for one shape of row event: table, operation and
  * columns.  The id names its statements. */
@@ -145,9 +142,10 @@ static struct {
 	size_t keyoff[STAGE_MAX + 1];
 	int keyslot[KEYSLOTS];	/* row number + 1 of a key's first row */
 
-	/* On a branch, the batch's events waiting to go into the local
-	 * queue: one array literal per copied field. */
-	struct buf copy_arr[CP_N];
+	/* On a branch, the local queue's current event table and the
+	 * batch's events waiting to go into it, as COPY rows. */
+	char *copy_tbl;
+	struct buf copy_rows;
 	int copy_n;
 	long long max_ev_id;
 
@@ -1734,62 +1732,72 @@ drain_pending(struct table *t)
 
 /* --- a branch's copy of the batch ----------------------------------- */
 
-/* The copies go as one statement per chunk of events, arrays side by
- * side, into pgq.insert_event_raw(): it keeps the provider's ev_id,
- * ev_time, type, data and extras, and picks the queue's current event
- * table in the statement that inserts, as every producer does, so a
- * rotation in between is handled by PgQ's own rule.  (A COPY into the
- * event table would have to read the current table first and could
- * write into one that a rotation has just left.)  ev_txid is this
- * transaction's, which the tick made at the end counts as committed:
- * the local queue hands out the same batch. */
+/* The copies go by COPY into the queue's current event table, whose
+ * name batch_begin() read after this transaction took its txid T (its
+ * FOR UPDATE of the node's position).  That order is what makes a
+ * rotation harmless, as for pgq.insert_event_raw(): a rotation that
+ * read saw not yet committed has a step 2 above T, and the next
+ * rotation waits for every consumer's tick xmin to pass that step 2,
+ * which no tick taken while T runs does; so the table stays the
+ * current or the previous one, where batches look, until T ends (and
+ * the COPY's lock makes step 1's NOWAIT lock on it fail besides).
+ * The stream's fields are COPY text already and go as they came:
+ * ev_id, ev_time, type, data and extras of the provider; ev_txid is
+ * T, which the tick made at the end counts as committed, so the local
+ * queue hands out the same batch. */
 static void
 copy_flush(void)
 {
-	const char *p[CP_N + 1];
-	int i;
+	PGresult *res;
+	struct buf sql = {0};
 
 	if (la.copy_n == 0)
 		return;
-	copy_end();	/* not inside a COPY run */
-	p[0] = la.queue;
-	for (i = 0; i < CP_N; i++) {
-		buf_addch(&la.copy_arr[i], '}');
-		p[i + 1] = la.copy_arr[i].data;
-	}
-	send_own("copy events into the local queue", "la_copy",
-	    "SELECT count(pgq.insert_event_raw($1, e.id, e.t, NULL, NULL, e.ty, e.d,"
-	    " e.x1, e.x2, e.x3, e.x4)) FROM unnest($2::bigint[], $3::timestamptz[],"
-	    " $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])"
-	    " AS e(id, t, ty, d, x1, x2, x3, x4)", CP_N + 1, p, NULL);
+	copy_end();	/* not inside a COPY run of a table */
+	pipeline_off();
+	buf_printf(&sql, "COPY %s (ev_id, ev_time, ev_type, ev_data, ev_extra1,"
+	    " ev_extra2, ev_extra3, ev_extra4) FROM STDIN", la.copy_tbl);
+	res = PQexec(la.conn, sql.data);
+	buf_free(&sql);
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		fail("copy events into the local queue: %s", resmsg(res));
+	PQclear(res);
+	if (PQputCopyData(la.conn, la.copy_rows.data, (int)la.copy_rows.len) != 1 ||
+	    PQputCopyEnd(la.conn, NULL) != 1)
+		fail("copy events into the local queue: %s", db_errmsg(la.conn));
+	res = PQgetResult(la.conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		fail("copy events into the local queue: %s", resmsg(res));
+	PQclear(res);
+	while ((res = PQgetResult(la.conn)) != NULL)
+		PQclear(res);
+	buf_reset(&la.copy_rows);
 	la.copy_n = 0;
 }
 
+/* The event record's fields, still COPY-escaped, for the local queue. */
 static void
-copy_add(const struct ev *ev)
+copy_add(struct stream *st)
 {
-	const char *v[CP_N] = { ev->id, ev->time, ev->type, ev->data,
-	    ev->extra[0], ev->extra[1], ev->extra[2], ev->extra[3] };
-	size_t bytes = 0;
+	static const int col[] = { E_ID, E_TIME, E_TYPE, E_DATA, E_EXTRA1,
+	    E_EXTRA2, E_EXTRA3, E_EXTRA4 };
 	char *end;
-	long long id = strtoll(ev->id, &end, 10);
-	int i;
+	long long id = strtoll(st->f[E_ID], &end, 10);
+	size_t i;
 
-	if (*ev->id == '\0' || *end != '\0' || id <= 0)
-		reject(NULL, "bad ev_id %.40s", ev->id);
+	if (*st->f[E_ID] == '\0' || *end != '\0' || id <= 0)
+		reject(NULL, "bad ev_id %.40s", st->f[E_ID]);
 	if (id > la.max_ev_id)
 		la.max_ev_id = id;
-	for (i = 0; i < CP_N; i++) {
-		if (la.copy_n == 0) {
-			buf_reset(&la.copy_arr[i]);
-			buf_addch(&la.copy_arr[i], '{');
-		} else {
-			buf_addch(&la.copy_arr[i], ',');
-		}
-		array_elem(&la.copy_arr[i], v[i]);
-		bytes += la.copy_arr[i].len;
+	if (la.copy_tbl == NULL)
+		fail("queue %s is a branch here but has no event table", la.queue);
+	for (i = 0; i < sizeof(col) / sizeof(col[0]); i++) {
+		if (i > 0)
+			buf_addch(&la.copy_rows, '\t');
+		buf_addstr(&la.copy_rows, st->f[col[i]]);
 	}
-	if (++la.copy_n == STAGE_MAX || bytes > STAGE_BYTES)
+	buf_addch(&la.copy_rows, '\n');
+	if (++la.copy_n == STAGE_MAX || la.copy_rows.len > STAGE_BYTES)
 		copy_flush();
 }
 
@@ -1830,6 +1838,12 @@ node_applied(PGresult *res)
 	if (strcmp(PQgetvalue(res, 0, 1), "root") == 0)
 		errx(EXIT_USAGE, "queue %s is the root here: its batches are"
 		    " not applied from another node", la.queue);
+	/* londiste 3's merge leaf copies into another queue and waits
+	 * for its ticks: not done here, and applying its batches alone
+	 * would leave the combined queue without them. */
+	if (!PQgetisnull(res, 0, 2))
+		errx(EXIT_USAGE, "queue %s is a merge leaf here (combined queue %s):"
+		    " not supported", la.queue, PQgetvalue(res, 0, 2));
 	la.branch = strcmp(PQgetvalue(res, 0, 1), "branch") == 0;
 	last = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	if (last >= stream_parse_id(la.cur_tick))
@@ -1859,7 +1873,7 @@ static bool
 batch_begin(struct stream *s)
 {
 	const char *p[2];
-	PGresult *res = NULL, *tres = NULL;
+	PGresult *res = NULL, *tres = NULL, *qres = NULL;
 	bool applied;
 	int i;
 
@@ -1872,11 +1886,16 @@ batch_begin(struct stream *s)
 	send_own("begin", NULL, "BEGIN", 0, NULL, NULL);
 	/* FOR UPDATE: a second londiste-apply of this consumer waits here. */
 	if (la.node) {
-		send_own("read node position", "la_npos", "SELECT s.last_tick_id, n.node_type"
-		    " FROM pgq_node.local_state s JOIN pgq_node.node_info n"
+		send_own("read node position", "la_npos", "SELECT s.last_tick_id, n.node_type,"
+		    " n.combined_queue FROM pgq_node.local_state s JOIN pgq_node.node_info n"
 		    " ON n.queue_name = s.queue_name"
 		    " WHERE s.queue_name = $1 AND s.consumer_name = $2 FOR UPDATE OF s",
 		    2, p, &res);
+		/* After the statement above took this transaction's txid:
+		 * see copy_flush(). */
+		send_own("read the queue's event table", "la_ntbl", "SELECT"
+		    " (q.queue_data_pfx || '_' || q.queue_cur_table)::regclass::text"
+		    " FROM pgq.queue q WHERE q.queue_name = $1", 1, p, &qres);
 	} else {
 		send_own("record consumer", "la_rec", "INSERT INTO londiste.completed"
 		    " (queue_name, consumer_name, last_tick) VALUES ($1, $2, 0)"
@@ -1888,12 +1907,16 @@ batch_begin(struct stream *s)
 	pipeline_off();
 	applied = la.node ? node_applied(res) : plain_applied(res);
 	PQclear(res);
+	free(la.copy_tbl);
+	la.copy_tbl = qres != NULL && PQntuples(qres) == 1 ? xstrdup(PQgetvalue(qres, 0, 0)) : NULL;
+	PQclear(qres);
 	if (applied) {
 		PQclear(tres);
 		return false;
 	}
 
 	tables_load(tres);
+	buf_reset(&la.copy_rows);
 	la.copy_n = 0;
 	la.max_ev_id = 0;
 	for (i = 0; i < la.ntables; i++)
@@ -1971,23 +1994,21 @@ event_record(struct stream *st)
 	int i;
 
 	la.cur_ev = st->f[E_ID];
+	/* As it came, before the fields are unescaped in place. */
+	if (la.branch)
+		copy_add(st);
 	ev.txid = field(st->f[E_TXID], "ev_txid", false);
 	ev.type = field(st->f[E_TYPE], "ev_type", false);
 	ev.data = field(st->f[E_DATA], "ev_data", true);
 	ev.extra[0] = field(st->f[E_EXTRA1], "ev_extra1", true);
 	if (la.node) {
-		ev.id = field(st->f[E_ID], "ev_id", false);
-		ev.time = field(st->f[E_TIME], "ev_time", false);
-		ev.retry = field(st->f[E_RETRY], "ev_retry", true);
 		for (i = 1; i < 4; i++)
 			ev.extra[i] = field(st->f[E_EXTRA1 + i], "ev_extra", true);
 		/* A cascade passes batches whole; a retried event would
 		 * be out of its batch (londiste 3's worker refuses it). */
-		if (ev.retry != NULL)
-			reject(NULL, "a retried event (ev_retry %.20s) in a cascaded queue", ev.retry);
-		/* Before it is applied: the apply decodes ev_data in place. */
-		if (la.branch)
-			copy_add(&ev);
+		if (!copytext_is_null(st->f[E_RETRY]))
+			reject(NULL, "a retried event (ev_retry %.20s) in a cascaded queue",
+			    st->f[E_RETRY]);
 	}
 	apply_event(&ev);
 }
@@ -2001,8 +2022,8 @@ la_free(void)
 	urlrow_free(&la.row);
 	urlrow_free(&la.where);
 	buf_free(&la.frag);
-	for (i = 0; i < CP_N; i++)
-		buf_free(&la.copy_arr[i]);
+	buf_free(&la.copy_rows);
+	free(la.copy_tbl);
 	free(la.cur_time);
 	buf_free(&la.sb);
 	buf_free(&la.kb);

@@ -112,6 +112,23 @@ lon_provider(PGconn *prov, struct lontable *t)
 	    "SELECT londiste.quoted_name(table_name) FROM londiste.provider_table"
 	    " WHERE queue_name = $1 AND table_name = $2", 2, p);
 
+	/*
+	 * A Londiste 3 node (root or branch) keeps its set in table_info;
+	 * only asked for when the Skytools 2 list has no such table, so a
+	 * provider without it never sees the query.
+	 */
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		res = db_exec(prov, "find table on the provider",
+		    "SELECT to_regclass('londiste.table_info') IS NOT NULL", 0, NULL);
+		if (PQgetvalue(res, 0, 0)[0] == 't') {
+			PQclear(res);
+			res = db_exec(prov, "find table on the provider",
+			    "SELECT londiste.quoted_name(coalesce(dest_table, table_name))"
+			    "  FROM londiste.table_info"
+			    " WHERE queue_name = $1 AND table_name = $2 AND local", 2, p);
+		}
+	}
 	if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0))
 		errx(EXIT_USAGE, "table %s is not replicated by queue %s on the provider",
 		    t->name, t->queue);
@@ -145,6 +162,19 @@ applied(PGconn *sread, const char **p)
 	    " WHERE queue_name = $1 AND consumer_name = $2 AND last_tick >= $3", 3, p);
 	int done = PQntuples(res) > 0;
 
+	PQclear(res);
+	if (done)
+		return 1;
+	/* A Londiste 3 node's worker records its ticks in pgq_node. */
+	res = db_exec(sread, "read applied tick",
+	    "SELECT to_regclass('pgq_node.local_state') IS NOT NULL", 0, NULL);
+	done = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!done)
+		return 0;
+	res = db_exec(sread, "read applied tick", "SELECT 1 FROM pgq_node.local_state"
+	    " WHERE queue_name = $1 AND consumer_name = $2 AND last_tick_id >= $3", 3, p);
+	done = PQntuples(res) > 0;
 	PQclear(res);
 	return done;
 }

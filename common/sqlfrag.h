@@ -13,6 +13,8 @@
 #ifndef SQLFRAG_H
 #define SQLFRAG_H
 
+#include <stdbool.h>
+
 #include "urlenc.h"
 #include "util.h"
 

@@ -207,9 +207,15 @@ hend() { printf 'end\t%s\t%s\n' "$1" "$2"; }
 	run --separate-stderr londiste-apply -d "$B" --consumer nobody --node < "$BATS_TEST_TMPDIR/s"
 	[ "$status" -eq 4 ]
 	[[ "$stderr" == *pgq_node.local_state* ]]
-	# the root applies nothing
+	# the root applies nothing, nor does a merge leaf
 	run --separate-stderr londiste-apply -d "$R" --consumer rw --node < "$BATS_TEST_TMPDIR/s"
 	[ "$status" -eq 2 ]
+	[[ "$stderr" == *root* ]]
+	sql "$B" "UPDATE pgq_node.node_info SET node_type = 'leaf', combined_queue = 'cq'"
+	run --separate-stderr londiste-apply -d "$B" --consumer bw --node < "$BATS_TEST_TMPDIR/s"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"merge leaf"* ]]
+	sql "$B" "UPDATE pgq_node.node_info SET node_type = 'branch', combined_queue = NULL"
 	# the real one goes on
 	run --separate-stderr londiste-apply -d "$B" --consumer bw --node < "$BATS_TEST_TMPDIR/s"
 	[ "$status" -eq 0 ]
@@ -250,6 +256,58 @@ mid_batch() {
 	batches "$B" > "$BATS_TEST_TMPDIR/branch"
 	[ "$(grep -vc '^batch' "$BATS_TEST_TMPDIR/branch")" -eq 12000 ]
 	cmp "$BATS_TEST_TMPDIR/root" "$BATS_TEST_TMPDIR/branch"
+}
+
+# The worker's transaction copies rows into a table: its first
+# statements (position, event table) have run.
+copying_rows() {
+	[ "$(sql "$B" "SELECT count(*) > 0 FROM pg_stat_activity
+		WHERE application_name = 'londiste-apply' AND backend_xid IS NOT NULL
+		AND query LIKE 'COPY %'")" = t ]
+}
+
+@test "londiste-apply --node: the branch's queue rotates while a batch goes into it: its consumers lose nothing" {
+	# a first batch, and every consumer of the branch's queue past it,
+	# so that the queue may rotate
+	sql "$R" "INSERT INTO t VALUES (0, 'first')"
+	tick "$R" q
+	cascade
+	batches "$R" > /dev/null
+	batches "$B" > /dev/null
+	sql "$B" "UPDATE pgq.queue SET queue_rotation_period = '0';
+		UPDATE pgq.subscription SET sub_last_tick = (SELECT max(tick_id) FROM pgq.tick)"
+	sql "$R" "INSERT INTO t SELECT g, 'v' FROM generate_series(1, 3000) g"
+	tick "$R" q
+	pgq-next-batch -d "$R" q bw | pgq-events -d "$R" > "$BATS_TEST_TMPDIR/s"
+	n=$(wc -l < "$BATS_TEST_TMPDIR/s")
+	mkfifo "$BATS_TEST_TMPDIR/f"
+	londiste-apply -d "$B" --consumer bw --node < "$BATS_TEST_TMPDIR/f" > "$BATS_TEST_TMPDIR/out" 3>&- &
+	pid=$!
+	exec 7> "$BATS_TEST_TMPDIR/f"
+	head -n $((n - 1)) "$BATS_TEST_TMPDIR/s" >&7
+	# it has read which table is current; now rotate under it (only
+	# once: the next rotation waits for the batch)
+	wait_for copying_rows
+	cur=$(sql "$B" "SELECT queue_cur_table FROM pgq.queue")
+	for r in 1 2 3; do
+		sql "$B" "SELECT pgq.maint_rotate_tables_step1('q')" >/dev/null
+		sql "$B" "SELECT pgq.maint_rotate_tables_step2()" >/dev/null
+	done
+	[ "$(sql "$B" "SELECT queue_cur_table FROM pgq.queue")" = $(((cur + 1) % 3)) ]
+	tail -n 1 "$BATS_TEST_TMPDIR/s" >&7
+	exec 7>&-
+	wait "$pid"
+	pgq-finish-batch -d "$R" < "$BATS_TEST_TMPDIR/out" >/dev/null
+	# the events went into the table that was current when the batch
+	# began, and the branch's consumers get them all
+	pfx=$(sql "$B" "SELECT queue_data_pfx FROM pgq.queue")
+	[ "$(sql "$B" "SELECT count(*) FROM ${pfx}_$cur")" -ge 3000 ]
+	batches "$R" > "$BATS_TEST_TMPDIR/root"
+	batches "$B" > "$BATS_TEST_TMPDIR/branch"
+	[ "$(grep -vc '^batch' "$BATS_TEST_TMPDIR/branch")" -eq 3000 ]
+	cmp "$BATS_TEST_TMPDIR/root" "$BATS_TEST_TMPDIR/branch"
+	work "$B" "$L" lw
+	same_tables
 }
 
 @test "londiste-apply --node: a hostile SQL fragment is refused (2), nothing of the batch applied" {
@@ -381,4 +439,27 @@ need_lon3() {
 	[ "$status" -eq 3 ]
 	[ -z "$(sql "$L" "SELECT to_regclass('x2')")" ]
 	[ "$(sql "$L" "SELECT count(*) FROM londiste.applied_execute WHERE execute_file = 'f2.sql'")" = 0 ]
+}
+
+@test "londiste-apply --node: a table added on the root (londiste 3's local_add_table) reaches the set of branch and leaf, and replicates once added there" {
+	need_lon3
+	for db in "$R" "$B" "$L"; do
+		sql "$db" "CREATE TABLE u (id int PRIMARY KEY, v text)"
+	done
+	[ "$(sql "$R" "SELECT ret_code FROM londiste.local_add_table('q', 'public.u')")" = 200 ]
+	tick "$R" q
+	cascade
+	for db in "$B" "$L"; do
+		[ "$(sql "$db" "SELECT local FROM londiste.table_info WHERE table_name = 'public.u'")" = f ]
+		[ "$(sql "$db" "SELECT ret_code FROM londiste.local_add_table('q', 'public.u')")" = 200 ]
+		# as if londiste-copy had copied the (empty) table
+		sql "$db" "UPDATE londiste.subscriber_table SET state = 'ok' WHERE table_name = 'public.u'"
+	done
+	sql "$R" "INSERT INTO u SELECT g, 'u' || g FROM generate_series(1, 20) g; UPDATE u SET v = 'x' WHERE id = 3"
+	tick "$R" q
+	cascade
+	for db in "$B" "$L"; do
+		[ "$(dump "$R" u)" = "$(dump "$db" u)" ]
+	done
+	[ "$(sql "$L" "SELECT v FROM u WHERE id = 3")" = x ]
 }

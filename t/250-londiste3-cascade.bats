@@ -58,6 +58,14 @@ ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 	[ "$(sql c1 "SELECT count(*) FROM pg_namespace WHERE nspname IN ('pgq', 'pgq_node', 'londiste')")" = 0 ]
 }
 
+@test "londiste3: a [londiste] section with db (and no provider_db) is a cascade node too" {
+	new_db r1 none
+	cascade_ini r1
+	sed -i 's/^\[londiste3\]/[londiste]/' "$(ini r1)"
+	londiste "$(ini r1)" create-root r1
+	[ "$(sql r1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+}
+
 @test "londiste3: create-root installs pgq, pgq_node and londiste and makes the root; again is a no-op" {
 	new_db r1 none
 	cascade_ini r1
@@ -204,6 +212,27 @@ ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 	grep -q 'worker stopped' "$BATS_TEST_TMPDIR/r1.log"
 }
 
+@test "londiste3: -r makes the worker read its config again and restart its helpers, same pid" {
+	cascade_tree r1 b1 l1
+	worker_start r1
+	wait_for grep -q 'worker r1_w of node r1 started' "$BATS_TEST_TMPDIR/r1.log"
+	pid=$(cat "$BATS_TEST_TMPDIR/r1.pid")
+	cascade_ini r1 global_wm_publish_period=1
+	londiste -r "$(ini r1)"
+	wait_for grep -q "reloading" "$BATS_TEST_TMPDIR/r1.log"
+	wm_events() {
+		sql r1 "SELECT count(*) FROM $(sql r1 "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'") WHERE ev_type = 'pgq.global-watermark'"
+	}
+	n0=$(wm_events)
+	more_wm() { [ "$(wm_events)" -gt "$((n0 + 1))" ]; }
+	wait_for more_wm
+	[ "$(cat "$BATS_TEST_TMPDIR/r1.pid")" = "$pid" ]
+	kill -0 "$pid"
+	# -r goes with the worker only
+	run --separate-stderr londiste -r "$(ini r1)" members
+	[ "$status" -eq 2 ]
+}
+
 @test "londiste3: -k kills the worker; what it started goes too" {
 	cascade_tree r1 b1 l1
 	export SKYTOOLS_TEST_MARK=k$BATS_TEST_NUMBER
@@ -219,29 +248,251 @@ ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 
 @test "londiste3: verbs not done yet say so with exit 2" {
 	cascade_tree r1 b1 l1
-	for v in rename-node change-handler show-handlers; do
+	for v in check rename-node; do
 		run --separate-stderr londiste "$(ini b1)" $v
 		[ "$status" -eq 2 ]
-		[[ "$stderr" == *"$v"* ]]
+		[[ "$stderr" == *"$v: not implemented"* ]]
 	done
+	# a leaf cannot become the root
+	run --separate-stderr londiste "$(ini l1)" takeover r1 --dead-root
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"only a branch"* ]]
+	[ "$(sql r1 "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'r1'")" = f ]
 }
 
-@test "londiste3: events of the root reach the branch's queue with the root's ids and ticks, and every node's position" {
+@test "londiste3: table verbs on the root: add-table, tables, missing, add-seq, execute once" {
+	cascade_tree r1 b1 l1
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text); CREATE TABLE t2 (id int PRIMARY KEY); CREATE SEQUENCE s1"
+	run --separate-stderr londiste "$(ini r1)" missing
+	[[ "$output" == *"public.t1"* ]]
+	# one unknown table: nothing is added
+	run --separate-stderr londiste "$(ini r1)" add-table t1 nosuch
+	[ "$status" -eq 2 ]
+	[ -z "$(londiste "$(ini r1)" tables)" ]
+	run --separate-stderr londiste "$(ini r1)" add-table t1 --bogus
+	[ "$status" -eq 2 ]
+	londiste "$(ini r1)" add-table t1 t2
+	[ "$(londiste "$(ini r1)" tables | tr '\t\n' ' ')" = "public.t1 ok public.t2 ok " ]
+	londiste "$(ini r1)" add-seq s1
+	[ "$(londiste "$(ini r1)" seqs | cut -f1)" = public.s1 ]
+	londiste "$(ini r1)" remove-table t2
+	[ "$(londiste "$(ini r1)" tables | cut -f1)" = public.t1 ]
+	printf 'CREATE TABLE t3 (id int PRIMARY KEY);\n' >"$BATS_TEST_TMPDIR/t3.sql"
+	londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/t3.sql"
+	run --separate-stderr londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/t3.sql"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"skipped"* ]]
+	[ "$(sql r1 "SELECT count(*) FROM pg_class WHERE relname = 't3'")" = 1 ]
+	# a file that fails leaves nothing behind
+	printf 'CREATE TABLE t4 (id int);\nSELECT 1/0;\n' >"$BATS_TEST_TMPDIR/t4.sql"
+	run --separate-stderr londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/t4.sql"
+	[ "$status" -ne 0 ]
+	[ "$(sql r1 "SELECT count(*) FROM pg_class WHERE relname = 't4'")" = 0 ]
+	[ "$(sql r1 "SELECT count(*) FROM londiste.applied_execute WHERE execute_file = 't4.sql'")" = 0 ]
+	# only the root runs files
+	run --separate-stderr londiste "$(ini b1)" execute "$BATS_TEST_TMPDIR/t3.sql"
+	[ "$status" -eq 2 ]
+	# the branch needs the table in the set of its provider
+	run --separate-stderr londiste "$(ini b1)" add-table t9 --create
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"not in the set on the provider"* ]]
+}
+
+# all_equal TABLE NODE...: the same rows on every node.
+all_equal() {
+	local t=$1 n ref
+	shift
+	ref=$(dump_rows r1 "$t")
+	for n; do
+		[ "$(dump_rows "$n" "$t")" = "$ref" ] || return 1
+	done
+}
+dump_rows() { psql -XAtq -d "$1" -c "COPY (SELECT * FROM $2 ORDER BY 1) TO STDOUT"; }
+rows_are() { [ "$(sql "$1" "SELECT count(*) || ' ' || sum(id) FROM t1")" = "$2" ]; }
+
+@test "londiste3: root -> branch -> two leaves: tables added on the root while the cascade runs reach every node, equal" {
 	need_node_mode
 	cascade_tree r1 b1 l1 l2
 	for n in r1 b1 l1 l2; do worker_start $n; done
-	for i in $(seq 1 20); do
-		sql r1 "SELECT pgq.insert_event('q', 'x', 'ev$i')" >/dev/null
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	sql r1 "INSERT INTO t1 SELECT g, 'before' FROM generate_series(1, 500) g"
+	londiste "$(ini r1)" add-table t1
+	sql r1 "INSERT INTO t1 SELECT g, 'after' FROM generate_series(501, 1000) g"
+	in_set() { londiste "$(ini $1)" add-table t1 --create 2>/dev/null; }
+	wait_for in_set b1
+	wait_for in_set l1
+	# --create-full: the definition with its indexes
+	sql r1 "CREATE INDEX t1_v ON t1 (v)"
+	wait_for in_set l2
+	sql r1 "UPDATE t1 SET v = 'upd' WHERE id % 7 = 0; DELETE FROM t1 WHERE id % 11 = 0"
+	for n in b1 l1 l2; do
+		londiste "$(ini $n)" wait-sync
 	done
-	want=$(sql r1 "SELECT pgq.force_tick('q')")
+	sql r1 "INSERT INTO t1 VALUES (5000, 'last')"
 	for n in b1 l1 l2; do
 		wait_for caught_up $n r1
 	done
-	evs() {
-		sql "$1" "SELECT string_agg(ev_id || ':' || ev_data, ',' ORDER BY ev_id) FROM $(sql "$1" "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'") WHERE ev_type = 'x'"
-	}
-	[ -n "$(evs r1)" ]
-	[ "$(evs r1)" = "$(evs b1)" ]
-	# the branch has the root's ticks
-	[ "$(sql b1 "SELECT count(*) FROM pgq.tick t JOIN pgq.queue q ON q.queue_id = t.tick_queue WHERE q.queue_name = 'q' AND t.tick_id = $want")" = 1 ]
+	wait_for all_equal t1 b1 l1 l2
+	[ "$(sql l1 "SELECT v FROM t1 WHERE id = 5000")" = last ]
+	# compare on every node against its provider
+	for n in b1 l1 l2; do
+		londiste "$(ini $n)" compare
+	done
+	# (a leaf's table takes changes only from replay: its trigger denies
+	# others)
+	run sql l2 "UPDATE t1 SET v = 'drift' WHERE id = 3"
+	[ "$status" -ne 0 ]
+	sql l2 "SET session_replication_role = replica; UPDATE t1 SET v = 'drift' WHERE id = 3"
+	run --separate-stderr londiste "$(ini l2)" compare
+	[ "$status" -eq 1 ]
+	# the node map reached every node through the queue
+	[ "$(londiste "$(ini l1)" members | cut -f1 | tr '\n' ' ')" = "b1 l1 l2 r1 " ]
+	run --separate-stderr londiste "$(ini l2)" status
+	[[ "$output" == *"Tables: 1/1 ok"* ]]
+}
+
+@test "londiste3: change-provider moves a leaf to the root, and back; nothing lost or twice" {
+	need_node_mode
+	cascade_tree r1 b1 l1
+	for n in r1 b1 l1; do worker_start $n; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	londiste "$(ini r1)" add-table t1
+	for n in b1 l1; do
+		wait_for londiste "$(ini $n)" add-table t1 --create
+	done
+	sql r1 "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 100) g"
+	londiste "$(ini l1)" change-provider --provider=r1
+	[ "$(sql l1 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = r1 ]
+	[ "$(sql b1 "SELECT count(*) FROM pgq_node.get_subscriber_info('q') WHERE node_name = 'l1'")" = 0 ]
+	sql r1 "INSERT INTO t1 SELECT g, 'b' FROM generate_series(101, 200) g"
+	londiste "$(ini l1)" change-provider --provider=b1
+	sql r1 "INSERT INTO t1 SELECT g, 'c' FROM generate_series(201, 300) g"
+	wait_for caught_up l1 r1
+	wait_for all_equal t1 b1 l1
+	[ "$(sql l1 "SELECT count(*) FROM t1")" = 300 ]
+}
+
+@test "londiste3: a worker killed mid-run (-k, SIGKILL of the branch's stages) loses and duplicates nothing" {
+	need_node_mode
+	cascade_tree r1 b1 l1
+	for n in r1 b1 l1; do worker_start $n; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	londiste "$(ini r1)" add-table t1
+	for n in b1 l1; do
+		wait_for londiste "$(ini $n)" add-table t1 --create
+	done
+	for n in b1 l1; do londiste "$(ini $n)" wait-sync; done
+	for round in 1 2 3; do
+		sql r1 "INSERT INTO t1 SELECT g, 'r$round' FROM generate_series($round * 1000, $round * 1000 + 499) g"
+		londiste "$(ini b1)" -k
+		sql r1 "INSERT INTO t1 SELECT g, 'r$round' FROM generate_series($round * 1000 + 500, $round * 1000 + 999) g"
+		worker_start b1
+	done
+	sql r1 "INSERT INTO t1 VALUES (1, 'end')"
+	for n in b1 l1; do
+		wait_for caught_up $n r1
+	done
+	wait_for all_equal t1 b1 l1
+	[ "$(sql l1 "SELECT count(*) FROM t1")" = 3001 ]
+	# the branch's queue holds each event once
+	pfx=$(sql b1 "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'")
+	[ "$(sql b1 "SELECT count(*) - count(DISTINCT ev_id) FROM $pfx")" = 0 ]
+}
+
+@test "londiste3: switchover to the branch and back under a steady writer: nothing lost, nothing twice" {
+	need_node_mode
+	cascade_tree r1 b1 l1
+	for n in r1 b1 l1; do worker_start $n; done
+	for n in r1 b1 l1; do sql $n "CREATE TABLE t1 (id int PRIMARY KEY, v text)"; done
+	londiste "$(ini r1)" add-table t1
+	for n in b1 l1; do
+		wait_for londiste "$(ini $n)" add-table t1 --expect-sync
+	done
+	writer r1 b1 &
+	wpid=$!
+	wait_for test -s "$BATS_TEST_TMPDIR/writer-last"
+	londiste "$(ini b1)" switchover
+	[ "$(sql b1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	[ "$(sql r1 "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "branch b1" ]
+	n0=$(cat "$BATS_TEST_TMPDIR/writer-last")
+	more() { [ "$(cat "$BATS_TEST_TMPDIR/writer-last")" -gt "$((n0 + 20))" ]; }
+	wait_for more
+	londiste "$(ini r1)" switchover
+	[ "$(sql r1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	n0=$(cat "$BATS_TEST_TMPDIR/writer-last")
+	wait_for more
+	touch "$BATS_TEST_TMPDIR/stop-writer"
+	wait "$wpid"
+	last=$(cat "$BATS_TEST_TMPDIR/writer-last")
+	sql r1 "INSERT INTO t1 VALUES (-1, 'end')"
+	# events come in order: once the last row is there, all are
+	has_end() { [ "$(sql "$1" "SELECT count(*) FROM t1 WHERE id = -1")" = 1 ]; }
+	for n in b1 l1; do
+		wait_for has_end $n
+	done
+	for n in r1 b1 l1; do
+		got=$(sql $n "SELECT count(*) || ' ' || count(DISTINCT id) || ' ' || max(id) FROM t1 WHERE id > 0")
+		[ "$got" = "$last $last $last" ] || { echo "$n: $got, want $last" >&2; tail -n 30 "$BATS_TEST_TMPDIR/$n.log" >&2; sql $n "SELECT * FROM pgq_node.local_state" >&2; sql r1 "SELECT * FROM pgq.get_consumer_info()" >&2; false; }
+	done
+	all_equal t1 b1 l1
+}
+
+@test "londiste3: takeover --dead-root: the branch becomes the root, the leaves follow, writes go on" {
+	need_node_mode
+	second_cluster rootc 5433
+	new_db b1 none; new_db l1 none; new_db l2 none
+	psql -XAtq -p 5433 -d postgres -c "CREATE DATABASE r1" >/dev/null
+	rloc="host=$TEST_DIR port=5433 dbname=r1"
+	cascade_ini r1 "db=$rloc" "public_node_location=$rloc"
+	for n in b1 l1 l2; do cascade_ini $n; done
+	londiste "$(ini r1)" create-root r1
+	londiste "$(ini b1)" create-branch b1 --provider="$rloc"
+	londiste "$(ini l1)" create-leaf l1 --provider="$(loc b1)"
+	# l2 reads from the root itself: it must move below the new root
+	londiste "$(ini l2)" create-leaf l2 --provider="$rloc"
+	for n in r1 b1 l1 l2; do worker_start $n; done
+	psql -XAtq -p 5433 -d r1 -c "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	for n in b1 l1 l2; do sql $n "CREATE TABLE t1 (id int PRIMARY KEY, v text)"; done
+	londiste "$(ini r1)" add-table t1
+	for n in b1 l1 l2; do
+		wait_for londiste "$(ini $n)" add-table t1 --expect-sync
+	done
+	psql -XAtq -p 5433 -d r1 -c "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 100) g"
+	for n in b1 l2; do
+		wait_for rows_are $n "100 5050"
+	done
+	worker_stop r1
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/rootc" -m immediate -w stop >/dev/null
+	run --separate-stderr londiste "$(ini b1)" takeover r1 --dead-root
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"takeover	b1	from	r1	last_tick	"* ]]
+	[ "$(sql b1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	[ "$(sql l2 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = b1 ]
+	[ "$(sql b1 "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'r1'")" = t ]
+	# the dead root's position is kept (resurrect's gravestone)
+	[ "$(sql b1 "SELECT count(*) FROM pgq.get_consumer_info('q', 'r1.gravestone')")" = 1 ]
+	sql b1 "INSERT INTO t1 SELECT g, 'b' FROM generate_series(101, 200) g"
+	for n in l1 l2; do
+		wait_for caught_up $n b1
+		wait_for rows_are $n "200 20100"
+	done
+}
+
+@test "londiste3: the original londiste command reads our nodes (status, tables)" {
+	need_node_mode
+	command -v python3 >/dev/null && [ -x /usr/bin/londiste ] || skip "python3-londiste is not installed"
+	cascade_tree r1 b1 l1
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	londiste "$(ini r1)" add-table t1
+	# python3-londiste's form: [londiste] with db, which ours reads too
+	sed 's/^\[londiste3\]/[londiste]/' "$(ini r1)" >"$BATS_TEST_TMPDIR/r1p.ini"
+	[ "$(londiste "$BATS_TEST_TMPDIR/r1p.ini" tables)" = "public.t1	ok" ]
+	run /usr/bin/londiste "$BATS_TEST_TMPDIR/r1p.ini" tables
+	[ "$status" -eq 0 ]
+	[[ "$output" == *public.t1* ]]
+	run /usr/bin/londiste "$BATS_TEST_TMPDIR/r1p.ini" status
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"r1 (root)"* ]]
+	[[ "$output" == *"b1 (branch)"* ]]
+	[[ "$output" == *"l1 (leaf)"* ]]
 }

@@ -67,3 +67,38 @@ caught_up() {
 	have=$(node_tick "$1")
 	[ -n "$have" ] && [ "$have" -ge "$want" ]
 }
+
+# second_cluster NAME PORT: another cluster in $TEST_DIR/NAME, its socket
+# in $TEST_DIR with port PORT (teardown_file stops it with the first).
+second_cluster() {
+	local d=$TEST_DIR/$1
+	as_pg "$TEST_PGBIN/initdb" -D "$d" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
+		--no-sync >"$TEST_DIR/initdb-$1.log" 2>&1 || return 1
+	cat >>"$d/postgresql.conf" <<-CONF
+	listen_addresses = ''
+	unix_socket_directories = '$TEST_DIR'
+	port = $2
+	fsync = off
+	max_connections = 60
+	CONF
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$d" -l "$TEST_DIR/server-$1.log" -w -t 60 start >/dev/null
+}
+
+# writer DB...: inserts ids 1, 2, ... into t1, each into the first of
+# the DBs that takes it (the root), retrying while none does; stops when
+# $BATS_TEST_TMPDIR/stop-writer exists and notes the last id written.
+writer() {
+	local i=0 db
+	while [ ! -f "$BATS_TEST_TMPDIR/stop-writer" ]; do
+		i=$((i + 1))
+		until for db; do
+			psql -XAtq -v ON_ERROR_STOP=1 -d "$db" -c "INSERT INTO t1 VALUES ($i, 'w')" \
+				>/dev/null 2>&1 && break
+			false
+		done; do
+			sleep 0.05
+		done
+		echo "$i" >"$BATS_TEST_TMPDIR/writer-last.tmp" &&
+			mv "$BATS_TEST_TMPDIR/writer-last.tmp" "$BATS_TEST_TMPDIR/writer-last"
+	done
+}

@@ -195,7 +195,25 @@ SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	t bigint;
 	i integer;
+	top bigint;
 BEGIN
+	-- A cascade branch's queue is ticked by its worker with the
+	-- provider's ticks: wait for the next one instead (each query of
+	-- the loop sees the ticks committed since).
+	IF EXISTS (SELECT 1 FROM pgq.queue WHERE queue_name = i_queue AND queue_external_ticker) THEN
+		SELECT max(k.tick_id) INTO top FROM pgq.tick k JOIN pgq.queue q ON q.queue_id = k.tick_queue
+		 WHERE q.queue_name = i_queue;
+		FOR i IN 1 .. 6000 LOOP
+			SELECT max(k.tick_id) INTO t FROM pgq.tick k JOIN pgq.queue q ON q.queue_id = k.tick_queue
+			 WHERE q.queue_name = i_queue;
+			IF t > top THEN
+				RETURN t;
+			END IF;
+			PERFORM pg_sleep(0.01);
+		END LOOP;
+		RAISE EXCEPTION 'queue %: no tick from its external ticker (is the worker running?)', i_queue
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
 	-- A ticker running at the same moment may take the forced tick
 	-- itself, and then ours finds nothing to do: try again.
 	FOR i IN 1 .. 200 LOOP
