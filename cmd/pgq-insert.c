@@ -166,33 +166,25 @@ limit_abort(const char *where)
 	chunk_abort("queue_per_tx_limit");
 }
 
-/* Count TAB-separated fields and check each one's escaping. */
+/* Cut the line into its fields f[] (at most 6) and check each one's
+ * escaping: returns how many, -1 for a bad escape, 7 for too many. */
 static int
-check_fields(char *line)
+split_fields(char *line, char **f)
 {
-	char *p = line;
-	int n = 0;
+	int n = copytext_split(line, f, 6), i;
 
-	for (;;) {
-		char *tab = strchr(p, '\t');
-		bool ok;
-
-		if (tab != NULL)
-			*tab = '\0';
-		ok = copytext_valid(p);
-		if (tab != NULL)
-			*tab = '\t';
-		if (!ok)
+	if (n < 0)
+		return 7;
+	for (i = 0; i < n; i++)
+		if (!copytext_valid(f[i]))
 			return -1;
-		n++;
-		if (tab == NULL)
-			return n;
-		p = tab + 1;
-	}
+	return n;
 }
 
+/* One COPY row: [ev_time,] the fields as they came, \N for missing
+ * extras. */
 static void
-add_row(const char *fields, int nfields)
+add_row(char **f, int nfields)
 {
 	int i;
 
@@ -200,9 +192,14 @@ add_row(const char *fields, int nfields)
 		buf_addstr(&out, ev_time);
 		buf_addch(&out, '\t');
 	}
-	buf_addstr(&out, fields);
-	for (i = nfields; i < 6; i++)
-		buf_add(&out, "\t\\N", 3);
+	for (i = 0; i < 6; i++) {
+		if (i > 0)
+			buf_addch(&out, '\t');
+		if (i < nfields)
+			buf_addstr(&out, f[i]);
+		else
+			buf_add(&out, "\\N", 2);
+	}
 	buf_addch(&out, '\n');
 	if (out.len >= SEND_BYTES)
 		send_out();
@@ -234,6 +231,7 @@ produce(void)
 
 	linein_init(&in, STDIN_FILENO, -1, "stdin");
 	for (;;) {
+		char *f[6];
 		int n;
 
 		/* Commit before waiting, so a live feed is never held back. */
@@ -252,7 +250,7 @@ produce(void)
 			exit(EXIT_USAGE);
 		}
 		/* A NUL would silently cut the line short in COPY. */
-		n = memchr(line, '\0', (size_t)len) != NULL ? -2 : check_fields(line);
+		n = memchr(line, '\0', (size_t)len) != NULL ? -2 : split_fields(line, f);
 		if (n < 2 || n > 6) {
 			warnx("stdin line %ld: %s", lineno, n == -2 ? "NUL byte in input" :
 			    n < 0 ? "bad escape sequence" :
@@ -274,7 +272,7 @@ produce(void)
 			snprintf(where, sizeof(where), "stdin line %ld", lineno);
 			limit_abort(where);
 		}
-		add_row(line, n);
+		add_row(f, n);
 	}
 	if (chunk_rows > 0)
 		chunk_commit();

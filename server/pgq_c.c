@@ -9,28 +9,37 @@
  * (type output functions, quote_identifier, quote_literal_cstr,
  * escape_json, JsonEncodeDateTime).
  *
- * Speed comes from saved SPI plans (the queue lookup, one INSERT per
- * event table), from reading a queue's row once a transaction (see
- * QueueInfo) and from caching what the triggers learn about a table
- * (columns, output functions, primary key, expression plans) until a
- * relcache invalidation says the table changed. */
+ * Speed comes from storing an event without planning an INSERT (see
+ * EvTable), from reading a queue's row once a transaction (see
+ * QueueInfo), from the triggers calling the insert without fmgr's
+ * per-call settings (see ie_direct) and from caching what the triggers
+ * learn about a table (columns, output functions, primary key,
+ * expression plans) until a relcache invalidation says the table
+ * changed. */
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_index.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "optimizer/optimizer.h"
 #include "parser/parse_func.h"
+#include "rewrite/rewriteHandler.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
@@ -50,9 +59,33 @@ void _PG_init(void);
 
 /* ---- the event insert ---- */
 
-/* Longest event table name whose plan is cached; a longer one (only a
- * hand-edited pgq.queue row makes one) is planned on every call. */
+/* Longest event table or queue name whose plan or row is cached; a
+ * longer one (only a hand-edited pgq.queue row makes one) is read and
+ * planned on every call. */
 #define TBLKEY 256
+
+/* The event's columns in insert_event_raw's parameter order.  The
+ * PL/pgSQL insert_event names ev_id and the last six; ev_time, ev_owner
+ * and ev_retry then take the table's defaults, as every column that
+ * neither names. */
+enum { C_ID, C_TIME, C_OWNER, C_RETRY, C_TYPE, C_DATA, C_X1, C_X2, C_X3,
+	C_X4, NEVCOL };
+static const Oid ev_types[NEVCOL] = { INT8OID, TIMESTAMPTZOID, INT4OID,
+	INT4OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID };
+
+/* One event on its way in.  raw: every column given (insert_event_raw);
+ * otherwise ev_time, ev_owner and ev_retry are not. */
+typedef struct EvRow {
+	bool raw;
+	Datum v[NEVCOL];
+	bool null[NEVCOL];
+} EvRow;
+
+static bool
+given(const EvRow *r, int k)
+{
+	return r->raw || k < C_TIME || k > C_RETRY;
+}
 
 typedef struct InsertPlan {
 	char key[TBLKEY];	/* 'e' or 'r' (raw), then the table name */
@@ -75,11 +108,20 @@ prepare(const char *sql, int nargs, Oid *types, bool keep)
 	return p;
 }
 
-static const Oid ins_types[] = { INT8OID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, TEXTOID, TEXTOID };
-static const Oid raw_types[] = { INT8OID, TIMESTAMPTZOID, INT4OID, INT4OID,
-	TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID };
+static HTAB *
+string_hash(const char *name, long n, Size entry)
+{
+	HASHCTL ctl;
 
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = TBLKEY;
+	ctl.entrysize = entry;
+	return hash_create(name, n, &ctl, HASH_ELEM | HASH_STRINGS);
+}
+
+/* The INSERT the PL/pgSQL version runs, table name spliced in as it
+ * does; saved per table unless the name is too long for the key (then
+ * valid only until SPI_finish). */
 static SPIPlanPtr
 insert_plan(const char *tbl, bool raw)
 {
@@ -87,17 +129,13 @@ insert_plan(const char *tbl, bool raw)
 	char key[TBLKEY];
 	bool found;
 	char *sql;
+	Oid types[NEVCOL];
+	int n = 0, k;
 
 	if (strlen(tbl) + 2 <= TBLKEY) {
-		if (insert_plans == NULL) {
-			HASHCTL ctl;
-
-			memset(&ctl, 0, sizeof(ctl));
-			ctl.keysize = TBLKEY;
-			ctl.entrysize = sizeof(InsertPlan);
-			insert_plans = hash_create("pgq_c insert plans", 64, &ctl,
-			    HASH_ELEM | HASH_STRINGS);
-		}
+		if (insert_plans == NULL)
+			insert_plans = string_hash("pgq_c insert plans", 64,
+			    sizeof(InsertPlan));
 		memset(key, 0, sizeof(key));
 		key[0] = raw ? 'r' : 'e';
 		strcpy(key + 1, tbl);
@@ -107,7 +145,6 @@ insert_plan(const char *tbl, bool raw)
 		if (ip->plan != NULL)
 			return ip->plan;
 	}
-	/* The table name is spliced in as the PL/pgSQL version does. */
 	if (raw)
 		sql = psprintf("INSERT INTO %s (ev_id, ev_time, ev_owner, ev_retry,"
 		    " ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)"
@@ -116,13 +153,204 @@ insert_plan(const char *tbl, bool raw)
 		sql = psprintf("INSERT INTO %s (ev_id, ev_type, ev_data, ev_extra1,"
 		    " ev_extra2, ev_extra3, ev_extra4)"
 		    " VALUES ($1, $2, $3, $4, $5, $6, $7)", tbl);
+	for (k = 0; k < NEVCOL; k++)
+		if (raw || k < C_TIME || k > C_RETRY)
+			types[n++] = ev_types[k];
 	if (ip == NULL)
-		return prepare(sql, raw ? 10 : 7,
-		    (Oid *)(raw ? raw_types : ins_types), false);
-	ip->plan = prepare(sql, raw ? 10 : 7,
-	    (Oid *)(raw ? raw_types : ins_types), true);
+		return prepare(sql, n, types, false);
+	ip->plan = prepare(sql, n, types, true);
 	return ip->plan;
 }
+
+/* ---- the direct insert ---- */
+
+/* The start of the entries of the caches kept per table, which a
+ * relcache invalidation marks stale. */
+typedef struct RelKey {
+	Oid relid;		/* hash key */
+	bool valid;
+} RelKey;
+
+/* The executor's single-row insert takes a ResultRelInfo from
+ * PostgreSQL 14 on; built against an older server, every event goes
+ * through the planned INSERT. */
+#define DIRECT_INSERT (PG_VERSION_NUM >= 140000)
+#if DIRECT_INSERT
+static const char *const ev_cols[NEVCOL] = { "ev_id", "ev_time",
+	"ev_owner", "ev_retry", "ev_type", "ev_data", "ev_extra1", "ev_extra2",
+	"ev_extra3", "ev_extra4" };
+
+/* How an event table takes a row.  Most take it directly: the row is
+ * formed here, the table's defaults filled in, and stored, checked and
+ * indexed by the executor's single-row insert (the one logical
+ * replication applies rows with).  Planning, executor start-up and the
+ * VALUES projection of a planned INSERT were most of an event's cost.
+ * A table that INSERT would treat in any way this does not (triggers,
+ * rules, row security, a partition, generated, identity or domain
+ * columns, an event column missing or of another type) keeps the
+ * planned INSERT.  Kept until a relcache invalidation of the table. */
+typedef struct EvTable {
+	RelKey key;
+	bool direct;
+	MemoryContext cxt;	/* defval */
+	AttrNumber att[NEVCOL];	/* where each event column is */
+	ExprState **defval;	/* per attribute; NULL: no default */
+} EvTable;
+
+static HTAB *ev_cache;
+
+/* Whether rel takes the direct insert; att[] filled in when it does. */
+static bool
+direct_ok(Relation rel, AttrNumber *att)
+{
+	TupleDesc desc = RelationGetDescr(rel);
+	int i, k;
+
+	if (rel->rd_rel->relkind != RELKIND_RELATION ||
+	    rel->rd_rel->relispartition || rel->rd_rel->relrowsecurity ||
+	    rel->rd_rules != NULL || rel->trigdesc != NULL)
+		return false;
+	for (k = 0; k < NEVCOL; k++)
+		att[k] = InvalidAttrNumber;
+	for (i = 0; i < desc->natts; i++) {
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (a->attisdropped)
+			continue;
+		if (a->attgenerated != '\0' || a->attidentity != '\0' ||
+		    get_typtype(a->atttypid) == TYPTYPE_DOMAIN)
+			return false;
+		for (k = 0; k < NEVCOL; k++) {
+			if (strcmp(NameStr(a->attname), ev_cols[k]) != 0)
+				continue;
+			if (a->atttypid != ev_types[k])
+				return false;
+			att[k] = i + 1;
+		}
+	}
+	for (k = 0; k < NEVCOL; k++)
+		if (att[k] == InvalidAttrNumber)
+			return false;
+	return true;
+}
+
+/* The defaults, as the rewriter finds them for columns an INSERT does
+ * not name, ready to evaluate. */
+static void
+load_evtable(EvTable *et, Relation rel)
+{
+	TupleDesc desc = RelationGetDescr(rel);
+	MemoryContext cxt, old;
+	int i;
+
+	if (et->cxt != NULL)
+		MemoryContextDelete(et->cxt);
+	et->cxt = NULL;
+	et->defval = NULL;
+	et->key.valid = true;	/* an invalidation during loading clears it */
+	et->direct = direct_ok(rel, et->att);
+	if (!et->direct)
+		return;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "pgq_c event table",
+	    ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	et->defval = palloc0(sizeof(ExprState *) * (desc->natts + 1));
+	for (i = 0; i < desc->natts; i++) {
+		Node *d;
+
+		if (TupleDescAttr(desc, i)->attisdropped)
+			continue;
+		d = build_column_default(rel, i + 1);
+		if (d != NULL)
+			et->defval[i] = ExecInitExpr(expression_planner((Expr *)d),
+			    NULL);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextSetParent(cxt, CacheMemoryContext);
+	et->cxt = cxt;
+}
+
+/* The entry of relid in a per-backend cache keyed by relation oid,
+ * made on first use. */
+static void *
+oid_cache_enter(HTAB **cache, const char *name, long nelem, Size entrysize,
+    Oid relid, bool *found)
+{
+	if (*cache == NULL) {
+		HASHCTL ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Oid);
+		ctl.entrysize = entrysize;
+		*cache = hash_create(name, nelem, &ctl, HASH_ELEM | HASH_BLOBS);
+	}
+	return hash_search(*cache, &relid, HASH_ENTER, found);
+}
+
+static EvTable *
+get_evtable(Relation rel)
+{
+	Oid relid = RelationGetRelid(rel);
+	EvTable *et;
+	bool found;
+
+	et = oid_cache_enter(&ev_cache, "pgq_c event tables", 16,
+	    sizeof(EvTable), relid, &found);
+	if (!found) {
+		et->key.valid = false;
+		et->cxt = NULL;
+	}
+	if (!et->key.valid)
+		load_evtable(et, rel);
+	return et;
+}
+
+static void
+direct_insert(EvTable *et, Relation rel, const EvRow *r)
+{
+	TupleDesc desc = RelationGetDescr(rel);
+	EState *estate = CreateExecutorState();
+	MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+	ResultRelInfo *rri = makeNode(ResultRelInfo);
+	TupleTableSlot *slot;
+	ExprContext *ec;
+	bool *set;
+	int i, k;
+
+	estate->es_output_cid = GetCurrentCommandId(true);
+	InitResultRelInfo(rri, rel, 0, NULL, 0);
+	ExecOpenIndices(rri, false);
+	slot = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
+	ec = GetPerTupleExprContext(estate);
+	set = palloc0(sizeof(bool) * (desc->natts + 1));
+	ExecClearTuple(slot);
+	for (k = 0; k < NEVCOL; k++) {
+		if (!given(r, k))
+			continue;
+		i = et->att[k] - 1;
+		slot->tts_values[i] = r->v[k];
+		slot->tts_isnull[i] = r->null[k];
+		set[i] = true;
+	}
+	for (i = 0; i < desc->natts; i++) {
+		if (set[i])
+			continue;
+		slot->tts_values[i] = (Datum)0;
+		slot->tts_isnull[i] = true;
+		if (et->defval[i] != NULL)
+			slot->tts_values[i] = ExecEvalExprSwitchContext(et->defval[i],
+			    ec, &slot->tts_isnull[i]);
+	}
+	ExecStoreVirtualTuple(slot);
+	ExecSimpleRelationInsert(rri, estate, slot);
+	ExecCloseIndices(rri);
+	ExecResetTupleTable(estate->es_tupleTable, false);
+	MemoryContextSwitchTo(old);
+	FreeExecutorState(estate);
+}
+#endif
+
+/* ---- the queue's row ---- */
 
 /* The queue name as RAISE prints it. */
 static char *
@@ -182,7 +410,10 @@ tx_limit_count(int32 qid, const char *qname, int32 limit)
  *   statement trigger that 90-c-fastpath.sql installs with the C
  *   functions), which throws away everything read so far.
  * Between transactions nothing is trusted, so a queue dropped and made
- * again under the same name by another session is seen at once. */
+ * again under the same name by another session is seen at once.  The
+ * table's oid is read with the row and so lives as long; the table
+ * cannot be dropped by another session while this one holds the lock
+ * the read took. */
 typedef struct QueueInfo {
 	char name[TBLKEY];	/* hash key */
 	FullTransactionId fxid;	/* the transaction that read it */
@@ -192,110 +423,232 @@ typedef struct QueueInfo {
 	bool has_limit;
 	int32 limit;
 	Oid seqid;
-	bool keep;		/* the table's plans are saved ones */
-	char tbl[TBLKEY];	/* the current event table */
+	char *tbl;		/* the current event table, as named in the row */
+	Oid relid;		/* its oid; InvalidOid: use the planned INSERT */
 	SPIPlanPtr plan[2];	/* insert_event, insert_event_raw */
 } QueueInfo;
 
 static HTAB *queue_cache;
 static uint64 queue_gen = 1;
 
-/* Insert one event into the queue's current table.  vals/nulls are the
- * INSERT's parameters with $1 (ev_id) to be filled in; for raw a given
- * ev_id is kept.  Returns the event id. */
-static int64
-insert_event(Datum queue, bool queue_null, bool raw, Datum *vals, char *nulls)
+/* The cache entry of a queue, or NULL when the name cannot be a key;
+ * *fresh when its row is to be read again. */
+static QueueInfo *
+queue_entry(Datum queue, bool queue_null, bool *fresh)
 {
-	QueueInfo *qi = NULL, tmp;
 	FullTransactionId fxid = GetTopFullTransactionIdIfAny();
-	bool found, fresh;
-	int64 id;
-	int rc;
+	QueueInfo *qi;
+	char key[TBLKEY];
+	text *t;
+	size_t len;
+	bool found;
 
-	if (!queue_null) {
-		text *t = DatumGetTextPP(queue);
-		size_t len = VARSIZE_ANY_EXHDR(t);
-
-		if (len < TBLKEY) {
-			char key[TBLKEY];
-
-			if (queue_cache == NULL) {
-				HASHCTL ctl;
-
-				memset(&ctl, 0, sizeof(ctl));
-				ctl.keysize = TBLKEY;
-				ctl.entrysize = sizeof(QueueInfo);
-				queue_cache = hash_create("pgq_c queues", 16, &ctl,
-				    HASH_ELEM | HASH_STRINGS);
-			}
-			memset(key, 0, sizeof(key));
-			memcpy(key, VARDATA_ANY(t), len);
-			qi = hash_search(queue_cache, key, HASH_ENTER, &found);
-			if (!found) {
-				qi->fxid = InvalidFullTransactionId;
-				qi->plan[0] = qi->plan[1] = NULL;
-			}
-		}
+	*fresh = true;
+	if (queue_null)
+		return NULL;
+	t = DatumGetTextPP(queue);
+	len = VARSIZE_ANY_EXHDR(t);
+	if (len >= TBLKEY)
+		return NULL;
+	if (queue_cache == NULL)
+		queue_cache = string_hash("pgq_c queues", 16, sizeof(QueueInfo));
+	memset(key, 0, sizeof(key));
+	memcpy(key, VARDATA_ANY(t), len);
+	qi = hash_search(queue_cache, key, HASH_ENTER, &found);
+	if (!found) {
+		qi->fxid = InvalidFullTransactionId;
+		qi->tbl = NULL;
+		qi->plan[0] = qi->plan[1] = NULL;
 	}
-	fresh = qi == NULL || !FullTransactionIdIsValid(fxid) ||
+	*fresh = !FullTransactionIdIsValid(fxid) ||
 	    !FullTransactionIdEquals(qi->fxid, fxid) || qi->gen != queue_gen;
-	if (qi == NULL)
-		qi = &tmp;
+	return qi;
+}
+
+/* Whether the INSERT would read name as it is, lower-case letters,
+ * digits and '_', one optional dot: then the direct insert may look
+ * it up itself (anything else goes through the planned INSERT, whose
+ * parser gives what it gives, errors included). */
+static bool
+plain_name(const char *name)
+{
+	const char *p;
+	int dots = 0;
+
+	if (*name == '\0' || *name == '.')
+		return false;
+	for (p = name; *p; p++) {
+		if (*p == '.') {
+			if (++dots > 1 || p[1] == '\0')
+				return false;
+		} else if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		    *p == '_'))
+			return false;
+	}
+	return true;
+}
+
+/* pin: the settings of pgq.insert_event (its search_path) when the
+ * caller did not go through the function, which would have set them;
+ * everything here that resolves a name runs under them. */
+static int
+pin_settings(ArrayType *pin)
+{
+	int nest;
+
+	if (pin == NULL)
+		return -1;
+	nest = NewGUCNestLevel();
+	ProcessGUCArray(pin, superuser() ? PGC_SUSET : PGC_USERSET,
+	    PGC_S_SESSION, GUC_ACTION_SAVE);
+	return nest;
+}
+
+static void
+unpin_settings(int nest)
+{
+	if (nest >= 0)
+		AtEOXact_GUC(true, nest);
+}
+
+/* Read the queue's row into qi (see QueueInfo); tbl is allocated in
+ * cxt. */
+static void
+read_queue(QueueInfo *qi, Datum queue, bool queue_null, ArrayType *pin,
+    MemoryContext cxt)
+{
+	HeapTuple row;
+	TupleDesc desc;
+	bool isnull;
+	char *pfx, *seq;
+	Datum lim;
+	int rc, nest;
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pgq_c: SPI_connect failed");
-	if (fresh) {
-		bool isnull;
-		char *pfx, *seq, *tbl;
-		int32 cur;
-		Datum lim;
+	nest = pin_settings(pin);
+	if (queue_plan == NULL) {
+		Oid t = TEXTOID;
 
-		if (queue_plan == NULL) {
-			Oid t = TEXTOID;
+		/* Qualified names and operators: the function is SECURITY
+		 * DEFINER and the caller chooses search_path. */
+		queue_plan = prepare("SELECT queue_data_pfx,"
+		    " queue_cur_table, queue_event_seq,"
+		    " queue_disable_insert, queue_id, queue_per_tx_limit"
+		    " FROM pgq.queue"
+		    " WHERE queue_name OPERATOR(pg_catalog.=) $1", 1, &t, true);
+	}
+	qi->fxid = InvalidFullTransactionId;
+	qi->gen = queue_gen;
+	rc = SPI_execute_plan(queue_plan, &queue, queue_null ? "n" : " ",
+	    false, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "pgq_c: queue lookup: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
+		    errmsg("No such event queue: %s",
+		    queue_name(queue, queue_null))));
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	pfx = SPI_getvalue(row, desc, 1);
+	seq = SPI_getvalue(row, desc, 3);
+	qi->disabled = DatumGetBool(SPI_getbinval(row, desc, 4, &isnull));
+	qi->qid = DatumGetInt32(SPI_getbinval(row, desc, 5, &isnull));
+	lim = SPI_getbinval(row, desc, 6, &isnull);
+	qi->has_limit = !isnull;
+	qi->limit = isnull ? 0 : DatumGetInt32(lim);
+	/* nextval(text) casts through regclass: the same name lookup */
+	qi->seqid = RangeVarGetRelid(makeRangeVarFromNameList(
+	    stringToQualifiedNameList(seq)), NoLock, false);
+	if (qi->tbl != NULL && cxt == TopMemoryContext)
+		pfree(qi->tbl);
+	qi->tbl = MemoryContextStrdup(cxt, psprintf("%s_%d", pfx,
+	    DatumGetInt32(SPI_getbinval(row, desc, 2, &isnull))));
+	/* the lock the INSERT would take, taken now */
+	qi->relid = plain_name(qi->tbl) ? RangeVarGetRelid(
+	    makeRangeVarFromNameList(stringToQualifiedNameList(qi->tbl)),
+	    RowExclusiveLock, true) : InvalidOid;
+	qi->plan[0] = qi->plan[1] = NULL;
+	unpin_settings(nest);
+	SPI_finish();
+}
 
-			/* Qualified names and operators: the function is
-			 * SECURITY DEFINER and the caller chooses search_path. */
-			queue_plan = prepare("SELECT queue_data_pfx,"
-			    " queue_cur_table, queue_event_seq,"
-			    " queue_disable_insert, queue_id, queue_per_tx_limit"
-			    " FROM pgq.queue"
-			    " WHERE queue_name OPERATOR(pg_catalog.=) $1", 1, &t,
-			    true);
+/* The planned INSERT: tables the direct insert does not take. */
+static void
+spi_insert(QueueInfo *qi, const EvRow *r, ArrayType *pin, Datum queue,
+    bool queue_null)
+{
+	Datum vals[NEVCOL];
+	char nulls[NEVCOL];
+	int n = 0, k, rc, nest;
+	SPIPlanPtr plan;
+
+	for (k = 0; k < NEVCOL; k++) {
+		if (!given(r, k))
+			continue;
+		vals[n] = r->v[k];
+		nulls[n++] = r->null[k] ? 'n' : ' ';
+	}
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "pgq_c: SPI_connect failed");
+	nest = pin_settings(pin);
+	plan = qi->plan[r->raw];
+	if (plan == NULL) {
+		plan = insert_plan(qi->tbl, r->raw);
+		if (strlen(qi->tbl) + 2 <= TBLKEY)
+			qi->plan[r->raw] = plan;
+	}
+	rc = SPI_execute_plan(plan, vals, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "pgq_c: insert into queue %s: %s",
+		    queue_name(queue, queue_null), SPI_result_code_string(rc));
+	unpin_settings(nest);
+	SPI_finish();
+}
+
+/* Store the event in the queue's current table. */
+static void
+store_event(QueueInfo *qi, const EvRow *r, ArrayType *pin, Datum queue,
+    bool queue_null)
+{
+#if DIRECT_INSERT
+	if (OidIsValid(qi->relid)) {
+		Relation rel = try_table_open(qi->relid, RowExclusiveLock);
+
+		if (rel != NULL) {
+			EvTable *et = get_evtable(rel);
+
+			/* without the right, the INSERT says so */
+			if (et->direct && pg_class_aclcheck(qi->relid, GetUserId(),
+			    ACL_INSERT) == ACLCHECK_OK) {
+				direct_insert(et, rel, r);
+				table_close(rel, NoLock);
+				return;
+			}
+			table_close(rel, NoLock);
 		}
-		qi->fxid = InvalidFullTransactionId;
-		qi->gen = queue_gen;
-		rc = SPI_execute_plan(queue_plan, &queue,
-		    queue_null ? "n" : " ", false, 1);
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "pgq_c: queue lookup: %s",
-			    SPI_result_code_string(rc));
-		if (SPI_processed == 0)
-			ereport(ERROR, (errcode(ERRCODE_NO_DATA_FOUND),
-			    errmsg("No such event queue: %s",
-			    queue_name(queue, queue_null))));
-		pfx = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		cur = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-		    SPI_tuptable->tupdesc, 2, &isnull));
-		seq = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-		qi->disabled = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-		    SPI_tuptable->tupdesc, 4, &isnull));
-		qi->qid = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-		    SPI_tuptable->tupdesc, 5, &isnull));
-		lim = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-		    6, &isnull);
-		qi->has_limit = !isnull;
-		qi->limit = isnull ? 0 : DatumGetInt32(lim);
-		/* nextval(text) casts through regclass: the same name lookup */
-		qi->seqid = RangeVarGetRelid(makeRangeVarFromNameList(
-		    stringToQualifiedNameList(seq)), NoLock, false);
-		tbl = psprintf("%s_%d", pfx, cur);
-		qi->keep = strlen(tbl) + 2 <= TBLKEY;
-		if (qi->keep)
-			strcpy(qi->tbl, tbl);
-		qi->plan[raw] = insert_plan(tbl, raw);
-		qi->plan[!raw] = NULL;
-	} else if (qi->plan[raw] == NULL) {
-		qi->plan[raw] = insert_plan(qi->tbl, raw);
+	}
+#endif
+	spi_insert(qi, r, pin, queue, queue_null);
+}
+
+/* Insert one event into the queue's current table; ev_id (r->v[C_ID])
+ * is filled in unless raw gave one.  Returns the event id. */
+static int64
+insert_event(Datum queue, bool queue_null, EvRow *r, ArrayType *pin)
+{
+	QueueInfo *qi, tmp;
+	bool fresh;
+	int64 id;
+
+	qi = queue_entry(queue, queue_null, &fresh);
+	if (fresh) {
+		if (qi == NULL) {
+			memset(&tmp, 0, sizeof(tmp));
+			qi = &tmp;
+		}
+		read_queue(qi, queue, queue_null, pin,
+		    qi == &tmp ? CurrentMemoryContext : TopMemoryContext);
 	}
 	if (qi->disabled &&
 	    SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA)
@@ -303,21 +656,17 @@ insert_event(Datum queue, bool queue_null, bool raw, Datum *vals, char *nulls)
 		    errmsg("Insert into queue %s disallowed",
 		    queue_name(queue, queue_null))));
 	/* insert_event only: retries and movers use the raw insert */
-	if (!raw && qi->has_limit)
+	if (!r->raw && qi->has_limit)
 		tx_limit_count(qi->qid, queue_name(queue, queue_null), qi->limit);
-	if (raw && nulls[0] != 'n') {
-		id = DatumGetInt64(vals[0]);
+	if (r->raw && !r->null[C_ID]) {
+		id = DatumGetInt64(r->v[C_ID]);
 	} else {
 		id = nextval_internal(qi->seqid, true);
-		vals[0] = Int64GetDatum(id);
-		nulls[0] = ' ';
+		r->v[C_ID] = Int64GetDatum(id);
+		r->null[C_ID] = false;
 	}
-	rc = SPI_execute_plan(qi->plan[raw], vals, nulls, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "pgq_c: insert into queue %s: %s",
-		    queue_name(queue, queue_null), SPI_result_code_string(rc));
-	SPI_finish();
-	if (fresh && qi != &tmp && qi->keep && qi->gen == queue_gen) {
+	store_event(qi, r, pin, queue, queue_null);
+	if (fresh && qi != &tmp && qi->gen == queue_gen) {
 		/* the insert assigned the txid that the argument above needs */
 		qi->fxid = GetTopFullTransactionId();
 	}
@@ -340,23 +689,18 @@ PG_FUNCTION_INFO_V1(pgq_c_insert_event);
 Datum
 pgq_c_insert_event(PG_FUNCTION_ARGS)
 {
-	Datum vals[7];
-	char nulls[7];
-	int i;
+	EvRow r;
+	int k, a;
 
-	vals[0] = (Datum)0;
-	nulls[0] = 'n';
-	for (i = 1; i < 7; i++) {
-		if (i < PG_NARGS() && !PG_ARGISNULL(i)) {
-			vals[i] = PG_GETARG_DATUM(i);
-			nulls[i] = ' ';
-		} else {
-			vals[i] = (Datum)0;
-			nulls[i] = 'n';
-		}
+	memset(&r, 0, sizeof(r));
+	r.null[C_ID] = true;
+	for (k = C_TYPE; k < NEVCOL; k++) {
+		a = k - C_TYPE + 1;
+		r.null[k] = a >= PG_NARGS() || PG_ARGISNULL(a);
+		r.v[k] = r.null[k] ? (Datum)0 : PG_GETARG_DATUM(a);
 	}
-	PG_RETURN_INT64(insert_event(PG_GETARG_DATUM(0), PG_ARGISNULL(0),
-	    false, vals, nulls));
+	PG_RETURN_INT64(insert_event(PG_GETARG_DATUM(0), PG_ARGISNULL(0), &r,
+	    NULL));
 }
 
 /* pgq.insert_event_raw(queue, ev_id, ev_time, ev_owner, ev_retry, type,
@@ -365,23 +709,22 @@ PG_FUNCTION_INFO_V1(pgq_c_insert_event_raw);
 Datum
 pgq_c_insert_event_raw(PG_FUNCTION_ARGS)
 {
-	Datum vals[10];
-	char nulls[10];
-	int i;
+	EvRow r;
+	int k;
 
-	for (i = 0; i < 10; i++) {
-		nulls[i] = PG_ARGISNULL(i + 1) ? 'n' : ' ';
-		vals[i] = nulls[i] == 'n' ? (Datum)0 : PG_GETARG_DATUM(i + 1);
+	r.raw = true;
+	for (k = 0; k < NEVCOL; k++) {
+		r.null[k] = PG_ARGISNULL(k + 1);
+		r.v[k] = r.null[k] ? (Datum)0 : PG_GETARG_DATUM(k + 1);
 	}
-	if (nulls[1] == 'n') {
+	if (r.null[C_TIME]) {
 		/* coalesce(ev_time, now()) */
-		vals[1] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-		nulls[1] = ' ';
+		r.v[C_TIME] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+		r.null[C_TIME] = false;
 	}
-	PG_RETURN_INT64(insert_event(PG_GETARG_DATUM(0), PG_ARGISNULL(0),
-	    true, vals, nulls));
+	PG_RETURN_INT64(insert_event(PG_GETARG_DATUM(0), PG_ARGISNULL(0), &r,
+	    NULL));
 }
-
 /* ---- the row triggers ---- */
 
 enum fmt { FMT_URLENC, FMT_SQL, FMT_JSON };
@@ -401,8 +744,7 @@ typedef struct ExprPlan {
 
 /* What the triggers know about one table, until it changes. */
 typedef struct RelInfo {
-	Oid relid;		/* hash key */
-	bool valid;
+	RelKey key;
 	int busy;		/* calls using it (a trigger expression may nest) */
 	MemoryContext cxt;
 	char *fqname;		/* schema.table, unquoted, as PgQ writes it */
@@ -419,36 +761,58 @@ typedef struct RelInfo {
 static HTAB *rel_cache;
 
 /* pgq.insert_event(7 args), which the triggers call as the PL/pgSQL
- * triggers do: with its permission check and SECURITY DEFINER. */
+ * triggers do: with its permission check, as its owner, under its
+ * settings.  When it is this library's own function (as
+ * 90-c-fastpath.sql makes it), the triggers call insert_event() above
+ * directly: as its owner, as fmgr would call a SECURITY DEFINER
+ * function, but its settings (a pinned search_path) only around what
+ * resolves names (read_queue, spi_insert), not for every row.  The
+ * direct insert resolves nothing by name: the table and sequence are
+ * oids read with the queue's row, and the column defaults are parsed
+ * expressions. */
 static Oid ie_oid;
 static bool ie_valid;
 static FmgrInfo ie_flinfo;
 static MemoryContext ie_cxt;
+static bool ie_direct;		/* see above */
+static Oid ie_owner;
+static ArrayType *ie_config;	/* proconfig, NULL when none */
+
+/* Mark stale the entries for relid (all of them for InvalidOid) of a
+ * cache whose entries begin with a RelKey. */
+static void
+invalidate(HTAB *h, Oid relid)
+{
+	HASH_SEQ_STATUS st;
+	RelKey *k;
+
+	if (h == NULL)
+		return;
+	if (OidIsValid(relid)) {
+		k = hash_search(h, &relid, HASH_FIND, NULL);
+		if (k != NULL)
+			k->valid = false;
+		return;
+	}
+	hash_seq_init(&st, h);
+	while ((k = hash_seq_search(&st)) != NULL)
+		k->valid = false;
+}
 
 static void
 relcache_cb(Datum arg, Oid relid)
 {
-	HASH_SEQ_STATUS st;
-	RelInfo *ri;
-
-	if (rel_cache == NULL)
-		return;
-	if (OidIsValid(relid)) {
-		ri = hash_search(rel_cache, &relid, HASH_FIND, NULL);
-		if (ri != NULL)
-			ri->valid = false;
-		return;
-	}
-	hash_seq_init(&st, rel_cache);
-	while ((ri = hash_seq_search(&st)) != NULL)
-		ri->valid = false;
+	invalidate(rel_cache, relid);
+#if DIRECT_INSERT
+	invalidate(ev_cache, relid);
+#endif
 }
 
 /* A renamed schema changes ev_extra1 without touching the relcache. */
 static void
 namespace_cb(Datum arg, int cacheid, uint32 hashvalue)
 {
-	relcache_cb(arg, InvalidOid);
+	invalidate(rel_cache, InvalidOid);
 }
 
 static void
@@ -465,10 +829,59 @@ _PG_init(void)
 	CacheRegisterSyscacheCallback(PROCOID, proc_cb, (Datum)0);
 }
 
+/* Settings that name nothing but search_path: the direct call pins
+ * those itself; any other makes the triggers go through fmgr. */
+static bool
+only_search_path(ArrayType *a)
+{
+	Datum *d;
+	bool *nulls;
+	int n, i;
+
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &d, &nulls, &n);
+	for (i = 0; i < n; i++)
+		if (nulls[i] || strncmp(TextDatumGetCString(d[i]),
+		    "search_path=", 12) != 0)
+			return false;
+	return true;
+}
+
+/* Whether ie_oid is pgq_c_insert_event of this library, SECURITY
+ * DEFINER, with no settings but search_path and no fmgr hook. */
+static void
+load_direct(HeapTuple pt)
+{
+	Form_pg_proc p = (Form_pg_proc)GETSTRUCT(pt);
+	Datum cfg;
+	bool isnull;
+	char *bin, *src;
+
+	ie_direct = false;
+	ie_owner = p->proowner;
+	ie_config = NULL;
+	if (p->prolang != ClanguageId || !p->prosecdef ||
+	    FmgrHookIsNeeded(ie_oid))
+		return;
+	cfg = SysCacheGetAttr(PROCOID, pt, Anum_pg_proc_proconfig, &isnull);
+	if (!isnull) {
+		ie_config = DatumGetArrayTypePCopy(cfg);
+		if (!only_search_path(ie_config))
+			return;
+	}
+	src = TextDatumGetCString(SysCacheGetAttr(PROCOID, pt,
+	    Anum_pg_proc_prosrc, &isnull));
+	bin = TextDatumGetCString(SysCacheGetAttr(PROCOID, pt,
+	    Anum_pg_proc_probin, &isnull));
+	ie_direct = !isnull && load_external_function(bin, src, false, NULL) ==
+	    (void *)pgq_c_insert_event;
+}
+
 static void
 load_insert_event(void)
 {
 	Oid types[7];
+	MemoryContext old;
+	HeapTuple pt;
 	int i;
 
 	for (i = 0; i < 7; i++)
@@ -481,6 +894,13 @@ load_insert_event(void)
 	ie_oid = LookupFuncName(list_make2(makeString("pgq"),
 	    makeString("insert_event")), 7, types, false);
 	fmgr_info_cxt(ie_oid, &ie_flinfo, ie_cxt);
+	pt = SearchSysCache1(PROCOID, ObjectIdGetDatum(ie_oid));
+	if (!HeapTupleIsValid(pt))
+		elog(ERROR, "pgq_c: cache lookup failed for function %u", ie_oid);
+	old = MemoryContextSwitchTo(ie_cxt);
+	load_direct(pt);
+	MemoryContextSwitchTo(old);
+	ReleaseSysCache(pt);
 }
 
 static void
@@ -495,14 +915,36 @@ check_insert_event(void)
 		aclcheck_error(acl, OBJECT_FUNCTION, "insert_event");
 }
 
+/* The event fields ev[] (type, data, extra1..4; NULL for NULL) into
+ * the queue, through pgq.insert_event. */
 static void
 call_insert_event(const char *queue, char **ev)
 {
 	LOCAL_FCINFO(fcinfo, 7);
+	Datum q = CStringGetTextDatum(queue);
 	int i;
 
+	if (ie_direct) {
+		EvRow r;
+		Oid user;
+		int sec;
+
+		memset(&r, 0, sizeof(r));
+		r.null[C_ID] = true;
+		for (i = 0; i < 6; i++) {
+			r.null[C_TYPE + i] = ev[i] == NULL;
+			r.v[C_TYPE + i] = ev[i] == NULL ? (Datum)0 :
+			    CStringGetTextDatum(ev[i]);
+		}
+		/* an error restores the user with the (sub)transaction */
+		GetUserIdAndSecContext(&user, &sec);
+		SetUserIdAndSecContext(ie_owner, sec | SECURITY_LOCAL_USERID_CHANGE);
+		(void)insert_event(q, false, &r, ie_config);
+		SetUserIdAndSecContext(user, sec);
+		return;
+	}
 	InitFunctionCallInfoData(*fcinfo, &ie_flinfo, 7, InvalidOid, NULL, NULL);
-	fcinfo->args[0].value = CStringGetTextDatum(queue);
+	fcinfo->args[0].value = q;
 	fcinfo->args[0].isnull = false;
 	for (i = 0; i < 6; i++) {
 		fcinfo->args[i + 1].isnull = ev[i] == NULL;
@@ -582,7 +1024,7 @@ load_relinfo(RelInfo *ri, Relation rel)
 	int i;
 
 	free_relinfo(ri);
-	ri->valid = true;	/* an invalidation during loading clears it */
+	ri->key.valid = true;	/* an invalidation during loading clears it */
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "pgq_c table",
 	    ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(cxt);
@@ -622,24 +1064,16 @@ get_relinfo(Relation rel)
 	RelInfo *ri;
 	bool found;
 
-	if (rel_cache == NULL) {
-		HASHCTL ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(Oid);
-		ctl.entrysize = sizeof(RelInfo);
-		rel_cache = hash_create("pgq_c tables", 64, &ctl,
-		    HASH_ELEM | HASH_BLOBS);
-	}
-	ri = hash_search(rel_cache, &relid, HASH_ENTER, &found);
+	ri = oid_cache_enter(&rel_cache, "pgq_c tables", 64,
+	    sizeof(RelInfo), relid, &found);
 	if (!found) {
-		ri->valid = false;
+		ri->key.valid = false;
 		ri->busy = 0;
 		ri->cxt = NULL;
 		ri->exprs = NULL;
 	}
 	/* A nested call keeps what its caller is using. */
-	if (ri->cxt == NULL || (!ri->valid && ri->busy == 0))
+	if (ri->cxt == NULL || (!ri->key.valid && ri->busy == 0))
 		load_relinfo(ri, rel);
 	return ri;
 }
@@ -747,25 +1181,34 @@ row_expr(RelInfo *ri, const char *expr, HeapTuple tuple, TupleDesc desc)
 }
 
 /* pgq._urlenc: letters, digits, '_', '.', '-' pass, space is '+', every
- * other byte %xx in lower-case hex. */
+ * other byte %xx in lower-case hex.  Written in chunks with room for
+ * the worst case, not a call per byte. */
 static void
 urlenc(StringInfo b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p;
+	const unsigned char *p = (const unsigned char *)s;
+	char *o;
+	int n;
 
-	for (p = (const unsigned char *)s; *p; p++) {
-		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
-		    *p == '-')
-			appendStringInfoChar(b, (char)*p);
-		else if (*p == ' ')
-			appendStringInfoChar(b, '+');
-		else {
-			appendStringInfoChar(b, '%');
-			appendStringInfoChar(b, hex[*p >> 4]);
-			appendStringInfoChar(b, hex[*p & 15]);
+	while (*p) {
+		enlargeStringInfo(b, 3 * 256);
+		o = b->data + b->len;
+		for (n = 0; n < 256 && *p; n++, p++) {
+			if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			    (*p >= '0' && *p <= '9') || *p == '_' || *p == '.' ||
+			    *p == '-')
+				*o++ = (char)*p;
+			else if (*p == ' ')
+				*o++ = '+';
+			else {
+				*o++ = '%';
+				*o++ = hex[*p >> 4];
+				*o++ = hex[*p & 15];
+			}
 		}
+		*o = '\0';
+		b->len = o - b->data;
 	}
 }
 
@@ -926,45 +1369,101 @@ op_word(TriggerEvent ev)
 	return "TRUNCATE";
 }
 
-/* pgq._truncate_event: every statement-level call. */
-static void
-truncate_event(TriggerData *tg, RelInfo *ri, enum fmt fmt)
-{
-	Trigger *tr = tg->tg_trigger;
-	StrList pk = { 0, NULL };
-	bool have_pk = false;
-	char *ev[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
-	int i;
+/* A trigger's arguments: the queue name, then options. */
+typedef struct TrigArgs {
+	const char *queue;
+	bool skip;
+	bool backup;
+	StrList ignore;
+	StrList pk;		/* pkey=, else the primary key */
+	const char *when;	/* when=EXPR or NULL */
+	int nov;		/* ev_*=EXPR overrides: */
+	int *ov_field;		/* the event field, index into ev[] */
+	const char **ov_expr;
+} TrigArgs;
 
+/* The event field (index into ev[]) an ev_*=EXPR argument sets, or -1. */
+static int
+override_field(const char *arg)
+{
+	static const char *const f[6] = { "ev_type=", "ev_data=",
+	    "ev_extra1=", "ev_extra2=", "ev_extra3=", "ev_extra4=" };
+	int k;
+
+	for (k = 0; k < 6; k++)
+		if (strncmp(arg, f[k], strlen(f[k])) == 0)
+			return k;
+	return -1;
+}
+
+/* As pgq._trigger_args: a statement trigger (row false) only honours
+ * deny and pkey= and passes over the rest. */
+static void
+parse_args(Trigger *tr, RelInfo *ri, const char *opword, bool row,
+    TrigArgs *a)
+{
+	bool have_pk = false;
+	int i, k;
+
+	memset(a, 0, sizeof(*a));
 	if (tr->tgnargs < 1)
 		ereport(ERROR, (errcode(ERRCODE_RAISE_EXCEPTION),
 		    errmsg("pgq trigger on %s: queue name argument missing",
 		    ri->fqname)));
+	a->queue = tr->tgargs[0];
+	a->ov_field = palloc(sizeof(int) * tr->tgnargs);
+	a->ov_expr = palloc(sizeof(char *) * tr->tgnargs);
 	for (i = 1; i < tr->tgnargs; i++) {
-		const char *a = tr->tgargs[i];
+		const char *s = tr->tgargs[i];
 
-		if (strcmp(a, "deny") == 0)
+		if (strcmp(s, "deny") == 0)
 			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			    errmsg("Table '%s' to queue '%s': change not allowed (TRUNCATE)",
-			    ri->fqname, tr->tgargs[0])));
-		else if (strncmp(a, "pkey=", 5) == 0) {
-			pk = split_list(a + 5);
+			    errmsg("Table '%s' to queue '%s': change not allowed (%s)",
+			    ri->fqname, a->queue, opword)));
+		else if (strncmp(s, "pkey=", 5) == 0) {
+			a->pk = split_list(s + 5);
 			have_pk = true;
-		}
+		} else if (!row)
+			continue;
+		else if (strcmp(s, "SKIP") == 0)
+			a->skip = true;
+		else if (strcmp(s, "backup") == 0)
+			a->backup = true;
+		else if (strncmp(s, "ignore=", 7) == 0)
+			a->ignore = split_list(s + 7);
+		else if (strncmp(s, "when=", 5) == 0)
+			a->when = s + 5;
+		else if ((k = override_field(s)) >= 0) {
+			a->ov_field[a->nov] = k;
+			a->ov_expr[a->nov++] = strchr(s, '=') + 1;
+		} else
+			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			    errmsg("pgq trigger on %s: unknown argument \"%s\"",
+			    ri->fqname, s)));
 	}
+	if (!have_pk) {
+		a->pk.n = ri->npk;
+		a->pk.v = ri->pk;
+	}
+}
+
+/* pgq._truncate_event: every statement-level call. */
+static void
+truncate_event(TriggerData *tg, RelInfo *ri, enum fmt fmt)
+{
+	TrigArgs a;
+	char *ev[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
+
+	parse_args(tg->tg_trigger, ri, "TRUNCATE", false, &a);
 	if (fmt == FMT_JSON) {
-		if (!have_pk) {
-			pk.n = ri->npk;
-			pk.v = ri->pk;
-		}
-		ev[0] = json_type(ri, "TRUNCATE", &pk);
+		ev[0] = json_type(ri, "TRUNCATE", &a.pk);
 		ev[1] = "{}";
 	} else {
 		ev[0] = "R";
 		ev[1] = "";
 	}
 	ev[2] = ri->fqname;
-	call_insert_event(tr->tgargs[0], ev);
+	call_insert_event(a.queue, ev);
 }
 
 /* The event field (index into ev[]) a deprecated _pgq_ev_* column
@@ -986,241 +1485,252 @@ magic_field(const char *name)
 	return -1;
 }
 
+/* One row change as the event builders see it. */
+typedef struct Change {
+	RelInfo *ri;
+	char op;		/* 'I', 'U' or 'D' */
+	char **nv;		/* text form of each column, new row (not D) */
+	char **ov;		/* old row (not I) */
+	char **v;		/* the row the event carries: ov for D, else nv */
+	bool *ign;		/* left out of the row data */
+	bool *inpk;		/* a key column */
+	int *magic;		/* the event field a _pgq_ev_* column gives, or -1 */
+} Change;
+
+static void
+mark_columns(Change *c, const TrigArgs *a)
+{
+	RelInfo *ri = c->ri;
+	int i;
+
+	c->ign = palloc(sizeof(bool) * (ri->ncols + 1));
+	c->inpk = palloc(sizeof(bool) * (ri->ncols + 1));
+	c->magic = palloc(sizeof(int) * (ri->ncols + 1));
+	for (i = 0; i < ri->ncols; i++) {
+		c->magic[i] = magic_field(ri->cols[i].name);
+		/* the deprecated event-field columns are not row data */
+		c->ign[i] = c->magic[i] >= 0 || in_list(&a->ignore, ri->cols[i].name);
+		c->inpk[i] = in_list(&a->pk, ri->cols[i].name);
+	}
+}
+
+/* An UPDATE: refuses a key change; true when only ignored columns
+ * changed, which tells nothing. */
+static bool
+only_ignored_changed(const Change *c, const TrigArgs *a)
+{
+	bool changed = false, anydiff = false;
+	int i;
+
+	for (i = 0; i < c->ri->ncols; i++) {
+		if (same(c->nv[i], c->ov[i]))
+			continue;
+		anydiff = true;
+		if (c->inpk[i])
+			ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			    errmsg("primary key update not allowed")));
+		if (!c->ign[i])
+			changed = true;
+	}
+	return !changed && a->ignore.n > 0 && anydiff;
+}
+
+static void
+urlenc_event(const Change *c, const TrigArgs *a, char **ev)
+{
+	StringInfoData b;
+	int i;
+
+	initStringInfo(&b);
+	appendStringInfoChar(&b, c->op);
+	appendStringInfoChar(&b, ':');
+	for (i = 0; i < a->pk.n; i++) {
+		if (i > 0)
+			appendStringInfoChar(&b, ',');
+		appendStringInfoString(&b, a->pk.v[i]);
+	}
+	ev[0] = b.data;
+	ev[1] = urlenc_row(c->ri, c->v, c->ign);
+	if (c->op == 'U' && a->backup)
+		ev[3] = urlenc_row(c->ri, c->ov, c->ign);
+}
+
+static void
+json_event(const Change *c, const TrigArgs *a, char **ev)
+{
+	ev[0] = json_type(c->ri, c->op == 'I' ? "INSERT" : c->op == 'U' ?
+	    "UPDATE" : "DELETE", &a->pk);
+	ev[1] = json_row(c->ri, c->v, c->ign);
+	if (c->op == 'U' && a->backup)
+		ev[3] = json_row(c->ri, c->ov, c->ign);
+}
+
+/* sqltriga's INSERT: (cols) values (vals); NULL when every column is
+ * left out. */
+static char *
+sql_insert(const Change *c)
+{
+	StringInfoData cols, vals;
+	bool any = false;
+	int i;
+
+	initStringInfo(&cols);
+	initStringInfo(&vals);
+	for (i = 0; i < c->ri->ncols; i++) {
+		if (c->ign[i])
+			continue;
+		if (any) {
+			appendStringInfoChar(&cols, ',');
+			appendStringInfoChar(&vals, ',');
+		}
+		any = true;
+		appendStringInfoString(&cols, quote_identifier(c->ri->cols[i].name));
+		append_literal(&vals, c->nv[i]);
+	}
+	return any ? psprintf("(%s) values (%s)", cols.data, vals.data) : NULL;
+}
+
+/* The key of the old row, k=v joined by " and "; string_agg drops the
+ * NULL key parts, and gives NULL for none. */
+static char *
+sql_where(const Change *c)
+{
+	StringInfoData b;
+	bool any = false;
+	int i;
+
+	initStringInfo(&b);
+	for (i = 0; i < c->ri->ncols; i++) {
+		if (!c->inpk[i] || c->ov[i] == NULL)
+			continue;
+		if (any)
+			appendStringInfoString(&b, " and ");
+		any = true;
+		appendStringInfo(&b, "%s=%s", quote_identifier(c->ri->cols[i].name),
+		    quote_literal_cstr(c->ov[i]));
+	}
+	return any ? b.data : NULL;
+}
+
+/* An UPDATE's assignments of the changed columns; when none changed, a
+ * no-op assignment of the first key column keeps the SQL valid (NULL
+ * if that one is NULL). */
+static char *
+sql_set(const Change *c, const TrigArgs *a)
+{
+	RelInfo *ri = c->ri;
+	StringInfoData b;
+	bool any = false;
+	int i;
+
+	initStringInfo(&b);
+	for (i = 0; i < ri->ncols; i++) {
+		if (c->ign[i] || same(c->nv[i], c->ov[i]))
+			continue;
+		if (any)
+			appendStringInfoChar(&b, ',');
+		any = true;
+		appendStringInfo(&b, "%s=", quote_identifier(ri->cols[i].name));
+		append_literal(&b, c->nv[i]);
+	}
+	if (any)
+		return b.data;
+	for (i = 0; i < ri->ncols; i++)
+		if (strcmp(ri->cols[i].name, a->pk.v[0]) == 0)
+			break;
+	if (i == ri->ncols || c->nv[i] == NULL)
+		return NULL;
+	return psprintf("%s=%s", quote_identifier(a->pk.v[0]),
+	    quote_literal_cstr(c->nv[i]));
+}
+
+static void
+sql_event(const Change *c, const TrigArgs *a, char **ev)
+{
+	char *where, *setc;
+
+	ev[0] = c->op == 'I' ? "I" : c->op == 'U' ? "U" : "D";
+	if (c->op != 'I' && a->pk.n == 0)
+		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+		    errmsg("pgq.sqltriga: table %s has no primary key (give pkey=)",
+		    c->ri->fqname)));
+	if (c->op == 'I') {
+		ev[1] = sql_insert(c);
+		return;
+	}
+	where = sql_where(c);
+	if (c->op == 'D') {
+		ev[1] = where;
+		return;
+	}
+	setc = sql_set(c, a);
+	if (setc != NULL && where != NULL)
+		ev[1] = psprintf("%s where %s", setc, where);
+}
+
+/* The _pgq_ev_* columns, then the ev_*=EXPR arguments, over what the
+ * format made. */
+static void
+event_overrides(const Change *c, const TrigArgs *a, HeapTuple rowt,
+    TupleDesc desc, char **ev)
+{
+	int i;
+
+	for (i = 0; i < c->ri->ncols; i++)
+		if (c->magic[i] >= 0)
+			ev[c->magic[i]] = c->v[i];
+	for (i = 0; i < a->nov; i++)
+		ev[a->ov_field[i]] = row_expr(c->ri, a->ov_expr[i], rowt, desc);
+}
+
 /* pgq._row_event: returns true when a BEFORE trigger is to skip the
  * change (SKIP). */
 static bool
 row_event(TriggerData *tg, RelInfo *ri, enum fmt fmt)
 {
-	Trigger *tr = tg->tg_trigger;
 	TupleDesc desc = RelationGetDescr(tg->tg_relation);
 	TriggerEvent tev = tg->tg_event;
-	char op = TRIGGER_FIRED_BY_INSERT(tev) ? 'I' :
-	    TRIGGER_FIRED_BY_UPDATE(tev) ? 'U' : 'D';
-	HeapTuple newt = NULL, oldt = NULL, rowt;
-	bool skip = false, backup = false, have_pk = false;
-	StrList ignore = { 0, NULL }, pk = { 0, NULL };
-	const char *when_expr = NULL;
-	const char **ov_cols, **ov_exprs;
-	int nov = 0, i;
-	char **nv = NULL, **ov = NULL, **v;
-	bool *ign, *inpk;
+	Change c;
+	TrigArgs a;
+	HeapTuple rowt;
 	char *ev[6] = { NULL, NULL, NULL, NULL, NULL, NULL };
-	int *magic;
-	StringInfoData b;
 
-	if (op == 'I')
-		newt = tg->tg_trigtuple;
-	else if (op == 'U') {
-		oldt = tg->tg_trigtuple;
-		newt = tg->tg_newtuple;
-	} else
-		oldt = tg->tg_trigtuple;
-
-	if (tr->tgnargs < 1)
-		ereport(ERROR, (errcode(ERRCODE_RAISE_EXCEPTION),
-		    errmsg("pgq trigger on %s: queue name argument missing",
-		    ri->fqname)));
-	ov_cols = palloc(sizeof(char *) * tr->tgnargs);
-	ov_exprs = palloc(sizeof(char *) * tr->tgnargs);
-	for (i = 1; i < tr->tgnargs; i++) {
-		const char *a = tr->tgargs[i];
-
-		if (strcmp(a, "SKIP") == 0)
-			skip = true;
-		else if (strcmp(a, "backup") == 0)
-			backup = true;
-		else if (strcmp(a, "deny") == 0)
-			ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			    errmsg("Table '%s' to queue '%s': change not allowed (%s)",
-			    ri->fqname, tr->tgargs[0], op_word(tev))));
-		else if (strncmp(a, "ignore=", 7) == 0)
-			ignore = split_list(a + 7);
-		else if (strncmp(a, "pkey=", 5) == 0) {
-			pk = split_list(a + 5);
-			have_pk = true;
-		} else if (strncmp(a, "when=", 5) == 0)
-			when_expr = a + 5;
-		else if (strncmp(a, "ev_type=", 8) == 0 ||
-		    strncmp(a, "ev_data=", 8) == 0 ||
-		    (strncmp(a, "ev_extra", 8) == 0 && a[8] >= '1' &&
-		    a[8] <= '4' && a[9] == '=')) {
-			const char *eq = strchr(a, '=');
-
-			ov_cols[nov] = pnstrdup(a, eq - a);
-			ov_exprs[nov++] = eq + 1;
-		} else
-			ereport(ERROR, (errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			    errmsg("pgq trigger on %s: unknown argument \"%s\"",
-			    ri->fqname, a)));
-	}
-
-	if (!have_pk) {
-		pk.n = ri->npk;
-		pk.v = ri->pk;
-	}
-	if (op != 'I' && fmt != FMT_SQL && pk.n == 0)
+	memset(&c, 0, sizeof(c));
+	c.ri = ri;
+	c.op = TRIGGER_FIRED_BY_INSERT(tev) ? 'I' :
+	    TRIGGER_FIRED_BY_UPDATE(tev) ? 'U' : 'D';
+	parse_args(tg->tg_trigger, ri, op_word(tev), true, &a);
+	if (c.op != 'I' && fmt != FMT_SQL && a.pk.n == 0)
 		ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 		    errmsg("Update/Delete on table without pkey")));
-
-	rowt = op == 'D' ? oldt : newt;
-	if (when_expr != NULL) {
-		char *r = row_expr(ri, when_expr, rowt, desc);
+	/* tg_trigtuple is the new row of an INSERT, else the old one */
+	rowt = c.op == 'U' ? tg->tg_newtuple : tg->tg_trigtuple;
+	if (a.when != NULL) {
+		char *r = row_expr(ri, a.when, rowt, desc);
 
 		if (r == NULL || !DatumGetBool(DirectFunctionCall1(boolin,
 		    CStringGetDatum(r))))
 			return false;
 	}
-
-	ign = palloc(sizeof(bool) * (ri->ncols + 1));
-	inpk = palloc(sizeof(bool) * (ri->ncols + 1));
-	magic = palloc(sizeof(int) * (ri->ncols + 1));
-	for (i = 0; i < ri->ncols; i++) {
-		magic[i] = magic_field(ri->cols[i].name);
-		/* the deprecated event-field columns are not row data */
-		ign[i] = magic[i] >= 0 || in_list(&ignore, ri->cols[i].name);
-		inpk[i] = in_list(&pk, ri->cols[i].name);
-	}
-	if (op != 'D')
-		nv = row_values(ri, newt, desc);
-	if (op != 'I')
-		ov = row_values(ri, oldt, desc);
-
-	if (op == 'U') {
-		bool changed = false, anydiff = false;
-
-		for (i = 0; i < ri->ncols; i++) {
-			if (same(nv[i], ov[i]))
-				continue;
-			anydiff = true;
-			if (inpk[i])
-				ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				    errmsg("primary key update not allowed")));
-			if (!ign[i])
-				changed = true;
-		}
-		/* only ignored columns changed: nothing to tell */
-		if (!changed && ignore.n > 0 && anydiff)
-			return false;
-	}
+	mark_columns(&c, &a);
+	if (c.op != 'D')
+		c.nv = row_values(ri, rowt, desc);
+	if (c.op != 'I')
+		c.ov = row_values(ri, tg->tg_trigtuple, desc);
+	c.v = c.op == 'D' ? c.ov : c.nv;
+	if (c.op == 'U' && only_ignored_changed(&c, &a))
+		return false;
 
 	ev[2] = ri->fqname;
-	v = op == 'D' ? ov : nv;
-	if (fmt == FMT_URLENC) {
-		initStringInfo(&b);
-		appendStringInfoChar(&b, op);
-		appendStringInfoChar(&b, ':');
-		for (i = 0; i < pk.n; i++) {
-			if (i > 0)
-				appendStringInfoChar(&b, ',');
-			appendStringInfoString(&b, pk.v[i]);
-		}
-		ev[0] = b.data;
-		ev[1] = urlenc_row(ri, v, ign);
-		if (op == 'U' && backup)
-			ev[3] = urlenc_row(ri, ov, ign);
-	} else if (fmt == FMT_SQL) {
-		ev[0] = op == 'I' ? "I" : op == 'U' ? "U" : "D";
-		if (op != 'I' && pk.n == 0)
-			ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			    errmsg("pgq.sqltriga: table %s has no primary key (give pkey=)",
-			    ri->fqname)));
-		initStringInfo(&b);
-		if (op == 'I') {
-			StringInfoData vals;
-			bool any = false;
-
-			initStringInfo(&vals);
-			for (i = 0; i < ri->ncols; i++) {
-				if (ign[i])
-					continue;
-				if (any) {
-					appendStringInfoChar(&b, ',');
-					appendStringInfoChar(&vals, ',');
-				}
-				any = true;
-				appendStringInfoString(&b,
-				    quote_identifier(ri->cols[i].name));
-				append_literal(&vals, nv[i]);
-			}
-			if (any)
-				ev[1] = psprintf("(%s) values (%s)", b.data, vals.data);
-		} else {
-			StringInfoData where;
-			bool anyw = false;
-
-			/* string_agg drops the NULL key parts */
-			initStringInfo(&where);
-			for (i = 0; i < ri->ncols; i++) {
-				if (!inpk[i] || ov[i] == NULL)
-					continue;
-				if (anyw)
-					appendStringInfoString(&where, " and ");
-				anyw = true;
-				appendStringInfo(&where, "%s=%s",
-				    quote_identifier(ri->cols[i].name),
-				    quote_literal_cstr(ov[i]));
-			}
-			if (op == 'D')
-				ev[1] = anyw ? where.data : NULL;
-			else {
-				bool anys = false;
-				char *setc = NULL;
-
-				for (i = 0; i < ri->ncols; i++) {
-					if (ign[i] || same(nv[i], ov[i]))
-						continue;
-					if (anys)
-						appendStringInfoChar(&b, ',');
-					anys = true;
-					appendStringInfo(&b, "%s=",
-					    quote_identifier(ri->cols[i].name));
-					append_literal(&b, nv[i]);
-				}
-				if (anys)
-					setc = b.data;
-				else {
-					/* nothing changed: a no-op assignment
-					 * keeps the SQL valid */
-					for (i = 0; i < ri->ncols; i++)
-						if (strcmp(ri->cols[i].name, pk.v[0]) == 0)
-							break;
-					if (i < ri->ncols && nv[i] != NULL)
-						setc = psprintf("%s=%s",
-						    quote_identifier(pk.v[0]),
-						    quote_literal_cstr(nv[i]));
-				}
-				if (setc != NULL && anyw)
-					ev[1] = psprintf("%s where %s", setc,
-					    where.data);
-			}
-		}
-	} else {
-		ev[0] = json_type(ri, op == 'I' ? "INSERT" : op == 'U' ?
-		    "UPDATE" : "DELETE", &pk);
-		ev[1] = json_row(ri, v, ign);
-		if (op == 'U' && backup)
-			ev[3] = json_row(ri, ov, ign);
-	}
-
-	for (i = 0; i < ri->ncols; i++)
-		if (magic[i] >= 0)
-			ev[magic[i]] = v[i];
-
-	for (i = 0; i < nov; i++) {
-		const char *c = ov_cols[i];
-		int k;
-
-		if (strcmp(c, "ev_type") == 0)
-			k = 0;
-		else if (strcmp(c, "ev_data") == 0)
-			k = 1;
-		else
-			k = 2 + (c[8] - '1');
-		ev[k] = row_expr(ri, ov_exprs[i], rowt, desc);
-	}
-
-	call_insert_event(tr->tgargs[0], ev);
-	return skip;
+	if (fmt == FMT_URLENC)
+		urlenc_event(&c, &a, ev);
+	else if (fmt == FMT_SQL)
+		sql_event(&c, &a, ev);
+	else
+		json_event(&c, &a, ev);
+	event_overrides(&c, &a, rowt, desc, ev);
+	call_insert_event(a.queue, ev);
+	return a.skip;
 }
 
 static Datum

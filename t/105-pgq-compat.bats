@@ -4,6 +4,7 @@
 # batch reads, the stored types, the maintenance hooks).
 
 load helper
+load 1xx-extension
 
 setup_file() {
 	pg_start
@@ -210,16 +211,7 @@ autovacuum_is() { [ "$(sql k "SHOW autovacuum")" = "$1" ]; }
 	sql old "SELECT pgq.finish_batch($b)" >/dev/null
 	snap=$(sql old "SELECT string_agg(tick_snapshot::text, ' ' ORDER BY tick_id) FROM pgq.tick")
 	# the types of the first version
-	sql old "ALTER TABLE pgq.tick ALTER tick_snapshot DROP DEFAULT,
-	           ALTER tick_snapshot TYPE pg_snapshot USING tick_snapshot::text::pg_snapshot,
-	           ALTER tick_snapshot SET DEFAULT pg_current_snapshot();
-	         ALTER TABLE pgq.queue ALTER queue_switch_step1 DROP DEFAULT,
-	           ALTER queue_switch_step1 TYPE xid8 USING queue_switch_step1::text::xid8,
-	           ALTER queue_switch_step2 DROP DEFAULT,
-	           ALTER queue_switch_step2 TYPE xid8 USING queue_switch_step2::text::xid8;
-	         ALTER TABLE pgq.event_template ALTER ev_txid DROP DEFAULT,
-	           ALTER ev_txid TYPE xid8 USING ev_txid::text::xid8,
-	           ALTER ev_txid SET DEFAULT pg_current_xact_id()"
+	first_schema_types sql old
 	install_ours old
 	run sql old "SELECT string_agg(format_type(atttypid, NULL), ' ' ORDER BY attrelid::regclass::text, attname)
 	             FROM pg_attribute WHERE attname IN ('tick_snapshot', 'queue_switch_step1', 'queue_switch_step2', 'ev_txid')

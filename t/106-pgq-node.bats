@@ -5,6 +5,7 @@
 # in a fourth database gives the reference signatures.
 
 load helper
+load 1xx-extension
 
 setup_file() {
 	pg_start
@@ -223,6 +224,33 @@ events() {
 	[ "$(call nleaf "set_node_attrs('nosuch', 'x')")" = "404|Node not found" ]
 }
 
+@test "consumer and worker state: what each 404 fills in (one lookup serves both)" {
+	cascade q11
+	ok nleaf "register_consumer('q11', 'c1', 'branch', 1)"
+	local cols="ret_code, coalesce(ret_note, '(null)'), node_type, node_name, completed_tick,
+		provider_node, provider_location, paused, uptodate, cur_error"
+	run sql nleaf "SELECT $cols FROM pgq_node.get_consumer_state('nosuch', 'c1')"
+	[ "$output" = "404|Unknown queue: nosuch||||||||" ]
+	run sql nleaf "SELECT $cols FROM pgq_node.get_consumer_state('q11', 'nosuch')"
+	[ "$output" = "404|Unknown consumer: q11/nosuch|leaf|leaf||||||" ]
+	run sql nleaf "SELECT $cols FROM pgq_node.get_consumer_state('q11', NULL)"
+	[ "$output" = "404|(null)|leaf|leaf||||||" ]
+	# a provider whose location is gone (past the foreign key, which
+	# the replica role does not check)
+	sql nleaf "SET session_replication_role = replica;
+		UPDATE pgq_node.local_state SET provider_node = 'gone' WHERE queue_name = 'q11'"
+	run sql nleaf "SELECT $cols FROM pgq_node.get_consumer_state('q11', 'c1')"
+	[ "$output" = "404|Unknown provider node: q11/gone|leaf|leaf|1|gone||f|f|" ]
+	run sql nleaf "SELECT $cols, worker_name, combined_queue FROM pgq_node.get_worker_state('q11')"
+	[ "$output" = "404|Unknown provider node: q11/gone|leaf|leaf|$(sql nleaf "SELECT last_tick_id FROM pgq_node.local_state WHERE queue_name = 'q11' AND consumer_name = 'w_leaf'")|gone||f|f||w_leaf|" ]
+	sql nleaf "DELETE FROM pgq_node.local_state WHERE queue_name = 'q11' AND consumer_name = 'w_leaf'"
+	run sql nleaf "SELECT $cols FROM pgq_node.get_worker_state('q11')"
+	[ "$output" = "404|Unknown consumer: q11/w_leaf|leaf|leaf||||||" ]
+	run --separate-stderr sql nleaf "SELECT pgq_node.is_leaf_node('nosuch')"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"queue does not exist: nosuch"* ]]
+}
+
 @test "switchover: demote_root in three steps, promote_branch, workers follow" {
 	cascade q6
 	sql nroot "SELECT pgq.insert_event('q6', 't', 'before')" >/dev/null
@@ -400,36 +428,12 @@ events() {
 	# extensions: run a second server from a private copy of the
 	# installation (PostgreSQL finds its share directory relative to
 	# its executable) that holds ours instead.
-	local share pkglib inst f version
-	share=$(pg_config --sharedir)
-	pkglib=$(pg_config --pkglibdir)
-	inst="$TEST_DIR/inst"
-	version=$(sed -n 's/^VERSION *= *//p' "$TOP/Makefile")
-	mkdir -p "$inst$TEST_PGBIN" "$inst$share/extension" "$(dirname "$inst$pkglib")"
-	cp "$TEST_PGBIN/postgres" "$inst$TEST_PGBIN/postgres"
-	for f in "$share"/*; do
-		[ "$(basename "$f")" = extension ] || ln -s "$f" "$inst$share/"
-	done
-	for f in "$share"/extension/*; do
-		case $(basename "$f") in pgq.control|pgq--*|pgq_node.control|pgq_node--*) continue ;; esac
-		ln -s "$f" "$inst$share/extension/"
-	done
-	[ -e "$inst$pkglib" ] || ln -s "$pkglib" "$inst$pkglib"
-	"$TOP/sql/build-ext" pgq "$SKYTOOLS_SQLDIR/pgq.sql" "$version" "$inst$share/extension"
-	"$TOP/sql/build-ext" pgq_node "$SKYTOOLS_SQLDIR/pgq_node.sql" "$version" "$inst$share/extension"
-	grep -q "^requires = 'pgq'" "$inst$share/extension/pgq_node.control"
-	chmod -R a+rX "$inst"
-	as_pg "$TEST_PGBIN/initdb" -D "$TEST_DIR/extdata" -U postgres -A trust -E UTF8 \
-		--locale=C.UTF-8 --no-sync >"$TEST_DIR/extinit.log" 2>&1
-	printf "listen_addresses = ''\nunix_socket_directories = '%s'\nport = 5433\nfsync = off\n" \
-		"$TEST_DIR" >>"$TEST_DIR/extdata/postgresql.conf"
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/extdata" -p "$inst$TEST_PGBIN/postgres" \
-		-l "$TEST_DIR/extserver.log" -w -t 60 start >/dev/null
-	esql() { psql -XAtq -v ON_ERROR_STOP=1 -p 5433 -d "$1" -c "$2"; }
+	ext_server pgq pgq_node
+	grep -q "^requires = 'pgq'" "$EXTDIR/pgq_node.control"
 	esql postgres "CREATE DATABASE e"
 	esql e "CREATE EXTENSION pgq_node CASCADE"
 	run esql e "SELECT extname || ' ' || extversion FROM pg_extension WHERE extname LIKE 'pgq%' ORDER BY 1"
-	[ "$output" = "$(printf 'pgq %s\npgq_node %s' "$version" "$version")" ]
+	[ "$output" = "$(printf 'pgq %s\npgq_node %s' "$VERSION" "$VERSION")" ]
 	[ "$(esql e "SELECT pgq_node.skytools_c_version() IS NOT NULL, pgq_node.version()")" = "t|3.5" ]
 	esql e "SELECT * FROM pgq_node.register_location('xq', 'n', 'dbname=e', false);
 	        SELECT * FROM pgq_node.create_node('xq', 'root', 'n', 'w', NULL, NULL, NULL)" >/dev/null

@@ -6,48 +6,12 @@
 # finds its share directory relative to its own executable.
 
 load helper
+load 1xx-extension
 load 730-search-path
 
 setup_file() {
 	pg_start
-	local share pkglib inst f
-	share=$(pg_config --sharedir)
-	pkglib=$(pg_config --pkglibdir)
-	inst="$TEST_DIR/inst"
-	mkdir -p "$inst$TEST_PGBIN" "$inst$share/extension" "$(dirname "$inst$pkglib")"
-	cp "$TEST_PGBIN/postgres" "$inst$TEST_PGBIN/postgres"
-	for f in "$share"/*; do
-		[ "$(basename "$f")" = extension ] || ln -s "$f" "$inst$share/"
-	done
-	for f in "$share"/extension/*; do
-		case $(basename "$f") in pgq.control|pgq--*|pgq_coop.control|pgq_coop--*|pgq_node.control|pgq_node--*) continue ;; esac
-		ln -s "$f" "$inst$share/extension/"
-	done
-	[ -e "$inst$pkglib" ] || ln -s "$pkglib" "$inst$pkglib"
-	EXTDIR="$inst$share/extension"
-	VERSION=$(sed -n 's/^VERSION *= *//p' "$TOP/Makefile")
-	export EXTDIR VERSION
-	"$TOP/sql/build-ext" pgq "$SKYTOOLS_SQLDIR/pgq.sql" "$VERSION" "$EXTDIR"
-	"$TOP/sql/build-ext" pgq_coop "$SKYTOOLS_SQLDIR/pgq_coop.sql" "$VERSION" "$EXTDIR"
-	"$TOP/sql/build-ext" pgq_node "$SKYTOOLS_SQLDIR/pgq_node.sql" "$VERSION" "$EXTDIR"
-	rm -f "$EXTDIR"/londiste.control "$EXTDIR"/londiste--*
-	"$TOP/sql/build-ext" londiste "$SKYTOOLS_SQLDIR/londiste.sql" "$VERSION" "$EXTDIR"
-	chmod -R a+rX "$inst"
-
-	as_pg "$TEST_PGBIN/initdb" -D "$TEST_DIR/extdata" -U postgres -A trust -E UTF8 \
-		--locale=C.UTF-8 --no-sync >"$TEST_DIR/extinit.log" 2>&1
-	cat >>"$TEST_DIR/extdata/postgresql.conf" <<-CONF
-	listen_addresses = ''
-	unix_socket_directories = '$TEST_DIR'
-	port = 5433
-	fsync = off
-	CONF
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/extdata" -p "$inst$TEST_PGBIN/postgres" \
-		-l "$TEST_DIR/extserver.log" -w -t 60 start >/dev/null
-}
-
-esql() {
-	psql -XAtq -v ON_ERROR_STOP=1 -p 5433 -d "$1" -c "$2"
+	ext_server pgq pgq_coop pgq_node londiste
 }
 
 @test "build-ext writes a control file and a versioned script" {
@@ -118,16 +82,7 @@ esql() {
 	esql u "SELECT pgq.create_queue('uq')" >/dev/null
 	esql u "SELECT pgq.register_consumer('uq', 'c')" >/dev/null
 	esql u "SELECT pgq.insert_event('uq', 't', 'pending')" >/dev/null
-	esql u "ALTER TABLE pgq.tick ALTER tick_snapshot DROP DEFAULT,
-	          ALTER tick_snapshot TYPE pg_snapshot USING tick_snapshot::text::pg_snapshot,
-	          ALTER tick_snapshot SET DEFAULT pg_current_snapshot();
-	        ALTER TABLE pgq.queue ALTER queue_switch_step1 DROP DEFAULT,
-	          ALTER queue_switch_step1 TYPE xid8 USING queue_switch_step1::text::xid8,
-	          ALTER queue_switch_step2 DROP DEFAULT,
-	          ALTER queue_switch_step2 TYPE xid8 USING queue_switch_step2::text::xid8;
-	        ALTER TABLE pgq.event_template ALTER ev_txid DROP DEFAULT,
-	          ALTER ev_txid TYPE xid8 USING ev_txid::text::xid8,
-	          ALTER ev_txid SET DEFAULT pg_current_xact_id()"
+	first_schema_types esql u
 	esql u "ALTER EXTENSION pgq UPDATE"
 	run esql u "SELECT extversion FROM pg_extension WHERE extname = 'pgq'"
 	[ "$output" = "$VERSION" ]

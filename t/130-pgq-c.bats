@@ -442,3 +442,77 @@ both() {
 	done
 	[ "$(sql postgres "SELECT rolsuper FROM pg_roles WHERE rolname = 'mallory130'")" = f ]
 }
+
+@test "event tables: defaults, constraints, triggers on them, savepoints: as the planned INSERT" {
+	# The C insert stores most events without planning an INSERT; a
+	# table with anything an INSERT would honour beyond that keeps the
+	# planned one.  Either way the result is the PL/pgSQL one.
+	# (the table's name differs between c and p: errors by SQLSTATE)
+	both <<-'SQL'
+	\set VERBOSITY sqlstate
+	SELECT pgq.create_queue('dq') IS NOT NULL;
+	SELECT 'pgq.event_' || queue_id || '_' || queue_cur_table AS tbl FROM pgq.queue WHERE queue_name = 'dq' \gset
+	SELECT pgq.insert_event('dq', 'plain', 'd') > 0;
+	ALTER TABLE :tbl ALTER COLUMN ev_owner SET DEFAULT 42;
+	ALTER TABLE :tbl ADD COLUMN ev_note text DEFAULT 'noted';
+	SELECT pgq.insert_event('dq', 'defaults', 'd') > 0;
+	SELECT pgq.insert_event_raw('dq', NULL, NULL, NULL, 3, 'raw', 'd', NULL, NULL, NULL, NULL) > 0;
+	SELECT ev_type, ev_owner, ev_retry, ev_note FROM :tbl ORDER BY ev_id;
+	ALTER TABLE :tbl ADD CONSTRAINT no_bad CHECK (ev_type <> 'bad');
+	SELECT pgq.insert_event('dq', 'bad', 'd');
+	SELECT 'no_bad: ' || (:'LAST_ERROR_MESSAGE' LIKE '%violates check constraint "no_bad"');
+	CREATE FUNCTION public.stamp() RETURNS trigger LANGUAGE plpgsql AS
+	  $$BEGIN NEW.ev_extra4 := 'stamped'; RETURN NEW; END$$;
+	CREATE TRIGGER stamp BEFORE INSERT ON :tbl FOR EACH ROW EXECUTE FUNCTION public.stamp();
+	SELECT pgq.insert_event('dq', 'triggered', 'd') > 0;
+	DROP TRIGGER stamp ON :tbl;
+	CREATE TABLE dt (id int PRIMARY KEY, v text);
+	CREATE TRIGGER l AFTER INSERT OR UPDATE OR DELETE ON dt FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('dq');
+	BEGIN;
+	INSERT INTO dt VALUES (1, 'kept');
+	SAVEPOINT s;
+	INSERT INTO dt VALUES (2, 'undone');
+	ROLLBACK TO s;
+	INSERT INTO dt VALUES (3, 'after the savepoint');
+	SAVEPOINT s2;
+	SELECT pgq.insert_event('dq', 'bad', 'd');
+	ROLLBACK TO s2;
+	UPDATE dt SET v = 'updated' WHERE id = 1;
+	COMMIT;
+	INSERT INTO dt VALUES (4, repeat('a b/ä-', 700));
+	SQL
+	diff "$BATS_TEST_TMPDIR/p.out" "$BATS_TEST_TMPDIR/c.out"
+	run cat "$BATS_TEST_TMPDIR/c.out"
+	[[ "$output" == *"plain|||noted"* ]]
+	[[ "$output" == *"defaults|42||noted"* ]]
+	[[ "$output" == *"raw||3|noted"* ]]
+	[[ "$output" == *"no_bad: true"* ]]
+	[ "$(grep -c 'ERROR:  23514' "$BATS_TEST_TMPDIR/c.out")" -eq 2 ]
+	dump_events c >"$BATS_TEST_TMPDIR/c.ev"
+	dump_events p >"$BATS_TEST_TMPDIR/p.ev"
+	diff "$BATS_TEST_TMPDIR/p.ev" "$BATS_TEST_TMPDIR/c.ev"
+	run grep -c . "$BATS_TEST_TMPDIR/c.ev"
+	[ "$output" -eq 8 ]
+	grep -q "^triggered	d	.*	stamped	" "$BATS_TEST_TMPDIR/c.ev"
+	grep -q "^U:id	id=1&v=updated	public.dt" "$BATS_TEST_TMPDIR/c.ev"
+}
+
+@test "C triggers read the queue's row under insert_event's search_path, not the writer's" {
+	# An unqualified sequence name in the queue's row (a hand edit):
+	# insert_event resolves it under its own pinned path, where it is
+	# not found; a trigger must not resolve it under the writer's path,
+	# which finds the writer's sequence.
+	sql c "SELECT pgq.create_queue('spq');
+		CREATE SCHEMA w130; CREATE SEQUENCE w130.evseq;
+		UPDATE pgq.queue SET queue_event_seq = 'evseq' WHERE queue_name = 'spq';
+		CREATE TABLE w130.t (id int PRIMARY KEY);
+		CREATE TRIGGER l AFTER INSERT ON w130.t FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('spq')" >/dev/null
+	run --separate-stderr sql c "SET search_path = w130, public; SELECT pgq.insert_event('spq', 't', 'd')"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *'relation "evseq" does not exist'* ]]
+	run --separate-stderr sql c "SET search_path = w130, public; INSERT INTO w130.t VALUES (1)"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *'relation "evseq" does not exist'* ]]
+	run sql c "SELECT last_value, is_called FROM w130.evseq"
+	[ "$output" = "1|f" ]
+}

@@ -6,47 +6,15 @@
 # dynamic_library_path.
 
 load helper
+load 1xx-extension
 
 setup_file() {
 	find_module pgq_c || return 0
-	local so=$MODULE_SO
 	pg_start
-	local share pkglib inst f
-	share=$(pg_config --sharedir)
-	pkglib=$(pg_config --pkglibdir)
-	inst="$TEST_DIR/inst"
-	mkdir -p "$inst$TEST_PGBIN" "$inst$share/extension" "$(dirname "$inst$pkglib")" "$TEST_DIR/lib"
-	cp "$TEST_PGBIN/postgres" "$inst$TEST_PGBIN/postgres"
-	for f in "$share"/*; do
-		[ "$(basename "$f")" = extension ] || ln -s "$f" "$inst$share/"
-	done
-	for f in "$share"/extension/*; do
-		case $(basename "$f") in pgq.control|pgq--*|pgq_coop.control|pgq_coop--*) continue ;; esac
-		ln -s "$f" "$inst$share/extension/"
-	done
-	[ -e "$inst$pkglib" ] || ln -s "$pkglib" "$inst$pkglib"
-	VERSION=$(sed -n 's/^VERSION *= *//p' "$TOP/Makefile")
-	"$TOP/sql/build-ext" pgq "$SKYTOOLS_SQLDIR/pgq.sql" "$VERSION" "$inst$share/extension"
-	cp "$so" "$TEST_DIR/lib/"
-	chmod -R a+rX "$inst" "$TEST_DIR/lib"
-	as_pg "$TEST_PGBIN/initdb" -D "$TEST_DIR/extdata" -U postgres -A trust -E UTF8 \
-		--locale=C.UTF-8 --no-sync >"$TEST_DIR/extinit.log" 2>&1
-	cat >>"$TEST_DIR/extdata/postgresql.conf" <<-CONF
-	listen_addresses = ''
-	unix_socket_directories = '$TEST_DIR'
-	port = 5433
-	fsync = off
-	dynamic_library_path = '$TEST_DIR/lib:\$libdir'
-	CONF
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/extdata" -p "$inst$TEST_PGBIN/postgres" \
-		-l "$TEST_DIR/extserver.log" -w -t 60 start >/dev/null
+	EXT_MODULE=$MODULE_SO ext_server pgq
 }
 
 setup() { skip_file; }
-
-esql() {
-	psql -XAtq -v ON_ERROR_STOP=1 -p 5433 -d "$1" -c "$2"
-}
 
 lang_of() {
 	esql "$1" "SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang

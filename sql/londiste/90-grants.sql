@@ -25,89 +25,60 @@ GRANT SELECT ON londiste.subscriber_table TO londiste_reader;
 GRANT SELECT, INSERT, UPDATE, DELETE ON londiste.subscriber_table, londiste.pending
 	TO londiste_writer;
 
-REVOKE ALL ON FUNCTION
-	londiste.get_seq_list(text),
-	londiste.get_table_list(text),
-	londiste._coordinate_copy(text, text),
-	londiste._merge_state(text, text, boolean, text),
-	londiste.local_show_missing(text),
-	londiste.local_add_seq(text, text),
-	londiste.local_add_table(text, text, text[], text, text),
-	londiste.local_add_table(text, text, text[], text),
-	londiste.local_add_table(text, text, text[]),
-	londiste.local_add_table(text, text),
-	londiste.local_change_handler(text, text, text[], text),
-	londiste.local_remove_seq(text, text),
-	londiste.local_remove_table(text, text),
-	londiste.global_add_table(text, text),
-	londiste.global_remove_table(text, text),
-	londiste.global_update_seq(text, text, int8),
-	londiste.global_remove_seq(text, text),
-	londiste.get_table_pending_fkeys(text),
-	londiste.get_valid_pending_fkeys(text),
-	londiste.drop_table_fkey(text, text),
-	londiste.restore_table_fkey(text, text, boolean),
-	londiste.execute_start(text, text, text, boolean),
-	londiste.execute_start(text, text, text, boolean, text),
-	londiste.execute_finish(text, text),
-	londiste.root_notify_change(text, text, text),
-	londiste.local_set_table_state(text, text, text, text),
-	londiste.local_set_table_attrs(text, text, text),
-	londiste.local_set_table_struct(text, text, text),
-	londiste.drop_table_triggers(text, text),
-	londiste.table_info_trigger(),
-	londiste.create_trigger(text, text, text[], text, text),
-	londiste.create_partition(text, text, text, text, timestamptz, text),
-	londiste.is_obsolete_partition(text, interval, text),
-	londiste.list_obsolete_partitions(text, interval, text),
-	londiste.drop_obsolete_partitions(text, interval, text),
-	londiste.set_session_replication_role(text, bool),
-	londiste.upgrade_schema()
-FROM PUBLIC;
-
-GRANT EXECUTE ON FUNCTION
-	londiste.get_seq_list(text),
-	londiste.get_table_list(text),
-	londiste._coordinate_copy(text, text),
-	londiste._merge_state(text, text, boolean, text)
-TO londiste_reader, londiste_writer;
-
-GRANT EXECUTE ON FUNCTION
-	londiste.local_show_missing(text),
-	londiste.local_add_seq(text, text),
-	londiste.local_add_table(text, text, text[], text, text),
-	londiste.local_add_table(text, text, text[], text),
-	londiste.local_add_table(text, text, text[]),
-	londiste.local_add_table(text, text),
-	londiste.local_change_handler(text, text, text[], text),
-	londiste.local_remove_seq(text, text),
-	londiste.local_remove_table(text, text),
-	londiste.global_add_table(text, text),
-	londiste.global_remove_table(text, text),
-	londiste.global_update_seq(text, text, int8),
-	londiste.global_remove_seq(text, text),
-	londiste.get_table_pending_fkeys(text),
-	londiste.get_valid_pending_fkeys(text),
-	londiste.drop_table_fkey(text, text),
-	londiste.restore_table_fkey(text, text, boolean),
-	londiste.execute_start(text, text, text, boolean),
-	londiste.execute_start(text, text, text, boolean, text),
-	londiste.execute_finish(text, text),
-	londiste.root_notify_change(text, text, text),
-	londiste.local_set_table_state(text, text, text, text),
-	londiste.local_set_table_attrs(text, text, text),
-	londiste.local_set_table_struct(text, text, text),
-	londiste.drop_table_triggers(text, text),
-	londiste.table_info_trigger(),
-	londiste.create_trigger(text, text, text[], text, text),
-	londiste.create_partition(text, text, text, text, timestamptz, text),
-	londiste.is_obsolete_partition(text, interval, text),
-	londiste.list_obsolete_partitions(text, interval, text),
-	londiste.drop_obsolete_partitions(text, interval, text),
-	londiste.set_session_replication_role(text, bool),
-	londiste.upgrade_schema(),
-	londiste.periodic_maintenance()
-TO londiste_writer;
+-- Each function: no right for PUBLIC, execute for the roles named.
+DO $g$
+DECLARE
+	f text;
+BEGIN
+	FOREACH f IN ARRAY ARRAY[
+		'londiste.get_seq_list(text)',
+		'londiste.get_table_list(text)',
+		'londiste._coordinate_copy(text, text)',
+		'londiste._merge_state(text, text, boolean, text)'] LOOP
+		EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO londiste_reader, londiste_writer', f);
+	END LOOP;
+	FOREACH f IN ARRAY ARRAY[
+		'londiste.local_show_missing(text)',
+		'londiste.local_add_seq(text, text)',
+		'londiste.local_add_table(text, text, text[], text, text)',
+		'londiste.local_add_table(text, text, text[], text)',
+		'londiste.local_add_table(text, text, text[])',
+		'londiste.local_add_table(text, text)',
+		'londiste.local_change_handler(text, text, text[], text)',
+		'londiste.local_remove_seq(text, text)',
+		'londiste.local_remove_table(text, text)',
+		'londiste.global_add_table(text, text)',
+		'londiste.global_remove_table(text, text)',
+		'londiste.global_update_seq(text, text, int8)',
+		'londiste.global_remove_seq(text, text)',
+		'londiste.get_table_pending_fkeys(text)',
+		'londiste.get_valid_pending_fkeys(text)',
+		'londiste.drop_table_fkey(text, text)',
+		'londiste.restore_table_fkey(text, text, boolean)',
+		'londiste.execute_start(text, text, text, boolean)',
+		'londiste.execute_start(text, text, text, boolean, text)',
+		'londiste.execute_finish(text, text)',
+		'londiste.root_notify_change(text, text, text)',
+		'londiste.local_set_table_state(text, text, text, text)',
+		'londiste.local_set_table_attrs(text, text, text)',
+		'londiste.local_set_table_struct(text, text, text)',
+		'londiste.drop_table_triggers(text, text)',
+		'londiste.table_info_trigger()',
+		'londiste.create_trigger(text, text, text[], text, text)',
+		'londiste.create_partition(text, text, text, text, timestamptz, text)',
+		'londiste.is_obsolete_partition(text, interval, text)',
+		'londiste.list_obsolete_partitions(text, interval, text)',
+		'londiste.drop_obsolete_partitions(text, interval, text)',
+		'londiste.set_session_replication_role(text, bool)',
+		'londiste.upgrade_schema()'] LOOP
+		EXECUTE format('REVOKE ALL ON FUNCTION %s FROM PUBLIC', f);
+		EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO londiste_writer', f);
+	END LOOP;
+END
+$g$;
+-- PUBLIC keeps this one, as in the original.
+GRANT EXECUTE ON FUNCTION londiste.periodic_maintenance() TO londiste_writer;
 
 DO $g$
 BEGIN

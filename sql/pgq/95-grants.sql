@@ -51,6 +51,13 @@ GRANT EXECUTE ON FUNCTION
 	pgq._table_name(oid),
 	pgq._row_expr(text, record),
 	pgq._row_event(text, text[], oid, text, record, record),
+	pgq._trigger(text, text, text, text, text[], oid, record, record),
+	pgq._pkey_columns(oid),
+	pgq._trigger_args(text[], oid, text, boolean),
+	pgq._table_columns(oid),
+	pgq._only_ignored_changed(text[], text[], text[], text[], text[], text[]),
+	pgq._urlenc_row(text[], text[], text[]),
+	pgq._sql_data(text, text[], text[], text[], text[], text[], text),
 	pgq._json_row(text[], oid[], text[], text[]),
 	pgq._json_type(text, oid, text[]),
 	pgq._truncate_event(text, text[], oid)

@@ -199,9 +199,9 @@ BEGIN
 END
 $$;
 
--- Raises when the queue is no node here.
-CREATE OR REPLACE FUNCTION pgq_node.is_root_node(i_queue_name text)
-RETURNS boolean LANGUAGE plpgsql STABLE
+-- The node's type; raises when the queue is no node here.
+CREATE OR REPLACE FUNCTION pgq_node._node_type(i_queue_name text)
+RETURNS text LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pgq_node, pgq, pg_temp AS $$
 DECLARE
 	t text;
@@ -210,22 +210,21 @@ BEGIN
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'queue does not exist: %', i_queue_name USING ERRCODE = 'P0002';
 	END IF;
-	RETURN t = 'root';
+	RETURN t;
 END
 $$;
 
-CREATE OR REPLACE FUNCTION pgq_node.is_leaf_node(i_queue_name text)
-RETURNS boolean LANGUAGE plpgsql STABLE
+-- Raises when the queue is no node here.
+CREATE OR REPLACE FUNCTION pgq_node.is_root_node(i_queue_name text)
+RETURNS boolean LANGUAGE sql STABLE
 SET search_path = pg_catalog, pgq_node, pgq, pg_temp AS $$
-DECLARE
-	t text;
-BEGIN
-	SELECT n.node_type INTO t FROM pgq_node.node_info n WHERE n.queue_name = i_queue_name;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'queue does not exist: %', i_queue_name USING ERRCODE = 'P0002';
-	END IF;
-	RETURN t = 'leaf';
-END
+	SELECT pgq_node._node_type(i_queue_name) = 'root'
+$$;
+
+CREATE OR REPLACE FUNCTION pgq_node.is_leaf_node(i_queue_name text)
+RETURNS boolean LANGUAGE sql STABLE
+SET search_path = pg_catalog, pgq_node, pgq, pg_temp AS $$
+	SELECT pgq_node._node_type(i_queue_name) = 'leaf'
 $$;
 
 -- Returns 200, or 404 when the queue is no node here.
@@ -359,29 +358,15 @@ CREATE OR REPLACE FUNCTION pgq_node.get_worker_state(i_queue_name text,
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pgq_node, pgq, pg_temp AS $$
 BEGIN
+	SELECT c.ret_code, c.ret_note, c.node_type, c.node_name, c.worker_name, c.combined_queue,
+	       c.completed_tick, c.provider_node, c.provider_location, c.paused, c.uptodate, c.cur_error
+	  INTO ret_code, ret_note, node_type, node_name, worker_name, combined_queue,
+	       completed_tick, provider_node, provider_location, paused, uptodate, cur_error
+	  FROM pgq_node._consumer_state(i_queue_name, NULL, true) c;
+	IF ret_code <> 100 THEN
+		RETURN;
+	END IF;
 	ret_code := 404;
-	SELECT n.node_type, n.node_name, n.worker_name, n.combined_queue
-	  INTO node_type, node_name, worker_name, combined_queue
-	  FROM pgq_node.node_info n WHERE n.queue_name = i_queue_name;
-	IF NOT FOUND THEN
-		ret_note := 'Unknown queue: ' || i_queue_name;
-		RETURN;
-	END IF;
-	SELECT s.last_tick_id, s.provider_node, s.paused, s.uptodate, s.cur_error
-	  INTO completed_tick, provider_node, paused, uptodate, cur_error
-	  FROM pgq_node.local_state s
-	 WHERE s.queue_name = i_queue_name AND s.consumer_name = worker_name;
-	IF NOT FOUND THEN
-		ret_note := 'Unknown consumer: ' || i_queue_name || '/' || worker_name;
-		RETURN;
-	END IF;
-	SELECT l.node_location INTO provider_location
-	  FROM pgq_node.node_location l
-	 WHERE l.queue_name = i_queue_name AND l.node_name = provider_node;
-	IF NOT FOUND THEN
-		ret_note := 'Unknown provider node: ' || i_queue_name || '/' || provider_node;
-		RETURN;
-	END IF;
 	IF combined_queue IS NOT NULL THEN
 		SELECT n.node_type INTO combined_type
 		  FROM pgq_node.node_info n WHERE n.queue_name = get_worker_state.combined_queue;

@@ -61,29 +61,35 @@ SET search_path = pg_catalog, pgq_node, pgq, pg_temp AS $$
 	 ORDER BY s.consumer_name
 $$;
 
--- ret_code 100, or 404 when the node, the consumer or its provider's
--- location is missing.
-CREATE OR REPLACE FUNCTION pgq_node.get_consumer_state(i_queue_name text,
-	i_consumer_name text, OUT ret_code integer, OUT ret_note text,
-	OUT node_type text, OUT node_name text, OUT completed_tick bigint,
-	OUT provider_node text, OUT provider_location text, OUT paused boolean,
-	OUT uptodate boolean, OUT cur_error text)
+-- The lookups of get_consumer_state and get_worker_state: the node,
+-- the consumer (i_worker: the node's worker, else i_consumer_name) and
+-- its provider's location.  ret_code 100 (ret_note NULL), or 404 with
+-- what is missing; what was found before that is filled in.
+CREATE OR REPLACE FUNCTION pgq_node._consumer_state(i_queue_name text,
+	i_consumer_name text, i_worker boolean, OUT ret_code integer, OUT ret_note text,
+	OUT node_type text, OUT node_name text, OUT worker_name text, OUT combined_queue text,
+	OUT completed_tick bigint, OUT provider_node text, OUT provider_location text,
+	OUT paused boolean, OUT uptodate boolean, OUT cur_error text)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pgq_node, pgq, pg_temp AS $$
+DECLARE
+	consumer text;
 BEGIN
 	ret_code := 404;
-	SELECT n.node_type, n.node_name INTO node_type, node_name
+	SELECT n.node_type, n.node_name, n.worker_name, n.combined_queue
+	  INTO node_type, node_name, worker_name, combined_queue
 	  FROM pgq_node.node_info n WHERE n.queue_name = i_queue_name;
 	IF NOT FOUND THEN
 		ret_note := 'Unknown queue: ' || i_queue_name;
 		RETURN;
 	END IF;
+	consumer := CASE WHEN i_worker THEN worker_name ELSE i_consumer_name END;
 	SELECT s.last_tick_id, s.provider_node, s.paused, s.uptodate, s.cur_error
 	  INTO completed_tick, provider_node, paused, uptodate, cur_error
 	  FROM pgq_node.local_state s
-	 WHERE s.queue_name = i_queue_name AND s.consumer_name = i_consumer_name;
+	 WHERE s.queue_name = i_queue_name AND s.consumer_name = consumer;
 	IF NOT FOUND THEN
-		ret_note := 'Unknown consumer: ' || i_queue_name || '/' || i_consumer_name;
+		ret_note := 'Unknown consumer: ' || i_queue_name || '/' || consumer;
 		RETURN;
 	END IF;
 	SELECT l.node_location INTO provider_location
@@ -94,8 +100,22 @@ BEGIN
 		RETURN;
 	END IF;
 	ret_code := 100;
-	ret_note := 'Ok';
 END
+$$;
+
+-- ret_code 100, or 404 when the node, the consumer or its provider's
+-- location is missing.
+CREATE OR REPLACE FUNCTION pgq_node.get_consumer_state(i_queue_name text,
+	i_consumer_name text, OUT ret_code integer, OUT ret_note text,
+	OUT node_type text, OUT node_name text, OUT completed_tick bigint,
+	OUT provider_node text, OUT provider_location text, OUT paused boolean,
+	OUT uptodate boolean, OUT cur_error text)
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pgq_node, pgq, pg_temp AS $$
+	SELECT c.ret_code, CASE WHEN c.ret_code = 100 THEN 'Ok' ELSE c.ret_note END,
+	       c.node_type, c.node_name, c.completed_tick, c.provider_node, c.provider_location,
+	       c.paused, c.uptodate, c.cur_error
+	  FROM pgq_node._consumer_state(i_queue_name, i_consumer_name, false) c
 $$;
 
 -- Returns 200, 404 (no such consumer, or the new provider's location

@@ -16,12 +16,14 @@ GRANT EXECUTE ON FUNCTION
 	pgq_node.version(),
 	pgq_node.skytools_c_version(),
 	pgq_node.is_root_node(text),
-	pgq_node.is_leaf_node(text)
+	pgq_node.is_leaf_node(text),
+	pgq_node._node_type(text)
 TO PUBLIC;
 
 GRANT EXECUTE ON FUNCTION
 	pgq_node._queue_top(text),
 	pgq_node._watermarks(text),
+	pgq_node._consumer_state(text, text, boolean),
 	pgq_node.get_consumer_info(text),
 	pgq_node.get_consumer_state(text, text),
 	pgq_node.get_queue_locations(text),
