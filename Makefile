@@ -113,7 +113,7 @@ bench: all
 
 lint:
 	mandoc -Tlint -W warning man/man1/*.1 man/man5/*.5
-	shellcheck -s sh -x $(SH:%=sh/%) sh/skytools-sh.lib sh/londiste-cascade.lib server/install-pg t/run-tests t/check-deps t/demo/* t/fuzz/run t/fuzz/build .ci/run
+	shellcheck -s sh -x $(SH:%=sh/%) sh/skytools-sh.lib sh/londiste-cascade.lib sh/londiste-failover.lib server/install-pg t/run-tests t/check-deps t/demo/* t/fuzz/run t/fuzz/build .ci/run
 
 install: all $(O)/ext/.built
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
@@ -122,7 +122,7 @@ install: all $(O)/ext/.built
 	for s in $(SH); do \
 	    sed 's|^SKYTOOLS_DATADIR=.*|SKYTOOLS_DATADIR=$(DATADIR)|' sh/$$s \
 	        > $(DESTDIR)$(BINDIR)/$$s && chmod 755 $(DESTDIR)$(BINDIR)/$$s || exit 1; done
-	install -m 644 sh/skytools-sh.lib sh/londiste-cascade.lib $(DESTDIR)$(DATADIR)/
+	install -m 644 sh/skytools-sh.lib sh/londiste-cascade.lib sh/londiste-failover.lib $(DESTDIR)$(DATADIR)/
 	install -m 644 $(SQLOUT) $(DESTDIR)$(DATADIR)/sql/
 	install -m 644 $(O)/ext/*.control $(O)/ext/*.sql $(DESTDIR)$(DATADIR)/extension/
 	install -m 644 man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/

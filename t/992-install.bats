@@ -21,7 +21,7 @@ mk() {
 	outside=$(cd "$d" && find . -type f ! -path './opt/sky/*')
 	[ -z "$outside" ] || { echo "outside PREFIX: $outside"; false; }
 	for f in bin/pgq-tick bin/pgqadm bin/walmgr bin/londiste share/man/man1/pgq-tick.1 \
-		share/skytools-c/skytools-sh.lib share/skytools-c/londiste-cascade.lib share/skytools-c/sql/pgq.sql \
+		share/skytools-c/skytools-sh.lib share/skytools-c/londiste-cascade.lib share/skytools-c/londiste-failover.lib share/skytools-c/sql/pgq.sql \
 		share/skytools-c/extension/pgq.control share/skytools-c/extension/londiste.control; do
 		[ -f "$d/opt/sky/$f" ] || { echo "missing $f"; false; }
 	done
