@@ -58,7 +58,10 @@ cas_stop() {
 	_d=$(cas_db "$@")
 	eval "_wp=\${CW_$_d:-}"
 	[ -n "$_wp" ] || return 0
-	kill -TERM "-$_wp" 2>/dev/null
+	# ours: the supervisor first, which ends its stages and helpers
+	# itself (the whole group at once leaves it waiting for statuses the
+	# stages can no longer report)
+	case $_d in cs*) kill -TERM "$_wp" ;; *) kill -TERM "-$_wp" ;; esac 2>/dev/null
 	_i=0
 	while kill -0 "$_wp" 2>/dev/null && [ $_i -lt 100 ]; do
 		sleep 0.1
@@ -139,6 +142,7 @@ cas_build() {
 			echo "public_node_location = host=$PGHOST dbname=$_d"
 			echo "logfile = $OUT/$_d.log"
 			echo "pidfile = $BENCH_DIR/$_d.pid"
+			echo "loop_delay = $CAS_LOOP"
 		} >"$(cas_ini "$_s" "$_p" $_n)"
 	done
 	_c=$(cas_cmd "$_s")
@@ -276,17 +280,35 @@ cas_timed_switch() {
 		'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
 }
 
-# cas_switch SIDE: the branch of the replay's cascade becomes the root
-# (in even rounds the way back: the old root, now a branch below it).
+# cas_switch SIDE KEY: the replay's cascade's branch becomes the root;
+# the next call switches back (CAS_CUR_<side>: the node that is root).
 cas_switch() {
-	if [ $((ROUND % 2)) = 1 ]; then _old=root _new=branch; else _old=branch _new=root; fi
+	eval "_old=\$CAS_CUR_$1"
+	if [ "$_old" = root ]; then _new=branch; else _new=root; fi
+	CAS_WID=$((CAS_WID + 1))
 	if [ "$1" = ours ]; then
-		cas_timed_switch cas.switch ours r $_new $((CAS_N + ROUND)) \
+		cas_timed_switch "$2" ours r $_new "$CAS_WID" \
 			londiste "$(cas_ini ours r $_new)" switchover
 	else
-		cas_timed_switch cas.switch ref r $_new $((CAS_N + ROUND)) \
+		cas_timed_switch "$2" ref r $_new "$CAS_WID" \
 			"$L3" "$(cas_ini ref r $_new)" takeover $_old
 	fi
+	eval "CAS_CUR_$1=\$_new"
+}
+
+# cas_loop SIDE SECONDS: the replay's cascade's workers (all three)
+# with loop_delay SECONDS.
+cas_loop() {
+	cas_stop "$1" r branch
+	cas_stop "$1" r leaf
+	"$(cas_cmd "$1")" "$(cas_ini "$1" r root)" -s >>"$OUT/cas-setup.log" 2>&1
+	for _n in root branch leaf; do
+		sed -i "s/^loop_delay = .*/loop_delay = $2/" "$(cas_ini "$1" r $_n)"
+	done
+	"$(cas_cmd "$1")" "$(cas_ini "$1" r root)" worker -d >>"$OUT/cas-setup.log" 2>&1 ||
+		die "$1: the root's worker did not start again"
+	cas_start "$1" r branch
+	cas_start "$1" r leaf
 }
 
 # cas_takeover SIDE: a fresh cascade whose root dies; its branch takes over.
@@ -321,15 +343,18 @@ w_cascade() {
 	[ "$QUICK" = 1 ] && CAS_N=5000
 	CAS_WAIT=$((CAS_N / 200 + 120))
 	CAS_ROOT=root
+	CAS_LOOP=1
 	cas_sql insert
 	cas_sql delete
 	for op in insert delete; do
 		row "cas.$op" "Londiste 3 cascade root -> branch -> leaf, replay of $CAS_N ${op%e}ed rows (1,000 a txn) to the leaf vs londiste 3 + pgqd" \
 			rows/s higher 'ratio>=4.0'
 	done
-	row cas.switch "Londiste 3 cascade switchover, command to the new root taking a write (ticks every 100 ms) vs londiste 3 takeover" \
+	row cas.switch "Londiste 3 cascade switchover, command to the new root taking a write, ticks every 100 ms, loop_delay 1 s, vs londiste 3 takeover" \
+		s lower -
+	row cas.switch.fast "Londiste 3 cascade switchover, as above with loop_delay 0.1 s, vs londiste 3 takeover" \
 		s lower 'ours<2'
-	row cas.takeover "Londiste 3 cascade takeover of a dead root by its branch, command to writes vs londiste 3 takeover --dead-root" \
+	row cas.takeover "Londiste 3 cascade takeover of a dead root by its branch, command to writes, ticks every 100 ms, loop_delay 0.1 s, vs londiste 3 takeover --dead-root" \
 		s lower -
 	cas_build ours r
 	cas_build ref r
@@ -338,7 +363,9 @@ w_cascade() {
 		sides cas_run
 		ROUND=$((ROUND + 1))
 	done
-	# switchover: every worker running, ticks every 100 ms
+	# switchover: every worker running, ticks every 100 ms, with the
+	# workers' loop_delay at its default, then at 0.1 s
+	CAS_CUR_ours=root CAS_CUR_ref=root CAS_WID=$CAS_N
 	for s in ours ref; do
 		cas_tickers "$s" r 100
 		cas_start "$s" r branch
@@ -346,7 +373,15 @@ w_cascade() {
 	done
 	ROUND=1
 	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides cas_switch
+		sides cas_switch cas.switch
+		ROUND=$((ROUND + 1))
+	done
+	for s in ours ref; do
+		cas_loop "$s" 0.1
+	done
+	ROUND=1
+	while [ "$ROUND" -le "$ROUNDS" ]; do
+		sides cas_switch cas.switch.fast
 		ROUND=$((ROUND + 1))
 	done
 	for s in ours ref; do
@@ -357,6 +392,7 @@ w_cascade() {
 		# shellcheck disable=SC2086 # a list of pids
 		kill $_tp 2>/dev/null
 	done
+	CAS_LOOP=0.1
 	ROUND=1
 	while [ "$ROUND" -le "$ROUNDS" ]; do
 		sides cas_takeover
