@@ -18,7 +18,7 @@
 #       own queue, the leaf reads from the branch).  Before each step
 #       VACUUM ANALYZE of the table on the three nodes and a CHECKPOINT.
 #   cas.switch   planned switchover, the branch becomes the root (ours:
-#       `londiste branch.ini switchover`, londiste 3: `londiste
+#       `londiste branch.ini switchover --target=branch`, londiste 3: `londiste
 #       branch.ini takeover root`), every worker running, ticks every
 #       100 ms (pgq-tick --interval 100, pgqd ticker_period = 0.1): from
 #       the command's start until the new root takes a write (a loop on
@@ -288,7 +288,7 @@ cas_switch() {
 	CAS_WID=$((CAS_WID + 1))
 	if [ "$1" = ours ]; then
 		cas_timed_switch "$2" ours r $_new "$CAS_WID" \
-			londiste "$(cas_ini ours r $_new)" switchover
+			londiste "$(cas_ini ours r $_new)" switchover --target=$_new
 	else
 		cas_timed_switch "$2" ref r $_new "$CAS_WID" \
 			"$L3" "$(cas_ini ref r $_new)" takeover $_old
