@@ -284,6 +284,7 @@ cas_timed_switch() {
 # the next call switches back (CAS_CUR_<side>: the node that is root).
 cas_switch() {
 	eval "_old=\$CAS_CUR_$1"
+	# shellcheck disable=SC2154 # set by the eval
 	if [ "$_old" = root ]; then _new=branch; else _new=root; fi
 	CAS_WID=$((CAS_WID + 1))
 	if [ "$1" = ours ]; then
@@ -291,7 +292,7 @@ cas_switch() {
 			londiste "$(cas_ini ours r $_new)" switchover --target=$_new
 	else
 		cas_timed_switch "$2" ref r $_new "$CAS_WID" \
-			"$L3" "$(cas_ini ref r $_new)" takeover $_old
+			"$L3" "$(cas_ini ref r $_new)" takeover "$_old"
 	fi
 	eval "CAS_CUR_$1=\$_new"
 }
@@ -365,6 +366,7 @@ w_cascade() {
 	done
 	# switchover: every worker running, ticks every 100 ms, with the
 	# workers' loop_delay at its default, then at 0.1 s
+	# shellcheck disable=SC2034 # read through eval
 	CAS_CUR_ours=root CAS_CUR_ref=root CAS_WID=$CAS_N
 	for s in ours ref; do
 		cas_tickers "$s" r 100
