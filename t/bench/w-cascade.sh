@@ -1,0 +1,403 @@
+# w-cascade.sh: a Londiste 3 cascade, root -> branch -> leaf, each node
+# a database of the bench cluster, ours against londiste 3 + pgqd.
+#
+# Ours: sh/londiste with [londiste3] configs (create-root, create-branch,
+# create-leaf, add-table, worker), the root's queue ticked by pgq-tick
+# --loop on the root and on the branch (where it ticks nothing until the
+# branch is promoted, as pgqd, which visits every database).  Reference:
+# python3-londiste with Debian's pgq, pgq_node and londiste extensions,
+# pgqd on the three databases.  Ticker and queue settings as in
+# londiste.sh (ticks every second, maintenance every 30 s,
+# ticker_idle_period 1 s), the root's worker running all along.
+#
+#   cas.insert, cas.delete   replay through the cascade: 200k rows
+#       (QUICK: 5k) inserted, then deleted, 1,000 a transaction, on the
+#       root while the branch's and the leaf's workers are stopped; then
+#       both workers start and the time runs until the leaf holds the
+#       result (the branch applies each batch and passes it on to its
+#       own queue, the leaf reads from the branch).  Before each step
+#       VACUUM ANALYZE of the table on the three nodes and a CHECKPOINT.
+#   cas.switch   planned switchover, the branch becomes the root (ours:
+#       `londiste branch.ini switchover --target=branch`, londiste 3: `londiste
+#       branch.ini takeover root`), every worker running, ticks every
+#       100 ms (pgq-tick --interval 100, pgqd ticker_period = 0.1): from
+#       the command's start until the new root takes a write (a loop on
+#       its database that every 10 ms, as soon as pgq_node says it is the
+#       root, inserts a row).  Rounds alternate the direction.
+#   cas.takeover   takeover of a dead root (`takeover root --dead-root`
+#       on the branch) of a fresh small cascade per round, the root's
+#       database closed to connections (ALLOW_CONNECTIONS false, its
+#       sessions ended) and its worker stopped; timed as cas.switch.
+
+# shellcheck source=t/bench/londiste.sh
+. "$BENCH/londiste.sh"
+
+# cas_db SIDE PREFIX NODE: the database of a node.
+cas_db() {
+	case $1 in ours) printf 'cs%s_%s' "$2" "$3" ;; ref) printf 'c3%s_%s' "$2" "$3" ;; esac
+}
+
+cas_ini() { printf '%s/%s.ini' "$BENCH_DIR" "$(cas_db "$@")"; }
+
+cas_loc() { printf 'host=%s dbname=%s' "$PGHOST" "$(cas_db "$@")"; }
+
+# cas_cmd SIDE: the londiste command of the side.
+cas_cmd() { case $1 in ours) echo londiste ;; ref) echo "$L3" ;; esac; }
+
+# cas_start SIDE PREFIX NODE: the node's worker in the foreground, in a
+# process group of its own (its pipeline and copy processes end with
+# it), pid in CW_<db>.
+cas_start() {
+	_d=$(cas_db "$@")
+	setsid "$(cas_cmd "$1")" "$(cas_ini "$@")" worker >>"$OUT/$_d.out" 2>&1 &
+	eval "CW_$_d=$!"
+	bg "-$!"
+}
+
+cas_stop() {
+	_d=$(cas_db "$@")
+	eval "_wp=\${CW_$_d:-}"
+	[ -n "$_wp" ] || return 0
+	# ours: the supervisor first, which ends its stages and helpers
+	# itself (the whole group at once leaves it waiting for statuses the
+	# stages can no longer report)
+	case $_d in cs*) kill -TERM "$_wp" ;; *) kill -TERM "-$_wp" ;; esac 2>/dev/null
+	_i=0
+	while kill -0 "$_wp" 2>/dev/null && [ $_i -lt 100 ]; do
+		sleep 0.1
+		_i=$((_i + 1))
+	done
+	kill -KILL "-$_wp" 2>/dev/null
+	wait "$_wp" 2>/dev/null
+	eval "CW_$_d="
+}
+
+cas_alive() {
+	_d=$(cas_db "$@")
+	eval "_wp=\${CW_$_d:-}"
+	[ -n "$_wp" ] && kill -0 "$_wp" 2>/dev/null
+}
+
+# cas_tickers SIDE PREFIX MS: the side's ticker(s) for the cascade, a
+# tick every MS milliseconds (started again when running).
+cas_tickers() {
+	eval "_tp=\${CT_$1$2:-}"
+	# shellcheck disable=SC2086 # a list of pids
+	[ -z "$_tp" ] || { kill $_tp 2>/dev/null; wait $_tp 2>/dev/null; }
+	if [ "$1" = ours ]; then
+		_tp=
+		for _n in root branch; do
+			pgq-tick -d "dbname=$(cas_db ours "$2" $_n)" --loop --interval "$3" \
+				--maint-interval 30 2>>"$OUT/cs-tick.log" &
+			_tp="$_tp $!"
+			bg $!
+		done
+	else
+		cat >"$BENCH_DIR/pgqd-c3$2.ini" <<-INI
+		[pgqd]
+		base_connstr = host=$PGHOST
+		initial_database = $(cas_db ref "$2" root)
+		database_list = $(cas_db ref "$2" root), $(cas_db ref "$2" branch), $(cas_db ref "$2" leaf)
+		syslog = 0
+		logfile = $OUT/c3-pgqd.log
+		ticker_period = $(awk -v ms="$3" 'BEGIN { print ms / 1000 }')
+		maint_period = 30
+		retry_period = 30
+		INI
+		pgqd "$BENCH_DIR/pgqd-c3$2.ini" 2>>"$OUT/c3-pgqd.log" &
+		_tp=$!
+		bg $!
+	fi
+	eval "CT_$1$2=\$_tp"
+}
+
+# cas_state SIDE PREFIX NODE STATE: table bt's merge_state on the node
+# (get_table_list on both systems), looked at by the server for up to 5 s.
+cas_state() {
+	_get="SELECT merge_state FROM londiste.get_table_list('cq') WHERE table_name = 'public.bt'"
+	_st=$(q "$(cas_db "$1" "$2" "$3")" "DO \$\$ DECLARE st text; BEGIN
+		FOR i IN 1..100 LOOP
+			$_get INTO st;
+			EXIT WHEN st IS NOT DISTINCT FROM '$4';
+			PERFORM pg_sleep(0.05);
+		END LOOP; END \$\$; $_get")
+	[ "$_st" = "$4" ]
+}
+
+# cas_build SIDE PREFIX: a cascade root -> branch -> leaf of queue cq
+# in fresh databases, table bt in the set on every node and ok on the
+# branch and the leaf; the root's worker and the ticker keep running,
+# the branch's and the leaf's workers are stopped.
+cas_build() {
+	_s=$1 _p=$2
+	for _n in root branch leaf; do
+		_d=$(cas_db "$_s" "$_p" $_n)
+		new_db "$_d" none
+		q "$_d" "CREATE TABLE bt (id int PRIMARY KEY, n int NOT NULL, name text, ts timestamptz)"
+		{
+			[ "$_s" = ours ] && echo '[londiste3]' || echo '[londiste]'
+			echo "job_name = ${_d}_w"
+			echo "db = host=$PGHOST dbname=$_d"
+			echo "queue_name = cq"
+			echo "public_node_location = host=$PGHOST dbname=$_d"
+			echo "logfile = $OUT/$_d.log"
+			echo "pidfile = $BENCH_DIR/$_d.pid"
+			echo "loop_delay = $CAS_LOOP"
+		} >"$(cas_ini "$_s" "$_p" $_n)"
+	done
+	_c=$(cas_cmd "$_s")
+	{
+		$_c "$(cas_ini "$_s" "$_p" root)" create-root root "$(cas_loc "$_s" "$_p" root)" &&
+		$_c "$(cas_ini "$_s" "$_p" branch)" create-branch branch "$(cas_loc "$_s" "$_p" branch)" \
+			--provider="$(cas_loc "$_s" "$_p" root)" &&
+		$_c "$(cas_ini "$_s" "$_p" leaf)" create-leaf leaf "$(cas_loc "$_s" "$_p" leaf)" \
+			--provider="$(cas_loc "$_s" "$_p" branch)"
+	} >>"$OUT/cas-setup.log" 2>&1 || die "$_s: cascade set-up failed, see $OUT/cas-setup.log"
+	[ "$_s" = ours ] && fastpath_check "$(cas_db ours "$_p" root)"
+	q "$(cas_db "$_s" "$_p" root)" "SELECT pgq.set_queue_config('cq', 'ticker_idle_period', '1 second')" >/dev/null
+	cas_tickers "$_s" "$_p" 1000
+	$_c "$(cas_ini "$_s" "$_p" root)" worker -d >>"$OUT/cas-setup.log" 2>&1 ||
+		die "$_s: the root's worker did not start"
+	$_c "$(cas_ini "$_s" "$_p" root)" add-table bt >>"$OUT/cas-setup.log" 2>&1 ||
+		die "$_s: add-table on the root failed"
+	cas_start "$_s" "$_p" branch
+	cas_start "$_s" "$_p" leaf
+	# the branch and the leaf learn of the table from the queue
+	for _n in branch leaf; do
+		wait_for 120 "$_s: add-table bt on the $_n failed, see $OUT/cas-setup.log" \
+			eval "$_c '$(cas_ini "$_s" "$_p" $_n)' add-table bt >>'$OUT/cas-setup.log' 2>&1"
+		wait_for 300 "$_s: table bt not ok on the $_n" cas_state "$_s" "$_p" $_n ok
+	done
+	cas_stop "$_s" "$_p" branch
+	cas_stop "$_s" "$_p" leaf
+	printf 'trigger\t%s\t%s\n' "$(cas_db "$_s" "$_p" root)" "$(q "$(cas_db "$_s" "$_p" root)" \
+		"SELECT string_agg(tgname || '=' || p.proname || ':' || l.lanname, ' ')
+		FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_language l ON l.oid = p.prolang
+		WHERE t.tgrelid = 'bt'::regclass AND NOT t.tgisinternal")" >>"$OUT/notes.tsv"
+}
+
+# cas_tick SIDE: a tick of the root's queue now; prints its last tick.
+cas_tick() {
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$(cas_db "$1" r "$CAS_ROOT")" \
+		-c "SELECT pgq.force_tick('cq')" -c "SELECT pgq.ticker('cq')" \
+		-c "SELECT max(t.tick_id) FROM pgq.tick t
+		    JOIN pgq.queue q ON q.queue_id = t.tick_queue WHERE q.queue_name = 'cq'" |
+		tail -n 1
+}
+
+cas_sql() {
+	awk -v n="$CAS_N" -v op="$1" 'BEGIN {
+		for (a = 1; a <= n; a += 1000) {
+			b = a + 999
+			if (op == "insert")
+				printf "INSERT INTO bt SELECT g, g, %s || g, now() FROM generate_series(%d, %d) g;\n", "'\''row '\''", a, b
+			else
+				printf "DELETE FROM bt WHERE id BETWEEN %d AND %d;\n", a, b
+		}
+	}' >"$OUT/cas-$1.sql"
+}
+
+cas_done() {
+	case $2 in
+	insert) _c="SELECT count(*) = $CAS_N FROM bt" ;;
+	delete) _c="SELECT count(*) = 0 FROM bt" ;;
+	esac
+	[ "$(q "$(cas_db "$1" r leaf)" "DO \$\$ DECLARE ok bool; BEGIN
+		FOR i IN 1..100 LOOP
+			$_c INTO ok;
+			EXIT WHEN ok;
+			PERFORM pg_sleep(0.05);
+		END LOOP; END \$\$; $_c")" = t ] && return 0
+	{ cas_alive "$1" r branch && cas_alive "$1" r leaf; } ||
+		die "a $1 worker died (see $OUT/$(cas_db "$1" r branch).out, $OUT/$(cas_db "$1" r leaf).out)"
+	return 1
+}
+
+cas_run() {
+	_side=$1
+	for op in insert delete; do
+		if [ "$QUICK" = 0 ]; then
+			for _n in root branch leaf; do
+				q "$(cas_db "$_side" r $_n)" "VACUUM ANALYZE bt"
+			done
+			q postgres CHECKPOINT
+		fi
+		_k0=$(cas_tick "$_side")
+		qf "$(cas_db "$_side" r root)" "$OUT/cas-$op.sql" || die "$_side: writes failed"
+		_k1=$(cas_tick "$_side")
+		case $_k0,$_k1 in *[!0-9,]*|,*|*,) die "$_side: cannot tick queue cq" ;; esac
+		printf 'ticks\t%s\tcascade round %s %s: %s ticks\n' "$_side" "$ROUND" "$op" \
+			$((_k1 - _k0 - 1)) >>"$OUT/notes.tsv"
+		[ "$QUICK" = 1 ] || q postgres CHECKPOINT
+		_t0=$(now_ns)
+		cas_start "$_side" r branch
+		cas_start "$_side" r leaf
+		wait_for "$CAS_WAIT" "$_side cascade replay of $CAS_N ${op%e}ed rows unfinished" \
+			cas_done "$_side" "$op"
+		_t1=$(now_ns)
+		cas_stop "$_side" r branch
+		cas_stop "$_side" r leaf
+		rec "cas.$op" "$_side" "$(awk -v a="$_t0" -v b="$_t1" -v n="$CAS_N" \
+			'BEGIN { printf "%.1f", n / ((b - a) / 1e9) }')"
+	done
+}
+
+# cas_writable SIDE PREFIX NODE ID: in the background, a loop on the
+# node's database that inserts row ID as soon as the node is the root;
+# the time of that commit (ns) goes to $BENCH_DIR/writable.
+cas_writable() {
+	rm -f "$BENCH_DIR/writable"
+	q "$(cas_db "$1" "$2" "$3")" "DO \$\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN
+		LOOP
+			BEGIN
+				IF pgq_node.is_root_node('cq') THEN
+					INSERT INTO bt VALUES ($4, 0, 'w', now());
+					EXIT;
+				END IF;
+			EXCEPTION WHEN others THEN NULL;
+			END;
+			IF clock_timestamp() - t0 > interval '300 s' THEN
+				RAISE EXCEPTION 'not writable';
+			END IF;
+			PERFORM pg_sleep(0.01);
+		END LOOP; END \$\$;
+		SELECT (extract(epoch FROM clock_timestamp()) * 1e9)::bigint" \
+		>"$BENCH_DIR/writable.tmp" && mv "$BENCH_DIR/writable.tmp" "$BENCH_DIR/writable" &
+	CAS_WPID=$!
+}
+
+# cas_timed_switch KEY SIDE PREFIX NEW ID CMD...: CMD, timed from its
+# start until NEW takes a write.
+cas_timed_switch() {
+	_key=$1 _s=$2 _p=$3 _new=$4 _id=$5
+	shift 5
+	cas_writable "$_s" "$_p" "$_new" "$_id"
+	_t0=$(now_ns)
+	"$@" >>"$OUT/cas-switch.log" 2>&1 || die "$_s: failed: $* (see $OUT/cas-switch.log)"
+	wait "$CAS_WPID"
+	[ -s "$BENCH_DIR/writable" ] || die "$_s: $_new took no write"
+	rec "$_key" "$_s" "$(awk -v a="$_t0" -v b="$(cat "$BENCH_DIR/writable")" \
+		'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
+}
+
+# cas_switch SIDE KEY: the replay's cascade's branch becomes the root;
+# the next call switches back (CAS_CUR_<side>: the node that is root).
+cas_switch() {
+	eval "_old=\$CAS_CUR_$1"
+	# shellcheck disable=SC2154 # set by the eval
+	if [ "$_old" = root ]; then _new=branch; else _new=root; fi
+	CAS_WID=$((CAS_WID + 1))
+	if [ "$1" = ours ]; then
+		cas_timed_switch "$2" ours r $_new "$CAS_WID" \
+			londiste "$(cas_ini ours r $_new)" switchover --target=$_new
+	else
+		cas_timed_switch "$2" ref r $_new "$CAS_WID" \
+			"$L3" "$(cas_ini ref r $_new)" takeover "$_old"
+	fi
+	eval "CAS_CUR_$1=\$_new"
+}
+
+# cas_loop SIDE SECONDS: the replay's cascade's workers (all three)
+# with loop_delay SECONDS.
+cas_loop() {
+	cas_stop "$1" r branch
+	cas_stop "$1" r leaf
+	"$(cas_cmd "$1")" "$(cas_ini "$1" r root)" -s >>"$OUT/cas-setup.log" 2>&1
+	for _n in root branch leaf; do
+		sed -i "s/^loop_delay = .*/loop_delay = $2/" "$(cas_ini "$1" r $_n)"
+	done
+	"$(cas_cmd "$1")" "$(cas_ini "$1" r root)" worker -d >>"$OUT/cas-setup.log" 2>&1 ||
+		die "$1: the root's worker did not start again"
+	cas_start "$1" r branch
+	cas_start "$1" r leaf
+}
+
+# cas_takeover SIDE: a fresh cascade whose root dies; its branch takes over.
+cas_takeover() {
+	_p=t$ROUND
+	cas_build "$1" "$_p"
+	cas_tickers "$1" "$_p" 100
+	cas_start "$1" "$_p" branch
+	cas_start "$1" "$_p" leaf
+	_rdb=$(cas_db "$1" "$_p" root)
+	"$(cas_cmd "$1")" "$(cas_ini "$1" "$_p" root)" -s >>"$OUT/cas-setup.log" 2>&1
+	# the dead root: its ticker and worker gone, nobody gets in
+	if [ "$1" = ours ]; then
+		eval "_tp=\${CT_ours$_p}"
+		# shellcheck disable=SC2086 # a list of pids
+		kill ${_tp%% *} 2>/dev/null
+	fi
+	q postgres "ALTER DATABASE $_rdb WITH ALLOW_CONNECTIONS false" >/dev/null
+	q postgres "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '$_rdb'" >/dev/null
+	cas_timed_switch cas.takeover "$1" "$_p" branch 1 \
+		"$(cas_cmd "$1")" "$(cas_ini "$1" "$_p" branch)" takeover root --dead-root
+	cas_stop "$1" "$_p" branch
+	cas_stop "$1" "$_p" leaf
+	eval "_tp=\${CT_$1$_p}"
+	# shellcheck disable=SC2086 # a list of pids
+	kill $_tp 2>/dev/null
+	eval "CT_$1$_p="
+}
+
+w_cascade() {
+	CAS_N=200000
+	[ "$QUICK" = 1 ] && CAS_N=5000
+	CAS_WAIT=$((CAS_N / 200 + 120))
+	CAS_ROOT=root
+	CAS_LOOP=1
+	cas_sql insert
+	cas_sql delete
+	for op in insert delete; do
+		row "cas.$op" "Londiste 3 cascade root -> branch -> leaf, replay of $CAS_N ${op%e}ed rows (1,000 a txn) to the leaf vs londiste 3 + pgqd" \
+			rows/s higher 'ratio>=4.0'
+	done
+	row cas.switch "Londiste 3 cascade switchover, command to the new root taking a write, ticks every 100 ms, loop_delay 1 s, vs londiste 3 takeover" \
+		s lower -
+	row cas.switch.fast "Londiste 3 cascade switchover, as above with loop_delay 0.1 s, vs londiste 3 takeover" \
+		s lower 'ours<2'
+	row cas.takeover "Londiste 3 cascade takeover of a dead root by its branch, command to writes, ticks every 100 ms, loop_delay 0.1 s, vs londiste 3 takeover --dead-root" \
+		s lower -
+	cas_build ours r
+	cas_build ref r
+	ROUND=1
+	while [ "$ROUND" -le "$ROUNDS" ]; do
+		sides cas_run
+		ROUND=$((ROUND + 1))
+	done
+	# switchover: every worker running, ticks every 100 ms, with the
+	# workers' loop_delay at its default, then at 0.1 s
+	# shellcheck disable=SC2034 # read through eval
+	CAS_CUR_ours=root CAS_CUR_ref=root CAS_WID=$CAS_N
+	for s in ours ref; do
+		cas_tickers "$s" r 100
+		cas_start "$s" r branch
+		cas_start "$s" r leaf
+	done
+	ROUND=1
+	while [ "$ROUND" -le "$ROUNDS" ]; do
+		sides cas_switch cas.switch
+		ROUND=$((ROUND + 1))
+	done
+	for s in ours ref; do
+		cas_loop "$s" 0.1
+	done
+	ROUND=1
+	while [ "$ROUND" -le "$ROUNDS" ]; do
+		sides cas_switch cas.switch.fast
+		ROUND=$((ROUND + 1))
+	done
+	for s in ours ref; do
+		cas_stop "$s" r branch
+		cas_stop "$s" r leaf
+		"$(cas_cmd "$s")" "$(cas_ini "$s" r root)" -s >/dev/null 2>&1
+		eval "_tp=\${CT_${s}r}"
+		# shellcheck disable=SC2086 # a list of pids
+		kill $_tp 2>/dev/null
+	done
+	CAS_LOOP=0.1
+	ROUND=1
+	while [ "$ROUND" -le "$ROUNDS" ]; do
+		sides cas_takeover
+		ROUND=$((ROUND + 1))
+	done
+}
