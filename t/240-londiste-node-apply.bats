@@ -10,24 +10,9 @@ setup_file() {
 	node_cluster branch 5433 && node_cluster leaf 5434
 }
 
-# node_cluster NAME PORT: another cluster beside this file's, in the
-# same directory (pg_stop stops and removes it too).
+# node_cluster NAME PORT: another cluster beside this file's.
 node_cluster() {
-	local data="$TEST_DIR/$1"
-	as_pg "$TEST_PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 \
-		--locale=C.UTF-8 --no-sync >"$TEST_DIR/initdb-$1.log" 2>&1 || {
-		cat "$TEST_DIR/initdb-$1.log" >&2; return 1; }
-	cat >>"$data/postgresql.conf" <<-CONF
-	listen_addresses = ''
-	unix_socket_directories = '$TEST_DIR'
-	port = $2
-	fsync = off
-	synchronous_commit = off
-	full_page_writes = off
-	log_min_messages = warning
-	CONF
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$data" -l "$TEST_DIR/server-$1.log" -w -t 60 \
-		start >/dev/null || { cat "$TEST_DIR/server-$1.log" >&2; return 1; }
+	extra_cluster "$1" "$2" "synchronous_commit = off" "full_page_writes = off"
 }
 
 # node_db PORT NAME: a fresh database with pgq, pgq_node and londiste.

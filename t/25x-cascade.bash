@@ -71,17 +71,7 @@ caught_up() {
 # second_cluster NAME PORT: another cluster in $TEST_DIR/NAME, its socket
 # in $TEST_DIR with port PORT (teardown_file stops it with the first).
 second_cluster() {
-	local d=$TEST_DIR/$1
-	as_pg "$TEST_PGBIN/initdb" -D "$d" -U postgres -A trust -E UTF8 --locale=C.UTF-8 \
-		--no-sync >"$TEST_DIR/initdb-$1.log" 2>&1 || return 1
-	cat >>"$d/postgresql.conf" <<-CONF
-	listen_addresses = ''
-	unix_socket_directories = '$TEST_DIR'
-	port = $2
-	fsync = off
-	max_connections = 60
-	CONF
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$d" -l "$TEST_DIR/server-$1.log" -w -t 60 start >/dev/null
+	extra_cluster "$1" "$2" "max_connections = 60"
 }
 
 # writer DB...: inserts ids 1, 2, ... into t1, each into the first of

@@ -13,24 +13,11 @@ setup_file() {
 	fo_cluster rc 5433 && fo_cluster oc 5434
 }
 
-# fo_cluster NAME PORT: another cluster beside this file's, in the same
-# directory (pg_stop removes it too).  Commits are synchronous there so
-# that a row the writer saw committed survives an immediate stop.
+# fo_cluster NAME PORT: another cluster beside this file's.  Commits
+# are synchronous there so that a row the writer saw committed survives
+# an immediate stop.
 fo_cluster() {
-	local data="$TEST_DIR/$1"
-	as_pg "$TEST_PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 \
-		--locale=C.UTF-8 --no-sync >"$TEST_DIR/initdb-$1.log" 2>&1 || {
-		cat "$TEST_DIR/initdb-$1.log" >&2; return 1; }
-	cat >>"$data/postgresql.conf" <<-CONF
-	listen_addresses = ''
-	unix_socket_directories = '$TEST_DIR'
-	port = $2
-	fsync = off
-	synchronous_commit = on
-	full_page_writes = off
-	log_min_messages = warning
-	CONF
-	fo_start "$1"
+	extra_cluster "$1" "$2" "synchronous_commit = on" "full_page_writes = off"
 }
 
 fo_start() {

@@ -143,6 +143,26 @@ pg_start() {
 		-w -t 60 start >/dev/null || { cat "$TEST_DIR/server.log" >&2; return 1; }
 }
 
+# extra_cluster NAME PORT [SETTING...]: another cluster beside this
+# file's, in $TEST_DIR/NAME with its socket in $TEST_DIR at PORT, the
+# SETTINGs ("name = value") added to its configuration.  pg_stop
+# removes its directory with $TEST_DIR; stopping it is the caller's.
+extra_cluster() {
+	local data="$TEST_DIR/$1" name=$1 port=$2 setting
+	shift 2
+	as_pg "$TEST_PGBIN/initdb" -D "$data" -U postgres -A trust -E UTF8 \
+		--locale=C.UTF-8 --no-sync >"$TEST_DIR/initdb-$name.log" 2>&1 || {
+		cat "$TEST_DIR/initdb-$name.log" >&2; return 1; }
+	{
+		printf '%s\n' "listen_addresses = ''" \
+			"unix_socket_directories = '$TEST_DIR'" "port = $port" \
+			"fsync = off" "log_min_messages = warning"
+		for setting; do printf '%s\n' "$setting"; done
+	} >>"$data/postgresql.conf"
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$data" -l "$TEST_DIR/server-$name.log" -w -t 60 \
+		start >/dev/null || { cat "$TEST_DIR/server-$name.log" >&2; return 1; }
+}
+
 pg_restart() {
 	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_PGDATA" -m fast -w -t 60 restart \
 		-l "$TEST_DIR/server.log" >/dev/null
