@@ -1498,7 +1498,9 @@ set_event(int i, const struct ev *ev)
  * block's EXECUTE: in the batch's transaction, where a COMMIT or
  * ROLLBACK in it is an error instead of ending the batch halfway; with
  * the database's search_path (ours is empty) and, as londiste 3 does,
- * session_replication_role local. */
+ * session_replication_role local.  A session-level SET in the script
+ * (a role, a search_path, the replication role) would outlive the
+ * batch: RESET ALL and our settings again, at session level, end it. */
 static void
 execute_event(const struct ev *ev)
 {
@@ -1521,8 +1523,8 @@ execute_event(const struct ev *ev)
 		fail("quote EXECUTE script: %s", db_errmsg(la.conn));
 	buf_printf(&sql, "BEGIN SET LOCAL search_path TO DEFAULT;"
 	    " SET LOCAL session_replication_role = local; EXECUTE %s;"
-	    " SET LOCAL session_replication_role = replica;"
-	    " PERFORM pg_catalog.set_config('search_path', '', true); END", lit);
+	    " RESET ALL; SET session_replication_role = replica;"
+	    " PERFORM pg_catalog.set_config('search_path', '', false); END", lit);
 	PQfreemem(lit);
 	if ((body = PQescapeLiteral(la.conn, sql.data, sql.len)) == NULL)
 		fail("quote EXECUTE script: %s", db_errmsg(la.conn));

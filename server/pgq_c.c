@@ -632,6 +632,38 @@ store_event(QueueInfo *qi, const EvRow *r, ArrayType *pin, Datum queue,
 	spi_insert(qi, r, pin, queue, queue_null);
 }
 
+/* Event types that a cascade node acts on as its replication user:
+ * EXECUTE runs SQL there, pgq.* moves its provider and watermarks,
+ * londiste.* changes its set.  Only a superuser or a member of
+ * pgq_admin may put them into a queue (the setup tools and workers
+ * do), not every role that may write events (pgq_writer: every writer
+ * of a replicated table).  The session's user decides, as the
+ * functions run as their owner. */
+static void
+check_event_type(const EvRow *r)
+{
+	const char *t;
+	int n;
+	Oid who, admin;
+
+	if (r->null[C_TYPE])
+		return;
+	t = VARDATA_ANY(DatumGetPointer(r->v[C_TYPE]));
+	n = VARSIZE_ANY_EXHDR(DatumGetPointer(r->v[C_TYPE]));
+	if (!((n == 7 && memcmp(t, "EXECUTE", 7) == 0) ||
+	    (n >= 4 && memcmp(t, "pgq.", 4) == 0) ||
+	    (n >= 9 && memcmp(t, "londiste.", 9) == 0)))
+		return;
+	who = GetSessionUserId();
+	admin = get_role_oid("pgq_admin", true);
+	if (superuser_arg(who) ||
+	    (OidIsValid(admin) && has_privs_of_role(who, admin)))
+		return;
+	ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+	    errmsg("event type %.*s is reserved to superusers and members of pgq_admin",
+	    n, t)));
+}
+
 /* Insert one event into the queue's current table; ev_id (r->v[C_ID])
  * is filled in unless raw gave one.  Returns the event id. */
 static int64
@@ -641,6 +673,7 @@ insert_event(Datum queue, bool queue_null, EvRow *r, ArrayType *pin)
 	bool fresh;
 	int64 id;
 
+	check_event_type(r);
 	qi = queue_entry(queue, queue_null, &fresh);
 	if (fresh) {
 		if (qi == NULL) {

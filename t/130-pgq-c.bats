@@ -221,6 +221,45 @@ both() {
 	[ "${#lines[@]}" -eq 2 ]
 }
 
+@test "reserved event types (EXECUTE, pgq.*, londiste.*) only from superusers and pgq_admin members, in C and PL/pgSQL" {
+	local db t
+	for db in c p; do
+		sql "$db" "DO \$\$ BEGIN
+			IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'rw') THEN
+				CREATE ROLE rw LOGIN IN ROLE pgq_writer;
+				CREATE ROLE ra LOGIN IN ROLE pgq_admin;
+			END IF; END \$\$;
+			SELECT pgq.create_queue('rq');
+			CREATE TABLE rt (id int PRIMARY KEY, v text);
+			GRANT ALL ON rt TO rw;
+			CREATE TRIGGER a AFTER INSERT ON rt FOR EACH ROW
+				EXECUTE FUNCTION pgq.logutriga('rq', 'ev_type=v')" >/dev/null
+		for t in EXECUTE pgq.location-info londiste.add-table; do
+			run --separate-stderr psql -XAtq -U rw -d "$db" \
+				-c "SELECT pgq.insert_event('rq', '$t', 'CREATE ROLE x SUPERUSER', 'f.sql', NULL, NULL, NULL)"
+			[ "$status" -ne 0 ]
+			[[ "$stderr" == *"event type $t is reserved to superusers and members of pgq_admin"* ]]
+			run --separate-stderr psql -XAtq -U rw -d "$db" -c "SELECT pgq.insert_event('rq', '$t', 'x')"
+			[ "$status" -ne 0 ]
+			run --separate-stderr psql -XAtq -U rw -d "$db" -c "SELECT pgq.insert_event_raw('rq', NULL, NULL, NULL, NULL, '$t', 'x', NULL, NULL, NULL, NULL)"
+			[ "$status" -ne 0 ]
+			# through a trigger whose ev_type comes from the row
+			run --separate-stderr psql -XAtq -U rw -d "$db" -c "INSERT INTO rt VALUES (1, '$t')"
+			[ "$status" -ne 0 ]
+			[[ "$stderr" == *"is reserved"* ]]
+			run psql -XAtq -v ON_ERROR_STOP=1 -U ra -d "$db" -c "SELECT pgq.insert_event('rq', '$t', 'by admin') > 0"
+			[ "$output" = t ]
+		done
+		# other types stay open to every writer, also a look-alike
+		run psql -XAtq -v ON_ERROR_STOP=1 -U rw -d "$db" -c "SELECT pgq.insert_event('rq', 'EXECUTEx', 'w') > 0"
+		[ "$output" = t ]
+		run psql -XAtq -v ON_ERROR_STOP=1 -U rw -d "$db" -c "INSERT INTO rt VALUES (2, 'I')"
+		[ "$status" -eq 0 ]
+		run sql "$db" "SELECT string_agg(ev_type || ':' || ev_data, ' ' ORDER BY ev_id) FROM pgq.event_template"
+		[ "$output" = "EXECUTE:by admin pgq.location-info:by admin londiste.add-table:by admin EXECUTEx:w I:id=2&v=I" ]
+	done
+}
+
 @test "SKIP in a BEFORE trigger queues the event and drops the change" {
 	both <<-'SQL'
 	SELECT pgq.create_queue('sq') IS NOT NULL;

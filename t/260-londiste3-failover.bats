@@ -266,6 +266,13 @@ need_node_mode() {
 	# r1 comes back: the events the cascade never got are written
 	# out and leave its queue
 	fo_start rc
+	# a link planted where the dump's temporary file goes is refused,
+	# and nothing is written through it
+	ln -s "$BATS_TEST_TMPDIR/elsewhere" "$BATS_TEST_TMPDIR/lost.tmp"
+	run --separate-stderr londiste "$(ini r1)" resurrect --dump="$BATS_TEST_TMPDIR/lost"
+	[ "$status" -eq 2 ]
+	[ ! -e "$BATS_TEST_TMPDIR/elsewhere" ]
+	rm "$BATS_TEST_TMPDIR/lost.tmp"
 	run --separate-stderr londiste "$(ini r1)" resurrect --dump="$BATS_TEST_TMPDIR/lost"
 	echo "$stderr"
 	[ "$status" -eq 0 ]

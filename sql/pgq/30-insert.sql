@@ -32,6 +32,25 @@ BEGIN
 END
 $$;
 
+-- Event types that a cascade node acts on as its replication user
+-- (EXECUTE runs SQL, pgq.* moves providers and watermarks, londiste.*
+-- changes the set) go in only from a superuser or a member of
+-- pgq_admin, not from every pgq_writer.  The session's user decides:
+-- the insert functions run as their owner.
+CREATE OR REPLACE FUNCTION pgq._check_event_type(i_ev_type text)
+RETURNS void LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+	IF (i_ev_type = 'EXECUTE' OR i_ev_type LIKE 'pgq.%' OR i_ev_type LIKE 'londiste.%')
+	   AND NOT EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolname = session_user AND r.rolsuper)
+	   AND NOT EXISTS (SELECT 1 FROM pg_roles a WHERE a.rolname = 'pgq_admin'
+	                    AND pg_has_role(session_user, a.oid, 'USAGE')) THEN
+		RAISE EXCEPTION 'event type % is reserved to superusers and members of pgq_admin', i_ev_type
+			USING ERRCODE = 'insufficient_privilege';
+	END IF;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION pgq.insert_event(queue_name text, ev_type text, ev_data text,
 	ev_extra1 text, ev_extra2 text, ev_extra3 text, ev_extra4 text)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
@@ -44,6 +63,9 @@ DECLARE
 	lim integer;
 	id bigint;
 BEGIN
+	IF $2 = 'EXECUTE' OR $2 LIKE 'pgq.%' OR $2 LIKE 'londiste.%' THEN
+		PERFORM pgq._check_event_type($2);
+	END IF;
 	SELECT q.queue_data_pfx || '_' || q.queue_cur_table, q.queue_event_seq, q.queue_disable_insert,
 	       q.queue_id, q.queue_per_tx_limit
 	  INTO tbl, seq, disabled, qid, lim
@@ -77,6 +99,9 @@ DECLARE
 	lim integer;
 	id bigint;
 BEGIN
+	IF $2 = 'EXECUTE' OR $2 LIKE 'pgq.%' OR $2 LIKE 'londiste.%' THEN
+		PERFORM pgq._check_event_type($2);
+	END IF;
 	SELECT q.queue_data_pfx || '_' || q.queue_cur_table, q.queue_event_seq, q.queue_disable_insert,
 	       q.queue_id, q.queue_per_tx_limit
 	  INTO tbl, seq, disabled, qid, lim
@@ -109,6 +134,9 @@ DECLARE
 	q record;
 	id bigint;
 BEGIN
+	IF $6 = 'EXECUTE' OR $6 LIKE 'pgq.%' OR $6 LIKE 'londiste.%' THEN
+		PERFORM pgq._check_event_type($6);
+	END IF;
 	SELECT x.queue_data_pfx || '_' || x.queue_cur_table AS tbl, x.queue_disable_insert AS disabled,
 	       x.queue_event_seq AS seq
 	  INTO q FROM pgq.queue x WHERE x.queue_name = $1;
