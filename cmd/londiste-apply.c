@@ -1,5 +1,8 @@
 /* londiste-apply: apply a batch stream of row events to the subscriber,
- * one transaction per batch, exactly once. */
+ * one transaction per batch, exactly once.  With --node, the worker of
+ * a cascade node: the position is pgq_node's, londiste 3's events are
+ * applied, and a branch copies the batch into its own queue and ticks
+ * it with the provider's tick, all in the batch's transaction. */
 #include <err.h>
 #include <getopt.h>
 #include <stdarg.h>
@@ -14,6 +17,7 @@
 #include "db.h"
 #include "exitcodes.h"
 #include "pgpipe.h"
+#include "sqlfrag.h"
 #include "stream.h"
 #include "urlenc.h"
 #include "util.h"
@@ -29,8 +33,9 @@
 #define STAGE_MAX	10000
 #define STAGE_BYTES	(4 << 20)
 #define KEYSLOTS	32768	/* power of two, at least 2 * STAGE_MAX */
+#define OWNMAX	12	/* our own statements prepared by name */
 
-#define USAGE "usage: londiste-apply [-d conninfo] --consumer name\n"
+#define USAGE "usage: londiste-apply [-d conninfo] --consumer name [--node]\n"
 
 enum { ST_NEW, ST_COPY, ST_CATCHUP, ST_OK };
 
@@ -73,12 +78,21 @@ struct stage {
 	char *delim;		/* array delimiter of each column's type */
 };
 
+/* An event of the stream, the fields it is applied by, unescaped; NULL
+ * for SQL NULL.  Without --node, extra2..4 are left NULL. */
+struct ev {
+	const char *txid, *type;
+	char *data;
+	const char *extra[4];
+};
+
 /* What is prepared for one shape of row event: table, operation and
  * columns.  The id names its statements. */
 struct shape {
 	char *key;
 	int id;
 	bool prepared;		/* la<id>: the statement for one row */
+	bool dup;		/* a column named twice: no row of it applies */
 	struct stage *stage;	/* once a run of the shape was staged */
 	struct shape *next;
 };
@@ -88,12 +102,15 @@ static struct {
 	PGconn *conn;
 	struct pgpipe pp;	/* the pipeline on conn */
 	const char *consumer;
+	bool node;		/* --node: the position is pgq_node's */
+	bool branch;		/* a branch node: copies the batch and ticks */
 
 	/* The batch being applied. */
 	char *queue;
 	long long batch_id;
 	long long prev_tick;
 	char cur_tick[32];
+	char *cur_time;		/* its tick's time, for the branch's tick */
 	/* The ev_id of the event being applied, for messages; "pending"
 	 * for one that waited in londiste.pending while its table was
 	 * copied. */
@@ -111,7 +128,7 @@ static struct {
 
 	struct shape *shapes[256];
 	int nshapes;
-	char own[8][16];	/* send_own()'s statements prepared so far */
+	char own[OWNMAX][16];	/* send_own()'s statements prepared so far */
 
 	/* The staged run: one array literal per column, the rows' keys. */
 	struct stage *staging;
@@ -125,8 +142,17 @@ static struct {
 	size_t keyoff[STAGE_MAX + 1];
 	int keyslot[KEYSLOTS];	/* row number + 1 of a key's first row */
 
-	/* The row being applied, and scratch space for its statements. */
-	struct urlrow row;
+	/* On a branch, the local queue's current event table and the
+	 * batch's events waiting to go into it, as COPY rows. */
+	char *copy_tbl;
+	struct buf copy_rows;
+	int copy_n;
+	long long max_ev_id;
+
+	/* The row being applied, and scratch space for its statements;
+	 * a sqltriga fragment's text and the where part of its update. */
+	struct urlrow row, where;
+	struct buf frag;
 	struct buf sb, kb;
 	const char **params;
 	int nparams_cap;
@@ -150,6 +176,9 @@ help(void)
 	    "\n"
 	    "  -d, --dbname=CONNINFO  subscriber database (default: PG* environment)\n"
 	    "  -c, --consumer=NAME    consumer name the applied ticks are kept under\n"
+	    "  -n, --node             the worker of a cascade node: position in\n"
+	    "                         pgq_node, londiste 3's events, a branch copies\n"
+	    "                         the batch into its queue and ticks it\n"
 	    "  -h, --help             show this help\n"
 	    "  -V, --version          show the version\n");
 	finish(EXIT_DONE);
@@ -479,17 +508,33 @@ sent_slot(pgpipe_check *check, char op, const char *table, const char *what,
 	return e;
 }
 
-/* A statement of our own bookkeeping into the pipeline; with keep, its
- * result is kept there when the pipeline is synced.  With name, it is
- * prepared on first use: these run for every batch. */
+/* A londiste or pgq_node function's answer (ret_code, ret_note): 400
+ * and up is a refusal. */
 static void
-send_own(const char *what, const char *name, const char *sql, int n,
-    const char *const *p, PGresult **keep)
+check_ret(struct buf *err, PGresult *res, void *payload)
+{
+	const struct sent *e = payload;
+
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+		sent_error(err, e, res);
+	else if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+	    strtol(PQgetvalue(res, 0, 0), NULL, 10) >= 400)
+		buf_printf(err, "%s: %s %s", e->what, PQgetvalue(res, 0, 0),
+		    PQgetvalue(res, 0, 1));
+}
+
+/* A statement of our own bookkeeping into the pipeline, judged by
+ * check; with keep, its result is kept there when the pipeline is
+ * synced.  With name, it is prepared on first use: these run for every
+ * batch. */
+static void
+send_own_checked(pgpipe_check *check, const char *what, const char *name,
+    const char *sql, int n, const char *const *p, PGresult **keep)
 {
 	int i;
 
 	pipeline_on();
-	for (i = 0; name != NULL && i < 8; i++) {
+	for (i = 0; name != NULL && i < OWNMAX; i++) {
 		if (strcmp(la.own[i], name) == 0)
 			break;
 		if (la.own[i][0] == '\0') {
@@ -500,13 +545,20 @@ send_own(const char *what, const char *name, const char *sql, int n,
 			break;
 		}
 	}
-	sent_slot(check_plain, 0, NULL, what, keep);
-	if (name != NULL && i < 8) {
+	sent_slot(check, 0, NULL, what, keep);
+	if (name != NULL && i < OWNMAX) {
 		if (PQsendQueryPrepared(la.conn, name, n, p, NULL, NULL, 0) != 1)
 			fail("send: %s", db_errmsg(la.conn));
 	} else if (PQsendQueryParams(la.conn, sql, n, NULL, p, NULL, NULL, 0) != 1) {
 		fail("send: %s", db_errmsg(la.conn));
 	}
+}
+
+static void
+send_own(const char *what, const char *name, const char *sql, int n,
+    const char *const *p, PGresult **keep)
+{
+	send_own_checked(check_plain, what, name, sql, n, p, keep);
 }
 
 static void
@@ -595,18 +647,55 @@ hash(const char *s)
 	return hash_mem(s, strlen(s));
 }
 
+static int
+key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Whether the current row names a column twice.  Checked once per
+ * shape (rows of one shape have the same names): sorted, a repeat sits
+ * next to its twin. */
+static bool
+row_dup(void)
+{
+	char **k = xmalloc((size_t)(la.row.n ? la.row.n : 1) * sizeof(*k));
+	bool dup = false;
+	int i;
+
+	for (i = 0; i < la.row.n; i++)
+		k[i] = la.row.f[i].key;
+	qsort(k, (size_t)la.row.n, sizeof(*k), key_cmp);
+	for (i = 1; i < la.row.n && !dup; i++)
+		dup = strcmp(k[i - 1], k[i]) == 0;
+	free(k);
+	return dup;
+}
+
+/* The current row's shape as a string into b: op and its column names
+ * (after table, when not NULL), each name after its length, so that no
+ * names, whatever bytes they hold, read as other names. */
+static void
+row_shape(struct buf *b, char op, const char *table)
+{
+	int i;
+
+	buf_reset(b);
+	buf_addch(b, op);
+	if (table != NULL)
+		buf_printf(b, "%zu:%s", strlen(table), table);
+	for (i = 0; i < la.row.n; i++)
+		buf_printf(b, "%zu:%s", strlen(la.row.f[i].key), la.row.f[i].key);
+}
+
 /* The shape of the current row, op on t; created on first use. */
 static struct shape *
 shape_for(char op, const struct table *t)
 {
 	struct shape *sh;
 	unsigned h;
-	int i;
 
-	buf_reset(&la.kb);
-	buf_printf(&la.kb, "%c\x1f%s", op, t->qname);
-	for (i = 0; i < la.row.n; i++)
-		buf_printf(&la.kb, "\x1f%s", la.row.f[i].key);
+	row_shape(&la.kb, op, t->qname);
 	h = hash(la.kb.data) & 255;
 	for (sh = la.shapes[h]; sh != NULL; sh = sh->next)
 		if (strcmp(sh->key, la.kb.data) == 0)
@@ -615,6 +704,7 @@ shape_for(char op, const struct table *t)
 	sh->key = xstrdup(la.kb.data);
 	sh->id = ++la.nshapes;
 	sh->prepared = false;
+	sh->dup = row_dup();
 	sh->stage = NULL;
 	sh->next = la.shapes[h];
 	la.shapes[h] = sh;
@@ -1170,22 +1260,15 @@ key_text(char *dst, const struct table *t, const int *pkpos)
 	buf_free(&b);
 }
 
+/* The current row (la.row), op on t, applied: into the run of its
+ * shape, or as one statement. */
 static void
-apply_row(struct table *t, char op, char *data)
+apply_row(struct table *t, char op)
 {
 	int pkpos[64], i, k;
 	struct sent *e;
 	const char *name;
 
-	if (t->qname == NULL)
-		reject(t->name, "the table is registered but does not exist");
-	if (t->npk == 0)
-		reject(t->name, "the table has no primary key");
-	if (t->npk > 64)
-		reject(t->name, "too many key columns");
-	if (data == NULL || urlenc_parse(data, &la.row) < 0)
-		reject(t->name, "bad row data in %c event (a bad %%-escape,"
-		    " an empty or repeated column name)", op);
 	for (k = 0; k < t->npk; k++) {
 		for (i = 0; i < la.row.n; i++)
 			if (strcmp(la.row.f[i].key, t->pk[k]) == 0)
@@ -1195,10 +1278,7 @@ apply_row(struct table *t, char op, char *data)
 		pkpos[k] = i;
 	}
 
-	buf_reset(&la.kb);
-	buf_addch(&la.kb, op);
-	for (i = 0; i < la.row.n; i++)
-		buf_printf(&la.kb, "\x1f%s", la.row.f[i].key);
+	row_shape(&la.kb, op, NULL);
 	if (la.run_table == t && strcmp(la.kb.data, la.run_shape.data) == 0) {
 		la.run_len++;
 	} else {
@@ -1206,6 +1286,10 @@ apply_row(struct table *t, char op, char *data)
 		la.run_table = t;
 		la.run_len = 1;
 		buf_addstr(&la.run_shape, la.kb.data);
+		/* A column twice: which value would be meant?  No trigger
+		 * writes that; refuse it rather than pick one. */
+		if (shape_for(op, t)->dup)
+			reject(t->name, "the row of the %c event names a column twice", op);
 	}
 	if (op == 'I') {
 		if (la.copying) {
@@ -1245,6 +1329,107 @@ apply_row(struct table *t, char op, char *data)
 }
 
 static void
+rows_swap(void)
+{
+	struct urlrow r = la.row;
+
+	la.row = la.where;
+	la.where = r;
+}
+
+/* An update fragment as one row in la.row: its conditions (the key)
+ * and the assignments to the other columns.  False when an assignment
+ * changes a condition's column (a key update), which a row cannot say;
+ * la.row and la.where are then as read. */
+static bool
+frag_update_row(void)
+{
+	int nw = la.where.n, i, j;
+
+	for (i = 0; i < la.row.n; i++) {
+		const struct urlfield *f = &la.row.f[i];
+
+		for (j = 0; j < nw; j++)
+			if (strcmp(f->key, la.where.f[j].key) == 0)
+				break;
+		if (j == nw) {
+			urlrow_add(&la.where, f->key, f->val);
+		} else if (f->val == NULL || strcmp(f->val, la.where.f[j].val) != 0) {
+			la.where.n = nw;
+			return false;
+		}
+	}
+	rows_swap();
+	return true;
+}
+
+/* An update that moves a row to another key: a statement of its own
+ * (quoted names, values as parameters) that must find the row. */
+static void
+update_key(const struct table *t)
+{
+	const char **p = xmalloc((size_t)(la.row.n + la.where.n) * sizeof(*p));
+	struct buf key = {0};
+	struct sent *e;
+	int i;
+
+	run_break();
+	pipeline_on();
+	buf_reset(&la.sb);
+	buf_printf(&la.sb, "UPDATE %s SET ", t->qname);
+	for (i = 0; i < la.row.n; i++) {
+		buf_addstr(&la.sb, i ? ", " : "");
+		db_quote_ident(&la.sb, la.row.f[i].key);
+		buf_printf(&la.sb, " = $%d", i + 1);
+		p[i] = la.row.f[i].val;
+	}
+	for (i = 0; i < la.where.n; i++) {
+		buf_addstr(&la.sb, i ? " AND " : " WHERE ");
+		db_quote_ident(&la.sb, la.where.f[i].key);
+		buf_printf(&la.sb, " = $%d", la.row.n + i + 1);
+		p[la.row.n + i] = la.where.f[i].val;
+		buf_printf(&key, "%s%s=%s", i ? "," : "", la.where.f[i].key, la.where.f[i].val);
+	}
+	e = sent_slot(check_change, 'U', t->name, NULL, NULL);
+	snprintf(e->key, KEYMAX, "%s", key.data);
+	if (PQsendQueryParams(la.conn, la.sb.data, la.row.n + la.where.n, NULL, p,
+	    NULL, NULL, 0) != 1)
+		fail("send: %s", db_errmsg(la.conn));
+	buf_free(&key);
+	free(p);
+}
+
+/* A row event op on t: a url-encoded row, or a sqltriga fragment
+ * (plain is true for ev_type I, U or D without a key list). */
+static void
+apply_change(struct table *t, char op, bool plain, char *data)
+{
+	if (t->qname == NULL)
+		reject(t->name, "the table is registered but does not exist");
+	if (t->npk == 0)
+		reject(t->name, "the table has no primary key");
+	if (t->npk > 64)
+		reject(t->name, "too many key columns");
+	if (data == NULL)
+		reject(t->name, "%c event without row data", op);
+	if (plain && sqlfrag_is_sql(data)) {
+		if (sqlfrag_parse(op, data, &la.frag, &la.row, &la.where) < 0)
+			reject(t->name, "bad SQL fragment in %c event (not as"
+			    " pgq.sqltriga writes one)", op);
+		if (op == 'D') {
+			rows_swap();
+		} else if (op == 'U' && !frag_update_row()) {
+			update_key(t);
+			return;
+		}
+	} else if (urlenc_parse(data, &la.row) < 0) {
+		reject(t->name, "bad row data in %c event (a bad %%-escape"
+		    " or an empty column name)", op);
+	}
+	apply_row(t, op);
+}
+
+static void
 send_sql(const char *table, const char *sql, int n, const char *const *p)
 {
 	run_break();
@@ -1254,27 +1439,221 @@ send_sql(const char *table, const char *sql, int n, const char *const *p)
 		fail("send: %s", db_errmsg(la.conn));
 }
 
-/* Apply one event; fields are plain (unescaped) text, data may be NULL. */
+/* A call of a londiste or pgq_node function, judged by its ret_code. */
 static void
-apply_event(const char *txid, const char *type, char *data, const char *extra1)
+send_call(const char *what, const char *sql, int n, const char *const *p,
+    PGresult **keep)
+{
+	run_break();
+	send_own_checked(check_ret, what, NULL, sql, n, p, keep);
+}
+
+/* --- a cascade node's own events ------------------------------------ */
+
+/* londiste 3's playback: the set's tables and sequences as the root
+ * announces them, through the node's londiste functions.  As there,
+ * only a sequence update's answer is judged: adding a table known
+ * already or removing one that is gone is no failure. */
+static const struct {
+	const char *type, *what, *sql;
+	bool seq_value;		/* ev_extra1 the sequence, ev_data its value */
+} set_events[] = {
+	{ "londiste.add-table", "add table to the set",
+	  "SELECT ret_code, ret_note FROM londiste.global_add_table($1, $2)", false },
+	{ "londiste.remove-table", "remove table from the set",
+	  "SELECT ret_code, ret_note FROM londiste.global_remove_table($1, $2)", false },
+	{ "londiste.remove-seq", "remove sequence from the set",
+	  "SELECT ret_code, ret_note FROM londiste.global_remove_seq($1, $2)", false },
+	{ "londiste.update-seq", "update sequence",
+	  "SELECT ret_code, ret_note FROM londiste.global_update_seq($1, $2, $3::bigint)", true },
+};
+
+static void
+set_event(int i, const struct ev *ev)
+{
+	const char *p[3] = { la.queue, ev->data, NULL };
+	struct table *t;
+
+	if (set_events[i].seq_value) {
+		p[1] = ev->extra[0];
+		p[2] = ev->data;
+	}
+	if (p[1] == NULL || (set_events[i].seq_value && p[2] == NULL))
+		reject(NULL, "%s event without its name or value", ev->type);
+	run_break();
+	send_own_checked(set_events[i].seq_value ? check_ret : check_plain,
+	    set_events[i].what, NULL, set_events[i].sql, set_events[i].seq_value ? 3 : 2,
+	    p, NULL);
+	/* The rest of the batch has no events for it (as londiste 3
+	 * forgets it at once). */
+	if (strcmp(ev->type, "londiste.remove-table") == 0 &&
+	    (t = table_find(ev->data)) != NULL)
+		t->state = ST_NEW;
+}
+
+/* An EXECUTE event: the script runs once per node.  execute_start()
+ * records it in londiste.applied_execute in this transaction and says
+ * 201 when it ran here before (a batch delivered twice, or a node that
+ * was moved), so it is skipped then.  The script runs inside a DO
+ * block's EXECUTE: in the batch's transaction, where a COMMIT or
+ * ROLLBACK in it is an error instead of ending the batch halfway; with
+ * the database's search_path (ours is empty) and, as londiste 3 does,
+ * session_replication_role local. */
+static void
+execute_event(const struct ev *ev)
+{
+	const char *p[4] = { la.queue, ev->extra[0], ev->data, ev->extra[1] };
+	PGresult *res = NULL;
+	char *lit, *body;
+	struct buf sql = {0};
+
+	if (ev->data == NULL || ev->extra[0] == NULL)
+		reject(NULL, "EXECUTE event without SQL or file name");
+	send_call("start EXECUTE", "SELECT ret_code, ret_note FROM"
+	    " londiste.execute_start($1, $2, $3, false, $4)", 4, p, &res);
+	pipeline_sync();
+	if (strtol(PQgetvalue(res, 0, 0), NULL, 10) > 200) {
+		PQclear(res);
+		return;
+	}
+	PQclear(res);
+	if ((lit = PQescapeLiteral(la.conn, ev->data, strlen(ev->data))) == NULL)
+		fail("quote EXECUTE script: %s", db_errmsg(la.conn));
+	buf_printf(&sql, "BEGIN SET LOCAL search_path TO DEFAULT;"
+	    " SET LOCAL session_replication_role = local; EXECUTE %s;"
+	    " SET LOCAL session_replication_role = replica;"
+	    " PERFORM pg_catalog.set_config('search_path', '', true); END", lit);
+	PQfreemem(lit);
+	if ((body = PQescapeLiteral(la.conn, sql.data, sql.len)) == NULL)
+		fail("quote EXECUTE script: %s", db_errmsg(la.conn));
+	buf_reset(&sql);
+	buf_printf(&sql, "DO %s", body);
+	PQfreemem(body);
+	send_own("EXECUTE script", NULL, sql.data, 0, NULL, NULL);
+	buf_free(&sql);
+	send_call("finish EXECUTE", "SELECT ret_code, ret_note FROM"
+	    " londiste.execute_finish($1, $2)", 2, p, NULL);
+}
+
+/* A pgq_node call for a cascade event.  Its answer is not judged, as
+ * londiste 3's worker does not: 301 for a location not known, 403 for
+ * this node's own, 201 for a partition that is not merged here are
+ * states of the node map, not failures of the batch. */
+static void
+send_node(const char *what, const char *sql, int n, const char *const *p)
+{
+	run_break();
+	send_own(what, NULL, sql, n, p, NULL);
+}
+
+/* pgq_node's events (pgq/cascade/worker.py's handling): the node map,
+ * the global watermark, a merge leaf's tick.  A node keeps a copy of
+ * the map, so these apply on a leaf too; the watermark and partition
+ * ticks only mean something on a branch. */
+static void
+cascade_event(const struct ev *ev)
+{
+	const char *type = ev->type + 4;
+	const char *p[4] = { la.queue, ev->data, ev->extra[1], ev->extra[2] };
+
+	if (strcmp(type, "tick-id") == 0) {
+		if (ev->extra[0] == NULL || strcmp(ev->extra[0], la.queue) == 0)
+			reject(NULL, "pgq.tick-id event for the node's own queue");
+		if (!la.branch)
+			return;
+		p[1] = ev->extra[0];
+		p[2] = ev->data;
+		send_node("set partition watermark", "SELECT ret_code, ret_note FROM"
+		    " pgq_node.set_partition_watermark($1, $2, $3::bigint)", 3, p);
+		return;
+	}
+	if (ev->extra[0] == NULL || strcmp(ev->extra[0], la.queue) != 0)
+		reject(NULL, "%s event of another queue (%s)", ev->type,
+		    ev->extra[0] ? ev->extra[0] : "NULL");
+	if (ev->data == NULL)
+		reject(NULL, "%s event without data", ev->type);
+	if (strcmp(type, "location-info") == 0) {
+		send_node("register location", "SELECT ret_code, ret_note FROM"
+		    " pgq_node.register_location($1, $2, $3, $4::boolean)", 4, p);
+	} else if (strcmp(type, "unregister-location") == 0) {
+		send_node("unregister location", "SELECT ret_code, ret_note FROM"
+		    " pgq_node.unregister_location($1, $2)", 2, p);
+	} else if (strcmp(type, "global-watermark") == 0) {
+		if (la.branch)
+			send_node("set global watermark", "SELECT ret_code, ret_note FROM"
+			    " pgq_node.set_global_watermark($1, $2::bigint)", 2, p);
+	} else {
+		reject(NULL, "unknown cascade event type %.40s", ev->type);
+	}
+}
+
+/* A node's own events; false for any other type. */
+static bool
+node_event(const struct ev *ev)
+{
+	size_t i;
+
+	if (strncmp(ev->type, "pgq.", 4) == 0) {
+		cascade_event(ev);
+		return true;
+	}
+	if (strcmp(ev->type, "EXECUTE") == 0) {
+		execute_event(ev);
+		return true;
+	}
+	for (i = 0; i < sizeof(set_events) / sizeof(set_events[0]); i++) {
+		if (strcmp(ev->type, set_events[i].type) == 0) {
+			set_event((int)i, ev);
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool
+row_type(const char *type)
+{
+	return (type[0] == 'I' || type[0] == 'U' || type[0] == 'D') &&
+	    (type[1] == '\0' || type[1] == ':');
+}
+
+/* Whether an event of a table not replicated here is ignored.  Without
+ * --node any is (the queue is the provider's business); a node, as
+ * londiste 3, ignores only row events (url-encoded, sqltriga, JSON)
+ * and truncates, and refuses a type it does not know. */
+static bool
+ignorable(const char *type)
+{
+	return !la.node || row_type(type) || strcmp(type, "R") == 0 ||
+	    strncmp(type, "{\"", 2) == 0;
+}
+
+/* Apply one event. */
+static void
+apply_event(struct ev *ev)
 {
 	struct table *t;
 
-	if (strcmp(type, "SEQ") == 0) {
-		const char *p[3] = { la.queue, extra1, data };
+	if (strcmp(ev->type, "SEQ") == 0) {
+		const char *p[3] = { la.queue, ev->extra[0], ev->data };
 
-		if (extra1 == NULL || data == NULL)
+		if (ev->extra[0] == NULL || ev->data == NULL)
 			reject(NULL, "SEQ event without sequence name or value");
-		send_sql(extra1, "SELECT londiste.apply_seq($1, $2, $3)", 3, p);
+		send_sql(ev->extra[0], "SELECT londiste.apply_seq($1, $2, $3)", 3, p);
 		return;
 	}
-	if (extra1 == NULL || (t = table_find(extra1)) == NULL)
+	if (la.node && node_event(ev))
+		return;
+	if (ev->extra[0] == NULL || (t = table_find(ev->extra[0])) == NULL) {
+		if (!ignorable(ev->type))
+			reject(NULL, "unsupported event type %.40s", ev->type);
 		return;		/* not replicated here */
+	}
 	switch (t->state) {
 	case ST_NEW:
 		return;		/* the copy will bring it */
 	case ST_COPY: {
-		const char *p[5] = { la.queue, t->name, txid, type, data };
+		const char *p[5] = { la.queue, t->name, ev->txid, ev->type, ev->data };
 
 		send_sql(t->name, "INSERT INTO londiste.pending"
 		    " (queue_name, table_name, ev_txid, ev_type, ev_data)"
@@ -1283,27 +1662,26 @@ apply_event(const char *txid, const char *type, char *data, const char *extra1)
 	}
 	case ST_CATCHUP: {
 		char *end;
-		unsigned long long tx = strtoull(txid, &end, 10);
+		unsigned long long tx = strtoull(ev->txid, &end, 10);
 
-		if (*txid == '\0' || *end != '\0')
-			reject(t->name, "bad ev_txid %.40s", txid);
+		if (*ev->txid == '\0' || *end != '\0')
+			reject(t->name, "bad ev_txid %.40s", ev->txid);
 		if (snap_visible(&t->snap, tx))
 			return;	/* the copy already has it */
 		break;
 	}
 	}
 
-	if ((type[0] == 'I' || type[0] == 'U' || type[0] == 'D') &&
-	    (type[1] == '\0' || type[1] == ':')) {
-		apply_row(t, type[0], data);
-	} else if (strcmp(type, "R") == 0) {
+	if (row_type(ev->type)) {
+		apply_change(t, ev->type[0], ev->type[1] == '\0', ev->data);
+	} else if (strcmp(ev->type, "R") == 0) {
 		if (t->qname == NULL)
 			reject(t->name, "the table is registered but does not exist");
 		buf_reset(&la.sb);
 		buf_printf(&la.sb, "TRUNCATE %s", t->qname);
 		send_sql(t->name, la.sb.data, 0, NULL);
 	} else {
-		reject(t->name, "unsupported event type %.40s", type);
+		reject(t->name, "unsupported event type %.40s", ev->type);
 	}
 }
 
@@ -1327,12 +1705,16 @@ drain_pending(struct table *t)
 		n = PQntuples(res);
 		la.cur_ev = "pending";
 		for (i = 0; i < n; i++) {
-			char *data = PQgetisnull(res, i, 3) ? NULL :
-			    xstrdup(PQgetvalue(res, i, 3));
+			struct ev ev = {
+				.txid = PQgetvalue(res, i, 1),
+				.type = PQgetvalue(res, i, 2),
+				.data = PQgetisnull(res, i, 3) ? NULL :
+				    xstrdup(PQgetvalue(res, i, 3)),
+				.extra = { t->name },
+			};
 
-			apply_event(PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
-			    data, t->name);
-			free(data);
+			apply_event(&ev);
+			free(ev.data);
 		}
 		if (n > 0)
 			snprintf(last, sizeof(last), "%s", PQgetvalue(res, n - 1, 0));
@@ -1346,6 +1728,77 @@ drain_pending(struct table *t)
 		PQclear(run("delete pending events", "DELETE FROM londiste.pending"
 		    " WHERE queue_name = $1 AND table_name = $2", 2, p));
 	}
+}
+
+/* --- a branch's copy of the batch ----------------------------------- */
+
+/* The copies go by COPY into the queue's current event table, whose
+ * name batch_begin() read after this transaction took its txid T (its
+ * FOR UPDATE of the node's position).  That order is what makes a
+ * rotation harmless, as for pgq.insert_event_raw(): a rotation that
+ * read saw not yet committed has a step 2 above T, and the next
+ * rotation waits for every consumer's tick xmin to pass that step 2,
+ * which no tick taken while T runs does; so the table stays the
+ * current or the previous one, where batches look, until T ends (and
+ * the COPY's lock makes step 1's NOWAIT lock on it fail besides).
+ * The stream's fields are COPY text already and go as they came:
+ * ev_id, ev_time, type, data and extras of the provider; ev_txid is
+ * T, which the tick made at the end counts as committed, so the local
+ * queue hands out the same batch. */
+static void
+copy_flush(void)
+{
+	PGresult *res;
+	struct buf sql = {0};
+
+	if (la.copy_n == 0)
+		return;
+	copy_end();	/* not inside a COPY run of a table */
+	pipeline_off();
+	buf_printf(&sql, "COPY %s (ev_id, ev_time, ev_type, ev_data, ev_extra1,"
+	    " ev_extra2, ev_extra3, ev_extra4) FROM STDIN", la.copy_tbl);
+	res = PQexec(la.conn, sql.data);
+	buf_free(&sql);
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		fail("copy events into the local queue: %s", resmsg(res));
+	PQclear(res);
+	if (PQputCopyData(la.conn, la.copy_rows.data, (int)la.copy_rows.len) != 1 ||
+	    PQputCopyEnd(la.conn, NULL) != 1)
+		fail("copy events into the local queue: %s", db_errmsg(la.conn));
+	res = PQgetResult(la.conn);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		fail("copy events into the local queue: %s", resmsg(res));
+	PQclear(res);
+	while ((res = PQgetResult(la.conn)) != NULL)
+		PQclear(res);
+	buf_reset(&la.copy_rows);
+	la.copy_n = 0;
+}
+
+/* The event record's fields, still COPY-escaped, for the local queue. */
+static void
+copy_add(struct stream *st)
+{
+	static const int col[] = { E_ID, E_TIME, E_TYPE, E_DATA, E_EXTRA1,
+	    E_EXTRA2, E_EXTRA3, E_EXTRA4 };
+	char *end;
+	long long id = strtoll(st->f[E_ID], &end, 10);
+	size_t i;
+
+	if (*st->f[E_ID] == '\0' || *end != '\0' || id <= 0)
+		reject(NULL, "bad ev_id %.40s", st->f[E_ID]);
+	if (id > la.max_ev_id)
+		la.max_ev_id = id;
+	if (la.copy_tbl == NULL)
+		fail("queue %s is a branch here but has no event table", la.queue);
+	for (i = 0; i < sizeof(col) / sizeof(col[0]); i++) {
+		if (i > 0)
+			buf_addch(&la.copy_rows, '\t');
+		buf_addstr(&la.copy_rows, st->f[col[i]]);
+	}
+	buf_addch(&la.copy_rows, '\n');
+	if (++la.copy_n == STAGE_MAX || la.copy_rows.len > STAGE_BYTES)
+		copy_flush();
 }
 
 /* --- batches -------------------------------------------------------- */
@@ -1363,47 +1816,139 @@ field(char *raw, const char *what, bool nullable)
 	return raw;
 }
 
+/* The plain position: londiste.completed.  True when the batch was
+ * applied before. */
+static bool
+plain_applied(PGresult *res)
+{
+	return stream_parse_id(la.cur_tick) <= strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+}
+
+/* A node's position: its consumer's row of pgq_node.local_state.  True
+ * when the batch was applied before; a batch that does not start where
+ * the last one ended is a gap (another provider's batches): refused. */
+static bool
+node_applied(PGresult *res)
+{
+	long long last;
+
+	if (PQntuples(res) == 0)
+		errx(EXIT_REFUSE, "consumer %s has no position on queue %s here"
+		    " (pgq_node.local_state): not a node of that queue", la.consumer, la.queue);
+	if (strcmp(PQgetvalue(res, 0, 1), "root") == 0)
+		errx(EXIT_USAGE, "queue %s is the root here: its batches are"
+		    " not applied from another node", la.queue);
+	/* londiste 3's merge leaf copies into another queue and waits
+	 * for its ticks: not done here, and applying its batches alone
+	 * would leave the combined queue without them. */
+	if (!PQgetisnull(res, 0, 2))
+		errx(EXIT_USAGE, "queue %s is a merge leaf here (combined queue %s):"
+		    " not supported", la.queue, PQgetvalue(res, 0, 2));
+	la.branch = strcmp(PQgetvalue(res, 0, 1), "branch") == 0;
+	last = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	if (last >= stream_parse_id(la.cur_tick))
+		return true;
+	if (last != la.prev_tick)
+		errx(EXIT_USAGE, "batch %lld: ticks %lld..%s, but consumer %s is at"
+		    " tick %lld here: a gap (a wrong provider?); nothing applied",
+		    la.batch_id, la.prev_tick, la.cur_tick, la.consumer, last);
+	return false;
+}
+
+/* The batch record's fields. */
+static void
+batch_fields(struct stream *s)
+{
+	la.batch_id = s->batch_id;
+	free(la.queue);
+	la.queue = xstrdup(field(s->f[B_QUEUE], "queue", false));
+	free(la.cur_time);
+	la.cur_time = xstrdup(field(s->f[B_CUR_TIME], "cur_tick_time", false));
+	snprintf(la.cur_tick, sizeof(la.cur_tick), "%lld", stream_parse_id(s->f[B_CUR_TICK]));
+	la.prev_tick = stream_parse_id(s->f[B_PREV_TICK]);
+}
+
 /* Returns true when the batch is new and its transaction is open. */
 static bool
 batch_begin(struct stream *s)
 {
-	const char *p[3];
-	PGresult *res = NULL, *tres = NULL;
-	long long last;
+	const char *p[2];
+	PGresult *res = NULL, *tres = NULL, *qres = NULL;
+	bool applied;
 	int i;
 
-	la.batch_id = s->batch_id;
-	free(la.queue);
-	la.queue = xstrdup(field(s->f[B_QUEUE], "queue", false));
-	snprintf(la.cur_tick, sizeof(la.cur_tick), "%lld", stream_parse_id(s->f[B_CUR_TICK]));
-	la.prev_tick = stream_parse_id(s->f[B_PREV_TICK]);
-
+	batch_fields(s);
 	/* One round trip: the table states are read (and locked) even
 	 * for a batch that turns out to be applied already. */
 	la.txn_gen++;
 	p[0] = la.queue;
 	p[1] = la.consumer;
 	send_own("begin", NULL, "BEGIN", 0, NULL, NULL);
-	send_own("record consumer", "la_rec", "INSERT INTO londiste.completed"
-	    " (queue_name, consumer_name, last_tick) VALUES ($1, $2, 0)"
-	    " ON CONFLICT DO NOTHING", 2, p, NULL);
 	/* FOR UPDATE: a second londiste-apply of this consumer waits here. */
-	send_own("read applied tick", "la_last", "SELECT last_tick FROM londiste.completed"
-	    " WHERE queue_name = $1 AND consumer_name = $2 FOR UPDATE", 2, p, &res);
+	if (la.node) {
+		send_own("read node position", "la_npos", "SELECT s.last_tick_id, n.node_type,"
+		    " n.combined_queue FROM pgq_node.local_state s JOIN pgq_node.node_info n"
+		    " ON n.queue_name = s.queue_name"
+		    " WHERE s.queue_name = $1 AND s.consumer_name = $2 FOR UPDATE OF s",
+		    2, p, &res);
+		/* After the statement above took this transaction's txid:
+		 * see copy_flush(). */
+		send_own("read the queue's event table", "la_ntbl", "SELECT"
+		    " (q.queue_data_pfx || '_' || q.queue_cur_table)::regclass::text"
+		    " FROM pgq.queue q WHERE q.queue_name = $1", 1, p, &qres);
+	} else {
+		send_own("record consumer", "la_rec", "INSERT INTO londiste.completed"
+		    " (queue_name, consumer_name, last_tick) VALUES ($1, $2, 0)"
+		    " ON CONFLICT DO NOTHING", 2, p, NULL);
+		send_own("read applied tick", "la_last", "SELECT last_tick FROM londiste.completed"
+		    " WHERE queue_name = $1 AND consumer_name = $2 FOR UPDATE", 2, p, &res);
+	}
 	send_own("read table states", "la_tables", tables_sql, 1, p, &tres);
 	pipeline_off();
-	last = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	applied = la.node ? node_applied(res) : plain_applied(res);
 	PQclear(res);
-	if (stream_parse_id(la.cur_tick) <= last) {
+	free(la.copy_tbl);
+	la.copy_tbl = qres != NULL && PQntuples(qres) == 1 ? xstrdup(PQgetvalue(qres, 0, 0)) : NULL;
+	PQclear(qres);
+	if (applied) {
 		PQclear(tres);
 		return false;
 	}
 
 	tables_load(tres);
+	buf_reset(&la.copy_rows);
+	la.copy_n = 0;
+	la.max_ev_id = 0;
 	for (i = 0; i < la.ntables; i++)
 		if (la.tables[i].state == ST_CATCHUP && la.tables[i].pending)
 			drain_pending(&la.tables[i]);
 	return true;
+}
+
+/* The node's end of a batch: the branch's copies and tick, then the
+ * position, with pgq_node's functions. */
+static void
+node_commit(void)
+{
+	char maxid[32];
+	const char *p[4] = { la.queue, la.cur_tick, la.cur_time, maxid };
+
+	if (la.branch) {
+		copy_flush();
+		/* The tick's event seq: the highest ev_id copied (the
+		 * provider's ids, kept), as londiste 3's worker passes; the
+		 * ticker keeps it from moving back when a batch holds only
+		 * older ids or none, so the queue's event rate and its count
+		 * of events not yet ticked stay true. */
+		snprintf(maxid, sizeof(maxid), "%lld", la.max_ev_id);
+		send_own("tick the local queue", "la_ntick",
+		    "SELECT pgq.ticker($1, $2::bigint, $3::timestamptz, $4::bigint)",
+		    4, p, NULL);
+	}
+	p[1] = la.consumer;
+	p[2] = la.cur_tick;
+	send_call("record applied tick", "SELECT ret_code, ret_note FROM"
+	    " pgq_node.set_consumer_completed($1, $2, $3)", 3, p, NULL);
 }
 
 static void
@@ -1413,15 +1958,15 @@ batch_commit(void)
 	int i;
 
 	run_break();
-	/* Results the server cannot judge (rows found) are checked before
-	 * the commit is sent; the rest fail the pipeline by themselves. */
-	if (pgpipe_pending(&la.pp, check_change) || pgpipe_pending(&la.pp, check_stage))
-		pipeline_sync();
 	p[0] = la.queue;
 	p[1] = la.consumer;
 	p[2] = la.cur_tick;
-	send_own("record applied tick", "la_tick", "UPDATE londiste.completed SET last_tick = $3"
-	    " WHERE queue_name = $1 AND consumer_name = $2", 3, p, NULL);
+	if (la.node)
+		node_commit();
+	else
+		send_own("record applied tick", "la_tick", "UPDATE londiste.completed"
+		    " SET last_tick = $3 WHERE queue_name = $1 AND consumer_name = $2",
+		    3, p, NULL);
 	/* Past the copy's snapshot: nothing later can be in the copy. */
 	for (i = 0; i < la.ntables; i++) {
 		if (la.tables[i].state != ST_CATCHUP || la.tables[i].sync_tick == 0 ||
@@ -1431,25 +1976,43 @@ batch_commit(void)
 		send_own("mark table ok", NULL,
 		    "SELECT londiste.copy_caught_up($1, $2)", 2, p, NULL);
 	}
+	/* Results the server cannot judge (rows found, a function's
+	 * ret_code) are checked before the commit is sent; the rest fail
+	 * the pipeline by themselves. */
+	if (pgpipe_pending(&la.pp, check_change) || pgpipe_pending(&la.pp, check_stage) ||
+	    pgpipe_pending(&la.pp, check_ret))
+		pipeline_sync();
 	send_own("commit", NULL, "COMMIT", 0, NULL, NULL);
 	pipeline_off();
 }
 
-/* An event record of the stream, applied. */
+/* An event record of the stream, applied; on a branch also copied. */
 static void
 event_record(struct stream *st)
 {
-	char *txid, *type, *data, *extra1;
+	struct ev ev = { 0 };
+	int i;
 
 	la.cur_ev = st->f[E_ID];
-	txid = field(st->f[E_TXID], "ev_txid", false);
-	type = field(st->f[E_TYPE], "ev_type", false);
-	data = field(st->f[E_DATA], "ev_data", true);
-	extra1 = field(st->f[E_EXTRA1], "ev_extra1", true);
-	apply_event(txid, type, data, extra1);
+	/* As it came, before the fields are unescaped in place. */
+	if (la.branch)
+		copy_add(st);
+	ev.txid = field(st->f[E_TXID], "ev_txid", false);
+	ev.type = field(st->f[E_TYPE], "ev_type", false);
+	ev.data = field(st->f[E_DATA], "ev_data", true);
+	ev.extra[0] = field(st->f[E_EXTRA1], "ev_extra1", true);
+	if (la.node) {
+		for (i = 1; i < 4; i++)
+			ev.extra[i] = field(st->f[E_EXTRA1 + i], "ev_extra", true);
+		/* A cascade passes batches whole; a retried event would
+		 * be out of its batch (londiste 3's worker refuses it). */
+		if (!copytext_is_null(st->f[E_RETRY]))
+			reject(NULL, "a retried event (ev_retry %.20s) in a cascaded queue",
+			    st->f[E_RETRY]);
+	}
+	apply_event(&ev);
 }
 
-/* Everything of the run, so that a leak checker sees only real leaks. */
 static void
 la_free(void)
 {
@@ -1457,6 +2020,11 @@ la_free(void)
 
 	tables_free();
 	urlrow_free(&la.row);
+	urlrow_free(&la.where);
+	buf_free(&la.frag);
+	buf_free(&la.copy_rows);
+	free(la.copy_tbl);
+	free(la.cur_time);
 	buf_free(&la.sb);
 	buf_free(&la.kb);
 	buf_free(&la.run_shape);
@@ -1477,6 +2045,7 @@ main(int argc, char *argv[])
 		{ "consumer", required_argument, NULL, 'c' },
 		{ "dbname", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "node", no_argument, NULL, 'n' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1486,7 +2055,7 @@ main(int argc, char *argv[])
 	enum rec r;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:d:hV", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:d:hnV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			la.consumer = optarg;
@@ -1496,6 +2065,9 @@ main(int argc, char *argv[])
 			break;
 		case 'h':
 			help();
+			break;
+		case 'n':
+			la.node = true;
 			break;
 		case 'V':
 			print_version();

@@ -36,7 +36,6 @@ int
 urlenc_parse(char *s, struct urlrow *r)
 {
 	char *p = s;
-	int i;
 
 	r->n = 0;
 	if (*s == '\0')
@@ -51,25 +50,26 @@ urlenc_parse(char *s, struct urlrow *r)
 			*eq = '\0';
 		if (*p == '\0')
 			return -1;
-		if (r->n == r->cap) {
-			r->cap = r->cap ? r->cap * 2 : 16;
-			r->f = xrealloc(r->f, (size_t)r->cap * sizeof(*r->f));
-		}
-		r->f[r->n].key = p;
-		r->f[r->n].val = eq ? eq + 1 : NULL;
 		if (decode(p) < 0 || (eq != NULL && decode(eq + 1) < 0))
 			return -1;
-		/* A column twice: which value would be meant?  No trigger
-		 * writes that; refuse it rather than pick one. */
-		for (i = 0; i < r->n; i++)
-			if (strcmp(r->f[i].key, p) == 0)
-				return -1;
-		r->n++;
+		urlrow_add(r, p, eq ? eq + 1 : NULL);
 		if (amp == NULL)
 			break;
 		p = amp + 1;
 	}
 	return 0;
+}
+
+void
+urlrow_add(struct urlrow *r, char *key, char *val)
+{
+	if (r->n == r->cap) {
+		r->cap = r->cap ? r->cap * 2 : 16;
+		r->f = xrealloc(r->f, (size_t)r->cap * sizeof(*r->f));
+	}
+	r->f[r->n].key = key;
+	r->f[r->n].val = val;
+	r->n++;
 }
 
 void

@@ -21,8 +21,13 @@ struct urlrow {
 
 /* Split s at '&' and '=' and decode %XX and '+' in place; r->f points
  * into s afterwards.  Returns 0, or -1 for a malformed escape, a NUL
- * byte, an empty key or a key given twice. */
+ * byte or an empty key.  A key given twice is the caller's to refuse:
+ * a row of a known shape needs no check (londiste-apply checks each
+ * shape once). */
 MUST_CHECK int urlenc_parse(char *s, struct urlrow *r);
+
+/* Append a column to r. */
+void urlrow_add(struct urlrow *r, char *key, char *val);
 
 void urlrow_free(struct urlrow *r);
 

@@ -132,7 +132,11 @@ setup_file() {
 		) &
 		producer=$!
 		wait_for sh -c "[ \$(cat '$out' 2>/dev/null | wc -l) -ge 3 ]"
-		pg_restart
+		# The server stays down until the consumer has noticed: a quick
+		# restart may fall between two of its connections and go unseen.
+		as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_PGDATA" -m fast -w -t 60 stop >/dev/null
+		wait_for grep -Eq 'reconnecting in|retrying in' "$out.err"
+		as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_PGDATA" -l "$TEST_DIR/server.log" -w -t 60 start >/dev/null
 		wait "$producer"
 		wait_for sh -c "[ \$(cut -f2 '$out' | sort -u | wc -l) -ge $n ]"
 		kill -TERM "$pid"

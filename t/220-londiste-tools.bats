@@ -54,7 +54,7 @@ setup() {
 	[[ "$stderr" != *"is replay running"* ]]
 	# a writer holds the provider table; replay keeps up (in well under the
 	# timeout), so only the lock waits
-	( while [ ! -f "$BATS_TEST_TMPDIR/stop" ]; do replay_once prov sub 2>/dev/null; sleep 0.2; done ) &
+	( while [ ! -f "$BATS_TEST_TMPDIR/stop" ]; do replay_pending prov sub 2>/dev/null; sleep 0.2; done ) &
 	bg=$!
 	mkfifo "$BATS_TEST_TMPDIR/fifo"
 	psql -XAq -d prov < "$BATS_TEST_TMPDIR/fifo" >/dev/null &
@@ -93,7 +93,7 @@ setup() {
 	londiste-copy -s prov -d sub --consumer c t >/dev/null
 	replay_once prov sub
 	# the compare's tick gets applied by a replay in the background
-	( while [ ! -f "$BATS_TEST_TMPDIR/stop" ]; do replay_once prov sub 2>/dev/null; sleep 0.2; done ) &
+	( while [ ! -f "$BATS_TEST_TMPDIR/stop" ]; do replay_pending prov sub 2>/dev/null; sleep 0.2; done ) &
 	bg=$!
 	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 30 t
 	[ "$status" -eq 0 ]

@@ -27,6 +27,7 @@ replay() {
 @test "fuzz: stream reader corpus replays clean" { cd "$TOP"; replay stream; }
 @test "fuzz: COPY text corpus replays clean" { cd "$TOP"; replay copytext; }
 @test "fuzz: url-encoded rows corpus replays clean" { cd "$TOP"; replay urlenc; }
+@test "fuzz: sqltriga fragments corpus replays clean" { cd "$TOP"; replay sqlfrag; }
 @test "fuzz: WAL names corpus replays clean" { cd "$TOP"; replay walname; }
 @test "fuzz: archived WAL files corpus replays clean" { cd "$TOP"; replay walfile; }
 

@@ -7,12 +7,13 @@ teardown_file() { :; }
 
 # A PATH with every command of this machine but the ones named.
 path_without() {
-	local d="$BATS_TEST_TMPDIR/bin" f
+	local d="$BATS_TEST_TMPDIR/bin"
 	mkdir -p "$d"
-	for f in /usr/bin/* /usr/sbin/* /bin/* /sbin/*; do
-		case " $* " in *" ${f##*/} "*) continue ;; esac
-		[ -e "$d/${f##*/}" ] || ln -s "$f" "$d/"
-	done
+	# awk and one ln, not a shell loop: bats traces every command of a
+	# test, which made thousands of them take seconds
+	printf '%s\n' /usr/bin/* /usr/sbin/* /bin/* /sbin/* |
+		awk -v skip=" $* " '{ n = $0; sub(/.*\//, "", n) } !index(skip, " " n " ") && !seen[n]++' |
+		xargs -d '\n' ln -s -t "$d"
 	echo "$d"
 }
 

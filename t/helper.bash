@@ -75,6 +75,35 @@ pg_bindir() {
 	return 1
 }
 
+# Debian's psql, pg_dump and the other client programs in /usr/bin are
+# one Perl script that picks a server version on each call: 40 ms a
+# call, and a run makes thousands.  The tests call the programs of the
+# server they run directly, from a directory (pg_client_links DIR) that
+# holds only those names: what a user's PATH lacks (pg_ctl, initdb)
+# stays out of the tests' PATH too.  One for the run, and one in each
+# cluster's directory that the server's user can read (as_pg).
+pg_client_links() {
+	local d=$1 bin f
+	[ -d "$d" ] && return 0
+	bin=$(pg_bindir 2>/dev/null) || return 1
+	mkdir "$d.$$" || return 1
+	for f in $(find /usr/bin -maxdepth 1 -lname '*/pg_wrapper' 2>/dev/null); do
+		[ -x "$bin/${f##*/}" ] && ln -s "$bin/${f##*/}" "$d.$$/"
+	done
+	chmod 755 "$d.$$"
+	# several files of one run may get here at once: the first one wins
+	mv -T "$d.$$" "$d" 2>/dev/null || rm -rf "$d.$$"
+}
+use_pg_client() {
+	case :$PATH: in
+	*":$1:"*) ;;
+	*) PATH="$SKYTOOLS_BUILD/bin:$TOP/sh:$1:${PATH#"$SKYTOOLS_BUILD/bin:$TOP/sh:"}" ;;
+	esac
+}
+if [ -n "${BATS_RUN_TMPDIR:-}" ] && pg_client_links "$BATS_RUN_TMPDIR/pg-client"; then
+	use_pg_client "$BATS_RUN_TMPDIR/pg-client"
+fi
+
 as_pg() {
 	if [ "$(id -u)" = 0 ]; then
 		runuser -u postgres -- env PATH="$PATH" ASAN_OPTIONS="$ASAN_OPTIONS" "$@"
@@ -88,6 +117,7 @@ pg_start() {
 	TEST_DIR=$(mktemp -d /tmp/skytools-t.XXXXXX)
 	chmod 755 "$TEST_DIR"
 	[ "$(id -u)" = 0 ] && chown postgres: "$TEST_DIR"
+	pg_client_links "$TEST_DIR/pg-client" && use_pg_client "$TEST_DIR/pg-client"
 	TEST_PGDATA="$TEST_DIR/data"
 	export TEST_PGBIN TEST_DIR TEST_PGDATA
 	echo "$TEST_DIR" > "$BATS_FILE_TMPDIR/cluster-dir"

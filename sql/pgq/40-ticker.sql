@@ -66,26 +66,58 @@ BEGIN
 END
 $$;
 
--- External ticker (a cascaded queue copies its source's ticks).
+-- A snapshot in which the calling transaction counts as committed.
+-- PostgreSQL leaves a transaction's own xid out of its snapshots' xip
+-- list, and it is usually at or past their xmax: the events a
+-- transaction inserted are invisible in a tick it makes itself, and
+-- would land in the batch after it.  The xids between xmax and ours
+-- were running when the snapshot was taken (xmax is one past the
+-- newest completed xid), so they go into xip; every later tick sees
+-- all of this one's committed xids too, so no event is in two batches.
+CREATE OR REPLACE FUNCTION pgq._snapshot_with_own(i_snap txid_snapshot)
+RETURNS txid_snapshot LANGUAGE sql STABLE
+SET search_path = pg_catalog, pgq, pg_temp AS $$
+	SELECT CASE WHEN me IS NULL OR txid_visible_in_snapshot(me, i_snap) THEN i_snap
+	ELSE (SELECT (coalesce(min(x), mx) || ':' || mx || ':'
+	              || coalesce(string_agg(x::text, ',' ORDER BY x), ''))::txid_snapshot
+	        FROM (SELECT x FROM txid_snapshot_xip(i_snap) x WHERE x <> me
+	              UNION SELECT generate_series(txid_snapshot_xmax(i_snap), me - 1)) xs(x))
+	END
+	  FROM (SELECT txid_current_if_assigned() AS me,
+	               greatest(txid_snapshot_xmax(i_snap), txid_current_if_assigned() + 1) AS mx) m
+$$;
+
+-- External ticker (a cascaded queue copies its source's ticks).  The
+-- tick counts the calling transaction as committed (see above), so a
+-- worker that copies a batch's events and ticks in one transaction
+-- makes the same batch here.  The event sequence never moves back: a
+-- batch's highest ev_id can be below an earlier tick's, and the
+-- queue's statistics subtract them.
 CREATE OR REPLACE FUNCTION pgq.ticker(i_queue_name text, i_tick_id bigint,
 	i_orig_timestamp timestamptz, i_event_seq bigint)
 RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	q pgq.queue;
-	last_id bigint;
+	last record;
+	seq bigint;
 BEGIN
 	q := pgq._lock_queue(i_queue_name);
-	SELECT max(tick_id) INTO last_id FROM pgq.tick WHERE tick_queue = q.queue_id;
-	IF last_id IS NOT NULL AND i_tick_id <= last_id THEN
+	SELECT t.tick_id, t.tick_event_seq INTO last FROM pgq.tick t
+	 WHERE t.tick_queue = q.queue_id ORDER BY t.tick_id DESC LIMIT 1;
+	IF last.tick_id IS NOT NULL AND i_tick_id <= last.tick_id THEN
 		RAISE EXCEPTION 'tick % is not after the last tick % of queue %',
-			i_tick_id, last_id, i_queue_name USING ERRCODE = '22023';
+			i_tick_id, last.tick_id, i_queue_name USING ERRCODE = '22023';
 	END IF;
+	seq := greatest(i_event_seq, last.tick_event_seq);
 	PERFORM setval(q.queue_tick_seq, i_tick_id);
-	IF i_event_seq > pgq._seq_last(q.queue_event_seq) THEN
-		PERFORM setval(q.queue_event_seq, i_event_seq);
+	IF seq > pgq._seq_last(q.queue_event_seq) THEN
+		PERFORM setval(q.queue_event_seq, seq);
 	END IF;
-	RETURN pgq._make_tick(q, i_tick_id, coalesce(i_orig_timestamp, now()), i_event_seq);
+	PERFORM pgq._make_tick(q, i_tick_id, coalesce(i_orig_timestamp, now()), seq);
+	UPDATE pgq.tick t SET tick_snapshot = pgq._snapshot_with_own(t.tick_snapshot)
+	 WHERE t.tick_queue = q.queue_id AND t.tick_id = i_tick_id;
+	RETURN i_tick_id;
 END
 $$;
 
