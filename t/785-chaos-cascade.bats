@@ -53,13 +53,21 @@ kill_cluster() {
 		-w -t 60 start >/dev/null
 }
 
-# The pipeline's stages of node NODE (a branch or leaf).
-stage_pids() {
-	local s
-	for s in pgq-next-batch pgq-events londiste-apply pgq-finish-batch; do
-		marked_pids "$MARK-$1" "$s"
+# programs_of NODE PROGRAM...: the pids of the node's worker's processes
+# that run one of the PROGRAMs (exec'd, so argv[0] names them), read
+# with the shell's built-ins: marked_pids with a name forks twice for
+# each process it looks at, seconds on a busy machine.
+programs_of() {
+	local n=$1 p a
+	shift
+	for p in $(marked_pids "$MARK-$n"); do
+		IFS= read -r -d '' a <"/proc/$p/cmdline" 2>/dev/null || continue
+		case " $* " in *" ${a##*/} "*) echo "$p" ;; esac
 	done
 }
+
+# The pipeline's stages of node NODE (a branch or leaf).
+stage_pids() { programs_of "$1" pgq-next-batch pgq-events londiste-apply pgq-finish-batch; }
 
 # worker_pid NODE: the pid of the node's supervisor while it lives.  A
 # process killed a moment ago may linger as a zombie (kill -0 still
@@ -180,6 +188,7 @@ queue_events() {
 	for r in $(seq 1 "$ROUNDS"); do
 		sleep "0.$((RANDOM % 10))"
 		act=$((RANDOM % 7))
+		echo "$(date +%T.%N) round $r: action $act" >>"$BATS_TEST_TMPDIR/rounds"
 		case $act in
 		0|1)	n=$(shuf -n 1 -e b1 l1)
 			p=$(stage_pids $n | shuf -n 1)
@@ -188,7 +197,7 @@ queue_events() {
 		2)	n=$(shuf -n 1 -e $NODES)
 			p=$(worker_pid $n) && kill -9 "$p" 2>/dev/null || :
 			what="kill supervisor" ;;
-		3)	for p in $(marked_pids "$MARK-r1" pgq-tick); do kill -9 "$p" 2>/dev/null || :; done
+		3)	for p in $(programs_of r1 pgq-tick); do kill -9 "$p" 2>/dev/null || :; done
 			what="kill ticker" ;;
 		4)	n=$(shuf -n 1 -e $NODES)
 			for p in $(marked_pids "$MARK-$n"); do kill -9 "$p" 2>/dev/null || :; done
