@@ -330,3 +330,26 @@ queue_events() {
 	worker_stop b1
 	worker_stop r1
 }
+
+# What the chaos found: a supervisor killed and started again at once
+# runs a second pipeline beside what is left of the first until its
+# watchdog ends it; the old one may finish the batch the new one is
+# reading.  That batch, named by the stream, is gone for a moment's
+# reason: status 3 (a restart reads the next one), not 2, which
+# stopped the worker for good.
+@test "cascade: pgq-events given a batch by the stream that was finished meanwhile exits 3" {
+	new_db ev1
+	make_queue ev1 q c
+	sql ev1 "SELECT pgq.insert_event('q', 'x', 'y')" >/dev/null
+	tick ev1 q
+	pgq-next-batch -d ev1 q c >"$BATS_TEST_TMPDIR/b"
+	grep -q "^batch	" "$BATS_TEST_TMPDIR/b"
+	id=$(sql ev1 "SELECT current_batch FROM pgq.get_consumer_info('q', 'c')")
+	sql ev1 "SELECT pgq.finish_batch($id)" >/dev/null
+	run --separate-stderr pgq-events -d ev1 <"$BATS_TEST_TMPDIR/b"
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *"batch $id"* ]]
+	# named on the command line, an unknown batch stays a usage error
+	run --separate-stderr pgq-events -d ev1 "$id"
+	[ "$status" -eq 2 ]
+}
