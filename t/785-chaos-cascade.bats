@@ -296,8 +296,13 @@ queue_events() {
 	evdup=$(cut -f1 "$BATS_TEST_TMPDIR/b1.ev" | uniq -d | wc -l)
 	evlost=$(comm -23 "$BATS_TEST_TMPDIR/r1.ev" "$BATS_TEST_TMPDIR/b1.ev" | wc -l)
 	evextra=$(comm -13 "$BATS_TEST_TMPDIR/r1.ev" "$BATS_TEST_TMPDIR/b1.ev" | wc -l)
+	# a worker that stopped for good (a status 2 or 4) needed the test
+	# to start it again: the supervisor alone would not have recovered
+	stopped=$(cat "$BATS_TEST_TMPDIR"/r1.log "$BATS_TEST_TMPDIR"/b1.log "$BATS_TEST_TMPDIR"/l1.log |
+		grep -c 'worker stopped: ' || :)
+	grep -h 'worker stopped: ' "$BATS_TEST_TMPDIR"/[rbl]1.log || :
 	rows=$(wc -l <"$BATS_TEST_TMPDIR/r1.n")
-	summary="chaos cascade: $ROUNDS rounds ($(for k in "${!did[@]}"; do printf '%s %s, ' "$k" "${did[$k]}"; done | sed 's/, $//')); log rows $rows, t1 rows $(wc -l <"$BATS_TEST_TMPDIR/r1.rows.t1"), t2 rows $(wc -l <"$BATS_TEST_TMPDIR/r1.rows.t2"), root events $(wc -l <"$BATS_TEST_TMPDIR/r1.ev"); tables differing $bad, lost $lost, duplicated $dup, branch queue: lost $evlost, extra $evextra, twice $evdup"
+	summary="chaos cascade: $ROUNDS rounds ($(for k in "${!did[@]}"; do printf '%s %s, ' "$k" "${did[$k]}"; done | sed 's/, $//')); log rows $rows, t1 rows $(wc -l <"$BATS_TEST_TMPDIR/r1.rows.t1"), t2 rows $(wc -l <"$BATS_TEST_TMPDIR/r1.rows.t2"), root events $(wc -l <"$BATS_TEST_TMPDIR/r1.ev"); tables differing $bad, lost $lost, duplicated $dup, branch queue: lost $evlost, extra $evextra, twice $evdup; workers stopped for good $stopped"
 	echo "$summary" | tee "$BATS_TEST_TMPDIR/summary" >&3
 	[ "$rows" -gt 0 ]
 	[ "$bad" -eq 0 ]
@@ -306,6 +311,7 @@ queue_events() {
 	[ "$evlost" -eq 0 ]
 	[ "$evextra" -eq 0 ]
 	[ "$evdup" -eq 0 ]
+	[ "$stopped" -eq 0 ]
 }
 
 # What the chaos found: add-table --create tried again after the table
