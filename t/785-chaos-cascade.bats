@@ -9,7 +9,9 @@
 # ticker, of a whole worker (everything it started, as a kill of its
 # process group), or of a whole cluster (pg_ctl -m immediate, then
 # started again).  The supervisors recover by themselves; the test only
-# starts a worker again once it is gone.  At the end every node holds
+# starts a worker again once it is gone (and fails if one stopped for
+# good).  Halfway, table t2 joins the set and is copied to the branch
+# and the leaf under the same fire.  At the end every node holds
 # exactly the root's rows, and the branch's queue holds each event of
 # the root's once: no batch was applied twice, none lost.
 # CHAOS_ROUNDS rounds (10; `make chaos` runs 200).
