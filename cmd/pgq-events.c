@@ -1,6 +1,7 @@
 /* pgq-events: expand batches into their events, streamed with COPY. */
 #include <err.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +84,7 @@ put_json(struct buf *out, char *row, size_t len, const char *batch_id)
 
 /* Stream the events of one batch; returns how many. */
 static long long
-copy_events(PGconn *conn, const char *batch_id, enum fmt fmt)
+copy_events(PGconn *conn, const char *batch_id, enum fmt fmt, bool stream_named)
 {
 	const char *params[1] = { batch_id };
 	struct buf cmd = {0}, json = {0};
@@ -95,8 +96,19 @@ copy_events(PGconn *conn, const char *batch_id, enum fmt fmt)
 	/* batch_event_sql() is the query over exactly the event tables the
 	 * batch spans, ordered by ev_id; COPY of it streams from the tables
 	 * instead of materializing get_batch_events()' result set. */
-	res = db_exec(conn, "batch_event_sql", "SELECT pgq.batch_event_sql($1)",
-	    1, params);
+	res = PQexecParams(conn, "SELECT pgq.batch_event_sql($1)", 1, NULL,
+	    params, NULL, NULL, 0);
+	/* A batch the stream named (its record was read above, so it
+	 * existed) that is gone now was finished meanwhile by another
+	 * process of the same consumer, such as what is left of a killed
+	 * pipeline: a restart reads the next batch, so it is no bad input. */
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && stream_named &&
+	    strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE) ?
+	    PQresultErrorField(res, PG_DIAG_SQLSTATE) : "", "P0002") == 0)
+		errx(EXIT_RETRY, "batch %s: finished meanwhile by another"
+		    " process of its consumer", batch_id);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		db_die(conn, res, "batch_event_sql");
 	buf_printf(&cmd, "COPY (%s) TO STDOUT", PQgetvalue(res, 0, 0));
 	PQclear(res);
 
@@ -165,7 +177,7 @@ expand(PGconn *conn, const char *batch_id, const char *batch_line, enum fmt fmt)
 		else
 			put_batch_by_id(conn, batch_id);
 	}
-	n = copy_events(conn, batch_id, fmt);
+	n = copy_events(conn, batch_id, fmt, batch_line != NULL);
 	if (fmt == FMT_STREAM)
 		stream_write_end(stdout, batch_id, n);
 	/* JSON's framing: a consumer knows it has the whole batch, and
