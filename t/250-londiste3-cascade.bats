@@ -23,6 +23,21 @@ need_node_mode() {
 
 ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 
+@test "londiste3: job_name defaults to the config file's name; %(config_name)s and %(config_dir)s as in Skytools 3" {
+	new_db c9 none
+	cascade_ini c9
+	sed -i '/^job_name = /d' "$(ini c9)"
+	run --separate-stderr londiste "$(ini c9)" create-root c9
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$(sql c9 "SELECT worker_name FROM pgq_node.node_info")" = c9 ]
+	new_db c10 none
+	cascade_ini c10
+	sed -i 's/^job_name = .*/job_name = %(config_name)s_x/; s|^logfile = .*|logfile = %(config_dir)s/%(job_name)s.log|' "$(ini c10)"
+	run --separate-stderr londiste "$(ini c10)" create-root c10
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$(sql c10 "SELECT worker_name FROM pgq_node.node_info")" = c10_x ]
+}
+
 @test "londiste3: config mistakes exit 2 before anything is done" {
 	new_db c1 none
 	cascade_ini c1
