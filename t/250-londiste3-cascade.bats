@@ -372,6 +372,29 @@ rows_are() { [ "$(sql "$1" "SELECT count(*) || ' ' || sum(id) FROM t1")" = "$2" 
 	[[ "$output" == *"Tables: 1/1 ok"* ]]
 }
 
+@test "londiste3: a worker's failure shows in status on every node, and goes with the next applied batch" {
+	need_node_mode
+	cascade_tree r1 b1
+	for n in r1 b1; do worker_start $n; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	londiste "$(ini r1)" add-table t1
+	sql b1 "CREATE TABLE t1 (id int PRIMARY KEY, v text CHECK (v <> 'bad'))"
+	wait_for londiste "$(ini b1)" add-table t1
+	londiste "$(ini b1)" wait-sync
+	sql r1 "INSERT INTO t1 VALUES (1, 'bad')"
+	wait_for has_error b1
+	for n in r1 b1; do
+		run --separate-stderr londiste "$(ini $n)" status
+		[[ "$output" == *"Error: "*"t1_v_check"* ]] || { echo "$output" >&2; false; }
+	done
+	sql b1 "ALTER TABLE t1 DROP CONSTRAINT t1_v_check"
+	wait_for no_error b1
+	wait_for all_equal t1 r1 b1
+}
+
+has_error() { [ -n "$(sql "$1" "SELECT cur_error FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" ]; }
+no_error() { [ "$(sql "$1" "SELECT count(*) FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" = 0 ]; }
+
 @test "londiste3: change-provider moves a leaf to the root, and back; nothing lost or twice" {
 	need_node_mode
 	cascade_tree r1 b1 l1
