@@ -36,6 +36,13 @@ ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 	run --separate-stderr londiste "$(ini c10)" create-root c10
 	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
 	[ "$(sql c10 "SELECT worker_name FROM pgq_node.node_info")" = c10_x ]
+	# consumer_name names the worker apart from the job
+	new_db c11 none
+	cascade_ini c11 consumer_name=c11_consumer
+	run --separate-stderr londiste "$(ini c11)" create-root c11
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$stderr" != *"unknown key consumer_name"* ]]
+	[ "$(sql c11 "SELECT worker_name FROM pgq_node.node_info")" = c11_consumer ]
 }
 
 @test "londiste3: config mistakes exit 2 before anything is done" {
