@@ -153,7 +153,9 @@ big() { head -c "$1" /dev/zero | tr '\0' 'x'; }
 @test "pgq-events: a 100 MB field in the input: one short line, no complete batch out" {
 	{ printf 'batch\t5\t12\t11\t2024-01-02 03:04:05+00\t'; big 104857600; printf '\tq\tc\n'; } > "$BATS_TEST_TMPDIR/in"
 	run --separate-stderr sh -c 'pgq-events -d bad < "$1" > "$2"' x "$BATS_TEST_TMPDIR/in" "$BATS_TEST_TMPDIR/out"
-	[ "$status" -eq 2 ]
+	# batch 5 is not open: from a stream that is a batch finished
+	# meanwhile, which a restart passes (3)
+	[ "$status" -eq 3 ]
 	one_line pgq-events
 	[ "${#stderr}" -lt 1000 ]
 	# It may have started the batch (the record is passed on as read),
