@@ -108,28 +108,36 @@ void
 lon_provider(PGconn *prov, struct lontable *t)
 {
 	const char *p[2] = { t->queue, t->name };
-	PGresult *res = db_exec(prov, "find table on the provider",
-	    "SELECT londiste.quoted_name(table_name) FROM londiste.provider_table"
-	    " WHERE queue_name = $1 AND table_name = $2", 2, p);
+	PGresult *res;
+	int s2, l3;
 
 	/*
-	 * A Londiste 3 node (root or branch) keeps its set in table_info;
-	 * only asked for when the Skytools 2 list has no such table, so a
-	 * provider without it never sees the query.
+	 * Skytools 2 lists its tables in provider_table, a Londiste 3 node
+	 * (root or branch) in table_info; the original londiste 3 has only
+	 * the latter and no londiste.quoted_name, hence quote_ident.
 	 */
-	if (PQntuples(res) == 0) {
-		PQclear(res);
+	res = db_exec(prov, "find table on the provider",
+	    "SELECT to_regclass('londiste.provider_table') IS NOT NULL,"
+	    "       to_regclass('londiste.table_info') IS NOT NULL", 0, NULL);
+	s2 = PQgetvalue(res, 0, 0)[0] == 't';
+	l3 = PQgetvalue(res, 0, 1)[0] == 't';
+	PQclear(res);
+	res = NULL;
+	if (s2)
 		res = db_exec(prov, "find table on the provider",
-		    "SELECT to_regclass('londiste.table_info') IS NOT NULL", 0, NULL);
-		if (PQgetvalue(res, 0, 0)[0] == 't') {
+		    "SELECT londiste.quoted_name(table_name) FROM londiste.provider_table"
+		    " WHERE queue_name = $1 AND table_name = $2", 2, p);
+	if (l3 && (res == NULL || PQntuples(res) == 0)) {
+		if (res != NULL)
 			PQclear(res);
-			res = db_exec(prov, "find table on the provider",
-			    "SELECT londiste.quoted_name(coalesce(dest_table, table_name))"
-			    "  FROM londiste.table_info"
-			    " WHERE queue_name = $1 AND table_name = $2 AND local", 2, p);
-		}
+		res = db_exec(prov, "find table on the provider",
+		    "SELECT quote_ident(split_part(n, '.', 1)) || '.' ||"
+		    "       quote_ident(substr(n, strpos(n, '.') + 1))"
+		    "  FROM (SELECT coalesce(dest_table, table_name) AS n"
+		    "          FROM londiste.table_info"
+		    "         WHERE queue_name = $1 AND table_name = $2 AND local) x", 2, p);
 	}
-	if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0))
+	if (res == NULL || PQntuples(res) == 0 || PQgetisnull(res, 0, 0))
 		errx(EXIT_USAGE, "table %s is not replicated by queue %s on the provider",
 		    t->name, t->queue);
 	t->pqname = xstrdup(PQgetvalue(res, 0, 0));
