@@ -85,47 +85,6 @@ copy_from(PGconn *prov, const struct lontable *t, const char *where)
 
 /* Rows pass through as COPY sends them: nothing is parsed.  Returns the
  * number of rows, both COPYs finished. */
-/*
- * A tick of the queue on the provider made after the call; its id.
- * The original londiste 3 has no londiste.force_tick: there its PgQ
- * forces a tick, which pgq.ticker makes at once (or its ticker did).
- * NULL (and the message in *err) when the provider refuses.
- */
-static char *
-provider_tick(PGconn *prov, const char **p, char **err)
-{
-	static const char *q[] = {
-		"SELECT pgq.force_tick($1)",
-		"SELECT pgq.ticker($1)",
-		"SELECT max(t.tick_id) FROM pgq.tick t JOIN pgq.queue q"
-		"    ON q.queue_id = t.tick_queue WHERE q.queue_name = $1",
-	};
-	PGresult *res = PQexec(prov,
-	    "SELECT to_regprocedure('londiste.force_tick(text)') IS NOT NULL");
-	char *tick = NULL;
-	size_t i, n = 1;
-
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't') {
-		PQclear(res);
-		res = PQexecParams(prov, "SELECT londiste.force_tick($1)", 1, NULL, p,
-		    NULL, NULL, 0);
-		n = 0;
-	}
-	for (i = 0; n > 0 && i < sizeof(q) / sizeof(q[0]); i++) {
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
-			break;
-		PQclear(res);
-		res = PQexecParams(prov, q[i], 1, NULL, p, NULL, NULL, 0);
-	}
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && !PQgetisnull(res, 0, 0))
-		tick = xstrdup(PQgetvalue(res, 0, 0));
-	else
-		*err = xstrdup(PQresultStatus(res) == PGRES_TUPLES_OK ?
-		    "no tick" : db_resmsg(res));
-	PQclear(res);
-	return tick;
-}
-
 static long long
 pass_rows(PGconn *prov, PGconn *sub)
 {
@@ -231,7 +190,7 @@ main(int argc, char *argv[])
 	PQclear(res);
 	/* A tick after the snapshot: batches from it on hold nothing the
 	 * copy saw, and the table can turn ok. */
-	tick = provider_tick(ptick, p, &err);
+	tick = lon_tick(ptick, p, &err);
 	if (tick == NULL)
 		errx(EXIT_RETRY, "make a tick: %s", err);
 	PQfinish(ptick);
@@ -251,7 +210,7 @@ main(int argc, char *argv[])
 	 * instead of at the ticker's next idle tick.  The copy is done
 	 * either way, so a failure here is only worth a word. */
 	free(tick);
-	tick = provider_tick(prov, p, &err);
+	tick = lon_tick(prov, p, &err);
 	if (tick == NULL)
 		warnx("tick after the copy: %s", err);
 	free(err);

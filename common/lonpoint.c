@@ -195,6 +195,58 @@ nap50(void)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * A tick of the queue on the provider made after the call; its id.
+ * The original londiste 3 has no londiste.force_tick: there its PgQ
+ * forces a tick, which pgq.ticker makes at once (or its ticker did).
+ * NULL (and the message in *err) when the provider refuses.
+ */
+char *
+lon_tick(PGconn *prov, const char **p, char **err)
+{
+	static const char *q[] = {
+		"SELECT pgq.force_tick($1)",
+		"SELECT pgq.ticker($1)",
+		"SELECT max(t.tick_id) FROM pgq.tick t JOIN pgq.queue q"
+		"    ON q.queue_id = t.tick_queue WHERE q.queue_name = $1",
+	};
+	PGresult *res = PQexec(prov,
+	    "SELECT to_regprocedure('londiste.force_tick(text)') IS NOT NULL");
+	char *tick = NULL;
+	size_t i, n = 1;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't') {
+		PQclear(res);
+		res = PQexecParams(prov, "SELECT londiste.force_tick($1)", 1, NULL, p,
+		    NULL, NULL, 0);
+		n = 0;
+	}
+	for (i = 0; n > 0 && i < sizeof(q) / sizeof(q[0]); i++) {
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			break;
+		PQclear(res);
+		res = PQexecParams(prov, q[i], 1, NULL, p, NULL, NULL, 0);
+	}
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && !PQgetisnull(res, 0, 0))
+		tick = xstrdup(PQgetvalue(res, 0, 0));
+	else
+		*err = xstrdup(PQresultStatus(res) == PGRES_TUPLES_OK ?
+		    "no tick" : db_resmsg(res));
+	PQclear(res);
+	return tick;
+}
+
+static void
+lon_point_tick(PGconn *pread, const char **p, char *tick, size_t size)
+{
+	char *err = NULL, *k = lon_tick(pread, p, &err);
+
+	if (k == NULL)
+		errx(EXIT_RETRY, "make a tick: %s", err);
+	snprintf(tick, size, "%s", k);
+	free(k);
+}
+
 void
 lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
     const char *consumer, const struct lontable *t, long long timeout_ms)
@@ -211,9 +263,7 @@ lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
 	 * nothing, and the wait under the lock below is one batch at most.
 	 */
 	p[0] = t->queue;
-	res = db_exec(pread, "make a tick", "SELECT londiste.force_tick($1)", 1, p);
-	snprintf(tick, sizeof(tick), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
+	lon_point_tick(pread, p, tick, sizeof(tick));
 	p[1] = consumer;
 	p[2] = tick;
 	while (!applied(sread, p)) {
@@ -241,9 +291,7 @@ lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
 
 	/* No write to the table is in flight now: the tick holds them all. */
 	p[0] = t->queue;
-	res = db_exec(pread, "make a tick", "SELECT londiste.force_tick($1)", 1, p);
-	snprintf(tick, sizeof(tick), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
+	lon_point_tick(pread, p, tick, sizeof(tick));
 	db_cmd(pread, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
 	db_cmd(pread, "take snapshot", "SELECT 1", 0, NULL);
 
