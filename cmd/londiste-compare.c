@@ -63,10 +63,14 @@ summary(PGconn *conn, const char *qname, const char *cols, char **count, char **
 static char *
 column_diff(PGconn *prov, const struct lontable *t)
 {
-	const char *p[1] = { t->name };
+	/* From the catalog, as londiste.table_columns: the provider may
+	 * be the original londiste 3, which has no such function. */
+	const char *p[1] = { t->pqname };
 	PGresult *res = db_exec(prov, "read the provider's columns",
-	    "SELECT quote_ident(c)"
-	    "  FROM unnest(londiste.table_columns(londiste.rel_oid($1))) AS c", 1, p);
+	    "SELECT quote_ident(attname) FROM pg_catalog.pg_attribute"
+	    " WHERE attrelid = $1::pg_catalog.regclass AND attnum > 0"
+	    "   AND NOT attisdropped AND attgenerated = ''"
+	    " ORDER BY attnum", 1, p);
 	struct buf only_p = {0}, only_s = {0}, out = {0};
 	int i, j, n = PQntuples(res);
 

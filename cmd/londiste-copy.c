@@ -130,6 +130,7 @@ main(int argc, char *argv[])
 	};
 	const char *dbname = NULL, *provider = NULL, *consumer = NULL, *where = NULL;
 	PGconn *sub, *prov, *ptick;
+	char *err = NULL;
 	PGresult *res;
 	struct lontable t;
 	char *snap, *tick;
@@ -189,9 +190,9 @@ main(int argc, char *argv[])
 	PQclear(res);
 	/* A tick after the snapshot: batches from it on hold nothing the
 	 * copy saw, and the table can turn ok. */
-	res = db_exec(ptick, "make a tick", "SELECT londiste.force_tick($1)", 1, p);
-	tick = xstrdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
+	tick = lon_tick(ptick, p, &err);
+	if (tick == NULL)
+		errx(EXIT_RETRY, "make a tick: %s", err);
 	PQfinish(ptick);
 
 	copy_into(sub, &t, skip_truncate);
@@ -208,11 +209,11 @@ main(int argc, char *argv[])
 	 * the sync tick; a tick now lets replay make that batch at once
 	 * instead of at the ticker's next idle tick.  The copy is done
 	 * either way, so a failure here is only worth a word. */
-	res = PQexecParams(prov, "SELECT londiste.force_tick($1)", 1, NULL, p,
-	    NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		warnx("tick after the copy: %s", db_resmsg(res));
-	PQclear(res);
+	free(tick);
+	tick = lon_tick(prov, p, &err);
+	if (tick == NULL)
+		warnx("tick after the copy: %s", err);
+	free(err);
 
 	printf("%s\t%lld\n", t.name, rows);
 	free(snap);

@@ -108,28 +108,36 @@ void
 lon_provider(PGconn *prov, struct lontable *t)
 {
 	const char *p[2] = { t->queue, t->name };
-	PGresult *res = db_exec(prov, "find table on the provider",
-	    "SELECT londiste.quoted_name(table_name) FROM londiste.provider_table"
-	    " WHERE queue_name = $1 AND table_name = $2", 2, p);
+	PGresult *res;
+	int s2, l3;
 
 	/*
-	 * A Londiste 3 node (root or branch) keeps its set in table_info;
-	 * only asked for when the Skytools 2 list has no such table, so a
-	 * provider without it never sees the query.
+	 * Skytools 2 lists its tables in provider_table, a Londiste 3 node
+	 * (root or branch) in table_info; the original londiste 3 has only
+	 * the latter and no londiste.quoted_name, hence quote_ident.
 	 */
-	if (PQntuples(res) == 0) {
-		PQclear(res);
+	res = db_exec(prov, "find table on the provider",
+	    "SELECT to_regclass('londiste.provider_table') IS NOT NULL,"
+	    "       to_regclass('londiste.table_info') IS NOT NULL", 0, NULL);
+	s2 = PQgetvalue(res, 0, 0)[0] == 't';
+	l3 = PQgetvalue(res, 0, 1)[0] == 't';
+	PQclear(res);
+	res = NULL;
+	if (s2)
 		res = db_exec(prov, "find table on the provider",
-		    "SELECT to_regclass('londiste.table_info') IS NOT NULL", 0, NULL);
-		if (PQgetvalue(res, 0, 0)[0] == 't') {
+		    "SELECT londiste.quoted_name(table_name) FROM londiste.provider_table"
+		    " WHERE queue_name = $1 AND table_name = $2", 2, p);
+	if (l3 && (res == NULL || PQntuples(res) == 0)) {
+		if (res != NULL)
 			PQclear(res);
-			res = db_exec(prov, "find table on the provider",
-			    "SELECT londiste.quoted_name(coalesce(dest_table, table_name))"
-			    "  FROM londiste.table_info"
-			    " WHERE queue_name = $1 AND table_name = $2 AND local", 2, p);
-		}
+		res = db_exec(prov, "find table on the provider",
+		    "SELECT quote_ident(split_part(n, '.', 1)) || '.' ||"
+		    "       quote_ident(substr(n, strpos(n, '.') + 1))"
+		    "  FROM (SELECT coalesce(dest_table, table_name) AS n"
+		    "          FROM londiste.table_info"
+		    "         WHERE queue_name = $1 AND table_name = $2 AND local) x", 2, p);
 	}
-	if (PQntuples(res) == 0 || PQgetisnull(res, 0, 0))
+	if (res == NULL || PQntuples(res) == 0 || PQgetisnull(res, 0, 0))
 		errx(EXIT_USAGE, "table %s is not replicated by queue %s on the provider",
 		    t->name, t->queue);
 	t->pqname = xstrdup(PQgetvalue(res, 0, 0));
@@ -187,6 +195,58 @@ nap50(void)
 	nanosleep(&ts, NULL);
 }
 
+/*
+ * A tick of the queue on the provider made after the call; its id.
+ * The original londiste 3 has no londiste.force_tick: there its PgQ
+ * forces a tick, which pgq.ticker makes at once (or its ticker did).
+ * NULL (and the message in *err) when the provider refuses.
+ */
+char *
+lon_tick(PGconn *prov, const char **p, char **err)
+{
+	static const char *q[] = {
+		"SELECT pgq.force_tick($1)",
+		"SELECT pgq.ticker($1)",
+		"SELECT max(t.tick_id) FROM pgq.tick t JOIN pgq.queue q"
+		"    ON q.queue_id = t.tick_queue WHERE q.queue_name = $1",
+	};
+	PGresult *res = PQexec(prov,
+	    "SELECT to_regprocedure('londiste.force_tick(text)') IS NOT NULL");
+	char *tick = NULL;
+	size_t i, n = 1;
+
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQgetvalue(res, 0, 0)[0] == 't') {
+		PQclear(res);
+		res = PQexecParams(prov, "SELECT londiste.force_tick($1)", 1, NULL, p,
+		    NULL, NULL, 0);
+		n = 0;
+	}
+	for (i = 0; n > 0 && i < sizeof(q) / sizeof(q[0]); i++) {
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+			break;
+		PQclear(res);
+		res = PQexecParams(prov, q[i], 1, NULL, p, NULL, NULL, 0);
+	}
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && !PQgetisnull(res, 0, 0))
+		tick = xstrdup(PQgetvalue(res, 0, 0));
+	else
+		*err = xstrdup(PQresultStatus(res) == PGRES_TUPLES_OK ?
+		    "no tick" : db_resmsg(res));
+	PQclear(res);
+	return tick;
+}
+
+static void
+lon_point_tick(PGconn *pread, const char **p, char *tick, size_t size)
+{
+	char *err = NULL, *k = lon_tick(pread, p, &err);
+
+	if (k == NULL)
+		errx(EXIT_RETRY, "make a tick: %s", err);
+	snprintf(tick, size, "%s", k);
+	free(k);
+}
+
 void
 lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
     const char *consumer, const struct lontable *t, long long timeout_ms)
@@ -203,9 +263,7 @@ lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
 	 * nothing, and the wait under the lock below is one batch at most.
 	 */
 	p[0] = t->queue;
-	res = db_exec(pread, "make a tick", "SELECT londiste.force_tick($1)", 1, p);
-	snprintf(tick, sizeof(tick), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
+	lon_point_tick(pread, p, tick, sizeof(tick));
 	p[1] = consumer;
 	p[2] = tick;
 	while (!applied(sread, p)) {
@@ -233,9 +291,7 @@ lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
 
 	/* No write to the table is in flight now: the tick holds them all. */
 	p[0] = t->queue;
-	res = db_exec(pread, "make a tick", "SELECT londiste.force_tick($1)", 1, p);
-	snprintf(tick, sizeof(tick), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
+	lon_point_tick(pread, p, tick, sizeof(tick));
 	db_cmd(pread, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
 	db_cmd(pread, "take snapshot", "SELECT 1", 0, NULL);
 

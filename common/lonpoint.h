@@ -36,6 +36,10 @@ void lon_provider(PGconn *prov, struct lontable *t);
 
 void lontable_free(struct lontable *t);
 
+/* Make a tick of queue p[0] on the provider; its id (malloc'd), made
+ * after the call, or NULL with the provider's message in *err. */
+char *lon_tick(PGconn *prov, const char **p, char **err);
+
 /* Bring both sides to one point of the stream for table t:
  * make a tick and wait (at most timeout_ms, holding no lock) until the
  * subscriber applied it, so that a stopped or lagging replay never

@@ -1,0 +1,213 @@
+#!/usr/bin/env bats
+# Migrating from londiste 3 one node at a time: the original londiste 3
+# (Debian's python3-londiste, its pgq, pgq_node and londiste extensions,
+# pgqd) and our nodes in one cascade.  Every node is a database of this
+# file's cluster.
+
+load helper
+load 25x-cascade
+
+setup() {
+	[ -x /usr/bin/londiste ] && /usr/bin/python3 -c 'import londiste' 2>/dev/null ||
+		skip "Debian's python3-londiste is not installed"
+	command -v pgqd >/dev/null || skip "pgqd is not installed"
+	local share
+	share=$(pg_config --sharedir)
+	[ -f "$share/extension/pgq_node.control" ] && [ -f "$share/extension/londiste.control" ] &&
+		have_debian_pgq || skip "Debian's pgq, pgq_node and londiste extensions are not installed"
+}
+
+teardown() {
+	local n f
+	for n in b1 l1 r1; do
+		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
+	done
+	# the original's worker, its copy processes and pgqd, by their pidfiles
+	for f in "$BATS_TEST_TMPDIR"/o_*.pid "$BATS_TEST_TMPDIR"/pgqd.pid; do
+		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+		for f in "$BATS_TEST_TMPDIR"/*.log; do
+			[ -f "$f" ] && { echo "== $f"; tail -n 25 "$f"; }
+		done
+	fi
+	return 0
+}
+
+ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
+
+# l3 NODE ARGS...: the original londiste command on NODE's config.
+l3() {
+	local n=$1
+	shift
+	# fd 3 closed: a daemon holding it would keep bats waiting
+	timeout 120 /usr/bin/python3 /usr/bin/londiste "$(ini "$n")" "$@" 3>&-
+}
+
+# l3_ini NODE DB: a config of the original for a node in database DB.
+l3_ini() {
+	cat >"$(ini "$1")" <<-INI
+	[londiste]
+	job_name = $1_w
+	db = $(loc "$2")
+	queue_name = q
+	logfile = $BATS_TEST_TMPDIR/$1.log
+	pidfile = $BATS_TEST_TMPDIR/$1.pid
+	loop_delay = 0.2
+	INI
+}
+
+# pgqd_start DB...: the original's ticker on the databases.
+pgqd_start() {
+	local dbs
+	dbs=$(printf '%s, ' "$@")
+	cat >"$BATS_TEST_TMPDIR/pgqd.ini" <<-INI
+	[pgqd]
+	base_connstr = host=$TEST_DIR
+	initial_database = $1
+	database_list = ${dbs%, }
+	syslog = 0
+	logfile = $BATS_TEST_TMPDIR/pgqd.log
+	pidfile = $BATS_TEST_TMPDIR/pgqd.pid
+	ticker_period = 0.1
+	maint_period = 30
+	retry_period = 1
+	INI
+	pgqd -d "$BATS_TEST_TMPDIR/pgqd.ini" 3>&- && wait_for test -s "$BATS_TEST_TMPDIR/pgqd.pid"
+}
+
+# l3_on NODE: a config of the original for our node NODE (its job name).
+l3_on() {
+	l3_ini "${1}x" "$1"
+	sed -i "s/^job_name = .*/job_name = $1_w/" "$(ini "${1}x")"
+}
+
+# l3_checks NODE...: the original's tables, status and compare on the
+# nodes' configs succeed.
+l3_checks() {
+	local n
+	for n; do
+		run --separate-stderr l3 "$n" tables
+		[ "$status" -eq 0 ] || { echo "$n tables: $stderr" >&2; return 1; }
+		[[ "$output" == *public.t* ]] || { echo "$n tables: $output" >&2; return 1; }
+		run --separate-stderr l3 "$n" status
+		[ "$status" -eq 0 ] || { echo "$n status: $stderr" >&2; return 1; }
+	done
+}
+
+# state DB TABLE: the table's merge_state on the node.
+state() {
+	sql "$1" "SELECT coalesce(merge_state, 'null') FROM londiste.get_table_list('q') WHERE table_name = '$2'"
+}
+
+is_ok() { [ "$(state "$1" "$2")" = ok ]; }
+
+# same DB1 DB2 TABLE: the table holds the same rows in both.
+same() {
+	local q="SELECT coalesce(string_agg(md5(x::text), '' ORDER BY id), '') FROM $3 x"
+	[ "$(sql "$1" "$q")" = "$(sql "$2" "$q")" ]
+}
+
+has_rows() { [ "$(sql "$1" "SELECT count(*) FROM $2")" = "$3" ]; }
+
+@test "migration: an original londiste 3 root feeds our branch and our leaf" {
+	for n in o_root b1 l1; do
+		new_db "$n" none
+		sql "$n" "CREATE TABLE t1 (id int PRIMARY KEY, v text)" >/dev/null
+	done
+	sql o_root "INSERT INTO t1 SELECT g, 'before ' || g FROM generate_series(1, 50) g" >/dev/null
+	l3_ini o_root o_root
+	run --separate-stderr l3 o_root create-root o_root "$(loc o_root)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$(sql o_root "SELECT extversion FROM pg_extension WHERE extname = 'pgq_node'")" != "" ]
+	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
+	pgqd_start o_root
+	l3 o_root worker -d
+	run --separate-stderr l3 o_root add-table public.t1
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+
+	cascade_ini b1
+	run --separate-stderr londiste "$(ini b1)" create-branch b1 --provider="$(loc o_root)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$(sql o_root "SELECT string_agg(node_name, ',') FROM pgq_node.get_subscriber_info('q')")" = b1 ]
+	worker_start b1
+	wait_for londiste "$(ini b1)" add-table public.t1
+	wait_for is_ok b1 public.t1
+
+	cascade_ini l1
+	run --separate-stderr londiste "$(ini l1)" create-leaf l1 --provider="$(loc b1)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	worker_start l1
+	wait_for londiste "$(ini l1)" add-table public.t1
+	wait_for is_ok l1 public.t1
+
+	sql o_root "INSERT INTO t1 SELECT g, 'after ' || g FROM generate_series(51, 250) g;
+		UPDATE t1 SET v = 'updated' WHERE id % 7 = 0; DELETE FROM t1 WHERE id % 11 = 0" >/dev/null
+	want=$(sql o_root "SELECT count(*) FROM t1")
+	wait_for has_rows b1 t1 "$want"
+	wait_for has_rows l1 t1 "$want"
+	# wait for the last change too (the count is reached before the updates are)
+	wait_for same o_root b1 t1
+	wait_for same o_root l1 t1
+	run --separate-stderr londiste "$(ini l1)" compare
+	[ "$status" -eq 0 ] || { echo "$output $stderr" >&2; false; }
+	run --separate-stderr londiste "$(ini b1)" compare
+	[ "$status" -eq 0 ] || { echo "$output $stderr" >&2; false; }
+	# the original command on our nodes
+	l3_on b1
+	l3_on l1
+	l3_checks b1x l1x
+	run --separate-stderr l3 l1x status
+	[[ "$output" == *"o_root (root)"* ]]
+	[[ "$output" == *"b1 (branch)"* ]]
+	[[ "$output" == *"l1 (leaf)"* ]]
+	# compare on our branch against the original root (the leaf's: below)
+	run --separate-stderr l3 b1x compare
+	[ "$status" -eq 0 ] || { echo "b1x compare: $output $stderr" >&2; false; }
+}
+
+@test "migration: our root feeds an original londiste 3 leaf" {
+	for n in r1 o_leaf; do
+		new_db "$n" none
+		sql "$n" "CREATE TABLE t2 (id int PRIMARY KEY, v text)" >/dev/null
+	done
+	sql r1 "INSERT INTO t2 SELECT g, 'before ' || g FROM generate_series(1, 50) g" >/dev/null
+	cascade_ini r1
+	londiste "$(ini r1)" create-root r1
+	sql r1 "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
+	worker_start r1
+	londiste "$(ini r1)" add-table public.t2
+
+	l3_ini o_leaf o_leaf
+	run --separate-stderr l3 o_leaf create-leaf o_leaf "$(loc o_leaf)" --provider="$(loc r1)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$(sql r1 "SELECT string_agg(node_name, ',') FROM pgq_node.get_subscriber_info('q')")" = o_leaf ]
+	l3 o_leaf worker -d
+	run --separate-stderr l3 o_leaf add-table public.t2
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	wait_for is_ok o_leaf public.t2
+	sql r1 "INSERT INTO t2 SELECT g, 'after ' || g FROM generate_series(51, 250) g;
+		UPDATE t2 SET v = 'updated' WHERE id % 7 = 0; DELETE FROM t2 WHERE id % 11 = 0" >/dev/null
+	want=$(sql r1 "SELECT count(*) FROM t2")
+	wait_for has_rows o_leaf t2 "$want"
+	wait_for same r1 o_leaf t2
+	# the original command on our root; its compare on the leaf reads our root
+	l3_on r1
+	l3_checks r1x o_leaf
+	run --separate-stderr l3 r1x status
+	[[ "$output" == *"r1 (root)"* ]]
+	[[ "$output" == *"o_leaf (leaf)"* ]]
+	run --separate-stderr l3 o_leaf compare
+	[ "$status" -eq 0 ] || { echo "o_leaf compare: $output $stderr" >&2; false; }
+}
+
+@test "migration: the original londiste command's compare on our leaf below our branch" {
+	# Its branch path pauses the branch's worker (b1_w), takes the
+	# branch's newest tick (pgq.force_tick, which does not tick a queue
+	# with an external ticker) and waits for the leaf's worker_last_tick
+	# to pass it; with the branch paused that tick is never passed, and
+	# after lock_timeout it exits 1 "Consumer lagging too much".  Not
+	# known yet whether an all-original cascade passes here, i.e.
+	# whether our branch worker should still pass ticks down when paused.
+	skip "the original's compare on a leaf below our branch times out (Consumer lagging too much)"
+}
