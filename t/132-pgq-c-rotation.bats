@@ -7,14 +7,7 @@
 load helper
 
 setup_file() {
-	find_module pgq_c || return 0
-	local so=$MODULE_SO
-	pg_start
-	mkdir -p "$TEST_DIR/lib"
-	cp "$so" "$TEST_DIR/lib/pgq_c.so"
-	chmod -R a+rX "$TEST_DIR/lib"
-	sql postgres "ALTER SYSTEM SET dynamic_library_path = '$TEST_DIR/lib:\$libdir'" >/dev/null
-	sql postgres "SELECT pg_reload_conf()" >/dev/null
+	pg_start_with_pgq_c || { [ -n "${SKIP_FILE:-}" ] && return 0; return 1; }
 	new_db c
 	sql c "CREATE SCHEMA t;
 	CREATE TABLE t.rot (n integer NOT NULL);

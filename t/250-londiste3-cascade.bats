@@ -399,11 +399,9 @@ rows_are() { [ "$(sql "$1" "SELECT count(*) || ' ' || sum(id) FROM t1")" = "$2" 
 	wait_for all_equal t1 r1 b1
 }
 
-has_error() { [ -n "$(sql "$1" "SELECT cur_error FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" ]; }
-no_error() { [ "$(sql "$1" "SELECT count(*) FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" = 0 ]; }
-
-@test "londiste3: change-provider moves a leaf to the root, and back; nothing lost or twice" {
-	need_node_mode
+# running_tree_t1: r1 -> b1 -> l1 with their workers, t1 in the set and
+# added on every node.
+running_tree_t1() {
 	cascade_tree r1 b1 l1
 	for n in r1 b1 l1; do worker_start $n; done
 	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
@@ -411,6 +409,14 @@ no_error() { [ "$(sql "$1" "SELECT count(*) FROM pgq_node.local_state WHERE cur_
 	for n in b1 l1; do
 		wait_for londiste "$(ini $n)" add-table t1 --create
 	done
+}
+
+has_error() { [ -n "$(sql "$1" "SELECT cur_error FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" ]; }
+no_error() { [ "$(sql "$1" "SELECT count(*) FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" = 0 ]; }
+
+@test "londiste3: change-provider moves a leaf to the root, and back; nothing lost or twice" {
+	need_node_mode
+	running_tree_t1
 	sql r1 "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 100) g"
 	londiste "$(ini l1)" change-provider --provider=r1
 	[ "$(sql l1 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = r1 ]
@@ -425,13 +431,7 @@ no_error() { [ "$(sql "$1" "SELECT count(*) FROM pgq_node.local_state WHERE cur_
 
 @test "londiste3: a worker killed mid-run (-k, SIGKILL of the branch's stages) loses and duplicates nothing" {
 	need_node_mode
-	cascade_tree r1 b1 l1
-	for n in r1 b1 l1; do worker_start $n; done
-	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
-	londiste "$(ini r1)" add-table t1
-	for n in b1 l1; do
-		wait_for londiste "$(ini $n)" add-table t1 --create
-	done
+	running_tree_t1
 	for n in b1 l1; do londiste "$(ini $n)" wait-sync; done
 	for round in 1 2 3; do
 		sql r1 "INSERT INTO t1 SELECT g, 'r$round' FROM generate_series($round * 1000, $round * 1000 + 499) g"

@@ -197,6 +197,19 @@ find_module() {
 	return 1
 }
 
+# pg_start_with_pgq_c: pg_start, with our pgq_c.so where the server loads
+# it (a directory of this cluster ahead of $libdir).  Status 1 (and
+# SKIP_FILE set) when the module is not built.
+pg_start_with_pgq_c() {
+	find_module pgq_c || return 1
+	pg_start || return 1
+	mkdir -p "$TEST_DIR/lib"
+	cp "$MODULE_SO" "$TEST_DIR/lib/pgq_c.so"
+	chmod -R a+rX "$TEST_DIR/lib"
+	sql postgres "ALTER SYSTEM SET dynamic_library_path = '$TEST_DIR/lib:\$libdir'" >/dev/null
+	sql postgres "SELECT pg_reload_conf()" >/dev/null
+}
+
 pid_to() {
 	sh -c 'echo $$ >"$0.tmp" && mv "$0.tmp" "$0" && exec "$@"' "$@"
 }
