@@ -426,6 +426,25 @@ need_lon3() {
 	[ "$(sql "$L" "SELECT count(*) FROM londiste.applied_execute WHERE execute_file = 'f2.sql'")" = 0 ]
 }
 
+@test "londiste-apply --node: a session-level SET in an EXECUTE script ends with its batch" {
+	need_lon3
+	ok=$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")
+	# fires only outside replica mode
+	sql "$L" "CREATE FUNCTION no_origin() RETURNS trigger LANGUAGE plpgsql AS
+		\$\$ BEGIN RAISE EXCEPTION 'fired outside replica mode'; END \$\$;
+		CREATE TRIGGER no_origin BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION no_origin()"
+	{ hbatch 951 "$ok" $((ok + 1))
+	  hevent 1 EXECUTE 'SET session_replication_role = origin; CREATE TABLE x9 (a int)' f9.sql '\N' '\N'
+	  hend 951 1
+	  hbatch 952 $((ok + 1)) $((ok + 2))
+	  hevent 2 I:id 'id=77&v=x' public.t '\N' '\N'
+	  hend 952 1; } > "$BATS_TEST_TMPDIR/s"
+	run --separate-stderr londiste-apply -d "$L" --consumer lw --node < "$BATS_TEST_TMPDIR/s"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$(sql "$L" "SELECT v FROM t WHERE id = 77")" = x ]
+	[ -n "$(sql "$L" "SELECT to_regclass('public.x9')")" ]
+}
+
 @test "londiste-apply --node: a table added on the root (londiste 3's local_add_table) reaches the set of branch and leaf, and replicates once added there" {
 	need_lon3
 	for db in "$R" "$B" "$L"; do
