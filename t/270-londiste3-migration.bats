@@ -203,11 +203,44 @@ has_rows() { [ "$(sql "$1" "SELECT count(*) FROM $2")" = "$3" ]; }
 
 @test "migration: the original londiste command's compare on our leaf below our branch" {
 	# Its branch path pauses the branch's worker (b1_w), takes the
-	# branch's newest tick (pgq.force_tick, which does not tick a queue
-	# with an external ticker) and waits for the leaf's worker_last_tick
-	# to pass it; with the branch paused that tick is never passed, and
-	# after lock_timeout it exits 1 "Consumer lagging too much".  Not
-	# known yet whether an all-original cascade passes here, i.e.
-	# whether our branch worker should still pass ticks down when paused.
-	skip "the original's compare on a leaf below our branch times out (Consumer lagging too much)"
+	# branch's newest tick and waits until the leaf has applied a later
+	# one: our paused branch still passes the ticks of its provider that
+	# change nothing (an idle root ticks every ticker_idle_period).
+	for n in o_root b1 l1; do
+		new_db "$n" none
+		sql "$n" "CREATE TABLE t1 (id int PRIMARY KEY, v text)" >/dev/null
+	done
+	sql o_root "INSERT INTO t1 SELECT g, 'before ' || g FROM generate_series(1, 50) g" >/dev/null
+	l3_ini o_root o_root
+	run --separate-stderr l3 o_root create-root o_root "$(loc o_root)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
+	pgqd_start o_root
+	l3 o_root worker -d
+	l3 o_root add-table public.t1
+	cascade_ini b1
+	londiste "$(ini b1)" create-branch b1 --provider="$(loc o_root)"
+	worker_start b1
+	wait_for londiste "$(ini b1)" add-table public.t1
+	wait_for is_ok b1 public.t1
+	cascade_ini l1
+	londiste "$(ini l1)" create-leaf l1 --provider="$(loc b1)"
+	worker_start l1
+	wait_for londiste "$(ini l1)" add-table public.t1
+	wait_for is_ok l1 public.t1
+	sql o_root "INSERT INTO t1 SELECT g, 'after ' || g FROM generate_series(51, 120) g;
+		DELETE FROM t1 WHERE id % 9 = 0" >/dev/null
+	wait_for same o_root l1 t1
+	l3_on l1
+	run --separate-stderr l3 l1x compare
+	[ "$status" -eq 0 ] || { echo "l1x compare: $output $stderr" >&2; false; }
+	[[ "$stderr" == *"Pausing upstream worker: b1_w"* ]]
+	# it resumed the branch; changes flow again
+	[ "$(sql b1 "SELECT worker_paused FROM pgq_node.get_node_info('q')")" = f ]
+	sql o_root "INSERT INTO t1 VALUES (1000, 'later')" >/dev/null
+	wait_for same o_root l1 t1
+	# a difference is reported as one (exit 1)
+	sql l1 "SET session_replication_role = replica; DELETE FROM t1 WHERE id = 1000" >/dev/null
+	run --separate-stderr l3 l1x compare
+	[ "$status" -eq 1 ]
 }
