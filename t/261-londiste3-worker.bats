@@ -68,10 +68,12 @@ past() { [ "$(applied "$1")" -gt "$2" ]; }
 	wait_for new_pid
 	kill -0 "$(cat "$BATS_TEST_TMPDIR/r1.pid")"
 	# and -k then start: the same
+	old=$(cat "$BATS_TEST_TMPDIR/r1.pid")
 	londiste -k "$(ini r1)"
 	run --separate-stderr londiste "$(ini r1)" worker -d
 	[ "$status" -eq 0 ]
-	wait_for test -s "$BATS_TEST_TMPDIR/r1.pid"
+	# (the daemon writes its pidfile once it runs: teardown stops it)
+	wait_for new_pid
 }
 
 @test "londiste3 worker: after a switchover each worker says what happened; no stage reports a failure" {
@@ -100,7 +102,7 @@ past() { [ "$(applied "$1")" -gt "$2" ]; }
 	# original's compare on l1 waits for)
 	top=$(sql b1 "SELECT pgq.force_tick('q')")
 	sql r1 "SELECT pgq.force_tick('q')" >/dev/null
-	wait_for past l1 "$top"
+	wait_for past l1 "$top" || { tail -n 30 "$(log b1)" "$(log l1)" "$(log r1)"; sql b1 "SELECT * FROM pgq_node.get_node_info('q')"; sql r1 "SELECT last_tick_id FROM pgq.get_queue_info('q')"; false; }
 	# a change stops there
 	sql r1 "INSERT INTO t VALUES (2, 'held')" >/dev/null
 	wait_for grep -q "worker paused: the batch up to tick .* is held until resume" "$(log b1)"
