@@ -23,15 +23,10 @@ l3_install() {
 	done
 }
 
-# call DB 'f(args)': ret_code|ret_note of a londiste function
-call() { sql "$1" "SELECT ret_code || '|' || coalesce(ret_note, '') FROM londiste.$2"; }
-
-# node DB 'f(args)': a pgq_node call that must return 200
-node() {
-	local r
-	r=$(sql "$1" "SELECT ret_code || '|' || ret_note FROM pgq_node.$2") || return 1
-	case $r in 200\|*) ;; *) echo "$1: $2: $r" >&2; return 1 ;; esac
-}
+# call DB 'f(args)': ret_call of a londiste function; node: ret_ok of
+# a pgq_node one
+call() { ret_call "$1" "londiste.$2"; }
+node() { ret_ok "$1" "pgq_node.$2"; }
 
 have_debian_londiste() {
 	have_debian_pgq &&
