@@ -386,6 +386,25 @@ copying_rows() {
 	[ "$status" -eq 0 ]
 }
 
+@test "londiste-apply --node: a retried event (ev_retry set) in a cascaded batch exits 2, nothing applied" {
+	ok=$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")
+	n=$(sql "$L" "SELECT count(*) FROM t")
+	{ hbatch 925 "$ok" $((ok + 1))
+	  hevent 1 I:id "id=925&v=first" public.t '\N' '\N'
+	  printf 'event\t2\t2024-01-02 03:04:05+00\t100\t1\tI:id\tid=926&v=retried\tpublic.t\t\\N\t\\N\t\\N\n'
+	  hend 925 2; } > "$BATS_TEST_TMPDIR/s"
+	run --separate-stderr londiste-apply -d "$L" --consumer lw --node < "$BATS_TEST_TMPDIR/s"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"a retried event (ev_retry 1)"* ]]
+	[ "$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")" = "$ok" ]
+	[ "$(sql "$L" "SELECT count(*) FROM t")" = "$n" ]
+	# the same batch without the retry count applies
+	sed -i 's/\t100\t1\tI:id/\t100\t\\N\tI:id/' "$BATS_TEST_TMPDIR/s"
+	run --separate-stderr londiste-apply -d "$L" --consumer lw --node < "$BATS_TEST_TMPDIR/s"
+	[ "$status" -eq 0 ]
+	[ "$(sql "$L" "SELECT count(*) FROM t")" = $((n + 2)) ]
+}
+
 # The londiste 3 functions (lon3 SQL) the next tests need.
 need_lon3() {
 	[ -n "$(sql "$L" "SELECT to_regprocedure('londiste.execute_start(text,text,text,boolean,text)')")" ] ||
