@@ -425,7 +425,6 @@ typedef struct QueueInfo {
 	Oid seqid;
 	char *tbl;		/* the current event table, as named in the row */
 	Oid relid;		/* its oid; InvalidOid: use the planned INSERT */
-	SPIPlanPtr plan[2];	/* insert_event, insert_event_raw */
 } QueueInfo;
 
 static HTAB *queue_cache;
@@ -458,7 +457,6 @@ queue_entry(Datum queue, bool queue_null, bool *fresh)
 	if (!found) {
 		qi->fxid = InvalidFullTransactionId;
 		qi->tbl = NULL;
-		qi->plan[0] = qi->plan[1] = NULL;
 	}
 	*fresh = !FullTransactionIdIsValid(fxid) ||
 	    !FullTransactionIdEquals(qi->fxid, fxid) || qi->gen != queue_gen;
@@ -568,7 +566,6 @@ read_queue(QueueInfo *qi, Datum queue, bool queue_null, ArrayType *pin,
 	qi->relid = plain_name(qi->tbl) ? RangeVarGetRelid(
 	    makeRangeVarFromNameList(stringToQualifiedNameList(qi->tbl)),
 	    RowExclusiveLock, true) : InvalidOid;
-	qi->plan[0] = qi->plan[1] = NULL;
 	unpin_settings(nest);
 	SPI_finish();
 }
@@ -581,7 +578,6 @@ spi_insert(QueueInfo *qi, const EvRow *r, ArrayType *pin, Datum queue,
 	Datum vals[NEVCOL];
 	char nulls[NEVCOL];
 	int n = 0, k, rc, nest;
-	SPIPlanPtr plan;
 
 	for (k = 0; k < NEVCOL; k++) {
 		if (!given(r, k))
@@ -592,13 +588,8 @@ spi_insert(QueueInfo *qi, const EvRow *r, ArrayType *pin, Datum queue,
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pgq_c: SPI_connect failed");
 	nest = pin_settings(pin);
-	plan = qi->plan[r->raw];
-	if (plan == NULL) {
-		plan = insert_plan(qi->tbl, r->raw);
-		if (strlen(qi->tbl) + 2 <= TBLKEY)
-			qi->plan[r->raw] = plan;
-	}
-	rc = SPI_execute_plan(plan, vals, nulls, false, 0);
+	rc = SPI_execute_plan(insert_plan(qi->tbl, r->raw), vals, nulls, false,
+	    0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "pgq_c: insert into queue %s: %s",
 		    queue_name(queue, queue_null), SPI_result_code_string(rc));
