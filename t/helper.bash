@@ -15,6 +15,9 @@
 #                             ret_code/ret_note kind (schema-qualified)
 #   ret_ok DB 'f(args)'       the same call, which must return 200 (else
 #                             its answer on stderr, status 1)
+#   no_output CMD...          CMD succeeds and prints nothing (where
+#                             [ -z "$(CMD)" ] would also pass when CMD
+#                             fails)
 #   new_db NAME [ours|debian|none]
 #                             create a database with our sql/pgq+pgq_coop
 #                             (default), Debian's PgQ extension, or nothing
@@ -275,6 +278,12 @@ sql() {
 
 ret_call() {
 	sql "$1" "SELECT ret_code || '|' || coalesce(ret_note, '') FROM $2"
+}
+
+no_output() {
+	local out
+	out=$("$@") || return 1
+	[ -z "$out" ] || { printf 'unexpected output: %s\n' "$out" >&2; return 1; }
 }
 
 ret_ok() {
