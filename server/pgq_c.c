@@ -84,9 +84,9 @@ typedef struct EvRow {
 } EvRow;
 
 static bool
-given(const EvRow *r, int k)
+given(bool raw, int k)
 {
-	return r->raw || k < C_TIME || k > C_RETRY;
+	return raw || k < C_TIME || k > C_RETRY;
 }
 
 typedef struct InsertPlan {
@@ -156,7 +156,7 @@ insert_plan(const char *tbl, bool raw)
 		    " ev_extra2, ev_extra3, ev_extra4)"
 		    " VALUES ($1, $2, $3, $4, $5, $6, $7)", tbl);
 	for (k = 0; k < NEVCOL; k++)
-		if (raw || k < C_TIME || k > C_RETRY)
+		if (given(raw, k))
 			types[n++] = ev_types[k];
 	if (ip == NULL)
 		return prepare(sql, n, types, false);
@@ -449,7 +449,7 @@ dins_insert(EvTable *et, const EvRow *r)
 	old = MemoryContextSwitchTo(ec->ecxt_per_tuple_memory);
 	memset(dins.set, 0, sizeof(bool) * (natts + 1));
 	for (k = 0; k < NEVCOL; k++) {
-		if (!given(r, k))
+		if (!given(r->raw, k))
 			continue;
 		i = et->att[k] - 1;
 		slot->tts_values[i] = r->v[k];
@@ -736,7 +736,7 @@ spi_insert(QueueInfo *qi, const EvRow *r, ArrayType *pin, Datum queue,
 	int n = 0, k, rc, nest;
 
 	for (k = 0; k < NEVCOL; k++) {
-		if (!given(r, k))
+		if (!given(r->raw, k))
 			continue;
 		vals[n] = r->v[k];
 		nulls[n++] = r->null[k] ? 'n' : ' ';
