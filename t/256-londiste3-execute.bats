@@ -1,0 +1,241 @@
+#!/usr/bin/env bats
+# londiste(1) execute on a Londiste 3 cascade: londiste 3's EXECUTE
+# attributes (--*-- Local-Table: ...) decide on each node whether a file
+# runs there; a node created after an execute; stepping over an EXECUTE
+# that stops a node's replay.
+
+load helper
+load 25x-cascade
+
+teardown() {
+	local n
+	for n in r1 b1 l1 l2 l3; do
+		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
+	done
+	return 0
+}
+
+ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
+
+need_node_mode() {
+	londiste-apply --help | grep -q -- '--node' ||
+		skip "londiste-apply has no --node (node mode) in this build"
+}
+
+all_equal() {
+	local t=$1 n ref
+	shift
+	ref=$(dump_rows r1 "$t")
+	for n; do
+		[ "$(dump_rows "$n" "$t")" = "$ref" ] || return 1
+	done
+}
+dump_rows() { psql -XAtq -d "$1" -c "COPY (SELECT * FROM $2 ORDER BY 1) TO STDOUT"; }
+has_col() { [ "$(sql "$1" "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('$2') AND attname = '$3' AND NOT attisdropped")" = 1 ]; }
+recorded() { [ "$(sql "$1" "SELECT count(*) FROM londiste.applied_execute WHERE execute_file = '$2'")" = 1 ]; }
+has_error() { [ -n "$(sql "$1" "SELECT cur_error FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" ]; }
+no_error() { [ "$(sql "$1" "SELECT count(*) FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" = 0 ]; }
+
+# attrs_of FILE: londiste.execute_attrs of the file's text, in x1.
+attrs_of() {
+	printf '%s\n' "SELECT londiste.execute_attrs(:'s')" |
+		psql -XAtq -v ON_ERROR_STOP=1 -v s="$(cat "$1")" -d x1
+}
+
+@test "londiste3 execute: attributes read from the file's head as londiste 3 reads them, urlencoded as it writes them" {
+	new_db x1
+	psql -XAq -v ON_ERROR_STOP=1 -d x1 -f "$SKYTOOLS_SQLDIR/pgq_node.sql" >/dev/null
+	psql -XAq -v ON_ERROR_STOP=1 -d x1 -f "$SKYTOOLS_SQLDIR/londiste.sql" >/dev/null
+	cat >"$BATS_TEST_TMPDIR/a.sql" <<-'EOF'
+
+	 --
+	--*-- Local-Table: foo ,
+	--
+	--*-- bar ,
+	--*--
+	--*-- zoo
+	--*--
+	--*-- Local-Sequence: goo
+	--*--
+	--
+
+	create table fooza ();
+	--*-- Need-Table: not.read
+	EOF
+	run attrs_of "$BATS_TEST_TMPDIR/a.sql"
+	[ "$output" = "local-table=foo%2cbar%2czoo&local-sequence=goo" ]
+	[ "$(sql x1 "SELECT londiste.execute_attrs('create table x ();')")" = "" ]
+	run sql x1 "SELECT londiste.execute_attrs('--*-- Local-Tabel: x')"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"invalid key: Local-Tabel"* ]]
+	# the original's parser reads ours back as the same attributes
+	if python3 -c 'import londiste.exec_attrs' 2>/dev/null; then
+		ours=$(attrs_of "$BATS_TEST_TMPDIR/a.sql")
+		run python3 -c '
+import sys
+from londiste.exec_attrs import ExecAttrs
+a = ExecAttrs(sql=open(sys.argv[1]).read())
+b = ExecAttrs(urlenc=sys.argv[2])
+print(a.to_sql() == b.to_sql(), a.to_sql())' "$BATS_TEST_TMPDIR/a.sql" "$ours"
+		[ "${lines[0]}" = "True --*-- Local-Table: foo, bar, zoo" ]
+	fi
+	# and ours reads the original's (upper case hex) back
+	[ "$(sql x1 "SELECT londiste._urldec('foo%2Cbar+x%2c%zz')")" = "foo,bar x,%zz" ]
+}
+
+# r1 -> b1 -> l1, l2 with their workers; t1 in the set, replicated on
+# b1 and l1; l2 has a t1 of its own that it does not replicate.
+exec_tree() {
+	cascade_tree r1 b1 l1 l2
+	for n in r1 b1 l1 l2; do worker_start $n; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text); CREATE TABLE t2 (id int PRIMARY KEY)"
+	sql l2 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	londiste "$(ini r1)" add-table t1 t2
+	wait_for londiste "$(ini b1)" add-table t1 t2 --create
+	wait_for londiste "$(ini l1)" add-table t1 --create
+	londiste "$(ini l1)" add-table t2 --create --dest-table=t2_l1
+}
+
+@test "londiste3 execute: Local-Table runs where the table is replicated (@name@ is its name there), is recorded but skipped elsewhere" {
+	need_node_mode
+	exec_tree
+	cat >"$BATS_TEST_TMPDIR/x1.sql" <<-'EOF'
+	--*-- Local-Table: public.t1
+	ALTER TABLE @public.t1@ ADD COLUMN x int;
+	EOF
+	cat >"$BATS_TEST_TMPDIR/x2.sql" <<-'EOF'
+	--*-- Local-Table: t2
+	ALTER TABLE @t2@ ADD COLUMN y int;
+	EOF
+	run --separate-stderr londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/x1.sql" "$BATS_TEST_TMPDIR/x2.sql"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$stderr" == *"executed x1.sql"* ]]
+	sql r1 "INSERT INTO t1 VALUES (1, 'a', 10)"
+	for n in b1 l1 l2; do
+		wait_for caught_up $n r1
+		wait_for recorded $n x2.sql
+	done
+	has_col r1 t1 x
+	has_col b1 t1 x
+	has_col l1 t1 x
+	run has_col l2 t1 x
+	[ "$status" -ne 0 ]
+	has_col b1 t2 y
+	has_col l1 t2_l1 y
+	wait_for all_equal t1 b1 l1
+	# the attributes travelled in ev_extra2 as the original writes them
+	for n in r1 b1 l1 l2; do
+		[ "$(sql $n "SELECT execute_attrs FROM londiste.applied_execute WHERE execute_file = 'x1.sql'")" = "local-table=public.t1" ]
+	done
+	# a Need-Table that is nowhere: recorded on the root, run nowhere
+	cat >"$BATS_TEST_TMPDIR/x3.sql" <<-'EOF'
+	-- Need-Table is tested by existence, not replication
+	--*-- Need-Table: public.nosuch
+	CREATE TABLE made_by_x3 ();
+	EOF
+	sql l2 "CREATE TABLE nosuch ()"
+	run --separate-stderr londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/x3.sql"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"not for this node"* ]]
+	wait_for recorded l2 x3.sql
+	wait_for recorded l1 x3.sql
+	[ "$(sql r1 "SELECT to_regclass('made_by_x3') IS NULL")" = t ]
+	[ "$(sql l1 "SELECT to_regclass('made_by_x3') IS NULL")" = t ]
+	[ "$(sql l2 "SELECT to_regclass('made_by_x3') IS NOT NULL")" = t ]
+}
+
+@test "londiste3 execute: a bad key or a partial match is refused on the root and nothing runs" {
+	need_node_mode
+	cascade_tree r1 b1
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY)"
+	londiste "$(ini r1)" add-table t1
+	printf -- '--*-- Local-Tables: t1\nCREATE TABLE y1 ();\n' >"$BATS_TEST_TMPDIR/y1.sql"
+	printf 'CREATE TABLE y0 ();\n' >"$BATS_TEST_TMPDIR/y0.sql"
+	run --separate-stderr londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/y0.sql" "$BATS_TEST_TMPDIR/y1.sql"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"invalid key"* ]]
+	[ "$(sql r1 "SELECT to_regclass('y0') IS NULL AND to_regclass('y1') IS NULL")" = t ]
+	printf -- '--*-- Local-Table: t1, t9\nCREATE TABLE y2 ();\n' >"$BATS_TEST_TMPDIR/y2.sql"
+	run --separate-stderr londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/y2.sql"
+	[ "$status" -ne 0 ]
+	[[ "$stderr" == *"partially matches"* ]]
+	[ "$(sql r1 "SELECT count(*) FROM londiste.applied_execute")" = 0 ]
+}
+
+@test "londiste3 execute: a leaf made after an execute replays it; Local-Table skips it there, add-table --create then syncs" {
+	need_node_mode
+	cascade_tree r1 b1
+	for n in r1 b1; do worker_start $n; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	sql r1 "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 10) g"
+	londiste "$(ini r1)" add-table t1
+	wait_for londiste "$(ini b1)" add-table t1 --create
+	printf -- '--*-- Local-Table: public.t1\nALTER TABLE @public.t1@ ADD COLUMN x int DEFAULT 7;\n' \
+		>"$BATS_TEST_TMPDIR/z1.sql"
+	londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/z1.sql"
+	wait_for has_col b1 t1 x
+	new_db l3 none
+	cascade_ini l3
+	londiste "$(ini l3)" create-leaf l3 --provider="$(loc b1)"
+	worker_start l3
+	wait_for caught_up l3 r1
+	# the leaf saw the EXECUTE (from the global watermark on) and skipped it
+	recorded l3 z1.sql
+	londiste "$(ini l3)" add-table t1 --create
+	has_col l3 t1 x
+	sql r1 "INSERT INTO t1 VALUES (11, 'b', 8)"
+	londiste "$(ini l3)" wait-sync
+	wait_for caught_up l3 r1
+	wait_for all_equal t1 l3
+	no_error l3
+}
+
+@test "londiste3 execute: an EXECUTE that stops a new leaf shows in status; the operator steps over it (applied_execute, worker -r)" {
+	need_node_mode
+	cascade_tree r1 b1
+	for n in r1 b1; do worker_start $n; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	londiste "$(ini r1)" add-table t1
+	wait_for londiste "$(ini b1)" add-table t1 --create
+	# no attributes: it runs on every node, as in londiste 3
+	printf 'ALTER TABLE public.t1 ADD COLUMN x int;\n' >"$BATS_TEST_TMPDIR/bad.sql"
+	londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/bad.sql"
+	wait_for has_col b1 t1 x
+	# a leaf made now replays it, and has no t1 yet
+	new_db l3 none
+	cascade_ini l3
+	londiste "$(ini l3)" create-leaf l3 --provider="$(loc b1)"
+	worker_start l3
+	wait_for has_error l3
+	run --separate-stderr londiste "$(ini r1)" status
+	[[ "$output" == *"l3 (leaf)"*"Error: "*"t1"* ]] || { echo "$output" >&2; false; }
+	# the documented way over it: record the file as applied, retry now
+	sql l3 "INSERT INTO londiste.applied_execute (queue_name, execute_file, execute_sql)
+		VALUES ('q', 'bad.sql', '')"
+	londiste "$(ini l3)" worker -r
+	sql r1 "INSERT INTO t1 VALUES (1, 'a', 1)"
+	wait_for caught_up l3 r1
+	wait_for no_error l3
+	londiste "$(ini l3)" add-table t1 --create
+	londiste "$(ini l3)" wait-sync
+	wait_for all_equal t1 l3
+}
+
+@test "londiste3 stuck replay: a row that collides with one written on the node; resync steps over it" {
+	need_node_mode
+	cascade_tree r1 b1
+	for n in r1 b1; do worker_start $n; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	londiste "$(ini r1)" add-table t1
+	wait_for londiste "$(ini b1)" add-table t1 --create
+	londiste "$(ini b1)" wait-sync
+	sql b1 "SET session_replication_role = replica; INSERT INTO t1 VALUES (5, 'mine')"
+	sql r1 "INSERT INTO t1 VALUES (5, 'root'), (6, 'root')"
+	wait_for has_error b1
+	londiste "$(ini b1)" resync t1
+	londiste "$(ini b1)" wait-sync
+	sql r1 "INSERT INTO t1 VALUES (7, 'root')"
+	wait_for caught_up b1 r1
+	wait_for all_equal t1 b1
+	wait_for no_error b1
+}
