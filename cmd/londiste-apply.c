@@ -1499,8 +1499,9 @@ set_event(int i, const struct ev *ev)
  * (londiste.execute_local_sql).  The script runs inside a DO
  * block's EXECUTE: in the batch's transaction, where a COMMIT or
  * ROLLBACK in it is an error instead of ending the batch halfway; with
- * the database's search_path (ours is empty) and, as londiste 3 does,
- * session_replication_role local.  A session-level SET in the script
+ * PostgreSQL's default search_path, as the root's execute runs it (ours
+ * is empty, and so is the session's DEFAULT under the wrapper's
+ * PGOPTIONS) and, as londiste 3 does, session_replication_role local.  A session-level SET in the script
  * (a role, a search_path, the replication role) would outlive the
  * batch: RESET ALL and our settings again, at session level, end it. */
 static void
@@ -1537,7 +1538,7 @@ execute_event(const struct ev *ev)
 		buf_printf(&sql, "%s%s", lit, i < 2 ? ", " : ");");
 		PQfreemem(lit);
 	}
-	buf_printf(&sql, " BEGIN SET LOCAL search_path TO DEFAULT;"
+	buf_printf(&sql, " BEGIN SET LOCAL search_path = \"$user\", public;"
 	    " SET LOCAL session_replication_role = local;"
 	    " IF s IS NOT NULL THEN EXECUTE s; END IF;"
 	    " RESET ALL; SET session_replication_role = replica;"

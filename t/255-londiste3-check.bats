@@ -31,7 +31,9 @@ check_tree() {
 	londiste "$(ini r1)" add-table t1 t2
 	wait_for londiste "$(ini b1)" add-table t1 t2 --create
 	wait_for londiste "$(ini l1)" add-table t1 --create
-	londiste "$(ini l1)" add-table t2 --create --dest-table=t2_here
+	# (--expect-sync: the copy and replay do not follow dest_table yet;
+	# t2 stays empty)
+	londiste "$(ini l1)" add-table t2 --create --dest-table=t2_here --expect-sync
 }
 
 # check_is NODE STATUS [LINE...]: check on NODE exits STATUS and prints
@@ -94,7 +96,8 @@ T='	'
 		"public.t1${T}column${T}x${T}-${T}integer" \
 		"public.t2${T}pkey${T}-${T}a,b${T}b,a"
 	sql b1 "ALTER TABLE t1 ALTER COLUMN x SET NOT NULL"
-	check_is b1 1 "public.t1${T}column${T}x${T}integer not null${T}-"
+	check_is b1 1 "public.t1${T}column${T}x${T}integer not null${T}-" \
+		"public.t2${T}pkey${T}-${T}b,a${T}a,b"
 	# the root has no provider: only its triggers are checked
 	check_is r1 0
 }
@@ -182,7 +185,6 @@ T='	'
 	run --separate-stderr londiste "$BATS_TEST_TMPDIR/l.ini" subscriber check
 	[ "$status" -eq 1 ]
 	[ "$output" = "public.t1${T}column${T}x${T}date${T}-
-public.t2${T}column${T}id${T}integer not null${T}integer
 public.t2${T}pkey${T}-${T}id${T}-" ] || { echo "$output" >&2; false; }
 	run --separate-stderr londiste "$BATS_TEST_TMPDIR/l.ini" subscriber check t1
 	[ "$status" -eq 1 ]
