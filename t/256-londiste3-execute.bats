@@ -12,7 +12,8 @@ teardown() {
 	for n in r1 b1 l1 l2 l3; do
 		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
 	done
-	return 0
+	# the original's worker and pgqd, by their pidfiles
+	l3_stop
 }
 
 ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
@@ -241,4 +242,118 @@ exec_tree() {
 	wait_for caught_up b1 r1
 	wait_for all_equal t1 b1
 	wait_for no_error b1
+}
+
+# --- with the original londiste 3 (Debian's python3-londiste) ----------
+
+need_original() {
+	[ -x /usr/bin/londiste ] && /usr/bin/python3 -c 'import londiste' 2>/dev/null ||
+		skip "Debian's python3-londiste is not installed"
+	command -v pgqd >/dev/null || skip "pgqd is not installed"
+	local share
+	share=$(pg_config --sharedir)
+	[ -f "$share/extension/pgq_node.control" ] && [ -f "$share/extension/londiste.control" ] &&
+		have_debian_pgq || skip "Debian's pgq, pgq_node and londiste extensions are not installed"
+}
+
+# l3 NODE ARGS...: the original londiste command on NODE's config.
+l3() {
+	local n=$1
+	shift
+	# fd 3 closed: a daemon holding it would keep bats waiting
+	timeout 120 /usr/bin/python3 /usr/bin/londiste "$(ini "$n")" "$@" 3>&-
+}
+
+# l3_ini NODE: a config of the original for a node in database NODE.
+l3_ini() {
+	cat >"$(ini "$1")" <<-INI
+	[londiste]
+	job_name = $1_w
+	db = $(loc "$1")
+	queue_name = q
+	logfile = $BATS_TEST_TMPDIR/$1.log
+	pidfile = $BATS_TEST_TMPDIR/$1.pid
+	loop_delay = 0.2
+	INI
+}
+
+l3_stop() {
+	local f
+	for f in "$BATS_TEST_TMPDIR"/o_*.pid "$BATS_TEST_TMPDIR"/pgqd.pid; do
+		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
+	done
+	return 0
+}
+
+merge_ok() { [ "$(sql "$1" "SELECT merge_state FROM londiste.get_table_list('q') WHERE table_name = '$2'")" = ok ]; }
+
+@test "londiste3 execute: our root's attributes reach an original londiste 3 leaf, which decides as we do" {
+	need_original
+	for n in r1 o_leaf; do
+		new_db "$n" none
+		sql "$n" "CREATE TABLE t2 (id int PRIMARY KEY, v text)"
+	done
+	sql r1 "CREATE TABLE t3 (id int PRIMARY KEY)"
+	cascade_ini r1
+	londiste "$(ini r1)" create-root r1
+	sql r1 "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
+	worker_start r1
+	londiste "$(ini r1)" add-table t2 t3
+	l3_ini o_leaf
+	l3 o_leaf create-leaf o_leaf "$(loc o_leaf)" --provider="$(loc r1)"
+	l3 o_leaf worker -d
+	l3 o_leaf add-table public.t2
+	wait_for merge_ok o_leaf public.t2 || { l3_stop; false; }
+	printf -- '--*-- Local-Table: public.t2\nALTER TABLE @public.t2@ ADD COLUMN x int;\n' >"$BATS_TEST_TMPDIR/e1.sql"
+	printf -- '--*-- Local-Table: public.t3\nCREATE TABLE public.made_by_e2 ();\n' >"$BATS_TEST_TMPDIR/e2.sql"
+	londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/e1.sql" "$BATS_TEST_TMPDIR/e2.sql"
+	wait_for recorded o_leaf e2.sql || { l3_stop; tail -n 20 "$BATS_TEST_TMPDIR/o_leaf.log" >&2; false; }
+	l3_stop
+	has_col r1 t2 x
+	has_col o_leaf t2 x
+	[ "$(sql r1 "SELECT to_regclass('public.made_by_e2') IS NOT NULL")" = t ]
+	[ "$(sql o_leaf "SELECT to_regclass('public.made_by_e2') IS NULL")" = t ]
+}
+
+@test "londiste3 execute: an original londiste 3 root's attributes reach our leaf, which decides as it does" {
+	need_original
+	for n in o_root l1; do
+		new_db "$n" none
+		sql "$n" "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	done
+	sql o_root "CREATE TABLE t4 (id int PRIMARY KEY)"
+	l3_ini o_root
+	l3 o_root create-root o_root "$(loc o_root)"
+	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
+	cat >"$BATS_TEST_TMPDIR/pgqd.ini" <<-INI
+	[pgqd]
+	base_connstr = host=$TEST_DIR
+	initial_database = o_root
+	database_list = o_root
+	syslog = 0
+	logfile = $BATS_TEST_TMPDIR/pgqd.log
+	pidfile = $BATS_TEST_TMPDIR/pgqd.pid
+	ticker_period = 0.1
+	maint_period = 30
+	retry_period = 1
+	INI
+	pgqd -d "$BATS_TEST_TMPDIR/pgqd.ini" 3>&-
+	l3 o_root worker -d
+	l3 o_root add-table public.t1 public.t4
+	cascade_ini l1
+	londiste "$(ini l1)" create-leaf l1 --provider="$(loc o_root)"
+	worker_start l1
+	wait_for londiste "$(ini l1)" add-table public.t1 || { l3_stop; false; }
+	wait_for merge_ok l1 public.t1 || { l3_stop; false; }
+	printf -- '--*-- Local-Table: public.t1\nALTER TABLE @public.t1@ ADD COLUMN x int;\n' >"$BATS_TEST_TMPDIR/f1.sql"
+	printf -- '--*-- Local-Table: public.t4\nCREATE TABLE public.made_by_f2 ();\n' >"$BATS_TEST_TMPDIR/f2.sql"
+	l3 o_root execute "$BATS_TEST_TMPDIR/f1.sql" "$BATS_TEST_TMPDIR/f2.sql" || { l3_stop; false; }
+	wait_for recorded l1 f2.sql || { l3_stop; tail -n 20 "$BATS_TEST_TMPDIR/l1.log" >&2; false; }
+	l3_stop
+	has_col o_root t1 x
+	has_col l1 t1 x
+	[ "$(sql o_root "SELECT to_regclass('public.made_by_f2') IS NOT NULL")" = t ]
+	[ "$(sql l1 "SELECT to_regclass('public.made_by_f2') IS NULL")" = t ]
+	# the attributes as the original wrote them
+	[ "$(sql l1 "SELECT execute_attrs FROM londiste.applied_execute WHERE execute_file = 'f1.sql'")" = "local-table=public.t1" ]
 }
