@@ -6,20 +6,7 @@
 load helper
 load 25x-cascade
 
-teardown() {
-	local n
-	for n in r1 b1 l1; do
-		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
-	done
-	return 0
-}
-
-ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
-
-need_node_mode() {
-	londiste-apply --help | grep -q -- '--node' ||
-		skip "londiste-apply has no --node (node mode) in this build"
-}
+teardown() { cascade_workers_stop; }
 
 # r1 -> b1 -> l1 with their workers; t1 on every node, t2 on every node
 # (on l1 under the name t2_here).

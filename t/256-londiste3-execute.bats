@@ -8,34 +8,14 @@ load helper
 load 25x-cascade
 
 teardown() {
-	local n
-	for n in r1 b1 l1 l2 l3; do
-		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
-	done
+	cascade_workers_stop
+	[ ! -f "$BATS_TEST_TMPDIR/l3.ini" ] || worker_stop l3
 	# the original's worker and pgqd, by their pidfiles
 	l3_stop
 }
 
-ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
-
-need_node_mode() {
-	londiste-apply --help | grep -q -- '--node' ||
-		skip "londiste-apply has no --node (node mode) in this build"
-}
-
-all_equal() {
-	local t=$1 n ref
-	shift
-	ref=$(dump_rows r1 "$t")
-	for n; do
-		[ "$(dump_rows "$n" "$t")" = "$ref" ] || return 1
-	done
-}
-dump_rows() { psql -XAtq -d "$1" -c "COPY (SELECT * FROM $2 ORDER BY 1) TO STDOUT"; }
 has_col() { [ "$(sql "$1" "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('$2') AND attname = '$3' AND NOT attisdropped")" = 1 ]; }
 recorded() { [ "$(sql "$1" "SELECT count(*) FROM londiste.applied_execute WHERE execute_file = '$2'")" = 1 ]; }
-has_error() { [ -n "$(sql "$1" "SELECT cur_error FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" ]; }
-no_error() { [ "$(sql "$1" "SELECT count(*) FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" = 0 ]; }
 
 # attrs_of FILE: londiste.execute_attrs of the file's text, in x1.
 attrs_of() {
