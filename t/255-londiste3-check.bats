@@ -129,13 +129,16 @@ T='	'
 	check_is l1 1 "public.t2${T}table${T}-${T}missing${T}present"
 }
 
-@test "londiste3 check: a table added with --no-triggers has none, and none is expected" {
+@test "londiste3 check: a table added with --no-triggers has none, and none is expected; a table gone from the root" {
 	need_node_mode
 	cascade_tree r1 b1 l1
 	sql r1 "CREATE TABLE t3 (id int PRIMARY KEY)"
 	londiste "$(ini r1)" add-table t3 --no-triggers
 	[ "$(sql r1 "SELECT count(*) FROM pg_trigger WHERE tgrelid = 't3'::regclass")" = 0 ]
 	check_is r1 0
+	# on the root too, a table of the set that is gone
+	sql r1 "DROP TABLE t3"
+	check_is r1 1 "public.t3${T}table${T}-${T}missing${T}present"
 }
 
 @test "londiste3 check: a role with londiste_reader (and pgq_reader) is enough" {
