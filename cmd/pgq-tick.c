@@ -409,12 +409,22 @@ sqlstate(const PGresult *res)
 
 static void maint_end(struct target *t);
 
+/* A tick's commit does not wait for its WAL flush: the flush was half
+ * of a commit wake-up's way to the consumer.  Nothing acts on a tick
+ * before a later transaction flushes it: a consumer gets a batch from
+ * next_batch, whose commit (it records the batch as open) flushes the
+ * WAL up to its own commit record, so past the tick's, and the queue's
+ * notification only makes consumers ask next_batch.  A tick lost in a
+ * crash was therefore seen by no one, and the next tick covers its
+ * events.  (A server that commits everything without waiting gives up
+ * that guarantee for every transaction, with or without this.) */
 static void
 send_tick(struct target *t)
 {
 	t->wake = 0;
 	t->tick_at = now_ms() + interval_ms;
-	send_query(t, P_TICK, "SELECT pgq.ticker()", NULL);
+	send_query(t, P_TICK, "SELECT pg_catalog.set_config('synchronous_commit',"
+	    " 'off', true), pgq.ticker()", NULL);
 }
 
 static void

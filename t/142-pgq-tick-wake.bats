@@ -216,3 +216,38 @@ notified() {
 		teardown
 	done
 }
+
+@test "pgq.ticker: an event in flight during a tick is ticked at its commit on a ticker_max_lag 0 queue" {
+	db=${FLAVOURS%% *}
+	mkq "$db" qzero ticker_max_lag=0
+	mkq "$db" qdef
+	fifo="$BATS_TEST_TMPDIR/in"
+	mkfifo "$fifo"
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$db" <"$fifo" >"$BATS_TEST_TMPDIR/out" 2>&1 3>&- &
+	producer=$!
+	exec 4>"$fifo"
+	echo "BEGIN; SELECT pgq.insert_event('qzero', 't', 'in flight'); SELECT pgq.insert_event('qdef', 't', 'in flight');" >&4
+	wait_for grep -q . "$BATS_TEST_TMPDIR/out"
+	# the sequence moved: the queue ticks, without the event; the
+	# other one is made to
+	[ -n "$(sql "$db" "SELECT pgq.ticker('qzero')")" ]
+	z=$(last_tick "$db" qzero)
+	tick "$db" qdef
+	d=$(last_tick "$db" qdef)
+	echo "COMMIT;" >&4
+	exec 4>&-
+	wait "$producer"
+	# the sequence says nothing is new; the queue at max lag 0 looks
+	# at its tables and ticks
+	run sql "$db" "SELECT pgq.ticker('qzero')"
+	[ "$output" -gt "$z" ]
+	run drain "$db" qzero
+	[ "$output" = "in flight" ]
+	# and only once
+	run sql "$db" "SELECT pgq.ticker('qzero')"
+	[ -z "$output" ]
+	# the other queue waits for its next event or idle tick, as in PgQ
+	run sql "$db" "SELECT pgq.ticker('qdef')"
+	[ -z "$output" ]
+	[ "$(last_tick "$db" qdef)" = "$d" ]
+}
