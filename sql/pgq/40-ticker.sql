@@ -47,7 +47,7 @@ BEGIN
 	IF q.queue_ticker_paused THEN
 		RETURN NULL;
 	END IF;
-	SELECT tick_event_seq, tick_time, tick_snapshot INTO last_seq, last_time, last_snap
+	SELECT tick_event_seq, tick_time INTO last_seq, last_time
 	  FROM pgq.tick WHERE tick_queue = q.queue_id
 	 ORDER BY tick_id DESC LIMIT 1;
 	cur_seq := pgq._seq_last(q.queue_event_seq);
@@ -59,6 +59,9 @@ BEGIN
 		RETURN pgq._make_tick(q, nextval(q.queue_tick_seq), now(), cur_seq);
 	END IF;
 	IF q.queue_ticker_max_lag <= '0' AND cur_seq = last_seq THEN
+		SELECT tick_snapshot INTO last_snap
+		  FROM pgq.tick WHERE tick_queue = q.queue_id
+		 ORDER BY tick_id DESC LIMIT 1;
 		IF pgq._unticked_events(q.queue_data_pfx, last_snap) THEN
 			RETURN pgq._make_tick(q, nextval(q.queue_tick_seq), now(), cur_seq);
 		END IF;
