@@ -428,7 +428,9 @@ typedef struct QueueInfo {
 	Oid relid;		/* its oid; InvalidOid: use the planned INSERT */
 	SPIPlanPtr plan[2];	/* insert_event, insert_event_raw */
 	bool wake;		/* NOTIFY the ticker (see wake_ticker) */
-	SubTransactionId woke;	/* the (sub)transaction that last did */
+	SubTransactionId woke;	/* the (sub)transaction that last did; reset
+				 * with every read of the row (the ids start
+				 * again in each transaction) */
 } QueueInfo;
 
 static HTAB *queue_cache;
