@@ -27,6 +27,7 @@
 #include "catalog/pg_language.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
+#include "commands/async.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
@@ -581,6 +582,10 @@ typedef struct QueueInfo {
 	Oid seqid;
 	char *tbl;		/* the current event table, as named in the row */
 	Oid relid;		/* its oid; InvalidOid: use the planned INSERT */
+	bool wake;		/* NOTIFY the ticker (see wake_ticker) */
+	SubTransactionId woke;	/* the (sub)transaction that last did; reset
+				 * with every read of the row (the ids start
+				 * again in each transaction) */
 } QueueInfo;
 
 static HTAB *queue_cache;
@@ -688,7 +693,9 @@ read_queue(QueueInfo *qi, Datum queue, bool queue_null, ArrayType *pin,
 		 * DEFINER and the caller chooses search_path. */
 		queue_plan = prepare("SELECT queue_data_pfx,"
 		    " queue_cur_table, queue_event_seq,"
-		    " queue_disable_insert, queue_id, queue_per_tx_limit"
+		    " queue_disable_insert, queue_id, queue_per_tx_limit,"
+		    " queue_ticker_max_lag OPERATOR(pg_catalog.<=)"
+		    " '0'::pg_catalog.interval AND NOT queue_external_ticker"
 		    " FROM pgq.queue"
 		    " WHERE queue_name OPERATOR(pg_catalog.=) $1", 1, &t, true);
 	}
@@ -711,6 +718,8 @@ read_queue(QueueInfo *qi, Datum queue, bool queue_null, ArrayType *pin,
 	lim = SPI_getbinval(row, desc, 6, &isnull);
 	qi->has_limit = !isnull;
 	qi->limit = isnull ? 0 : DatumGetInt32(lim);
+	qi->wake = DatumGetBool(SPI_getbinval(row, desc, 7, &isnull));
+	qi->woke = InvalidSubTransactionId;
 	/* nextval(text) casts through regclass: the same name lookup */
 	qi->seqid = RangeVarGetRelid(makeRangeVarFromNameList(
 	    stringToQualifiedNameList(seq)), NoLock, false);
@@ -781,6 +790,24 @@ store_event(QueueInfo *qi, const EvRow *r, ArrayType *pin, Datum queue,
 	spi_insert(qi, r, pin, queue, queue_null);
 }
 
+/* A queue whose ticker_max_lag is 0 wakes pgq-tick --loop at the
+ * commit of a transaction that inserted into it, as the PL/pgSQL
+ * insert does (sql/pgq/30-insert.sql says why and what it costs).  The
+ * setting comes with the queue's row, read once a transaction; the
+ * notification is queued once per (sub)transaction: one that a rolled
+ * back savepoint took away is queued again by the next insert outside
+ * it, and the server sends equal notifications of a transaction once. */
+static void
+wake_ticker(QueueInfo *qi)
+{
+	SubTransactionId cur = GetCurrentSubTransactionId();
+
+	if (!qi->wake || qi->woke == cur)
+		return;
+	Async_Notify("pgq_ticker", "");
+	qi->woke = cur;
+}
+
 /* Event types that a cascade node acts on as its replication user:
  * EXECUTE runs SQL there, pgq.* moves its provider and watermarks,
  * londiste.* changes its set.  Only a superuser or a member of
@@ -848,6 +875,7 @@ insert_event(Datum queue, bool queue_null, EvRow *r, ArrayType *pin)
 		r->null[C_ID] = false;
 	}
 	store_event(qi, r, pin, queue, queue_null);
+	wake_ticker(qi);
 	if (fresh && qi != &tmp && qi->gen == queue_gen) {
 		/* the insert assigned the txid that the argument above needs */
 		qi->fxid = GetTopFullTransactionId();
