@@ -1494,20 +1494,25 @@ set_event(int i, const struct ev *ev)
 /* An EXECUTE event: the script runs once per node.  execute_start()
  * records it in londiste.applied_execute in this transaction and says
  * 201 when it ran here before (a batch delivered twice, or a node that
- * was moved), so it is skipped then.  The script runs inside a DO
+ * was moved), so it is skipped then; so is the script, though the
+ * file is recorded, when its attributes say it is not for this node
+ * (londiste.execute_local_sql).  The script runs inside a DO
  * block's EXECUTE: in the batch's transaction, where a COMMIT or
  * ROLLBACK in it is an error instead of ending the batch halfway; with
- * the database's search_path (ours is empty) and, as londiste 3 does,
- * session_replication_role local.  A session-level SET in the script
+ * PostgreSQL's default search_path, as the root's execute runs it (ours
+ * is empty, and so is the session's DEFAULT under the wrapper's
+ * PGOPTIONS) and, as londiste 3 does, session_replication_role local.  A session-level SET in the script
  * (a role, a search_path, the replication role) would outlive the
  * batch: RESET ALL and our settings again, at session level, end it. */
 static void
 execute_event(const struct ev *ev)
 {
 	const char *p[4] = { la.queue, ev->extra[0], ev->data, ev->extra[1] };
+	const char *arg[3] = { la.queue, ev->extra[1], ev->data };
 	PGresult *res = NULL;
 	char *lit, *body;
 	struct buf sql = {0};
+	int i;
 
 	if (ev->data == NULL || ev->extra[0] == NULL)
 		reject(NULL, "EXECUTE event without SQL or file name");
@@ -1519,13 +1524,25 @@ execute_event(const struct ev *ev)
 		return;
 	}
 	PQclear(res);
-	if ((lit = PQescapeLiteral(la.conn, ev->data, strlen(ev->data))) == NULL)
-		fail("quote EXECUTE script: %s", db_errmsg(la.conn));
-	buf_printf(&sql, "BEGIN SET LOCAL search_path TO DEFAULT;"
-	    " SET LOCAL session_replication_role = local; EXECUTE %s;"
+	/* londiste 3's EXECUTE attributes (ev_extra2) decide whether the
+	 * script is for this node and name its tables here: s is NULL
+	 * when it is not, and the file is recorded all the same. */
+	buf_printf(&sql, "DECLARE s text := londiste.execute_local_sql(");
+	for (i = 0; i < 3; i++) {
+		if (arg[i] == NULL) {
+			buf_printf(&sql, "NULL, ");
+			continue;
+		}
+		if ((lit = PQescapeLiteral(la.conn, arg[i], strlen(arg[i]))) == NULL)
+			fail("quote EXECUTE script: %s", db_errmsg(la.conn));
+		buf_printf(&sql, "%s%s", lit, i < 2 ? ", " : ");");
+		PQfreemem(lit);
+	}
+	buf_printf(&sql, " BEGIN SET LOCAL search_path = \"$user\", public;"
+	    " SET LOCAL session_replication_role = local;"
+	    " IF s IS NOT NULL THEN EXECUTE s; END IF;"
 	    " RESET ALL; SET session_replication_role = replica;"
-	    " PERFORM pg_catalog.set_config('search_path', '', false); END", lit);
-	PQfreemem(lit);
+	    " PERFORM pg_catalog.set_config('search_path', '', false); END");
 	if ((body = PQescapeLiteral(la.conn, sql.data, sql.len)) == NULL)
 		fail("quote EXECUTE script: %s", db_errmsg(la.conn));
 	buf_reset(&sql);

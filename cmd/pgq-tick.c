@@ -4,7 +4,15 @@
  * small state machine; one poll() loop drives them all, so a slow or
  * dead database only delays itself.  With --all-databases a "list"
  * target reads pg_database now and then and adds a target per database,
- * which first probes for the pgq schema. */
+ * which first probes for the pgq schema.
+ *
+ * The daemon also LISTENs on pgq_ticker, which inserts into a queue
+ * with ticker_max_lag 0 notify at commit (sql/pgq/30-insert.sql): it
+ * then ticks at once instead of at the next interval.  A notification
+ * says only "tick now"; pgq.ticker() decides which queues get a tick,
+ * so a NOTIFY from anyone else costs one call of it and never makes a
+ * tick the queues' settings do not call for.  Notifications that come
+ * while a step is running are folded into one tick after it. */
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -36,8 +44,8 @@ static const char usage_line[] =
 #define RETRY_REPEAT_MAX   1000
 
 enum kind { K_DB, K_FOUND, K_LIST };
-enum phase { P_IDLE, P_SETUP, P_PROBE, P_LIST, P_TICK, P_OPS, P_OP,
-             P_RETRY, P_VACLIST, P_VACUUM };
+enum phase { P_IDLE, P_SETUP, P_PROBE, P_LISTEN, P_LIST, P_TICK, P_OPS,
+             P_OP, P_RETRY, P_VACLIST, P_VACUUM };
 enum pgq { PGQ_UNKNOWN, PGQ_YES, PGQ_NO };
 
 struct op {
@@ -71,7 +79,20 @@ struct target {
 	char	  **vac;
 	size_t	    nvac, ivac;
 	int	    repeat;
+	int	    wake;	/* a producer's commit asked for a tick */
+	long long   wake_at;	/* no wake-up tick before (see WAKE_GAP_MS) */
 };
+
+/* The channel of the commit wake-up; the payload is empty (tick and
+ * finish notifications of a queue of that name carry one). */
+#define WAKE_CHANNEL "pgq_ticker"
+/* Wake-up ticks are this far apart at least (or --interval, if
+ * shorter): under a stream of commits a queue gets a tick every few
+ * milliseconds, not one per ticker round trip, which cost the
+ * producers a quarter of their rate on two cores (each tick is a
+ * transaction that wakes every consumer).  A single commit still
+ * waits for nothing. */
+#define WAKE_GAP_MS 5
 
 static struct target **targets;
 static size_t ntargets;
@@ -396,11 +417,27 @@ sqlstate(const PGresult *res)
 
 static void maint_end(struct target *t);
 
+/* A tick's commit does not wait for its WAL flush: the flush was half
+ * of a commit wake-up's way to the consumer.  Nothing acts on a tick
+ * before a later transaction flushes it: a consumer gets a batch from
+ * next_batch, whose commit (it records the batch as open) flushes the
+ * WAL up to its own commit record, so past the tick's, and the queue's
+ * notification only makes consumers ask next_batch.  A tick lost in a
+ * crash was therefore seen by no one, and the next tick covers its
+ * events.  (A server that commits everything without waiting gives up
+ * that guarantee for every transaction, with or without this.) */
 static void
 send_tick(struct target *t)
 {
-	t->tick_at = now_ms() + interval_ms;
-	send_query(t, P_TICK, "SELECT pgq.ticker()", NULL);
+	long long now = now_ms();
+
+	if (t->wake)
+		t->wake_at = now + (interval_ms < WAKE_GAP_MS ? interval_ms
+		    : WAKE_GAP_MS);
+	t->wake = 0;
+	t->tick_at = now + interval_ms;
+	send_query(t, P_TICK, "SELECT pg_catalog.set_config('synchronous_commit',"
+	    " 'off', true), pgq.ticker()", NULL);
 }
 
 static void
@@ -567,7 +604,8 @@ take_list(struct target *lt, const PGresult *res)
 	}
 }
 
-/* Set up (and probed): ready to tick. */
+/* Set up (and probed): ready to tick.  The daemon LISTENs first, so
+ * that its first tick covers every commit it was not told of. */
 static void
 ready(struct target *t)
 {
@@ -575,7 +613,17 @@ ready(struct target *t)
 	if (!loop_mode)
 		send_tick(t);
 	else
-		t->tick_at = now_ms();
+		send_query(t, P_LISTEN, "LISTEN " WAKE_CHANNEL, NULL);
+}
+
+static void
+on_listen(struct target *t, PGresult *res, int ok)
+{
+	/* Without it (a standby refuses LISTEN) the interval still ticks. */
+	if (!ok)
+		sql_error(t, "listen", res);
+	t->phase = P_IDLE;
+	t->tick_at = now_ms();
 }
 
 static void
@@ -759,6 +807,7 @@ on_result(struct target *t, PGresult *res)
 	switch (t->phase) {
 	case P_SETUP:	on_setup(t, res, ok);	break;
 	case P_PROBE:	on_probe(t, res, ok);	break;
+	case P_LISTEN:	on_listen(t, res, ok);	break;
 	case P_LIST:	on_list(t, res, ok);	break;
 	case P_TICK:	on_tick(t, res, ok);	break;
 	case P_OPS:	on_ops(t, res, ok);	break;
@@ -767,6 +816,18 @@ on_result(struct target *t, PGresult *res)
 	case P_VACLIST:	on_vaclist(t, res, ok);	break;
 	case P_VACUUM:	on_vacuum(t, res, ok);	break;
 	case P_IDLE:	break;
+	}
+}
+
+static void
+take_notifies(struct target *t)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(t->conn)) != NULL) {
+		if (n->extra == NULL || n->extra[0] == '\0')
+			t->wake = 1;
+		PQfreemem(n);
 	}
 }
 
@@ -792,11 +853,8 @@ on_io(struct target *t, short revents)
 		return;
 	}
 	if (!t->busy) {
-		/* Idle: only a closing server (or a stray notification). */
-		PGnotify *n;
-
-		while ((n = PQnotifies(t->conn)) != NULL)
-			PQfreemem(n);
+		/* Idle: a wake-up, or a closing server. */
+		take_notifies(t);
 		if (PQstatus(t->conn) != CONNECTION_OK)
 			target_fail(t, EXIT_RETRY, "lost connection: %s",
 			    db_errmsg(t->conn));
@@ -822,6 +880,9 @@ on_io(struct target *t, short revents)
 			t->res = r;
 		}
 	}
+	/* Those that came with the results: a tick after this step. */
+	if (t->conn != NULL)
+		take_notifies(t);
 }
 
 /* Start whatever is due on an idle target. */
@@ -839,7 +900,7 @@ kick(struct target *t, long long now)
 	}
 	if (!loop_mode || t->phase != P_IDLE)
 		return;
-	if (now >= t->tick_at)
+	if (now >= t->tick_at || (t->wake && now >= t->wake_at))
 		send_tick(t);
 	else if (now >= t->maint_at)
 		start_maint(t);
@@ -859,9 +920,11 @@ due_in(const struct target *t, long long now)
 		if (t->kind == K_FOUND && t->pgq == PGQ_NO)
 			return -1;
 		at = t->connect_at;
-	} else if (loop_mode && t->phase == P_IDLE)
+	} else if (loop_mode && t->phase == P_IDLE) {
 		at = t->tick_at < t->maint_at ? t->tick_at : t->maint_at;
-	else
+		if (t->wake && t->wake_at < at)
+			at = t->wake_at;
+	} else
 		return -1;
 	return at > now ? at - now : 0;
 }

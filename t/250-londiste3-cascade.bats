@@ -1,27 +1,15 @@
 #!/usr/bin/env bats
 # londiste(1) with a [londiste3] config: Londiste 3 cascade nodes set up
-# and administered through pgq_node, and the worker that runs them.
-# Every node is a database of this file's cluster (t/251 spreads them
-# over clusters).
+# and administered through pgq_node, the root's worker, and the table
+# verbs on the root.
+# Every node is a database of this file's cluster (t/260 spreads a
+# cascade over clusters).  t/250 to t/253 are one family split in files
+# that run at once: the helpers they share are in t/25x-cascade.bash.
 
 load helper
 load 25x-cascade
 
-teardown() {
-	local n
-	for n in r1 b1 l1 l2; do
-		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
-	done
-	return 0
-}
-
-# The pipeline of a branch or leaf needs londiste-apply's node mode.
-need_node_mode() {
-	londiste-apply --help | grep -q -- '--node' ||
-		skip "londiste-apply has no --node (node mode) in this build"
-}
-
-ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
+teardown() { cascade_workers_stop; }
 
 @test "londiste3: job_name defaults to the config file's name; %(config_name)s and %(config_dir)s as in Skytools 3" {
 	new_db c9 none
@@ -270,7 +258,7 @@ ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 
 @test "londiste3: verbs not done yet say so with exit 2" {
 	cascade_tree r1 b1 l1
-	for v in check rename-node; do
+	for v in rename-node; do
 		run --separate-stderr londiste "$(ini b1)" $v
 		[ "$status" -eq 2 ]
 		[[ "$stderr" == *"$v: not implemented"* ]]
@@ -290,7 +278,7 @@ ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 	# one unknown table: nothing is added
 	run --separate-stderr londiste "$(ini r1)" add-table t1 nosuch
 	[ "$status" -eq 2 ]
-	[ -z "$(londiste "$(ini r1)" tables)" ]
+	no_output londiste "$(ini r1)" tables
 	run --separate-stderr londiste "$(ini r1)" add-table t1 --bogus
 	[ "$status" -eq 2 ]
 	londiste "$(ini r1)" add-table t1 t2
@@ -324,209 +312,6 @@ ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"does not know table public.t1 yet"* ]]
 	[ "$(sql b1 "SELECT to_regclass('public.t1') IS NULL")" = t ]
-}
-
-# all_equal TABLE NODE...: the same rows on every node.
-all_equal() {
-	local t=$1 n ref
-	shift
-	ref=$(dump_rows r1 "$t")
-	for n; do
-		[ "$(dump_rows "$n" "$t")" = "$ref" ] || return 1
-	done
-}
-dump_rows() { psql -XAtq -d "$1" -c "COPY (SELECT * FROM $2 ORDER BY 1) TO STDOUT"; }
-rows_are() { [ "$(sql "$1" "SELECT count(*) || ' ' || sum(id) FROM t1")" = "$2" ]; }
-
-@test "londiste3: root -> branch -> two leaves: tables added on the root while the cascade runs reach every node, equal" {
-	need_node_mode
-	cascade_tree r1 b1 l1 l2
-	for n in r1 b1 l1 l2; do worker_start $n; done
-	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
-	sql r1 "INSERT INTO t1 SELECT g, 'before' FROM generate_series(1, 500) g"
-	londiste "$(ini r1)" add-table t1
-	sql r1 "INSERT INTO t1 SELECT g, 'after' FROM generate_series(501, 1000) g"
-	in_set() { londiste "$(ini $1)" add-table t1 --create 2>/dev/null; }
-	wait_for in_set b1
-	wait_for in_set l1
-	# --create-full: the definition with its indexes
-	sql r1 "CREATE INDEX t1_v ON t1 (v)"
-	wait_for in_set l2
-	sql r1 "UPDATE t1 SET v = 'upd' WHERE id % 7 = 0; DELETE FROM t1 WHERE id % 11 = 0"
-	for n in b1 l1 l2; do
-		londiste "$(ini $n)" wait-sync
-	done
-	sql r1 "INSERT INTO t1 VALUES (5000, 'last')"
-	for n in b1 l1 l2; do
-		wait_for caught_up $n r1
-	done
-	wait_for all_equal t1 b1 l1 l2
-	[ "$(sql l1 "SELECT v FROM t1 WHERE id = 5000")" = last ]
-	# compare on every node against its provider
-	for n in b1 l1 l2; do
-		londiste "$(ini $n)" compare
-	done
-	# (a leaf's table takes changes only from replay: its trigger denies
-	# others)
-	run sql l2 "UPDATE t1 SET v = 'drift' WHERE id = 3"
-	[ "$status" -ne 0 ]
-	sql l2 "SET session_replication_role = replica; UPDATE t1 SET v = 'drift' WHERE id = 3"
-	run --separate-stderr londiste "$(ini l2)" compare
-	[ "$status" -eq 1 ]
-	# the node map reached every node through the queue
-	[ "$(londiste "$(ini l1)" members | cut -f1 | tr '\n' ' ')" = "b1 l1 l2 r1 " ]
-	run --separate-stderr londiste "$(ini l2)" status
-	[[ "$output" == *"Tables: 1/1 ok"* ]]
-}
-
-@test "londiste3: a worker's failure shows in status on every node, and goes with the next applied batch" {
-	need_node_mode
-	cascade_tree r1 b1
-	for n in r1 b1; do worker_start $n; done
-	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
-	londiste "$(ini r1)" add-table t1
-	sql b1 "CREATE TABLE t1 (id int PRIMARY KEY, v text CHECK (v <> 'bad'))"
-	wait_for londiste "$(ini b1)" add-table t1
-	londiste "$(ini b1)" wait-sync
-	sql r1 "INSERT INTO t1 VALUES (1, 'bad')"
-	wait_for has_error b1
-	for n in r1 b1; do
-		run --separate-stderr londiste "$(ini $n)" status
-		[[ "$output" == *"Error: "*"t1_v_check"* ]] || { echo "$output" >&2; false; }
-	done
-	sql b1 "ALTER TABLE t1 DROP CONSTRAINT t1_v_check"
-	wait_for no_error b1
-	wait_for all_equal t1 r1 b1
-}
-
-# running_tree_t1: r1 -> b1 -> l1 with their workers, t1 in the set and
-# added on every node.
-running_tree_t1() {
-	cascade_tree r1 b1 l1
-	for n in r1 b1 l1; do worker_start $n; done
-	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
-	londiste "$(ini r1)" add-table t1
-	for n in b1 l1; do
-		wait_for londiste "$(ini $n)" add-table t1 --create
-	done
-}
-
-has_error() { [ -n "$(sql "$1" "SELECT cur_error FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" ]; }
-no_error() { [ "$(sql "$1" "SELECT count(*) FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" = 0 ]; }
-
-@test "londiste3: change-provider moves a leaf to the root, and back; nothing lost or twice" {
-	need_node_mode
-	running_tree_t1
-	sql r1 "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 100) g"
-	londiste "$(ini l1)" change-provider --provider=r1
-	[ "$(sql l1 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = r1 ]
-	[ "$(sql b1 "SELECT count(*) FROM pgq_node.get_subscriber_info('q') WHERE node_name = 'l1'")" = 0 ]
-	sql r1 "INSERT INTO t1 SELECT g, 'b' FROM generate_series(101, 200) g"
-	londiste "$(ini l1)" change-provider --provider=b1
-	sql r1 "INSERT INTO t1 SELECT g, 'c' FROM generate_series(201, 300) g"
-	wait_for caught_up l1 r1
-	wait_for all_equal t1 b1 l1
-	[ "$(sql l1 "SELECT count(*) FROM t1")" = 300 ]
-}
-
-@test "londiste3: a worker killed mid-run (-k, SIGKILL of the branch's stages) loses and duplicates nothing" {
-	need_node_mode
-	running_tree_t1
-	for n in b1 l1; do londiste "$(ini $n)" wait-sync; done
-	for round in 1 2 3; do
-		sql r1 "INSERT INTO t1 SELECT g, 'r$round' FROM generate_series($round * 1000, $round * 1000 + 499) g"
-		londiste "$(ini b1)" -k
-		sql r1 "INSERT INTO t1 SELECT g, 'r$round' FROM generate_series($round * 1000 + 500, $round * 1000 + 999) g"
-		worker_start b1
-	done
-	sql r1 "INSERT INTO t1 VALUES (1, 'end')"
-	for n in b1 l1; do
-		wait_for caught_up $n r1
-	done
-	wait_for all_equal t1 b1 l1
-	[ "$(sql l1 "SELECT count(*) FROM t1")" = 3001 ]
-	# the branch's queue holds each event once
-	pfx=$(sql b1 "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'")
-	[ "$(sql b1 "SELECT count(*) - count(DISTINCT ev_id) FROM $pfx")" = 0 ]
-}
-
-@test "londiste3: switchover to the branch and back under a steady writer: nothing lost, nothing twice" {
-	need_node_mode
-	cascade_tree r1 b1 l1
-	for n in r1 b1 l1; do worker_start $n; done
-	for n in r1 b1 l1; do sql $n "CREATE TABLE t1 (id int PRIMARY KEY, v text)"; done
-	londiste "$(ini r1)" add-table t1
-	for n in b1 l1; do
-		wait_for londiste "$(ini $n)" add-table t1 --expect-sync
-	done
-	writer r1 b1 &
-	wpid=$!
-	wait_for test -s "$BATS_TEST_TMPDIR/writer-last"
-	londiste "$(ini b1)" switchover
-	[ "$(sql b1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
-	[ "$(sql r1 "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "branch b1" ]
-	n0=$(cat "$BATS_TEST_TMPDIR/writer-last")
-	more() { [ "$(cat "$BATS_TEST_TMPDIR/writer-last")" -gt "$((n0 + 20))" ]; }
-	wait_for more
-	londiste "$(ini r1)" switchover
-	[ "$(sql r1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
-	n0=$(cat "$BATS_TEST_TMPDIR/writer-last")
-	wait_for more
-	touch "$BATS_TEST_TMPDIR/stop-writer"
-	wait "$wpid"
-	last=$(cat "$BATS_TEST_TMPDIR/writer-last")
-	sql r1 "INSERT INTO t1 VALUES (-1, 'end')"
-	# events come in order: once the last row is there, all are
-	has_end() { [ "$(sql "$1" "SELECT count(*) FROM t1 WHERE id = -1")" = 1 ]; }
-	for n in b1 l1; do
-		wait_for has_end $n
-	done
-	for n in r1 b1 l1; do
-		got=$(sql $n "SELECT count(*) || ' ' || count(DISTINCT id) || ' ' || max(id) FROM t1 WHERE id > 0")
-		[ "$got" = "$last $last $last" ] || { echo "$n: $got, want $last" >&2; tail -n 30 "$BATS_TEST_TMPDIR/$n.log" >&2; sql $n "SELECT * FROM pgq_node.local_state" >&2; sql r1 "SELECT * FROM pgq.get_consumer_info()" >&2; false; }
-	done
-	all_equal t1 b1 l1
-}
-
-@test "londiste3: takeover --dead-root: the branch becomes the root, the leaves follow, writes go on" {
-	need_node_mode
-	second_cluster rootc 5433
-	new_db b1 none; new_db l1 none; new_db l2 none
-	psql -XAtq -p 5433 -d postgres -c "CREATE DATABASE r1" >/dev/null
-	rloc="host=$TEST_DIR port=5433 dbname=r1"
-	cascade_ini r1 "db=$rloc" "public_node_location=$rloc"
-	for n in b1 l1 l2; do cascade_ini $n; done
-	londiste "$(ini r1)" create-root r1
-	londiste "$(ini b1)" create-branch b1 --provider="$rloc"
-	londiste "$(ini l1)" create-leaf l1 --provider="$(loc b1)"
-	# l2 reads from the root itself: it must move below the new root
-	londiste "$(ini l2)" create-leaf l2 --provider="$rloc"
-	for n in r1 b1 l1 l2; do worker_start $n; done
-	psql -XAtq -p 5433 -d r1 -c "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
-	for n in b1 l1 l2; do sql $n "CREATE TABLE t1 (id int PRIMARY KEY, v text)"; done
-	londiste "$(ini r1)" add-table t1
-	for n in b1 l1 l2; do
-		wait_for londiste "$(ini $n)" add-table t1 --expect-sync
-	done
-	psql -XAtq -p 5433 -d r1 -c "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 100) g"
-	for n in b1 l2; do
-		wait_for rows_are $n "100 5050"
-	done
-	worker_stop r1
-	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/rootc" -m immediate -w stop >/dev/null
-	run --separate-stderr londiste "$(ini b1)" takeover r1 --dead-root
-	[ "$status" -eq 0 ]
-	[[ "$output" == *"takeover	b1	from	r1	last_tick	"* ]]
-	[ "$(sql b1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
-	[ "$(sql l2 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = b1 ]
-	[ "$(sql b1 "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'r1'")" = t ]
-	# the dead root's position is kept (resurrect's gravestone)
-	[ "$(sql b1 "SELECT count(*) FROM pgq.get_consumer_info('q', 'r1.gravestone')")" = 1 ]
-	sql b1 "INSERT INTO t1 SELECT g, 'b' FROM generate_series(101, 200) g"
-	for n in l1 l2; do
-		wait_for caught_up $n b1
-		wait_for rows_are $n "200 20100"
-	done
 }
 
 @test "londiste3: the original londiste command reads our nodes (status, tables)" {

@@ -1,5 +1,7 @@
 # t/25x-cascade.bash: helpers for the Londiste 3 cascade tests
-# (t/25N-londiste3-*.bats): [londiste3] configs and nodes.
+# (t/25N-londiste3-*.bats, t/260, t/270, t/785): [londiste3] configs and
+# nodes.  A file may define a helper of the same name after loading
+# this one: its own wins.
 
 # cascade_ini NODE [KEY=VALUE...]: $BATS_TEST_TMPDIR/NODE.ini for a node
 # in database NODE of this file's cluster, queue q, job NODE_w.
@@ -25,6 +27,15 @@ cascade_ini() {
 
 loc() { printf 'host=%s dbname=%s' "$TEST_DIR" "$1"; }
 
+# ini NODE: the node's config file.
+ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
+
+# The pipeline of a branch or leaf needs londiste-apply's node mode.
+need_node_mode() {
+	londiste-apply --help | grep -q -- '--node' ||
+		skip "londiste-apply has no --node (node mode) in this build"
+}
+
 # cascade_tree ROOT BRANCH LEAF...: fresh databases, nodes created.
 cascade_tree() {
 	local root=$1 branch=$2 n
@@ -48,6 +59,16 @@ worker_start() {
 
 worker_stop() {
 	londiste "$BATS_TEST_TMPDIR/$1.ini" -s 2>/dev/null || :
+}
+
+# cascade_workers_stop: the workers of nodes r1, b1, l1 and l2 that have
+# a config (a test's teardown).
+cascade_workers_stop() {
+	local n
+	for n in r1 b1 l1 l2; do
+		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
+	done
+	return 0
 }
 
 # node_tick DB: the last tick the node's worker applied.
@@ -92,3 +113,34 @@ writer() {
 			mv "$BATS_TEST_TMPDIR/writer-last.tmp" "$BATS_TEST_TMPDIR/writer-last"
 	done
 }
+
+# running_tree_t1: r1 -> b1 -> l1 with their workers, t1 in the set and
+# added on every node.
+running_tree_t1() {
+	local n
+	cascade_tree r1 b1 l1 || return 1
+	for n in r1 b1 l1; do worker_start $n || return 1; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)" &&
+		londiste "$(ini r1)" add-table t1 || return 1
+	for n in b1 l1; do
+		wait_for londiste "$(ini $n)" add-table t1 --create || return 1
+	done
+}
+
+# all_equal TABLE NODE...: the same rows on every node as on r1.
+all_equal() {
+	local t=$1 n ref
+	shift
+	ref=$(dump_rows r1 "$t")
+	for n; do
+		[ "$(dump_rows "$n" "$t")" = "$ref" ] || return 1
+	done
+}
+dump_rows() { psql -XAtq -d "$1" -c "COPY (SELECT * FROM $2 ORDER BY 1) TO STDOUT"; }
+
+# rows_are NODE "COUNT SUM": t1's row count and sum of ids on NODE.
+rows_are() { [ "$(sql "$1" "SELECT count(*) || ' ' || sum(id) FROM t1")" = "$2" ]; }
+
+# has_error / no_error NODE: the node's worker reports an error, or none.
+has_error() { [ -n "$(sql "$1" "SELECT cur_error FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" ]; }
+no_error() { [ "$(sql "$1" "SELECT count(*) FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" = 0 ]; }

@@ -11,6 +11,20 @@
 -- ends with the transaction and a rolled-back savepoint takes its
 -- events back out of it.
 
+-- A queue whose ticker_max_lag is 0 asks for a tick as soon as it has
+-- an event: its inserts NOTIFY the channel pgq_ticker, on which
+-- pgq-tick --loop waits, so the tick follows the producer's commit
+-- instead of the next ticker interval.  pg_notify sends one
+-- notification per transaction however many events it inserts (equal
+-- notifications of a transaction are sent once), at commit and never
+-- for a rolled-back transaction or savepoint.  The payload is empty:
+-- any login may LISTEN, and the ticker trusts nothing a NOTIFY says (it
+-- runs pgq.ticker(), which ticks only what its settings call for).
+-- Queues at the defaults send nothing: the notification makes every
+-- committing transaction that sends one wait for the others (the
+-- server queues notifications in commit order).  A queue with an
+-- external ticker has no use for it.
+
 -- The C fast path's trigger on pgq.queue (90-c-fastpath.sql) goes with
 -- it: a re-install that falls back to PL/pgSQL must not leave a trigger
 -- whose library may no longer load.
@@ -61,14 +75,16 @@ DECLARE
 	disabled boolean;
 	qid integer;
 	lim integer;
+	wake boolean;
 	id bigint;
 BEGIN
 	IF $2 = 'EXECUTE' OR $2 LIKE 'pgq.%' OR $2 LIKE 'londiste.%' THEN
 		PERFORM pgq._check_event_type($2);
 	END IF;
 	SELECT q.queue_data_pfx || '_' || q.queue_cur_table, q.queue_event_seq, q.queue_disable_insert,
-	       q.queue_id, q.queue_per_tx_limit
-	  INTO tbl, seq, disabled, qid, lim
+	       q.queue_id, q.queue_per_tx_limit,
+	       q.queue_ticker_max_lag <= '0' AND NOT q.queue_external_ticker
+	  INTO tbl, seq, disabled, qid, lim, wake
 	  FROM pgq.queue q WHERE q.queue_name = $1;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'No such event queue: %', $1 USING ERRCODE = 'P0002';
@@ -84,6 +100,9 @@ BEGIN
 		|| ' (ev_id, ev_type, ev_data, ev_extra1, ev_extra2, ev_extra3, ev_extra4)'
 		|| ' VALUES ($1, $2, $3, $4, $5, $6, $7)'
 		USING id, $2, $3, $4, $5, $6, $7;
+	IF wake THEN
+		PERFORM pg_notify('pgq_ticker', '');
+	END IF;
 	RETURN id;
 END
 $$;
@@ -97,14 +116,16 @@ DECLARE
 	disabled boolean;
 	qid integer;
 	lim integer;
+	wake boolean;
 	id bigint;
 BEGIN
 	IF $2 = 'EXECUTE' OR $2 LIKE 'pgq.%' OR $2 LIKE 'londiste.%' THEN
 		PERFORM pgq._check_event_type($2);
 	END IF;
 	SELECT q.queue_data_pfx || '_' || q.queue_cur_table, q.queue_event_seq, q.queue_disable_insert,
-	       q.queue_id, q.queue_per_tx_limit
-	  INTO tbl, seq, disabled, qid, lim
+	       q.queue_id, q.queue_per_tx_limit,
+	       q.queue_ticker_max_lag <= '0' AND NOT q.queue_external_ticker
+	  INTO tbl, seq, disabled, qid, lim, wake
 	  FROM pgq.queue q WHERE q.queue_name = $1;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'No such event queue: %', $1 USING ERRCODE = 'P0002';
@@ -118,6 +139,9 @@ BEGIN
 	id := nextval(seq);
 	EXECUTE 'INSERT INTO ' || tbl || ' (ev_id, ev_type, ev_data) VALUES ($1, $2, $3)'
 		USING id, $2, $3;
+	IF wake THEN
+		PERFORM pg_notify('pgq_ticker', '');
+	END IF;
 	RETURN id;
 END
 $$;
@@ -138,7 +162,8 @@ BEGIN
 		PERFORM pgq._check_event_type($6);
 	END IF;
 	SELECT x.queue_data_pfx || '_' || x.queue_cur_table AS tbl, x.queue_disable_insert AS disabled,
-	       x.queue_event_seq AS seq
+	       x.queue_event_seq AS seq,
+	       x.queue_ticker_max_lag <= '0' AND NOT x.queue_external_ticker AS wake
 	  INTO q FROM pgq.queue x WHERE x.queue_name = $1;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'No such event queue: %', $1 USING ERRCODE = 'P0002';
@@ -152,6 +177,9 @@ BEGIN
 		|| ' ev_extra1, ev_extra2, ev_extra3, ev_extra4)'
 		|| ' VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)'
 		USING id, coalesce($3, now()), $4, $5, $6, $7, $8, $9, $10, $11;
+	IF q.wake THEN
+		PERFORM pg_notify('pgq_ticker', '');
+	END IF;
 	RETURN id;
 END
 $$;

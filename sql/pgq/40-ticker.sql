@@ -3,8 +3,32 @@
 -- previous one's.  Every new tick is announced with
 -- NOTIFY <queue name>, 'tick <tick_id>'.
 
+-- Whether the event tables under i_pfx hold committed events that the
+-- snapshot i_snap does not see: events of transactions that were
+-- running when it was taken or began after it (found through the
+-- ev_txid index of each table).
+CREATE OR REPLACE FUNCTION pgq._unticked_events(i_pfx text, i_snap txid_snapshot)
+RETURNS boolean LANGUAGE plpgsql
+SET search_path = pg_catalog, pgq, pg_temp AS $$
+DECLARE
+	res boolean;
+BEGIN
+	EXECUTE 'SELECT EXISTS (SELECT 1 FROM ' || i_pfx
+		|| ' WHERE ev_txid >= $1 OR ev_txid = ANY ($2))'
+		INTO res USING txid_snapshot_xmax(i_snap), ARRAY(SELECT txid_snapshot_xip(i_snap));
+	RETURN res;
+END
+$$;
+
 -- Tick when enough events (ticker_max_count), when events are waiting
 -- longer than ticker_max_lag, or when idle for ticker_idle_period.
+-- Events are counted by the event sequence, which an insert moves
+-- before it commits: a tick made between the two records the sequence
+-- but not the event, and the sequence says nothing is new when the
+-- event commits.  A queue at ticker_max_lag 0 asked for its events at
+-- once (its producers wake the ticker at their commit), so for it the
+-- event tables are asked, through their ev_txid index; other queues
+-- get the event with the next one or the idle tick, as in PgQ.
 CREATE OR REPLACE FUNCTION pgq._tick_if_needed(i_queue_name text)
 RETURNS bigint LANGUAGE plpgsql
 SET search_path = pg_catalog, pgq, pg_temp AS $$
@@ -12,6 +36,7 @@ DECLARE
 	q pgq.queue;
 	last_seq bigint;
 	last_time timestamptz;
+	last_snap txid_snapshot;
 	cur_seq bigint;
 BEGIN
 	q := pgq._lock_queue(i_queue_name);
@@ -32,6 +57,14 @@ BEGIN
 	   OR now() - last_time >= q.queue_ticker_idle_period
 	THEN
 		RETURN pgq._make_tick(q, nextval(q.queue_tick_seq), now(), cur_seq);
+	END IF;
+	IF q.queue_ticker_max_lag <= '0' AND cur_seq = last_seq THEN
+		SELECT tick_snapshot INTO last_snap
+		  FROM pgq.tick WHERE tick_queue = q.queue_id
+		 ORDER BY tick_id DESC LIMIT 1;
+		IF pgq._unticked_events(q.queue_data_pfx, last_snap) THEN
+			RETURN pgq._make_tick(q, nextval(q.queue_tick_seq), now(), cur_seq);
+		END IF;
 	END IF;
 	RETURN NULL;
 END

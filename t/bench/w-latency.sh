@@ -13,6 +13,9 @@
 # low-latency setting: the ticker every 10 ms (pgq-tick --interval 10;
 # pgqd ticker_period = 0.01), queue ticker_max_lag 0 (tick as soon as
 # there is an event), and for the Python consumer loop_delay 0.01.
+# With our PgQ a queue at ticker_max_lag 0 also wakes pgq-tick at each
+# producer's commit (NOTIFY pgq_ticker), so the 10 ms no longer add to
+# our latency; Debian's PgQ and pgqd have no such wake-up.
 # After the producer stops, each side has the same time to see the last
 # events (8 s by default, 3 s at the low-latency setting) and stops
 # waiting as soon as it has seen them all; events not seen by then are

@@ -1,0 +1,90 @@
+#!/usr/bin/env bats
+# londiste(1) with a [londiste3] config: switchover under a steady
+# writer, and takeover of a dead root.
+# Every node is a database of this file's cluster, but for the dead
+# root of the takeover, which has a cluster of its own.  t/250 to t/253 are one family split in files
+# that run at once: the helpers they share are in t/25x-cascade.bash.
+
+load helper
+load 25x-cascade
+
+teardown() { cascade_workers_stop; }
+
+@test "londiste3: switchover to the branch and back under a steady writer: nothing lost, nothing twice" {
+	need_node_mode
+	cascade_tree r1 b1 l1
+	for n in r1 b1 l1; do worker_start $n; done
+	for n in r1 b1 l1; do sql $n "CREATE TABLE t1 (id int PRIMARY KEY, v text)"; done
+	londiste "$(ini r1)" add-table t1
+	for n in b1 l1; do
+		wait_for londiste "$(ini $n)" add-table t1 --expect-sync
+	done
+	writer r1 b1 &
+	wpid=$!
+	wait_for test -s "$BATS_TEST_TMPDIR/writer-last"
+	londiste "$(ini b1)" switchover
+	[ "$(sql b1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	[ "$(sql r1 "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "branch b1" ]
+	n0=$(cat "$BATS_TEST_TMPDIR/writer-last")
+	more() { [ "$(cat "$BATS_TEST_TMPDIR/writer-last")" -gt "$((n0 + 20))" ]; }
+	wait_for more
+	londiste "$(ini r1)" switchover
+	[ "$(sql r1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	n0=$(cat "$BATS_TEST_TMPDIR/writer-last")
+	wait_for more
+	touch "$BATS_TEST_TMPDIR/stop-writer"
+	wait "$wpid"
+	last=$(cat "$BATS_TEST_TMPDIR/writer-last")
+	sql r1 "INSERT INTO t1 VALUES (-1, 'end')"
+	# events come in order: once the last row is there, all are
+	has_end() { [ "$(sql "$1" "SELECT count(*) FROM t1 WHERE id = -1")" = 1 ]; }
+	for n in b1 l1; do
+		wait_for has_end $n
+	done
+	for n in r1 b1 l1; do
+		got=$(sql $n "SELECT count(*) || ' ' || count(DISTINCT id) || ' ' || max(id) FROM t1 WHERE id > 0")
+		[ "$got" = "$last $last $last" ] || { echo "$n: $got, want $last" >&2; tail -n 30 "$BATS_TEST_TMPDIR/$n.log" >&2; sql $n "SELECT * FROM pgq_node.local_state" >&2; sql r1 "SELECT * FROM pgq.get_consumer_info()" >&2; false; }
+	done
+	all_equal t1 b1 l1
+}
+
+@test "londiste3: takeover --dead-root: the branch becomes the root, the leaves follow, writes go on" {
+	need_node_mode
+	second_cluster rootc 5433
+	new_db b1 none; new_db l1 none; new_db l2 none
+	psql -XAtq -p 5433 -d postgres -c "CREATE DATABASE r1" >/dev/null
+	rloc="host=$TEST_DIR port=5433 dbname=r1"
+	cascade_ini r1 "db=$rloc" "public_node_location=$rloc"
+	for n in b1 l1 l2; do cascade_ini $n; done
+	londiste "$(ini r1)" create-root r1
+	londiste "$(ini b1)" create-branch b1 --provider="$rloc"
+	londiste "$(ini l1)" create-leaf l1 --provider="$(loc b1)"
+	# l2 reads from the root itself: it must move below the new root
+	londiste "$(ini l2)" create-leaf l2 --provider="$rloc"
+	for n in r1 b1 l1 l2; do worker_start $n; done
+	psql -XAtq -p 5433 -d r1 -c "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+	for n in b1 l1 l2; do sql $n "CREATE TABLE t1 (id int PRIMARY KEY, v text)"; done
+	londiste "$(ini r1)" add-table t1
+	for n in b1 l1 l2; do
+		wait_for londiste "$(ini $n)" add-table t1 --expect-sync
+	done
+	psql -XAtq -p 5433 -d r1 -c "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 100) g"
+	for n in b1 l2; do
+		wait_for rows_are $n "100 5050"
+	done
+	worker_stop r1
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/rootc" -m immediate -w stop >/dev/null
+	run --separate-stderr londiste "$(ini b1)" takeover r1 --dead-root
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"takeover	b1	from	r1	last_tick	"* ]]
+	[ "$(sql b1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	[ "$(sql l2 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = b1 ]
+	[ "$(sql b1 "SELECT dead FROM pgq_node.get_queue_locations('q') WHERE node_name = 'r1'")" = t ]
+	# the dead root's position is kept (resurrect's gravestone)
+	[ "$(sql b1 "SELECT count(*) FROM pgq.get_consumer_info('q', 'r1.gravestone')")" = 1 ]
+	sql b1 "INSERT INTO t1 SELECT g, 'b' FROM generate_series(101, 200) g"
+	for n in l1 l2; do
+		wait_for caught_up $n b1
+		wait_for rows_are $n "200 20100"
+	done
+}
