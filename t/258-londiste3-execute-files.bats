@@ -23,9 +23,9 @@ exec_pair() {
 	local f=$BATS_TEST_TMPDIR/big.sql
 	{
 		echo "CREATE TABLE big1 (id int PRIMARY KEY, v text);"
-		awk 'BEGIN { for (i = 1; i <= 12000; i++) {
+		awk 'BEGIN { for (i = 1; i <= 14000; i++) {
 			printf "-- comment %05d: some words to make the file big, more than an argument may be\n", i
-			if (i % 1500 == 0) printf "ALTER TABLE big1 ADD COLUMN c%d int;\n", i } }'
+			if (i % 1750 == 0) printf "ALTER TABLE big1 ADD COLUMN c%d int;\n", i } }'
 		echo "INSERT INTO big1 (id, v) VALUES (1, 'end');"
 		printf '\n\n'
 	} >"$f"
@@ -33,7 +33,7 @@ exec_pair() {
 	run --separate-stderr londiste "$(ini r1)" execute "$f"
 	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
 	[[ "$stderr" == *"executed big.sql"* ]]
-	[ "$(sql r1 "SELECT count(*) FROM pg_attribute WHERE attrelid = 'big1'::regclass AND attname LIKE 'c%'")" = 8 ]
+	[ "$(sql r1 "SELECT count(*) FROM pg_attribute WHERE attrelid = 'big1'::regclass AND attnum > 0 AND attname LIKE 'c%'")" = 8 ]
 	# the text as the file holds it, trailing newlines too
 	[ "$(exec_md5 r1 big.sql)" = "$(md5sum <"$f" | cut -d' ' -f1)" ]
 	wait_for recorded b1 big.sql || { tail -n 20 "$BATS_TEST_TMPDIR/b1.log" >&2; false; }
