@@ -144,14 +144,7 @@ replay_start() {
 replay_stop() {
 	eval "_rp=\${REPLAY_$1:-}"
 	[ -n "$_rp" ] || return 0
-	kill -TERM "-$_rp" 2>/dev/null
-	_i=0
-	while kill -0 "$_rp" 2>/dev/null && [ $_i -lt 100 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	kill -KILL "-$_rp" 2>/dev/null
-	wait "$_rp" 2>/dev/null
+	group_stop "$_rp" "-$_rp"
 	eval "REPLAY_$1="
 }
 

@@ -93,10 +93,6 @@ w_backup() {
 		MiB/s higher 'ratio>=2.0'
 	row backup.pgbb "base backup, zstd level 3: walmgr backup vs bare pg_basebackup (the floor)" \
 		MiB/s higher 'ratio>=0.9'
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides backup_run
-		ROUND=$((ROUND + 1))
-	done
+	rounds sides backup_run
 	q postgres "DROP DATABASE w_backup" >/dev/null
 }

@@ -61,14 +61,7 @@ cas_stop() {
 	# ours: the supervisor first, which ends its stages and helpers
 	# itself (the whole group at once leaves it waiting for statuses the
 	# stages can no longer report)
-	case $_d in cs*) kill -TERM "$_wp" ;; *) kill -TERM "-$_wp" ;; esac 2>/dev/null
-	_i=0
-	while kill -0 "$_wp" 2>/dev/null && [ $_i -lt 100 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	kill -KILL "-$_wp" 2>/dev/null
-	wait "$_wp" 2>/dev/null
+	case $_d in cs*) group_stop "$_wp" "$_wp" ;; *) group_stop "$_wp" "-$_wp" ;; esac
 	eval "CW_$_d="
 }
 
@@ -183,18 +176,6 @@ cas_tick() {
 		-c "SELECT max(t.tick_id) FROM pgq.tick t
 		    JOIN pgq.queue q ON q.queue_id = t.tick_queue WHERE q.queue_name = 'cq'" |
 		tail -n 1
-}
-
-cas_sql() {
-	awk -v n="$CAS_N" -v op="$1" 'BEGIN {
-		for (a = 1; a <= n; a += 1000) {
-			b = a + 999
-			if (op == "insert")
-				printf "INSERT INTO bt SELECT g, g, %s || g, now() FROM generate_series(%d, %d) g;\n", "'\''row '\''", a, b
-			else
-				printf "DELETE FROM bt WHERE id BETWEEN %d AND %d;\n", a, b
-		}
-	}' >"$OUT/cas-$1.sql"
 }
 
 cas_done() {
@@ -345,8 +326,8 @@ w_cascade() {
 	CAS_WAIT=$((CAS_N / 200 + 120))
 	CAS_ROOT=root
 	CAS_LOOP=1
-	cas_sql insert
-	cas_sql delete
+	rows_sql "$CAS_N" insert "$OUT/cas-insert.sql"
+	rows_sql "$CAS_N" delete "$OUT/cas-delete.sql"
 	for op in insert delete; do
 		row "cas.$op" "Londiste 3 cascade root -> branch -> leaf, replay of $CAS_N ${op%e}ed rows (1,000 a txn) to the leaf vs londiste 3 + pgqd" \
 			rows/s higher 'ratio>=4.0'
@@ -359,11 +340,7 @@ w_cascade() {
 		s lower -
 	cas_build ours r
 	cas_build ref r
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides cas_run
-		ROUND=$((ROUND + 1))
-	done
+	rounds sides cas_run
 	# switchover: every worker running, ticks every 100 ms, with the
 	# workers' loop_delay at its default, then at 0.1 s
 	# shellcheck disable=SC2034 # read through eval
@@ -373,19 +350,11 @@ w_cascade() {
 		cas_start "$s" r branch
 		cas_start "$s" r leaf
 	done
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides cas_switch cas.switch
-		ROUND=$((ROUND + 1))
-	done
+	rounds sides cas_switch cas.switch
 	for s in ours ref; do
 		cas_loop "$s" 0.1
 	done
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides cas_switch cas.switch.fast
-		ROUND=$((ROUND + 1))
-	done
+	rounds sides cas_switch cas.switch.fast
 	for s in ours ref; do
 		cas_stop "$s" r branch
 		cas_stop "$s" r leaf
@@ -395,9 +364,5 @@ w_cascade() {
 		kill $_tp 2>/dev/null
 	done
 	CAS_LOOP=0.1
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides cas_takeover
-		ROUND=$((ROUND + 1))
-	done
+	rounds sides cas_takeover
 }

@@ -84,9 +84,5 @@ w_copy() {
 	done
 	londiste "$LO_INI" provider add ct || die "provider add ct"
 	$L3 "$L3_ROOT" add-table ct >>"$OUT/l3-setup.log" 2>&1 || die "londiste 3 root add-table ct"
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides copy_run
-		ROUND=$((ROUND + 1))
-	done
+	rounds sides copy_run
 }

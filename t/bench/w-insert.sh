@@ -18,6 +18,14 @@ insert_run() {
 	rec "insert.$_n.c$_c" "$_side" "$(awk -v t="$_tps" -v n="$_n" 'BEGIN { printf "%.1f", t * n }')"
 }
 
+insert_round() {
+	for n in 1 100; do
+		for c in 1 2; do
+			sides insert_run "$n" "$c"
+		done
+	done
+}
+
 w_insert() {
 	INS_SECONDS=10
 	[ "$QUICK" = 1 ] && INS_SECONDS=1
@@ -32,13 +40,5 @@ w_insert() {
 				events/s higher 'ratio>=1.0'
 		done
 	done
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		for n in 1 100; do
-			for c in 1 2; do
-				sides insert_run "$n" "$c"
-			done
-		done
-		ROUND=$((ROUND + 1))
-	done
+	rounds insert_round
 }

@@ -22,6 +22,11 @@ ticker_run() {
 	rec "ticker.$_kind" "$_side" "$(awk -v ms="$_ms" 'BEGIN { printf "%.1f", 1000 / ms }')"
 }
 
+ticker_round() {
+	sides ticker_run idle
+	sides ticker_run ev
+}
+
 w_ticker() {
 	TICK_SECONDS=10
 	[ "$QUICK" = 1 ] && TICK_SECONDS=1
@@ -36,10 +41,5 @@ w_ticker() {
 	row ticker.idle "pgq.ticker() over 100 idle queues vs Debian PgQ" calls/s higher 'ratio>=1.0'
 	row ticker.ev "pgq.ticker() over 100 queues with events (100 ticks a call) vs Debian PgQ" \
 		calls/s higher 'ratio>=1.0'
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides ticker_run idle
-		sides ticker_run ev
-		ROUND=$((ROUND + 1))
-	done
+	rounds ticker_round
 }
