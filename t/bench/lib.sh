@@ -259,6 +259,8 @@ maxrss() {
 }
 
 pgbr_setup() {
+	# once a run: the stanza stays valid
+	[ -n "${PGBR_CONF:-}" ] && return 0
 	PGBR_CONF=$BENCH_DIR/pgbackrest.conf
 	cat >"$PGBR_CONF" <<-CONF
 	[global]

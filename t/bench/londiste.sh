@@ -148,6 +148,27 @@ replay_stop() {
 	eval "REPLAY_$1="
 }
 
+# replay_ready SIDE: replay_start, and back once the replay has
+# finished a batch (the queue ticks every second).
+replay_ready() {
+	_k=$(lon_last_tick "$1") || die "cannot read the $1 consumer's last tick"
+	replay_start "$1"
+	wait_for 60 "the $1 replay finished no batch" lon_moved "$1" "$_k"
+}
+
+# lon_last_tick SIDE: the last tick the side's replay finished.
+lon_last_tick() {
+	case $1 in
+	ours) q lo_prov "SELECT last_tick FROM pgq.get_consumer_info('bq', 'bench')" ;;
+	ref) q l3_prov "SELECT last_tick FROM pgq.get_consumer_info('bq', 'l3_leaf')" ;;
+	esac
+}
+
+lon_moved() {
+	_lt=$(lon_last_tick "$1")
+	[ -n "$_lt" ] && [ "$_lt" -gt "$2" ]
+}
+
 # replay_alive SIDE: is the replay started by replay_start still running?
 replay_alive() {
 	eval "_rp=\${REPLAY_$1:-}"
