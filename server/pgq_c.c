@@ -38,6 +38,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/parse_func.h"
 #include "rewrite/rewriteHandler.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -50,6 +51,7 @@
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/varlena.h"
 
@@ -82,9 +84,9 @@ typedef struct EvRow {
 } EvRow;
 
 static bool
-given(const EvRow *r, int k)
+given(bool raw, int k)
 {
-	return r->raw || k < C_TIME || k > C_RETRY;
+	return raw || k < C_TIME || k > C_RETRY;
 }
 
 typedef struct InsertPlan {
@@ -154,7 +156,7 @@ insert_plan(const char *tbl, bool raw)
 		    " ev_extra2, ev_extra3, ev_extra4)"
 		    " VALUES ($1, $2, $3, $4, $5, $6, $7)", tbl);
 	for (k = 0; k < NEVCOL; k++)
-		if (raw || k < C_TIME || k > C_RETRY)
+		if (given(raw, k))
 			types[n++] = ev_types[k];
 	if (ip == NULL)
 		return prepare(sql, n, types, false);
@@ -305,48 +307,202 @@ get_evtable(Relation rel)
 	return et;
 }
 
-static void
-direct_insert(EvTable *et, Relation rel, const EvRow *r)
-{
-	TupleDesc desc = RelationGetDescr(rel);
-	EState *estate = CreateExecutorState();
-	MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
-	ResultRelInfo *rri = makeNode(ResultRelInfo);
+/* The executor state of the direct insert into one table: the EState,
+ * the ResultRelInfo with the table's indexes open, the slot.  Built at
+ * the first event of a (sub)transaction into the table and kept until
+ * that (sub)transaction ends, the table or one of its indexes sees a
+ * relcache invalidation, the next event goes to another table, or a
+ * utility statement runs: building it for every event cost about as
+ * much as storing the event.
+ *
+ * The table and its indexes are opened under the resource owner of the
+ * (sub)transaction, not the statement's, so that they outlive the
+ * statement; they are closed at its commit and forgotten at its abort,
+ * whose resource owner releases them.  Other sessions cannot change
+ * them meanwhile: the RowExclusiveLock held keeps their DDL out, and
+ * CREATE INDEX CONCURRENTLY waits for this transaction to end before
+ * its index takes rows.  This session's own DDL would find them open
+ * ("being used by active queries"): every utility statement closes them
+ * first (see utility_hook); a change without one (a catalog edited by
+ * hand) still sends the invalidation that marks them stale. */
+typedef struct DirectIns {
+	Oid relid;		/* InvalidOid: none open */
+	bool stale;
+	bool busy;		/* in use: a default or CHECK may insert too */
+	SubTransactionId subid;	/* the (sub)transaction that opened it */
+	ResourceOwner owner;	/* and its resource owner */
+	Relation rel;
+	EState *estate;
+	ResultRelInfo *rri;
 	TupleTableSlot *slot;
-	ExprContext *ec;
 	bool *set;
+} DirectIns;
+
+static DirectIns dins;
+
+/* Close what dins holds (release: under the owner that opened it) or,
+ * when that owner is being released anyway, just forget it. */
+static void
+dins_close(bool release)
+{
+	ResourceOwner save = CurrentResourceOwner;
+
+	if (!OidIsValid(dins.relid) || (release && dins.busy))
+		return;
+	dins.relid = InvalidOid;
+	dins.busy = false;
+	if (!release)
+		return;
+	/* the slot's pin of the descriptor is that owner's too */
+	CurrentResourceOwner = dins.owner;
+	ExecCloseIndices(dins.rri);
+	table_close(dins.rel, NoLock);
+	ExecResetTupleTable(dins.estate->es_tupleTable, false);
+	CurrentResourceOwner = save;
+	FreeExecutorState(dins.estate);
+}
+
+static void
+dins_open(Relation rel)
+{
+	ResourceOwner save = CurrentResourceOwner;
+	MemoryContext old = MemoryContextSwitchTo(CurTransactionContext);
+	TupleDesc desc = RelationGetDescr(rel);
+
+	/* an error in here leaves dins closed; its owner releases the rest */
+	CurrentResourceOwner = CurTransactionResourceOwner;
+	dins.estate = CreateExecutorState();
+	MemoryContextSwitchTo(dins.estate->es_query_cxt);
+	dins.rel = table_open(RelationGetRelid(rel), NoLock);
+	dins.rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(dins.rri, dins.rel, 0, NULL, 0);
+	ExecOpenIndices(dins.rri, false);
+	dins.slot = ExecInitExtraTupleSlot(dins.estate, desc, &TTSOpsVirtual);
+	dins.set = palloc(sizeof(bool) * (desc->natts + 1));
+	CurrentResourceOwner = save;
+	MemoryContextSwitchTo(old);
+	dins.owner = CurTransactionResourceOwner;
+	dins.subid = GetCurrentSubTransactionId();
+	dins.stale = false;
+	dins.relid = RelationGetRelid(rel);
+}
+
+static void
+dins_xact_cb(XactEvent ev, void *arg)
+{
+	switch (ev) {
+	case XACT_EVENT_PRE_COMMIT:
+	case XACT_EVENT_PARALLEL_PRE_COMMIT:
+	case XACT_EVENT_PRE_PREPARE:
+		dins_close(true);
+		break;
+	case XACT_EVENT_ABORT:
+	case XACT_EVENT_PARALLEL_ABORT:
+		dins_close(false);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+dins_subxact_cb(SubXactEvent ev, SubTransactionId sub,
+    SubTransactionId parent, void *arg)
+{
+	if (!OidIsValid(dins.relid) || dins.subid != sub)
+		return;
+	if (ev == SUBXACT_EVENT_PRE_COMMIT_SUB)
+		dins_close(true);
+	else if (ev == SUBXACT_EVENT_ABORT_SUB)
+		dins_close(false);
+}
+
+/* An invalidation of the table or of one of its indexes. */
+static void
+dins_inval(Oid relid)
+{
+	int i;
+
+	if (!OidIsValid(dins.relid))
+		return;
+	if (!OidIsValid(relid) || relid == dins.relid)
+		dins.stale = true;
+	for (i = 0; i < dins.rri->ri_NumIndices; i++)
+		if (RelationGetRelid(dins.rri->ri_IndexRelationDescs[i]) == relid)
+			dins.stale = true;
+}
+
+/* Fill dins's slot with r and the defaults, and store it. */
+static void
+dins_insert(EvTable *et, const EvRow *r)
+{
+	TupleTableSlot *slot = dins.slot;
+	ExprContext *ec = GetPerTupleExprContext(dins.estate);
+	int natts = slot->tts_tupleDescriptor->natts;
+	MemoryContext old;
 	int i, k;
 
-	estate->es_output_cid = GetCurrentCommandId(true);
-	InitResultRelInfo(rri, rel, 0, NULL, 0);
-	ExecOpenIndices(rri, false);
-	slot = ExecInitExtraTupleSlot(estate, desc, &TTSOpsVirtual);
-	ec = GetPerTupleExprContext(estate);
-	set = palloc0(sizeof(bool) * (desc->natts + 1));
+	dins.estate->es_output_cid = GetCurrentCommandId(true);
+	/* an insert that failed in a subtransaction may have left it full */
 	ExecClearTuple(slot);
+	ResetExprContext(ec);
+	old = MemoryContextSwitchTo(ec->ecxt_per_tuple_memory);
+	memset(dins.set, 0, sizeof(bool) * (natts + 1));
 	for (k = 0; k < NEVCOL; k++) {
-		if (!given(r, k))
+		if (!given(r->raw, k))
 			continue;
 		i = et->att[k] - 1;
 		slot->tts_values[i] = r->v[k];
 		slot->tts_isnull[i] = r->null[k];
-		set[i] = true;
+		dins.set[i] = true;
 	}
-	for (i = 0; i < desc->natts; i++) {
-		if (set[i])
+	for (i = 0; i < natts; i++) {
+		if (dins.set[i])
 			continue;
 		slot->tts_values[i] = (Datum)0;
 		slot->tts_isnull[i] = true;
 		if (et->defval[i] != NULL)
-			slot->tts_values[i] = ExecEvalExprSwitchContext(et->defval[i],
-			    ec, &slot->tts_isnull[i]);
+			slot->tts_values[i] = ExecEvalExpr(et->defval[i], ec,
+			    &slot->tts_isnull[i]);
 	}
 	ExecStoreVirtualTuple(slot);
-	ExecSimpleRelationInsert(rri, estate, slot);
-	ExecCloseIndices(rri);
-	ExecResetTupleTable(estate->es_tupleTable, false);
+	ExecSimpleRelationInsert(dins.rri, dins.estate, slot);
+	ExecClearTuple(slot);
 	MemoryContextSwitchTo(old);
-	FreeExecutorState(estate);
+	ResetExprContext(ec);
+}
+
+static ProcessUtility_hook_type prev_utility;
+
+/* DDL in this session finds the event table closed (see DirectIns). */
+static void
+utility_hook(PlannedStmt *pstmt, const char *query, bool ro,
+    ProcessUtilityContext ctx, ParamListInfo params, QueryEnvironment *env,
+    DestReceiver *dest, QueryCompletion *qc)
+{
+	dins_close(true);
+	(prev_utility != NULL ? prev_utility : standard_ProcessUtility)(pstmt,
+	    query, ro, ctx, params, env, dest, qc);
+}
+
+static void
+direct_insert(EvTable *et, Relation rel, const EvRow *r)
+{
+	if (OidIsValid(dins.relid) &&
+	    (dins.stale || dins.relid != RelationGetRelid(rel)))
+		dins_close(true);
+	if (!OidIsValid(dins.relid))
+		dins_open(rel);
+	dins.busy = true;
+	PG_TRY();
+	{
+		dins_insert(et, r);
+	}
+	PG_FINALLY();
+	{
+		dins.busy = false;
+	}
+	PG_END_TRY();
 }
 #endif
 
@@ -425,7 +581,6 @@ typedef struct QueueInfo {
 	Oid seqid;
 	char *tbl;		/* the current event table, as named in the row */
 	Oid relid;		/* its oid; InvalidOid: use the planned INSERT */
-	SPIPlanPtr plan[2];	/* insert_event, insert_event_raw */
 } QueueInfo;
 
 static HTAB *queue_cache;
@@ -458,7 +613,6 @@ queue_entry(Datum queue, bool queue_null, bool *fresh)
 	if (!found) {
 		qi->fxid = InvalidFullTransactionId;
 		qi->tbl = NULL;
-		qi->plan[0] = qi->plan[1] = NULL;
 	}
 	*fresh = !FullTransactionIdIsValid(fxid) ||
 	    !FullTransactionIdEquals(qi->fxid, fxid) || qi->gen != queue_gen;
@@ -568,7 +722,6 @@ read_queue(QueueInfo *qi, Datum queue, bool queue_null, ArrayType *pin,
 	qi->relid = plain_name(qi->tbl) ? RangeVarGetRelid(
 	    makeRangeVarFromNameList(stringToQualifiedNameList(qi->tbl)),
 	    RowExclusiveLock, true) : InvalidOid;
-	qi->plan[0] = qi->plan[1] = NULL;
 	unpin_settings(nest);
 	SPI_finish();
 }
@@ -581,10 +734,9 @@ spi_insert(QueueInfo *qi, const EvRow *r, ArrayType *pin, Datum queue,
 	Datum vals[NEVCOL];
 	char nulls[NEVCOL];
 	int n = 0, k, rc, nest;
-	SPIPlanPtr plan;
 
 	for (k = 0; k < NEVCOL; k++) {
-		if (!given(r, k))
+		if (!given(r->raw, k))
 			continue;
 		vals[n] = r->v[k];
 		nulls[n++] = r->null[k] ? 'n' : ' ';
@@ -592,13 +744,8 @@ spi_insert(QueueInfo *qi, const EvRow *r, ArrayType *pin, Datum queue,
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "pgq_c: SPI_connect failed");
 	nest = pin_settings(pin);
-	plan = qi->plan[r->raw];
-	if (plan == NULL) {
-		plan = insert_plan(qi->tbl, r->raw);
-		if (strlen(qi->tbl) + 2 <= TBLKEY)
-			qi->plan[r->raw] = plan;
-	}
-	rc = SPI_execute_plan(plan, vals, nulls, false, 0);
+	rc = SPI_execute_plan(insert_plan(qi->tbl, r->raw), vals, nulls, false,
+	    0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "pgq_c: insert into queue %s: %s",
 		    queue_name(queue, queue_null), SPI_result_code_string(rc));
@@ -618,9 +765,11 @@ store_event(QueueInfo *qi, const EvRow *r, ArrayType *pin, Datum queue,
 		if (rel != NULL) {
 			EvTable *et = get_evtable(rel);
 
-			/* without the right, the INSERT says so */
-			if (et->direct && pg_class_aclcheck(qi->relid, GetUserId(),
-			    ACL_INSERT) == ACLCHECK_OK) {
+			/* without the right, the INSERT says so; an event
+			 * inserted while one is stored (by a default or a
+			 * CHECK) takes the planned INSERT */
+			if (et->direct && !dins.busy && pg_class_aclcheck(
+			    qi->relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK) {
 				direct_insert(et, rel, r);
 				table_close(rel, NoLock);
 				return;
@@ -838,6 +987,7 @@ relcache_cb(Datum arg, Oid relid)
 	invalidate(rel_cache, relid);
 #if DIRECT_INSERT
 	invalidate(ev_cache, relid);
+	dins_inval(relid);
 #endif
 }
 
@@ -860,6 +1010,12 @@ _PG_init(void)
 	CacheRegisterRelcacheCallback(relcache_cb, (Datum)0);
 	CacheRegisterSyscacheCallback(NAMESPACEOID, namespace_cb, (Datum)0);
 	CacheRegisterSyscacheCallback(PROCOID, proc_cb, (Datum)0);
+#if DIRECT_INSERT
+	RegisterXactCallback(dins_xact_cb, NULL);
+	RegisterSubXactCallback(dins_subxact_cb, NULL);
+	prev_utility = ProcessUtility_hook;
+	ProcessUtility_hook = utility_hook;
+#endif
 }
 
 /* Settings that name nothing but search_path: the direct call pins

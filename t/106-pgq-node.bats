@@ -18,15 +18,9 @@ node_install() {
 	psql -XAq -v ON_ERROR_STOP=1 -d "$1" -f "$SKYTOOLS_SQLDIR/pgq_node.sql"
 }
 
-# call DB 'f(args)': ret_code|ret_note of a pgq_node function
-call() { sql "$1" "SELECT ret_code || '|' || coalesce(ret_note, '') FROM pgq_node.$2"; }
-
-# ok DB 'f(args)': the call must return 200
-ok() {
-	local r
-	r=$(call "$1" "$2") || return 1
-	case $r in 200\|*) ;; *) echo "$1: $2: $r" >&2; return 1 ;; esac
-}
+# call / ok DB 'f(args)': ret_call / ret_ok of a pgq_node function
+call() { ret_call "$1" "pgq_node.$2"; }
+ok() { ret_ok "$1" "pgq_node.$2"; }
 
 have_debian_pgq_node() {
 	have_debian_pgq &&

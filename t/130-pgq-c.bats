@@ -529,6 +529,101 @@ both() {
 	grep -q "^U:id	id=1&v=updated	public.dt" "$BATS_TEST_TMPDIR/c.ev"
 }
 
+@test "the direct insert's executor state, kept for a transaction: DDL, subtransactions, a nested insert" {
+	# The C insert opens an event table and its indexes once per
+	# transaction; DDL on the table in that transaction, a subtransaction
+	# that opened it or failed while using it, another queue's table and
+	# an insert made while one is being stored must all behave as the
+	# planned INSERT does (without the closing, DDL on the table fails:
+	# "being used by active queries").
+	both <<-'SQL'
+	\set VERBOSITY sqlstate
+	SELECT pgq.create_queue('kq') IS NOT NULL;
+	SELECT pgq.create_queue('kq2') IS NOT NULL;
+	SELECT 'pgq.event_' || queue_id || '_' || queue_cur_table AS tbl FROM pgq.queue WHERE queue_name = 'kq' \gset
+	CREATE FUNCTION public.nest(t text) RETURNS boolean LANGUAGE plpgsql AS
+	  $$BEGIN IF t = 'outer' THEN PERFORM pgq.insert_event('kq', 'inner', 'd'); END IF; RETURN true; END$$;
+	BEGIN;
+	SELECT pgq.insert_event('kq', 'a', 'd') > 0;
+	ALTER TABLE :tbl ADD COLUMN ev_note text DEFAULT 'noted';
+	SELECT pgq.insert_event('kq', 'b', 'd') > 0;
+	CREATE INDEX kq_type ON :tbl (ev_type);
+	SELECT pgq.insert_event('kq', 'c', 'd') > 0;
+	ALTER TABLE :tbl ADD CONSTRAINT no_bad CHECK (ev_type <> 'bad');
+	ALTER TABLE :tbl ADD CONSTRAINT nest CHECK (public.nest(ev_type));
+	DO $$
+	BEGIN
+		PERFORM pgq.insert_event('kq', 'd', 'd');
+		BEGIN
+			PERFORM pgq.insert_event('kq', 'bad', 'd');
+		EXCEPTION WHEN check_violation THEN NULL;
+		END;
+		PERFORM pgq.insert_event('kq', 'e', 'd');
+		BEGIN
+			PERFORM pgq.insert_event('kq2', 'sub', 'opened here, committed');
+			PERFORM pgq.insert_event('kq', 'sub', 'opened here, committed');
+		END;
+		PERFORM pgq.insert_event('kq', 'f', 'd');
+		BEGIN
+			PERFORM pgq.insert_event('kq2', 'gone', 'opened here, rolled back');
+			PERFORM pgq.insert_event('kq', 'gone', 'opened here, rolled back');
+			RAISE EXCEPTION 'undo';
+		EXCEPTION WHEN raise_exception THEN NULL;
+		END;
+		PERFORM pgq.insert_event('kq', 'g', 'd');
+		PERFORM pgq.insert_event('kq', 'outer', 'd');
+		PERFORM pgq.insert_event('kq', 'h', 'd');
+	END
+	$$;
+	SELECT pgq.insert_event('kq', 'bad', 'd');
+	ROLLBACK;
+	BEGIN;
+	SELECT pgq.insert_event('kq', 'a', 'd') > 0;
+	ALTER TABLE :tbl ADD COLUMN ev_note text DEFAULT 'noted';
+	CREATE INDEX kq_type ON :tbl (ev_type);
+	ALTER TABLE :tbl ADD CONSTRAINT nest CHECK (public.nest(ev_type));
+	DO $$
+	BEGIN
+		PERFORM pgq.insert_event('kq', 'b', 'd');
+		BEGIN
+			PERFORM pgq.insert_event('kq2', 'sub', 'opened here, committed');
+			PERFORM pgq.insert_event('kq', 'sub', 'opened here, committed');
+		END;
+		BEGIN
+			PERFORM pgq.insert_event('kq2', 'gone', 'opened here, rolled back');
+			PERFORM pgq.insert_event('kq', 'gone', 'opened here, rolled back');
+			RAISE EXCEPTION 'undo';
+		EXCEPTION WHEN raise_exception THEN NULL;
+		END;
+		PERFORM pgq.insert_event('kq', 'outer', 'd');
+		PERFORM pgq.insert_event('kq', 'c', 'd');
+	END
+	$$;
+	SAVEPOINT s;
+	SELECT pgq.insert_event('kq', 'undone', 'd') > 0;
+	ROLLBACK TO s;
+	SELECT pgq.insert_event('kq', 'd', 'd') > 0;
+	TRUNCATE :tbl;
+	SELECT pgq.insert_event('kq', 'e', 'd') > 0;
+	SELECT pgq.insert_event('kq', 'f', 'd') > 0;
+	COMMIT;
+	SELECT ev_type, ev_note FROM :tbl ORDER BY ev_id;
+	SET enable_seqscan = off;
+	SELECT count(*) FROM :tbl WHERE ev_type = 'f';
+	SELECT pgq.drop_queue('kq') IS NOT NULL;
+	SQL
+	diff "$BATS_TEST_TMPDIR/p.out" "$BATS_TEST_TMPDIR/c.out"
+	run cat "$BATS_TEST_TMPDIR/c.out"
+	[ "$(grep -c 'ERROR:  23514' "$BATS_TEST_TMPDIR/c.out")" -eq 1 ]
+	[[ "$output" != *WARNING* ]]
+	[[ "$output" == *$'e|noted\nf|noted\n1\n'* ]]
+	dump_events c >"$BATS_TEST_TMPDIR/c.ev"
+	dump_events p >"$BATS_TEST_TMPDIR/p.ev"
+	diff "$BATS_TEST_TMPDIR/p.ev" "$BATS_TEST_TMPDIR/c.ev"
+	run cut -f1,2 "$BATS_TEST_TMPDIR/c.ev"
+	[ "$output" = "sub	opened here, committed" ]
+}
+
 @test "C triggers read the queue's row under insert_event's search_path, not the writer's" {
 	# An unqualified sequence name in the queue's row (a hand edit):
 	# insert_event resolves it under its own pinned path, where it is

@@ -23,15 +23,10 @@ l3_install() {
 	done
 }
 
-# call DB 'f(args)': ret_code|ret_note of a londiste function
-call() { sql "$1" "SELECT ret_code || '|' || coalesce(ret_note, '') FROM londiste.$2"; }
-
-# node DB 'f(args)': a pgq_node call that must return 200
-node() {
-	local r
-	r=$(sql "$1" "SELECT ret_code || '|' || ret_note FROM pgq_node.$2") || return 1
-	case $r in 200\|*) ;; *) echo "$1: $2: $r" >&2; return 1 ;; esac
-}
+# call DB 'f(args)': ret_call of a londiste function; node: ret_ok of
+# a pgq_node one
+call() { ret_call "$1" "londiste.$2"; }
+node() { ret_ok "$1" "pgq_node.$2"; }
 
 have_debian_londiste() {
 	have_debian_pgq &&
@@ -110,7 +105,7 @@ triggers() {
 		"403|Trigger creation failed for table public.rc: AFTER trigger cannot work with SKIP trigger(s)" ]
 	# no_triggers
 	[ "$(call lroot "local_add_table('q', 'rd', array['no_triggers'])")" = "200|Table added with no triggers: public.rd" ]
-	[ -z "$(triggers lroot rd)" ]
+	no_output triggers lroot rd
 	# dest_table: the triggers sit on the destination, events name the set's table
 	[ "$(call lroot "local_add_table('q', 'public.re', NULL, NULL, 'public.re_copy')")" = \
 		"200|Table added: public.re(public.re_copy)" ]
@@ -129,7 +124,7 @@ triggers() {
 	[ "$(call lroot "local_add_seq('q', 'rg_id_seq')")" = "200|Sequence added: public.rg_id_seq" ]
 	[ "$(call lroot "local_remove_table('q', 'rg')")" = "200|Table removed: public.rg" ]
 	[ "$(call lroot "local_remove_table('q', 'rg')")" = "400|Table not found: public.rg" ]
-	[ -z "$(triggers lroot rg)" ]
+	no_output triggers lroot rg
 	[ "$(sql lroot "SELECT count(*) FROM londiste.table_info WHERE table_name = 'public.rg'")" = 0 ]
 	[ "$(sql lroot "SELECT count(*) FROM londiste.seq_info WHERE seq_name = 'public.rg_id_seq'")" = 0 ]
 	run events lroot q
@@ -197,14 +192,14 @@ triggers() {
 	# branch triggers as the original: logutriga, no deny
 	[ "$(triggers lbranch ba | head -1)" = '_londiste_q|pgq.logutriga|q\000|29' ]
 	# no event from a branch
-	[ -z "$(events lbranch q)" ]
+	no_output events lbranch q
 	# remove: locally, then from the set (the worker on londiste.remove-table)
 	[ "$(call lbranch "local_remove_table('q', 'bgone')")" = "400|Table not registered locally: public.bgone" ]
 	[ "$(call lbranch "local_remove_table('q', 'bb')")" = "200|Table removed: public.bb" ]
 	[ "$(sql lbranch "SELECT count(*) FROM londiste.subscriber_table WHERE table_name = 'public.bb'")" = 0 ]
 	[ "$(call lbranch "global_remove_table('q', 'ba')")" = "200|Table removed: ba" ]
 	[ "$(call lbranch "global_remove_table('q', 'ba')")" = "400|Table not found: public.ba" ]
-	[ -z "$(triggers lbranch ba)" ]
+	no_output triggers lbranch ba
 	[ "$(sql lbranch "SELECT count(*) FROM londiste.subscriber_table")" = 0 ]
 }
 
@@ -254,7 +249,7 @@ triggers() {
 	[ "$(call lbranch "execute_start('q', 'x1.sql', 'CREATE TABLE x1 (a int)', true)")" = "401|Node is not root node: q" ]
 	[ "$(call lbranch "execute_start('q', 'x1.sql', 'CREATE TABLE x1 (a int)', false, 'a=1')")" = "200|Executing: x1.sql" ]
 	[ "$(call lbranch "execute_finish('q', 'x1.sql')")" = "200|Execute finished: x1.sql" ]
-	[ -z "$(events lbranch q)" ]
+	no_output events lbranch q
 	[ "$(call lbranch "execute_start('q', 'x1.sql', 'CREATE TABLE x1 (a int)', false)")" = \
 		"201|EXECUTE: \"x1.sql\" already applied, skipping" ]
 	[ "$(sql lbranch "SELECT queue_name || '|' || execute_sql || '|' || execute_attrs FROM londiste.applied_execute")" = \
@@ -273,7 +268,7 @@ triggers() {
 	[ "$(sql lroot "SELECT * FROM londiste.find_table_fkeys('public.fa')")" = "public.fb|public.fa|fb_a_fkey|$def" ]
 	[ "$(sql lroot "SELECT londiste.drop_table_fkey('public.fb', 'fb_a_fkey')")" = 1 ]
 	[ "$(sql lroot "SELECT londiste.drop_table_fkey('public.fb', 'fb_a_fkey')")" = 0 ]
-	[ -z "$(sql lroot "SELECT * FROM londiste.find_table_fkeys('public.fa')")" ]
+	no_output sql lroot "SELECT * FROM londiste.find_table_fkeys('public.fa')"
 	[ "$(sql lroot "SELECT fkey_name FROM londiste.get_table_pending_fkeys('public.fb')")" = fb_a_fkey ]
 	[ "$(sql lroot "SELECT fkey_name FROM londiste.get_valid_pending_fkeys('q')")" = fb_a_fkey ]
 	[ "$(sql lroot "SELECT londiste.restore_table_fkey('public.fb', 'fb_a_fkey', true)")" = "$def not valid" ]
@@ -281,11 +276,11 @@ triggers() {
 	[ "$(sql lroot "SELECT londiste.restore_table_fkey('public.fb', 'fb_a_fkey', true)")" = \
 		"alter table only public.fb validate constraint fb_a_fkey" ]
 	sql lroot "alter table only public.fb validate constraint fb_a_fkey"
-	[ -z "$(sql lroot "SELECT londiste.restore_table_fkey('public.fb', 'fb_a_fkey', true)")" ]
+	no_output sql lroot "SELECT londiste.restore_table_fkey('public.fb', 'fb_a_fkey', true)"
 	[ "$(sql lroot "SELECT count(*) FROM londiste.pending_fkeys")" = 0 ]
 	# not lazy: restored at once
 	sql lroot "SELECT londiste.drop_table_fkey('public.fb', 'fb_a_fkey')" >/dev/null
-	[ -z "$(sql lroot "SELECT londiste.restore_table_fkey('public.fb', 'fb_a_fkey')")" ]
+	no_output sql lroot "SELECT londiste.restore_table_fkey('public.fb', 'fb_a_fkey')"
 	[ "$(sql lroot "SELECT count(*) FROM londiste.find_table_fkeys('public.fb')")" = 1 ]
 	# on a branch a table still in copy keeps its key pending
 	sql lbranch "CREATE TABLE fa (id int PRIMARY KEY); CREATE TABLE fb (id int PRIMARY KEY, a int REFERENCES fa)"
@@ -294,7 +289,7 @@ triggers() {
 		call lbranch "local_add_table('q', '$t')" >/dev/null
 	done
 	sql lbranch "SELECT londiste.drop_table_fkey('public.fb', 'fb_a_fkey')" >/dev/null
-	[ -z "$(sql lbranch "SELECT fkey_name FROM londiste.get_valid_pending_fkeys('q')")" ]
+	no_output sql lbranch "SELECT fkey_name FROM londiste.get_valid_pending_fkeys('q')"
 	sql lbranch "UPDATE londiste.subscriber_table SET state = 'ok' WHERE table_name IN ('public.fa', 'public.fb')"
 	[ "$(sql lbranch "SELECT fkey_name FROM londiste.get_valid_pending_fkeys('q')")" = fb_a_fkey ]
 }
@@ -528,7 +523,7 @@ same_calls() {
 	sql lroot 'INSERT INTO "My Sch.x"."T a""b" VALUES (1, $$x y$$)'
 	[ "$(events lroot q | tail -1)" = 'I:Id|Id=1&v=x+y|My Sch.x.T a"b||' ]
 	[ "$(call lroot "local_remove_table('q', 'My Sch.x.T a\"b')")" = '200|Table removed: My Sch.x.T a"b' ]
-	[ -z "$(triggers lroot '"My Sch.x"."T a""b"')" ]
+	no_output triggers lroot '"My Sch.x"."T a""b"'
 }
 
 @test "branch: skip_truncate reaches the copy state; adding again after a remove starts over" {

@@ -386,6 +386,43 @@ copying_rows() {
 	[ "$status" -eq 0 ]
 }
 
+@test "londiste-apply --node: a retried event (ev_retry set) in a cascaded batch exits 2, nothing applied" {
+	ok=$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")
+	n=$(sql "$L" "SELECT count(*) FROM t")
+	{ hbatch 925 "$ok" $((ok + 1))
+	  hevent 1 I:id "id=925&v=first" public.t '\N' '\N'
+	  printf 'event\t2\t2024-01-02 03:04:05+00\t100\t1\tI:id\tid=926&v=retried\tpublic.t\t\\N\t\\N\t\\N\n'
+	  hend 925 2; } > "$BATS_TEST_TMPDIR/s"
+	run --separate-stderr londiste-apply -d "$L" --consumer lw --node < "$BATS_TEST_TMPDIR/s"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"a retried event (ev_retry 1)"* ]]
+	[ "$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")" = "$ok" ]
+	[ "$(sql "$L" "SELECT count(*) FROM t")" = "$n" ]
+	# the same batch without the retry count applies
+	sed -i 's/\t100\t1\tI:id/\t100\t\\N\tI:id/' "$BATS_TEST_TMPDIR/s"
+	run --separate-stderr londiste-apply -d "$L" --consumer lw --node < "$BATS_TEST_TMPDIR/s"
+	[ "$status" -eq 0 ]
+	[ "$(sql "$L" "SELECT count(*) FROM t")" = $((n + 2)) ]
+}
+
+@test "londiste-apply --node: a node function that refuses (ret_code 400 or more) exits 3, nothing of the batch applied" {
+	ok=$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")
+	n=$(sql "$L" "SELECT count(*) FROM t")
+	sql "$L" "CREATE OR REPLACE FUNCTION londiste.global_update_seq(i_queue_name text, i_seq_name text,
+		i_value int8, OUT ret_code int4, OUT ret_note text)
+		LANGUAGE sql AS \$\$ SELECT 500, 'refused by the test' \$\$" >/dev/null
+	{ hbatch 926 "$ok" $((ok + 1))
+	  hevent 1 I:id "id=927&v=x" public.t '\N' '\N'
+	  hevent 2 londiste.update-seq 5 public.rq '\N' '\N'
+	  hend 926 2; } > "$BATS_TEST_TMPDIR/s"
+	run --separate-stderr londiste-apply -d "$L" --consumer lw --node < "$BATS_TEST_TMPDIR/s"
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *"update sequence: 500 refused by the test"* ]]
+	[ "$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")" = "$ok" ]
+	[ "$(sql "$L" "SELECT count(*) FROM t")" = "$n" ]
+	[ "$(sql "$L" "SELECT count(*) FROM londiste.seq_info WHERE seq_name = 'public.rq'")" = 0 ]
+}
+
 # The londiste 3 functions (lon3 SQL) the next tests need.
 need_lon3() {
 	[ -n "$(sql "$L" "SELECT to_regprocedure('londiste.execute_start(text,text,text,boolean,text)')")" ] ||

@@ -199,7 +199,7 @@ teardown() { cascade_workers_stop; }
 	# one unknown table: nothing is added
 	run --separate-stderr londiste "$(ini r1)" add-table t1 nosuch
 	[ "$status" -eq 2 ]
-	[ -z "$(londiste "$(ini r1)" tables)" ]
+	no_output londiste "$(ini r1)" tables
 	run --separate-stderr londiste "$(ini r1)" add-table t1 --bogus
 	[ "$status" -eq 2 ]
 	londiste "$(ini r1)" add-table t1 t2

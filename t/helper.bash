@@ -11,6 +11,13 @@
 #   pg_restart                fast restart, same data
 #   as_pg CMD...              run CMD as the server's user
 #   sql DB SQL                psql -XAtq, stops on error, prints rows
+#   ret_call DB 'f(args)'     "ret_code|ret_note" of a function of the
+#                             ret_code/ret_note kind (schema-qualified)
+#   ret_ok DB 'f(args)'       the same call, which must return 200 (else
+#                             its answer on stderr, status 1)
+#   no_output CMD...          CMD succeeds and prints nothing (where
+#                             [ -z "$(CMD)" ] would also pass when CMD
+#                             fails)
 #   new_db NAME [ours|debian|none]
 #                             create a database with our sql/pgq+pgq_coop
 #                             (default), Debian's PgQ extension, or nothing
@@ -267,6 +274,22 @@ teardown_file() { pg_stop; }
 sql() {
 	local db=$1; shift
 	psql -XAtq -v ON_ERROR_STOP=1 -d "$db" -c "$*"
+}
+
+ret_call() {
+	sql "$1" "SELECT ret_code || '|' || coalesce(ret_note, '') FROM $2"
+}
+
+no_output() {
+	local out
+	out=$("$@") || return 1
+	[ -z "$out" ] || { printf 'unexpected output: %s\n' "$out" >&2; return 1; }
+}
+
+ret_ok() {
+	local r
+	r=$(ret_call "$1" "$2") || return 1
+	case $r in 200\|*) ;; *) echo "$1: $2: $r" >&2; return 1 ;; esac
 }
 
 install_ours() {

@@ -6,7 +6,7 @@ CREATE OR REPLACE FUNCTION londiste.root_notify_change(i_queue_name text,
 RETURNS integer LANGUAGE plpgsql
 SET search_path = pg_catalog, londiste, pgq, pg_temp AS $$
 BEGIN
-	IF NOT coalesce(pgq_node.is_root_node(i_queue_name), false) THEN
+	IF NOT pgq_node.is_root_node(i_queue_name) THEN
 		RAISE EXCEPTION 'only root node can send events';
 	END IF;
 	PERFORM pgq.insert_event(i_queue_name, i_ev_type, i_ev_data);
@@ -213,7 +213,7 @@ SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	fq text := londiste.make_fqname(i_table_name);
 BEGIN
-	IF NOT coalesce(pgq_node.is_root_node(i_queue_name), false) THEN
+	IF NOT pgq_node.is_root_node(i_queue_name) THEN
 		PERFORM londiste.local_remove_table(i_queue_name, fq);
 	END IF;
 	DELETE FROM londiste.table_info WHERE queue_name = i_queue_name AND table_name = fq;
@@ -281,7 +281,7 @@ BEGIN
 	END IF;
 
 	SELECT * INTO node FROM pgq_node.get_node_info(i_queue_name);
-	IF NOT FOUND OR node.ret_code >= 400 THEN
+	IF node.ret_code >= 400 THEN
 		ret_code := 400; ret_note := 'No such set: ' || i_queue_name;
 		RETURN;
 	END IF;
@@ -398,7 +398,7 @@ DECLARE
 	tbl record;
 	rel oid;
 	seq text;
-	is_root boolean := coalesce(pgq_node.is_root_node(i_queue_name), false);
+	is_root boolean := pgq_node.is_root_node(i_queue_name);
 BEGIN
 	SELECT t.local, t.dropped_ddl, coalesce(t.dest_table, t.table_name) AS dest INTO tbl
 	  FROM londiste.table_info t
@@ -456,7 +456,7 @@ DECLARE
 	descr text;
 BEGIN
 	SELECT * INTO node FROM pgq_node.get_node_info(i_queue_name);
-	IF NOT FOUND OR node.ret_code >= 400 THEN
+	IF node.ret_code >= 400 THEN
 		ret_code := 400; ret_note := 'No such set: ' || i_queue_name;
 		RETURN;
 	END IF;
@@ -494,7 +494,7 @@ BEGIN
 	IF NOT i_local THEN
 		RETURN i_merge_state;
 	END IF;
-	IF coalesce(pgq_node.is_root_node(i_queue_name), false) THEN
+	IF pgq_node.is_root_node(i_queue_name) THEN
 		RETURN 'ok';
 	END IF;
 	IF i_merge_state LIKE 'wanna-sync:%' OR i_merge_state LIKE 'do-sync:%' THEN
@@ -544,7 +544,7 @@ CREATE OR REPLACE FUNCTION londiste.local_show_missing(i_queue_name text,
 RETURNS SETOF record LANGUAGE plpgsql STABLE STRICT
 SET search_path = pg_catalog, londiste, pg_temp AS $$
 BEGIN
-	IF coalesce(pgq_node.is_root_node(i_queue_name), false) THEN
+	IF pgq_node.is_root_node(i_queue_name) THEN
 		RETURN QUERY
 		SELECT r.relkind::text, n.nspname || '.' || r.relname
 		  FROM pg_class r JOIN pg_namespace n ON n.oid = r.relnamespace

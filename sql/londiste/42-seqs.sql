@@ -96,7 +96,7 @@ BEGIN
 		ret_code := 201; ret_note := 'Sequence already added: ' || fq;
 		RETURN;
 	END IF;
-	IF coalesce(pgq_node.is_root_node(i_queue_name), false) THEN
+	IF pgq_node.is_root_node(i_queue_name) THEN
 		IF FOUND THEN
 			UPDATE londiste.seq_info SET local = true
 			 WHERE queue_name = i_queue_name AND seq_name = fq;
@@ -126,7 +126,7 @@ SET search_path = pg_catalog, londiste, pg_temp AS $$
 DECLARE
 	fq text := londiste.make_fqname(i_seq_name);
 BEGIN
-	IF coalesce(pgq_node.is_root_node(i_queue_name), false) THEN
+	IF pgq_node.is_root_node(i_queue_name) THEN
 		SELECT f.ret_code, f.ret_note INTO ret_code, ret_note
 		  FROM londiste.global_remove_seq(i_queue_name, fq) f;
 		RETURN;
@@ -190,7 +190,7 @@ BEGIN
 		ret_code := 400; ret_note := 'Sequence not found: ' || fq;
 		RETURN;
 	END IF;
-	IF coalesce(pgq_node.is_root_node(i_queue_name), false) THEN
+	IF pgq_node.is_root_node(i_queue_name) THEN
 		PERFORM londiste.root_notify_change(i_queue_name, 'londiste.remove-seq', fq);
 	END IF;
 	ret_code := 200; ret_note := 'Sequence removed: ' || fq;

@@ -25,6 +25,21 @@ SET search_path = pg_catalog, londiste, pg_temp AS $$
 	 ORDER BY 1, 2, 3
 $$;
 
+-- The local registrations of a table (by its name here): how many,
+-- how many of them in the queue, how many in sync.
+CREATE OR REPLACE FUNCTION londiste._fkey_table_state(i_queue_name text, i_table text,
+	OUT total int8, OUT matching int8, OUT ok int8)
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, londiste, pg_temp AS $$
+	SELECT count(*),
+	       count(*) FILTER (WHERE i.queue_name = i_queue_name),
+	       count(*) FILTER (WHERE l.merge_state = 'ok' AND i.custom_snapshot IS NULL)
+	  FROM londiste.table_info i
+	  CROSS JOIN LATERAL (SELECT londiste._merge_state(i.queue_name, i.table_name,
+			i.local, i.merge_state) AS merge_state) l
+	 WHERE coalesce(i.dest_table, i.table_name) = i_table AND i.local
+$$;
+
 -- Dropped keys whose both tables are local and in sync here, for the
 -- queue that owns them (with several queues: a root's one, then a
 -- branch's, then the first by name).
@@ -38,22 +53,8 @@ DECLARE
 	owner text;
 BEGIN
 	FOR fk IN SELECT * FROM londiste.pending_fkeys ORDER BY from_table, to_table, fkey_name LOOP
-		SELECT count(*) AS total,
-		       count(*) FILTER (WHERE i.queue_name = i_queue_name) AS matching,
-		       count(*) FILTER (WHERE l.merge_state = 'ok' AND i.custom_snapshot IS NULL) AS ok
-		  INTO f
-		  FROM londiste.table_info i
-		  CROSS JOIN LATERAL (SELECT londiste._merge_state(i.queue_name, i.table_name,
-				i.local, i.merge_state) AS merge_state) l
-		 WHERE coalesce(i.dest_table, i.table_name) = fk.from_table AND i.local;
-		SELECT count(*) AS total,
-		       count(*) FILTER (WHERE i.queue_name = i_queue_name) AS matching,
-		       count(*) FILTER (WHERE l.merge_state = 'ok' AND i.custom_snapshot IS NULL) AS ok
-		  INTO t
-		  FROM londiste.table_info i
-		  CROSS JOIN LATERAL (SELECT londiste._merge_state(i.queue_name, i.table_name,
-				i.local, i.merge_state) AS merge_state) l
-		 WHERE coalesce(i.dest_table, i.table_name) = fk.to_table AND i.local;
+		SELECT * INTO f FROM londiste._fkey_table_state(i_queue_name, fk.from_table);
+		SELECT * INTO t FROM londiste._fkey_table_state(i_queue_name, fk.to_table);
 		CONTINUE WHEN f.total = 0 OR t.total = 0 OR f.ok < f.total OR t.ok < t.total
 			OR (f.matching = 0 AND t.matching = 0);
 		SELECT coalesce(min(CASE WHEN c.node_type = 'root' THEN i.queue_name END),

@@ -54,6 +54,7 @@ BEGIN
 		'londiste.global_remove_seq(text, text)',
 		'londiste.get_table_pending_fkeys(text)',
 		'londiste.get_valid_pending_fkeys(text)',
+		'londiste._fkey_table_state(text, text)',
 		'londiste.drop_table_fkey(text, text)',
 		'londiste.restore_table_fkey(text, text, boolean)',
 		'londiste.execute_start(text, text, text, boolean)',
