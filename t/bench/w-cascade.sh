@@ -369,11 +369,18 @@ cas_switch() {
 }
 
 # cas_root_stop SIDE PREFIX: the root's worker (a daemon) stopped, its
-# pidfile gone (londiste 3's -s returns before its worker has ended).
+# pidfile gone (londiste 3's -s returns before its worker has ended);
+# -s again every 2 s while the pidfile is there, for a worker that was
+# still starting at the first.
 cas_root_stop() {
-	"$(cas_cmd "$1")" "$(cas_ini "$1" "$2" root)" -s >>"$OUT/cas-setup.log" 2>&1
-	wait_for 60 "$1: the root's worker of cascade $2 did not stop" \
-		test ! -f "$BENCH_DIR/$(cas_db "$1" "$2" root).pid"
+	_i=0
+	while [ -f "$BENCH_DIR/$(cas_db "$1" "$2" root).pid" ]; do
+		[ $((_i % 40)) = 0 ] &&
+			"$(cas_cmd "$1")" "$(cas_ini "$1" "$2" root)" -s >>"$OUT/cas-setup.log" 2>&1
+		[ $_i -lt 1200 ] || die "$1: the root's worker of cascade $2 did not stop"
+		sleep 0.05
+		_i=$((_i + 1))
+	done
 }
 
 # cas_delay SIDE SECONDS: the replay's cascade's loop_delay SECONDS,
@@ -405,6 +412,8 @@ cas_takeover() {
 	cas_tickers "$1" "$_p" 100
 	"$(cas_cmd "$1")" "$(cas_ini "$1" "$_p" root)" worker -d >>"$OUT/cas-setup.log" 2>&1 ||
 		die "$1: the root's worker of cascade $_p did not start"
+	wait_for 60 "$1: the root's worker of cascade $_p wrote no pidfile" \
+		test -f "$BENCH_DIR/$(cas_db "$1" "$_p" root).pid"
 	cas_start "$1" "$_p" branch
 	cas_start "$1" "$_p" leaf
 	_rdb=$(cas_db "$1" "$_p" root)
