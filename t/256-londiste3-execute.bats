@@ -6,6 +6,7 @@
 
 load helper
 load 25x-cascade
+load 27x-original
 
 teardown() {
 	cascade_workers_stop
@@ -230,45 +231,6 @@ exec_tree() {
 
 # --- with the original londiste 3 (Debian's python3-londiste) ----------
 
-need_original() {
-	[ -x /usr/bin/londiste ] && /usr/bin/python3 -c 'import londiste' 2>/dev/null ||
-		skip "Debian's python3-londiste is not installed"
-	command -v pgqd >/dev/null || skip "pgqd is not installed"
-	local share
-	share=$(pg_config --sharedir)
-	[ -f "$share/extension/pgq_node.control" ] && [ -f "$share/extension/londiste.control" ] &&
-		have_debian_pgq || skip "Debian's pgq, pgq_node and londiste extensions are not installed"
-}
-
-# l3 NODE ARGS...: the original londiste command on NODE's config.
-l3() {
-	local n=$1
-	shift
-	# fd 3 closed: a daemon holding it would keep bats waiting
-	timeout 120 /usr/bin/python3 /usr/bin/londiste "$(ini "$n")" "$@" 3>&-
-}
-
-# l3_ini NODE: a config of the original for a node in database NODE.
-l3_ini() {
-	cat >"$(ini "$1")" <<-INI
-	[londiste]
-	job_name = $1_w
-	db = $(loc "$1")
-	queue_name = q
-	logfile = $BATS_TEST_TMPDIR/$1.log
-	pidfile = $BATS_TEST_TMPDIR/$1.pid
-	loop_delay = 0.2
-	INI
-}
-
-l3_stop() {
-	local f
-	for f in "$BATS_TEST_TMPDIR"/o_*.pid "$BATS_TEST_TMPDIR"/pgqd.pid; do
-		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
-	done
-	return 0
-}
-
 merge_ok() { [ "$(sql "$1" "SELECT merge_state FROM londiste.get_table_list('q') WHERE table_name = '$2'")" = ok ]; }
 
 @test "londiste3 execute: our root's attributes reach an original londiste 3 leaf, which decides as we do" {
@@ -309,19 +271,7 @@ merge_ok() { [ "$(sql "$1" "SELECT merge_state FROM londiste.get_table_list('q')
 	l3_ini o_root
 	l3 o_root create-root o_root "$(loc o_root)"
 	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
-	cat >"$BATS_TEST_TMPDIR/pgqd.ini" <<-INI
-	[pgqd]
-	base_connstr = host=$TEST_DIR
-	initial_database = o_root
-	database_list = o_root
-	syslog = 0
-	logfile = $BATS_TEST_TMPDIR/pgqd.log
-	pidfile = $BATS_TEST_TMPDIR/pgqd.pid
-	ticker_period = 0.1
-	maint_period = 30
-	retry_period = 1
-	INI
-	pgqd -d "$BATS_TEST_TMPDIR/pgqd.ini" 3>&-
+	pgqd_start o_root
 	l3 o_root worker -d
 	l3 o_root add-table public.t1 public.t4
 	cascade_ini l1

@@ -6,15 +6,10 @@
 
 load helper
 load 25x-cascade
+load 27x-original
 
 setup() {
-	[ -x /usr/bin/londiste ] && /usr/bin/python3 -c 'import londiste' 2>/dev/null ||
-		skip "Debian's python3-londiste is not installed"
-	command -v pgqd >/dev/null || skip "pgqd is not installed"
-	local share
-	share=$(pg_config --sharedir)
-	[ -f "$share/extension/pgq_node.control" ] && [ -f "$share/extension/londiste.control" ] &&
-		have_debian_pgq || skip "Debian's pgq, pgq_node and londiste extensions are not installed"
+	need_original
 }
 
 teardown() {
@@ -22,10 +17,7 @@ teardown() {
 	for n in b1 l1 r1; do
 		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
 	done
-	# the original's worker, its copy processes and pgqd, by their pidfiles
-	for f in "$BATS_TEST_TMPDIR"/o_*.pid "$BATS_TEST_TMPDIR"/pgqd.pid; do
-		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
-	done
+	l3_stop
 	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
 		for f in "$BATS_TEST_TMPDIR"/*.log; do
 			[ -f "$f" ] && { echo "== $f"; tail -n 25 "$f"; }
@@ -35,46 +27,6 @@ teardown() {
 }
 
 ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
-
-# l3 NODE ARGS...: the original londiste command on NODE's config.
-l3() {
-	local n=$1
-	shift
-	# fd 3 closed: a daemon holding it would keep bats waiting
-	timeout 120 /usr/bin/python3 /usr/bin/londiste "$(ini "$n")" "$@" 3>&-
-}
-
-# l3_ini NODE DB: a config of the original for a node in database DB.
-l3_ini() {
-	cat >"$(ini "$1")" <<-INI
-	[londiste]
-	job_name = $1_w
-	db = $(loc "$2")
-	queue_name = q
-	logfile = $BATS_TEST_TMPDIR/$1.log
-	pidfile = $BATS_TEST_TMPDIR/$1.pid
-	loop_delay = 0.2
-	INI
-}
-
-# pgqd_start DB...: the original's ticker on the databases.
-pgqd_start() {
-	local dbs
-	dbs=$(printf '%s, ' "$@")
-	cat >"$BATS_TEST_TMPDIR/pgqd.ini" <<-INI
-	[pgqd]
-	base_connstr = host=$TEST_DIR
-	initial_database = $1
-	database_list = ${dbs%, }
-	syslog = 0
-	logfile = $BATS_TEST_TMPDIR/pgqd.log
-	pidfile = $BATS_TEST_TMPDIR/pgqd.pid
-	ticker_period = 0.1
-	maint_period = 30
-	retry_period = 1
-	INI
-	pgqd -d "$BATS_TEST_TMPDIR/pgqd.ini" 3>&- && wait_for test -s "$BATS_TEST_TMPDIR/pgqd.pid"
-}
 
 # l3_on NODE: a config of the original for our node NODE (its job name).
 l3_on() {
