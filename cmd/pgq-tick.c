@@ -696,7 +696,10 @@ on_tick(struct target *t, PGresult *res, int ok)
 		sql_error(t, "ticker", res);
 	}
 	t->phase = P_IDLE;
-	if (!loop_mode)
+	/* A due maintenance goes next: the ticks that keep coming due
+	 * (wake-ups a few ms apart, anyone's NOTIFY, a short --interval
+	 * under a slow ticker()) must not put it off for ever. */
+	if (!loop_mode || now_ms() >= t->maint_at)
 		start_maint(t);
 }
 
