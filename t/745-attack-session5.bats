@@ -7,9 +7,17 @@
 load helper
 
 setup_file() {
-	pg_start || return 1
+	pg_start_with_pgq_c || { [ -n "${SKIP_FILE:-}" ] && return 0; return 1; }
 	sql postgres "CREATE ROLE atk_nobody LOGIN" >/dev/null
 	new_db a
+	# database c: the C insert (pgq_c) is what its tests attack
+	new_db c
+	[ "$(sql c "SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+	            WHERE p.oid = 'pgq.insert_event(text,text,text)'::regprocedure")" = c ]
+}
+
+setup() {
+	skip_file
 }
 
 teardown() {
@@ -53,4 +61,44 @@ rotations() {
 	ROT_N=0
 	wait_for rotations a rot 2 || { cat "$BATS_TEST_TMPDIR/tick.log"; false; }
 	sql a "DROP TRIGGER slow_wake ON pgq.tick" >/dev/null
+}
+
+# nest_fn SQL: defines public.nest_time(), the default of ev_time in
+# queue nest's tables: a GRANT on the current table (an invalidation of
+# it, where DDL would find it in use) and an event of its own; then
+# runs SQL in the same session.
+nest_fn() {
+	psql -XAtq -v ON_ERROR_STOP=1 -d c -c "CREATE OR REPLACE FUNCTION public.nest_time() RETURNS timestamptz LANGUAGE plpgsql AS \$\$
+	       BEGIN
+	           IF coalesce(current_setting('atk.nested', true), '') = '' THEN
+	               PERFORM set_config('atk.nested', 'y', true);
+	               EXECUTE 'GRANT SELECT ON ' || (SELECT queue_data_pfx || '_' || queue_cur_table
+	                   FROM pgq.queue WHERE queue_name = 'nest') || ' TO atk_nobody';
+	               PERFORM pgq.insert_event('nest', 'inner', 'i');
+	               PERFORM set_config('atk.nested', '', true);
+	           END IF;
+	           RETURN now();
+	       END \$\$" -c "$1"
+}
+
+@test "pgq_c: an event inserted by an event table's default, after an invalidation of that table, leaves the outer event's other defaults intact" {
+	sql c "SELECT pgq.create_queue('nest')" >/dev/null
+	# the default of ev_time: a GRANT (an invalidation of the event
+	# tables, no DDL that finds them in use) and an event of its own
+	nest_fn "SELECT 1" >/dev/null
+	pfx=$(sql c "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'nest'")
+	for n in 0 1 2; do
+		sql c "ALTER TABLE ${pfx}_$n ALTER COLUMN ev_time SET DEFAULT public.nest_time()" >/dev/null
+	done
+	# (defined again right before the insert, in its session: so the
+	# freed defaults were found reused, without the fix)
+	for n in 1 2 3; do
+		nest_fn "SELECT pgq.insert_event('nest', 'outer', '$n')" >/dev/null
+	done
+	# each transaction: the outer event and the inner, both at its now()
+	run sql c "SELECT ev_type || ' ' || ev_data || ' ' || (ev_time = (SELECT min(ev_time) FROM $pfx i WHERE i.ev_txid = e.ev_txid)
+	                  AND ev_time > now() - interval '1 hour')::text
+	             FROM $pfx e ORDER BY ev_id"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf '%s\n' 'outer 1 true' 'inner i true' 'outer 2 true' 'inner i true' 'outer 3 true' 'inner i true')" ]
 }
