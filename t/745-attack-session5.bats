@@ -102,3 +102,29 @@ nest_fn() {
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf '%s\n' 'outer 1 true' 'inner i true' 'outer 2 true' 'inner i true' 'outer 3 true' 'inner i true')" ]
 }
+
+@test "pgq.next_batch: a batch handed out is on disk with its tick, also for a consumer whose session commits without waiting" {
+	# a server that waits for commits, and whose WAL writer flushes
+	# others' commits only every 10 s: an unflushed commit is lost by a
+	# crash right after it
+	extra_cluster sc 5441 "synchronous_commit = on" "wal_writer_delay = 10000" "autovacuum = off"
+	export PGPORT=5441
+	new_db s
+	sql s "SELECT pgq.create_queue('q')" >/dev/null
+	sql s "SELECT pgq.register_consumer('q', 'c')" >/dev/null
+	sql s "SELECT pgq.insert_event('q', 't', 'one')" >/dev/null
+	sql s "SELECT pgq.force_tick('q')" >/dev/null
+	# the tick as pgq-tick makes it: its commit does not wait
+	sql s "SELECT pg_catalog.set_config('synchronous_commit', 'off', true), pgq.ticker('q')" >/dev/null
+	tick=$(PGOPTIONS="-c synchronous_commit=off" \
+		psql -XAtq -v ON_ERROR_STOP=1 -d s -c "SELECT cur_tick_id FROM pgq.next_batch_info('q', 'c')")
+	[ -n "$tick" ]
+	# the consumer has the batch: a crash now must not take it back
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/sc" -m immediate -w stop >/dev/null
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/sc" -l "$TEST_DIR/server-sc.log" -w -t 60 start >/dev/null
+	run sql s "SELECT count(*) FROM pgq.tick WHERE tick_id = $tick"
+	[ "$output" = 1 ]
+	run sql s "SELECT cur_tick_id FROM pgq.next_batch_info('q', 'c')"
+	[ "$output" = "$tick" ]
+	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/sc" -m fast -w stop >/dev/null
+}
