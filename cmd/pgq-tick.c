@@ -424,8 +424,8 @@ static void maint_end(struct target *t);
  * WAL up to its own commit record, so past the tick's, and the queue's
  * notification only makes consumers ask next_batch.  A tick lost in a
  * crash was therefore seen by no one, and the next tick covers its
- * events.  (A server that commits everything without waiting gives up
- * that guarantee for every transaction, with or without this.) */
+ * events.  next_batch waits for that flush also in a session set to
+ * commit without waiting (sql/pgq/50-consumer.sql). */
 static void
 send_tick(struct target *t)
 {
