@@ -251,3 +251,15 @@ notified() {
 	[ -z "$output" ]
 	[ "$(last_tick "$db" qdef)" = "$d" ]
 }
+
+@test "pgq_ticker: a transaction that inserted into a ticker_max_lag 0 queue cannot be prepared (pgq-config(1)); a default queue's can" {
+	for db in $FLAVOURS; do
+		mkq "$db" qdef2
+		mkq "$db" qzero2 ticker_max_lag=0
+		run sql "$db" "BEGIN; SELECT pgq.insert_event('qzero2', 't', 'd'); PREPARE TRANSACTION 'w_$db'"
+		[ "$status" -ne 0 ]
+		[[ "$output" == *"cannot PREPARE a transaction that has executed LISTEN, UNLISTEN, or NOTIFY"* ]]
+		sql "$db" "BEGIN; SELECT pgq.insert_event('qdef2', 't', 'd'); PREPARE TRANSACTION 'd_$db'" >/dev/null
+		sql "$db" "COMMIT PREPARED 'd_$db'"
+	done
+}

@@ -139,6 +139,7 @@ pg_start() {
 	synchronous_commit = off
 	full_page_writes = off
 	max_connections = 100
+	max_prepared_transactions = 4
 	max_wal_senders = 10
 	wal_level = replica
 	log_min_messages = warning
