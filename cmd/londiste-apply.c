@@ -327,7 +327,10 @@ table_cmp(const void *a, const void *b)
 
 /* The catalog is read here rather than through londiste.rel_oid() and
  * friends: SQL functions are planned at every call, and this runs for
- * every batch.  A name is schema.relation as the trigger writes it. */
+ * every batch.  A name is schema.relation as the trigger writes it; on
+ * a cascade node the set's table may live here under another name
+ * (add-table --dest-table), which its londiste.table_info row holds:
+ * events name the set's table, rows go to that relation. */
 static const char tables_sql[] =
 	"SELECT t.table_name, t.state, t.snapshot::text, t.sync_tick,"
 	" EXISTS (SELECT 1 FROM londiste.pending p"
@@ -343,12 +346,15 @@ static const char tables_sql[] =
 	"  THEN r.reltuples / r.relpages * (pg_relation_size(r.oid)"
 	"  / current_setting('block_size')::float8) END"
 	" FROM londiste.subscriber_table t"
+	" LEFT JOIN londiste.table_info ti ON ti.queue_name = t.queue_name"
+	"  AND ti.table_name = t.table_name AND ti.local"
+	" CROSS JOIN LATERAL (SELECT coalesce(ti.dest_table, t.table_name) AS n) d"
 	" LEFT JOIN LATERAL (SELECT c.oid, n.nspname, c.relname, c.relkind,"
 	"  c.relpages, c.reltuples"
 	"  FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid"
 	/* londiste._rel()'s rule: a table, the shortest schema wins. */
-	"  WHERE starts_with(t.table_name, n.nspname || '.')"
-	"  AND c.relname = substr(t.table_name, length(n.nspname) + 2)"
+	"  WHERE starts_with(d.n, n.nspname || '.')"
+	"  AND c.relname = substr(d.n, length(n.nspname) + 2)"
 	"  AND c.relkind IN ('r', 'p')"
 	"  ORDER BY length(n.nspname) LIMIT 1) r ON true"
 	" LEFT JOIN LATERAL (SELECT a.attname, k.ord FROM pg_index i"

@@ -35,21 +35,45 @@ lon_table(PGconn *sub, const char *consumer, const char *arg, struct lontable *t
 	const char *p[2] = { arg, consumer };
 	PGresult *res;
 	struct buf b = {0};
-	int i, n;
+	int i, n, l3;
 
 	memset(t, 0, sizeof(*t));
+	/*
+	 * On a cascade node the set's table may live here under another
+	 * name (add-table --dest-table): the table_info row says which, as
+	 * londiste-apply reads it.  An install older than table_info has
+	 * none.
+	 */
+	res = db_exec(sub, "find table",
+	    "SELECT to_regclass('londiste.table_info') IS NOT NULL", 0, NULL);
+	l3 = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
 	/* Exact registered name first; else resolve it like the SQL side. */
 	for (i = 0; i < 2; i++) {
-		res = db_exec(sub, "find table",
+		res = db_exec(sub, "find table", l3 ?
 		    "SELECT t.queue_name, t.table_name, t.state,"
-		    "       londiste.quoted_name(t.table_name)"
+		    "       londiste.quoted_name(coalesce(i.dest_table, t.table_name)),"
+		    "       coalesce(i.dest_table, t.table_name)"
+		    "  FROM londiste.subscriber_table t"
+		    "  LEFT JOIN londiste.table_info i ON i.queue_name = t.queue_name"
+		    "       AND i.table_name = t.table_name AND i.local"
+		    " WHERE t.table_name = $1"
+		    " ORDER BY (t.queue_name IN (SELECT queue_name FROM londiste.completed"
+		    "           WHERE consumer_name = $2)) DESC" :
+		    "SELECT t.queue_name, t.table_name, t.state,"
+		    "       londiste.quoted_name(t.table_name), t.table_name"
 		    "  FROM londiste.subscriber_table t WHERE t.table_name = $1"
 		    " ORDER BY (t.queue_name IN (SELECT queue_name FROM londiste.completed"
 		    "           WHERE consumer_name = $2)) DESC", 2, p);
 		if (i == 1 || PQntuples(res) > 0)
 			break;
 		PQclear(res);
-		res = db_exec(sub, "find table", "SELECT londiste.find_table($1)", 1, p);
+		/* A bare set name first: the relation may have another
+		 * name here (dest_table), and find_table looks for it. */
+		res = db_exec(sub, "find table",
+		    "SELECT coalesce((SELECT s.table_name FROM londiste.subscriber_table s"
+		    "  WHERE s.table_name = 'public.' || $1 AND strpos($1, '.') = 0 LIMIT 1),"
+		    " londiste.find_table($1))", 1, p);
 		b.data = xstrdup(PQgetvalue(res, 0, 0));
 		p[0] = b.data;
 		PQclear(res);
@@ -73,13 +97,17 @@ lon_table(PGconn *sub, const char *consumer, const char *arg, struct lontable *t
 	t->queue = xstrdup(PQgetvalue(res, 0, 0));
 	t->name = xstrdup(PQgetvalue(res, 0, 1));
 	t->state = xstrdup(PQgetvalue(res, 0, 2));
-	p[0] = arg;
-	if (PQgetisnull(res, 0, 3))
+	t->lname = xstrdup(PQgetvalue(res, 0, 4));
+	if (PQgetisnull(res, 0, 3)) {
+		if (strcmp(t->lname, t->name) != 0)
+			errx(EXIT_USAGE, "table %s is registered (here as %s) but %s does"
+			    " not exist", t->name, t->lname, t->lname);
 		errx(EXIT_USAGE, "table %s is registered but does not exist", t->name);
+	}
 	t->sqname = xstrdup(PQgetvalue(res, 0, 3));
 	PQclear(res);
 
-	p[0] = t->name;
+	p[0] = t->lname;
 	res = db_exec(sub, "read columns",
 	    "SELECT quote_ident(c), c = ANY (londiste.pkey_columns(londiste.rel_oid($1))),"
 	    "       array_position(londiste.pkey_columns(londiste.rel_oid($1)), c)"
@@ -155,6 +183,7 @@ lontable_free(struct lontable *t)
 	free(t->pkidx);
 	free(t->queue);
 	free(t->name);
+	free(t->lname);
 	free(t->sqname);
 	free(t->pqname);
 	free(t->cols);

@@ -11,6 +11,7 @@
 struct lontable {
 	char *queue;
 	char *name;	/* canonical: schema.relation as in ev_extra1 */
+	char *lname;	/* the relation here, canonical: dest_table or name */
 	char *sqname;	/* quoted name on the subscriber */
 	char *pqname;	/* quoted name on the provider (after lon_provider) */
 	char *cols;	/* quoted column list of the subscriber, comma separated */
@@ -27,7 +28,10 @@ char *lon_queue(PGconn *sub, const char *consumer);
 
 /* Resolve a table given on the command line (canonical name, bare name
  * or quoted SQL name) to its registration on the subscriber; exits 2 when
- * it is not registered.  consumer decides between queues. */
+ * it is not registered.  consumer decides between queues.  The table of
+ * a cascade node's set may be held here under its dest_table name
+ * (londiste.table_info): sqname, lname and the columns are that
+ * relation's. */
 void lon_table(PGconn *sub, const char *consumer, const char *arg, struct lontable *t);
 
 /* Check that the provider replicates t in t->queue and fill t->pqname;

@@ -3,7 +3,7 @@
 # leaves replaying while a table joins the set, and a worker's failure
 # shown on every node.
 # Every node is a database of this file's cluster (t/260 spreads a
-# cascade over clusters).  t/250 to t/253 are one family split in files
+# cascade over clusters).  t/250 to t/254 are one family split in files
 # that run at once: the helpers they share are in t/25x-cascade.bash.
 
 load helper

@@ -2,7 +2,7 @@
 # londiste(1) with a [londiste3] config: a leaf moved between providers,
 # and a branch's worker killed mid-run; nothing lost or applied twice.
 # Every node is a database of this file's cluster (t/260 spreads a
-# cascade over clusters).  t/250 to t/253 are one family split in files
+# cascade over clusters).  t/250 to t/254 are one family split in files
 # that run at once: the helpers they share are in t/25x-cascade.bash.
 
 load helper

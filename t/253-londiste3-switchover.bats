@@ -2,7 +2,7 @@
 # londiste(1) with a [londiste3] config: switchover under a steady
 # writer, and takeover of a dead root.
 # Every node is a database of this file's cluster, but for the dead
-# root of the takeover, which has a cluster of its own.  t/250 to t/253 are one family split in files
+# root of the takeover, which has a cluster of its own.  t/250 to t/254 are one family split in files
 # that run at once: the helpers they share are in t/25x-cascade.bash.
 
 load helper

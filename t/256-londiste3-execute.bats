@@ -6,6 +6,7 @@
 
 load helper
 load 25x-cascade
+load 27x-original
 
 teardown() {
 	cascade_workers_stop
@@ -64,6 +65,11 @@ print(a.to_sql() == b.to_sql(), a.to_sql())' "$BATS_TEST_TMPDIR/a.sql" "$ours"
 	[ "$(sql x1 "SELECT londiste._urldec('foo%2Cbar+x%2c%zz')")" = "foo,bar x,%zz" ]
 }
 
+# t2_synced: l1 copied t2 (into its own name there) and replays it.
+t2_synced() {
+	[ "$(sql l1 "SELECT merge_state FROM londiste.get_table_list('q') WHERE table_name = 'public.t2'")" = ok ]
+}
+
 # r1 -> b1 -> l1, l2 with their workers; t1 in the set, replicated on
 # b1 and l1; l2 has a t1 of its own that it does not replicate.
 exec_tree() {
@@ -74,9 +80,8 @@ exec_tree() {
 	londiste "$(ini r1)" add-table t1 t2
 	wait_for londiste "$(ini b1)" add-table t1 t2 --create
 	wait_for londiste "$(ini l1)" add-table t1 --create
-	# (--expect-sync: the copy and replay do not follow dest_table yet;
-	# t2 stays empty)
-	londiste "$(ini l1)" add-table t2 --create --dest-table=t2_l1 --expect-sync
+	londiste "$(ini l1)" add-table t2 --create --dest-table=t2_l1
+	wait_for t2_synced
 }
 
 @test "londiste3 execute: Local-Table runs where the table is replicated (@name@ is its name there), is recorded but skipped elsewhere" {
@@ -226,45 +231,6 @@ exec_tree() {
 
 # --- with the original londiste 3 (Debian's python3-londiste) ----------
 
-need_original() {
-	[ -x /usr/bin/londiste ] && /usr/bin/python3 -c 'import londiste' 2>/dev/null ||
-		skip "Debian's python3-londiste is not installed"
-	command -v pgqd >/dev/null || skip "pgqd is not installed"
-	local share
-	share=$(pg_config --sharedir)
-	[ -f "$share/extension/pgq_node.control" ] && [ -f "$share/extension/londiste.control" ] &&
-		have_debian_pgq || skip "Debian's pgq, pgq_node and londiste extensions are not installed"
-}
-
-# l3 NODE ARGS...: the original londiste command on NODE's config.
-l3() {
-	local n=$1
-	shift
-	# fd 3 closed: a daemon holding it would keep bats waiting
-	timeout 120 /usr/bin/python3 /usr/bin/londiste "$(ini "$n")" "$@" 3>&-
-}
-
-# l3_ini NODE: a config of the original for a node in database NODE.
-l3_ini() {
-	cat >"$(ini "$1")" <<-INI
-	[londiste]
-	job_name = $1_w
-	db = $(loc "$1")
-	queue_name = q
-	logfile = $BATS_TEST_TMPDIR/$1.log
-	pidfile = $BATS_TEST_TMPDIR/$1.pid
-	loop_delay = 0.2
-	INI
-}
-
-l3_stop() {
-	local f
-	for f in "$BATS_TEST_TMPDIR"/o_*.pid "$BATS_TEST_TMPDIR"/pgqd.pid; do
-		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
-	done
-	return 0
-}
-
 merge_ok() { [ "$(sql "$1" "SELECT merge_state FROM londiste.get_table_list('q') WHERE table_name = '$2'")" = ok ]; }
 
 @test "londiste3 execute: our root's attributes reach an original londiste 3 leaf, which decides as we do" {
@@ -305,19 +271,7 @@ merge_ok() { [ "$(sql "$1" "SELECT merge_state FROM londiste.get_table_list('q')
 	l3_ini o_root
 	l3 o_root create-root o_root "$(loc o_root)"
 	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
-	cat >"$BATS_TEST_TMPDIR/pgqd.ini" <<-INI
-	[pgqd]
-	base_connstr = host=$TEST_DIR
-	initial_database = o_root
-	database_list = o_root
-	syslog = 0
-	logfile = $BATS_TEST_TMPDIR/pgqd.log
-	pidfile = $BATS_TEST_TMPDIR/pgqd.pid
-	ticker_period = 0.1
-	maint_period = 30
-	retry_period = 1
-	INI
-	pgqd -d "$BATS_TEST_TMPDIR/pgqd.ini" 3>&-
+	pgqd_start o_root
 	l3 o_root worker -d
 	l3 o_root add-table public.t1 public.t4
 	cascade_ini l1

@@ -6,15 +6,10 @@
 
 load helper
 load 25x-cascade
+load 27x-original
 
 setup() {
-	[ -x /usr/bin/londiste ] && /usr/bin/python3 -c 'import londiste' 2>/dev/null ||
-		skip "Debian's python3-londiste is not installed"
-	command -v pgqd >/dev/null || skip "pgqd is not installed"
-	local share
-	share=$(pg_config --sharedir)
-	[ -f "$share/extension/pgq_node.control" ] && [ -f "$share/extension/londiste.control" ] &&
-		have_debian_pgq || skip "Debian's pgq, pgq_node and londiste extensions are not installed"
+	need_original
 }
 
 teardown() {
@@ -22,10 +17,7 @@ teardown() {
 	for n in b1 l1 r1; do
 		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
 	done
-	# the original's worker, its copy processes and pgqd, by their pidfiles
-	for f in "$BATS_TEST_TMPDIR"/o_*.pid "$BATS_TEST_TMPDIR"/pgqd.pid; do
-		[ -s "$f" ] && kill "$(cat "$f")" 2>/dev/null
-	done
+	l3_stop
 	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
 		for f in "$BATS_TEST_TMPDIR"/*.log; do
 			[ -f "$f" ] && { echo "== $f"; tail -n 25 "$f"; }
@@ -35,46 +27,6 @@ teardown() {
 }
 
 ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
-
-# l3 NODE ARGS...: the original londiste command on NODE's config.
-l3() {
-	local n=$1
-	shift
-	# fd 3 closed: a daemon holding it would keep bats waiting
-	timeout 120 /usr/bin/python3 /usr/bin/londiste "$(ini "$n")" "$@" 3>&-
-}
-
-# l3_ini NODE DB: a config of the original for a node in database DB.
-l3_ini() {
-	cat >"$(ini "$1")" <<-INI
-	[londiste]
-	job_name = $1_w
-	db = $(loc "$2")
-	queue_name = q
-	logfile = $BATS_TEST_TMPDIR/$1.log
-	pidfile = $BATS_TEST_TMPDIR/$1.pid
-	loop_delay = 0.2
-	INI
-}
-
-# pgqd_start DB...: the original's ticker on the databases.
-pgqd_start() {
-	local dbs
-	dbs=$(printf '%s, ' "$@")
-	cat >"$BATS_TEST_TMPDIR/pgqd.ini" <<-INI
-	[pgqd]
-	base_connstr = host=$TEST_DIR
-	initial_database = $1
-	database_list = ${dbs%, }
-	syslog = 0
-	logfile = $BATS_TEST_TMPDIR/pgqd.log
-	pidfile = $BATS_TEST_TMPDIR/pgqd.pid
-	ticker_period = 0.1
-	maint_period = 30
-	retry_period = 1
-	INI
-	pgqd -d "$BATS_TEST_TMPDIR/pgqd.ini" 3>&- && wait_for test -s "$BATS_TEST_TMPDIR/pgqd.pid"
-}
 
 # l3_on NODE: a config of the original for our node NODE (its job name).
 l3_on() {
@@ -203,11 +155,44 @@ has_rows() { [ "$(sql "$1" "SELECT count(*) FROM $2")" = "$3" ]; }
 
 @test "migration: the original londiste command's compare on our leaf below our branch" {
 	# Its branch path pauses the branch's worker (b1_w), takes the
-	# branch's newest tick (pgq.force_tick, which does not tick a queue
-	# with an external ticker) and waits for the leaf's worker_last_tick
-	# to pass it; with the branch paused that tick is never passed, and
-	# after lock_timeout it exits 1 "Consumer lagging too much".  Not
-	# known yet whether an all-original cascade passes here, i.e.
-	# whether our branch worker should still pass ticks down when paused.
-	skip "the original's compare on a leaf below our branch times out (Consumer lagging too much)"
+	# branch's newest tick and waits until the leaf has applied a later
+	# one: our paused branch still passes the ticks of its provider that
+	# change nothing (an idle root ticks every ticker_idle_period).
+	for n in o_root b1 l1; do
+		new_db "$n" none
+		sql "$n" "CREATE TABLE t1 (id int PRIMARY KEY, v text)" >/dev/null
+	done
+	sql o_root "INSERT INTO t1 SELECT g, 'before ' || g FROM generate_series(1, 50) g" >/dev/null
+	l3_ini o_root o_root
+	run --separate-stderr l3 o_root create-root o_root "$(loc o_root)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
+	pgqd_start o_root
+	l3 o_root worker -d
+	l3 o_root add-table public.t1
+	cascade_ini b1
+	londiste "$(ini b1)" create-branch b1 --provider="$(loc o_root)"
+	worker_start b1
+	wait_for londiste "$(ini b1)" add-table public.t1
+	wait_for is_ok b1 public.t1
+	cascade_ini l1
+	londiste "$(ini l1)" create-leaf l1 --provider="$(loc b1)"
+	worker_start l1
+	wait_for londiste "$(ini l1)" add-table public.t1
+	wait_for is_ok l1 public.t1
+	sql o_root "INSERT INTO t1 SELECT g, 'after ' || g FROM generate_series(51, 120) g;
+		DELETE FROM t1 WHERE id % 9 = 0" >/dev/null
+	wait_for same o_root l1 t1
+	l3_on l1
+	run --separate-stderr l3 l1x compare
+	[ "$status" -eq 0 ] || { echo "l1x compare: $output $stderr" >&2; false; }
+	[[ "$stderr" == *"Pausing upstream worker: b1_w"* ]]
+	# it resumed the branch; changes flow again
+	[ "$(sql b1 "SELECT worker_paused FROM pgq_node.get_node_info('q')")" = f ]
+	sql o_root "INSERT INTO t1 VALUES (1000, 'later')" >/dev/null
+	wait_for same o_root l1 t1
+	# a difference is reported as one (exit 1)
+	sql l1 "SET session_replication_role = replica; DELETE FROM t1 WHERE id = 1000" >/dev/null
+	run --separate-stderr l3 l1x compare
+	[ "$status" -eq 1 ]
 }

@@ -338,6 +338,11 @@ BEGIN
 		UPDATE pgq_node.local_state s
 		   SET provider_node = i_new_provider, last_tick_id = last_tick, uptodate = false
 		 WHERE s.queue_name = i_queue_name AND s.consumer_name = this.worker_name;
+		-- londiste, when installed, keeps the root's tables replicated
+		-- here (whoever demotes: our londiste(1), the original's admin)
+		IF to_regprocedure('londiste.root_demoted(text)') IS NOT NULL THEN
+			EXECUTE 'SELECT londiste.root_demoted($1)' USING i_queue_name;
+		END IF;
 		ret_code := 200;
 		ret_note := 'Step 3: Demoted root to branch: ' || i_queue_name;
 	ELSE

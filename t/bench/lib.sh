@@ -15,6 +15,12 @@
 #   rate N SECONDS             N / SECONDS, for rows/s and events/s
 #   sides FN ARGS...           FN ours ARGS, FN ref ARGS, in the round's
 #                              order (alternating, so drift hits both)
+#   rounds CMD...              CMD once per round, ROUND = 1 .. ROUNDS
+#   group_stop PID TARGET      SIGTERM to TARGET (PID, or -PID for its
+#                              process group), 10 s for PID to end, then
+#                              SIGKILL to the group
+#   rows_sql N OP FILE         FILE: N rows of table bt inserted, updated
+#                              or deleted (OP), 1,000 a transaction
 #   wait_for SECONDS MSG CMD...
 #                              poll CMD until it succeeds, die after SECONDS
 #   say MSG                    progress line on stderr
@@ -197,6 +203,40 @@ sides() {
 	fi
 }
 
+rounds() {
+	ROUND=1
+	while [ "$ROUND" -le "$ROUNDS" ]; do
+		"$@"
+		ROUND=$((ROUND + 1))
+	done
+}
+
+group_stop() {
+	kill -TERM "$2" 2>/dev/null
+	_i=0
+	while kill -0 "$1" 2>/dev/null && [ $_i -lt 200 ]; do
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+	kill -KILL "-$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+# The writes of the Londiste workloads, on table bt (id, n, name, ts).
+rows_sql() {
+	awk -v n="$1" -v op="$2" 'BEGIN {
+		for (a = 1; a <= n; a += 1000) {
+			b = a + 999
+			if (op == "insert")
+				printf "INSERT INTO bt SELECT g, g, %s || g, now() FROM generate_series(%d, %d) g;\n", "'\''row '\''", a, b
+			else if (op == "update")
+				printf "UPDATE bt SET n = n + 1, name = name || %s WHERE id BETWEEN %d AND %d;\n", "'\''u'\''", a, b
+			else
+				printf "DELETE FROM bt WHERE id BETWEEN %d AND %d;\n", a, b
+		}
+	}' >"$3"
+}
+
 # wait_for SECONDS MESSAGE CMD...: poll CMD every 50 ms; die with
 # MESSAGE if it has not succeeded within SECONDS.
 wait_for() {
@@ -219,6 +259,8 @@ maxrss() {
 }
 
 pgbr_setup() {
+	# once a run: the stanza stays valid
+	[ -n "${PGBR_CONF:-}" ] && return 0
 	PGBR_CONF=$BENCH_DIR/pgbackrest.conf
 	cat >"$PGBR_CONF" <<-CONF
 	[global]

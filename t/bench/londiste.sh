@@ -144,15 +144,29 @@ replay_start() {
 replay_stop() {
 	eval "_rp=\${REPLAY_$1:-}"
 	[ -n "$_rp" ] || return 0
-	kill -TERM "-$_rp" 2>/dev/null
-	_i=0
-	while kill -0 "$_rp" 2>/dev/null && [ $_i -lt 100 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	kill -KILL "-$_rp" 2>/dev/null
-	wait "$_rp" 2>/dev/null
+	group_stop "$_rp" "-$_rp"
 	eval "REPLAY_$1="
+}
+
+# replay_ready SIDE: replay_start, and back once the replay has
+# finished a batch (the queue ticks every second).
+replay_ready() {
+	_k=$(lon_last_tick "$1") || die "cannot read the $1 consumer's last tick"
+	replay_start "$1"
+	wait_for 60 "the $1 replay finished no batch" lon_moved "$1" "$_k"
+}
+
+# lon_last_tick SIDE: the last tick the side's replay finished.
+lon_last_tick() {
+	case $1 in
+	ours) q lo_prov "SELECT last_tick FROM pgq.get_consumer_info('bq', 'bench')" ;;
+	ref) q l3_prov "SELECT last_tick FROM pgq.get_consumer_info('bq', 'l3_leaf')" ;;
+	esac
+}
+
+lon_moved() {
+	_lt=$(lon_last_tick "$1")
+	[ -n "$_lt" ] && [ "$_lt" -gt "$2" ]
 }
 
 # replay_alive SIDE: is the replay started by replay_start still running?

@@ -56,10 +56,6 @@ w_bulk() {
 	row bulk.copy "bulk produce $BULK_N events: pgq-insert vs psql COPY into an event-table clone" \
 		events/s higher 'ratio>=0.8'
 	row mem.insert "peak RSS of pgq-insert, $BULK_N events" MB lower 'ours<20'
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides bulk_run
-		ROUND=$((ROUND + 1))
-	done
+	rounds sides bulk_run
 	rm -f "$OUT/bulk.txt"
 }

@@ -61,14 +61,7 @@ cas_stop() {
 	# ours: the supervisor first, which ends its stages and helpers
 	# itself (the whole group at once leaves it waiting for statuses the
 	# stages can no longer report)
-	case $_d in cs*) kill -TERM "$_wp" ;; *) kill -TERM "-$_wp" ;; esac 2>/dev/null
-	_i=0
-	while kill -0 "$_wp" 2>/dev/null && [ $_i -lt 100 ]; do
-		sleep 0.1
-		_i=$((_i + 1))
-	done
-	kill -KILL "-$_wp" 2>/dev/null
-	wait "$_wp" 2>/dev/null
+	case $_d in cs*) group_stop "$_wp" "$_wp" ;; *) group_stop "$_wp" "-$_wp" ;; esac
 	eval "CW_$_d="
 }
 
@@ -111,24 +104,10 @@ cas_tickers() {
 	eval "CT_$1$2=\$_tp"
 }
 
-# cas_state SIDE PREFIX NODE STATE: table bt's merge_state on the node
-# (get_table_list on both systems), looked at by the server for up to 5 s.
-cas_state() {
-	_get="SELECT merge_state FROM londiste.get_table_list('cq') WHERE table_name = 'public.bt'"
-	_st=$(q "$(cas_db "$1" "$2" "$3")" "DO \$\$ DECLARE st text; BEGIN
-		FOR i IN 1..100 LOOP
-			$_get INTO st;
-			EXIT WHEN st IS NOT DISTINCT FROM '$4';
-			PERFORM pg_sleep(0.05);
-		END LOOP; END \$\$; $_get")
-	[ "$_st" = "$4" ]
-}
-
-# cas_build SIDE PREFIX: a cascade root -> branch -> leaf of queue cq
-# in fresh databases, table bt in the set on every node and ok on the
-# branch and the leaf; the root's worker and the ticker keep running,
-# the branch's and the leaf's workers are stopped.
-cas_build() {
+# cas_nodes SIDE PREFIX LOOP: a cascade root -> branch -> leaf of queue
+# cq in fresh databases, workers' loop_delay LOOP seconds; starts no
+# process, so the cascades of both sides are made at once.
+cas_nodes() {
 	_s=$1 _p=$2
 	for _n in root branch leaf; do
 		_d=$(cas_db "$_s" "$_p" $_n)
@@ -142,7 +121,7 @@ cas_build() {
 			echo "public_node_location = host=$PGHOST dbname=$_d"
 			echo "logfile = $OUT/$_d.log"
 			echo "pidfile = $BENCH_DIR/$_d.pid"
-			echo "loop_delay = $CAS_LOOP"
+			echo "loop_delay = $3"
 		} >"$(cas_ini "$_s" "$_p" $_n)"
 	done
 	_c=$(cas_cmd "$_s")
@@ -155,25 +134,129 @@ cas_build() {
 	} >>"$OUT/cas-setup.log" 2>&1 || die "$_s: cascade set-up failed, see $OUT/cas-setup.log"
 	[ "$_s" = ours ] && fastpath_check "$(cas_db ours "$_p" root)"
 	q "$(cas_db "$_s" "$_p" root)" "SELECT pgq.set_queue_config('cq', 'ticker_idle_period', '1 second')" >/dev/null
-	cas_tickers "$_s" "$_p" 1000
-	$_c "$(cas_ini "$_s" "$_p" root)" worker -d >>"$OUT/cas-setup.log" 2>&1 ||
-		die "$_s: the root's worker did not start"
-	$_c "$(cas_ini "$_s" "$_p" root)" add-table bt >>"$OUT/cas-setup.log" 2>&1 ||
-		die "$_s: add-table on the root failed"
-	cas_start "$_s" "$_p" branch
-	cas_start "$_s" "$_p" leaf
-	# the branch and the leaf learn of the table from the queue
-	for _n in branch leaf; do
-		wait_for 120 "$_s: add-table bt on the $_n failed, see $OUT/cas-setup.log" \
-			eval "$_c '$(cas_ini "$_s" "$_p" $_n)' add-table bt >>'$OUT/cas-setup.log' 2>&1"
-		wait_for 300 "$_s: table bt not ok on the $_n" cas_state "$_s" "$_p" $_n ok
+}
+
+# cas_join SIDE PREFIX: on a cascade of cas_nodes, the ticker(s) at a
+# tick every 100 ms, the root's worker and table bt added on the root
+# (in the background, pid added to CAS_JOINS), the branch's and the
+# leaf's workers started.
+cas_join() {
+	cas_tickers "$1" "$2" 100
+	_c=$(cas_cmd "$1")
+	{
+		$_c "$(cas_ini "$1" "$2" root)" worker -d >>"$OUT/cas-setup.log" 2>&1 ||
+			die "$1: the root's worker did not start"
+		$_c "$(cas_ini "$1" "$2" root)" add-table bt >>"$OUT/cas-setup.log" 2>&1 ||
+			die "$1: add-table on the root failed"
+	} &
+	CAS_JOINS="$CAS_JOINS $!"
+	cas_start "$1" "$2" branch
+	cas_start "$1" "$2" leaf
+}
+
+# cas_is SIDE PREFIX NODE SQL: SQL on the node's database says t.
+cas_is() {
+	[ "$(q "$(cas_db "$1" "$2" "$3")" "$4" 2>/dev/null)" = t ]
+}
+
+# cas_step SIDE PREFIX NODE: table bt's next step into the node, without
+# waiting: add-table (in the background) once the node knows of the
+# table from its provider's queue, again if it failed; true once the
+# table is ok there.
+cas_step() {
+	_v=CJ_$1$2$3 _mark=$BENCH_DIR/added-$1$2$3
+	eval "_st=\${$_v:-}"
+	case $_st in
+	ok) return 0 ;;
+	adding)
+		if [ -f "$_mark" ]; then
+			eval "$_v=added"
+		else
+			eval "_ap=\$${_v}_pid"
+			# shellcheck disable=SC2154 # set by the eval
+			kill -0 "$_ap" 2>/dev/null || { wait "$_ap"; eval "$_v="; }
+		fi
+		return 1 ;;
+	added)
+		cas_is "$1" "$2" "$3" "SELECT merge_state = 'ok' FROM londiste.get_table_list('cq')
+			WHERE table_name = 'public.bt'" || return 1
+		eval "$_v=ok" ;;
+	*)
+		cas_is "$1" "$2" "$3" "SELECT count(*) = 1 FROM londiste.get_table_list('cq')
+			WHERE table_name = 'public.bt'" || return 1
+		"$(cas_cmd "$1")" "$(cas_ini "$1" "$2" "$3")" add-table bt \
+			>>"$OUT/cas-setup.log" 2>&1 && : >"$_mark" &
+		eval "$_v=adding ${_v}_pid=\$!"
+		return 1 ;;
+	esac
+}
+
+# cas_joined PREFIX...: after cas_join, table bt ok on every branch and
+# leaf of both sides (all taking their steps at once).
+cas_joined() {
+	_ok=0
+	for _jp; do
+		for _js in ours ref; do
+			for _jn in branch leaf; do
+				cas_step "$_js" "$_jp" "$_jn" || _ok=1
+			done
+		done
 	done
-	cas_stop "$_s" "$_p" branch
-	cas_stop "$_s" "$_p" leaf
-	printf 'trigger\t%s\t%s\n' "$(cas_db "$_s" "$_p" root)" "$(q "$(cas_db "$_s" "$_p" root)" \
-		"SELECT string_agg(tgname || '=' || p.proname || ':' || l.lanname, ' ')
-		FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_language l ON l.oid = p.prolang
-		WHERE t.tgrelid = 'bt'::regclass AND NOT t.tgisinternal")" >>"$OUT/notes.tsv"
+	return $_ok
+}
+
+# cas_build run|idle LOOP PREFIX...: the cascades of both sides, with
+# the workers' loop_delay LOOP, all made and joined at once (the steps
+# are mostly waits: for a tick, a loop_delay, a Python start-up): table
+# bt in the set on every node and ok on the branch and the leaf, the
+# branch's and the leaf's workers stopped, the root's worker and the
+# ticker(s) running (run) or stopped (idle).
+cas_build() {
+	_mode=$1 _loop=$2
+	shift 2
+	_bp=
+	for _p; do
+		for _s in ours ref; do
+			cas_nodes "$_s" "$_p" "$_loop" &
+			_bp="$_bp $!"
+		done
+	done
+	for _b in $_bp; do
+		wait "$_b" || die "a cascade was not made, see $OUT/cas-setup.log"
+	done
+	CAS_JOINS=
+	for _p; do
+		cas_join ours "$_p"
+		cas_join ref "$_p"
+	done
+	for _b in $CAS_JOINS; do
+		wait "$_b" || die "a cascade's root did not start, see $OUT/cas-setup.log"
+	done
+	wait_for 300 "table bt did not reach ok on every node (cascades$*), see $OUT/cas-setup.log" \
+		cas_joined "$@"
+	q postgres "SELECT count(*) FROM pg_stat_activity" >>"$OUT/cas-conn.log"
+	for _p; do
+		for _s in ours ref; do
+			cas_stop "$_s" "$_p" branch
+			cas_stop "$_s" "$_p" leaf
+			[ "$_mode" = run ] || cas_idle "$_s" "$_p"
+			_d=$(cas_db "$_s" "$_p" root)
+			printf 'trigger\t%s\t%s\n' "$_d" "$(q "$_d" \
+				"SELECT string_agg(tgname || '=' || p.proname || ':' || l.lanname, ' ')
+				FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+				JOIN pg_language l ON l.oid = p.prolang
+				WHERE t.tgrelid = 'bt'::regclass AND NOT t.tgisinternal")" >>"$OUT/notes.tsv"
+		done
+	done
+}
+
+# cas_idle SIDE PREFIX: the root's worker and the ticker(s) stopped.
+cas_idle() {
+	cas_root_stop "$1" "$2"
+	eval "_tp=\${CT_$1$2:-}"
+	# shellcheck disable=SC2086 # a list of pids
+	[ -z "$_tp" ] || { kill $_tp 2>/dev/null; wait $_tp 2>/dev/null; }
+	eval "CT_$1$2="
 }
 
 # cas_tick SIDE: a tick of the root's queue now; prints its last tick.
@@ -183,18 +266,6 @@ cas_tick() {
 		-c "SELECT max(t.tick_id) FROM pgq.tick t
 		    JOIN pgq.queue q ON q.queue_id = t.tick_queue WHERE q.queue_name = 'cq'" |
 		tail -n 1
-}
-
-cas_sql() {
-	awk -v n="$CAS_N" -v op="$1" 'BEGIN {
-		for (a = 1; a <= n; a += 1000) {
-			b = a + 999
-			if (op == "insert")
-				printf "INSERT INTO bt SELECT g, g, %s || g, now() FROM generate_series(%d, %d) g;\n", "'\''row '\''", a, b
-			else
-				printf "DELETE FROM bt WHERE id BETWEEN %d AND %d;\n", a, b
-		}
-	}' >"$OUT/cas-$1.sql"
 }
 
 cas_done() {
@@ -297,31 +368,57 @@ cas_switch() {
 	eval "CAS_CUR_$1=\$_new"
 }
 
-# cas_loop SIDE SECONDS: the replay's cascade's workers (all three)
-# with loop_delay SECONDS.
-cas_loop() {
-	cas_stop "$1" r branch
-	cas_stop "$1" r leaf
-	"$(cas_cmd "$1")" "$(cas_ini "$1" r root)" -s >>"$OUT/cas-setup.log" 2>&1
+# cas_root_stop SIDE PREFIX: the root's worker (a daemon) stopped, its
+# pidfile gone (londiste 3's -s returns before its worker has ended);
+# -s again every 2 s while the pidfile is there, for a worker that was
+# still starting at the first.
+cas_root_stop() {
+	_i=0
+	while [ -f "$BENCH_DIR/$(cas_db "$1" "$2" root).pid" ]; do
+		[ $((_i % 40)) = 0 ] &&
+			"$(cas_cmd "$1")" "$(cas_ini "$1" "$2" root)" -s >>"$OUT/cas-setup.log" 2>&1
+		[ $_i -lt 1200 ] || die "$1: the root's worker of cascade $2 did not stop"
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+}
+
+# cas_delay SIDE SECONDS: the replay's cascade's loop_delay SECONDS,
+# the root's worker started again with it (the branch's and the leaf's
+# are stopped).
+cas_delay() {
+	cas_root_stop "$1" r
 	for _n in root branch leaf; do
 		sed -i "s/^loop_delay = .*/loop_delay = $2/" "$(cas_ini "$1" r $_n)"
 	done
 	"$(cas_cmd "$1")" "$(cas_ini "$1" r root)" worker -d >>"$OUT/cas-setup.log" 2>&1 ||
 		die "$1: the root's worker did not start again"
+}
+
+# cas_loop SIDE SECONDS: the replay's cascade's workers (all three)
+# with loop_delay SECONDS.
+cas_loop() {
+	cas_stop "$1" r branch
+	cas_stop "$1" r leaf
+	cas_delay "$1" "$2"
 	cas_start "$1" r branch
 	cas_start "$1" r leaf
 }
 
-# cas_takeover SIDE: a fresh cascade whose root dies; its branch takes over.
+# cas_takeover SIDE: the round's fresh cascade (cas_build idle) running,
+# then its root dead; the branch takes over.
 cas_takeover() {
 	_p=t$ROUND
-	cas_build "$1" "$_p"
 	cas_tickers "$1" "$_p" 100
+	"$(cas_cmd "$1")" "$(cas_ini "$1" "$_p" root)" worker -d >>"$OUT/cas-setup.log" 2>&1 ||
+		die "$1: the root's worker of cascade $_p did not start"
+	wait_for 60 "$1: the root's worker of cascade $_p wrote no pidfile" \
+		test -f "$BENCH_DIR/$(cas_db "$1" "$_p" root).pid"
 	cas_start "$1" "$_p" branch
 	cas_start "$1" "$_p" leaf
 	_rdb=$(cas_db "$1" "$_p" root)
-	"$(cas_cmd "$1")" "$(cas_ini "$1" "$_p" root)" -s >>"$OUT/cas-setup.log" 2>&1
-	# the dead root: its ticker and worker gone, nobody gets in
+	cas_root_stop "$1" "$_p"
+	# the dead root: its worker and ticker gone, nobody gets in
 	if [ "$1" = ours ]; then
 		eval "_tp=\${CT_ours$_p}"
 		# shellcheck disable=SC2086 # a list of pids
@@ -344,9 +441,8 @@ w_cascade() {
 	[ "$QUICK" = 1 ] && CAS_N=5000
 	CAS_WAIT=$((CAS_N / 200 + 120))
 	CAS_ROOT=root
-	CAS_LOOP=1
-	cas_sql insert
-	cas_sql delete
+	rows_sql "$CAS_N" insert "$OUT/cas-insert.sql"
+	rows_sql "$CAS_N" delete "$OUT/cas-delete.sql"
 	for op in insert delete; do
 		row "cas.$op" "Londiste 3 cascade root -> branch -> leaf, replay of $CAS_N ${op%e}ed rows (1,000 a txn) to the leaf vs londiste 3 + pgqd" \
 			rows/s higher 'ratio>=4.0'
@@ -357,13 +453,14 @@ w_cascade() {
 		s lower 'ours<2'
 	row cas.takeover "Londiste 3 cascade takeover of a dead root by its branch, command to writes, ticks every 100 ms, loop_delay 0.1 s, vs londiste 3 takeover --dead-root" \
 		s lower -
-	cas_build ours r
-	cas_build ref r
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides cas_run
-		ROUND=$((ROUND + 1))
+	# made with a loop_delay of 0.1 s, measured at the default, 1 s
+	cas_build run 0.1 r
+	# the replay: ticks every second
+	for s in ours ref; do
+		cas_delay "$s" 1
+		cas_tickers "$s" r 1000
 	done
+	rounds sides cas_run
 	# switchover: every worker running, ticks every 100 ms, with the
 	# workers' loop_delay at its default, then at 0.1 s
 	# shellcheck disable=SC2034 # read through eval
@@ -373,31 +470,24 @@ w_cascade() {
 		cas_start "$s" r branch
 		cas_start "$s" r leaf
 	done
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides cas_switch cas.switch
-		ROUND=$((ROUND + 1))
-	done
+	rounds sides cas_switch cas.switch
 	for s in ours ref; do
 		cas_loop "$s" 0.1
 	done
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides cas_switch cas.switch.fast
-		ROUND=$((ROUND + 1))
-	done
+	rounds sides cas_switch cas.switch.fast
 	for s in ours ref; do
 		cas_stop "$s" r branch
 		cas_stop "$s" r leaf
-		"$(cas_cmd "$s")" "$(cas_ini "$s" r root)" -s >/dev/null 2>&1
-		eval "_tp=\${CT_${s}r}"
-		# shellcheck disable=SC2086 # a list of pids
-		kill $_tp 2>/dev/null
+		cas_idle "$s" r
 	done
-	CAS_LOOP=0.1
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides cas_takeover
-		ROUND=$((ROUND + 1))
+	# takeover: a fresh cascade per round and side, all made first
+	_ps=
+	_r=1
+	while [ "$_r" -le "$ROUNDS" ]; do
+		_ps="$_ps t$_r"
+		_r=$((_r + 1))
 	done
+	# shellcheck disable=SC2086 # a list of prefixes
+	cas_build idle 0.1 $_ps
+	rounds sides cas_takeover
 }

@@ -8,7 +8,9 @@
 #   copy.l3     add to ok, ours against londiste 3's add-table on the
 #               leaf with its worker running (rows/s)
 # The table gets its replication trigger on each provider before the
-# rounds; each round starts from an empty subscriber table.
+# rounds; each round starts from an empty subscriber table, and a
+# CHECKPOINT (not in QUICK mode).  Add to ok is timed from a replay
+# that has started and finished a batch.
 
 # shellcheck source=t/bench/londiste.sh
 . "$BENCH/londiste.sh"
@@ -18,13 +20,13 @@ copy_run() {
 	ours)
 		# the floor
 		q lo_sub "TRUNCATE ct"
-		q lo_sub CHECKPOINT
+		[ "$QUICK" = 1 ] || q lo_sub CHECKPOINT
 		timed _s sh -c 'psql -XAq -v ON_ERROR_STOP=1 -d lo_prov -c "COPY ct TO STDOUT" |
 			psql -XAq -v ON_ERROR_STOP=1 -d lo_sub -c "COPY ct FROM STDIN"'
 		rec copy.raw ref "$(rate "$COPY_N" "$_s")"
 		# londiste-copy alone
 		q lo_sub "TRUNCATE ct"
-		q lo_sub CHECKPOINT
+		[ "$QUICK" = 1 ] || q lo_sub CHECKPOINT
 		londiste "$LO_INI" subscriber add ct || die "subscriber add ct"
 		timed _s londiste-copy -s "host=$PGHOST dbname=lo_prov" -d dbname=lo_sub \
 			--consumer bench ct >/dev/null
@@ -33,9 +35,8 @@ copy_run() {
 		londiste "$LO_INI" subscriber remove ct || die "subscriber remove ct"
 		# add to ok with the replay running
 		q lo_sub "TRUNCATE ct"
-		q lo_sub CHECKPOINT
-		replay_start ours
-		sleep 2
+		[ "$QUICK" = 1 ] || q lo_sub CHECKPOINT
+		replay_ready ours
 		_t0=$(now_ns)
 		londiste "$LO_INI" subscriber add ct || die "subscriber add ct"
 		wait_for 600 "copy of ct: not ok on our subscriber (see $OUT/lo-replay.log)" \
@@ -50,9 +51,8 @@ copy_run() {
 		;;
 	ref)
 		q l3_sub "TRUNCATE ct"
-		q l3_sub CHECKPOINT
-		replay_start ref
-		sleep 2
+		[ "$QUICK" = 1 ] || q l3_sub CHECKPOINT
+		replay_ready ref
 		_t0=$(now_ns)
 		$L3 "$L3_LEAF" add-table ct >>"$OUT/l3-setup.log" 2>&1 || die "londiste 3 add-table ct"
 		wait_for 600 "copy of ct: not ok on londiste 3's leaf (see $OUT/l3-leaf.log)" \
@@ -84,9 +84,5 @@ w_copy() {
 	done
 	londiste "$LO_INI" provider add ct || die "provider add ct"
 	$L3 "$L3_ROOT" add-table ct >>"$OUT/l3-setup.log" 2>&1 || die "londiste 3 root add-table ct"
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides copy_run
-		ROUND=$((ROUND + 1))
-	done
+	rounds sides copy_run
 }

@@ -1,7 +1,9 @@
 # w-insert.sh: pgq.insert_event() under pgbench, 1 and 100 events per
 # transaction, 1 and 2 clients; our PL/pgSQL insert against Debian
 # PgQ's C insert.  Each run starts from a fresh queue so that earlier
-# runs' events do not weigh on later ones.
+# runs' events do not weigh on later ones.  A run lasts 10 s; in QUICK
+# mode a number of transactions per client instead, a few tenths of a
+# second here (pgbench -T counts whole seconds).
 
 INS_PAYLOAD='{"id": 123456, "name": "an event of a typical size", "n": 42}'
 
@@ -12,15 +14,25 @@ insert_run() {
 		-c "SELECT pgq.drop_queue(queue_name) FROM pgq.queue WHERE queue_name = 'bq'" \
 		-c "SELECT pgq.create_queue('bq')" >/dev/null || die "$_db: cannot make queue bq"
 	[ "$QUICK" = 1 ] || q "$_db" CHECKPOINT
-	pgbench -n -T "$INS_SECONDS" -c "$_c" -j "$_c" -f "$OUT/insert$_n.sql" "$_db" \
+	_len="-T $INS_SECONDS"
+	[ "$QUICK" = 1 ] && _len="-t $((_n == 1 ? 500 : 200))"
+	# shellcheck disable=SC2086 # an option and its value
+	pgbench -n $_len -c "$_c" -j "$_c" -f "$OUT/insert$_n.sql" "$_db" \
 		>"$OUT/pgbench.out" 2>&1 || { cat "$OUT/pgbench.out" >&2; die "pgbench failed"; }
 	_tps=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$OUT/pgbench.out")
 	rec "insert.$_n.c$_c" "$_side" "$(awk -v t="$_tps" -v n="$_n" 'BEGIN { printf "%.1f", t * n }')"
 }
 
+insert_round() {
+	for n in 1 100; do
+		for c in 1 2; do
+			sides insert_run "$n" "$c"
+		done
+	done
+}
+
 w_insert() {
 	INS_SECONDS=10
-	[ "$QUICK" = 1 ] && INS_SECONDS=1
 	new_db b_ours ours
 	new_db b_deb debian
 	printf "SELECT pgq.insert_event('bq', 'bench', '%s');\n" "$INS_PAYLOAD" >"$OUT/insert1.sql"
@@ -32,13 +44,5 @@ w_insert() {
 				events/s higher 'ratio>=1.0'
 		done
 	done
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		for n in 1 100; do
-			for c in 1 2; do
-				sides insert_run "$n" "$c"
-			done
-		done
-		ROUND=$((ROUND + 1))
-	done
+	rounds insert_round
 }

@@ -16,20 +16,6 @@
 # shellcheck source=t/bench/londiste.sh
 . "$BENCH/londiste.sh"
 
-lon_sql() {
-	awk -v n="$LON_N" -v op="$1" 'BEGIN {
-		for (a = 1; a <= n; a += 1000) {
-			b = a + 999
-			if (op == "insert")
-				printf "INSERT INTO bt SELECT g, g, %s || g, now() FROM generate_series(%d, %d) g;\n", "'\''row '\''", a, b
-			else if (op == "update")
-				printf "UPDATE bt SET n = n + 1, name = name || %s WHERE id BETWEEN %d AND %d;\n", "'\''u'\''", a, b
-			else
-				printf "DELETE FROM bt WHERE id BETWEEN %d AND %d;\n", a, b
-		}
-	}' >"$OUT/lon-$1.sql"
-}
-
 lon_done() {
 	case $1 in ours) _db=lo_sub ;; ref) _db=l3_sub ;; esac
 	case $2 in
@@ -117,7 +103,7 @@ w_londiste() {
 	# londiste 3 replays some thousands of rows a second: 200 is a failure
 	LON_WAIT=$((LON_N / 200 + 120))
 	for op in insert update delete; do
-		lon_sql "$op"
+		rows_sql "$LON_N" "$op" "$OUT/lon-$op.sql"
 	done
 	for op in insert update delete; do
 		row "lon.$op" "Londiste replay of $LON_N ${op%e}ed rows (1,000 a txn) vs londiste 3 + pgqd" \
@@ -129,10 +115,6 @@ w_londiste() {
 	done
 	row mem.apply "peak RSS of londiste-apply, one batch of $MEM_N insert events" MB lower 'ours<20'
 	lon_setup
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides lon_run
-		ROUND=$((ROUND + 1))
-	done
+	rounds sides lon_run
 	lon_mem
 }

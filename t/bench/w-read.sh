@@ -64,9 +64,5 @@ w_read() {
 	row read.copy "read one $READ_N-event batch: pgq-events vs psql COPY of get_batch_events()" \
 		events/s higher 'ratio>=0.9'
 	row mem.events "peak RSS of pgq-events, $READ_N-event batch" MB lower 'ours<20'
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides read_run
-		ROUND=$((ROUND + 1))
-	done
+	rounds sides read_run
 }

@@ -3,7 +3,8 @@
 # events: each pgbench transaction first inserts one event into every
 # queue, and the queues tick on every event (ticker_max_count 1), so each
 # ticker() call makes 100 ticks.  The rate is that of the ticker()
-# statement alone (pgbench -r).
+# statement alone (pgbench -r).  A run lasts 10 s; in QUICK mode a
+# number of calls instead, a few tenths of a second here.
 
 ticker_run() {
 	_side=$1 _kind=$2
@@ -15,16 +16,23 @@ ticker_run() {
 		    FROM generate_series(1, 100) g" \
 		-c "VACUUM ANALYZE pgq.queue, pgq.tick" >/dev/null || die "$_db: cannot set up the queues"
 	[ "$QUICK" = 1 ] || q "$_db" CHECKPOINT
-	pgbench -n -r -T "$TICK_SECONDS" -f "$OUT/tick-$_kind.sql" "$_db" \
+	_len="-T $TICK_SECONDS"
+	[ "$QUICK" = 1 ] && _len="-t $([ "$_kind" = ev ] && echo 50 || echo 100)"
+	# shellcheck disable=SC2086 # an option and its value
+	pgbench -n -r $_len -f "$OUT/tick-$_kind.sql" "$_db" \
 		>"$OUT/pgbench.out" 2>&1 || { cat "$OUT/pgbench.out" >&2; die "pgbench failed"; }
 	_ms=$(awk '/SELECT pgq.ticker\(\)/ { print $1; exit }' "$OUT/pgbench.out")
 	[ -n "$_ms" ] || { cat "$OUT/pgbench.out" >&2; die "no ticker latency"; }
 	rec "ticker.$_kind" "$_side" "$(awk -v ms="$_ms" 'BEGIN { printf "%.1f", 1000 / ms }')"
 }
 
+ticker_round() {
+	sides ticker_run idle
+	sides ticker_run ev
+}
+
 w_ticker() {
 	TICK_SECONDS=10
-	[ "$QUICK" = 1 ] && TICK_SECONDS=1
 	new_db t_ours ours
 	new_db t_deb debian
 	for db in t_ours t_deb; do
@@ -36,10 +44,5 @@ w_ticker() {
 	row ticker.idle "pgq.ticker() over 100 idle queues vs Debian PgQ" calls/s higher 'ratio>=1.0'
 	row ticker.ev "pgq.ticker() over 100 queues with events (100 ticks a call) vs Debian PgQ" \
 		calls/s higher 'ratio>=1.0'
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides ticker_run idle
-		sides ticker_run ev
-		ROUND=$((ROUND + 1))
-	done
+	rounds ticker_round
 }

@@ -164,20 +164,12 @@ w_wal() {
 		MiB/s higher 'ratio>=0.9'
 	row wal.module "archive module (archive_library), uncompressed, vs in-process copy+fsync floor (C)" \
 		MiB/s higher 'ratio>=0.95'
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		sides wal_run
-		ROUND=$((ROUND + 1))
-	done
+	rounds sides wal_run
 	# The floor's rounds above are the module's reference too.
 	awk -F '\t' '$1 == "wal.floor" && $2 == "ref" { print "wal.module\tref\t" $3 }' \
 		"$OUT/raw.tsv" >"$OUT/wal-module-ref.tsv"
 	cat "$OUT/wal-module-ref.tsv" >>"$OUT/raw.tsv"
 	module_on
-	ROUND=1
-	while [ "$ROUND" -le "$ROUNDS" ]; do
-		module_run
-		ROUND=$((ROUND + 1))
-	done
+	rounds module_run
 	module_off
 }
