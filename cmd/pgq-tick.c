@@ -424,8 +424,8 @@ static void maint_end(struct target *t);
  * WAL up to its own commit record, so past the tick's, and the queue's
  * notification only makes consumers ask next_batch.  A tick lost in a
  * crash was therefore seen by no one, and the next tick covers its
- * events.  (A server that commits everything without waiting gives up
- * that guarantee for every transaction, with or without this.) */
+ * events.  next_batch waits for that flush also in a session set to
+ * commit without waiting (sql/pgq/50-consumer.sql). */
 static void
 send_tick(struct target *t)
 {
@@ -696,7 +696,10 @@ on_tick(struct target *t, PGresult *res, int ok)
 		sql_error(t, "ticker", res);
 	}
 	t->phase = P_IDLE;
-	if (!loop_mode)
+	/* A due maintenance goes next: the ticks that keep coming due
+	 * (wake-ups a few ms apart, anyone's NOTIFY, a short --interval
+	 * under a slow ticker()) must not put it off for ever. */
+	if (!loop_mode || now_ms() >= t->maint_at)
 		start_maint(t);
 }
 

@@ -768,17 +768,19 @@ store_event(QueueInfo *qi, const EvRow *r, ArrayType *pin, Datum queue,
     bool queue_null)
 {
 #if DIRECT_INSERT
-	if (OidIsValid(qi->relid)) {
+	/* An event inserted while one is stored (by a default or a CHECK)
+	 * takes the planned INSERT, and leaves the event tables' cache
+	 * alone: reloading an entry would free the defaults being
+	 * evaluated. */
+	if (OidIsValid(qi->relid) && !dins.busy) {
 		Relation rel = try_table_open(qi->relid, RowExclusiveLock);
 
 		if (rel != NULL) {
 			EvTable *et = get_evtable(rel);
 
-			/* without the right, the INSERT says so; an event
-			 * inserted while one is stored (by a default or a
-			 * CHECK) takes the planned INSERT */
-			if (et->direct && !dins.busy && pg_class_aclcheck(
-			    qi->relid, GetUserId(), ACL_INSERT) == ACLCHECK_OK) {
+			/* without the right, the INSERT says so */
+			if (et->direct && pg_class_aclcheck(qi->relid,
+			    GetUserId(), ACL_INSERT) == ACLCHECK_OK) {
 				direct_insert(et, rel, r);
 				table_close(rel, NoLock);
 				return;

@@ -152,6 +152,15 @@ BEGIN
 		UPDATE pgq.subscription
 		   SET sub_batch = batch_id, sub_next_tick = nxt.tick_id, sub_active = now()
 		 WHERE sub_id = s.sub_id;
+		-- The ticker commits its ticks without waiting for the WAL
+		-- flush: this commit's flush makes the batch's tick durable
+		-- before the consumer can act on it, also for a consumer whose
+		-- session commits without waiting (else a crash could take
+		-- the tick back, and the next one would cover the same events
+		-- under another tick id).
+		IF current_setting('synchronous_commit') IN ('off', 'local') THEN
+			PERFORM set_config('synchronous_commit', 'on', true);
+		END IF;
 	END IF;
 	cur_tick_id := nxt.tick_id;
 	cur_tick_time := nxt.tick_time;
