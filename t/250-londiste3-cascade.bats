@@ -52,6 +52,10 @@ teardown() { cascade_workers_stop; }
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"unknown key no_such_key in [londiste3] (ignored)"* ]]
 	[[ "$stderr" == *"no node of queue q"* ]]
+	# the keys of every Skytools script's config pass without a word
+	cascade_ini c1 exception_sleep=20 connection_lifetime=1200 skylog_locations=x log_count=3 use_skylog=0
+	run --separate-stderr londiste "$(ini c1)" members
+	[[ "$stderr" != *"unknown key"* ]]
 	# nothing was installed
 	[ "$(sql c1 "SELECT count(*) FROM pg_namespace WHERE nspname IN ('pgq', 'pgq_node', 'londiste')")" = 0 ]
 	run --separate-stderr londiste "$(ini c1)" no-such-verb
