@@ -1518,6 +1518,7 @@ execute_event(const struct ev *ev)
 	PGresult *res = NULL;
 	char *lit, *body;
 	struct buf sql = {0};
+	char what[256];
 	int i;
 
 	if (ev->data == NULL || ev->extra[0] == NULL)
@@ -1554,7 +1555,11 @@ execute_event(const struct ev *ev)
 	buf_reset(&sql);
 	buf_printf(&sql, "DO %s", body);
 	PQfreemem(body);
-	send_own("EXECUTE script", NULL, sql.data, 0, NULL, NULL);
+	/* An operator stepping over a failed script needs its file name;
+	 * the sync that reports it comes before what names it goes. */
+	snprintf(what, sizeof(what), "EXECUTE %s", ev->extra[0]);
+	send_own(what, NULL, sql.data, 0, NULL, NULL);
+	pipeline_sync();
 	buf_free(&sql);
 	send_call("finish EXECUTE", "SELECT ret_code, ret_note FROM"
 	    " londiste.execute_finish($1, $2)", 2, p, NULL);
