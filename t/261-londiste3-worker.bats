@@ -127,3 +127,23 @@ past() { [ "$(applied "$1")" -gt "$2" ]; }
 	sql r1 "INSERT INTO t VALUES (3, 'back')" >/dev/null
 	wait_for has_row l1 3
 }
+
+@test "londiste3 worker: stopped (-s, -k) right after a state change, it leaves no process behind" {
+	need_node_mode
+	cascade_tree r1 b1
+	# Every process the worker starts inherits the mark.
+	mark="skytools-261-$$-$RANDOM"
+	# a pause, then a resume: each wakes the supervisor, which restarts
+	# the pipeline; the command returns once that is acknowledged
+	for how in "pause -s" "resume -k"; do
+		rm -f "$BATS_TEST_TMPDIR/b1.pid"
+		SKYTOOLS_TEST_MARK=$mark londiste "$(ini b1)" worker -d
+		wait_for test -s "$BATS_TEST_TMPDIR/b1.pid"
+		londiste "$(ini b1)" "${how% *}"
+		londiste "${how#* }" "$(ini b1)"
+		left=$(for p in $(marked_pids "$mark"); do
+			printf '%s %s\n' "$p" "$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline")"
+		done)
+		[ -z "$left" ] || { echo "after $how still running: $left"; false; }
+	done
+}
