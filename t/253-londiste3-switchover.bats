@@ -48,6 +48,36 @@ teardown() { cascade_workers_stop; }
 	all_equal t1 b1 l1
 }
 
+@test "londiste3: switchover again finishes one that was killed after the promotion (two roots), nothing lost" {
+	need_node_mode
+	cascade_tree r1 b1
+	for n in r1 b1; do worker_start $n; done
+	for n in r1 b1; do sql $n "CREATE TABLE t1 (id int PRIMARY KEY, v text)"; done
+	londiste "$(ini r1)" add-table t1
+	wait_for londiste "$(ini b1)" add-table t1 --expect-sync
+	sql r1 "INSERT INTO t1 VALUES (1, 'before')"
+	# the steps a switchover had made when it was killed: the old
+	# root's demotion up to its last tick, the branch promoted
+	[ "$(sql r1 "SELECT ret_code FROM pgq_node.demote_root('q', 1, 'b1')")" = 200 ]
+	last=$(sql r1 "SELECT last_tick FROM pgq_node.demote_root('q', 2, 'b1')")
+	at_last() { [ "$(node_tick b1)" -ge "$last" ]; }
+	wait_for at_last
+	[ "$(sql b1 "SELECT ret_code FROM pgq_node.promote_branch('q')")" = 200 ]
+	[ "$(sql r1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	run --separate-stderr londiste "$(ini b1)" switchover
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$stderr" == *"node r1 is a root too: a switchover to b1 was interrupted"* ]]
+	[ "$(sql r1 "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "branch b1" ]
+	sql b1 "INSERT INTO t1 VALUES (2, 'after')"
+	has2() { [ "$(sql r1 "SELECT count(*) FROM t1")" = 2 ]; }
+	wait_for has2
+	all_equal t1 b1
+	# and once more: nothing left to finish
+	run --separate-stderr londiste "$(ini b1)" switchover
+	[ "$status" -eq 0 ]
+	[[ "$stderr" != *"a root too"* ]]
+}
+
 @test "londiste3: takeover --dead-root: the branch becomes the root, the leaves follow, writes go on" {
 	need_node_mode
 	second_cluster rootc 5433
