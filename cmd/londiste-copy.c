@@ -13,7 +13,7 @@
 #include "util.h"
 
 #define USAGE "usage: londiste-copy -s provider [-d subscriber] --consumer name" \
-	" [--where cond] table\n"
+	" [--where cond] [--if-registered] table\n"
 
 static void
 usage(void)
@@ -35,6 +35,8 @@ help(void)
 	    "  -d, --dbname=CONNINFO    subscriber database (default: PG* environment)\n"
 	    "  -c, --consumer=NAME      consumer that replays the table's queue\n"
 	    "  -w, --where=COND         copy only the rows matching an SQL condition\n"
+	    "      --if-registered      exit 1 if the table is not (or no longer) to be\n"
+	    "                           copied: removed or resynced meanwhile\n"
 	    "  -h, --help               show this help\n"
 	    "  -V, --version            show the version\n");
 	finish(EXIT_DONE);
@@ -124,6 +126,7 @@ main(int argc, char *argv[])
 		{ "dbname", required_argument, NULL, 'd' },
 		{ "provider", required_argument, NULL, 's' },
 		{ "where", required_argument, NULL, 'w' },
+		{ "if-registered", no_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -137,7 +140,7 @@ main(int argc, char *argv[])
 	const char *p[4];
 	long long rows;
 	int c;
-	bool skip_truncate;
+	bool skip_truncate, if_registered = false;
 
 	while ((c = getopt_long(argc, argv, "c:d:hs:Vw:", opts, NULL)) != -1) {
 		switch (c) {
@@ -159,6 +162,9 @@ main(int argc, char *argv[])
 		case 'w':
 			where = optarg;
 			break;
+		case 'R':
+			if_registered = true;
+			break;
 		default:
 			usage();
 		}
@@ -169,6 +175,26 @@ main(int argc, char *argv[])
 	sub = db_connect(dbname);
 	prov = db_connect(provider);
 	ptick = db_connect(provider);
+	/*
+	 * Replay lists a table and then starts this copy: remove-table may
+	 * come in between.  The key lock keeps the row until copy_begin has
+	 * committed, so the table is either gone now (nothing to copy) or
+	 * stays registered until the copy has begun.
+	 */
+	if (if_registered) {
+		p[0] = argv[optind];
+		db_cmd(sub, "begin", "BEGIN", 0, NULL);
+		res = db_exec(sub, "find table",
+		    "SELECT 1 FROM londiste.subscriber_table"
+		    " WHERE table_name = $1 AND state IN ('new', 'in-copy')"
+		    " FOR KEY SHARE", 1, p);
+		if (PQntuples(res) == 0) {
+			warnx("table %s is no longer to be copied (removed or copied"
+			    " meanwhile): nothing copied", argv[optind]);
+			finish(EXIT_NO);
+		}
+		PQclear(res);
+	}
 	lon_table(sub, consumer, argv[optind], &t);
 	lon_provider(prov, &t);
 
@@ -177,6 +203,8 @@ main(int argc, char *argv[])
 	p[0] = t.queue;
 	p[1] = t.name;
 	db_cmd(sub, "start copy", "SELECT londiste.copy_begin($1, $2)", 2, p);
+	if (if_registered)
+		db_cmd(sub, "commit", "COMMIT", 0, NULL);
 	/* Added with --skip-truncate: the subscriber's own rows stay. */
 	res = db_exec(sub, "read the table's settings",
 	    "SELECT skip_truncate FROM londiste.subscriber_table"
@@ -201,8 +229,20 @@ main(int argc, char *argv[])
 
 	p[2] = snap;
 	p[3] = tick;
-	db_cmd(sub, "record the copy's snapshot",
-	    "SELECT londiste.copy_done($1, $2, $3::pg_snapshot, $4)", 4, p);
+	res = PQexecParams(sub, "SELECT londiste.copy_done($1, $2, $3::pg_snapshot, $4)",
+	    4, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+		/* Removed or resynced while it was copied: the rows are
+		 * rolled back, and a table added or resynced is listed again. */
+		if (if_registered && st != NULL && strcmp(st, "55000") == 0) {
+			warnx("%s: nothing copied", db_resmsg(res));
+			finish(EXIT_NO);
+		}
+		db_die(sub, res, "record the copy's snapshot");
+	}
+	PQclear(res);
 	db_cmd(sub, "commit", "COMMIT", 0, NULL);
 	db_cmd(prov, "commit", "COMMIT", 0, NULL);
 	/* The table turns ok with the first batch that starts at or after

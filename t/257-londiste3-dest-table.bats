@@ -105,6 +105,6 @@ dest_tree() {
 	[[ "$stderr" == *"provider holds the table as public.t2_b"* ]]
 	[ "$(sql l1 "SELECT to_regclass('public.t2') IS NULL")" = t ]
 	londiste "$(ini l1)" add-table t2 --create
-	wait_for in_sync l1
+	wait_for in_sync l1 || { cat "$BATS_TEST_TMPDIR/l1.log" >&2; false; }
 	wait_for same_rows l1 t2
 }
