@@ -408,6 +408,12 @@ BEGIN
 		RETURN;
 	END IF;
 	IF tbl.local THEN
+		-- The copy state first: a copy of the table that runs now holds
+		-- a lock on it that the trigger drop waits for, and it sees the
+		-- row deleted (locked) and rolls back instead of waiting for us
+		-- in its turn (londiste-copy).
+		DELETE FROM londiste.subscriber_table WHERE queue_name = i_queue_name AND table_name = fq;
+		DELETE FROM londiste.pending WHERE queue_name = i_queue_name AND table_name = fq;
 		PERFORM londiste.drop_table_triggers(i_queue_name, fq);
 		rel := londiste.find_table_oid(tbl.dest);
 		IF tbl.dropped_ddl IS NOT NULL THEN
@@ -419,8 +425,6 @@ BEGIN
 		   SET local = false, custom_snapshot = NULL, table_attrs = NULL,
 		       dropped_ddl = NULL, merge_state = NULL, dest_table = NULL
 		 WHERE queue_name = i_queue_name AND table_name = fq;
-		DELETE FROM londiste.subscriber_table WHERE queue_name = i_queue_name AND table_name = fq;
-		DELETE FROM londiste.pending WHERE queue_name = i_queue_name AND table_name = fq;
 		-- the sequences of its serial columns go with it
 		FOR seq IN SELECT sn.nspname || '.' || s.relname
 			     FROM pg_attribute a
