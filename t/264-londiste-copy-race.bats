@@ -86,10 +86,11 @@ end_session() {
 	rm -f "$BATS_TEST_TMPDIR/session.$1.pid"
 }
 
-# copy_waits DB: the copy's session in DB waits for a lock.
+# copy_waits DB [N]: the copy's session in DB waits for a lock (N
+# sessions of copies wait).
 copy_waits() {
 	[ "$(sql "$1" "SELECT count(*) FROM pg_stat_activity
-		WHERE application_name = 'londiste-copy' AND wait_event_type = 'Lock'")" = 1 ]
+		WHERE application_name = 'londiste-copy' AND wait_event_type = 'Lock'")" = "${2:-1}" ]
 }
 
 # drop_waits: a DROP TABLE of the subscriber waits for a lock.
@@ -267,4 +268,51 @@ b1_state() {
 	b1_after() { [ "$(sql b1 "SELECT count(*) FROM t1 WHERE v = 'after'")" = 50 ]; }
 	wait_for b1_after
 	no_error b1
+}
+
+t2_rows() {
+	[ "$(sql sub "SELECT count(*) FROM t2")" = "$1" ]
+}
+
+@test "resync during the COPY: the copy rolls back (exit 1), the next one brings the table in sync" {
+	sql sub "INSERT INTO t2 VALUES (-1, 'own')"
+	session 7 prov
+	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
+	wait_for said 7 locked
+	londiste "$INI" subscriber add t2
+	wait_for copy_waits prov
+	londiste "$INI" subscriber resync t2
+	echo "COMMIT;" >&7
+	end_session 7
+	wait_for logged 'copy of public.t2 dropped'
+	grep -q 'table public.t2 was resynced or copied again meanwhile: nothing copied' "$LOG"
+	wait_for table_state t2 ok
+	grep -q 'copied public.t2: 2000 rows' "$LOG"
+	t2_rows 2000
+	! logged 'copy of public.t2 failed' || false
+	replay_goes_on
+}
+
+@test "kill -9 of the copy during its COPY: nothing of it stays, the table is copied again" {
+	londiste "$INI" stop
+	SKYTOOLS_TEST_MARK=t264-$$ londiste "$INI" replay --daemon
+	sql sub "INSERT INTO t2 VALUES (-1, 'own')"
+	session 7 prov
+	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
+	wait_for said 7 locked
+	londiste "$INI" subscriber add t2
+	wait_for copy_waits prov
+	wait_for has_marked "t264-$$" londiste-copy
+	for pid in $(marked_pids "t264-$$" londiste-copy); do kill -9 "$pid"; done
+	# the copy's transaction is gone with it: its TRUNCATE too
+	wait_for logged 'copy of public.t2 failed: londiste-copy exited with status 137'
+	[ "$(sql sub "SELECT state FROM londiste.subscriber_table WHERE table_name = 'public.t2'")" = in-copy ]
+	# the copier tries again and waits for the lock again, beside the
+	# killed copy's session (it notices its client gone only then)
+	wait_for copy_waits prov 2
+	echo "COMMIT;" >&7
+	end_session 7
+	wait_for table_state t2 ok
+	t2_rows 2000
+	replay_goes_on
 }
