@@ -316,3 +316,25 @@ t2_rows() {
 	t2_rows 2000
 	replay_goes_on
 }
+
+@test "londiste-copy by hand (no --if-registered): a table removed during the COPY is exit 2, rolled back" {
+	londiste "$INI" stop
+	sql sub "INSERT INTO t2 VALUES (-1, 'own')"
+	sql sub "SELECT londiste.subscriber_add_table('londiste.replika', 't2')" >/dev/null
+	session 7 prov
+	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
+	wait_for said 7 locked
+	londiste-copy -s "dbname=prov" -d "dbname=sub" --consumer "job_$BATS_TEST_NUMBER" t2 \
+		> "$BATS_TEST_TMPDIR/copy.out" 2> "$BATS_TEST_TMPDIR/copy.err" &
+	copy_pid=$!
+	wait_for copy_waits prov
+	sql sub "SELECT londiste.subscriber_remove_table('londiste.replika', 'public.t2')" >/dev/null
+	echo "COMMIT;" >&7
+	end_session 7
+	st=0
+	wait "$copy_pid" || st=$?
+	[ "$st" -eq 2 ]
+	grep -q 'table public.t2 was removed meanwhile: nothing copied' "$BATS_TEST_TMPDIR/copy.err"
+	[ ! -s "$BATS_TEST_TMPDIR/copy.out" ]
+	[ "$(sql sub "SELECT string_agg(id::text || v, ',') FROM t2")" = "-1own" ]
+}
