@@ -176,11 +176,18 @@ node_qname(PGconn *conn, const char *queue, const char *name, const char *what)
 	return q;
 }
 
+bool
+lon_provider_has(PGconn *prov, struct lontable *t)
+{
+	free(t->pqname);
+	t->pqname = node_qname(prov, t->queue, t->name, "find table on the provider");
+	return t->pqname != NULL;
+}
+
 void
 lon_provider(PGconn *prov, struct lontable *t)
 {
-	t->pqname = node_qname(prov, t->queue, t->name, "find table on the provider");
-	if (t->pqname == NULL)
+	if (!lon_provider_has(prov, t))
 		errx(EXIT_USAGE, "table %s is not replicated by queue %s on the provider",
 		    t->name, t->queue);
 }

@@ -6,6 +6,7 @@
 #define LONPOINT_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 
 /* A table registered on the subscriber. */
 struct lontable {
@@ -37,6 +38,10 @@ void lon_table(PGconn *sub, const char *consumer, const char *arg, struct lontab
 /* Check that the provider replicates t in t->queue and fill t->pqname;
  * exits 2 if not. */
 void lon_provider(PGconn *prov, struct lontable *t);
+
+/* The same, false instead of the exit: for a caller to which a table
+ * the provider no longer has is a removal still on its way. */
+bool lon_provider_has(PGconn *prov, struct lontable *t);
 
 void lontable_free(struct lontable *t);
 

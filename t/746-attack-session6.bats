@@ -1,0 +1,108 @@
+#!/usr/bin/env bats
+# Attacks on the session's changes: londiste-copy's closed window,
+# compare and repair below a branch.  Each test is a problem that was
+# found, and stays fixed.
+
+load helper
+load 200-londiste
+load 25x-cascade
+
+teardown() {
+	local n
+	for n in r1 b1 l1; do
+		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
+	done
+	return 0
+}
+
+# session FD DB: a psql session of DB that reads the statements written
+# to fd FD and prints into session.FD.out.
+session() {
+	mkfifo "$BATS_TEST_TMPDIR/session.$1"
+	psql -XAtq -d "$2" < "$BATS_TEST_TMPDIR/session.$1" > "$BATS_TEST_TMPDIR/session.$1.out" 2>&1 &
+	echo $! > "$BATS_TEST_TMPDIR/session.$1.pid"
+	eval "exec $1>\"\$BATS_TEST_TMPDIR/session.$1\""
+}
+said() { grep -qx "$2" "$BATS_TEST_TMPDIR/session.$1.out"; }
+end_session() {
+	eval "exec $1>&-"
+	wait "$(cat "$BATS_TEST_TMPDIR/session.$1.pid")"
+	rm -f "$BATS_TEST_TMPDIR/session.$1.pid"
+}
+copy_waits() {
+	[ "$(sql "$1" "SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = 'londiste-copy' AND wait_event_type = 'Lock'")" = "${2:-1}" ]
+}
+
+# branch_t2: r1 -> b1 with workers, t1 in sync on b1, t2 (2000 rows)
+# in r1's set and created empty on b1, not yet added there.
+branch_t2() {
+	cascade_tree r1 b1
+	for n in r1 b1; do worker_start $n; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text);
+		CREATE TABLE t2 (id int PRIMARY KEY, v text);
+		INSERT INTO t2 SELECT g, 'r' || g FROM generate_series(1, 2000) g"
+	londiste "$(ini r1)" add-table t1 t2
+	wait_for londiste "$(ini b1)" add-table t1 --create
+	sql b1 "CREATE TABLE t2 (id int PRIMARY KEY, v text)"
+}
+
+b1_running() { londiste "$(ini b1)" status 2>&1 | grep -q 'b1 (branch)'; }
+b1_lacks_t2() {
+	[ "$(sql b1 "SELECT count(*) FROM londiste.subscriber_table WHERE table_name = 'public.t2'")" = 0 ]
+}
+b1_worker_alive() { kill -0 "$(cat "$BATS_TEST_TMPDIR/b1.pid")" 2>/dev/null; }
+
+@test "cascade: the root's remove-table just before a branch's copy reads the root: the branch's worker goes on (no status 2)" {
+	need_node_mode
+	branch_t2
+	# the copy waits for this lock on its registration row, after
+	# replay listed the table and before it reads the provider
+	session 7 b1
+	londiste "$(ini b1)" add-table t2
+	echo "BEGIN; SELECT 1 FROM londiste.subscriber_table WHERE table_name = 'public.t2' FOR UPDATE; SELECT 'locked';" >&7
+	wait_for said 7 locked
+	wait_for copy_waits b1
+	londiste "$(ini r1)" remove-table t2
+	echo "COMMIT;" >&7
+	end_session 7
+	# the removal reaches b1 through the queue; the copy gave way
+	wait_for b1_lacks_t2
+	! grep -q 'exited with status 2' "$BATS_TEST_TMPDIR/b1.log" || {
+		cat "$BATS_TEST_TMPDIR/b1.log" >&2; false; }
+	b1_worker_alive
+	sql r1 "INSERT INTO t1 VALUES (1, 'after')"
+	t1_after() { [ "$(sql b1 "SELECT count(*) FROM t1 WHERE v = 'after'")" = 1 ]; }
+	wait_for t1_after
+	b1_worker_alive
+}
+
+@test "cascade: londiste-copy --if-registered of a table the root removed and dropped after the copy began is exit 3, nothing copied" {
+	need_node_mode
+	branch_t2
+	worker_stop b1
+	londiste "$(ini b1)" add-table t2
+	sql b1 "SET session_replication_role = replica; INSERT INTO t2 VALUES (-1, 'own')"
+	# the copy read the root, then waits in copy_begin for this lock
+	session 7 b1
+	echo "BEGIN; SELECT 1 FROM londiste.subscriber_table WHERE table_name = 'public.t2' FOR SHARE; SELECT 'locked';" >&7
+	wait_for said 7 locked
+	londiste-copy -s "$(loc r1)" -d "$(loc b1)" --consumer b1_w --if-registered public.t2 \
+		> "$BATS_TEST_TMPDIR/copy.out" 2> "$BATS_TEST_TMPDIR/copy.err" &
+	copy_pid=$!
+	wait_for copy_waits b1
+	londiste "$(ini r1)" remove-table t2
+	sql r1 "DROP TABLE t2"
+	echo "COMMIT;" >&7
+	end_session 7
+	st=0
+	wait "$copy_pid" || st=$?
+	[ "$st" -eq 3 ] || { cat "$BATS_TEST_TMPDIR/copy.err" >&2; false; }
+	grep -q 'table public.t2 is not (or no longer) replicated by queue q on the provider' "$BATS_TEST_TMPDIR/copy.err"
+	[ ! -s "$BATS_TEST_TMPDIR/copy.out" ]
+	[ "$(sql b1 "SELECT string_agg(id::text || v, ',') FROM t2")" = "-1own" ]
+	# the same root, by the worker: the removal comes, the copy is gone
+	worker_start b1
+	wait_for b1_lacks_t2
+	b1_worker_alive
+}
