@@ -8,9 +8,14 @@ load 200-londiste
 load 25x-cascade
 
 teardown() {
-	local n
+	local n f
 	for n in r1 b1 l1; do
 		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
+	done
+	for f in "$BATS_TEST_TMPDIR"/session.*.pid; do
+		[ -f "$f" ] || continue
+		kill "$(cat "$f")" 2>/dev/null || :
+		wait "$(cat "$f")" 2>/dev/null || :
 	done
 	return 0
 }
@@ -106,3 +111,5 @@ b1_worker_alive() { kill -0 "$(cat "$BATS_TEST_TMPDIR/b1.pid")" 2>/dev/null; }
 	wait_for b1_lacks_t2
 	b1_worker_alive
 }
+
+
