@@ -1,5 +1,6 @@
 /* lonpoint.c: table lookup and the consistent point of Londiste tools. */
 #include <err.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -494,7 +495,11 @@ lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
 		nap50();
 	}
 
-	snprintf(tmo, sizeof(tmo), "%lld", timeout_ms > 0 ? timeout_ms : 1);
+	/* lock_timeout takes at most INT_MAX ms (24.8 days); a longer
+	 * --lock-timeout made set_config fail (exit 2), and that only after
+	 * the catch-up wait.  0 would mean no limit: 1 ms. */
+	snprintf(tmo, sizeof(tmo), "%lld", timeout_ms < 1 ? 1 :
+	    timeout_ms > INT_MAX ? (long long)INT_MAX : timeout_ms);
 	p[0] = tmo;
 	db_cmd(o.lock, "begin", "BEGIN", 0, NULL);
 	PQclear(db_exec(o.lock, "set lock_timeout",

@@ -52,6 +52,9 @@ branch_t2() {
 	sql b1 "CREATE TABLE t2 (id int PRIMARY KEY, v text)"
 }
 
+b1_state_ok() {
+	[ "$(sql b1 "SELECT state FROM londiste.subscriber_table WHERE table_name = 'public.$1'")" = ok ]
+}
 b1_running() { londiste "$(ini b1)" status 2>&1 | grep -q 'b1 (branch)'; }
 b1_lacks_t2() {
 	[ "$(sql b1 "SELECT count(*) FROM londiste.subscriber_table WHERE table_name = 'public.t2'")" = 0 ]
@@ -113,3 +116,18 @@ b1_worker_alive() { kill -0 "$(cat "$BATS_TEST_TMPDIR/b1.pid")" 2>/dev/null; }
 }
 
 
+
+@test "compare and repair with a lock timeout longer than the server's lock_timeout takes (INT_MAX ms) go on" {
+	need_node_mode
+	branch_t2
+	wait_for b1_state_ok t1
+	sql r1 "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 10) g"
+	# 30 days: beyond lock_timeout's 24.8
+	run --separate-stderr londiste-compare -s "$(loc r1)" -d "$(loc b1)" --consumer b1_w \
+		--lock-timeout 2592000 t1
+	[ "$status" -eq 0 ] || { echo "status $status: $output $stderr" >&2; false; }
+	[[ "$output" == *"public.t1	"*"	equal" ]]
+	run --separate-stderr londiste-repair -s "$(loc r1)" -d "$(loc b1)" --consumer b1_w \
+		--lock-timeout 2592000 t1
+	[ "$status" -eq 0 ] || { echo "status $status: $output $stderr" >&2; false; }
+}
