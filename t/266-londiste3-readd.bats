@@ -117,4 +117,7 @@ check_clean() {
 	sql b1 "CREATE TABLE t2 (id int PRIMARY KEY, mine text, more int)" >/dev/null
 	wait_for londiste "$(ini b1)" add-table t2
 	wait_for grep -q "warning: table public.t2: column(s) mine, more here are not on the provider" "$(log b1)"
+	# the copy then fails for good, and status says why
+	wait_for has_error b1
+	[[ "$(sql b1 "SELECT cur_error FROM pgq_node.local_state")" == "worker stopped: londiste-copy: "*mine* ]]
 }
