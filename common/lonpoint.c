@@ -185,6 +185,60 @@ lon_provider(PGconn *prov, struct lontable *t)
 		    t->name, t->queue);
 }
 
+int
+lon_common_columns(PGconn *prov, struct lontable *t, char **only_p, char **only_s)
+{
+	/* From the catalog, as londiste.table_columns: the provider may
+	 * be the original londiste 3, which has no such function. */
+	const char *p[1] = { t->pqname };
+	PGresult *res = db_exec(prov, "read the provider's columns",
+	    "SELECT quote_ident(attname) FROM pg_catalog.pg_attribute"
+	    " WHERE attrelid = $1::pg_catalog.regclass AND attnum > 0"
+	    "   AND NOT attisdropped AND attgenerated = ''"
+	    " ORDER BY attnum", 1, p);
+	struct buf op = {0}, os = {0}, cols = {0};
+	int i, j, k, n = PQntuples(res), *at, ret = 0;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < t->ncol; j++)
+			if (strcmp(PQgetvalue(res, i, 0), t->colv[j]) == 0)
+				break;
+		if (j == t->ncol)
+			buf_printf(&op, "%s%s", op.len ? ", " : "", PQgetvalue(res, i, 0));
+	}
+	/* at[j]: where the subscriber's column j is now, -1 if left out. */
+	at = xmalloc((size_t)t->ncol * sizeof(*at));
+	for (j = k = 0; j < t->ncol; j++) {
+		for (i = 0; i < n; i++)
+			if (strcmp(PQgetvalue(res, i, 0), t->colv[j]) == 0)
+				break;
+		if (i == n) {
+			buf_printf(&os, "%s%s", os.len ? ", " : "", t->colv[j]);
+			free(t->colv[j]);
+			at[j] = -1;
+			continue;
+		}
+		at[j] = k;
+		buf_printf(&cols, "%s%s", k ? "," : "", t->colv[j]);
+		t->colv[k++] = t->colv[j];
+	}
+	PQclear(res);
+	for (i = 0; i < t->npk && ret == 0; i++)
+		if ((t->pkidx[i] = at[t->pkidx[i]]) < 0)
+			ret = -1;
+	if (ret < 0)
+		t->npk = 0;
+	free(at);
+	t->ncol = k;
+	free(t->cols);
+	t->cols = cols.data;
+	if (k == 0)
+		errx(EXIT_USAGE, "table %s has no column in common with the provider's", t->name);
+	*only_p = op.data;
+	*only_s = os.data;
+	return ret;
+}
+
 void
 lontable_free(struct lontable *t)
 {
