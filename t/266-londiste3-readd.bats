@@ -2,7 +2,7 @@
 # londiste(1) [londiste3] add-table of a table already added: londiste
 # 3's answer, and the replication triggers that went (dropped, disabled)
 # made again; the worker's warning for columns that one side of a copy
-# lacks.  Every node is a database of this file's cluster.
+# lacks, and such a copy (t/267 has londiste-copy's side of it).  Every node is a database of this file's cluster.
 
 load helper
 load 25x-cascade
@@ -117,7 +117,20 @@ check_clean() {
 	sql b1 "CREATE TABLE t2 (id int PRIMARY KEY, mine text, more int)" >/dev/null
 	wait_for londiste "$(ini b1)" add-table t2
 	wait_for grep -q "warning: table public.t2: column(s) mine, more here are not on the provider" "$(log b1)"
-	# the copy then fails for good, and status says why
+	# they take their defaults, and the table is replicated
+	sql r1 "INSERT INTO t2 VALUES (1)" >/dev/null
+	londiste "$(ini b1)" wait-sync
+	t2row() { [ "$(sql b1 "SELECT id, mine IS NULL FROM t2")" = "1|t" ]; }
+	wait_for t2row
+	run --separate-stderr londiste "$(ini b1)" compare t2
+	[ "$status" -eq 0 ]
+	[[ "$output" == *$'\tequal\tcolumns: subscriber only: mine, more' ]]
+	# one NOT NULL without a default: the copy fails for good, and
+	# status says why
+	sql r1 "CREATE TABLE t4 (id int PRIMARY KEY)" >/dev/null
+	londiste "$(ini r1)" add-table t4
+	sql b1 "CREATE TABLE t4 (id int PRIMARY KEY, must text NOT NULL)" >/dev/null
+	wait_for londiste "$(ini b1)" add-table t4
 	wait_for has_error b1
-	[[ "$(sql b1 "SELECT cur_error FROM pgq_node.local_state")" == "worker stopped: londiste-copy: "*mine* ]]
+	[[ "$(sql b1 "SELECT cur_error FROM pgq_node.local_state")" == "worker stopped: londiste-copy: "*must*"NOT NULL without a default"* ]]
 }
