@@ -113,3 +113,16 @@ bg_stop() {
 	# what the copy left out stays so until a resync
 	[ -z "$(sql sub "SELECT extra FROM t WHERE id = 1")" ]
 }
+
+@test "londiste-repair: a key column only here: exit 2; londiste-copy: no column in common: exit 2" {
+	sql sub "CREATE TABLE t (id int, v text, n int, k int DEFAULT 0, PRIMARY KEY (id, k))"
+	sql sub "SELECT londiste.subscriber_add_table('q', 't')" >/dev/null
+	londiste-copy -s prov -d sub --consumer c t >/dev/null 2>&1
+	run --separate-stderr londiste-repair -s prov -d sub --consumer c --lock-timeout 0.5 t
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "londiste-repair: table public.t: a key column is not on the provider (subscriber only: k)" ]
+	sql sub "DROP TABLE t; CREATE TABLE t (other int PRIMARY KEY)"
+	run --separate-stderr londiste-copy -s prov -d sub --consumer c t
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "londiste-copy: table public.t has no column in common with the provider's" ]
+}
