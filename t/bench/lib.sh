@@ -85,12 +85,15 @@ bench_start() {
 		-w -t 60 start >/dev/null ||
 		{ cat "$BENCH_DIR/server.log" >&2; die "server did not start"; }
 	PGVERSION=$(q postgres "SHOW server_version")
-	# PgQ's roles are the cluster's, and both PgQs create them when
-	# missing: made here, so that the two set-ups running side by side
-	# do not race to create them.
+	# PgQ's and Londiste's roles are the cluster's, and both systems
+	# create them when missing: made here, as both make them, so that
+	# the set-ups running side by side do not race to create them (two
+	# CREATE ROLE at once: one fails on the unique name).
 	q postgres "CREATE ROLE pgq_reader; CREATE ROLE pgq_writer;
-		CREATE ROLE pgq_admin IN ROLE pgq_reader, pgq_writer" ||
-		die "cannot create the PgQ roles"
+		CREATE ROLE pgq_admin IN ROLE pgq_reader, pgq_writer;
+		CREATE ROLE londiste_writer IN ROLE pgq_admin;
+		CREATE ROLE londiste_reader IN ROLE pgq_reader" ||
+		die "cannot create the PgQ and Londiste roles"
 	export BENCH_DIR BENCH_PGDATA PGBIN PGVERSION
 }
 
