@@ -301,10 +301,11 @@ cas_timed_switch() {
 	wait "$CAS_WPID"
 	[ -s "$BENCH_DIR/writable" ] || die "$_s: $_new took no write"
 	_t2=$(cat "$BENCH_DIR/writable")
+	_cs=$(awk -v a="$_t0" -v b="$_t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
 	printf 'switch\t%s\t%s round %s to %s: command %s s, write %s s\n' "$_s" "$_key" \
-		"$ROUND" "$_new" "$(awk -v a="$_t0" -v b="$_t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" \
-		"$(awk -v a="$_t0" -v b="$_t2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" \
+		"$ROUND" "$_new" "$_cs" "$(awk -v a="$_t0" -v b="$_t2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" \
 		>>"$OUT/notes.tsv"
+	say "  $_key $_s: the command took $_cs s"
 	rec "$_key" "$_s" "$(awk -v a="$_t0" -v b="$_t2" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')"
 }
 
