@@ -341,8 +341,12 @@ static const char tables_sql[] =
 	"  AND (i.indisunique OR i.indisexclusion) AND NOT i.indisprimary),"
 	/* The planner scales the rows-per-page of the last ANALYZE to
 	 * the table's pages now; no ANALYZE yet, it guesses from the
-	 * row width, which does no harm here. */
-	" CASE WHEN r.relkind = 'r' AND r.relpages > 0 AND r.reltuples >= 0"
+	 * row width, which does no harm here.  Not for a table in copy:
+	 * pg_relation_size waits for the copy's lock on it, and the copy
+	 * waits for this batch (copy_done), a deadlock; its events wait
+	 * in londiste.pending anyway. */
+	" CASE WHEN t.state IN ('ok', 'catching-up')"
+	"  AND r.relkind = 'r' AND r.relpages > 0 AND r.reltuples >= 0"
 	"  THEN r.reltuples / r.relpages * (pg_relation_size(r.oid)"
 	"  / current_setting('block_size')::float8) END"
 	" FROM londiste.subscriber_table t"

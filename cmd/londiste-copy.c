@@ -42,17 +42,134 @@ help(void)
 	finish(EXIT_DONE);
 }
 
-/* The subscriber's side: one transaction that empties the table (unless
- * it was added with --skip-truncate) and takes the rows with COPY. */
+/*
+ * Why a copy that began may not finish: the registration it began on
+ * (the row version copy_begin wrote, told by its xmin) is gone or was
+ * changed: removed, resynced, or begun again by another copy.  KEPT when
+ * it is still this copy's.  With lock, the row is also locked FOR KEY
+ * SHARE, NOWAIT: a remove-table that deleted it and has not committed
+ * (it may be waiting for this copy's table lock: the same transaction's
+ * DROP TABLE, or the trigger drop of local_remove_table) is "being
+ * removed" here instead of a deadlock.  Replay's FOR SHARE and
+ * resync's update do not conflict with it.
+ */
+enum lost { KEPT, REMOVED, REMOVING, CHANGED };
+
+static const char *const lost_why[] = {
+	[REMOVED] = "was removed meanwhile",
+	[REMOVING] = "is being removed",
+	[CHANGED] = "was resynced or copied again meanwhile",
+};
+
+static enum lost
+copy_lost(PGconn *sub, const char **p, bool lock)
+{
+	PGresult *res;
+	const char *st;
+	enum lost l;
+
+	res = PQexecParams(sub, lock ?
+	    "SELECT state = 'in-copy' AND xmin = $3::xid FROM londiste.subscriber_table"
+	    " WHERE queue_name = $1 AND table_name = $2 FOR KEY SHARE NOWAIT" :
+	    "SELECT state = 'in-copy' AND xmin = $3::xid FROM londiste.subscriber_table"
+	    " WHERE queue_name = $1 AND table_name = $2", 3, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (st == NULL || strcmp(st, "55P03") != 0)
+			db_die(sub, res, "check the registration");
+		l = REMOVING;
+	} else if (PQntuples(res) == 0)
+		l = REMOVED;
+	else
+		l = PQgetvalue(res, 0, 0)[0] == 't' ? KEPT : CHANGED;
+	PQclear(res);
+	return l;
+}
+
+/* Give up a copy whose table left: its transaction is rolled back (the
+ * TRUNCATE and the rows with it).  By hand (no --if-registered) a table
+ * no longer registered is exit 2, as lon_table says; one that changed
+ * under the copy may be copied again: 3. */
+static NORETURN void
+copy_abandon(PGconn *sub, const char *name, enum lost l, bool if_registered)
+{
+	PQclear(PQexec(sub, "ROLLBACK"));
+	warnx("table %s %s: nothing copied", name, lost_why[l]);
+	finish(if_registered ? EXIT_NO : l == REMOVED ? EXIT_USAGE : EXIT_RETRY);
+}
+
+/*
+ * The subscriber's transaction of the copy, begun right after copy_begin
+ * committed: first the lock on the table, then a look at the
+ * registration.  From the lock on, a DROP TABLE (or anything else that
+ * needs the table) waits for this transaction; what happened before the
+ * lock, the look sees, as it reads after the lock was granted.  So there
+ * is no window between copy_begin and the TRUNCATE/COPY any more:
+ *
+ * - remove-table, then DROP, before the lock: the LOCK fails (the
+ *   relation is gone) or succeeds on a table re-created since; either
+ *   way the row is gone: exit 1, nothing copied.
+ * - DROP without remove-table before the lock: the row is still this
+ *   copy's but the relation is gone: exit 2 (the set says the table is
+ *   here and it is not; replay of a table in that state stops too), as
+ *   when it was dropped before the copy began (lon_table).  remove-table
+ *   and a restart of replay go on.
+ * - remove-table during the copy (after the lock): the Skytools 2 verb
+ *   deletes the row at once (it needs no lock on the table); a cascade
+ *   node's local_remove_table deletes it before it drops the table's
+ *   triggers (which waits for this lock).  The check after the COPY sees
+ *   the row gone or locked for delete: rollback, exit 1; the table is
+ *   as it was before the copy, and the remove-table (and a DROP behind
+ *   it) goes on when the rollback releases the lock.
+ * - DROP (with or without remove-table) during the copy: waits for the
+ *   copy's end; without remove-table the copy commits first (exit 0) and
+ *   the table then turns out missing for replay.
+ * - resync, or another copy_begin, during the copy: the row version is
+ *   no longer the one this copy's copy_begin wrote: exit 1 (copy_done
+ *   refuses a table no longer in-copy too).
+ * - kill -9 anywhere: this transaction rolls back; copy_begin's
+ *   in-copy stays, and replay's next look copies the table again first.
+ *
+ * No deadlock with replay: londiste-apply holds the state rows FOR SHARE
+ * for its batch and touches no table in copy, so the copy waits for the
+ * batch in flight only in copy_done, holding nothing that batch needs;
+ * a batch that itself removes the table (cascade londiste.remove-table)
+ * deletes the row before it waits for the table, and the check sees it.
+ * Only if the check passed just before such a batch deleted the row
+ * would the two wait for each other; the server then cancels one and
+ * both are retried (copy exit 3; replay restarts).
+ */
 static void
-copy_into(PGconn *sub, const struct lontable *t, bool skip_truncate)
+copy_into(PGconn *sub, const struct lontable *t, const char **p,
+    bool skip_truncate, bool if_registered)
 {
 	struct buf sql = {0};
 	PGresult *res;
+	const char *st;
+	enum lost l;
 
 	db_cmd(sub, "begin", "BEGIN", 0, NULL);
 	db_cmd(sub, "set session_replication_role",
 	    "SET LOCAL session_replication_role = replica", 0, NULL);
+	/* The mode the TRUNCATE or the COPY takes anyway. */
+	buf_printf(&sql, "LOCK TABLE %s IN %s MODE", t->sqname,
+	    skip_truncate ? "ROW EXCLUSIVE" : "ACCESS EXCLUSIVE");
+	res = PQexec(sub, sql.data);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (st == NULL || strcmp(st, "42P01") != 0)
+			db_die(sub, res, "lock the table");
+		PQclear(res);
+		PQclear(PQexec(sub, "ROLLBACK"));
+		if ((l = copy_lost(sub, p, false)) != KEPT)
+			copy_abandon(sub, t->name, l, if_registered);
+		errx(EXIT_USAGE, "table %s is registered but %s does not exist"
+		    " (dropped without remove-table?)", t->name, t->lname);
+	}
+	PQclear(res);
+	if ((l = copy_lost(sub, p, false)) != KEPT)
+		copy_abandon(sub, t->name, l, if_registered);
+	buf_reset(&sql);
 	if (!skip_truncate) {
 		buf_printf(&sql, "TRUNCATE %s", t->sqname);
 		db_cmd(sub, "truncate", sql.data, 0, NULL);
@@ -136,8 +253,9 @@ main(int argc, char *argv[])
 	char *err = NULL;
 	PGresult *res;
 	struct lontable t;
-	char *snap, *tick;
+	char *snap, *tick, *xid;
 	const char *p[4];
+	enum lost l;
 	long long rows;
 	int c;
 	bool skip_truncate, if_registered = false;
@@ -181,9 +299,9 @@ main(int argc, char *argv[])
 	 * committed, so the table is either gone now (nothing to copy) or
 	 * stays registered until the copy has begun.
 	 */
+	db_cmd(sub, "begin", "BEGIN", 0, NULL);
 	if (if_registered) {
 		p[0] = argv[optind];
-		db_cmd(sub, "begin", "BEGIN", 0, NULL);
 		res = db_exec(sub, "find table",
 		    "SELECT 1 FROM londiste.subscriber_table"
 		    " WHERE table_name = $1 AND state IN ('new', 'in-copy')"
@@ -199,18 +317,23 @@ main(int argc, char *argv[])
 	lon_provider(prov, &t);
 
 	/* Committed before the snapshot is taken; waits for the batch that
-	 * londiste-apply has in flight (see londiste.copy_begin). */
+	 * londiste-apply has in flight (see londiste.copy_begin).  The
+	 * transaction's id tells the row version it writes (copy_lost). */
 	p[0] = t.queue;
 	p[1] = t.name;
 	db_cmd(sub, "start copy", "SELECT londiste.copy_begin($1, $2)", 2, p);
-	if (if_registered)
-		db_cmd(sub, "commit", "COMMIT", 0, NULL);
 	/* Added with --skip-truncate: the subscriber's own rows stay. */
 	res = db_exec(sub, "read the table's settings",
-	    "SELECT skip_truncate FROM londiste.subscriber_table"
+	    "SELECT skip_truncate, pg_current_xact_id()::xid FROM londiste.subscriber_table"
 	    " WHERE queue_name = $1 AND table_name = $2", 2, p);
-	skip_truncate = PQntuples(res) > 0 && PQgetvalue(res, 0, 0)[0] == 't';
+	if (PQntuples(res) == 0)
+		errx(EXIT_RETRY, "table %s: its registration vanished in copy_begin", t.name);
+	skip_truncate = PQgetvalue(res, 0, 0)[0] == 't';
+	xid = xstrdup(PQgetvalue(res, 0, 1));
 	PQclear(res);
+	db_cmd(sub, "commit", "COMMIT", 0, NULL);
+	p[2] = xid;
+	copy_into(sub, &t, p, skip_truncate, if_registered);
 
 	db_cmd(prov, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
 	res = db_exec(prov, "take snapshot", "SELECT pg_current_snapshot()::text", 0, NULL);
@@ -223,9 +346,10 @@ main(int argc, char *argv[])
 		errx(EXIT_RETRY, "make a tick: %s", err);
 	PQfinish(ptick);
 
-	copy_into(sub, &t, skip_truncate);
 	copy_from(prov, &t, where);
 	rows = pass_rows(prov, sub);
+	if ((l = copy_lost(sub, p, true)) != KEPT)
+		copy_abandon(sub, t.name, l, if_registered);
 
 	p[2] = snap;
 	p[3] = tick;
@@ -258,6 +382,7 @@ main(int argc, char *argv[])
 	printf("%s\t%lld\n", t.name, rows);
 	free(snap);
 	free(tick);
+	free(xid);
 	lontable_free(&t);
 	PQfinish(sub);
 	PQfinish(prov);

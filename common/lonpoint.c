@@ -132,19 +132,23 @@ lon_table(PGconn *sub, const char *consumer, const char *arg, struct lontable *t
 	t->cols = b.data;
 }
 
-void
-lon_provider(PGconn *prov, struct lontable *t)
+/*
+ * The quoted name of the set's table name of queue on a node, or NULL
+ * when the node does not replicate it.  Skytools 2 lists its tables in
+ * provider_table, a Londiste 3 node (root or branch) in table_info,
+ * where it may hold the table under a name of its own (dest_table); the
+ * original londiste 3 has only the latter and no londiste.quoted_name,
+ * hence quote_ident.
+ */
+static char *
+node_qname(PGconn *conn, const char *queue, const char *name, const char *what)
 {
-	const char *p[2] = { t->queue, t->name };
+	const char *p[2] = { queue, name };
 	PGresult *res;
+	char *q = NULL;
 	int s2, l3;
 
-	/*
-	 * Skytools 2 lists its tables in provider_table, a Londiste 3 node
-	 * (root or branch) in table_info; the original londiste 3 has only
-	 * the latter and no londiste.quoted_name, hence quote_ident.
-	 */
-	res = db_exec(prov, "find table on the provider",
+	res = db_exec(conn, what,
 	    "SELECT to_regclass('londiste.provider_table') IS NOT NULL,"
 	    "       to_regclass('londiste.table_info') IS NOT NULL", 0, NULL);
 	s2 = PQgetvalue(res, 0, 0)[0] == 't';
@@ -152,24 +156,33 @@ lon_provider(PGconn *prov, struct lontable *t)
 	PQclear(res);
 	res = NULL;
 	if (s2)
-		res = db_exec(prov, "find table on the provider",
+		res = db_exec(conn, what,
 		    "SELECT londiste.quoted_name(table_name) FROM londiste.provider_table"
 		    " WHERE queue_name = $1 AND table_name = $2", 2, p);
 	if (l3 && (res == NULL || PQntuples(res) == 0)) {
 		if (res != NULL)
 			PQclear(res);
-		res = db_exec(prov, "find table on the provider",
+		res = db_exec(conn, what,
 		    "SELECT quote_ident(split_part(n, '.', 1)) || '.' ||"
 		    "       quote_ident(substr(n, strpos(n, '.') + 1))"
 		    "  FROM (SELECT coalesce(dest_table, table_name) AS n"
 		    "          FROM londiste.table_info"
 		    "         WHERE queue_name = $1 AND table_name = $2 AND local) x", 2, p);
 	}
-	if (res == NULL || PQntuples(res) == 0 || PQgetisnull(res, 0, 0))
+	if (res != NULL && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+		q = xstrdup(PQgetvalue(res, 0, 0));
+	if (res != NULL)
+		PQclear(res);
+	return q;
+}
+
+void
+lon_provider(PGconn *prov, struct lontable *t)
+{
+	t->pqname = node_qname(prov, t->queue, t->name, "find table on the provider");
+	if (t->pqname == NULL)
 		errx(EXIT_USAGE, "table %s is not replicated by queue %s on the provider",
 		    t->name, t->queue);
-	t->pqname = xstrdup(PQgetvalue(res, 0, 0));
-	PQclear(res);
 }
 
 void
@@ -266,33 +279,203 @@ lon_tick(PGconn *prov, const char **p, char **err)
 }
 
 static void
-lon_point_tick(PGconn *pread, const char **p, char *tick, size_t size)
+lon_point_tick(PGconn *conn, const char **p, char *tick, size_t size, const char *where)
 {
-	char *err = NULL, *k = lon_tick(pread, p, &err);
+	char *err = NULL, *k = lon_tick(conn, p, &err);
 
 	if (k == NULL)
-		errx(EXIT_RETRY, "make a tick: %s", err);
+		errx(EXIT_RETRY, "make a tick on the %s: %s", where, err);
 	snprintf(tick, size, "%s", k);
 	free(k);
 }
 
+/*
+ * Where the point of the stream is made: the node whose queue makes its
+ * own ticks, so that a tick made there now exists at once and the
+ * table's writers are there.  That is the provider when it is a root or
+ * a Skytools 2 provider; below a branch, the root of the cascade.
+ */
+struct origin {
+	PGconn *lock;	/* holds the table's SHARE lock */
+	PGconn *tick;	/* makes the ticks, outside any transaction */
+	const char *qname;	/* the table there, quoted */
+	char *root;	/* the root's node name when it is not the provider */
+	PGconn *own[2];	/* connections opened for the root */
+	char *ownq;
+};
+
+/* Connect to node (at loc) on the way up from below; exits 3 when it is
+ * unreachable, naming it. */
+static PGconn *
+origin_reach(const char *loc, const char *node, const char *below, const char *queue)
+{
+	struct buf msg = {0};
+	PGconn *c = db_try_connect(loc, &msg);
+
+	if (c == NULL)
+		errx(EXIT_RETRY, "cannot reach node %s of queue %s (the provider of %s, on"
+		    " the way to the root, where the point is taken): %s", node, queue,
+		    below, msg.data);
+	return c;
+}
+
+/* pgq_node.get_node_info(queue) on conn: node_type, node_name,
+ * provider_node, provider_location; node_type NULL when the queue is no
+ * cascade node there. */
+static PGresult *
+node_info(PGconn *conn, const char *queue, const char *what)
+{
+	const char *p[1] = { queue };
+
+	return db_exec(conn, what, "SELECT node_type, node_name, provider_node,"
+	    " provider_location FROM pgq_node.get_node_info($1)", 1, p);
+}
+
+static void
+origin_find(PGconn *plock, PGconn *pread, const struct lontable *t, struct origin *o)
+{
+	PGresult *res;
+	PGconn *c = pread;
+	char *below = NULL, *node = NULL, *loc = NULL;
+	int cascade, hop;
+
+	memset(o, 0, sizeof(*o));
+	o->lock = plock;
+	o->tick = pread;
+	o->qname = t->pqname;
+	res = db_exec(pread, "read the provider's node",
+	    "SELECT to_regprocedure('pgq_node.get_node_info(text)') IS NOT NULL", 0, NULL);
+	cascade = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!cascade)
+		return;		/* Skytools 2 */
+	for (hop = 0;; hop++) {
+		res = node_info(c, t->queue, c == pread ? "read the provider's node" :
+		    "read a node on the way to the root");
+		if (PQgetisnull(res, 0, 0)) {
+			if (c == pread) {
+				/* A Skytools 2 queue beside a cascade. */
+				PQclear(res);
+				return;
+			}
+			errx(EXIT_USAGE, "node %s, the provider of %s, has no node of queue %s",
+			    node, below, t->queue);
+		}
+		if (strcmp(PQgetvalue(res, 0, 0), "root") == 0)
+			break;
+		if (hop == 32)
+			errx(EXIT_USAGE, "queue %s: no root within 32 providers up from the"
+			    " provider (do the providers form a loop?)", t->queue);
+		if (PQgetisnull(res, 0, 3))
+			errx(EXIT_USAGE, "node %s of queue %s has no provider location",
+			    PQgetvalue(res, 0, 1), t->queue);
+		free(below);
+		free(node);
+		free(loc);
+		below = xstrdup(PQgetvalue(res, 0, 1));
+		node = xstrdup(PQgetvalue(res, 0, 2));
+		loc = xstrdup(PQgetvalue(res, 0, 3));
+		PQclear(res);
+		if (c != pread)
+			PQfinish(c);
+		c = origin_reach(loc, node, below, t->queue);
+	}
+	PQclear(res);
+	if (c != pread) {
+		o->root = node;
+		node = NULL;
+		o->own[0] = o->lock = c;
+		o->own[1] = o->tick = origin_reach(loc, o->root, below, t->queue);
+		o->ownq = node_qname(c, t->queue, t->name, "find table on the root");
+		if (o->ownq == NULL)
+			errx(EXIT_USAGE, "table %s is not replicated by queue %s on its root %s",
+			    t->name, t->queue, o->root);
+		o->qname = o->ownq;
+	}
+	free(below);
+	free(node);
+	free(loc);
+}
+
+static void
+origin_free(struct origin *o)
+{
+	if (o->own[0] != NULL)
+		PQfinish(o->own[0]);
+	if (o->own[1] != NULL)
+		PQfinish(o->own[1]);
+	free(o->root);
+	free(o->ownq);
+	memset(o, 0, sizeof(*o));
+}
+
+/*
+ * Open a REPEATABLE READ snapshot on the provider, a branch, that holds
+ * tick p[2] of the root's queue p[0] applied (the branch's worker
+ * records the root's tick ids in pgq_node.local_state in the transaction
+ * that applies the batch); 0, with no transaction open, while it does
+ * not yet.
+ */
+static int
+provider_passed(PGconn *pread, const char **p)
+{
+	const char *q[2] = { p[0], p[2] };
+	PGresult *res;
+	int done;
+
+	db_cmd(pread, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+	res = db_exec(pread, "read the provider's applied tick",
+	    "SELECT coalesce(worker_last_tick >= $2::bigint, false)"
+	    "  FROM pgq_node.get_node_info($1)", 2, q);
+	done = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!done)
+		db_cmd(pread, "rollback", "ROLLBACK", 0, NULL);
+	return done;
+}
+
+/*
+ * Why both snapshots hold the same rows of the table.  The origin (the
+ * provider, or the root above a branch) is where every change of the
+ * table is written and queued, in the writer's transaction.  Its table
+ * is locked SHARE first: once granted, no transaction that wrote it is
+ * in flight, and none can write it until we release.  The tick T made
+ * then holds every change of the table ever queued, and no batch after
+ * T holds one until the release.  The snapshots are taken before the
+ * release, each once its node has applied T: whatever batches a node
+ * applied after T were ticked at the origin before the release, so they
+ * cannot touch the table.  A branch copies the root's events and ticks
+ * unchanged (same tick ids), so the node below a branch applied the
+ * root's events up to T when its tick says T, whatever the depth.  Both
+ * sides then show the table as of T.  Locking the provider instead when
+ * it is a branch would block its own worker, the one that must bring it
+ * to T: the wait could never end.
+ */
 void
 lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
     const char *consumer, const struct lontable *t, long long timeout_ms)
 {
-	char tmo[32], tick[32];
+	char tmo[32], tick[32], where[256];
 	const char *p[3];
 	struct buf sql = {0};
+	struct origin o;
 	PGresult *res;
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline;
+
+	origin_find(plock, pread, t, &o);
+	if (o.root != NULL)
+		snprintf(where, sizeof(where), "root %s", o.root);
+	else
+		snprintf(where, sizeof(where), "provider");
+	deadline = now_ms() + timeout_ms;
 
 	/*
 	 * Catch up first, holding no lock: a subscriber far behind (or a
-	 * replay that is stopped or stuck) then costs the provider's writers
+	 * replay that is stopped or stuck) then costs the origin's writers
 	 * nothing, and the wait under the lock below is one batch at most.
 	 */
 	p[0] = t->queue;
-	lon_point_tick(pread, p, tick, sizeof(tick));
+	lon_point_tick(o.tick, p, tick, sizeof(tick), where);
 	p[1] = consumer;
 	p[2] = tick;
 	while (!applied(sread, p)) {
@@ -303,29 +486,41 @@ lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
 			    tick, t->queue);
 		nap50();
 	}
-	deadline = now_ms() + timeout_ms;
 
 	snprintf(tmo, sizeof(tmo), "%lld", timeout_ms > 0 ? timeout_ms : 1);
 	p[0] = tmo;
-	db_cmd(plock, "begin", "BEGIN", 0, NULL);
-	PQclear(db_exec(plock, "set lock_timeout",
+	db_cmd(o.lock, "begin", "BEGIN", 0, NULL);
+	PQclear(db_exec(o.lock, "set lock_timeout",
 	    "SELECT set_config('lock_timeout', $1, true)", 1, p));
-	buf_printf(&sql, "LOCK TABLE %s IN SHARE MODE", t->pqname);
-	res = PQexec(plock, sql.data);
+	buf_printf(&sql, "LOCK TABLE %s IN SHARE MODE", o.qname);
+	res = PQexec(o.lock, sql.data);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		warnx("lock %s on the provider: %s", t->name, db_resmsg(res));
+		warnx("lock %s on the %s: %s", t->name, where, db_resmsg(res));
 		exit(EXIT_RETRY);
 	}
 	PQclear(res);
+	deadline = now_ms() + timeout_ms;
 
 	/* No write to the table is in flight now: the tick holds them all. */
 	p[0] = t->queue;
-	lon_point_tick(pread, p, tick, sizeof(tick));
-	db_cmd(pread, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
-	db_cmd(pread, "take snapshot", "SELECT 1", 0, NULL);
-
+	lon_point_tick(o.tick, p, tick, sizeof(tick), where);
 	p[1] = consumer;
 	p[2] = tick;
+	if (o.root == NULL) {
+		db_cmd(pread, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+		    0, NULL);
+		db_cmd(pread, "take snapshot", "SELECT 1", 0, NULL);
+	} else {
+		while (!provider_passed(pread, p)) {
+			if (now_ms() > deadline)
+				errx(EXIT_RETRY, "the provider did not apply tick %s of queue"
+				    " %s from the %s within the lock timeout (its worker is"
+				    " stopped, paused or behind: see londiste status)",
+				    tick, t->queue, where);
+			nap50();
+		}
+	}
+
 	while (!applied(sread, p)) {
 		if (now_ms() > deadline)
 			errx(EXIT_RETRY, "the subscriber did not apply tick %s of queue %s"
@@ -343,6 +538,7 @@ lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
 	}
 	db_cmd(sread, "begin", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
 	db_cmd(sread, "take snapshot", "SELECT 1", 0, NULL);
-	db_cmd(plock, "release lock", "COMMIT", 0, NULL);
+	db_cmd(o.lock, "release lock", "COMMIT", 0, NULL);
+	origin_free(&o);
 	buf_free(&sql);
 }

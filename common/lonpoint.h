@@ -44,16 +44,21 @@ void lontable_free(struct lontable *t);
  * after the call, or NULL with the provider's message in *err. */
 char *lon_tick(PGconn *prov, const char **p, char **err);
 
-/* Bring both sides to one point of the stream for table t:
- * make a tick and wait (at most timeout_ms, holding no lock) until the
- * subscriber applied it, so that a stopped or lagging replay never
- * blocks the provider's writers; then lock the provider table (plock,
- * SHARE mode, waiting at most timeout_ms), make a tick, open a REPEATABLE READ snapshot on pread,
- * wait (at most timeout_ms again) until the subscriber applied that
- * tick, open one on sread (and,
+/* Bring both sides to one point of the stream for table t.
+ * The origin is the provider when it is a root or a Skytools 2
+ * provider; when it is a cascade branch (pgq_node says so), the root
+ * found up its providers, reached on two connections of its own (exits
+ * 3 naming the node that cannot be reached).  Make a tick at the origin
+ * and wait (at most timeout_ms, holding no lock) until the subscriber
+ * applied it, so that a stopped or lagging replay never blocks the
+ * origin's writers; then lock the origin's table (plock on the
+ * provider, SHARE mode, waiting at most timeout_ms), make a tick there,
+ * open a REPEATABLE READ snapshot on pread (below a branch: once the
+ * provider applied that tick), wait until the subscriber applied it
+ * (these two waits: at most timeout_ms in all), open one on sread (and,
  * when slock is not NULL, lock the subscriber table EXCLUSIVE in a
  * transaction there, so replay waits until the caller commits), then
- * release the provider lock.  Exits 3 on timeout. */
+ * release the lock.  Exits 3 on timeout. */
 void lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
     const char *consumer, const struct lontable *t, long long timeout_ms);
 

@@ -1,0 +1,340 @@
+#!/usr/bin/env bats
+# A table's copy against remove-table and DROP TABLE on the subscriber:
+# whatever the order, replay of the other tables goes on, and nothing of
+# a copy whose table left is kept.  Each race is made deterministic by a
+# session that holds a lock the copy waits for at a known step; the test
+# waits for the copy to be waiting there (pg_stat_activity), not for a
+# time.
+
+load helper
+load 200-londiste
+load 25x-cascade
+
+# The Skytools 2 pair (prov -> sub, queue londiste.replika) with replay
+# running and t1 in sync; the cascade tests build their own nodes.
+setup() {
+	case $BATS_TEST_DESCRIPTION in
+	cascade:*) return 0 ;;
+	esac
+	lon_db prov ours
+	lon_db sub none
+	cat > "$BATS_TEST_TMPDIR/l.ini" <<-INI
+	[londiste]
+	job_name = job_$BATS_TEST_NUMBER
+	provider_db = host=$TEST_DIR dbname=prov
+	subscriber_db = host=$TEST_DIR dbname=sub
+	pgq_queue_name = londiste.replika
+	logfile = $BATS_TEST_TMPDIR/job.log
+	pidfile = $BATS_TEST_TMPDIR/job.pid
+	loop_delay = 0.2
+	INI
+	INI=$BATS_TEST_TMPDIR/l.ini
+	LOG=$BATS_TEST_TMPDIR/job.log
+	for db in prov sub; do
+		sql $db "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
+		sql $db "CREATE TABLE t2 (id int PRIMARY KEY, v text)"
+	done
+	sql prov "INSERT INTO t2 SELECT g, 'p' || g FROM generate_series(1, 2000) g"
+	londiste "$INI" provider install
+	londiste "$INI" subscriber install
+	sql prov "SELECT pgq.set_queue_config('londiste.replika', 'ticker_max_lag', '0.2')" >/dev/null
+	sql prov "SELECT pgq.set_queue_config('londiste.replika', 'ticker_idle_period', '0.5')" >/dev/null
+	pgq-tick -d dbname=prov --loop --interval 50 --maint-interval 1 2>"$BATS_TEST_TMPDIR/tick.log" &
+	echo $! > "$BATS_TEST_TMPDIR/tick.pid"
+	londiste "$INI" provider add t1 t2
+	londiste "$INI" subscriber add t1
+	londiste "$INI" replay --daemon
+	wait_for table_state t1 ok
+}
+
+teardown() {
+	[ -z "${INI:-}" ] || londiste "$INI" stop 2>/dev/null || :
+	cascade_workers_stop
+	for s in 7 8; do
+		eval "exec $s>&-" 2>/dev/null || :
+	done
+	for f in "$BATS_TEST_TMPDIR"/session.*.pid "$BATS_TEST_TMPDIR/tick.pid"; do
+		[ -f "$f" ] || continue
+		kill "$(cat "$f")" 2>/dev/null || :
+		# by pid: a bare wait would also wait for bats' time-limit watchdog
+		wait "$(cat "$f")" 2>/dev/null || :
+	done
+}
+
+table_state() {
+	[ "$(sql sub "SELECT state FROM londiste.subscriber_table WHERE table_name = 'public.$1'")" = "$2" ]
+}
+
+# session FD DB: a psql session of DB that reads the statements written
+# to fd FD (left open by the caller) and prints into session.FD.out.
+session() {
+	mkfifo "$BATS_TEST_TMPDIR/session.$1"
+	psql -XAtq -d "$2" < "$BATS_TEST_TMPDIR/session.$1" > "$BATS_TEST_TMPDIR/session.$1.out" 2>&1 &
+	echo $! > "$BATS_TEST_TMPDIR/session.$1.pid"
+	eval "exec $1>\"\$BATS_TEST_TMPDIR/session.$1\""
+}
+
+# said FD WORD: the session printed WORD (its statements before ran).
+said() {
+	grep -qx "$2" "$BATS_TEST_TMPDIR/session.$1.out"
+}
+
+# end_session FD: close it and wait for its psql.
+end_session() {
+	eval "exec $1>&-"
+	wait "$(cat "$BATS_TEST_TMPDIR/session.$1.pid")"
+	rm -f "$BATS_TEST_TMPDIR/session.$1.pid"
+}
+
+# copy_waits DB [N]: the copy's session in DB waits for a lock (N
+# sessions of copies wait).
+copy_waits() {
+	[ "$(sql "$1" "SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = 'londiste-copy' AND wait_event_type = 'Lock'")" = "${2:-1}" ]
+}
+
+# drop_waits: a DROP TABLE of the subscriber waits for a lock.
+drop_waits() {
+	[ "$(sql sub "SELECT count(*) FROM pg_stat_activity
+		WHERE query LIKE 'DROP TABLE%' AND wait_event_type = 'Lock'")" = 1 ]
+}
+
+logged() { grep -q "$1" "$LOG"; }
+logged_in() { grep -q "$2" "$BATS_TEST_TMPDIR/$1.log"; }
+
+# replay_goes_on: replay still runs and applies t1's new rows.
+replay_goes_on() {
+	run --separate-stderr londiste "$INI" status
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"running (pid"* ]]
+	sql prov "INSERT INTO t1 SELECT g, 'after' FROM generate_series(1, 50) g"
+	wait_for t1_has 50
+}
+
+not_running() {
+	londiste "$INI" status 2>/dev/null | grep -q 'not running'
+}
+
+t1_has() {
+	[ "$(sql sub "SELECT count(*) FROM t1 WHERE v = 'after'")" = "$1" ]
+}
+
+t2_gone() {
+	[ "$(sql sub "SELECT count(*) FROM londiste.subscriber_table WHERE table_name = 'public.t2'")" = 0 ] &&
+		[ -z "$(sql sub "SELECT to_regclass('public.t2')")" ]
+}
+
+@test "remove-table and DROP after the copy began, before it locked the table: copy dropped (exit 1), replay goes on" {
+	# the copy begins (in-copy committed), then waits for this lock
+	session 8 sub
+	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&8
+	wait_for said 8 locked
+	londiste "$INI" subscriber add t2
+	wait_for table_state t2 in-copy
+	wait_for copy_waits sub
+	londiste "$INI" subscriber remove t2
+	echo "DROP TABLE t2; COMMIT; SELECT 'dropped';" >&8
+	wait_for said 8 dropped
+	end_session 8
+	wait_for logged 'copy of public.t2 dropped'
+	grep -q 'table public.t2 was removed meanwhile: nothing copied' "$LOG"
+	t2_gone
+	! logged 'copy of public.t2 failed' || false
+	replay_goes_on
+}
+
+@test "remove-table and DROP while the copy makes its tick (after copy_begin, before the COPY): DROP waits, copy dropped" {
+	# The copy's tick waits for the queue's row, after copy_begin
+	# committed and before any row is copied (the ticker waits too).
+	session 7 prov
+	echo "BEGIN; SELECT 1 FROM pgq.queue WHERE queue_name = 'londiste.replika' FOR UPDATE; SELECT 'locked';" >&7
+	wait_for said 7 locked
+	londiste "$INI" subscriber add t2
+	wait_for table_state t2 in-copy
+	wait_for copy_waits prov
+	londiste "$INI" subscriber remove t2
+	psql -XAtq -d sub -c 'DROP TABLE t2' > "$BATS_TEST_TMPDIR/drop.out" 2>&1 &
+	drop_pid=$!
+	# the copy holds the table: the DROP waits for it
+	wait_for drop_waits
+	echo "COMMIT;" >&7
+	end_session 7
+	wait "$drop_pid"
+	wait_for logged 'copy of public.t2 dropped'
+	t2_gone
+	! logged 'copy of public.t2 failed' || false
+	replay_goes_on
+}
+
+@test "remove-table and DROP during the COPY: DROP waits for the copy, which rolls back (exit 1)" {
+	# the copy's COPY out of the provider waits for this lock
+	session 7 prov
+	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
+	wait_for said 7 locked
+	londiste "$INI" subscriber add t2
+	wait_for copy_waits prov
+	londiste "$INI" subscriber remove t2
+	psql -XAtq -d sub -c 'DROP TABLE t2' > "$BATS_TEST_TMPDIR/drop.out" 2>&1 &
+	drop_pid=$!
+	wait_for drop_waits
+	echo "COMMIT;" >&7
+	end_session 7
+	wait "$drop_pid"
+	wait_for logged 'copy of public.t2 dropped'
+	t2_gone
+	! logged 'copy of public.t2 failed' || false
+	replay_goes_on
+}
+
+@test "remove-table during the COPY: the copy rolls back, the table keeps the rows it had" {
+	sql sub "INSERT INTO t2 VALUES (-1, 'own'), (-2, 'own'), (-3, 'own')"
+	session 7 prov
+	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
+	wait_for said 7 locked
+	londiste "$INI" subscriber add t2
+	wait_for copy_waits prov
+	londiste "$INI" subscriber remove t2
+	echo "COMMIT;" >&7
+	end_session 7
+	wait_for logged 'copy of public.t2 dropped'
+	[ "$(sql sub "SELECT string_agg(id::text || v, ',' ORDER BY id) FROM t2")" = "-3own,-2own,-1own" ]
+	[ "$(sql sub "SELECT count(*) FROM londiste.subscriber_table WHERE table_name = 'public.t2'")" = 0 ]
+	! logged 'copy of public.t2 failed' || false
+	replay_goes_on
+}
+
+@test "DROP without remove-table after the copy began: replay stops with status 2 naming the table; remove-table and a restart go on" {
+	session 8 sub
+	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&8
+	wait_for said 8 locked
+	londiste "$INI" subscriber add t2
+	wait_for table_state t2 in-copy
+	wait_for copy_waits sub
+	echo "DROP TABLE t2; COMMIT; SELECT 'dropped';" >&8
+	wait_for said 8 dropped
+	end_session 8
+	wait_for logged 'copy of public.t2 failed: londiste-copy exited with status 2'
+	grep -q 'table public.t2 is registered but public.t2 does not exist' "$LOG"
+	# the supervisor stopped: a restart cannot help until the set is fixed
+	wait_for not_running
+	# (by its registered name: the relation is gone)
+	londiste "$INI" subscriber remove public.t2
+	londiste "$INI" replay --daemon
+	replay_goes_on
+}
+
+# remove_waits_or_done DB: remove-table (local_remove_table) waits for a
+# lock in DB, or has finished.
+remove_waits_or_done() {
+	! kill -0 "$rm_pid" 2>/dev/null ||
+		[ "$(sql "$1" "SELECT count(*) FROM pg_stat_activity
+			WHERE query LIKE '%local_remove_table%' AND wait_event_type = 'Lock'")" = 1 ]
+}
+
+b1_state() {
+	[ "$(sql b1 "SELECT merge_state FROM londiste.get_table_list('q') WHERE table_name = 'public.$1'")" = "$2" ]
+}
+
+@test "cascade: remove-table on a branch during the copy: the copy rolls back (exit 1), remove-table and the worker go on" {
+	need_node_mode
+	cascade_tree r1 b1
+	for n in r1 b1; do worker_start $n; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text);
+		CREATE TABLE t2 (id int PRIMARY KEY, v text);
+		INSERT INTO t2 SELECT g, 'r' || g FROM generate_series(1, 2000) g"
+	londiste "$(ini r1)" add-table t1 t2
+	wait_for londiste "$(ini b1)" add-table t1 --create
+	wait_for b1_state t1 ok
+	sql b1 "CREATE TABLE t2 (id int PRIMARY KEY, v text)"
+	# the copy's COPY out of the root waits for this lock
+	session 7 r1
+	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
+	wait_for said 7 locked
+	wait_for londiste "$(ini b1)" add-table t2
+	wait_for copy_waits r1
+	# the trigger drop waits for the copy's lock; the copy sees the
+	# row deleted and rolls back instead of waiting for remove-table
+	londiste "$(ini b1)" remove-table t2 > "$BATS_TEST_TMPDIR/rm.out" 2>&1 &
+	rm_pid=$!
+	wait_for remove_waits_or_done b1
+	echo "COMMIT;" >&7
+	end_session 7
+	wait "$rm_pid"
+	wait_for logged_in b1 'copy of public.t2 dropped'
+	! grep -q 'copied public.t2' "$BATS_TEST_TMPDIR/b1.log" || false
+	[ "$(sql b1 "SELECT count(*) FROM t2")" = 0 ]
+	[ "$(sql b1 "SELECT count(*) FROM londiste.subscriber_table WHERE table_name = 'public.t2'")" = 0 ]
+	sql r1 "INSERT INTO t1 SELECT g, 'after' FROM generate_series(1, 50) g"
+	b1_after() { [ "$(sql b1 "SELECT count(*) FROM t1 WHERE v = 'after'")" = 50 ]; }
+	wait_for b1_after
+	no_error b1
+}
+
+t2_rows() {
+	[ "$(sql sub "SELECT count(*) FROM t2")" = "$1" ]
+}
+
+@test "resync during the COPY: the copy rolls back (exit 1), the next one brings the table in sync" {
+	sql sub "INSERT INTO t2 VALUES (-1, 'own')"
+	session 7 prov
+	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
+	wait_for said 7 locked
+	londiste "$INI" subscriber add t2
+	wait_for copy_waits prov
+	londiste "$INI" subscriber resync t2
+	echo "COMMIT;" >&7
+	end_session 7
+	wait_for logged 'copy of public.t2 dropped'
+	grep -q 'table public.t2 was resynced or copied again meanwhile: nothing copied' "$LOG"
+	wait_for table_state t2 ok
+	grep -q 'copied public.t2: 2000 rows' "$LOG"
+	t2_rows 2000
+	! logged 'copy of public.t2 failed' || false
+	replay_goes_on
+}
+
+@test "kill -9 of the copy during its COPY: nothing of it stays, the table is copied again" {
+	londiste "$INI" stop
+	SKYTOOLS_TEST_MARK=t264-$$ londiste "$INI" replay --daemon
+	sql sub "INSERT INTO t2 VALUES (-1, 'own')"
+	session 7 prov
+	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
+	wait_for said 7 locked
+	londiste "$INI" subscriber add t2
+	wait_for copy_waits prov
+	wait_for has_marked "t264-$$" londiste-copy
+	for pid in $(marked_pids "t264-$$" londiste-copy); do kill -9 "$pid"; done
+	# the copy's transaction is gone with it: its TRUNCATE too
+	wait_for logged 'copy of public.t2 failed: londiste-copy exited with status 137'
+	[ "$(sql sub "SELECT state FROM londiste.subscriber_table WHERE table_name = 'public.t2'")" = in-copy ]
+	# the copier tries again and waits for the lock again, beside the
+	# killed copy's session (it notices its client gone only then)
+	wait_for copy_waits prov 2
+	echo "COMMIT;" >&7
+	end_session 7
+	wait_for table_state t2 ok
+	t2_rows 2000
+	replay_goes_on
+}
+
+@test "londiste-copy by hand (no --if-registered): a table removed during the COPY is exit 2, rolled back" {
+	londiste "$INI" stop
+	sql sub "INSERT INTO t2 VALUES (-1, 'own')"
+	sql sub "SELECT londiste.subscriber_add_table('londiste.replika', 't2')" >/dev/null
+	session 7 prov
+	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
+	wait_for said 7 locked
+	londiste-copy -s "dbname=prov" -d "dbname=sub" --consumer "job_$BATS_TEST_NUMBER" t2 \
+		> "$BATS_TEST_TMPDIR/copy.out" 2> "$BATS_TEST_TMPDIR/copy.err" &
+	copy_pid=$!
+	wait_for copy_waits prov
+	sql sub "SELECT londiste.subscriber_remove_table('londiste.replika', 'public.t2')" >/dev/null
+	echo "COMMIT;" >&7
+	end_session 7
+	st=0
+	wait "$copy_pid" || st=$?
+	[ "$st" -eq 2 ]
+	grep -q 'table public.t2 was removed meanwhile: nothing copied' "$BATS_TEST_TMPDIR/copy.err"
+	[ ! -s "$BATS_TEST_TMPDIR/copy.out" ]
+	[ "$(sql sub "SELECT string_agg(id::text || v, ',') FROM t2")" = "-1own" ]
+}
