@@ -167,8 +167,10 @@ cas_is() {
 
 # cas_step SIDE PREFIX NODE: table bt's next step into the node, without
 # waiting: add-table (in the background) once the node knows of the
-# table from its provider's queue, again if it failed; true once the
-# table is ok there.
+# table from its provider's queue and, for the leaf, once the branch has
+# added it (the leaf copies from the branch: before, londiste 3 refuses
+# the add-table, and our leaf's copy stops its worker for good), again
+# if it failed; true once the table is ok there.
 cas_step() {
 	_v=CJ_$1$2$3 _mark=$BENCH_DIR/added-$1$2$3
 	eval "_st=\${$_v:-}"
@@ -188,6 +190,11 @@ cas_step() {
 			WHERE table_name = 'public.bt'" || return 1
 		eval "$_v=ok" ;;
 	*)
+		if [ "$3" = leaf ]; then
+			eval "_bs=\${CJ_$1$2branch:-}"
+			# shellcheck disable=SC2154 # set by the eval
+			case $_bs in added|ok) ;; *) return 1 ;; esac
+		fi
 		cas_is "$1" "$2" "$3" "SELECT count(*) = 1 FROM londiste.get_table_list('cq')
 			WHERE table_name = 'public.bt'" || return 1
 		"$(cas_cmd "$1")" "$(cas_ini "$1" "$2" "$3")" add-table bt \
