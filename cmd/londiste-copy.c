@@ -389,6 +389,7 @@ main(int argc, char *argv[])
 	res = db_exec(prov, "take snapshot", "SELECT pg_current_snapshot()::text", 0, NULL);
 	snap = xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
+	lon_provider_synced(prov, &t);
 	/* A tick after the snapshot: batches from it on hold nothing the
 	 * copy saw, and the table can turn ok. */
 	tick = lon_tick(ptick, p, &err);

@@ -176,13 +176,76 @@ node_qname(PGconn *conn, const char *queue, const char *name, const char *what)
 	return q;
 }
 
+/*
+ * The provider's state of the set's table, as londiste 3's
+ * get_table_list gives it (ours and the original's): NULL where the
+ * provider is no cascade node or does not list the table; else
+ * "local:" and its merge_state ("t:ok" on a root, or on a branch whose
+ * own copy is done and caught up), or "f:" for a table in the set that
+ * the provider does not replicate (yet).
+ */
+static char *
+provider_state(PGconn *prov, const struct lontable *t)
+{
+	const char *p[2] = { t->queue, t->name };
+	PGresult *res;
+	char *st = NULL;
+
+	res = db_exec(prov, "read the provider's table state",
+	    "SELECT to_regprocedure('londiste.get_table_list(text)') IS NOT NULL"
+	    "   AND to_regclass('pgq_node.node_info') IS NOT NULL"
+	    "   AND EXISTS (SELECT 1 FROM pgq_node.node_info WHERE queue_name = $1)",
+	    1, p);
+	if (PQgetvalue(res, 0, 0)[0] == 't') {
+		PQclear(res);
+		res = db_exec(prov, "read the provider's table state",
+		    "SELECT CASE WHEN local THEN 't:' ELSE 'f:' END"
+		    "       || coalesce(merge_state, '')"
+		    "  FROM londiste.get_table_list($1) WHERE table_name = $2", 2, p);
+		if (PQntuples(res) > 0)
+			st = xstrdup(PQgetvalue(res, 0, 0));
+	}
+	PQclear(res);
+	return st;
+}
+
 void
 lon_provider(PGconn *prov, struct lontable *t)
 {
+	char *st;
+
 	t->pqname = node_qname(prov, t->queue, t->name, "find table on the provider");
-	if (t->pqname == NULL)
-		errx(EXIT_USAGE, "table %s is not replicated by queue %s on the provider",
-		    t->name, t->queue);
+	if (t->pqname != NULL)
+		return;
+	/* A cascade node that lists the table may replicate it later: its
+	 * add-table comes after ours, as londiste 3 lets it. */
+	st = provider_state(prov, t);
+	if (st != NULL && st[0] == 'f')
+		errx(EXIT_RETRY, "table %s is in the set of queue %s but the provider does"
+		    " not replicate it (yet): add-table there first", t->name, t->queue);
+	errx(EXIT_USAGE, "table %s is not replicated by queue %s on the provider",
+	    t->name, t->queue);
+}
+
+/*
+ * A copy from a branch takes the branch's rows as its snapshot shows
+ * them: until the branch's own copy of the table is done and caught up
+ * with its queue (merge_state ok), they are not the rows of the tick the
+ * copy syncs at, and the copy would turn ok with rows missing (or with
+ * changes replay cannot apply).  Read in the transaction of the copy's
+ * snapshot: a state of ok there holds for the rows that snapshot reads.
+ * londiste 3's copy waits for the same ("not in sync yet on provider").
+ */
+void
+lon_provider_synced(PGconn *prov, const struct lontable *t)
+{
+	char *st = provider_state(prov, t);
+
+	if (st != NULL && strcmp(st, "t:ok") != 0)
+		errx(EXIT_RETRY, "table %s is not in sync on the provider yet (its state"
+		    " there: %s): copy later", t->name, st[2] != '\0' ? st + 2 :
+		    st[0] == 't' ? "not copied" : "not replicated");
+	free(st);
 }
 
 int
