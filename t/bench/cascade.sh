@@ -92,20 +92,9 @@ cas_tickers() {
 			bg $!
 		done
 	else
-		cat >"$BENCH_DIR/pgqd-c3$2.ini" <<-INI
-		[pgqd]
-		base_connstr = host=$PGHOST
-		initial_database = $(cas_db ref "$2" root)
-		database_list = $(cas_db ref "$2" root), $(cas_db ref "$2" branch), $(cas_db ref "$2" leaf)
-		syslog = 0
-		logfile = $OUT/c3-pgqd.log
-		ticker_period = $(awk -v ms="$3" 'BEGIN { print ms / 1000 }')
-		maint_period = 30
-		retry_period = 30
-		INI
-		pgqd "$BENCH_DIR/pgqd-c3$2.ini" 2>>"$OUT/c3-pgqd.log" &
-		_tp=$!
-		bg $!
+		pgqd_start "c3-pgqd$2" "$3" "$(cas_db ref "$2" root)" \
+			"$(cas_db ref "$2" branch)" "$(cas_db ref "$2" leaf)"
+		_tp=$PGQD_PID
 	fi
 	eval "CT_$1$2=\$_tp"
 }

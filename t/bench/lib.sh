@@ -132,6 +132,30 @@ fastpath_check() {
 BG=
 bg() { BG="$BG $1"; }
 
+# pgqd_start NAME MS DB...: the original ticker daemon for the DBs (the
+# first is its initial database), a tick every MS milliseconds,
+# maintenance and retry every 30 s; its config in $BENCH_DIR/NAME.ini,
+# its log in $OUT/NAME.log; its pid in PGQD_PID.
+pgqd_start() {
+	_pn=$1 _pms=$2
+	shift 2
+	_pl=$(printf '%s, ' "$@")
+	cat >"$BENCH_DIR/$_pn.ini" <<-INI
+	[pgqd]
+	base_connstr = host=$PGHOST
+	initial_database = $1
+	database_list = ${_pl%, }
+	syslog = 0
+	logfile = $OUT/$_pn.log
+	ticker_period = $(awk -v ms="$_pms" 'BEGIN { print ms / 1000 }')
+	maint_period = 30
+	retry_period = 30
+	INI
+	pgqd "$BENCH_DIR/$_pn.ini" 2>>"$OUT/$_pn.log" &
+	PGQD_PID=$!
+	bg "$PGQD_PID"
+}
+
 bench_stop() {
 	for _p in $BG; do
 		kill -TERM "$_p" 2>/dev/null

@@ -126,20 +126,8 @@ lon_tickers() {
 		bg "$LO_TICK"
 	else
 		[ -z "${L3_TICK:-}" ] || { kill "$L3_TICK" 2>/dev/null; wait "$L3_TICK" 2>/dev/null; }
-		cat >"$BENCH_DIR/pgqd.ini" <<-INI
-		[pgqd]
-		base_connstr = host=$PGHOST
-		initial_database = l3_prov
-		database_list = l3_prov, l3_sub
-		syslog = 0
-		logfile = $OUT/l3-pgqd.log
-		ticker_period = $(awk -v ms="$2" 'BEGIN { print ms / 1000 }')
-		maint_period = 30
-		retry_period = 30
-		INI
-		pgqd "$BENCH_DIR/pgqd.ini" 2>>"$OUT/l3-pgqd.log" &
-		L3_TICK=$!
-		bg "$L3_TICK"
+		pgqd_start l3-pgqd "$2" l3_prov l3_sub
+		L3_TICK=$PGQD_PID
 	fi
 }
 
