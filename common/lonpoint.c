@@ -192,11 +192,18 @@ provider_state(PGconn *prov, const struct lontable *t)
 	PGresult *res;
 	char *st = NULL;
 
+	/* Two statements: one that names pgq_node.node_info fails to parse
+	 * where there is no pgq_node (a Skytools 2 provider, the original
+	 * PgQ), whatever the tests before it in its WHERE. */
 	res = db_exec(prov, "read the provider's table state",
 	    "SELECT to_regprocedure('londiste.get_table_list(text)') IS NOT NULL"
-	    "   AND to_regclass('pgq_node.node_info') IS NOT NULL"
-	    "   AND EXISTS (SELECT 1 FROM pgq_node.node_info WHERE queue_name = $1)",
-	    1, p);
+	    "   AND to_regclass('pgq_node.node_info') IS NOT NULL", 0, NULL);
+	if (PQgetvalue(res, 0, 0)[0] == 't') {
+		PQclear(res);
+		res = db_exec(prov, "read the provider's table state",
+		    "SELECT EXISTS (SELECT 1 FROM pgq_node.node_info WHERE queue_name = $1)",
+		    1, p);
+	}
 	if (PQgetvalue(res, 0, 0)[0] == 't') {
 		PQclear(res);
 		res = db_exec(prov, "read the provider's table state",

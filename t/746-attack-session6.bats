@@ -131,3 +131,18 @@ b1_worker_alive() { kill -0 "$(cat "$BATS_TEST_TMPDIR/b1.pid")" 2>/dev/null; }
 		--lock-timeout 2592000 t1
 	[ "$status" -eq 0 ] || { echo "status $status: $output $stderr" >&2; false; }
 }
+
+@test "londiste-copy from a Skytools 2 provider without pgq_node: copied (the provider's state is read only where pgq_node is)" {
+	lon_db prov ours
+	lon_db sub none
+	for db in prov sub; do sql $db "CREATE TABLE t1 (id int PRIMARY KEY, v text)"; done
+	sql prov "INSERT INTO t1 SELECT g, 'p' FROM generate_series(1, 30) g"
+	[ -z "$(sql prov "SELECT to_regnamespace('pgq_node')")" ]
+	sql prov "SELECT pgq.create_queue('q')" >/dev/null
+	sql prov "SELECT pgq.register_consumer('q', 'c')" >/dev/null
+	sql prov "SELECT londiste.provider_add_table('q', 'public.t1')" >/dev/null
+	sql sub "SELECT londiste.subscriber_add_table('q', 'public.t1')" >/dev/null
+	run --separate-stderr londiste-copy -s "dbname=prov" -d "dbname=sub" --consumer c --if-registered public.t1
+	[ "$status" -eq 0 ] || { echo "status $status: $output $stderr" >&2; false; }
+	[ "$(sql sub "SELECT count(*) FROM t1")" = 30 ]
+}
