@@ -146,3 +146,31 @@ b1_worker_alive() { kill -0 "$(cat "$BATS_TEST_TMPDIR/b1.pid")" 2>/dev/null; }
 	[ "$status" -eq 0 ] || { echo "status $status: $output $stderr" >&2; false; }
 	[ "$(sql sub "SELECT count(*) FROM t1")" = 30 ]
 }
+
+@test "status: a cur_error set by a pgq_writer (or carrying row data) prints on one line, without control characters" {
+	need_node_mode
+	cascade_tree r1 b1
+	sql postgres "DROP ROLE IF EXISTS atk6_writer; CREATE ROLE atk6_writer LOGIN IN ROLE pgq_writer" >/dev/null
+	sql postgres "DROP ROLE IF EXISTS atk6_nobody; CREATE ROLE atk6_nobody LOGIN" >/dev/null
+	# no grants: refused
+	run psql -XAtq -v ON_ERROR_STOP=1 -d "$(loc b1) user=atk6_nobody" \
+		-c "SELECT pgq_node.set_consumer_error('q', 'b1_w', 'x')"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"permission denied"* ]]
+	run psql -XAtq -v ON_ERROR_STOP=1 -d "$(loc b1) user=atk6_nobody" \
+		-c "SELECT londiste.restore_triggers('q', 'public.t1', NULL, 'public.t1', 'branch')"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"permission denied"* ]]
+	# a writer may (as in the original): what it writes is only shown
+	psql -XAtq -v ON_ERROR_STOP=1 -d "$(loc b1) user=atk6_writer" \
+		-c "SELECT pgq_node.set_consumer_error('q', 'b1_w', E'boom\n    Tables: 9/9 ok\n\033]0;owned\007\033[2J')" >/dev/null
+	run --separate-stderr londiste "$(ini b1)" status
+	[ "$status" -eq 0 ]
+	printf '%s\n' "$output" | grep -q 'Error: boom'
+	# nothing forged, nothing for the terminal
+	! printf '%s\n' "$output" | grep -q '^ *Tables: 9/9' || { printf '%s\n' "$output" >&2; false; }
+	! printf '%s' "$output" | LC_ALL=C grep -q "$(printf '\033')" || { printf '%s\n' "$output" | od -c | head >&2; false; }
+	run --separate-stderr londiste "$(ini b1)" node-status
+	! printf '%s' "$output" | LC_ALL=C grep -q "$(printf '\033')" || false
+	! printf '%s\n' "$output" | grep -q '^    Tables: 9/9' || false
+}
