@@ -1,0 +1,147 @@
+#!/usr/bin/env bats
+# Migrating from londiste 3 one node at a time, in the middle of the
+# tree: an original londiste 3 branch between an original root and our
+# leaf, and our branch between our root and an original leaf, each
+# under a writer on the root.  Every node is a database of this file's
+# cluster; the original's nodes are named o_*.
+
+load helper
+load 25x-cascade
+load 27x-original
+
+setup() {
+	need_original
+	need_node_mode
+}
+
+teardown() {
+	local n f
+	writer_stop
+	for n in r1 b1 l1; do
+		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
+	done
+	l3_stop
+	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+		for f in "$BATS_TEST_TMPDIR"/*.log; do
+			[ -f "$f" ] && { echo "== $f"; tail -n 25 "$f"; }
+		done
+	fi
+	return 0
+}
+
+# writer_start DB: the writer (25x-cascade) on DB's t1, in the background.
+writer_start() {
+	rm -f "$BATS_TEST_TMPDIR/stop-writer" "$BATS_TEST_TMPDIR/writer-last"
+	writer "$(loc "$1")" 3>&- &
+	writer_pid=$!
+}
+
+writer_stop() {
+	[ -n "${writer_pid:-}" ] || return 0
+	touch "$BATS_TEST_TMPDIR/stop-writer"
+	wait "$writer_pid" || :
+	writer_pid=
+}
+
+writer_last() { cat "$BATS_TEST_TMPDIR/writer-last" 2>/dev/null || echo 0; }
+writer_past() { [ "$(writer_last)" -gt "$1" ]; }
+
+# state DB TABLE: the table's merge_state on the node.
+state() {
+	sql "$1" "SELECT coalesce(merge_state, 'null') FROM londiste.get_table_list('q') WHERE table_name = '$2'"
+}
+
+is_ok() { [ "$(state "$1" "$2")" = ok ]; }
+
+# same DB1 DB2 TABLE: the table holds the same rows in both.
+same() {
+	local q="SELECT coalesce(string_agg(md5(x::text), '' ORDER BY id), '') FROM $3 x"
+	[ "$(sql "$1" "$q")" = "$(sql "$2" "$q")" ]
+}
+
+# compare_equal NODE: our compare on the node: exit 0, t1 and t2 equal.
+compare_equal() {
+	run --separate-stderr londiste "$(ini "$1")" compare
+	[ "$status" -eq 0 ] || { echo "$1 compare: status $status: $output $stderr" >&2; return 1; }
+	[[ "$output" == *"public.t1	"*"	equal"* ]] || { echo "$1: $output" >&2; return 1; }
+	[[ "$output" == *"public.t2	"*"	equal"* ]] || { echo "$1: $output" >&2; return 1; }
+}
+
+# two_tables DB: t1 (the writer's) and t2 (ids 1 to 20, left alone).
+two_tables() {
+	sql "$1" "CREATE TABLE t1 (id int PRIMARY KEY, v text);
+		CREATE TABLE t2 (id int PRIMARY KEY, v int)" >/dev/null
+}
+
+@test "migration: an original londiste 3 branch between an original root and our leaf, under a writer" {
+	for n in o_root o_branch l1; do
+		new_db "$n" none
+		two_tables "$n"
+	done
+	sql o_root "INSERT INTO t2 SELECT g, g FROM generate_series(1, 20) g" >/dev/null
+	l3_ini o_root
+	l3_ini o_branch
+	run --separate-stderr l3 o_root create-root o_root "$(loc o_root)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
+	pgqd_start o_root
+	l3 o_root worker -d
+	run --separate-stderr l3 o_root add-table public.t1 public.t2
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	run --separate-stderr l3 o_branch create-branch o_branch "$(loc o_branch)" --provider="$(loc o_root)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	l3 o_branch worker -d
+	run --separate-stderr l3 o_branch add-table public.t1 public.t2
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	wait_for is_ok o_branch public.t1
+	wait_for is_ok o_branch public.t2
+
+	cascade_ini l1 lock_timeout=60
+	run --separate-stderr londiste "$(ini l1)" create-leaf l1 --provider="$(loc o_branch)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$(sql o_branch "SELECT string_agg(node_name, ',') FROM pgq_node.get_subscriber_info('q')")" = l1 ]
+	worker_start l1
+	wait_for londiste "$(ini l1)" add-table public.t1 public.t2
+	wait_for is_ok l1 public.t1
+	wait_for is_ok l1 public.t2
+	wait_for same o_root l1 t2
+
+	writer_start o_root
+	wait_for writer_past 20
+	wait_for same o_branch l1 t1
+	# our compare and repair on our leaf take the point at the original
+	# root, up through the original branch, while the writer writes
+	compare_equal l1
+	sql l1 "SET session_replication_role = replica; UPDATE t2 SET v = -5 WHERE id = 7;
+		DELETE FROM t2 WHERE id = 8" >/dev/null
+	run --separate-stderr londiste "$(ini l1)" compare
+	[ "$status" -eq 1 ] || { echo "status $status: $output $stderr" >&2; false; }
+	[[ "$output" == *"public.t2	"*"	differ"* ]]
+	[[ "$output" == *"public.t1	"*"	equal"* ]]
+	run --separate-stderr londiste "$(ini l1)" repair --apply
+	[ "$status" -eq 1 ] || { echo "status $status: $output $stderr" >&2; false; }
+	[[ "$stderr" == *"table public.t2: 2 differences, repaired"* ]] || { echo "$stderr" >&2; false; }
+	[ "$(sql l1 "SELECT v FROM t2 WHERE id = 7")" = 7 ]
+	[ "$(sql l1 "SELECT v FROM t2 WHERE id = 8")" = 8 ]
+	compare_equal l1
+	before=$(writer_last)
+	wait_for writer_past "$before"
+	kill -0 "$writer_pid"
+
+	# the original's status on its branch shows our leaf, and on our leaf
+	# the whole tree
+	run --separate-stderr l3 o_branch status
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$output" == *"o_root (root)"* ]] || { echo "$output" >&2; false; }
+	[[ "$output" == *"o_branch (branch)"* ]] || { echo "$output" >&2; false; }
+	[[ "$output" == *"l1 (leaf)"* ]] || { echo "$output" >&2; false; }
+	run --separate-stderr londiste "$(ini l1)" status
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$output" == *o_branch* ]] || { echo "$output" >&2; false; }
+	[[ "$output" == *l1* ]] || { echo "$output" >&2; false; }
+
+	writer_stop
+	wait_for same o_root l1 t1
+	wait_for same o_root l1 t2
+	[ "$(sql l1 "SELECT count(*) FROM t1")" = "$(sql o_root "SELECT count(*) FROM t1")" ]
+}
