@@ -145,3 +145,71 @@ two_tables() {
 	wait_for same o_root l1 t2
 	[ "$(sql l1 "SELECT count(*) FROM t1")" = "$(sql o_root "SELECT count(*) FROM t1")" ]
 }
+
+@test "migration: an original londiste 3 leaf below our branch of our root, under a writer" {
+	for n in r1 b1 o_leaf; do
+		new_db "$n" none
+		two_tables "$n"
+	done
+	sql r1 "INSERT INTO t2 SELECT g, g FROM generate_series(1, 20) g" >/dev/null
+	cascade_ini r1
+	cascade_ini b1
+	londiste "$(ini r1)" create-root r1
+	sql r1 "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
+	londiste "$(ini b1)" create-branch b1 --provider="$(loc r1)"
+	worker_start r1
+	worker_start b1
+	londiste "$(ini r1)" add-table public.t1 public.t2
+	wait_for londiste "$(ini b1)" add-table public.t1 public.t2
+	wait_for is_ok b1 public.t1
+	wait_for is_ok b1 public.t2
+
+	l3_ini o_leaf
+	run --separate-stderr l3 o_leaf create-leaf o_leaf "$(loc o_leaf)" --provider="$(loc b1)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$(sql b1 "SELECT string_agg(node_name, ',') FROM pgq_node.get_subscriber_info('q')")" = o_leaf ]
+	l3 o_leaf worker -d
+	run --separate-stderr l3 o_leaf add-table public.t1 public.t2
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	wait_for is_ok o_leaf public.t1
+	wait_for is_ok o_leaf public.t2
+	wait_for same r1 o_leaf t2
+
+	writer_start r1
+	wait_for writer_past 20
+	wait_for same b1 o_leaf t1
+	before=$(writer_last)
+	wait_for writer_past "$before"
+	kill -0 "$writer_pid"
+
+	# our status shows the original leaf, and the original's the tree
+	run --separate-stderr londiste "$(ini r1)" status
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$output" == *b1* ]] || { echo "$output" >&2; false; }
+	[[ "$output" == *o_leaf* ]] || { echo "$output" >&2; false; }
+	run --separate-stderr l3 o_leaf status
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$output" == *"r1 (root)"* ]] || { echo "$output" >&2; false; }
+	[[ "$output" == *"b1 (branch)"* ]] || { echo "$output" >&2; false; }
+	[[ "$output" == *"o_leaf (leaf)"* ]] || { echo "$output" >&2; false; }
+
+	writer_stop
+	wait_for same r1 o_leaf t1
+	[ "$(sql o_leaf "SELECT count(*) FROM t1")" = "$(sql r1 "SELECT count(*) FROM t1")" ]
+
+	# The original's compare on its leaf, once the writer stopped: its
+	# branch path pauses the branch's worker, takes the branch's newest
+	# tick and waits until the leaf applied a LATER one.  A paused worker
+	# must hold every batch that changes a table, so under a writer on
+	# the root no later tick can come (the original's own worker passes
+	# nothing at all while paused, not even an idle tick); our paused
+	# branch passes the root's idle ticks, which change nothing.
+	run --separate-stderr l3 o_leaf compare
+	[ "$status" -eq 0 ] || { echo "o_leaf compare: $output $stderr" >&2; false; }
+	[[ "$stderr" == *"Pausing upstream worker: b1_w"* ]] || { echo "$stderr" >&2; false; }
+	[ "$(sql b1 "SELECT worker_paused FROM pgq_node.get_node_info('q')")" = f ]
+	sql o_leaf "SET session_replication_role = replica; UPDATE t2 SET v = -5 WHERE id = 7" >/dev/null
+	run --separate-stderr l3 o_leaf compare
+	[ "$status" -eq 1 ] || { echo "o_leaf compare: $status $output $stderr" >&2; false; }
+	[[ "$stderr" == *"public.t2: Results do not match"* ]] || { echo "$stderr" >&2; false; }
+}
