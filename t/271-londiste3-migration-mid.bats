@@ -213,3 +213,64 @@ two_tables() {
 	[ "$status" -eq 1 ] || { echo "o_leaf compare: $status $output $stderr" >&2; false; }
 	[[ "$stderr" == *"public.t2: Results do not match"* ]] || { echo "$stderr" >&2; false; }
 }
+
+# rows_match DB1 DB2: t1 holds as many rows on both.
+rows_match() { [ "$(sql "$1" "SELECT count(*) FROM t1")" = "$(sql "$2" "SELECT count(*) FROM t1")" ]; }
+
+@test "migration: our leaf moves from an original londiste 3 branch to our branch and back (change-provider), under a writer" {
+	for n in o_root o_branch b1 l1; do
+		new_db "$n" none
+		two_tables "$n"
+	done
+	sql o_root "INSERT INTO t2 SELECT g, g FROM generate_series(1, 20) g" >/dev/null
+	l3_ini o_root
+	l3_ini o_branch
+	l3 o_root create-root o_root "$(loc o_root)" 2>/dev/null
+	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
+	pgqd_start o_root
+	l3 o_root worker -d
+	l3 o_root add-table public.t1 public.t2 2>/dev/null
+	l3 o_branch create-branch o_branch "$(loc o_branch)" --provider="$(loc o_root)" 2>/dev/null
+	l3 o_branch worker -d
+	l3 o_branch add-table public.t1 public.t2 2>/dev/null
+	cascade_ini b1 lock_timeout=60
+	londiste "$(ini b1)" create-branch b1 --provider="$(loc o_root)"
+	worker_start b1
+	cascade_ini l1 lock_timeout=60
+	londiste "$(ini l1)" create-leaf l1 --provider="$(loc o_branch)"
+	worker_start l1
+	wait_for londiste "$(ini b1)" add-table public.t1 public.t2
+	wait_for londiste "$(ini l1)" add-table public.t1 public.t2
+	for n in o_branch b1 l1; do
+		wait_for is_ok $n public.t1
+		wait_for is_ok $n public.t2
+	done
+
+	writer_start o_root
+	wait_for writer_past 10
+	run --separate-stderr londiste "$(ini l1)" change-provider --provider=b1
+	[ "$status" -eq 0 ] || { echo "$output $stderr" >&2; false; }
+	[ "$(sql l1 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = b1 ]
+	[ "$(sql o_branch "SELECT count(*) FROM pgq_node.get_subscriber_info('q') WHERE node_name = 'l1'")" = 0 ]
+	[ "$(sql b1 "SELECT count(*) FROM pgq_node.get_subscriber_info('q') WHERE node_name = 'l1'")" = 1 ]
+	before=$(writer_last)
+	wait_for writer_past $((before + 10))
+	wait_for same b1 l1 t1
+	run --separate-stderr londiste "$(ini l1)" change-provider --provider=o_branch
+	[ "$status" -eq 0 ] || { echo "$output $stderr" >&2; false; }
+	[ "$(sql l1 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = o_branch ]
+	[ "$(sql b1 "SELECT count(*) FROM pgq_node.get_subscriber_info('q') WHERE node_name = 'l1'")" = 0 ]
+	before=$(writer_last)
+	wait_for writer_past $((before + 10))
+	compare_equal l1
+	kill -0 "$writer_pid"
+	writer_stop
+	for n in o_branch b1 l1; do
+		wait_for same o_root $n t1
+		rows_match o_root $n
+	done
+	wait_for no_error l1
+	# the original status on its branch shows our leaf again
+	run --separate-stderr l3 o_branch status
+	[[ "$output" == *"l1 (leaf)"* ]] || { echo "$output" >&2; false; }
+}
