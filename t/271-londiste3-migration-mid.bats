@@ -274,3 +274,59 @@ rows_match() { [ "$(sql "$1" "SELECT count(*) FROM t1")" = "$(sql "$2" "SELECT c
 	run --separate-stderr l3 o_branch status
 	[[ "$output" == *"l1 (leaf)"* ]] || { echo "$output" >&2; false; }
 }
+
+# all_rows DB LAST: t1 holds ids 1 to LAST once each (and the end row).
+all_rows() {
+	[ "$(sql "$1" "SELECT count(*) || ' ' || count(DISTINCT id) || ' ' || max(id) FROM t1 WHERE id > 0")" = "$2 $2 $2" ]
+}
+has_end() { [ "$(sql "$1" "SELECT count(*) FROM t1 WHERE id = -1")" = 1 ]; }
+
+@test "migration: switchover from an original londiste 3 root to our branch, and back with the original's takeover, under a writer" {
+	for n in o_root b1; do
+		new_db "$n" none
+		two_tables "$n"
+	done
+	l3_ini o_root
+	run --separate-stderr l3 o_root create-root o_root "$(loc o_root)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
+	pgqd_start o_root
+	l3 o_root worker -d
+	l3 o_root add-table public.t1 public.t2 2>/dev/null
+	cascade_ini b1 lock_timeout=60
+	londiste "$(ini b1)" create-branch b1 --provider="$(loc o_root)"
+	worker_start b1
+	wait_for londiste "$(ini b1)" add-table public.t1 public.t2
+	wait_for is_ok b1 public.t1
+	wait_for is_ok b1 public.t2
+
+	rm -f "$BATS_TEST_TMPDIR/stop-writer" "$BATS_TEST_TMPDIR/writer-last"
+	writer "$(loc o_root)" "$(loc b1)" 3>&- &
+	writer_pid=$!
+	wait_for writer_past 10
+	run --separate-stderr londiste "$(ini b1)" switchover
+	[ "$status" -eq 0 ] || { echo "switchover: $output $stderr" >&2; false; }
+	[ "$(sql b1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	[ "$(sql o_root "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "branch b1" ]
+	# the original's worker on the old root goes on, now as a branch
+	t0=$(root_top b1)
+	passed() { [ "$(node_tick o_root)" -gt "$t0" ]; }
+	wait_for passed
+	kill -0 "$(cat "$BATS_TEST_TMPDIR/o_root.pid")"
+	before=$(writer_last)
+	wait_for writer_past $((before + 20))
+	run --separate-stderr l3 o_root takeover b1
+	[ "$status" -eq 0 ] || { echo "takeover: $output $stderr" >&2; false; }
+	[ "$(sql o_root "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	[ "$(sql b1 "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "branch o_root" ]
+	before=$(writer_last)
+	wait_for writer_past $((before + 20))
+	writer_stop
+	last=$(writer_last)
+	sql o_root "INSERT INTO t1 VALUES (-1, 'end')" >/dev/null
+	wait_for has_end b1
+	for n in o_root b1; do
+		all_rows $n "$last" || { echo "$n: $(sql $n "SELECT count(*), count(DISTINCT id), max(id) FROM t1 WHERE id > 0"), want $last" >&2; false; }
+	done
+	same o_root b1 t1
+}
