@@ -330,3 +330,56 @@ has_end() { [ "$(sql "$1" "SELECT count(*) FROM t1 WHERE id = -1")" = 1 ]; }
 	done
 	same o_root b1 t1
 }
+
+@test "migration: the original's takeover from our root by an original londiste 3 branch, and our switchover back, under a writer" {
+	for n in r1 o_branch; do
+		new_db "$n" none
+		two_tables "$n"
+	done
+	cascade_ini r1 lock_timeout=60
+	londiste "$(ini r1)" create-root r1
+	sql r1 "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
+	worker_start r1
+	londiste "$(ini r1)" add-table public.t1 public.t2
+	l3_ini o_branch
+	run --separate-stderr l3 o_branch create-branch o_branch "$(loc o_branch)" --provider="$(loc r1)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	# the original's ticker, for the time o_branch is the root
+	pgqd_start o_branch
+	l3 o_branch worker -d
+	l3 o_branch add-table public.t1 public.t2 2>/dev/null
+	wait_for is_ok o_branch public.t1
+	wait_for is_ok o_branch public.t2
+
+	rm -f "$BATS_TEST_TMPDIR/stop-writer" "$BATS_TEST_TMPDIR/writer-last"
+	writer "$(loc r1)" "$(loc o_branch)" 3>&- &
+	writer_pid=$!
+	wait_for writer_past 10
+	run --separate-stderr l3 o_branch takeover r1
+	[ "$status" -eq 0 ] || { echo "takeover: $output $stderr" >&2; false; }
+	[ "$(sql o_branch "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	[ "$(sql r1 "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "branch o_branch" ]
+	# our worker on the old root goes on, now as a branch
+	t0=$(root_top o_branch)
+	passed() { [ "$(node_tick r1)" -gt "$t0" ]; }
+	wait_for passed
+	before=$(writer_last)
+	wait_for writer_past $((before + 20))
+	run --separate-stderr londiste "$(ini r1)" switchover
+	[ "$status" -eq 0 ] || { echo "switchover: $output $stderr" >&2; false; }
+	[ "$(sql r1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	[ "$(sql o_branch "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "branch r1" ]
+	t0=$(root_top r1)
+	passed() { [ "$(node_tick o_branch)" -gt "$t0" ]; }
+	wait_for passed
+	before=$(writer_last)
+	wait_for writer_past $((before + 20))
+	writer_stop
+	last=$(writer_last)
+	sql r1 "INSERT INTO t1 VALUES (-1, 'end')" >/dev/null
+	wait_for has_end o_branch
+	for n in r1 o_branch; do
+		all_rows $n "$last" || { echo "$n: $(sql $n "SELECT count(*), count(DISTINCT id), max(id) FROM t1 WHERE id > 0"), want $last" >&2; false; }
+	done
+	same r1 o_branch t1
+}
