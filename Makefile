@@ -5,7 +5,8 @@
 #                   and run t/*.bats
 #   make demo       run the main job on a throwaway local cluster
 #   make bench      benchmarks against the reference systems (t/bench)
-#   make lint       mandoc -Tlint on the man pages, shellcheck on sh/
+#   make lint       mandoc -Tlint on the man pages, shellcheck on sh/ and
+#                   the test and bench scripts
 #   make install    everything into PREFIX (DESTDIR, MANDIR, SYSTEMDUNITDIR:
 #                   the systemd units, default PREFIX/lib/systemd/system)
 #   make install-pg the extensions and C modules into the server's own
@@ -109,11 +110,12 @@ demo:
 	t/demo/run $(O)
 
 bench: all
-	t/bench/run $(if $(QUICK),--quick)
+	BENCH_COMMAND='make bench$(if $(QUICK), QUICK=1)' t/bench/run $(if $(QUICK),--quick)
 
 lint:
 	mandoc -Tlint -W warning man/man1/*.1 man/man5/*.5
-	shellcheck -s sh -x $(SH:%=sh/%) sh/skytools-sh.lib sh/londiste-cascade.lib sh/londiste-failover.lib server/install-pg t/run-tests t/check-deps t/demo/* t/fuzz/run t/fuzz/build .ci/run
+	shellcheck -s sh -x $(SH:%=sh/%) sh/skytools-sh.lib sh/londiste-cascade.lib sh/londiste-failover.lib server/install-pg t/run-tests t/check-deps t/demo/* t/fuzz/run t/fuzz/build .ci/run \
+	    t/bench/run t/bench/report t/bench/*.sh
 
 install: all $(O)/ext/.built
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \

@@ -58,43 +58,21 @@ summary(PGconn *conn, const char *qname, const char *cols, char **count, char **
 }
 
 /* The columns only one side has, as "provider only: a, b; subscriber
- * only: c", or NULL when both have the same (in any order: rows are
- * hashed over the subscriber's list on both sides). */
+ * only: c", or NULL when both have the same (in any order).  t is left
+ * with the columns both have, the ones compared. */
 static char *
-column_diff(PGconn *prov, const struct lontable *t)
+column_diff(PGconn *prov, struct lontable *t)
 {
-	/* From the catalog, as londiste.table_columns: the provider may
-	 * be the original londiste 3, which has no such function. */
-	const char *p[1] = { t->pqname };
-	PGresult *res = db_exec(prov, "read the provider's columns",
-	    "SELECT quote_ident(attname) FROM pg_catalog.pg_attribute"
-	    " WHERE attrelid = $1::pg_catalog.regclass AND attnum > 0"
-	    "   AND NOT attisdropped AND attgenerated = ''"
-	    " ORDER BY attnum", 1, p);
-	struct buf only_p = {0}, only_s = {0}, out = {0};
-	int i, j, n = PQntuples(res);
+	struct buf out = {0};
+	char *only_p, *only_s;
 
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < t->ncol; j++)
-			if (strcmp(PQgetvalue(res, i, 0), t->colv[j]) == 0)
-				break;
-		if (j == t->ncol)
-			buf_printf(&only_p, "%s%s", only_p.len ? ", " : "", PQgetvalue(res, i, 0));
-	}
-	for (j = 0; j < t->ncol; j++) {
-		for (i = 0; i < n; i++)
-			if (strcmp(PQgetvalue(res, i, 0), t->colv[j]) == 0)
-				break;
-		if (i == n)
-			buf_printf(&only_s, "%s%s", only_s.len ? ", " : "", t->colv[j]);
-	}
-	PQclear(res);
-	if (only_p.len > 0)
-		buf_printf(&out, "provider only: %s", only_p.data);
-	if (only_s.len > 0)
-		buf_printf(&out, "%ssubscriber only: %s", out.len ? "; " : "", only_s.data);
-	buf_free(&only_p);
-	buf_free(&only_s);
+	lon_common_columns(prov, t, &only_p, &only_s);
+	if (only_p != NULL)
+		buf_printf(&out, "provider only: %s", only_p);
+	if (only_s != NULL)
+		buf_printf(&out, "%ssubscriber only: %s", out.len ? "; " : "", only_s);
+	free(only_p);
+	free(only_s);
 	return out.data;
 }
 
@@ -106,29 +84,28 @@ compare(PGconn *plock, PGconn *pread, PGconn *sread, const char *consumer,
 	int same;
 
 	lon_provider(pread, t);
-	/* A column added or dropped on one side: rows cannot be hashed
-	 * alike, and which columns differ is the answer. */
-	if ((cdiff = column_diff(pread, t)) != NULL) {
-		printf("%s\t-\t-\t-\t-\tdiffer\tcolumns: %s\n", t->name, cdiff);
-		if (fflush(stdout) != 0)
-			err(EXIT_RETRY, "write error on stdout");
-		free(cdiff);
-		return 0;
-	}
+	/* A column on one side only: the rows are compared on the columns
+	 * both have, as londiste 3's compare does (and as the copy copied
+	 * them), and the line names the others. */
+	cdiff = column_diff(pread, t);
 	lon_point(plock, pread, sread, NULL, consumer, t, timeout_ms);
 	summary(pread, t->pqname, t->cols, &pc, &ph);
 	summary(sread, t->sqname, t->cols, &sc, &sh);
 	db_cmd(pread, "end", "COMMIT", 0, NULL);
 	db_cmd(sread, "end", "COMMIT", 0, NULL);
 	same = strcmp(pc, sc) == 0 && strcmp(ph, sh) == 0;
-	printf("%s\t%s\t%s\t%s\t%s\t%s\n", t->name, pc, sc, ph, sh,
+	printf("%s\t%s\t%s\t%s\t%s\t%s", t->name, pc, sc, ph, sh,
 	    same ? "equal" : "differ");
+	if (cdiff != NULL)
+		printf("\tcolumns: %s", cdiff);
+	putchar('\n');
 	if (fflush(stdout) != 0)
 		err(EXIT_RETRY, "write error on stdout");
 	free(pc);
 	free(ph);
 	free(sc);
 	free(sh);
+	free(cdiff);
 	return same;
 }
 

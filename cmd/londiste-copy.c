@@ -183,6 +183,55 @@ copy_into(PGconn *sub, const struct lontable *t, const char **p,
 	buf_free(&sql);
 }
 
+/*
+ * Copy the columns both sides have (lon_common_columns), as londiste 3
+ * does.  One only the provider has is left out: its events then fail
+ * in replay until it is here too, also as londiste 3's do, so it is
+ * worth a warning.  One only the subscriber has takes its default,
+ * unless it has none and is NOT NULL: then no row could go in, and
+ * nothing is begun.
+ */
+static void
+copy_columns(PGconn *sub, PGconn *prov, struct lontable *t)
+{
+	const char *p[1] = { t->sqname };
+	struct buf bad = {0};
+	char *only_p, *only_s;
+	PGresult *res;
+	int i, j;
+
+	lon_common_columns(prov, t, &only_p, &only_s);
+	if (only_p != NULL)
+		warnx("table %s: column(s) %s of the provider are not here:"
+		    " left out of the copy (replay of the table's changes fails"
+		    " until they are here too)", t->name, only_p);
+	if (only_s != NULL) {
+		res = db_exec(sub, "read the table's columns",
+		    "SELECT quote_ident(attname) FROM pg_catalog.pg_attribute"
+		    " WHERE attrelid = $1::pg_catalog.regclass AND attnum > 0"
+		    "   AND NOT attisdropped AND attnotnull AND NOT atthasdef"
+		    "   AND attidentity = '' AND attgenerated = ''"
+		    " ORDER BY attnum", 1, p);
+		for (i = 0; i < PQntuples(res); i++) {
+			for (j = 0; j < t->ncol; j++)
+				if (strcmp(PQgetvalue(res, i, 0), t->colv[j]) == 0)
+					break;
+			if (j == t->ncol)
+				buf_printf(&bad, "%s%s", bad.len ? ", " : "",
+				    PQgetvalue(res, i, 0));
+		}
+		PQclear(res);
+		if (bad.len > 0)
+			errx(EXIT_USAGE, "table %s: column(s) %s here are not on the"
+			    " provider and are NOT NULL without a default: nothing copied",
+			    t->name, bad.data);
+		warnx("table %s: column(s) %s here are not on the provider:"
+		    " they take their defaults", t->name, only_s);
+	}
+	free(only_p);
+	free(only_s);
+}
+
 /* The provider's side: COPY out of the snapshot's transaction. */
 static void
 copy_from(PGconn *prov, const struct lontable *t, const char *where)
@@ -315,6 +364,7 @@ main(int argc, char *argv[])
 	}
 	lon_table(sub, consumer, argv[optind], &t);
 	lon_provider(prov, &t);
+	copy_columns(sub, prov, &t);
 
 	/* Committed before the snapshot is taken; waits for the batch that
 	 * londiste-apply has in flight (see londiste.copy_begin).  The
@@ -339,6 +389,7 @@ main(int argc, char *argv[])
 	res = db_exec(prov, "take snapshot", "SELECT pg_current_snapshot()::text", 0, NULL);
 	snap = xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
+	lon_provider_synced(prov, &t);
 	/* A tick after the snapshot: batches from it on hold nothing the
 	 * copy saw, and the table can turn ok. */
 	tick = lon_tick(ptick, p, &err);

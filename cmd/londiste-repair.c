@@ -314,6 +314,7 @@ main(int argc, char *argv[])
 	long long timeout_ms = 10000;
 	PGconn *sub, *plock;
 	struct side ps = {0}, ss = {0};
+	char *only_p, *only_s;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "ac:d:hs:t:V", opts, NULL)) != -1) {
@@ -356,6 +357,20 @@ main(int argc, char *argv[])
 	if (t.npk == 0)
 		errx(EXIT_USAGE, "table %s has no primary key", t.name);
 	lon_provider(ps.conn, &t);
+	/* The columns both sides have, as londiste-copy copies them: a
+	 * row only the provider has is inserted with those, the others
+	 * taking their defaults, and only those are updated. */
+	if (lon_common_columns(ps.conn, &t, &only_p, &only_s) < 0)
+		errx(EXIT_USAGE, "table %s: a key column is not on the provider"
+		    " (subscriber only: %s)", t.name, only_s);
+	if (only_p != NULL)
+		warnx("table %s: column(s) %s of the provider are not here:"
+		    " left out", t.name, only_p);
+	if (only_s != NULL)
+		warnx("table %s: column(s) %s here are not on the provider:"
+		    " left as they are", t.name, only_s);
+	free(only_p);
+	free(only_s);
 	if (apply)
 		slock = sub;
 	lon_point(plock, ps.conn, ss.conn, slock, consumer, &t, timeout_ms);

@@ -176,13 +176,130 @@ node_qname(PGconn *conn, const char *queue, const char *name, const char *what)
 	return q;
 }
 
+/*
+ * The provider's state of the set's table, as londiste 3's
+ * get_table_list gives it (ours and the original's): NULL where the
+ * provider is no cascade node or does not list the table; else
+ * "local:" and its merge_state ("t:ok" on a root, or on a branch whose
+ * own copy is done and caught up), or "f:" for a table in the set that
+ * the provider does not replicate (yet).
+ */
+static char *
+provider_state(PGconn *prov, const struct lontable *t)
+{
+	const char *p[2] = { t->queue, t->name };
+	PGresult *res;
+	char *st = NULL;
+
+	res = db_exec(prov, "read the provider's table state",
+	    "SELECT to_regprocedure('londiste.get_table_list(text)') IS NOT NULL"
+	    "   AND to_regclass('pgq_node.node_info') IS NOT NULL"
+	    "   AND EXISTS (SELECT 1 FROM pgq_node.node_info WHERE queue_name = $1)",
+	    1, p);
+	if (PQgetvalue(res, 0, 0)[0] == 't') {
+		PQclear(res);
+		res = db_exec(prov, "read the provider's table state",
+		    "SELECT CASE WHEN local THEN 't:' ELSE 'f:' END"
+		    "       || coalesce(merge_state, '')"
+		    "  FROM londiste.get_table_list($1) WHERE table_name = $2", 2, p);
+		if (PQntuples(res) > 0)
+			st = xstrdup(PQgetvalue(res, 0, 0));
+	}
+	PQclear(res);
+	return st;
+}
+
 void
 lon_provider(PGconn *prov, struct lontable *t)
 {
+	char *st;
+
 	t->pqname = node_qname(prov, t->queue, t->name, "find table on the provider");
-	if (t->pqname == NULL)
-		errx(EXIT_USAGE, "table %s is not replicated by queue %s on the provider",
-		    t->name, t->queue);
+	if (t->pqname != NULL)
+		return;
+	/* A cascade node that lists the table may replicate it later: its
+	 * add-table comes after ours, as londiste 3 lets it. */
+	st = provider_state(prov, t);
+	if (st != NULL && st[0] == 'f')
+		errx(EXIT_RETRY, "table %s is in the set of queue %s but the provider does"
+		    " not replicate it (yet): add-table there first", t->name, t->queue);
+	errx(EXIT_USAGE, "table %s is not replicated by queue %s on the provider",
+	    t->name, t->queue);
+}
+
+/*
+ * A copy from a branch takes the branch's rows as its snapshot shows
+ * them: until the branch's own copy of the table is done and caught up
+ * with its queue (merge_state ok), they are not the rows of the tick the
+ * copy syncs at, and the copy would turn ok with rows missing (or with
+ * changes replay cannot apply).  Read in the transaction of the copy's
+ * snapshot: a state of ok there holds for the rows that snapshot reads.
+ * londiste 3's copy waits for the same ("not in sync yet on provider").
+ */
+void
+lon_provider_synced(PGconn *prov, const struct lontable *t)
+{
+	char *st = provider_state(prov, t);
+
+	if (st != NULL && strcmp(st, "t:ok") != 0)
+		errx(EXIT_RETRY, "table %s is not in sync on the provider yet (its state"
+		    " there: %s): copy later", t->name, st[2] != '\0' ? st + 2 :
+		    st[0] == 't' ? "not copied" : "not replicated");
+	free(st);
+}
+
+int
+lon_common_columns(PGconn *prov, struct lontable *t, char **only_p, char **only_s)
+{
+	/* From the catalog, as londiste.table_columns: the provider may
+	 * be the original londiste 3, which has no such function. */
+	const char *p[1] = { t->pqname };
+	PGresult *res = db_exec(prov, "read the provider's columns",
+	    "SELECT quote_ident(attname) FROM pg_catalog.pg_attribute"
+	    " WHERE attrelid = $1::pg_catalog.regclass AND attnum > 0"
+	    "   AND NOT attisdropped AND attgenerated = ''"
+	    " ORDER BY attnum", 1, p);
+	struct buf op = {0}, os = {0}, cols = {0};
+	int i, j, k, n = PQntuples(res), *at, ret = 0;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < t->ncol; j++)
+			if (strcmp(PQgetvalue(res, i, 0), t->colv[j]) == 0)
+				break;
+		if (j == t->ncol)
+			buf_printf(&op, "%s%s", op.len ? ", " : "", PQgetvalue(res, i, 0));
+	}
+	/* at[j]: where the subscriber's column j is now, -1 if left out. */
+	at = xmalloc((size_t)t->ncol * sizeof(*at));
+	for (j = k = 0; j < t->ncol; j++) {
+		for (i = 0; i < n; i++)
+			if (strcmp(PQgetvalue(res, i, 0), t->colv[j]) == 0)
+				break;
+		if (i == n) {
+			buf_printf(&os, "%s%s", os.len ? ", " : "", t->colv[j]);
+			free(t->colv[j]);
+			at[j] = -1;
+			continue;
+		}
+		at[j] = k;
+		buf_printf(&cols, "%s%s", k ? "," : "", t->colv[j]);
+		t->colv[k++] = t->colv[j];
+	}
+	PQclear(res);
+	for (i = 0; i < t->npk && ret == 0; i++)
+		if ((t->pkidx[i] = at[t->pkidx[i]]) < 0)
+			ret = -1;
+	if (ret < 0)
+		t->npk = 0;
+	free(at);
+	t->ncol = k;
+	free(t->cols);
+	t->cols = cols.data;
+	if (k == 0)
+		errx(EXIT_USAGE, "table %s has no column in common with the provider's", t->name);
+	*only_p = op.data;
+	*only_s = os.data;
+	return ret;
 }
 
 void

@@ -37,6 +37,18 @@ void lon_table(PGconn *sub, const char *consumer, const char *arg, struct lontab
 /* Check that the provider replicates t in t->queue and fill t->pqname;
  * exits 2 if not. */
 void lon_provider(PGconn *prov, struct lontable *t);
+void lon_provider_synced(PGconn *prov, const struct lontable *t);
+
+/*
+ * Narrow t's columns to those the provider's table has too, by name and
+ * in the subscriber's order (after lon_provider): copy, compare and
+ * repair read and write only those, as londiste 3 does.  *only_p and
+ * *only_s get the quoted names only the provider, only the subscriber
+ * has, ", " separated (malloc'd; NULL when none).  Returns 0, or -1 when
+ * a key column is one the provider lacks (t->npk is then 0).  Exits 2
+ * when the two tables have no column in common.
+ */
+int lon_common_columns(PGconn *prov, struct lontable *t, char **only_p, char **only_s);
 
 void lontable_free(struct lontable *t);
 

@@ -65,27 +65,6 @@ table_state() {
 	[ "$(sql sub "SELECT state FROM londiste.subscriber_table WHERE table_name = 'public.$1'")" = "$2" ]
 }
 
-# session FD DB: a psql session of DB that reads the statements written
-# to fd FD (left open by the caller) and prints into session.FD.out.
-session() {
-	mkfifo "$BATS_TEST_TMPDIR/session.$1"
-	psql -XAtq -d "$2" < "$BATS_TEST_TMPDIR/session.$1" > "$BATS_TEST_TMPDIR/session.$1.out" 2>&1 &
-	echo $! > "$BATS_TEST_TMPDIR/session.$1.pid"
-	eval "exec $1>\"\$BATS_TEST_TMPDIR/session.$1\""
-}
-
-# said FD WORD: the session printed WORD (its statements before ran).
-said() {
-	grep -qx "$2" "$BATS_TEST_TMPDIR/session.$1.out"
-}
-
-# end_session FD: close it and wait for its psql.
-end_session() {
-	eval "exec $1>&-"
-	wait "$(cat "$BATS_TEST_TMPDIR/session.$1.pid")"
-	rm -f "$BATS_TEST_TMPDIR/session.$1.pid"
-}
-
 # copy_waits DB [N]: the copy's session in DB waits for a lock (N
 # sessions of copies wait).
 copy_waits() {

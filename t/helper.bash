@@ -332,6 +332,27 @@ wait_for() {
 	return 1
 }
 
+# session FD DB: a psql session of DB that reads the statements written
+# to fd FD (left open by the caller) and prints into session.FD.out.
+session() {
+	mkfifo "$BATS_TEST_TMPDIR/session.$1"
+	psql -XAtq -d "$2" < "$BATS_TEST_TMPDIR/session.$1" > "$BATS_TEST_TMPDIR/session.$1.out" 2>&1 &
+	echo $! > "$BATS_TEST_TMPDIR/session.$1.pid"
+	eval "exec $1>\"\$BATS_TEST_TMPDIR/session.$1\""
+}
+
+# said FD WORD: the session printed WORD (its statements before ran).
+said() {
+	grep -qx "$2" "$BATS_TEST_TMPDIR/session.$1.out"
+}
+
+# end_session FD: close it and wait for its psql.
+end_session() {
+	eval "exec $1>&-"
+	wait "$(cat "$BATS_TEST_TMPDIR/session.$1.pid")"
+	rm -f "$BATS_TEST_TMPDIR/session.$1.pid"
+}
+
 # The checks every program gets first: no args, --help, --version,
 # unknown option.
 basic_checks() {

@@ -50,7 +50,6 @@ DECLARE
 	qrel text := londiste.quoted_name(londiste.make_fqname(i_dest_table));
 	skip_count int;
 	skip_name text;
-	trunc_name text;
 BEGIN
 	FOREACH arg IN ARRAY coalesce(i_trg_args, '{}') LOOP
 		IF arg LIKE 'tgflags=%' THEN
@@ -122,15 +121,87 @@ BEGIN
 		(SELECT string_agg(quote_literal(a), ', ' ORDER BY o)
 		   FROM unnest(args) WITH ORDINALITY AS u(a, o)));
 
-	trunc_name := londiste.trigger_name(i_queue_name, true);
-	PERFORM 1 FROM pg_trigger WHERE tgrelid = rel AND tgname = trunc_name;
-	IF NOT FOUND THEN
-		EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION pgq.sqltriga(%s)',
-			trunc_name, qrel,
-			(SELECT string_agg(quote_literal(a), ', ' ORDER BY o)
-			   FROM unnest(ARRAY[i_queue_name] || extra) WITH ORDINALITY AS u(a, o)));
-	END IF;
+	PERFORM londiste.create_truncate_trigger(i_queue_name, i_dest_table, i_node_type);
 	ret_code := 200; ret_note := 'OK';
+END $$;
+
+-- The queue's TRUNCATE trigger on the table when it has none (with
+-- 'deny' on a leaf, as the row trigger).  True when it was made.
+CREATE OR REPLACE FUNCTION londiste.create_truncate_trigger(i_queue_name text,
+	i_dest_table text, i_node_type text)
+RETURNS boolean LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pgq, pg_temp AS $$
+DECLARE
+	trunc_name text := londiste.trigger_name(i_queue_name, true);
+	args text[] := ARRAY[i_queue_name];
+BEGIN
+	PERFORM 1 FROM pg_trigger
+	 WHERE tgrelid = londiste.find_table_oid(i_dest_table) AND tgname = trunc_name;
+	IF FOUND THEN
+		RETURN false;
+	END IF;
+	IF i_node_type = 'leaf' THEN
+		args := args || 'deny'::text;
+	END IF;
+	EXECUTE format('CREATE TRIGGER %I AFTER TRUNCATE ON %s FOR EACH STATEMENT EXECUTE FUNCTION pgq.sqltriga(%s)',
+		trunc_name, londiste.quoted_name(londiste.make_fqname(i_dest_table)),
+		(SELECT string_agg(quote_literal(a), ', ' ORDER BY o)
+		   FROM unnest(args) WITH ORDINALITY AS u(a, o)));
+	RETURN true;
+END $$;
+
+-- An added table whose replication triggers were dropped or disabled
+-- since (by hand, by a restore that left them out) stops replicating
+-- without a word; check shows it.  This makes them again: a missing row
+-- trigger as create_trigger makes it from i_trg_args (the original
+-- add-table's options: they are not kept), a missing TRUNCATE one, and
+-- one that does not fire for the node's own writes (disabled, replica,
+-- or always on a branch or leaf, where it would fire for the replay
+-- too) enabled again.  An enabled row trigger is left as it is, with
+-- its arguments.  Returns what it did ('' nothing), or raises the
+-- refusal of create_trigger.
+CREATE OR REPLACE FUNCTION londiste.restore_triggers(i_queue_name text,
+	i_table_name text, i_trg_args text[], i_dest_table text, i_node_type text)
+RETURNS text LANGUAGE plpgsql
+SET search_path = pg_catalog, londiste, pgq, pg_temp AS $$
+DECLARE
+	rel oid := londiste.find_table_oid(i_dest_table);
+	qrel text := londiste.quoted_name(londiste.make_fqname(i_dest_table));
+	row_name text := londiste.trigger_name(i_queue_name, false);
+	trunc_name text := londiste.trigger_name(i_queue_name, true);
+	done text[] := '{}';
+	tg record;
+	made record;
+BEGIN
+	IF rel IS NULL THEN
+		RETURN '';
+	END IF;
+	PERFORM 1 FROM pg_trigger t
+	 WHERE t.tgrelid = rel AND t.tgname IN (row_name, 'zzz_' || row_name);
+	IF NOT FOUND THEN
+		SELECT * INTO made
+		  FROM londiste.create_trigger(i_queue_name, i_table_name, i_trg_args, i_dest_table, i_node_type);
+		IF made.ret_code > 299 THEN
+			RAISE EXCEPTION 'cannot make trigger % again: %', row_name, made.ret_note;
+		END IF;
+		IF made.ret_code = 200 THEN
+			done := done || (made.trigger_name || ' made again');
+		END IF;
+	END IF;
+	IF londiste.create_truncate_trigger(i_queue_name, i_dest_table, i_node_type) THEN
+		done := done || (trunc_name || ' made again');
+	END IF;
+	FOR tg IN SELECT t.tgname, t.tgenabled FROM pg_trigger t
+		   WHERE t.tgrelid = rel AND t.tgname IN (row_name, 'zzz_' || row_name, trunc_name)
+		     AND t.tgenabled <> 'O' AND NOT (t.tgenabled = 'A' AND i_node_type = 'root')
+		   ORDER BY 1
+	LOOP
+		EXECUTE format('ALTER TABLE %s ENABLE TRIGGER %I', qrel, tg.tgname);
+		done := done || (tg.tgname || ' enabled again (was '
+			|| CASE tg.tgenabled WHEN 'D' THEN 'disabled' WHEN 'R' THEN 'replica'
+				ELSE 'always' END || ')');
+	END LOOP;
+	RETURN array_to_string(done, ', ');
 END $$;
 
 -- Every replication trigger of the queue on the table (found by trigger
@@ -251,6 +322,7 @@ DECLARE
 	new_state text;
 	tg record;
 	first_tg text;
+	fixed text;
 BEGIN
 	FOREACH arg IN ARRAY coalesce(i_trg_args, '{}') LOOP
 		CASE arg
@@ -286,7 +358,7 @@ BEGIN
 		RETURN;
 	END IF;
 
-	SELECT t.merge_state, t.local, t.table_attrs INTO tbl FROM londiste.table_info t
+	SELECT t.merge_state, t.local, t.table_attrs, t.dest_table INTO tbl FROM londiste.table_info t
 	 WHERE t.queue_name = i_queue_name AND t.table_name = fq FOR UPDATE;
 	IF NOT FOUND THEN
 		IF node.node_type <> 'root' THEN
@@ -298,7 +370,7 @@ BEGIN
 		IF ret_code <> 200 THEN
 			RETURN;
 		END IF;
-		SELECT t.merge_state, t.local, t.table_attrs INTO tbl FROM londiste.table_info t
+		SELECT t.merge_state, t.local, t.table_attrs, t.dest_table INTO tbl FROM londiste.table_info t
 		 WHERE t.queue_name = i_queue_name AND t.table_name = fq FOR UPDATE;
 	END IF;
 	IF tbl.local THEN
@@ -306,8 +378,22 @@ BEGIN
 			ret_code := 410;
 			ret_note := 'Table ' || descr || ' already added, but with different args: '
 				|| coalesce(tbl.table_attrs, '');
-		ELSE
-			ret_code := 200; ret_note := 'Table already added: ' || descr;
+			RETURN;
+		END IF;
+		-- londiste 3 stops here; its triggers are made again too
+		-- when they went (restore_triggers)
+		ret_code := 200; ret_note := 'Table already added: ' || descr;
+		IF strpos(coalesce(attrs, ''), 'no_triggers=1') = 0 AND NOT virtual
+		   AND NOT 'no_triggers' = ANY (coalesce(i_trg_args, '{}')) THEN
+			fixed := londiste.restore_triggers(i_queue_name, fq, i_trg_args,
+				coalesce(tbl.dest_table, fq), node.node_type);
+			IF fixed <> '' THEN
+				ret_note := ret_note || '; its triggers were not as added: ' || fixed;
+				IF node.node_type = 'root' THEN
+					ret_note := ret_note || '; changes written meanwhile are not in'
+						|| ' the queue: compare the nodes below';
+				END IF;
+			END IF;
 		END IF;
 		RETURN;
 	END IF;

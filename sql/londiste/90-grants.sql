@@ -67,6 +67,8 @@ BEGIN
 		'londiste.drop_table_triggers(text, text)',
 		'londiste.table_info_trigger()',
 		'londiste.create_trigger(text, text, text[], text, text)',
+		'londiste.create_truncate_trigger(text, text, text)',
+		'londiste.restore_triggers(text, text, text[], text, text)',
 		'londiste.create_partition(text, text, text, text, timestamptz, text)',
 		'londiste.is_obsolete_partition(text, interval, text)',
 		'londiste.list_obsolete_partitions(text, interval, text)',

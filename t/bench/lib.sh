@@ -12,6 +12,9 @@
 #   row KEY LABEL UNIT BETTER GOAL
 #                              declare a result row (BETTER: higher|lower)
 #   rec KEY ours|ref VALUE     record one measurement of a row
+#   quick_skip KEY ours|ref    that side of the row is not measured in
+#                              QUICK (it waits by design); the report
+#                              says so instead of a ratio
 #   rate N SECONDS             N / SECONDS, for rows/s and events/s
 #   sides FN ARGS...           FN ours ARGS, FN ref ARGS, in the round's
 #                              order (alternating, so drift hits both)
@@ -42,6 +45,7 @@ pg_bindir() {
 		_d=$(pg_config --bindir)
 		[ -x "$_d/initdb" ] && { echo "$_d"; return 0; }
 	fi
+	# shellcheck disable=SC2012 # version directories, newest first
 	for _d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
 		[ -x "$_d/initdb" ] && { echo "$_d"; return 0; }
 	done
@@ -81,12 +85,15 @@ bench_start() {
 		-w -t 60 start >/dev/null ||
 		{ cat "$BENCH_DIR/server.log" >&2; die "server did not start"; }
 	PGVERSION=$(q postgres "SHOW server_version")
-	# PgQ's roles are the cluster's, and both PgQs create them when
-	# missing: made here, so that the two set-ups running side by side
-	# do not race to create them.
+	# PgQ's and Londiste's roles are the cluster's, and both systems
+	# create them when missing: made here, as both make them, so that
+	# the set-ups running side by side do not race to create them (two
+	# CREATE ROLE at once: one fails on the unique name).
 	q postgres "CREATE ROLE pgq_reader; CREATE ROLE pgq_writer;
-		CREATE ROLE pgq_admin IN ROLE pgq_reader, pgq_writer" ||
-		die "cannot create the PgQ roles"
+		CREATE ROLE pgq_admin IN ROLE pgq_reader, pgq_writer;
+		CREATE ROLE londiste_writer IN ROLE pgq_admin;
+		CREATE ROLE londiste_reader IN ROLE pgq_reader" ||
+		die "cannot create the PgQ and Londiste roles"
 	export BENCH_DIR BENCH_PGDATA PGBIN PGVERSION
 }
 
@@ -103,8 +110,8 @@ bench_fastpath_lib() {
 		_v=$("$PGBIN/postgres" --version | sed -n 's/.* \([0-9][0-9]*\)\..*/\1/p')
 		die "$SKYTOOLS_BUILD/server/pgq_c.so missing: install postgresql-server-dev-${_v:-15} and run make"
 	fi
-	mkdir -p "$BENCH_DIR/lib" && cp "$_so" "$BENCH_DIR/lib/pgq_c.so" &&
-		chmod -R a+rX "$BENCH_DIR/lib" || die "cannot copy $_so"
+	{ mkdir -p "$BENCH_DIR/lib" && cp "$_so" "$BENCH_DIR/lib/pgq_c.so" &&
+		chmod -R a+rX "$BENCH_DIR/lib"; } || die "cannot copy $_so"
 }
 
 # fastpath_check DB: our PgQ in DB must run insert_event and logutriga
@@ -124,6 +131,30 @@ fastpath_check() {
 # "-pgid" for process groups started with setsid.
 BG=
 bg() { BG="$BG $1"; }
+
+# pgqd_start NAME MS DB...: the original ticker daemon for the DBs (the
+# first is its initial database), a tick every MS milliseconds,
+# maintenance and retry every 30 s; its config in $BENCH_DIR/NAME.ini,
+# its log in $OUT/NAME.log; its pid in PGQD_PID.
+pgqd_start() {
+	_pn=$1 _pms=$2
+	shift 2
+	_pl=$(printf '%s, ' "$@")
+	cat >"$BENCH_DIR/$_pn.ini" <<-INI
+	[pgqd]
+	base_connstr = host=$PGHOST
+	initial_database = $1
+	database_list = ${_pl%, }
+	syslog = 0
+	logfile = $OUT/$_pn.log
+	ticker_period = $(awk -v ms="$_pms" 'BEGIN { print ms / 1000 }')
+	maint_period = 30
+	retry_period = 30
+	INI
+	pgqd "$BENCH_DIR/$_pn.ini" 2>>"$OUT/$_pn.log" &
+	PGQD_PID=$!
+	bg "$PGQD_PID"
+}
 
 bench_stop() {
 	for _p in $BG; do
@@ -153,8 +184,8 @@ qf() {
 }
 
 new_db() {
-	q postgres "DROP DATABASE IF EXISTS \"$1\"" >/dev/null &&
-		q postgres "CREATE DATABASE \"$1\"" >/dev/null || die "cannot create $1"
+	{ q postgres "DROP DATABASE IF EXISTS \"$1\"" >/dev/null &&
+		q postgres "CREATE DATABASE \"$1\"" >/dev/null; } || die "cannot create $1"
 	case $2 in
 	ours)
 		qf "$1" "$SKYTOOLS_BUILD/sql/pgq.sql" || die "$1: cannot install our PgQ"
@@ -190,6 +221,11 @@ rec() {
 	say "  $1 $2 $3"
 }
 
+quick_skip() {
+	printf '%s\t%s\tnot measured in QUICK\n' "$1" "$2" >>"$OUT/unmeasured.tsv"
+	say "  $1 $2 not measured in QUICK"
+}
+
 # The round number decides who goes first.
 sides() {
 	_fn=$1
@@ -203,6 +239,8 @@ sides() {
 	fi
 }
 
+# ROUNDS: set by t/bench/run
+# shellcheck disable=SC2153
 rounds() {
 	ROUND=1
 	while [ "$ROUND" -le "$ROUNDS" ]; do

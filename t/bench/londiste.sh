@@ -17,7 +17,11 @@
 # queue with traffic ticks.  Consumers at their defaults (loop_delay 1 s
 # for sh/londiste's copier and londiste 3's workers).  The replay
 # (sh/londiste replay; londiste 3's leaf worker) runs only while
-# measured.
+# measured.  The set-up itself, until table bt is ok on both sides,
+# runs with ticks every 100 ms, ticker_idle_period 0.1 s and the
+# replays' loop_delay 0.1 s (its steps wait for ticks and loop_delays:
+# londiste 3's took 16 s at the settings above), and then the settings
+# above are put in place, before anything is measured.
 
 L3=/usr/bin/londiste
 
@@ -50,6 +54,7 @@ lon_setup() {
 		pidfile = $BENCH_DIR/l3-$n.pid
 		INI
 	done
+	echo 'loop_delay = 0.1' >>"$BENCH_DIR/l3-leaf.ini"
 	L3_ROOT=$BENCH_DIR/l3-root.ini
 	L3_LEAF=$BENCH_DIR/l3-leaf.ini
 	# londiste 3's steps are Python start-ups: made while ours are
@@ -71,6 +76,7 @@ lon_setup() {
 	pgq_queue_name = bq
 	logfile = $OUT/lo.log
 	pidfile = $BENCH_DIR/lo.pid
+	loop_delay = 0.1
 	INI
 	LO_INI=$BENCH_DIR/lo.ini
 	londiste "$LO_INI" provider install >/dev/null || die "londiste provider install"
@@ -79,32 +85,17 @@ lon_setup() {
 	londiste "$LO_INI" provider add bt || die "londiste provider add"
 	londiste "$LO_INI" subscriber add bt || die "londiste subscriber add"
 	# An idle queue ticks once a minute, and a copy waits for a tick on
-	# both systems: tick every second, as a queue with traffic does.
-	q lo_prov "SELECT pgq.set_queue_config('bq', 'ticker_idle_period', '1 second')" >/dev/null
-	pgq-tick -d dbname=lo_prov --loop --interval 1000 --maint-interval 30 \
-		2>>"$OUT/lo-tick.log" &
-	LO_TICK=$!
-	bg "$LO_TICK"
+	# both systems: tick every second, as a queue with traffic does
+	# (every 0.1 s during the set-up).
+	q lo_prov "SELECT pgq.set_queue_config('bq', 'ticker_idle_period', '0.1 second')" >/dev/null
+	lon_tickers ours 100
 
 	wait "$_l3setup" || die "londiste 3 set-up failed, see $OUT/l3-setup.log"
-	q l3_prov "SELECT pgq.set_queue_config('bq', 'ticker_idle_period', '1 second')" >/dev/null
+	q l3_prov "SELECT pgq.set_queue_config('bq', 'ticker_idle_period', '0.1 second')" >/dev/null
 	printf 'trigger\tl3_prov\tpgq.logutriga=%s\n' "$(q l3_prov "SELECT l.lanname
 		FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
 		WHERE p.oid = 'pgq.logutriga'::regproc")" >>"$OUT/notes.tsv"
-	cat >"$BENCH_DIR/pgqd.ini" <<-INI
-	[pgqd]
-	base_connstr = host=$PGHOST
-	initial_database = l3_prov
-	database_list = l3_prov, l3_sub
-	syslog = 0
-	logfile = $OUT/l3-pgqd.log
-	ticker_period = 1
-	maint_period = 30
-	retry_period = 30
-	INI
-	pgqd "$BENCH_DIR/pgqd.ini" 2>>"$OUT/l3-pgqd.log" &
-	L3_TICK=$!
-	bg "$L3_TICK"
+	lon_tickers ref 100
 
 	# the empty tables reach ok through the replay, both at once
 	replay_start ours
@@ -115,6 +106,29 @@ lon_setup() {
 		lon_state ref bt ok
 	replay_stop ours
 	replay_stop ref
+	# the measured settings
+	sed -i '/^loop_delay = /d' "$LO_INI" "$L3_LEAF"
+	for db in lo_prov l3_prov; do
+		q "$db" "SELECT pgq.set_queue_config('bq', 'ticker_idle_period', '1 second')" >/dev/null
+	done
+	lon_tickers ours 1000
+	lon_tickers ref 1000
+}
+
+# lon_tickers SIDE MS: the side's ticker, a tick every MS milliseconds
+# (started again when running); maintenance and retry every 30 s.
+lon_tickers() {
+	if [ "$1" = ours ]; then
+		[ -z "${LO_TICK:-}" ] || { kill "$LO_TICK" 2>/dev/null; wait "$LO_TICK" 2>/dev/null; }
+		pgq-tick -d dbname=lo_prov --loop --interval "$2" --maint-interval 30 \
+			2>>"$OUT/lo-tick.log" &
+		LO_TICK=$!
+		bg "$LO_TICK"
+	else
+		[ -z "${L3_TICK:-}" ] || { kill "$L3_TICK" 2>/dev/null; wait "$L3_TICK" 2>/dev/null; }
+		pgqd_start l3-pgqd "$2" l3_prov l3_sub
+		L3_TICK=$PGQD_PID
+	fi
 }
 
 lon_teardown() {
@@ -141,10 +155,13 @@ replay_start() {
 	bg "-$!"
 }
 
+# Ours: the supervisor first, which ends its stages and helpers itself
+# (signalled all at once, the stages cannot report their statuses, and
+# it waits 5 s for them: not measured, but every stop paid it).
 replay_stop() {
 	eval "_rp=\${REPLAY_$1:-}"
 	[ -n "$_rp" ] || return 0
-	group_stop "$_rp" "-$_rp"
+	case $1 in ours) group_stop "$_rp" "$_rp" ;; *) group_stop "$_rp" "-$_rp" ;; esac
 	eval "REPLAY_$1="
 }
 

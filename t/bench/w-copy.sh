@@ -10,7 +10,10 @@
 # The table gets its replication trigger on each provider before the
 # rounds; each round starts from an empty subscriber table, and a
 # CHECKPOINT (not in QUICK mode).  Add to ok is timed from a replay
-# that has started and finished a batch.
+# that has started and finished a batch.  QUICK leaves londiste 3's add
+# to ok out: its steps wait for ticks and loop_delays (about 12 s for
+# 50k rows as for 1M), so the ratio would say nothing; its add-table
+# and copy still run in the set-up (londiste.sh).
 
 # shellcheck source=t/bench/londiste.sh
 . "$BENCH/londiste.sh"
@@ -50,6 +53,10 @@ copy_run() {
 		londiste "$LO_INI" subscriber remove ct || die "subscriber remove ct"
 		;;
 	ref)
+		if [ "$QUICK" = 1 ]; then
+			[ "$ROUND" = 1 ] && quick_skip copy.l3 ref
+			return 0
+		fi
 		q l3_sub "TRUNCATE ct"
 		[ "$QUICK" = 1 ] || q l3_sub CHECKPOINT
 		replay_ready ref
@@ -83,6 +90,8 @@ w_copy() {
 		q "$db" "VACUUM ANALYZE ct"
 	done
 	londiste "$LO_INI" provider add ct || die "provider add ct"
-	$L3 "$L3_ROOT" add-table ct >>"$OUT/l3-setup.log" 2>&1 || die "londiste 3 root add-table ct"
+	if [ "$QUICK" = 0 ]; then
+		$L3 "$L3_ROOT" add-table ct >>"$OUT/l3-setup.log" 2>&1 || die "londiste 3 root add-table ct"
+	fi
 	rounds sides copy_run
 }

@@ -50,6 +50,7 @@ lon_run() {
 		fi
 		_k0=$(lon_tick "$_side")
 		timed _s qf "$_pdb" "$OUT/lon-$op.sql"
+		# shellcheck disable=SC2154 # _s: set by timed
 		rec "lsrc.$op" "$_side" "$(rate "$LON_N" "$_s")"
 		_k1=$(lon_tick "$_side")
 		case $_k0,$_k1 in *[!0-9,]*|,*|*,) die "$_pdb: cannot tick queue bq" ;; esac

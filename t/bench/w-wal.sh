@@ -21,7 +21,7 @@ wal_segments() {
 	mkdir -p "$WALSRC"
 	# complete segments of this run, oldest first, not yet recycled
 	# (no checkpoint since CHECKPOINT above has removed any)
-	# shellcheck disable=SC2012 # names are hex digits
+	# shellcheck disable=SC2012,SC2010 # names are hex digits
 	ls "$BENCH_PGDATA/pg_wal" | grep -E '^[0-9A-F]{24}$' |
 		awk -v a="$_start" -v b="$_cur" '($0 "") > (a "") && ($0 "") < (b "")' |
 		tail -n "$_n" >"$OUT/wal.list"
@@ -40,6 +40,7 @@ wal_push_all() {
 	if [ "$_side" = ours ]; then
 		rm -rf "$BENCH_DIR/walarch"
 		as_pg mkdir "$BENCH_DIR/walarch"
+		# shellcheck disable=SC2016 # expanded by that shell
 		_cmd='for f in "$1"/0*; do wal-push -A "$2" --compress "$3" "$f" "${f##*/}" || exit 3; done'
 		timed _s as_pg sh -c "$_cmd" sh "$WALSRC" "$BENCH_DIR/walarch" "$_c"
 	else
@@ -47,12 +48,14 @@ wal_push_all() {
 			-name '0*' -exec rm -rf {} +
 		_t=$_c
 		[ "$_c" = zstd ] && _t=zst
+		# shellcheck disable=SC2016 # expanded by that shell
 		_cmd='for f in "$1"/0*; do
 			pgbackrest --config="$2" --stanza=bench --compress-type="$3" \
 				--compress-level=1 --no-archive-mode-check archive-push "$f" || exit 3
 		done'
 		timed _s as_pg sh -c "$_cmd" sh "$WALSRC" "$PGBR_CONF" "$_t"
 	fi
+	# shellcheck disable=SC2154 # _s: set by timed
 	rate $((WAL_N * 16)) "$_s"
 }
 
@@ -74,6 +77,7 @@ wal_run() {
 		rm -rf "$BENCH_DIR/walfloor"
 		as_pg mkdir "$BENCH_DIR/walfloor"
 		sync
+		# shellcheck disable=SC2016 # expanded by that shell
 		timed _s as_pg sh -c '"$1" "$2" "$3"/0*' sh copyfsync \
 			"$BENCH_DIR/walfloor" "$WALSRC"
 		rec wal.floor ref "$(rate $((WAL_N * 16)) "$_s")"
@@ -94,8 +98,8 @@ module_on() {
 	_so=$SKYTOOLS_BUILD/server/skytools_wal.so
 	[ -f "$_so" ] || _so=$TOP/build/server/skytools_wal.so
 	[ -f "$_so" ] || die "skytools_wal.so missing: install the server headers and run make"
-	cp "$_so" "$BENCH_DIR/lib/skytools_wal.so" && chmod a+r "$BENCH_DIR/lib/skytools_wal.so" ||
-		die "cannot copy $_so"
+	{ cp "$_so" "$BENCH_DIR/lib/skytools_wal.so" &&
+		chmod a+r "$BENCH_DIR/lib/skytools_wal.so"; } || die "cannot copy $_so"
 	q postgres "ALTER SYSTEM SET archive_mode = on" >/dev/null
 	q postgres "ALTER SYSTEM SET archive_library = ''" >/dev/null
 	q postgres "ALTER SYSTEM SET archive_command = ''" >/dev/null
