@@ -184,6 +184,29 @@ copy_into(PGconn *sub, const struct lontable *t, const char **p,
 }
 
 /*
+ * The provider no longer replicates the table (copy_from: its relation
+ * is gone there).  For replay's copier (--if-registered) that is a
+ * removal on its way: on a cascade node the root's remove-table reaches
+ * this node through the queue, which replay applies while the copy
+ * runs, and the remove-table (then the DROP) may well come between
+ * replay's look and the copy's reads of the provider.  Exit 3: the
+ * copier tries again after a delay, by which time the removal has
+ * usually unregistered the table here; 2 would stop replay of every
+ * table for good.  By hand it is exit 2, as lon_provider says.
+ */
+static NORETURN void
+provider_lost(const struct lontable *t, bool if_registered)
+{
+	if (!if_registered)
+		errx(EXIT_USAGE, "table %s is not replicated by queue %s on the provider",
+		    t->name, t->queue);
+	warnx("table %s is not (or no longer) replicated by queue %s on the provider"
+	    " (removed there; the removal reaches this node through the queue):"
+	    " nothing copied", t->name, t->queue);
+	finish(EXIT_RETRY);
+}
+
+/*
  * Copy the columns both sides have (lon_common_columns), as londiste 3
  * does.  One only the provider has is left out: its events then fail
  * in replay until it is here too, also as londiste 3's do, so it is
@@ -234,10 +257,12 @@ copy_columns(PGconn *sub, PGconn *prov, struct lontable *t)
 
 /* The provider's side: COPY out of the snapshot's transaction. */
 static void
-copy_from(PGconn *prov, const struct lontable *t, const char *where)
+copy_from(PGconn *prov, const struct lontable *t, const char *where,
+    bool if_registered)
 {
 	struct buf sql = {0};
 	PGresult *res;
+	const char *st;
 
 	if (where != NULL)
 		buf_printf(&sql, "COPY (SELECT %s FROM %s WHERE %s) TO STDOUT",
@@ -245,8 +270,14 @@ copy_from(PGconn *prov, const struct lontable *t, const char *where)
 	else
 		buf_printf(&sql, "COPY %s (%s) TO STDOUT", t->pqname, t->cols);
 	res = PQexec(prov, sql.data);
-	if (PQresultStatus(res) != PGRES_COPY_OUT)
+	if (PQresultStatus(res) != PGRES_COPY_OUT) {
+		/* Dropped there since lon_provider (DROP waits for a COPY
+		 * that began). */
+		st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		if (if_registered && st != NULL && strcmp(st, "42P01") == 0)
+			provider_lost(t, if_registered);
 		db_die(prov, res, "copy from the provider");
+	}
 	PQclear(res);
 	buf_free(&sql);
 }
@@ -363,7 +394,8 @@ main(int argc, char *argv[])
 		PQclear(res);
 	}
 	lon_table(sub, consumer, argv[optind], &t);
-	lon_provider(prov, &t);
+	if (!lon_provider_has(prov, &t))
+		provider_lost(&t, if_registered);
 	copy_columns(sub, prov, &t);
 
 	/* Committed before the snapshot is taken; waits for the batch that
@@ -397,7 +429,7 @@ main(int argc, char *argv[])
 		errx(EXIT_RETRY, "make a tick: %s", err);
 	PQfinish(ptick);
 
-	copy_from(prov, &t, where);
+	copy_from(prov, &t, where, if_registered);
 	rows = pass_rows(prov, sub);
 	if ((l = copy_lost(sub, p, true)) != KEPT)
 		copy_abandon(sub, t.name, l, if_registered);

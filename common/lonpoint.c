@@ -1,5 +1,6 @@
 /* lonpoint.c: table lookup and the consistent point of Londiste tools. */
 #include <err.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -191,11 +192,18 @@ provider_state(PGconn *prov, const struct lontable *t)
 	PGresult *res;
 	char *st = NULL;
 
+	/* Two statements: one that names pgq_node.node_info fails to parse
+	 * where there is no pgq_node (a Skytools 2 provider, the original
+	 * PgQ), whatever the tests before it in its WHERE. */
 	res = db_exec(prov, "read the provider's table state",
 	    "SELECT to_regprocedure('londiste.get_table_list(text)') IS NOT NULL"
-	    "   AND to_regclass('pgq_node.node_info') IS NOT NULL"
-	    "   AND EXISTS (SELECT 1 FROM pgq_node.node_info WHERE queue_name = $1)",
-	    1, p);
+	    "   AND to_regclass('pgq_node.node_info') IS NOT NULL", 0, NULL);
+	if (PQgetvalue(res, 0, 0)[0] == 't') {
+		PQclear(res);
+		res = db_exec(prov, "read the provider's table state",
+		    "SELECT EXISTS (SELECT 1 FROM pgq_node.node_info WHERE queue_name = $1)",
+		    1, p);
+	}
 	if (PQgetvalue(res, 0, 0)[0] == 't') {
 		PQclear(res);
 		res = db_exec(prov, "read the provider's table state",
@@ -209,22 +217,31 @@ provider_state(PGconn *prov, const struct lontable *t)
 	return st;
 }
 
-void
-lon_provider(PGconn *prov, struct lontable *t)
+bool
+lon_provider_has(PGconn *prov, struct lontable *t)
 {
 	char *st;
 
+	free(t->pqname);
 	t->pqname = node_qname(prov, t->queue, t->name, "find table on the provider");
 	if (t->pqname != NULL)
-		return;
+		return true;
 	/* A cascade node that lists the table may replicate it later: its
 	 * add-table comes after ours, as londiste 3 lets it. */
 	st = provider_state(prov, t);
 	if (st != NULL && st[0] == 'f')
 		errx(EXIT_RETRY, "table %s is in the set of queue %s but the provider does"
 		    " not replicate it (yet): add-table there first", t->name, t->queue);
-	errx(EXIT_USAGE, "table %s is not replicated by queue %s on the provider",
-	    t->name, t->queue);
+	free(st);
+	return false;
+}
+
+void
+lon_provider(PGconn *prov, struct lontable *t)
+{
+	if (!lon_provider_has(prov, t))
+		errx(EXIT_USAGE, "table %s is not replicated by queue %s on the provider",
+		    t->name, t->queue);
 }
 
 /*
@@ -656,7 +673,11 @@ lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
 		nap50();
 	}
 
-	snprintf(tmo, sizeof(tmo), "%lld", timeout_ms > 0 ? timeout_ms : 1);
+	/* lock_timeout takes at most INT_MAX ms (24.8 days); a longer
+	 * --lock-timeout made set_config fail (exit 2), and that only after
+	 * the catch-up wait.  0 would mean no limit: 1 ms. */
+	snprintf(tmo, sizeof(tmo), "%lld", timeout_ms < 1 ? 1 :
+	    timeout_ms > INT_MAX ? (long long)INT_MAX : timeout_ms);
 	p[0] = tmo;
 	db_cmd(o.lock, "begin", "BEGIN", 0, NULL);
 	PQclear(db_exec(o.lock, "set lock_timeout",

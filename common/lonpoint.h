@@ -6,6 +6,7 @@
 #define LONPOINT_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 
 /* A table registered on the subscriber. */
 struct lontable {
@@ -49,6 +50,10 @@ void lon_provider_synced(PGconn *prov, const struct lontable *t);
  * when the two tables have no column in common.
  */
 int lon_common_columns(PGconn *prov, struct lontable *t, char **only_p, char **only_s);
+
+/* The same, false instead of the exit: for a caller to which a table
+ * the provider no longer has is a removal still on its way. */
+bool lon_provider_has(PGconn *prov, struct lontable *t);
 
 void lontable_free(struct lontable *t);
 
