@@ -372,9 +372,50 @@ nap50(void)
 }
 
 /*
+ * The next tick of a queue that its worker ticks (an original londiste 3
+ * branch: its pgq.force_tick refuses such a queue), as our
+ * londiste.force_tick waits for it on our branch: the first tick newer
+ * than the newest one now.  The worker copies the provider's ticks, and
+ * the root ticks at least every ticker_idle_period.  NULL (and *err)
+ * after a minute without one or when the provider fails.
+ */
+static char *
+next_external_tick(PGconn *prov, const char **p, const char *top, char **err)
+{
+	const char *q[2] = { p[0], top };
+	long long deadline = now_ms() + 60000;
+	PGresult *res;
+	char *tick = NULL;
+
+	for (;;) {
+		res = PQexecParams(prov, "SELECT max(t.tick_id) FROM pgq.tick t JOIN pgq.queue q"
+		    "    ON q.queue_id = t.tick_queue WHERE q.queue_name = $1"
+		    "   HAVING max(t.tick_id) > $2::bigint", 2, NULL, q, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			*err = xstrdup(db_resmsg(res));
+			break;
+		}
+		if (PQntuples(res) > 0) {
+			tick = xstrdup(PQgetvalue(res, 0, 0));
+			break;
+		}
+		if (now_ms() > deadline) {
+			*err = xstrdup("no tick from its external ticker within a minute"
+			    " (is the worker of that node running?)");
+			break;
+		}
+		PQclear(res);
+		nap50();
+	}
+	PQclear(res);
+	return tick;
+}
+
+/*
  * A tick of the queue on the provider made after the call; its id.
  * The original londiste 3 has no londiste.force_tick: there its PgQ
- * forces a tick, which pgq.ticker makes at once (or its ticker did).
+ * forces a tick, which pgq.ticker makes at once (or its ticker did); on
+ * its branch, whose worker ticks the queue, the next tick is waited for.
  * NULL (and the message in *err) when the provider refuses.
  */
 char *
@@ -396,6 +437,17 @@ lon_tick(PGconn *prov, const char **p, char **err)
 		res = PQexecParams(prov, "SELECT londiste.force_tick($1)", 1, NULL, p,
 		    NULL, NULL, 0);
 		n = 0;
+	} else if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+		PQclear(res);
+		res = PQexecParams(prov, "SELECT q.queue_external_ticker, coalesce(max(t.tick_id), 0)"
+		    "  FROM pgq.queue q LEFT JOIN pgq.tick t ON t.tick_queue = q.queue_id"
+		    " WHERE q.queue_name = $1 GROUP BY 1", 1, NULL, p, NULL, NULL, 0);
+		if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1 &&
+		    PQgetvalue(res, 0, 0)[0] == 't') {
+			tick = next_external_tick(prov, p, PQgetvalue(res, 0, 1), err);
+			PQclear(res);
+			return tick;
+		}
 	}
 	for (i = 0; n > 0 && i < sizeof(q) / sizeof(q[0]); i++) {
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)

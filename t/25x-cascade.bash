@@ -1,5 +1,5 @@
 # t/25x-cascade.bash: helpers for the Londiste 3 cascade tests
-# (t/25N-londiste3-*.bats, t/260, t/270, t/785): [londiste3] configs and
+# (t/25N-londiste3-*.bats, t/260, t/270, t/271, t/785): [londiste3] configs and
 # nodes.  A file may define a helper of the same name after loading
 # this one: its own wins.
 
