@@ -83,3 +83,10 @@ replay_pending() {
 dump() {
 	psql -XAtq -v ON_ERROR_STOP=1 -d "$1" -c "COPY (SELECT * FROM $2 ORDER BY 1, 2) TO STDOUT"
 }
+
+# copy_waits DB [N]: the copy's session in DB waits for a lock (N
+# sessions of copies wait).
+copy_waits() {
+	[ "$(sql "$1" "SELECT count(*) FROM pg_stat_activity
+		WHERE application_name = 'londiste-copy' AND wait_event_type = 'Lock'")" = "${2:-1}" ]
+}

@@ -1,5 +1,5 @@
 # t/25x-cascade.bash: helpers for the Londiste 3 cascade tests
-# (t/25N-londiste3-*.bats, t/260, t/270, t/271, t/785): [londiste3] configs and
+# (t/25N-londiste3-*.bats, t/26N, t/270, t/271, t/746, t/785): [londiste3] configs and
 # nodes.  A file may define a helper of the same name after loading
 # this one: its own wins.
 
@@ -112,6 +112,68 @@ writer() {
 		echo "$i" >"$BATS_TEST_TMPDIR/writer-last.tmp" &&
 			mv "$BATS_TEST_TMPDIR/writer-last.tmp" "$BATS_TEST_TMPDIR/writer-last"
 	done
+}
+
+# writer_bg CMD...: a writer (the one above, or a test's own, such as
+# t/263's two_writer) in the background, fd 3 closed so that bats does
+# not wait for it; writer_stop asks it to stop through stop-writer and
+# waits for it.  writer_last: the last number it noted (0 before any);
+# writer_past N: it noted more than N; writer_more N: wait until it
+# wrote N more than now.
+writer_bg() {
+	rm -f "$BATS_TEST_TMPDIR/stop-writer" "$BATS_TEST_TMPDIR/writer-last"
+	"$@" 3>&- &
+	writer_pid=$!
+}
+
+writer_stop() {
+	[ -n "${writer_pid:-}" ] || return 0
+	touch "$BATS_TEST_TMPDIR/stop-writer"
+	wait "$writer_pid" || :
+	writer_pid=
+}
+
+writer_last() { cat "$BATS_TEST_TMPDIR/writer-last" 2>/dev/null || echo 0; }
+writer_past() { [ "$(writer_last)" -gt "$1" ]; }
+writer_more() {
+	local before
+	before=$(writer_last)
+	wait_for writer_past $((before + $1))
+}
+
+# compare_equal NODE: our compare on the node exits 0 with t1 and t2
+# equal.
+compare_equal() {
+	run --separate-stderr londiste "$(ini "$1")" compare
+	[ "$status" -eq 0 ] || { echo "$1 compare: status $status: $output $stderr" >&2; return 1; }
+	[[ "$output" == *"public.t1	"*"	equal"* ]] || { echo "$1: $output" >&2; return 1; }
+	[[ "$output" == *"public.t2	"*"	equal"* ]] || { echo "$1: $output" >&2; return 1; }
+}
+
+# t2_repaired NODE N: our compare on the node finds t2 differing and t1
+# equal (exit 1), and repair --apply mends N differences in t2.
+t2_repaired() {
+	run --separate-stderr londiste "$(ini "$1")" compare
+	[ "$status" -eq 1 ] || { echo "$1 compare: status $status: $output $stderr" >&2; return 1; }
+	[[ "$output" == *"public.t2	"*"	differ"* ]] || { echo "$1: $output" >&2; return 1; }
+	[[ "$output" == *"public.t1	"*"	equal"* ]] || { echo "$1: $output" >&2; return 1; }
+	run --separate-stderr londiste "$(ini "$1")" repair --apply
+	[ "$status" -eq 1 ] || { echo "$1 repair: status $status: $output $stderr" >&2; return 1; }
+	[[ "$stderr" == *"table public.t2: $2 differences, repaired"* ]] || { echo "$1 repair: $stderr" >&2; return 1; }
+}
+
+# branch_t2: r1 -> b1 with workers, t1 in sync on b1, t2 (2000 rows)
+# in r1's set and created empty on b1, not yet added there.
+branch_t2() {
+	local n
+	cascade_tree r1 b1 || return 1
+	for n in r1 b1; do worker_start $n || return 1; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text);
+		CREATE TABLE t2 (id int PRIMARY KEY, v text);
+		INSERT INTO t2 SELECT g, 'r' || g FROM generate_series(1, 2000) g" &&
+	londiste "$(ini r1)" add-table t1 t2 &&
+	wait_for londiste "$(ini b1)" add-table t1 --create &&
+	sql b1 "CREATE TABLE t2 (id int PRIMARY KEY, v text)"
 }
 
 # running_tree_t1: r1 -> b1 -> l1 with their workers, t1 in the set and

@@ -53,23 +53,16 @@ teardown() {
 	for s in 7 8; do
 		eval "exec $s>&-" 2>/dev/null || :
 	done
-	for f in "$BATS_TEST_TMPDIR"/session.*.pid "$BATS_TEST_TMPDIR/tick.pid"; do
-		[ -f "$f" ] || continue
-		kill "$(cat "$f")" 2>/dev/null || :
-		# by pid: a bare wait would also wait for bats' time-limit watchdog
-		wait "$(cat "$f")" 2>/dev/null || :
-	done
+	sessions_stop
+	if [ -f "$BATS_TEST_TMPDIR/tick.pid" ]; then
+		kill "$(cat "$BATS_TEST_TMPDIR/tick.pid")" 2>/dev/null || :
+		wait "$(cat "$BATS_TEST_TMPDIR/tick.pid")" 2>/dev/null || :
+	fi
+	return 0
 }
 
 table_state() {
 	[ "$(sql sub "SELECT state FROM londiste.subscriber_table WHERE table_name = 'public.$1'")" = "$2" ]
-}
-
-# copy_waits DB [N]: the copy's session in DB waits for a lock (N
-# sessions of copies wait).
-copy_waits() {
-	[ "$(sql "$1" "SELECT count(*) FROM pg_stat_activity
-		WHERE application_name = 'londiste-copy' AND wait_event_type = 'Lock'")" = "${2:-1}" ]
 }
 
 # drop_waits: a DROP TABLE of the subscriber waits for a lock.
@@ -103,11 +96,37 @@ t2_gone() {
 		[ -z "$(sql sub "SELECT to_regclass('public.t2')")" ]
 }
 
+# lock_t2 FD DB: session FD of DB holds t2 in ACCESS EXCLUSIVE mode,
+# until COMMIT is written to FD.
+lock_t2() {
+	session "$1" "$2"
+	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&"$1"
+	wait_for said "$1" locked
+}
+
+# drop_waits_for_copy: a DROP TABLE t2 on sub waits for the copy, which
+# waits for session 7; once that commits, both finish.
+drop_waits_for_copy() {
+	psql -XAtq -d sub -c 'DROP TABLE t2' > "$BATS_TEST_TMPDIR/drop.out" 2>&1 &
+	drop_pid=$!
+	wait_for drop_waits || return 1
+	echo "COMMIT;" >&7
+	end_session 7
+	wait "$drop_pid"
+}
+
+# copy_dropped_t2_gone: the copy of t2 was dropped, not failed, t2 left
+# the subscriber, and replay goes on.
+copy_dropped_t2_gone() {
+	wait_for logged 'copy of public.t2 dropped' || return 1
+	t2_gone || return 1
+	! logged 'copy of public.t2 failed' || return 1
+	replay_goes_on
+}
+
 @test "remove-table and DROP after the copy began, before it locked the table: copy dropped (exit 1), replay goes on" {
 	# the copy begins (in-copy committed), then waits for this lock
-	session 8 sub
-	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&8
-	wait_for said 8 locked
+	lock_t2 8 sub
 	londiste "$INI" subscriber add t2
 	wait_for table_state t2 in-copy
 	wait_for copy_waits sub
@@ -117,9 +136,7 @@ t2_gone() {
 	end_session 8
 	wait_for logged 'copy of public.t2 dropped'
 	grep -q 'table public.t2 was removed meanwhile: nothing copied' "$LOG"
-	t2_gone
-	! logged 'copy of public.t2 failed' || false
-	replay_goes_on
+	copy_dropped_t2_gone
 }
 
 @test "remove-table and DROP while the copy makes its tick (after copy_begin, before the COPY): DROP waits, copy dropped" {
@@ -132,44 +149,24 @@ t2_gone() {
 	wait_for table_state t2 in-copy
 	wait_for copy_waits prov
 	londiste "$INI" subscriber remove t2
-	psql -XAtq -d sub -c 'DROP TABLE t2' > "$BATS_TEST_TMPDIR/drop.out" 2>&1 &
-	drop_pid=$!
 	# the copy holds the table: the DROP waits for it
-	wait_for drop_waits
-	echo "COMMIT;" >&7
-	end_session 7
-	wait "$drop_pid"
-	wait_for logged 'copy of public.t2 dropped'
-	t2_gone
-	! logged 'copy of public.t2 failed' || false
-	replay_goes_on
+	drop_waits_for_copy
+	copy_dropped_t2_gone
 }
 
 @test "remove-table and DROP during the COPY: DROP waits for the copy, which rolls back (exit 1)" {
 	# the copy's COPY out of the provider waits for this lock
-	session 7 prov
-	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
-	wait_for said 7 locked
+	lock_t2 7 prov
 	londiste "$INI" subscriber add t2
 	wait_for copy_waits prov
 	londiste "$INI" subscriber remove t2
-	psql -XAtq -d sub -c 'DROP TABLE t2' > "$BATS_TEST_TMPDIR/drop.out" 2>&1 &
-	drop_pid=$!
-	wait_for drop_waits
-	echo "COMMIT;" >&7
-	end_session 7
-	wait "$drop_pid"
-	wait_for logged 'copy of public.t2 dropped'
-	t2_gone
-	! logged 'copy of public.t2 failed' || false
-	replay_goes_on
+	drop_waits_for_copy
+	copy_dropped_t2_gone
 }
 
 @test "remove-table during the COPY: the copy rolls back, the table keeps the rows it had" {
 	sql sub "INSERT INTO t2 VALUES (-1, 'own'), (-2, 'own'), (-3, 'own')"
-	session 7 prov
-	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
-	wait_for said 7 locked
+	lock_t2 7 prov
 	londiste "$INI" subscriber add t2
 	wait_for copy_waits prov
 	londiste "$INI" subscriber remove t2
@@ -183,9 +180,7 @@ t2_gone() {
 }
 
 @test "DROP without remove-table after the copy began: replay stops with status 2 naming the table; remove-table and a restart go on" {
-	session 8 sub
-	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&8
-	wait_for said 8 locked
+	lock_t2 8 sub
 	londiste "$INI" subscriber add t2
 	wait_for table_state t2 in-copy
 	wait_for copy_waits sub
@@ -216,19 +211,10 @@ b1_state() {
 
 @test "cascade: remove-table on a branch during the copy: the copy rolls back (exit 1), remove-table and the worker go on" {
 	need_node_mode
-	cascade_tree r1 b1
-	for n in r1 b1; do worker_start $n; done
-	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text);
-		CREATE TABLE t2 (id int PRIMARY KEY, v text);
-		INSERT INTO t2 SELECT g, 'r' || g FROM generate_series(1, 2000) g"
-	londiste "$(ini r1)" add-table t1 t2
-	wait_for londiste "$(ini b1)" add-table t1 --create
+	branch_t2
 	wait_for b1_state t1 ok
-	sql b1 "CREATE TABLE t2 (id int PRIMARY KEY, v text)"
 	# the copy's COPY out of the root waits for this lock
-	session 7 r1
-	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
-	wait_for said 7 locked
+	lock_t2 7 r1
 	wait_for londiste "$(ini b1)" add-table t2
 	wait_for copy_waits r1
 	# the trigger drop waits for the copy's lock; the copy sees the
@@ -255,9 +241,7 @@ t2_rows() {
 
 @test "resync during the COPY: the copy rolls back (exit 1), the next one brings the table in sync" {
 	sql sub "INSERT INTO t2 VALUES (-1, 'own')"
-	session 7 prov
-	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
-	wait_for said 7 locked
+	lock_t2 7 prov
 	londiste "$INI" subscriber add t2
 	wait_for copy_waits prov
 	londiste "$INI" subscriber resync t2
@@ -276,9 +260,7 @@ t2_rows() {
 	londiste "$INI" stop
 	SKYTOOLS_TEST_MARK=t264-$$ londiste "$INI" replay --daemon
 	sql sub "INSERT INTO t2 VALUES (-1, 'own')"
-	session 7 prov
-	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
-	wait_for said 7 locked
+	lock_t2 7 prov
 	londiste "$INI" subscriber add t2
 	wait_for copy_waits prov
 	wait_for has_marked "t264-$$" londiste-copy
@@ -300,9 +282,7 @@ t2_rows() {
 	londiste "$INI" stop
 	sql sub "INSERT INTO t2 VALUES (-1, 'own')"
 	sql sub "SELECT londiste.subscriber_add_table('londiste.replika', 't2')" >/dev/null
-	session 7 prov
-	echo "BEGIN; LOCK TABLE t2 IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&7
-	wait_for said 7 locked
+	lock_t2 7 prov
 	londiste-copy -s "dbname=prov" -d "dbname=sub" --consumer "job_$BATS_TEST_NUMBER" t2 \
 		> "$BATS_TEST_TMPDIR/copy.out" 2> "$BATS_TEST_TMPDIR/copy.err" &
 	copy_pid=$!

@@ -10,15 +10,9 @@ load helper
 load 25x-cascade
 
 teardown() {
-	local f
 	cascade_workers_stop
 	eval "exec 7>&-" 2>/dev/null || :
-	for f in "$BATS_TEST_TMPDIR"/session.*.pid; do
-		[ -f "$f" ] || continue
-		kill "$(cat "$f")" 2>/dev/null || :
-		wait "$(cat "$f")" 2>/dev/null || :
-	done
-	return 0
+	sessions_stop
 }
 
 logged_in() { grep -q "$2" "$BATS_TEST_TMPDIR/$1.log"; }

@@ -13,20 +13,8 @@ setup() {
 }
 
 teardown() {
-	local n f
-	for n in b1 l1 r1; do
-		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
-	done
-	l3_stop
-	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
-		for f in "$BATS_TEST_TMPDIR"/*.log; do
-			[ -f "$f" ] && { echo "== $f"; tail -n 25 "$f"; }
-		done
-	fi
-	return 0
+	l3_teardown b1 l1 r1
 }
-
-ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 
 # l3_on NODE: a config of the original for our node NODE (its job name).
 l3_on() {
@@ -45,19 +33,6 @@ l3_checks() {
 		run --separate-stderr l3 "$n" status
 		[ "$status" -eq 0 ] || { echo "$n status: $stderr" >&2; return 1; }
 	done
-}
-
-# state DB TABLE: the table's merge_state on the node.
-state() {
-	sql "$1" "SELECT coalesce(merge_state, 'null') FROM londiste.get_table_list('q') WHERE table_name = '$2'"
-}
-
-is_ok() { [ "$(state "$1" "$2")" = ok ]; }
-
-# same DB1 DB2 TABLE: the table holds the same rows in both.
-same() {
-	local q="SELECT coalesce(string_agg(md5(x::text), '' ORDER BY id), '') FROM $3 x"
-	[ "$(sql "$1" "$q")" = "$(sql "$2" "$q")" ]
 }
 
 has_rows() { [ "$(sql "$1" "SELECT count(*) FROM $2")" = "$3" ]; }

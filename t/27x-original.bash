@@ -63,3 +63,32 @@ l3_stop() {
 	done
 	return 0
 }
+
+# l3_teardown NODE...: a teardown's: the workers of our nodes that have
+# a config, the original's processes, and on failure every log's tail.
+l3_teardown() {
+	local n f
+	for n; do
+		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
+	done
+	l3_stop
+	if [ -z "${BATS_TEST_COMPLETED:-}" ]; then
+		for f in "$BATS_TEST_TMPDIR"/*.log; do
+			[ -f "$f" ] && { echo "== $f"; tail -n 25 "$f"; }
+		done
+	fi
+	return 0
+}
+
+# state DB TABLE: the table's merge_state on the node.
+state() {
+	sql "$1" "SELECT coalesce(merge_state, 'null') FROM londiste.get_table_list('q') WHERE table_name = '$2'"
+}
+
+is_ok() { [ "$(state "$1" "$2")" = ok ]; }
+
+# same DB1 DB2 TABLE: the table holds the same rows in both.
+same() {
+	local q="SELECT coalesce(string_agg(md5(x::text), '' ORDER BY id), '') FROM $3 x"
+	[ "$(sql "$1" "$q")" = "$(sql "$2" "$q")" ]
+}

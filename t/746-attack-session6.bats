@@ -8,48 +8,8 @@ load 200-londiste
 load 25x-cascade
 
 teardown() {
-	local n f
-	for n in r1 b1 l1; do
-		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
-	done
-	for f in "$BATS_TEST_TMPDIR"/session.*.pid; do
-		[ -f "$f" ] || continue
-		kill "$(cat "$f")" 2>/dev/null || :
-		wait "$(cat "$f")" 2>/dev/null || :
-	done
-	return 0
-}
-
-# session FD DB: a psql session of DB that reads the statements written
-# to fd FD and prints into session.FD.out.
-session() {
-	mkfifo "$BATS_TEST_TMPDIR/session.$1"
-	psql -XAtq -d "$2" < "$BATS_TEST_TMPDIR/session.$1" > "$BATS_TEST_TMPDIR/session.$1.out" 2>&1 &
-	echo $! > "$BATS_TEST_TMPDIR/session.$1.pid"
-	eval "exec $1>\"\$BATS_TEST_TMPDIR/session.$1\""
-}
-said() { grep -qx "$2" "$BATS_TEST_TMPDIR/session.$1.out"; }
-end_session() {
-	eval "exec $1>&-"
-	wait "$(cat "$BATS_TEST_TMPDIR/session.$1.pid")"
-	rm -f "$BATS_TEST_TMPDIR/session.$1.pid"
-}
-copy_waits() {
-	[ "$(sql "$1" "SELECT count(*) FROM pg_stat_activity
-		WHERE application_name = 'londiste-copy' AND wait_event_type = 'Lock'")" = "${2:-1}" ]
-}
-
-# branch_t2: r1 -> b1 with workers, t1 in sync on b1, t2 (2000 rows)
-# in r1's set and created empty on b1, not yet added there.
-branch_t2() {
-	cascade_tree r1 b1
-	for n in r1 b1; do worker_start $n; done
-	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text);
-		CREATE TABLE t2 (id int PRIMARY KEY, v text);
-		INSERT INTO t2 SELECT g, 'r' || g FROM generate_series(1, 2000) g"
-	londiste "$(ini r1)" add-table t1 t2
-	wait_for londiste "$(ini b1)" add-table t1 --create
-	sql b1 "CREATE TABLE t2 (id int PRIMARY KEY, v text)"
+	cascade_workers_stop
+	sessions_stop
 }
 
 b1_state_ok() {

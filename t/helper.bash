@@ -353,6 +353,18 @@ end_session() {
 	rm -f "$BATS_TEST_TMPDIR/session.$1.pid"
 }
 
+# sessions_stop: the psql of every session still open (a teardown's).
+sessions_stop() {
+	local f
+	for f in "$BATS_TEST_TMPDIR"/session.*.pid; do
+		[ -f "$f" ] || continue
+		kill "$(cat "$f")" 2>/dev/null || :
+		# by pid: a bare wait would also wait for bats' time-limit watchdog
+		wait "$(cat "$f")" 2>/dev/null || :
+	done
+	return 0
+}
+
 # The checks every program gets first: no args, --help, --version,
 # unknown option.
 basic_checks() {
