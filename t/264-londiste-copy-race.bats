@@ -86,6 +86,9 @@ replay_goes_on() {
 not_running() {
 	londiste "$INI" status 2>/dev/null | grep -q 'not running'
 }
+replay_running() {
+	londiste "$INI" status 2>/dev/null | grep -q 'running (pid'
+}
 
 t1_has() {
 	[ "$(sql sub "SELECT count(*) FROM t1 WHERE v = 'after'")" = "$1" ]
@@ -194,6 +197,8 @@ copy_dropped_t2_gone() {
 	# (by its registered name: the relation is gone)
 	londiste "$INI" subscriber remove public.t2
 	londiste "$INI" replay --daemon
+	# --daemon returns before the daemon wrote its pidfile
+	wait_for replay_running
 	replay_goes_on
 }
 
