@@ -192,12 +192,16 @@ copy_into(PGconn *sub, const struct lontable *t, const char **p,
  * replay's look and the copy's reads of the provider.  Exit 3: the
  * copier tries again after a delay, by which time the removal has
  * usually unregistered the table here; 2 would stop replay of every
- * table for good.  By hand it is exit 2, as lon_provider says.
+ * table for good.  By hand it is exit 2, as lon_provider says, and
+ * also from a Skytools 2 provider, whose removals do not travel to the
+ * subscriber: there a table the provider does not replicate is a
+ * mistake in the set-up that no retry mends.  (retry: the copier's
+ * copy from a cascade node.)
  */
 static NORETURN void
-provider_lost(const struct lontable *t, bool if_registered)
+provider_lost(const struct lontable *t, bool retry)
 {
-	if (!if_registered)
+	if (!retry)
 		errx(EXIT_USAGE, "table %s is not replicated by queue %s on the provider",
 		    t->name, t->queue);
 	warnx("table %s is not (or no longer) replicated by queue %s on the provider"
@@ -258,7 +262,7 @@ copy_columns(PGconn *sub, PGconn *prov, struct lontable *t)
 /* The provider's side: COPY out of the snapshot's transaction. */
 static void
 copy_from(PGconn *prov, const struct lontable *t, const char *where,
-    bool if_registered)
+    bool retry)
 {
 	struct buf sql = {0};
 	PGresult *res;
@@ -274,8 +278,8 @@ copy_from(PGconn *prov, const struct lontable *t, const char *where,
 		/* Dropped there since lon_provider (DROP waits for a COPY
 		 * that began). */
 		st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		if (if_registered && st != NULL && strcmp(st, "42P01") == 0)
-			provider_lost(t, if_registered);
+		if (retry && st != NULL && strcmp(st, "42P01") == 0)
+			provider_lost(t, retry);
 		db_die(prov, res, "copy from the provider");
 	}
 	PQclear(res);
@@ -338,7 +342,7 @@ main(int argc, char *argv[])
 	enum lost l;
 	long long rows;
 	int c;
-	bool skip_truncate, if_registered = false;
+	bool skip_truncate, if_registered = false, retry;
 
 	while ((c = getopt_long(argc, argv, "c:d:hs:Vw:", opts, NULL)) != -1) {
 		switch (c) {
@@ -394,8 +398,9 @@ main(int argc, char *argv[])
 		PQclear(res);
 	}
 	lon_table(sub, consumer, argv[optind], &t);
+	retry = if_registered && lon_is_node(prov, t.queue);
 	if (!lon_provider_has(prov, &t))
-		provider_lost(&t, if_registered);
+		provider_lost(&t, retry);
 	copy_columns(sub, prov, &t);
 
 	/* Committed before the snapshot is taken; waits for the batch that
@@ -429,7 +434,7 @@ main(int argc, char *argv[])
 		errx(EXIT_RETRY, "make a tick: %s", err);
 	PQfinish(ptick);
 
-	copy_from(prov, &t, where, if_registered);
+	copy_from(prov, &t, where, retry);
 	rows = pass_rows(prov, sub);
 	if ((l = copy_lost(sub, p, true)) != KEPT)
 		copy_abandon(sub, t.name, l, if_registered);

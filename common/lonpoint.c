@@ -177,6 +177,33 @@ node_qname(PGconn *conn, const char *queue, const char *name, const char *what)
 	return q;
 }
 
+/* Whether the database is a cascade node of the queue (ours or the
+ * original londiste 3's).  Two statements: one that names
+ * pgq_node.node_info fails to parse where there is no pgq_node (a
+ * Skytools 2 provider, the original PgQ), whatever the tests before it
+ * in its WHERE. */
+bool
+lon_is_node(PGconn *conn, const char *queue)
+{
+	const char *p[1] = { queue };
+	PGresult *res;
+	bool node;
+
+	res = db_exec(conn, "read the node's kind",
+	    "SELECT to_regprocedure('londiste.get_table_list(text)') IS NOT NULL"
+	    "   AND to_regclass('pgq_node.node_info') IS NOT NULL", 0, NULL);
+	node = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (!node)
+		return false;
+	res = db_exec(conn, "read the node's kind",
+	    "SELECT EXISTS (SELECT 1 FROM pgq_node.node_info WHERE queue_name = $1)",
+	    1, p);
+	node = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return node;
+}
+
 /*
  * The provider's state of the set's table, as londiste 3's
  * get_table_list gives it (ours and the original's): NULL where the
@@ -192,27 +219,14 @@ provider_state(PGconn *prov, const struct lontable *t)
 	PGresult *res;
 	char *st = NULL;
 
-	/* Two statements: one that names pgq_node.node_info fails to parse
-	 * where there is no pgq_node (a Skytools 2 provider, the original
-	 * PgQ), whatever the tests before it in its WHERE. */
+	if (!lon_is_node(prov, t->queue))
+		return NULL;
 	res = db_exec(prov, "read the provider's table state",
-	    "SELECT to_regprocedure('londiste.get_table_list(text)') IS NOT NULL"
-	    "   AND to_regclass('pgq_node.node_info') IS NOT NULL", 0, NULL);
-	if (PQgetvalue(res, 0, 0)[0] == 't') {
-		PQclear(res);
-		res = db_exec(prov, "read the provider's table state",
-		    "SELECT EXISTS (SELECT 1 FROM pgq_node.node_info WHERE queue_name = $1)",
-		    1, p);
-	}
-	if (PQgetvalue(res, 0, 0)[0] == 't') {
-		PQclear(res);
-		res = db_exec(prov, "read the provider's table state",
-		    "SELECT CASE WHEN local THEN 't:' ELSE 'f:' END"
-		    "       || coalesce(merge_state, '')"
-		    "  FROM londiste.get_table_list($1) WHERE table_name = $2", 2, p);
-		if (PQntuples(res) > 0)
-			st = xstrdup(PQgetvalue(res, 0, 0));
-	}
+	    "SELECT CASE WHEN local THEN 't:' ELSE 'f:' END"
+	    "       || coalesce(merge_state, '')"
+	    "  FROM londiste.get_table_list($1) WHERE table_name = $2", 2, p);
+	if (PQntuples(res) > 0)
+		st = xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return st;
 }

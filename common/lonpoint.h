@@ -38,6 +38,7 @@ void lon_table(PGconn *sub, const char *consumer, const char *arg, struct lontab
 /* Check that the provider replicates t in t->queue and fill t->pqname;
  * exits 2 if not. */
 void lon_provider(PGconn *prov, struct lontable *t);
+bool lon_is_node(PGconn *conn, const char *queue);
 void lon_provider_synced(PGconn *prov, const struct lontable *t);
 
 /*
