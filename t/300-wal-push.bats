@@ -134,7 +134,12 @@ SEG=000000010000000000000001
 
 @test "wal-push: re-push onto a damaged archived copy is refused" {
 	wal-push -A "$A" "$W/seg" $SEG
-	printf 'X' | dd of="$A/wal/$SEG" bs=1 seek=1000 conv=notrunc 2>/dev/null
+	# a byte that differs from the random one there (an 'X' written
+	# over an 'X' damaged nothing: one run in 256 failed)
+	b=X
+	[ "$(dd if="$A/wal/$SEG" bs=1 skip=1000 count=1 2>/dev/null)" != X ] || b=Y
+	printf '%s' "$b" | dd of="$A/wal/$SEG" bs=1 seek=1000 conv=notrunc 2>/dev/null
+	cmp -s "$W/seg" "$A/wal/$SEG" && false
 	run --separate-stderr wal-push -A "$A" "$W/seg" $SEG
 	[ "$status" -eq 4 ]
 	[[ "$stderr" == *damaged* ]]
