@@ -37,7 +37,10 @@ l3_checks() {
 
 has_rows() { [ "$(sql "$1" "SELECT count(*) FROM $2")" = "$3" ]; }
 
-@test "migration: an original londiste 3 root feeds our branch and our leaf" {
+# orig_root_t1: databases o_root, b1 and l1 with table t1 (50 rows on
+# o_root), o_root made the original londiste 3's root of queue q.
+orig_root_t1() {
+	local n
 	for n in o_root b1 l1; do
 		new_db "$n" none
 		sql "$n" "CREATE TABLE t1 (id int PRIMARY KEY, v text)" >/dev/null
@@ -45,7 +48,11 @@ has_rows() { [ "$(sql "$1" "SELECT count(*) FROM $2")" = "$3" ]; }
 	sql o_root "INSERT INTO t1 SELECT g, 'before ' || g FROM generate_series(1, 50) g" >/dev/null
 	l3_ini o_root o_root
 	run --separate-stderr l3 o_root create-root o_root "$(loc o_root)"
-	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; return 1; }
+}
+
+@test "migration: an original londiste 3 root feeds our branch and our leaf" {
+	orig_root_t1
 	[ "$(sql o_root "SELECT extversion FROM pg_extension WHERE extname = 'pgq_node'")" != "" ]
 	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
 	pgqd_start o_root
@@ -133,14 +140,7 @@ has_rows() { [ "$(sql "$1" "SELECT count(*) FROM $2")" = "$3" ]; }
 	# branch's newest tick and waits until the leaf has applied a later
 	# one: our paused branch still passes the ticks of its provider that
 	# change nothing (an idle root ticks every ticker_idle_period).
-	for n in o_root b1 l1; do
-		new_db "$n" none
-		sql "$n" "CREATE TABLE t1 (id int PRIMARY KEY, v text)" >/dev/null
-	done
-	sql o_root "INSERT INTO t1 SELECT g, 'before ' || g FROM generate_series(1, 50) g" >/dev/null
-	l3_ini o_root o_root
-	run --separate-stderr l3 o_root create-root o_root "$(loc o_root)"
-	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	orig_root_t1
 	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
 	pgqd_start o_root
 	l3 o_root worker -d
