@@ -323,3 +323,19 @@ log_count_at_least() { [ "$(grep -c -- "$1" "$LOG" 2>/dev/null)" -ge "$2" ]; }
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "londiste: $BATS_TEST_TMPDIR/l3.ini: no [londiste] or [londiste3] section" ]
 }
+
+@test "londiste replay --daemon: back once the daemon wrote its pidfile; a daemon that ends at once is exit 3, naming the log" {
+	installed
+	londiste "$INI" replay --daemon
+	# no wait: status right after the start finds it running
+	run --separate-stderr londiste "$INI" status
+	[[ "$output" == *"running (pid"* ]] || { echo "$output" >&2; false; }
+	londiste "$INI" stop
+	# the daemon cannot write its pidfile (a directory where its
+	# temporary file goes): it ends before it runs
+	mkdir "$BATS_TEST_TMPDIR/job_$BATS_TEST_NUMBER.pid.tmp"
+	run --separate-stderr londiste "$INI" replay --daemon
+	[ "$status" -eq 3 ] || { echo "status $status: $stderr" >&2; false; }
+	[[ "$stderr" == *"the daemon ended at once: see $LOG"* ]]
+	grep -q "cannot write" "$LOG"
+}
