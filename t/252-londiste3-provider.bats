@@ -17,8 +17,20 @@ teardown() { cascade_workers_stop; }
 	londiste "$(ini l1)" change-provider --provider=r1
 	[ "$(sql l1 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = r1 ]
 	[ "$(sql b1 "SELECT count(*) FROM pgq_node.get_subscriber_info('q') WHERE node_name = 'l1'")" = 0 ]
+	# back to b1, whose worker is stopped meanwhile: l1 is at a tick b1
+	# does not have yet, which change-provider waits for
+	worker_stop b1
 	sql r1 "INSERT INTO t1 SELECT g, 'b' FROM generate_series(101, 200) g"
-	londiste "$(ini l1)" change-provider --provider=b1
+	b1_tick=$(node_tick b1)
+	l1_past() { [ "$(node_tick l1)" -gt "$b1_tick" ]; }
+	wait_for l1_past
+	londiste "$(ini l1)" change-provider --provider=b1 >"$BATS_TEST_TMPDIR/cp.out" 2>&1 &
+	cp_pid=$!
+	wait_for grep -q "waiting for b1 to reach tick" "$BATS_TEST_TMPDIR/cp.out"
+	worker_start b1
+	wait "$cp_pid" || { cat "$BATS_TEST_TMPDIR/cp.out" >&2; false; }
+	[ "$(sql l1 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = b1 ]
+	[ "$(sql l1 "SELECT paused FROM pgq_node.get_consumer_state('q', 'l1_w')")" = f ]
 	sql r1 "INSERT INTO t1 SELECT g, 'c' FROM generate_series(201, 300) g"
 	wait_for caught_up l1 r1
 	wait_for all_equal t1 b1 l1

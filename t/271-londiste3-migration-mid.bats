@@ -178,6 +178,9 @@ o_branch_up() {
 # rows_match DB1 DB2: t1 holds as many rows on both.
 rows_match() { [ "$(sql "$1" "SELECT count(*) FROM t1")" = "$(sql "$2" "SELECT count(*) FROM t1")" ]; }
 
+# ticked_to NEW NODE: NEW has applied NODE's last tick.
+ticked_to() { [ "$(node_tick "$1")" -ge "$(node_tick "$2")" ]; }
+
 @test "migration: our leaf moves from an original londiste 3 branch to our branch and back (change-provider), under a writer" {
 	nodes_two_tables o_root o_branch b1 l1
 	sql o_root "INSERT INTO t2 SELECT g, g FROM generate_series(1, 20) g" >/dev/null
@@ -198,6 +201,9 @@ rows_match() { [ "$(sql "$1" "SELECT count(*) FROM t1")" = "$(sql "$2" "SELECT c
 
 	writer_bg writer "$(loc o_root)"
 	wait_for writer_past 10
+	# a new provider must have the leaf's tick to take it over (else
+	# "cannot reposition"): wait for it, not for luck
+	wait_for ticked_to b1 l1
 	run --separate-stderr londiste "$(ini l1)" change-provider --provider=b1
 	[ "$status" -eq 0 ] || { echo "$output $stderr" >&2; false; }
 	[ "$(sql l1 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = b1 ]
@@ -205,6 +211,7 @@ rows_match() { [ "$(sql "$1" "SELECT count(*) FROM t1")" = "$(sql "$2" "SELECT c
 	[ "$(sql b1 "SELECT count(*) FROM pgq_node.get_subscriber_info('q') WHERE node_name = 'l1'")" = 1 ]
 	writer_more 10
 	wait_for same b1 l1 t1
+	wait_for ticked_to o_branch l1
 	run --separate-stderr londiste "$(ini l1)" change-provider --provider=o_branch
 	[ "$status" -eq 0 ] || { echo "$output $stderr" >&2; false; }
 	[ "$(sql l1 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = o_branch ]
