@@ -299,9 +299,11 @@ saved_tree() {
 	fi
 	"$@" || { echo "building the tree $name ($*) failed" >&2; return 1; }
 	for n in $nodes; do worker_stop "$n"; done
+	# a stopped worker's backends may still be ending: the copy, which
+	# needs the database to itself, is retried until they are gone
 	for n in $nodes; do
 		sql postgres "DROP DATABASE IF EXISTS \"${name}_$n\"" >/dev/null &&
-			sql postgres "CREATE DATABASE \"${name}_$n\" TEMPLATE \"$n\"" >/dev/null || {
+			wait_for sql postgres "CREATE DATABASE \"${name}_$n\" TEMPLATE \"$n\"" >/dev/null || {
 			echo "saving the tree $name: node $n failed" >&2
 			return 1
 		}
