@@ -335,7 +335,7 @@ main(int argc, char *argv[])
 			provider = db_conninfo_arg(optarg);
 			break;
 		case 't':
-			timeout_ms = parse_seconds_ms(optarg, "lock timeout");
+			timeout_ms = lon_timeout_arg(optarg);
 			break;
 		case 'V':
 			print_version();

@@ -689,8 +689,9 @@ lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
 
 	/* lock_timeout takes at most INT_MAX ms (24.8 days); a longer
 	 * --lock-timeout made set_config fail (exit 2), and that only after
-	 * the catch-up wait.  0 would mean no limit: 1 ms. */
-	snprintf(tmo, sizeof(tmo), "%lld", timeout_ms < 1 ? 1 :
+	 * the catch-up wait.  0 would mean no limit: lon_timeout_arg
+	 * refuses it. */
+	snprintf(tmo, sizeof(tmo), "%lld",
 	    timeout_ms > INT_MAX ? (long long)INT_MAX : timeout_ms);
 	p[0] = tmo;
 	db_cmd(o.lock, "begin", "BEGIN", 0, NULL);
@@ -745,4 +746,19 @@ lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
 	db_cmd(o.lock, "release lock", "COMMIT", 0, NULL);
 	origin_free(&o);
 	buf_free(&sql);
+}
+
+/*
+ * 0 cannot mean "no limit" as lock_timeout's 0 does: the wait for the
+ * lock would then hold the origin's writers behind it for as long as
+ * a long transaction runs there.  It made every table exit 3 at once.
+ */
+long long
+lon_timeout_arg(const char *s)
+{
+	long long ms = parse_seconds_ms(s, "lock timeout");
+
+	if (ms < 1)
+		errx(EXIT_USAGE, "lock timeout must be more than 0 seconds: %s", s);
+	return ms;
 }

@@ -80,4 +80,7 @@ char *lon_tick(PGconn *prov, const char **p, char **err);
 void lon_point(PGconn *plock, PGconn *pread, PGconn *sread, PGconn *slock,
     const char *consumer, const struct lontable *t, long long timeout_ms);
 
+/* --lock-timeout's seconds in ms; exits 2 unless more than 0. */
+long long lon_timeout_arg(const char *s);
+
 #endif

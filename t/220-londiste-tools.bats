@@ -70,6 +70,12 @@ setup() {
 	[[ "$stderr" == *"lock "*" on the provider: "* ]]
 	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout x t
 	[ "$status" -eq 2 ]
+	# 0 is no limit for lock_timeout: refused, not a failure at once
+	for tool in londiste-compare londiste-repair; do
+		run --separate-stderr $tool -s prov -d sub --consumer c -t 0 t
+		[ "$status" -eq 2 ]
+		[ "$stderr" = "$tool: lock timeout must be more than 0 seconds: 0" ]
+	done
 	run --separate-stderr londiste-repair -s prov -d sub --consumer c no_such
 	[ "$status" -eq 2 ]
 }

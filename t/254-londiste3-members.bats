@@ -37,6 +37,29 @@ teardown() { cascade_workers_stop; }
 	[[ "$output" == "b1 (branch)"* ]]
 	[[ "$output" == *"Provider: r1"* ]]
 	[[ "$output" == *"Subscribers: l1, l2"* ]]
+	# a leaf feeds nobody: no subscriber line
+	run --separate-stderr londiste "$(ini l2)" node-status
+	[ "$status" -eq 0 ]
+	[[ "$output" == "l2 (leaf)"* ]]
+	[[ "$output" != *Subscribers* ]]
+	# a table the root has not added, or whose add-table has not come
+	# down the queue yet (no workers run here): the refusal says which
+	for n in r1 b1; do sql $n "CREATE TABLE t9 (id int PRIMARY KEY)"; done
+	run --separate-stderr londiste "$(ini b1)" add-table t9
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"public.t9 is not in the set on the provider (add it on the root first"* ]]
+	londiste "$(ini r1)" add-table t9
+	run --separate-stderr londiste "$(ini b1)" add-table t9
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"does not know table public.t9 yet"*"'londiste $(ini b1) wait-root' returns once it has"* ]]
+	# remove-table says what it did, as londiste 3; a refusal names the
+	# table without the function's code
+	run --separate-stderr londiste "$(ini r1)" remove-table t9
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"Table removed: public.t9"* ]]
+	run --separate-stderr londiste "$(ini r1)" remove-table t9
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "londiste: remove-table: Table not found: public.t9" ]
 	# a second node of the same name is refused, nothing changes
 	new_db l3 none
 	cascade_ini l3

@@ -10,38 +10,61 @@ load helper
 load 200-londiste
 load 25x-cascade
 
-# The Skytools 2 pair (prov -> sub, queue londiste.replika) with replay
-# running and t1 in sync; the cascade tests build their own nodes.
+# pair_ini FILE PROV SUB: a [londiste] config of the pair PROV -> SUB,
+# its log and pidfile beside FILE.
+pair_ini() {
+	cat > "$1" <<-INI
+	[londiste]
+	job_name = job
+	provider_db = host=$TEST_DIR dbname=$2
+	subscriber_db = host=$TEST_DIR dbname=$3
+	pgq_queue_name = londiste.replika
+	logfile = ${1%/*}/job.log
+	pidfile = ${1%/*}/job.pid
+	loop_delay = 0.2
+	INI
+}
+
+# The Skytools 2 pair, made once: templates prov_tpl (PgQ and londiste
+# installed, queue londiste.replika, t1 empty and t2 with 2000 rows, both
+# in the provider's set) and sub_tpl (londiste installed, consumer job
+# registered on the queue, t1 and t2 empty).  Each test copies them
+# (CREATE DATABASE ... TEMPLATE), which costs a fraction of installing
+# them again, and starts from the same fresh pair.
+setup_file() {
+	local tpl db
+	pg_start || return 1
+	tpl=$BATS_FILE_TMPDIR/tpl.ini
+	pair_ini "$tpl" prov_tpl sub_tpl
+	lon_db prov_tpl ours && lon_db sub_tpl none || return 1
+	for db in prov_tpl sub_tpl; do
+		sql $db "CREATE TABLE t1 (id int PRIMARY KEY, v text);
+			CREATE TABLE t2 (id int PRIMARY KEY, v text)" || return 1
+	done
+	sql prov_tpl "INSERT INTO t2 SELECT g, 'p' || g FROM generate_series(1, 2000) g" &&
+		londiste "$tpl" provider install &&
+		londiste "$tpl" subscriber install || return 1
+	sql prov_tpl "SELECT pgq.set_queue_config('londiste.replika', 'ticker_max_lag', '0.2')" >/dev/null &&
+		sql prov_tpl "SELECT pgq.set_queue_config('londiste.replika', 'ticker_idle_period', '0.5')" >/dev/null &&
+		londiste "$tpl" provider add t1 t2
+}
+
+# The pair prov -> sub (copies of the templates) with replay running and
+# t1 in sync; the cascade tests build their own nodes.
 setup() {
+	local db
 	case $BATS_TEST_DESCRIPTION in
 	cascade:*) return 0 ;;
 	esac
-	lon_db prov ours
-	lon_db sub none
-	cat > "$BATS_TEST_TMPDIR/l.ini" <<-INI
-	[londiste]
-	job_name = job_$BATS_TEST_NUMBER
-	provider_db = host=$TEST_DIR dbname=prov
-	subscriber_db = host=$TEST_DIR dbname=sub
-	pgq_queue_name = londiste.replika
-	logfile = $BATS_TEST_TMPDIR/job.log
-	pidfile = $BATS_TEST_TMPDIR/job.pid
-	loop_delay = 0.2
-	INI
+	for db in prov sub; do
+		sql postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+		sql postgres "CREATE DATABASE $db TEMPLATE ${db}_tpl" >/dev/null
+	done
 	INI=$BATS_TEST_TMPDIR/l.ini
 	LOG=$BATS_TEST_TMPDIR/job.log
-	for db in prov sub; do
-		sql $db "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
-		sql $db "CREATE TABLE t2 (id int PRIMARY KEY, v text)"
-	done
-	sql prov "INSERT INTO t2 SELECT g, 'p' || g FROM generate_series(1, 2000) g"
-	londiste "$INI" provider install
-	londiste "$INI" subscriber install
-	sql prov "SELECT pgq.set_queue_config('londiste.replika', 'ticker_max_lag', '0.2')" >/dev/null
-	sql prov "SELECT pgq.set_queue_config('londiste.replika', 'ticker_idle_period', '0.5')" >/dev/null
+	pair_ini "$INI" prov sub
 	pgq-tick -d dbname=prov --loop --interval 50 --maint-interval 1 2>"$BATS_TEST_TMPDIR/tick.log" &
 	echo $! > "$BATS_TEST_TMPDIR/tick.pid"
-	londiste "$INI" provider add t1 t2
 	londiste "$INI" subscriber add t1
 	londiste "$INI" replay --daemon
 	wait_for table_state t1 ok
@@ -290,7 +313,7 @@ t2_rows() {
 	sql sub "INSERT INTO t2 VALUES (-1, 'own')"
 	sql sub "SELECT londiste.subscriber_add_table('londiste.replika', 't2')" >/dev/null
 	lock_t2 7 prov
-	londiste-copy -s "dbname=prov" -d "dbname=sub" --consumer "job_$BATS_TEST_NUMBER" t2 \
+	londiste-copy -s "dbname=prov" -d "dbname=sub" --consumer job t2 \
 		> "$BATS_TEST_TMPDIR/copy.out" 2> "$BATS_TEST_TMPDIR/copy.err" &
 	copy_pid=$!
 	wait_for copy_waits prov

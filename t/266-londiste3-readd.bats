@@ -7,9 +7,40 @@
 load helper
 load 25x-cascade
 
-teardown() { cascade_workers_stop; }
+# The tests share one tree r1 -> b1 -> l1 with its workers and t1 in
+# sync on every node (shared_tree), built by the first that needs it.
+# The first two change only t1's triggers (and make them again) and add
+# t3; the last uses tables of its own (t5, t6, t7) on r1 -> b1 and
+# leaves b1's worker stopped for good, so it runs last.  Configs,
+# pidfiles and logs are the file's.
+nodes() { printf '%s/nodes' "$BATS_FILE_TMPDIR"; }
+ini() { printf '%s/%s.ini' "$(nodes)" "$1"; }
+log() { printf '%s/%s.log' "$(nodes)" "$1"; }
+worker_start() { londiste "$(ini "$1")" worker -d; }
+worker_stop() { londiste "$(ini "$1")" -s 2>/dev/null || :; }
 
-log() { printf '%s/%s.log' "$BATS_TEST_TMPDIR" "$1"; }
+teardown_file() {
+	local n
+	for n in r1 b1 l1; do
+		[ -f "$(ini "$n")" ] && worker_stop "$n"
+	done
+	pg_stop
+}
+
+# shared_tree: r1 -> b1 -> l1 with their workers, t1 in the set and in
+# sync on every node.  Built once; a half-built one (a failed attempt)
+# is stopped and built again.
+shared_tree() {
+	local n
+	[ -f "$(nodes)/tree-ok" ] && return 0
+	mkdir -p "$(nodes)" || return 1
+	for n in r1 b1 l1; do
+		[ -f "$(ini "$n")" ] && worker_stop "$n"
+	done
+	(BATS_TEST_TMPDIR=$(nodes) && running_tree_t1) &&
+		londiste "$(ini l1)" wait-sync &&
+		touch "$(nodes)/tree-ok"
+}
 
 # check_clean NODE: londiste check finds no drift on NODE.
 check_clean() {
@@ -20,8 +51,7 @@ check_clean() {
 
 @test "londiste3 add-table: again on the root says so, and makes a dropped or disabled trigger again; replication goes on" {
 	need_node_mode
-	running_tree_t1
-	londiste "$(ini l1)" wait-sync
+	shared_tree
 	# as added: nothing to do
 	run --separate-stderr londiste "$(ini r1)" add-table t1
 	[ "$status" -eq 0 ]
@@ -54,8 +84,7 @@ check_clean() {
 
 @test "londiste3 add-table: again on a branch and a leaf makes their triggers again (deny on the leaf); --no-triggers tables get none" {
 	need_node_mode
-	running_tree_t1
-	londiste "$(ini l1)" wait-sync
+	shared_tree
 	check_clean b1
 	check_clean l1
 	sql b1 "DROP TRIGGER _londiste_q ON t1" >/dev/null
@@ -88,49 +117,49 @@ check_clean() {
 	[[ "$stderr" == *"already added, but with different args"* ]]
 }
 
+# Leaves b1's worker stopped for good: the file's last test.
 @test "londiste3 add-table: a copy between tables with other columns says which, in the worker's log" {
 	need_node_mode
-	cascade_tree r1 b1
-	for n in r1 b1; do worker_start $n; done
-	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text, extra int)" >/dev/null
-	londiste "$(ini r1)" add-table t1
-	sql r1 "INSERT INTO t1 VALUES (1, 'a', 7)" >/dev/null
-	sql b1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)" >/dev/null
-	wait_for londiste "$(ini b1)" add-table t1
-	wait_for grep -q "table public.t1: column(s) extra of the provider are not here" "$(log b1)"
+	shared_tree
+	sql r1 "CREATE TABLE t5 (id int PRIMARY KEY, v text, extra int)" >/dev/null
+	londiste "$(ini r1)" add-table t5
+	sql r1 "INSERT INTO t5 VALUES (1, 'a', 7)" >/dev/null
+	sql b1 "CREATE TABLE t5 (id int PRIMARY KEY, v text)" >/dev/null
+	wait_for londiste "$(ini b1)" add-table t5
+	wait_for grep -q "table public.t5: column(s) extra of the provider are not here" "$(log b1)"
 	# the copy took the common columns; a change of a row then stops
 	# the replay, as londiste 3's does, and says why
 	londiste "$(ini b1)" wait-sync
-	[ "$(sql b1 "SELECT v FROM t1 WHERE id = 1")" = a ]
-	sql r1 "INSERT INTO t1 VALUES (2, 'b', 8)" >/dev/null
+	[ "$(sql b1 "SELECT v FROM t5 WHERE id = 1")" = a ]
+	sql r1 "INSERT INTO t5 VALUES (2, 'b', 8)" >/dev/null
 	wait_for has_error b1
 	[[ "$(sql b1 "SELECT cur_error FROM pgq_node.local_state")" == *extra* ]]
-	sql b1 "ALTER TABLE t1 ADD COLUMN extra int" >/dev/null
+	sql b1 "ALTER TABLE t5 ADD COLUMN extra int" >/dev/null
 	wait_for no_error b1
-	row2() { [ "$(sql b1 "SELECT extra FROM t1 WHERE id = 2")" = 8 ]; }
+	row2() { [ "$(sql b1 "SELECT extra FROM t5 WHERE id = 2")" = 8 ]; }
 	wait_for row2
 	# (what the copy left out stays so until a resync)
-	[ -z "$(sql b1 "SELECT extra FROM t1 WHERE id = 1")" ]
+	[ -z "$(sql b1 "SELECT extra FROM t5 WHERE id = 1")" ]
 	# a column only this side has: named too
-	sql r1 "CREATE TABLE t2 (id int PRIMARY KEY)" >/dev/null
-	londiste "$(ini r1)" add-table t2
-	sql b1 "CREATE TABLE t2 (id int PRIMARY KEY, mine text, more int)" >/dev/null
-	wait_for londiste "$(ini b1)" add-table t2
-	wait_for grep -q "table public.t2: column(s) mine, more here are not on the provider" "$(log b1)"
+	sql r1 "CREATE TABLE t6 (id int PRIMARY KEY)" >/dev/null
+	londiste "$(ini r1)" add-table t6
+	sql b1 "CREATE TABLE t6 (id int PRIMARY KEY, mine text, more int)" >/dev/null
+	wait_for londiste "$(ini b1)" add-table t6
+	wait_for grep -q "table public.t6: column(s) mine, more here are not on the provider" "$(log b1)"
 	# they take their defaults, and the table is replicated
-	sql r1 "INSERT INTO t2 VALUES (1)" >/dev/null
+	sql r1 "INSERT INTO t6 VALUES (1)" >/dev/null
 	londiste "$(ini b1)" wait-sync
-	t2row() { [ "$(sql b1 "SELECT id, mine IS NULL FROM t2")" = "1|t" ]; }
-	wait_for t2row
-	run --separate-stderr londiste "$(ini b1)" compare t2
+	t6row() { [ "$(sql b1 "SELECT id, mine IS NULL FROM t6")" = "1|t" ]; }
+	wait_for t6row
+	run --separate-stderr londiste "$(ini b1)" compare t6
 	[ "$status" -eq 0 ]
 	[[ "$output" == *$'\tequal\tcolumns: subscriber only: mine, more' ]]
 	# one NOT NULL without a default: the copy fails for good, and
 	# status says why
-	sql r1 "CREATE TABLE t4 (id int PRIMARY KEY)" >/dev/null
-	londiste "$(ini r1)" add-table t4
-	sql b1 "CREATE TABLE t4 (id int PRIMARY KEY, must text NOT NULL)" >/dev/null
-	wait_for londiste "$(ini b1)" add-table t4
+	sql r1 "CREATE TABLE t7 (id int PRIMARY KEY)" >/dev/null
+	londiste "$(ini r1)" add-table t7
+	sql b1 "CREATE TABLE t7 (id int PRIMARY KEY, must text NOT NULL)" >/dev/null
+	wait_for londiste "$(ini b1)" add-table t7
 	wait_for has_error b1
 	[[ "$(sql b1 "SELECT cur_error FROM pgq_node.local_state")" == "worker stopped: londiste-copy: "*must*"NOT NULL without a default"* ]]
 }

@@ -13,7 +13,16 @@ setup() {
 }
 
 teardown() {
-	l3_teardown b1 l1 r1
+	if [ -n "${on_shared_tree:-}" ]; then
+		tree_teardown
+	else
+		l3_teardown b1 l1 r1
+	fi
+}
+
+teardown_file() {
+	tree_stop
+	pg_stop
 }
 
 # l3_on NODE: a config of the original for our node NODE (its job name).
@@ -51,29 +60,39 @@ orig_root_t1() {
 	[ "$status" -eq 0 ] || { echo "$stderr" >&2; return 1; }
 }
 
-@test "migration: an original londiste 3 root feeds our branch and our leaf" {
-	orig_root_t1
-	[ "$(sql o_root "SELECT extversion FROM pg_extension WHERE extname = 'pgq_node'")" != "" ]
-	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
-	pgqd_start o_root
-	l3 o_root worker -d
+# orig_tree: orig_root_t1 with the original's ticker and worker, t1
+# in its set, our branch b1 below it and our leaf l1 below b1, their
+# workers, t1 copied to both.
+orig_tree() {
+	orig_root_t1 || return 1
+	[ "$(sql o_root "SELECT extversion FROM pg_extension WHERE extname = 'pgq_node'")" != "" ] || return 1
+	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null &&
+	pgqd_start o_root &&
+	l3 o_root worker -d || return 1
 	run --separate-stderr l3 o_root add-table public.t1
-	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; return 1; }
 
 	cascade_ini b1
 	run --separate-stderr londiste "$(ini b1)" create-branch b1 --provider="$(loc o_root)"
-	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
-	[ "$(sql o_root "SELECT string_agg(node_name, ',') FROM pgq_node.get_subscriber_info('q')")" = b1 ]
-	worker_start b1
-	wait_for londiste "$(ini b1)" add-table public.t1
-	wait_for is_ok b1 public.t1
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; return 1; }
+	[ "$(sql o_root "SELECT string_agg(node_name, ',') FROM pgq_node.get_subscriber_info('q')")" = b1 ] || return 1
+	worker_start b1 &&
+	wait_for londiste "$(ini b1)" add-table public.t1 &&
+	wait_for is_ok b1 public.t1 || return 1
 
 	cascade_ini l1
 	run --separate-stderr londiste "$(ini l1)" create-leaf l1 --provider="$(loc b1)"
-	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
-	worker_start l1
-	wait_for londiste "$(ini l1)" add-table public.t1
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; return 1; }
+	worker_start l1 &&
+	wait_for londiste "$(ini l1)" add-table public.t1 &&
 	wait_for is_ok l1 public.t1
+}
+
+# The first two tests share orig_tree (tests on it: on_tree): each
+# writes rows of ids of its own, neither changes the topology, and the
+# second, the last on it, leaves l1 one row short for its compare.
+@test "migration: an original londiste 3 root feeds our branch and our leaf" {
+	on_tree orig_tree
 
 	sql o_root "INSERT INTO t1 SELECT g, 'after ' || g FROM generate_series(51, 250) g;
 		UPDATE t1 SET v = 'updated' WHERE id % 7 = 0; DELETE FROM t1 WHERE id % 11 = 0" >/dev/null
@@ -100,7 +119,31 @@ orig_root_t1() {
 	[ "$status" -eq 0 ] || { echo "b1x compare: $output $stderr" >&2; false; }
 }
 
+@test "migration: the original londiste command's compare on our leaf below our branch" {
+	# Its branch path pauses the branch's worker (b1_w), takes the
+	# branch's newest tick and waits until the leaf has applied a later
+	# one: our paused branch still passes the ticks of its provider that
+	# change nothing (an idle root ticks every ticker_idle_period).
+	on_tree orig_tree
+	sql o_root "INSERT INTO t1 SELECT g, 'after ' || g FROM generate_series(251, 320) g;
+		DELETE FROM t1 WHERE id > 250 AND id % 9 = 0" >/dev/null
+	wait_for same o_root l1 t1
+	l3_on l1
+	run --separate-stderr l3 l1x compare
+	[ "$status" -eq 0 ] || { echo "l1x compare: $output $stderr" >&2; false; }
+	[[ "$stderr" == *"Pausing upstream worker: b1_w"* ]]
+	# it resumed the branch; changes flow again
+	[ "$(sql b1 "SELECT worker_paused FROM pgq_node.get_node_info('q')")" = f ]
+	sql o_root "INSERT INTO t1 VALUES (1000, 'later')" >/dev/null
+	wait_for same o_root l1 t1
+	# a difference is reported as one (exit 1)
+	sql l1 "SET session_replication_role = replica; DELETE FROM t1 WHERE id = 1000" >/dev/null
+	run --separate-stderr l3 l1x compare
+	[ "$status" -eq 1 ]
+}
+
 @test "migration: our root feeds an original londiste 3 leaf" {
+	tree_stop
 	for n in r1 o_leaf; do
 		new_db "$n" none
 		sql "$n" "CREATE TABLE t2 (id int PRIMARY KEY, v text)" >/dev/null
@@ -133,41 +176,4 @@ orig_root_t1() {
 	[[ "$output" == *"o_leaf (leaf)"* ]]
 	run --separate-stderr l3 o_leaf compare
 	[ "$status" -eq 0 ] || { echo "o_leaf compare: $output $stderr" >&2; false; }
-}
-
-@test "migration: the original londiste command's compare on our leaf below our branch" {
-	# Its branch path pauses the branch's worker (b1_w), takes the
-	# branch's newest tick and waits until the leaf has applied a later
-	# one: our paused branch still passes the ticks of its provider that
-	# change nothing (an idle root ticks every ticker_idle_period).
-	orig_root_t1
-	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
-	pgqd_start o_root
-	l3 o_root worker -d
-	l3 o_root add-table public.t1
-	cascade_ini b1
-	londiste "$(ini b1)" create-branch b1 --provider="$(loc o_root)"
-	worker_start b1
-	wait_for londiste "$(ini b1)" add-table public.t1
-	wait_for is_ok b1 public.t1
-	cascade_ini l1
-	londiste "$(ini l1)" create-leaf l1 --provider="$(loc b1)"
-	worker_start l1
-	wait_for londiste "$(ini l1)" add-table public.t1
-	wait_for is_ok l1 public.t1
-	sql o_root "INSERT INTO t1 SELECT g, 'after ' || g FROM generate_series(51, 120) g;
-		DELETE FROM t1 WHERE id % 9 = 0" >/dev/null
-	wait_for same o_root l1 t1
-	l3_on l1
-	run --separate-stderr l3 l1x compare
-	[ "$status" -eq 0 ] || { echo "l1x compare: $output $stderr" >&2; false; }
-	[[ "$stderr" == *"Pausing upstream worker: b1_w"* ]]
-	# it resumed the branch; changes flow again
-	[ "$(sql b1 "SELECT worker_paused FROM pgq_node.get_node_info('q')")" = f ]
-	sql o_root "INSERT INTO t1 VALUES (1000, 'later')" >/dev/null
-	wait_for same o_root l1 t1
-	# a difference is reported as one (exit 1)
-	sql l1 "SET session_replication_role = replica; DELETE FROM t1 WHERE id = 1000" >/dev/null
-	run --separate-stderr l3 l1x compare
-	[ "$status" -eq 1 ]
 }

@@ -92,3 +92,52 @@ same() {
 	local q="SELECT coalesce(string_agg(md5(x::text), '' ORDER BY id), '') FROM $3 x"
 	[ "$(sql "$1" "$q")" = "$(sql "$2" "$q")" ]
 }
+
+# A tree shared by the tests of a file that only add to it or restore
+# what they change: built by the first test on it, kept while they
+# pass, built again by the next one after a failure.  Its configs,
+# pidfiles and logs are in one directory of the file, which becomes the
+# test's $BATS_TEST_TMPDIR (so ini, cascade_ini, l3_ini and the rest
+# find them); a test on another tree calls tree_stop first.
+#
+# on_tree BUILD...: this test runs on the file's shared tree; BUILD
+# (a function that returns non-zero on any failed step: it runs in a
+# condition, where errexit is off) builds it unless it is up.
+on_tree() {
+	local d=$BATS_FILE_TMPDIR/tree
+	on_shared_tree=1
+	if [ ! -f "$d/built" ]; then
+		tree_stop
+		mkdir "$d" || return 1
+	fi
+	BATS_TEST_TMPDIR=$d
+	[ -f "$d/built" ] && return 0
+	"$@" || { echo "on_tree: $1 failed" >&2; return 1; }
+	touch "$d/built"
+}
+
+# tree_stop: the shared tree's workers, the original's processes and
+# pgqd stopped, its directory removed (teardown_file, and a test that
+# builds nodes of its own: they may reuse the tree's names).
+tree_stop() {
+	local d=$BATS_FILE_TMPDIR/tree f
+	[ -d "$d" ] || return 0
+	(
+		BATS_TEST_TMPDIR=$d
+		for f in "$d"/*.ini; do
+			[ -f "$f" ] && [ "$(head -n 1 "$f")" = '[londiste3]' ] &&
+				worker_stop "$(basename "$f" .ini)"
+		done
+		l3_stop
+	)
+	rm -rf "$d"
+}
+
+# tree_teardown: a teardown's for a test on the shared tree: nothing
+# when it passed; else every log's tail and the tree stopped, so that
+# the next test builds it afresh.
+tree_teardown() {
+	[ -n "${BATS_TEST_COMPLETED:-}" ] && return 0
+	l3_teardown
+	tree_stop
+}

@@ -24,7 +24,7 @@
 #   install_ours DB           load build/sql/pgq.sql and pgq_coop.sql
 #   install_debian DB         CREATE EXTENSION pgq (Debian's package)
 #   have_debian_pgq           true when Debian's PgQ extension is installed
-#   wait_for CMD...           retry CMD until it succeeds (60 s at most)
+#   wait_for CMD...           retry CMD until it succeeds (120 s at most)
 #   pid_to FILE CMD...        exec CMD after writing its pid to FILE (a
 #                             stage of a background pipeline that the
 #                             test must stop by pid)
@@ -322,14 +322,24 @@ new_db() {
 	esac
 }
 
+# The pause between tries grows from 20 ms to 200 ms: a condition met
+# at once costs almost no wait, and a long one (a copy, a takeover) does
+# not start a psql and a backend ten times a second for a minute, which
+# on two cores running four test files slowed every other file.
 wait_for() {
-	local i
-	for i in $(seq 1 600); do
-		"$@" && return 0
-		sleep 0.1
+	local end=$((SECONDS + 120)) pause=0.02
+	until "$@"; do
+		if [ "$SECONDS" -ge "$end" ]; then
+			echo "timed out waiting for: $*" >&2
+			return 1
+		fi
+		sleep "$pause"
+		case $pause in
+		0.02) pause=0.05 ;;
+		0.05) pause=0.1 ;;
+		0.1) pause=0.2 ;;
+		esac
 	done
-	echo "timed out waiting for: $*" >&2
-	return 1
 }
 
 # session FD DB: a psql session of DB that reads the statements written
