@@ -11,6 +11,11 @@ load 25x-cascade
 
 teardown() { cascade_workers_stop; }
 
+# plain_tree: r1 -> b1 -> l1 made (cascade_tree), no table, no worker.
+# Made once and saved; each test starts from a fresh copy of the saved
+# databases, as the nodes were before any worker ran.
+plain_tree() { saved_tree plain "r1 b1 l1" cascade_tree r1 b1 l1; }
+
 @test "londiste3: job_name defaults to the config file's name; %(config_name)s and %(config_dir)s as in Skytools 3" {
 	new_db c9 none
 	cascade_ini c9
@@ -120,7 +125,7 @@ teardown() { cascade_workers_stop; }
 }
 
 @test "londiste3: the root's worker ticks (ticker = internal), publishes the global watermark, and acknowledges pause and resume" {
-	cascade_tree r1 b1 l1
+	plain_tree
 	cascade_ini r1 global_wm_publish_period=1
 	worker_start r1
 	wait_for test -s "$BATS_TEST_TMPDIR/r1.pid"
@@ -148,7 +153,7 @@ teardown() { cascade_workers_stop; }
 }
 
 @test "londiste3: -r makes the worker read its config again and restart its helpers, same pid" {
-	cascade_tree r1 b1 l1
+	plain_tree
 	worker_start r1
 	wait_for grep -q 'worker r1_w of node r1 started' "$BATS_TEST_TMPDIR/r1.log"
 	pid=$(cat "$BATS_TEST_TMPDIR/r1.pid")
@@ -169,7 +174,7 @@ teardown() { cascade_workers_stop; }
 }
 
 @test "londiste3: -k kills the worker; what it started goes too" {
-	cascade_tree r1 b1 l1
+	plain_tree
 	export SKYTOOLS_TEST_MARK=k$BATS_TEST_NUMBER
 	worker_start r1
 	wait_for has_marked "$SKYTOOLS_TEST_MARK" pgq-tick
@@ -182,7 +187,7 @@ teardown() { cascade_workers_stop; }
 }
 
 @test "londiste3: verbs not done yet say so with exit 2" {
-	cascade_tree r1 b1 l1
+	plain_tree
 	for v in rename-node; do
 		run --separate-stderr londiste "$(ini b1)" $v
 		[ "$status" -eq 2 ]
@@ -196,7 +201,7 @@ teardown() { cascade_workers_stop; }
 }
 
 @test "londiste3: table verbs on the root: add-table, tables, missing, add-seq, execute once" {
-	cascade_tree r1 b1 l1
+	plain_tree
 	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text); CREATE TABLE t2 (id int PRIMARY KEY); CREATE SEQUENCE s1"
 	run --separate-stderr londiste "$(ini r1)" missing
 	[[ "$output" == *"public.t1"* ]]
@@ -242,7 +247,7 @@ teardown() { cascade_workers_stop; }
 @test "londiste3: the original londiste command reads our nodes (status, tables)" {
 	need_node_mode
 	command -v python3 >/dev/null && [ -x /usr/bin/londiste ] || skip "python3-londiste is not installed"
-	cascade_tree r1 b1 l1
+	plain_tree
 	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
 	londiste "$(ini r1)" add-table t1
 	# python3-londiste's form: [londiste] with db, which ours reads too

@@ -13,17 +13,24 @@ t2_synced() {
 	[ "$(sql l1 "SELECT merge_state FROM londiste.get_table_list('q') WHERE table_name = 'public.t2'")" = ok ]
 }
 
-# r1 -> b1 -> l1 with their workers; t1 on every node, t2 on every node
-# (on l1 under the name t2_here).
+# r1 -> b1 -> l1; t1 on every node, t2 on every node (on l1 under the
+# name t2_here), copied and in sync.  Built once with the workers, which
+# the copies need, and saved; each test starts from a fresh copy of the
+# saved databases, workers stopped: check looks at structure and
+# triggers only, and what one test changes is gone for the next.
 check_tree() {
-	cascade_tree r1 b1 l1
-	for n in r1 b1 l1; do worker_start $n; done
+	saved_tree check "r1 b1 l1" check_tree_build
+}
+check_tree_build() {
+	local n
+	cascade_tree r1 b1 l1 || return 1
+	for n in r1 b1 l1; do worker_start $n || return 1; done
 	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text NOT NULL, n numeric(10,2));
-		CREATE TABLE t2 (a int, b text, PRIMARY KEY (a, b))"
-	londiste "$(ini r1)" add-table t1 t2
-	wait_for londiste "$(ini b1)" add-table t1 t2 --create
-	wait_for londiste "$(ini l1)" add-table t1 --create
-	londiste "$(ini l1)" add-table t2 --create --dest-table=t2_here
+		CREATE TABLE t2 (a int, b text, PRIMARY KEY (a, b))" &&
+	londiste "$(ini r1)" add-table t1 t2 &&
+	wait_for londiste "$(ini b1)" add-table t1 t2 --create &&
+	wait_for londiste "$(ini l1)" add-table t1 --create &&
+	londiste "$(ini l1)" add-table t2 --create --dest-table=t2_here &&
 	wait_for t2_synced
 }
 
@@ -135,7 +142,8 @@ T='	'
 
 @test "londiste3 check: a table added with --no-triggers has none, and none is expected; a table gone from the root" {
 	need_node_mode
-	cascade_tree r1 b1 l1
+	# r1 -> b1 -> l1 (with t1 and t2, which check finds as they should be)
+	check_tree
 	sql r1 "CREATE TABLE t3 (id int PRIMARY KEY)"
 	londiste "$(ini r1)" add-table t3 --no-triggers
 	[ "$(sql r1 "SELECT count(*) FROM pg_trigger WHERE tgrelid = 't3'::regclass")" = 0 ]

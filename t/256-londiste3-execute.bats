@@ -9,10 +9,16 @@ load 25x-cascade
 load 27x-original
 
 teardown() {
-	cascade_workers_stop
-	[ ! -f "$BATS_TEST_TMPDIR/l3.ini" ] || worker_stop l3
+	# the shared tree's workers stay up for the next test (unless this
+	# one failed)
+	shared_tree_teardown r1 b1 l1 l2 l3
 	# the original's worker and pgqd, by their pidfiles
 	l3_stop
+}
+
+teardown_file() {
+	shared_tree_drop
+	pg_stop
 }
 
 has_col() { [ "$(sql "$1" "SELECT count(*) FROM pg_attribute WHERE attrelid = to_regclass('$2') AND attname = '$3' AND NOT attisdropped")" = 1 ]; }
@@ -70,17 +76,26 @@ t2_synced() {
 	[ "$(sql l1 "SELECT merge_state FROM londiste.get_table_list('q') WHERE table_name = 'public.t2'")" = ok ]
 }
 
-# r1 -> b1 -> l1, l2 with their workers; t1 in the set, replicated on
-# b1 and l1; l2 has a t1 of its own that it does not replicate.
+# exec_tree: r1 -> b1 -> l1, l2 with their workers; t1 and t2 in the
+# set, t1 replicated on b1 and l1, t2 on b1 and on l1 as t2_l1; l2 has a
+# t1 of its own that it does not replicate.  Built once and shared by
+# the tests up to the stuck replay: each one adds a table of its own, an
+# execute that changes nothing the others look at, or (the stuck replay)
+# puts t1 of b1 back in sync; the leaf l3 a test adds below b1 stays a
+# member with its worker stopped, which holds no one back.
 exec_tree() {
-	cascade_tree r1 b1 l1 l2
-	for n in r1 b1 l1 l2; do worker_start $n; done
-	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text); CREATE TABLE t2 (id int PRIMARY KEY)"
-	sql l2 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
-	londiste "$(ini r1)" add-table t1 t2
-	wait_for londiste "$(ini b1)" add-table t1 t2 --create
-	wait_for londiste "$(ini l1)" add-table t1 --create
-	londiste "$(ini l1)" add-table t2 --create --dest-table=t2_l1
+	shared_tree exec "r1 b1 l1 l2" exec_tree_build
+}
+exec_tree_build() {
+	local n
+	cascade_tree r1 b1 l1 l2 || return 1
+	for n in r1 b1 l1 l2; do worker_start $n || return 1; done
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text); CREATE TABLE t2 (id int PRIMARY KEY)" &&
+	sql l2 "CREATE TABLE t1 (id int PRIMARY KEY, v text)" &&
+	londiste "$(ini r1)" add-table t1 t2 &&
+	wait_for londiste "$(ini b1)" add-table t1 t2 --create &&
+	wait_for londiste "$(ini l1)" add-table t1 --create &&
+	londiste "$(ini l1)" add-table t2 --create --dest-table=t2_l1 &&
 	wait_for t2_synced
 }
 
@@ -135,9 +150,9 @@ exec_tree() {
 
 @test "londiste3 execute: a bad key or a partial match is refused on the root and nothing runs" {
 	need_node_mode
-	cascade_tree r1 b1
-	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY)"
-	londiste "$(ini r1)" add-table t1
+	# r1 with t1 in its set
+	exec_tree
+	before=$(sql r1 "SELECT count(*) FROM londiste.applied_execute")
 	printf -- '--*-- Local-Tables: t1\nCREATE TABLE y1 ();\n' >"$BATS_TEST_TMPDIR/y1.sql"
 	printf 'CREATE TABLE y0 ();\n' >"$BATS_TEST_TMPDIR/y0.sql"
 	run --separate-stderr londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/y0.sql" "$BATS_TEST_TMPDIR/y1.sql"
@@ -148,21 +163,22 @@ exec_tree() {
 	run --separate-stderr londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/y2.sql"
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"partially matches"* ]]
-	[ "$(sql r1 "SELECT count(*) FROM londiste.applied_execute")" = 0 ]
+	[ "$(sql r1 "SELECT count(*) FROM londiste.applied_execute WHERE execute_file IN ('y0.sql', 'y1.sql', 'y2.sql')")" = 0 ]
+	[ "$(sql r1 "SELECT count(*) FROM londiste.applied_execute")" = "$before" ]
 }
 
 @test "londiste3 execute: a leaf made after an execute replays it; Local-Table skips it there, add-table --create then syncs" {
 	need_node_mode
-	cascade_tree r1 b1
-	for n in r1 b1; do worker_start $n; done
-	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
-	sql r1 "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 10) g"
-	londiste "$(ini r1)" add-table t1
-	wait_for londiste "$(ini b1)" add-table t1 --create
-	printf -- '--*-- Local-Table: public.t1\nALTER TABLE @public.t1@ ADD COLUMN x int DEFAULT 7;\n' \
+	# r1 -> b1 with their workers, t3 (a table of this test's) in the set
+	exec_tree
+	sql r1 "CREATE TABLE t3 (id int PRIMARY KEY, v text)"
+	sql r1 "INSERT INTO t3 SELECT g, 'a' FROM generate_series(1, 10) g"
+	londiste "$(ini r1)" add-table t3
+	wait_for londiste "$(ini b1)" add-table t3 --create
+	printf -- '--*-- Local-Table: public.t3\nALTER TABLE @public.t3@ ADD COLUMN x int DEFAULT 7;\n' \
 		>"$BATS_TEST_TMPDIR/z1.sql"
 	londiste "$(ini r1)" execute "$BATS_TEST_TMPDIR/z1.sql"
-	wait_for has_col b1 t1 x
+	wait_for has_col b1 t3 x
 	new_db l3 none
 	cascade_ini l3
 	londiste "$(ini l3)" create-leaf l3 --provider="$(loc b1)"
@@ -170,17 +186,37 @@ exec_tree() {
 	wait_for caught_up l3 r1
 	# the leaf saw the EXECUTE (from the global watermark on) and skipped it
 	recorded l3 z1.sql
-	londiste "$(ini l3)" add-table t1 --create
-	has_col l3 t1 x
-	sql r1 "INSERT INTO t1 VALUES (11, 'b', 8)"
+	londiste "$(ini l3)" add-table t3 --create
+	has_col l3 t3 x
+	sql r1 "INSERT INTO t3 VALUES (11, 'b', 8)"
 	londiste "$(ini l3)" wait-sync
 	wait_for caught_up l3 r1
-	wait_for all_equal t1 l3
+	wait_for all_equal t3 l3
 	no_error l3
+}
+
+@test "londiste3 stuck replay: a row that collides with one written on the node; resync steps over it" {
+	need_node_mode
+	# r1 -> b1 with their workers, t1 in the set and in sync on b1 (ids
+	# 5 to 7 are this test's; it leaves t1 of b1 in sync, as it found it)
+	exec_tree
+	londiste "$(ini b1)" wait-sync
+	sql b1 "SET session_replication_role = replica; INSERT INTO t1 VALUES (5, 'mine')"
+	sql r1 "INSERT INTO t1 VALUES (5, 'root'), (6, 'root')"
+	wait_for has_error b1
+	londiste "$(ini b1)" resync t1
+	londiste "$(ini b1)" wait-sync
+	sql r1 "INSERT INTO t1 VALUES (7, 'root')"
+	wait_for caught_up b1 r1
+	wait_for all_equal t1 b1
+	wait_for no_error b1
 }
 
 @test "londiste3 execute: an EXECUTE that stops a new leaf shows in status; the operator steps over it (applied_execute, worker -r)" {
 	need_node_mode
+	# a tree of its own: its EXECUTE without attributes would run on
+	# every node of the shared one, and on every leaf made after it
+	shared_tree_drop
 	cascade_tree r1 b1
 	for n in r1 b1; do worker_start $n; done
 	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
@@ -210,31 +246,13 @@ exec_tree() {
 	wait_for all_equal t1 l3
 }
 
-@test "londiste3 stuck replay: a row that collides with one written on the node; resync steps over it" {
-	need_node_mode
-	cascade_tree r1 b1
-	for n in r1 b1; do worker_start $n; done
-	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
-	londiste "$(ini r1)" add-table t1
-	wait_for londiste "$(ini b1)" add-table t1 --create
-	londiste "$(ini b1)" wait-sync
-	sql b1 "SET session_replication_role = replica; INSERT INTO t1 VALUES (5, 'mine')"
-	sql r1 "INSERT INTO t1 VALUES (5, 'root'), (6, 'root')"
-	wait_for has_error b1
-	londiste "$(ini b1)" resync t1
-	londiste "$(ini b1)" wait-sync
-	sql r1 "INSERT INTO t1 VALUES (7, 'root')"
-	wait_for caught_up b1 r1
-	wait_for all_equal t1 b1
-	wait_for no_error b1
-}
-
 # --- with the original londiste 3 (Debian's python3-londiste) ----------
 
 merge_ok() { [ "$(sql "$1" "SELECT merge_state FROM londiste.get_table_list('q') WHERE table_name = '$2'")" = ok ]; }
 
 @test "londiste3 execute: our root's attributes reach an original londiste 3 leaf, which decides as we do" {
 	need_original
+	shared_tree_drop
 	for n in r1 o_leaf; do
 		new_db "$n" none
 		sql "$n" "CREATE TABLE t2 (id int PRIMARY KEY, v text)"
@@ -263,6 +281,7 @@ merge_ok() { [ "$(sql "$1" "SELECT merge_state FROM londiste.get_table_list('q')
 
 @test "londiste3 execute: an original londiste 3 root's attributes reach our leaf, which decides as it does" {
 	need_original
+	shared_tree_drop
 	for n in o_root l1; do
 		new_db "$n" none
 		sql "$n" "CREATE TABLE t1 (id int PRIMARY KEY, v text)"

@@ -18,15 +18,28 @@ in_sync() {
 }
 
 # r1 -> b1 -> l1 with their workers and rows in t2 before any node
-# below has it; b1 holds t2 as t2_b, l1 (fed by b1) as s2.t2_l.
+# below has it; b1 holds t2 as t2_b, l1 (fed by b1) as s2.t2_l.  Built
+# (the initial copies done) once and saved; each test starts from a
+# fresh copy of the saved databases with the workers started again, so
+# that what one test changes is gone for the next.
 dest_tree() {
-	cascade_tree r1 b1 l1
-	for n in r1 b1 l1; do worker_start $n; done
+	local n
+	saved_tree dest "r1 b1 l1" dest_tree_build || return 1
+	for n in r1 b1 l1; do worker_start $n || return 1; done
+}
+dest_tree_build() {
+	local n
+	cascade_tree r1 b1 l1 || return 1
+	for n in r1 b1 l1; do worker_start $n || return 1; done
 	sql r1 "CREATE TABLE t2 (id int PRIMARY KEY, v text);
-		INSERT INTO t2 SELECT g, 'r' || g FROM generate_series(1, 50) g"
-	londiste "$(ini r1)" add-table t2
-	wait_for londiste "$(ini b1)" add-table t2 --create --dest-table=t2_b
-	londiste "$(ini l1)" add-table t2 --create --dest-table=s2.t2_l
+		INSERT INTO t2 SELECT g, 'r' || g FROM generate_series(1, 50) g" &&
+	londiste "$(ini r1)" add-table t2 &&
+	wait_for londiste "$(ini b1)" add-table t2 --create --dest-table=t2_b &&
+	londiste "$(ini l1)" add-table t2 --create --dest-table=s2.t2_l &&
+	wait_for in_sync b1 && wait_for in_sync l1 || {
+		tail -n 20 "$BATS_TEST_TMPDIR/b1.log" "$BATS_TEST_TMPDIR/l1.log" >&2
+		return 1
+	}
 }
 
 @test "londiste3 add-table --dest-table on a branch and a leaf: initial copy, replay of inserts, updates, deletes and truncate, compare equal" {

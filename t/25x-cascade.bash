@@ -210,3 +210,107 @@ rows_are() { [ "$(sql "$1" "SELECT count(*) || ' ' || sum(id) FROM t1")" = "$2" 
 # has_error / no_error NODE: the node's worker reports an error, or none.
 has_error() { [ -n "$(sql "$1" "SELECT cur_error FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" ]; }
 no_error() { [ "$(sql "$1" "SELECT count(*) FROM pgq_node.local_state WHERE cur_error IS NOT NULL")" = 0 ]; }
+
+# Shared trees: a tree that several tests of a file use, built by the
+# first of them that runs and kept running for the next ones, which only
+# read it or leave it as they found it (a file orders its tests so that
+# one that changes it for good runs last on it).  Its configs, pidfiles
+# and logs live in $BATS_FILE_TMPDIR/shared-NAME and are linked into each
+# test's $BATS_TEST_TMPDIR, so that ini, worker_stop and a log's tail work
+# as for a test's own nodes.  A test that fails drops the tree
+# (shared_tree_teardown), so that the next one builds it afresh instead
+# of failing on what the failed one left.
+#
+# shared_tree NAME "NODE..." BUILD [ARG...]: the tree NAME with the given
+# nodes, built with BUILD ARG... (run with $BATS_TEST_TMPDIR the tree's
+# directory; it must chain its steps with && or || return 1, as it runs
+# where set -e does not apply) unless it is up already.  Another shared
+# tree that is up is dropped first.
+shared_tree() {
+	local name=$1 nodes=$2 dir n
+	shift 2
+	dir=$BATS_FILE_TMPDIR/shared-$name
+	if [ ! -f "$dir/built" ]; then
+		shared_tree_drop
+		rm -rf "$dir" && mkdir -p "$dir" &&
+			printf '%s\n%s\n' "$name" "$nodes" >"$BATS_FILE_TMPDIR/shared-up" || return 1
+		BATS_TEST_TMPDIR=$dir "$@" || {
+			echo "building the shared tree $name ($*) failed" >&2
+			return 1
+		}
+		touch "$dir/built"
+	fi
+	for n in $nodes; do
+		ln -sf "$dir/$n.ini" "$BATS_TEST_TMPDIR/$n.ini" &&
+			ln -sf "$dir/$n.log" "$BATS_TEST_TMPDIR/$n.log" || return 1
+	done
+}
+
+# shared_tree_drop: the workers of the shared tree that is up stopped;
+# the next shared_tree builds afresh.  A test that makes databases of
+# the same names calls it first.
+shared_tree_drop() {
+	local up=$BATS_FILE_TMPDIR/shared-up name nodes n
+	[ -f "$up" ] || return 0
+	{ read -r name; read -r nodes; } <"$up"
+	for n in $nodes; do
+		[ -f "$BATS_FILE_TMPDIR/shared-$name/$n.ini" ] &&
+			londiste "$BATS_FILE_TMPDIR/shared-$name/$n.ini" -s 2>/dev/null
+	done
+	rm -f "$up" "$BATS_FILE_TMPDIR/shared-$name/built"
+	return 0
+}
+
+# own_workers_stop NODE...: the workers of the nodes whose config is the
+# test's own (not a shared tree's), for a teardown.
+own_workers_stop() {
+	local n
+	for n; do
+		[ -f "$BATS_TEST_TMPDIR/$n.ini" ] && [ ! -L "$BATS_TEST_TMPDIR/$n.ini" ] && worker_stop "$n"
+	done
+	return 0
+}
+
+# shared_tree_teardown NODE...: a teardown's: own_workers_stop NODE...,
+# and the shared tree dropped when the test failed.
+shared_tree_teardown() {
+	own_workers_stop "$@"
+	[ -n "${BATS_TEST_COMPLETED:-}" ] || shared_tree_drop
+}
+
+# Saved trees: a tree built once, its workers stopped and each node's
+# database kept as a template, then restored for each test that starts
+# from it: a copy of a few small databases instead of making the nodes,
+# adding the tables and copying them again.  A node's whole state (pgq,
+# pgq_node, londiste, ticks and positions) is in its database and comes
+# back as it was saved; txids are the cluster's, so the saved snapshots
+# stay in the past of the restored nodes as they were of the originals.
+#
+# saved_tree NAME "NODE..." BUILD [ARG...]: the nodes' databases as
+# BUILD ARG... left them (built and saved the first time, restored from
+# NAME_NODE afterwards), the test's configs written (cascade_ini) and no
+# worker running.  BUILD must chain its steps with && or || return 1.
+saved_tree() {
+	local name=$1 nodes=$2 n
+	shift 2
+	if [ -f "$BATS_FILE_TMPDIR/saved-$name" ]; then
+		for n in $nodes; do
+			sql postgres "DROP DATABASE IF EXISTS \"$n\" WITH (FORCE)" >/dev/null &&
+				sql postgres "CREATE DATABASE \"$n\" TEMPLATE \"${name}_$n\"" >/dev/null &&
+				cascade_ini "$n" || return 1
+		done
+		return 0
+	fi
+	"$@" || { echo "building the tree $name ($*) failed" >&2; return 1; }
+	for n in $nodes; do worker_stop "$n"; done
+	# a stopped worker's backends may still be ending: the copy, which
+	# needs the database to itself, is retried until they are gone
+	for n in $nodes; do
+		sql postgres "DROP DATABASE IF EXISTS \"${name}_$n\"" >/dev/null &&
+			wait_for sql postgres "CREATE DATABASE \"${name}_$n\" TEMPLATE \"$n\"" >/dev/null || {
+			echo "saving the tree $name: node $n failed" >&2
+			return 1
+		}
+	done
+	touch "$BATS_FILE_TMPDIR/saved-$name"
+}
