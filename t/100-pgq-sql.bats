@@ -170,6 +170,34 @@ idle_in_tx() {
 	[ -z "$output" ]
 }
 
+@test "an event committed after a tick that counted it is ticked once ticker_max_lag passed, not at the idle tick" {
+	sql q "SELECT pgq.create_queue('lagq')" >/dev/null
+	sql q "SELECT pgq.set_queue_config('lagq', 'ticker_max_lag', '0.1 second');
+		SELECT pgq.set_queue_config('lagq', 'ticker_idle_period', '1 hour')" >/dev/null
+	sql q "SELECT pgq.register_consumer('lagq', 'c')" >/dev/null
+	session_open slow2
+	session_send "BEGIN; SELECT pgq.insert_event('lagq', 't', 'slow');"
+	wait_for idle_in_tx slow2
+	# the ticker's own condition (the sequence moved, max_lag passed)
+	# makes a tick while the insert is not committed yet
+	ticks() { [ "$(sql q "SELECT pgq.ticker('lagq') IS NOT NULL")" = t ]; }
+	wait_for ticks
+	run drain lagq c
+	[ -z "$output" ]
+	session_send "COMMIT;"
+	session_close slow2
+	# the sequence says nothing is new; the event tables say otherwise
+	wait_for ticks
+	run drain lagq c
+	[ "$output" = slow ]
+	# and nothing more once max_lag passed again: no tick while nothing
+	# waits
+	past_lag() { [ "$(sql q "SELECT now() - max(tick_time) > '0.1 second' FROM pgq.tick
+		WHERE tick_queue = (SELECT queue_id FROM pgq.queue WHERE queue_name = 'lagq')")" = t ]; }
+	wait_for past_lag
+	[ "$(sql q "SELECT pgq.ticker('lagq') IS NULL")" = t ]
+}
+
 @test "a consumer registered later starts at the queue's last tick" {
 	sql q "SELECT pgq.create_queue('reg')" >/dev/null
 	sql q "SELECT pgq.register_consumer('reg', 'early')" >/dev/null

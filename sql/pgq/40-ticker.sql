@@ -25,10 +25,15 @@ $$;
 -- Events are counted by the event sequence, which an insert moves
 -- before it commits: a tick made between the two records the sequence
 -- but not the event, and the sequence says nothing is new when the
--- event commits.  A queue at ticker_max_lag 0 asked for its events at
--- once (its producers wake the ticker at their commit), so for it the
--- event tables are asked, through their ev_txid index; other queues
--- get the event with the next one or the idle tick, as in PgQ.
+-- event commits.  PgQ leaves such an event for the next one or the idle
+-- tick (a minute by default: a cascade's add-table or EXECUTE made
+-- during a tick sat there that long).  Here, once ticker_max_lag has
+-- passed, the event tables are asked, through their ev_txid index,
+-- whether a transaction the last tick saw running has committed events
+-- since; only when that tick saw one running (its snapshot's xmin is
+-- below its xmax), except at ticker_max_lag 0, which asked for its
+-- events at once (its producers wake the ticker at their commit) and is
+-- always asked.
 CREATE OR REPLACE FUNCTION pgq._tick_if_needed(i_queue_name text)
 RETURNS bigint LANGUAGE plpgsql
 SET search_path = pg_catalog, pgq, pg_temp AS $$
@@ -58,11 +63,13 @@ BEGIN
 	THEN
 		RETURN pgq._make_tick(q, nextval(q.queue_tick_seq), now(), cur_seq);
 	END IF;
-	IF q.queue_ticker_max_lag <= '0' AND cur_seq = last_seq THEN
+	IF cur_seq = last_seq AND now() - last_time >= q.queue_ticker_max_lag THEN
 		SELECT tick_snapshot INTO last_snap
 		  FROM pgq.tick WHERE tick_queue = q.queue_id
 		 ORDER BY tick_id DESC LIMIT 1;
-		IF pgq._unticked_events(q.queue_data_pfx, last_snap) THEN
+		IF (q.queue_ticker_max_lag <= '0'
+		    OR txid_snapshot_xmin(last_snap) < txid_snapshot_xmax(last_snap))
+		   AND pgq._unticked_events(q.queue_data_pfx, last_snap) THEN
 			RETURN pgq._make_tick(q, nextval(q.queue_tick_seq), now(), cur_seq);
 		END IF;
 	END IF;
