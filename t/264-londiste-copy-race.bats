@@ -253,6 +253,9 @@ b1_state() {
 	echo "COMMIT;" >&7
 	end_session 7
 	wait "$rm_pid"
+	# it said why it waited, and what it did
+	grep -q 'remove-table: waiting for the running copy of public.t2' "$BATS_TEST_TMPDIR/rm.out"
+	grep -q 'Table removed: public.t2' "$BATS_TEST_TMPDIR/rm.out"
 	wait_for logged_in b1 'copy of public.t2 dropped'
 	! grep -q 'copied public.t2' "$BATS_TEST_TMPDIR/b1.log" || false
 	[ "$(sql b1 "SELECT count(*) FROM t2")" = 0 ]
