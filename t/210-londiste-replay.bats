@@ -146,6 +146,14 @@ stage_pids() {
 # has_stage MARK PROG: has_marked MARK PROG, as quickly.
 has_stage() { [ -n "$(stage_pids "$@")" ]; }
 
+# applied: the last tick replay applied on the subscriber;
+# applied_past TICK: a later one.
+applied() {
+	sql sub "SELECT coalesce(max(last_tick), 0) FROM londiste.completed
+		WHERE consumer_name = 'job_$BATS_TEST_NUMBER'"
+}
+applied_past() { [ "$(applied)" -gt "$1" ]; }
+
 # new_stage MARK PROG: a PROG of the mark runs that is not one of $gone
 # (the pids of the pipeline the last round killed): the pipeline the
 # supervisor started again.
@@ -282,8 +290,12 @@ new_stage() {
 		1) stage=pgq-events ;;
 		2) stage=pgq-next-batch ;;
 		esac
-		# each round kills a pipeline started after the last kill
+		# each round kills a pipeline started after the last kill, once
+		# it has applied a batch (a restart that applied none makes the
+		# supervisor wait twice as long before the next)
 		wait_for new_stage "$MARK" "$stage"
+		t0=$(applied)
+		wait_for applied_past "$t0"
 		sleep 0.$((RANDOM % 5))
 		gone=$(stage_pids "$MARK" pgq-next-batch pgq-events londiste-apply pgq-finish-batch | tr "\n" " ")
 		for pid in $(stage_pids "$MARK" "$stage"); do kill -9 "$pid" 2>/dev/null || :; done
