@@ -167,13 +167,21 @@ provider() { fsql "$1" "SELECT provider_node FROM pgq_node.get_node_info('q')"; 
 top() { fsql "$1" "SELECT last_tick_id FROM pgq.get_queue_info('q')"; }
 applied() { fsql "$1" "SELECT worker_last_tick FROM pgq_node.get_node_info('q')"; }
 
+# ticked_past ROOT TICK: the root made a tick after TICK.
+ticked_past() { local t; t=$(top "$1"); [ -n "$t" ] && [ "$t" -gt "$2" ]; }
+
 # caught NODE TICK: NODE has applied TICK.
 caught() { local t; t=$(applied "$1"); [ -n "$t" ] && [ "$t" -ge "$2" ]; }
 
-# all_caught ROOT NODE...: the nodes have applied the root's newest tick.
+# all_caught ROOT NODE...: the nodes have applied a tick the root made
+# after every row written so far.  (force_tick answers the tick before
+# the one it asks for, which may predate the last rows: waiting for that
+# one let a node be compared before it had them.)
 all_caught() {
-	local root=$1 want n
-	want=$(fsql "$root" "SELECT pgq.force_tick('q')")
+	local root=$1 was want n
+	was=$(fsql "$root" "SELECT pgq.force_tick('q')")
+	wait_for ticked_past "$root" "$was" || return 1
+	want=$(top "$root")
 	shift
 	for n; do
 		wait_for caught "$n" "$want" || return 1
