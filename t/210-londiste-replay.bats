@@ -14,9 +14,33 @@ flavour() {
 	fi
 }
 
+# What every test starts from, built once: two databases with PgQ,
+# londiste, t1 and t2, the provider installed and its queue made quick
+# to tick.  Each test replicates between clones of them (prov, sub), as
+# fresh as a new pair but without loading PgQ and londiste again.
+setup_file() {
+	pg_start || return 1
+	lon_db prov_tpl "${LONDISTE_PROVIDER_PGQ:-$(flavour)}" && lon_db sub_tpl none || return 1
+	for db in prov_tpl sub_tpl; do
+		sql $db "CREATE TABLE t1 (id int PRIMARY KEY, v text)" &&
+		sql $db "CREATE TABLE t2 (a int, b text, v text, PRIMARY KEY (a, b))" || return 1
+	done
+	printf '[londiste]\njob_name = tpl\nprovider_db = host=%s dbname=prov_tpl\nsubscriber_db = host=%s dbname=sub_tpl\npgq_queue_name = londiste.replika\n' \
+		"$TEST_DIR" "$TEST_DIR" >"$BATS_FILE_TMPDIR/tpl.ini"
+	londiste "$BATS_FILE_TMPDIR/tpl.ini" provider install || return 1
+	sql prov_tpl "SELECT pgq.set_queue_config('londiste.replika', 'ticker_max_lag', '0.2')" >/dev/null &&
+	sql prov_tpl "SELECT pgq.set_queue_config('londiste.replika', 'ticker_idle_period', '0.5')" >/dev/null
+}
+
+# clone DB: DB afresh, a copy of DB_tpl.
+clone() {
+	sql postgres "DROP DATABASE IF EXISTS $1 WITH (FORCE)" >/dev/null &&
+	sql postgres "CREATE DATABASE $1 TEMPLATE $1_tpl" >/dev/null
+}
+
 setup() {
-	lon_db prov "${LONDISTE_PROVIDER_PGQ:-$(flavour)}"
-	lon_db sub none
+	clone prov
+	clone sub
 	cat > "$BATS_TEST_TMPDIR/l.ini" <<-INI
 	[londiste]
 	job_name = job_$BATS_TEST_NUMBER
@@ -32,14 +56,8 @@ setup() {
 	INI=$BATS_TEST_TMPDIR/l.ini
 	# replay started with it carries it into every process it starts
 	MARK="t210-$BATS_TEST_NUMBER-$$-$RANDOM"
-	for db in prov sub; do
-		sql $db "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
-		sql $db "CREATE TABLE t2 (a int, b text, v text, PRIMARY KEY (a, b))"
-	done
-	londiste "$INI" provider install
-	londiste "$INI" subscriber install
-	sql prov "SELECT pgq.set_queue_config('londiste.replika', 'ticker_max_lag', '0.2')" >/dev/null
-	sql prov "SELECT pgq.set_queue_config('londiste.replika', 'ticker_idle_period', '0.5')" >/dev/null
+	# what `subscriber install` adds to the provider installed above
+	sql prov "SELECT pgq.register_consumer('londiste.replika', 'job_$BATS_TEST_NUMBER')" >/dev/null
 	pgq-tick -d dbname=prov --loop --interval 50 --maint-interval 1 2>"$BATS_TEST_TMPDIR/tick.log" &
 	echo $! > "$BATS_TEST_TMPDIR/tick.pid"
 }
@@ -103,6 +121,50 @@ hold_lock() {
 	psql_pid=$!
 	exec 8>"$BATS_TEST_TMPDIR/fifo"
 	echo "BEGIN; LOCK TABLE $1 IN ACCESS SHARE MODE;" >&8
+}
+
+# stage_pids MARK PROG...: the pids of marked_pids MARK PROG for each
+# PROG, from one look at /proc, with no process started per pid
+# (marked_pids starts a few for each of a daemon's dozen processes: over
+# a second a look while the writer and the pipeline keep both cores
+# busy).  A stage's argv[0] is its program (run_stage execs it), a
+# shell's the script it runs, as argv0 says.
+stage_pids() {
+	local mark=$1 e p a b n
+	shift
+	for e in $(grep -lzxF "SKYTOOLS_TEST_MARK=$mark" /proc/[0-9]*/environ 2>/dev/null); do
+		p=${e%/environ}
+		p=${p#/proc/}
+		a= b=
+		{ IFS= read -r -d '' a && IFS= read -r -d '' b; } 2>/dev/null <"/proc/$p/cmdline" || :
+		case $a in
+		sh|*/sh|bash|*/bash|dash|*/dash) case $b in ''|-*) ;; *) a=$b ;; esac ;;
+		esac
+		for n; do [ "${a##*/}" != "$n" ] || echo "$p"; done
+	done
+	return 0
+}
+
+# has_stage MARK PROG: has_marked MARK PROG, as quickly.
+has_stage() { [ -n "$(stage_pids "$@")" ]; }
+
+# applied: the last tick replay applied on the subscriber;
+# applied_past TICK: a later one.
+applied() {
+	sql sub "SELECT coalesce(max(last_tick), 0) FROM londiste.completed
+		WHERE consumer_name = 'job_$BATS_TEST_NUMBER'"
+}
+applied_past() { [ "$(applied)" -gt "$1" ]; }
+
+# new_stage MARK PROG: a PROG of the mark runs that is not one of $gone
+# (the pids of the pipeline the last round killed): the pipeline the
+# supervisor started again.
+new_stage() {
+	local p
+	for p in $(stage_pids "$1" "$2"); do
+		case " $gone " in *" $p "*) ;; *) return 0 ;; esac
+	done
+	return 1
 }
 
 @test "londiste: usage, help, bad config" {
@@ -223,19 +285,25 @@ hold_lock() {
 	SKYTOOLS_TEST_MARK=$MARK londiste "$INI" replay --daemon
 	wait_for table_ok t1
 	writer 1
+	gone=
 	for i in $(seq 1 12); do
 		case $((i % 3)) in
 		0) stage=londiste-apply ;;
 		1) stage=pgq-events ;;
 		2) stage=pgq-next-batch ;;
 		esac
-		wait_for has_marked "$MARK" "$stage"
+		# each round kills a pipeline started after the last kill, once
+		# it has applied a batch (a restart that applied none makes the
+		# supervisor wait twice as long before the next)
+		wait_for new_stage "$MARK" "$stage"
+		t0=$(applied)
+		wait_for applied_past "$t0"
 		sleep 0.$((RANDOM % 5))
-		for pid in $(marked_pids "$MARK" "$stage"); do kill -9 "$pid" 2>/dev/null || :; done
+		gone=$(stage_pids "$MARK" pgq-next-batch pgq-events londiste-apply pgq-finish-batch | tr "\n" " ")
+		for pid in $(stage_pids "$MARK" "$stage"); do kill -9 "$pid" 2>/dev/null || :; done
 		if [ $((i % 3)) = 2 ]; then
 			# and the rest of the pipeline with it
-			for pid in $(marked_pids "$MARK" pgq-events) $(marked_pids "$MARK" londiste-apply) \
-				$(marked_pids "$MARK" pgq-finish-batch); do
+			for pid in $(stage_pids "$MARK" pgq-events londiste-apply pgq-finish-batch); do
 				kill -9 "$pid" 2>/dev/null || :
 			done
 		fi
@@ -296,10 +364,10 @@ replay_gone() {
 	# a copy in progress when the daemon dies: its TRUNCATE waits for this lock
 	hold_lock t2
 	londiste "$INI" subscriber add t2
-	wait_for has_marked "$MARK" londiste-copy
+	wait_for has_stage "$MARK" londiste-copy
 	pid=$(cat "$BATS_TEST_TMPDIR/job_$BATS_TEST_NUMBER.pid")
 	kill -0 "$pid"
-	has_marked "$MARK" londiste-apply
+	has_stage "$MARK" londiste-apply
 	kill -9 "$pid"
 	wait_for replay_gone
 	# the watchdog says what it did

@@ -7,9 +7,40 @@
 load helper
 load 200-londiste
 
+# The databases a test starts from, built once: prov_bare and sub_bare
+# hold tables t1, t2 and t3 and nothing else; prov_inst and sub_inst
+# are the same with both sides installed (`provider install`, londiste
+# on the subscriber as `subscriber install` loads it) and queue q made
+# to tick fast once a ticker runs.  A test clones the pair it needs
+# into prov and sub (bare or installed), as fresh as built anew.
+setup_file() {
+	pg_start || return 1
+	new_db prov_bare none && new_db sub_bare none || return 1
+	for db in prov_bare sub_bare; do
+		sql $db "CREATE TABLE t1 (id int PRIMARY KEY, v text)" &&
+		sql $db "CREATE TABLE t2 (id int PRIMARY KEY, v text)" &&
+		sql $db "CREATE TABLE t3 (id int PRIMARY KEY, v text)" || return 1
+	done
+	sql postgres "CREATE DATABASE prov_inst TEMPLATE prov_bare" >/dev/null &&
+	sql postgres "CREATE DATABASE sub_inst TEMPLATE sub_bare" >/dev/null || return 1
+	printf '[londiste]\njob_name = tpl\nprovider_db = host=%s dbname=prov_inst\nsubscriber_db = host=%s dbname=sub_inst\npgq_queue_name = q\n' \
+		"$TEST_DIR" "$TEST_DIR" >"$BATS_FILE_TMPDIR/tpl.ini"
+	londiste "$BATS_FILE_TMPDIR/tpl.ini" provider install &&
+	psql -XAq -v ON_ERROR_STOP=1 -d sub_inst -f "$SKYTOOLS_SQLDIR/londiste.sql" >/dev/null &&
+	sql prov_inst "SELECT pgq.set_queue_config('q', 'ticker_max_lag', '0.1')" >/dev/null &&
+	sql prov_inst "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '0.3')" >/dev/null
+}
+
+# pair KIND: prov and sub afresh, clones of prov_KIND and sub_KIND.
+pair() {
+	local db
+	for db in prov sub; do
+		sql postgres "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null &&
+		sql postgres "CREATE DATABASE $db TEMPLATE ${db}_$1" >/dev/null || return 1
+	done
+}
+
 setup() {
-	new_db prov none
-	new_db sub none
 	cat > "$BATS_TEST_TMPDIR/l.ini" <<-INI
 	[londiste]
 	job_name = job_$BATS_TEST_NUMBER
@@ -22,19 +53,17 @@ setup() {
 	INI
 	INI=$BATS_TEST_TMPDIR/l.ini
 	LOG=$BATS_TEST_TMPDIR/job_$BATS_TEST_NUMBER.log
-	for db in prov sub; do
-		sql $db "CREATE TABLE t1 (id int PRIMARY KEY, v text)"
-		sql $db "CREATE TABLE t2 (id int PRIMARY KEY, v text)"
-		sql $db "CREATE TABLE t3 (id int PRIMARY KEY, v text)"
-	done
 }
 
-# installed: both sides set up, queue ticking fast once a ticker runs.
+# bare: prov and sub with tables t1, t2, t3 and nothing installed.
+bare() { pair bare; }
+
+# installed: the same, both sides set up (this test's consumer
+# registered, the rest of `subscriber install` is in the template),
+# queue ticking fast once a ticker runs.
 installed() {
-	londiste "$INI" provider install
-	londiste "$INI" subscriber install
-	sql prov "SELECT pgq.set_queue_config('q', 'ticker_max_lag', '0.1')" >/dev/null
-	sql prov "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '0.3')" >/dev/null
+	pair inst &&
+	sql prov "SELECT pgq.register_consumer('q', 'job_$BATS_TEST_NUMBER')" >/dev/null
 }
 
 ticker() {
@@ -136,6 +165,7 @@ log_count_at_least() { [ "$(grep -c -- "$1" "$LOG" 2>/dev/null)" -ge "$2" ]; }
 }
 
 @test "londiste: missing set-up is exit 2 with the command that fixes it; unknown verb and key" {
+	bare
 	# no PgQ, no londiste anywhere: replay must not loop
 	run --separate-stderr timeout 60 londiste "$INI" replay
 	[ "$status" -eq 2 ]
@@ -172,6 +202,7 @@ log_count_at_least() { [ "$(grep -c -- "$1" "$LOG" 2>/dev/null)" -ge "$2" ]; }
 }
 
 @test "londiste provider install refuses a database that holds Londiste 3" {
+	bare
 	sql prov "CREATE EXTENSION pgq"
 	sql prov "CREATE EXTENSION pgq_node"
 	sql prov "CREATE EXTENSION londiste"

@@ -5,11 +5,6 @@
 
 load helper
 
-setup_file() {
-	pg_start || return 1
-	node_cluster branch 5433 && node_cluster leaf 5434
-}
-
 # node_cluster NAME PORT: another cluster beside this file's.
 node_cluster() {
 	extra_cluster "$1" "$2" "synchronous_commit = off" "full_page_writes = off"
@@ -48,29 +43,67 @@ tables() {
 		CREATE TABLE s (id int, \"K k\" text, v text, n int, PRIMARY KEY (id, \"K k\"))"
 }
 
-setup() {
+# The three nodes as every test starts from them, built once in
+# setup_file and kept as templates (root_tpl, branch_tpl, leaf_tpl, one
+# in each cluster); fresh NODE... gives the test new databases root,
+# branch or leaf cloned from them, as fresh as built anew, for the nodes
+# it uses.  The nodes refer to each other by those names only.
+setup_file() {
+	pg_start || return 1
+	node_cluster branch 5433 && node_cluster leaf 5434 || return 1
+	node_vars
+	build_nodes || return 1
+	# (a template must have no session: psql's are gone)
+	psql -XAtq -v ON_ERROR_STOP=1 -p 5432 -d postgres -c "ALTER DATABASE root RENAME TO root_tpl" &&
+	psql -XAtq -v ON_ERROR_STOP=1 -p 5433 -d postgres -c "ALTER DATABASE branch RENAME TO branch_tpl" &&
+	psql -XAtq -v ON_ERROR_STOP=1 -p 5434 -d postgres -c "ALTER DATABASE leaf RENAME TO leaf_tpl"
+}
+
+node_vars() {
 	R="host=$TEST_DIR port=5432 dbname=root"
 	B="host=$TEST_DIR port=5433 dbname=branch"
 	L="host=$TEST_DIR port=5434 dbname=leaf"
-	node_db 5432 root && node_db 5433 branch && node_db 5434 leaf
-	locations "$R" && locations "$B" && locations "$L"
-	sql "$R" "SELECT ret_code FROM pgq_node.create_node('q', 'root', 'root', 'rw', NULL, NULL, NULL)" >/dev/null
-	tables "$R"
+}
+
+setup() { node_vars; }
+
+# fresh NODE...: the test's database of each NODE (root, branch, leaf),
+# a new clone of the template.
+fresh() {
+	local n port
+	for n; do
+		case $n in root) port=5432 ;; branch) port=5433 ;; leaf) port=5434 ;; esac
+		psql -XAtq -v ON_ERROR_STOP=1 -p "$port" -d postgres \
+			-c "DROP DATABASE IF EXISTS $n WITH (FORCE)" \
+			-c "CREATE DATABASE $n TEMPLATE ${n}_tpl" >/dev/null || return 1
+	done
+}
+
+# build_nodes: root -> branch -> leaf, t and s replicated (in state ok
+# on branch and leaf), and a plain consumer "watch" on the queue of
+# root and branch at the same tick.  (Each step checked: setup_file
+# calls it in a list, where set -e does not stop it.)
+build_nodes() {
+	local wm db
+	node_db 5432 root && node_db 5433 branch && node_db 5434 leaf || return 1
+	locations "$R" && locations "$B" && locations "$L" || return 1
+	sql "$R" "SELECT ret_code FROM pgq_node.create_node('q', 'root', 'root', 'rw', NULL, NULL, NULL)" >/dev/null &&
+	tables "$R" &&
 	sql "$R" "CREATE TRIGGER tg AFTER INSERT OR UPDATE OR DELETE ON t
 		FOR EACH ROW EXECUTE FUNCTION pgq.logutriga('q');
 		CREATE TRIGGER tg AFTER INSERT OR UPDATE OR DELETE ON s
-		FOR EACH ROW EXECUTE FUNCTION pgq.sqltriga('q')"
-	wm=$(sql "$R" "SELECT global_watermark FROM pgq_node.register_subscriber('q', 'branch', 'bw', NULL)")
-	[ "$(sql "$B" "SELECT ret_code FROM pgq_node.create_node('q', 'branch', 'branch', 'bw', 'root', $wm, NULL)")" = 200 ]
-	wm=$(sql "$B" "SELECT global_watermark FROM pgq_node.register_subscriber('q', 'leaf', 'lw', NULL)")
-	[ "$(sql "$L" "SELECT ret_code FROM pgq_node.create_node('q', 'leaf', 'leaf', 'lw', 'branch', $wm, NULL)")" = 200 ]
+		FOR EACH ROW EXECUTE FUNCTION pgq.sqltriga('q')" || return 1
+	wm=$(sql "$R" "SELECT global_watermark FROM pgq_node.register_subscriber('q', 'branch', 'bw', NULL)") &&
+	[ "$(sql "$B" "SELECT ret_code FROM pgq_node.create_node('q', 'branch', 'branch', 'bw', 'root', $wm, NULL)")" = 200 ] &&
+	wm=$(sql "$B" "SELECT global_watermark FROM pgq_node.register_subscriber('q', 'leaf', 'lw', NULL)") &&
+	[ "$(sql "$L" "SELECT ret_code FROM pgq_node.create_node('q', 'leaf', 'leaf', 'lw', 'branch', $wm, NULL)")" = 200 ] ||
+		return 1
 	for db in "$B" "$L"; do
-		tables "$db"
-		subscribe "$db" public.t public.s
+		tables "$db" && subscribe "$db" public.t public.s >/dev/null || return 1
 	done
 	# plain consumers of the root's and the branch's queue, at the
 	# same tick
-	sql "$R" "SELECT pgq.register_consumer('q', 'watch')" >/dev/null
+	sql "$R" "SELECT pgq.register_consumer('q', 'watch')" >/dev/null &&
 	sql "$B" "SELECT pgq.register_consumer('q', 'watch')" >/dev/null
 }
 
@@ -128,6 +161,7 @@ hend() { printf 'end\t%s\t%s\n' "$1" "$2"; }
 }
 
 @test "londiste-apply --node: a branch's queue hands out the root's batches: same tick ids, same events; the leaf applies them" {
+	fresh root branch leaf
 	sql "$R" "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 50) g"
 	sql "$R" "INSERT INTO s VALUES (1, 'a b', E'it''s\\\\', 5), (2, 'x', NULL, NULL)"
 	tick "$R" q
@@ -165,6 +199,7 @@ hend() { printf 'end\t%s\t%s\n' "$1" "$2"; }
 }
 
 @test "londiste-apply --node: a batch delivered twice is skipped and re-emitted; a gap exits 2; no position exits 4" {
+	fresh root branch
 	sql "$R" "INSERT INTO t SELECT g, 'v' FROM generate_series(1, 10) g"
 	tick "$R" q
 	pgq-next-batch -d "$R" q bw | pgq-events -d "$R" > "$BATS_TEST_TMPDIR/s"
@@ -213,6 +248,7 @@ mid_batch() {
 }
 
 @test "londiste-apply --node: killed mid-batch (kill -9) and run again: nothing lost, nothing twice" {
+	fresh root branch leaf
 	sql "$R" "INSERT INTO t SELECT g, 'v' FROM generate_series(1, 8000) g"
 	tick "$R" q
 	sql "$R" "UPDATE t SET v = 'w' WHERE id <= 4000"
@@ -252,6 +288,7 @@ copying_rows() {
 }
 
 @test "londiste-apply --node: the branch's queue rotates while a batch goes into it: its consumers lose nothing" {
+	fresh root branch leaf
 	# a first batch, and every consumer of the branch's queue past it,
 	# so that the queue may rotate
 	sql "$R" "INSERT INTO t VALUES (0, 'first')"
@@ -296,6 +333,7 @@ copying_rows() {
 }
 
 @test "londiste-apply --node: a hostile SQL fragment is refused (2), nothing of the batch applied" {
+	fresh leaf
 	ok=$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")
 	for frag in "I|(id,v) values ('1',(select 'x'))" "I|(id,v) values ('1','a'); drop table t" \
 		"I|(id,v) select 1, 'a'" "U|v='a' where true" "U|v='a' where id='1' or true" \
@@ -321,6 +359,7 @@ copying_rows() {
 }
 
 @test "londiste-apply: sqltriga events apply without --node too (a key update included); url-encoded plain I/U/D still do" {
+	fresh leaf
 	{ hbatch 910 0 1
 	  hevent 1 I "(id,\"K k\",v,n) values ('1','a b',E'x\\\\\\\\y''z',null)" public.s '\N' '\N'
 	  hevent 2 I "id=2&v=url+row" public.t '\N' '\N'
@@ -336,6 +375,7 @@ copying_rows() {
 }
 
 @test "londiste-apply: rows whose column names only read alike never share a statement; a column twice exits 2" {
+	fresh leaf
 	sql "$L" "DO \$\$BEGIN EXECUTE format('CREATE TABLE w (id int PRIMARY KEY, a text, b text, %I text, %I text)',
 		E'a\\x1f', E'\\x1fb'); END\$\$"
 	subscribe "$L" public.w
@@ -358,6 +398,7 @@ copying_rows() {
 }
 
 @test "londiste-apply --node: pgq.location-info and pgq.global-watermark; unknown types stop (2), other tables' rows are skipped" {
+	fresh leaf
 	ok=$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")
 	{ hbatch 920 "$ok" $((ok + 1))
 	  hevent 1 pgq.location-info newnode q 'host=elsewhere' false
@@ -387,6 +428,7 @@ copying_rows() {
 }
 
 @test "londiste-apply --node: a retried event (ev_retry set) in a cascaded batch exits 2, nothing applied" {
+	fresh leaf
 	ok=$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")
 	n=$(sql "$L" "SELECT count(*) FROM t")
 	{ hbatch 925 "$ok" $((ok + 1))
@@ -406,6 +448,7 @@ copying_rows() {
 }
 
 @test "londiste-apply --node: a node function that refuses (ret_code 400 or more) exits 3, nothing of the batch applied" {
+	fresh leaf
 	ok=$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")
 	n=$(sql "$L" "SELECT count(*) FROM t")
 	sql "$L" "CREATE OR REPLACE FUNCTION londiste.global_update_seq(i_queue_name text, i_seq_name text,
@@ -430,6 +473,7 @@ need_lon3() {
 }
 
 @test "londiste-apply --node: EXECUTE runs once per node, also when it comes again; update-seq sets the sequence; add-table, remove-table" {
+	fresh leaf
 	need_lon3
 	ok=$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")
 	sql "$L" "CREATE SEQUENCE sq"
@@ -466,6 +510,7 @@ need_lon3() {
 }
 
 @test "londiste-apply --node: a session-level SET in an EXECUTE script ends with its batch" {
+	fresh leaf
 	need_lon3
 	ok=$(sql "$L" "SELECT last_tick_id FROM pgq_node.local_state")
 	# fires only outside replica mode
@@ -485,6 +530,7 @@ need_lon3() {
 }
 
 @test "londiste-apply --node: a table added on the root (londiste 3's local_add_table) reaches the set of branch and leaf, and replicates once added there" {
+	fresh root branch leaf
 	need_lon3
 	for db in "$R" "$B" "$L"; do
 		sql "$db" "CREATE TABLE u (id int PRIMARY KEY, v text)"
