@@ -223,10 +223,11 @@ pid_to() {
 }
 
 argv0() {
-	local a
-	a=$(tr '\0' '\n' 2>/dev/null <"/proc/$1/cmdline" | head -n 2) || return 1
-	local first=${a%%$'\n'*} second=${a#*$'\n'}
-	[ "$second" != "$a" ] || second=
+	local first='' second=''
+	# builtins only: marked_pids asks this of every marked process, and
+	# a tr and a head for each made one look cost over a second at load
+	{ IFS= read -r -d "" first && IFS= read -r -d "" second; } 2>/dev/null <"/proc/$1/cmdline"
+	[ -n "$first" ] || return 1
 	case $first in
 	sh|*/sh|bash|*/bash|dash|*/dash)
 		case $second in ''|-*) echo "$first" ;; *) echo "$second" ;; esac ;;
