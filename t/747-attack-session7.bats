@@ -2,13 +2,18 @@
 # Attacks on session 7's changes.
 
 load helper
+load 25x-cascade
 
 setup_file() {
 	pg_start || return 1
 	new_db a
 }
 
-teardown() { sessions_stop; }
+teardown() {
+	cascade_workers_stop
+	worker_stop l2
+	sessions_stop
+}
 
 # idx_tuples DB QUEUE: index entries read so far from QUEUE's event
 # tables (flushed by each psql's exit).
@@ -67,4 +72,60 @@ running_producer() {
 
 @test "ticker: the rows of a transaction running at the last tick are not read on each ticker call" {
 	running_producer listed later
+}
+
+l1_reads_b1() {
+	[ "$(sql l1 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = b1 ]
+	[ "$(sql l1 "SELECT paused FROM pgq_node.get_consumer_state('q', 'l1_w')")" = f ]
+}
+
+@test "change-provider: a leaf as the new provider is refused at once, the node goes on reading" {
+	need_node_mode
+	running_tree_t1
+	new_db l2 none && cascade_ini l2
+	londiste "$(ini l2)" create-leaf l2 --provider="$(loc b1)"
+	l1_knows_l2() {
+		[ "$(sql l1 "SELECT count(*) FROM pgq_node.get_queue_locations('q') WHERE node_name = 'l2'")" = 1 ]
+	}
+	wait_for l1_knows_l2
+	run --separate-stderr timeout 60 londiste "$(ini l1)" change-provider --provider=l2
+	echo "$status: $stderr"
+	[ "$status" = 2 ]
+	l1_reads_b1
+	sql r1 "INSERT INTO t1 VALUES (1, 'after')"
+	wait_for caught_up l1 r1
+	wait_for all_equal t1 b1 l1
+}
+
+@test "change-provider: ended while it waits for a new provider that does not move, the node goes on reading from the old one" {
+	need_node_mode
+	running_tree_t1
+	new_db b2 none && cascade_ini b2
+	londiste "$(ini b2)" create-branch b2 --provider="$(loc r1)"
+	# b2 has no worker: it never gets to l1's tick
+	sql r1 "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 10) g"
+	wait_for caught_up l1 r1
+	londiste "$(ini l1)" change-provider --provider=b2 >"$BATS_TEST_TMPDIR/cp.out" 2>&1 &
+	cp_pid=$!
+	wait_for grep -q "waiting for b2 to reach tick" "$BATS_TEST_TMPDIR/cp.out"
+	grep "Ctrl-C" "$BATS_TEST_TMPDIR/cp.out"
+	kill -TERM "$cp_pid"
+	st=0
+	wait "$cp_pid" || st=$?
+	cat "$BATS_TEST_TMPDIR/cp.out"
+	[ "$st" != 0 ]
+	l1_reads_b1
+	sql r1 "INSERT INTO t1 SELECT g, 'b' FROM generate_series(11, 20) g"
+	wait_for caught_up l1 r1
+	wait_for all_equal t1 b1 l1
+}
+
+@test "change-provider: an unknown node is refused (status 2) before the node is paused" {
+	need_node_mode
+	running_tree_t1
+	run --separate-stderr timeout 60 londiste "$(ini l1)" change-provider --provider=nosuch
+	echo "$status: $stderr"
+	[ "$status" = 2 ]
+	[ "$stderr" = "londiste: unknown node: nosuch" ]
+	l1_reads_b1
 }
