@@ -74,6 +74,11 @@ running_producer() {
 	running_producer listed later
 }
 
+# l1_knows NODE: NODE is in l1's map (which comes through the queue)
+l1_knows() {
+	[ "$(sql l1 "SELECT count(*) FROM pgq_node.get_queue_locations('q') WHERE node_name = '$1'")" = 1 ]
+}
+
 l1_reads_b1() {
 	[ "$(sql l1 "SELECT provider_node FROM pgq_node.get_node_info('q')")" = b1 ]
 	[ "$(sql l1 "SELECT paused FROM pgq_node.get_consumer_state('q', 'l1_w')")" = f ]
@@ -84,10 +89,7 @@ l1_reads_b1() {
 	running_tree_t1
 	new_db l2 none && cascade_ini l2
 	londiste "$(ini l2)" create-leaf l2 --provider="$(loc b1)"
-	l1_knows_l2() {
-		[ "$(sql l1 "SELECT count(*) FROM pgq_node.get_queue_locations('q') WHERE node_name = 'l2'")" = 1 ]
-	}
-	wait_for l1_knows_l2
+	wait_for l1_knows l2
 	run --separate-stderr timeout 60 londiste "$(ini l1)" change-provider --provider=l2
 	echo "$status: $stderr"
 	[ "$status" = 2 ]
@@ -102,12 +104,13 @@ l1_reads_b1() {
 	running_tree_t1
 	new_db b2 none && cascade_ini b2
 	londiste "$(ini b2)" create-branch b2 --provider="$(loc r1)"
+	wait_for l1_knows b2
 	# b2 has no worker: it never gets to l1's tick
 	sql r1 "INSERT INTO t1 SELECT g, 'a' FROM generate_series(1, 10) g"
 	wait_for caught_up l1 r1
 	londiste "$(ini l1)" change-provider --provider=b2 >"$BATS_TEST_TMPDIR/cp.out" 2>&1 &
 	cp_pid=$!
-	wait_for grep -q "waiting for b2 to reach tick" "$BATS_TEST_TMPDIR/cp.out"
+	wait_for grep -q "waiting for b2 to reach tick" "$BATS_TEST_TMPDIR/cp.out" || { cat "$BATS_TEST_TMPDIR/cp.out"; false; }
 	grep "Ctrl-C" "$BATS_TEST_TMPDIR/cp.out"
 	kill -TERM "$cp_pid"
 	st=0
@@ -128,4 +131,21 @@ l1_reads_b1() {
 	[ "$status" = 2 ]
 	[ "$stderr" = "londiste: unknown node: nosuch" ]
 	l1_reads_b1
+}
+
+@test "remove-table, resync: a table whose name ends in 'state set to NULL' or holds a newline is named as it is" {
+	new_db r1 none && cascade_ini r1
+	londiste "$(ini r1)" create-root r1
+	sql r1 'CREATE TABLE "x state set to NULL" (id int PRIMARY KEY)'
+	sql r1 "CREATE TABLE \"a
+b\" (id int PRIMARY KEY)"
+	londiste "$(ini r1)" add-table 'x state set to NULL' "a
+b"
+	run --separate-stderr londiste "$(ini r1)" remove-table 'x state set to NULL' "a
+b"
+	echo "$status: $stderr"
+	[ "$status" = 0 ]
+	[[ "$stderr" != *"copied again"* ]]
+	[ "$(printf '%s\n' "$stderr" | grep -c '^londiste: Table removed: ')" = 2 ]
+	[ "$(printf '%s\n' "$stderr" | wc -l)" = 2 ]
 }
