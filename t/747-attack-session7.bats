@@ -149,3 +149,14 @@ b"
 	[ "$(printf '%s\n' "$stderr" | grep -c '^londiste: Table removed: ')" = 2 ]
 	[ "$(printf '%s\n' "$stderr" | wc -l)" = 2 ]
 }
+
+@test "londiste-compare, londiste-repair: a lock timeout below a millisecond or nan is refused as such" {
+	for tool in londiste-compare londiste-repair; do
+		run --separate-stderr "$tool" -t 0.0004 -s x --consumer c
+		[ "$status" = 2 ]
+		[ "$stderr" = "$tool: lock timeout must be at least 0.001 seconds: 0.0004" ]
+		run --separate-stderr "$tool" -t nan -s x --consumer c
+		[ "$status" = 2 ]
+		[ "$stderr" = "$tool: lock timeout is not a number of seconds: nan" ]
+	done
+}
