@@ -759,6 +759,6 @@ lon_timeout_arg(const char *s)
 	long long ms = parse_seconds_ms(s, "lock timeout");
 
 	if (ms < 1)
-		errx(EXIT_USAGE, "lock timeout must be more than 0 seconds: %s", s);
+		errx(EXIT_USAGE, "lock timeout must be at least 0.001 seconds: %s", s);
 	return ms;
 }

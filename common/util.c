@@ -61,7 +61,7 @@ parse_seconds_ms(const char *s, const char *what)
 
 	errno = 0;
 	v = strtod(s, &end);
-	if (*s == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 1e9)
+	if (*s == '\0' || *end != '\0' || errno != 0 || !(v >= 0 && v <= 1e9))
 		errx(EXIT_USAGE, "%s is not a number of seconds: %s", what, s);
 	return (long long)(v * 1000.0 + 0.5);
 }

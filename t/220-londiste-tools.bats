@@ -74,7 +74,7 @@ setup() {
 	for tool in londiste-compare londiste-repair; do
 		run --separate-stderr $tool -s prov -d sub --consumer c -t 0 t
 		[ "$status" -eq 2 ]
-		[ "$stderr" = "$tool: lock timeout must be more than 0 seconds: 0" ]
+		[ "$stderr" = "$tool: lock timeout must be at least 0.001 seconds: 0" ]
 	done
 	run --separate-stderr londiste-repair -s prov -d sub --consumer c no_such
 	[ "$status" -eq 2 ]

@@ -5,17 +5,32 @@
 
 -- Whether the event tables under i_pfx hold committed events that the
 -- snapshot i_snap does not see: events of transactions that were
--- running when it was taken or began after it (found through the
--- ev_txid index of each table).
+-- running when it was taken or began after it, and have ended since.
+-- Only the ended ones are looked up (the ones running at i_snap, and
+-- the ranges of xids between i_snap's xmax and now that the current
+-- snapshot's running ones split), each through the ev_txid index: the
+-- uncommitted rows of a transaction still running are never read,
+-- however many it has inserted, and a transaction that began after
+-- i_snap is found although i_snap's xmin equals its xmax.
 CREATE OR REPLACE FUNCTION pgq._unticked_events(i_pfx text, i_snap txid_snapshot)
 RETURNS boolean LANGUAGE plpgsql
 SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
+	cur txid_snapshot := txid_current_snapshot();
 	res boolean;
 BEGIN
-	EXECUTE 'SELECT EXISTS (SELECT 1 FROM ' || i_pfx
-		|| ' WHERE ev_txid >= $1 OR ev_txid = ANY ($2))'
-		INTO res USING txid_snapshot_xmax(i_snap), ARRAY(SELECT txid_snapshot_xip(i_snap));
+	EXECUTE 'SELECT EXISTS (SELECT 1 FROM ' || i_pfx || ' WHERE ev_txid = ANY ($1))'
+		|| ' OR EXISTS (SELECT 1 FROM (SELECT x + 1 AS lo, lead(x) OVER (ORDER BY x) AS hi'
+		|| '   FROM unnest($2) x) r'
+		|| '   WHERE r.lo < r.hi AND EXISTS (SELECT 1 FROM ' || i_pfx
+		|| '     WHERE ev_txid >= r.lo AND ev_txid < r.hi))'
+		INTO res
+		USING ARRAY(SELECT x FROM txid_snapshot_xip(i_snap) x
+		             WHERE txid_visible_in_snapshot(x, cur)),
+		      ARRAY(SELECT txid_snapshot_xmax(i_snap) - 1
+		            UNION SELECT x FROM txid_snapshot_xip(cur) x
+		                   WHERE x >= txid_snapshot_xmax(i_snap)
+		            UNION SELECT txid_snapshot_xmax(cur));
 	RETURN res;
 END
 $$;
@@ -29,11 +44,10 @@ $$;
 -- tick (a minute by default: a cascade's add-table or EXECUTE made
 -- during a tick sat there that long).  Here, once ticker_max_lag has
 -- passed, the event tables are asked, through their ev_txid index,
--- whether a transaction the last tick saw running has committed events
--- since; only when that tick saw one running (its snapshot's xmin is
--- below its xmax), except at ticker_max_lag 0, which asked for its
--- events at once (its producers wake the ticker at their commit) and is
--- always asked.
+-- whether a transaction the last tick did not see has committed events
+-- since.  That tick's xmin equal to its xmax does not mean nothing was
+-- running: a transaction whose xid is the newest is in no snapshot's
+-- list.
 CREATE OR REPLACE FUNCTION pgq._tick_if_needed(i_queue_name text)
 RETURNS bigint LANGUAGE plpgsql
 SET search_path = pg_catalog, pgq, pg_temp AS $$
@@ -67,9 +81,7 @@ BEGIN
 		SELECT tick_snapshot INTO last_snap
 		  FROM pgq.tick WHERE tick_queue = q.queue_id
 		 ORDER BY tick_id DESC LIMIT 1;
-		IF (q.queue_ticker_max_lag <= '0'
-		    OR txid_snapshot_xmin(last_snap) < txid_snapshot_xmax(last_snap))
-		   AND pgq._unticked_events(q.queue_data_pfx, last_snap) THEN
+		IF pgq._unticked_events(q.queue_data_pfx, last_snap) THEN
 			RETURN pgq._make_tick(q, nextval(q.queue_tick_seq), now(), cur_seq);
 		END IF;
 	END IF;
