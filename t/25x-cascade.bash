@@ -180,6 +180,17 @@ branch_t2() {
 	sql b1 "CREATE TABLE t2 (id int PRIMARY KEY, v text)"
 }
 
+# tree_teardown_file NODE...: the teardown_file of a file whose tests
+# share a tree: the workers of the nodes that have a config, then the
+# clusters.
+tree_teardown_file() {
+	local n
+	for n; do
+		[ -f "$(ini "$n")" ] && worker_stop "$n"
+	done
+	pg_stop
+}
+
 # running_tree_t1: r1 -> b1 -> l1 with their workers, t1 in the set and
 # added on every node.
 running_tree_t1() {

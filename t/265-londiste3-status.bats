@@ -32,13 +32,7 @@ teardown() {
 	return 0
 }
 
-teardown_file() {
-	local n
-	for n in r1 b1 l1; do
-		[ -f "$(ini "$n")" ] && worker_stop "$n"
-	done
-	pg_stop
-}
+teardown_file() { tree_teardown_file r1 b1 l1; }
 
 running() {
 	local pid

@@ -19,13 +19,7 @@ log() { printf '%s/%s.log' "$(nodes)" "$1"; }
 worker_start() { londiste "$(ini "$1")" worker -d; }
 worker_stop() { londiste "$(ini "$1")" -s 2>/dev/null || :; }
 
-teardown_file() {
-	local n
-	for n in r1 b1 l1; do
-		[ -f "$(ini "$n")" ] && worker_stop "$n"
-	done
-	pg_stop
-}
+teardown_file() { tree_teardown_file r1 b1 l1; }
 
 # shared_tree: r1 -> b1 -> l1 with their workers, t1 in the set and in
 # sync on every node.  Built once; a half-built one (a failed attempt)

@@ -23,13 +23,7 @@ teardown() {
 	sessions_stop
 }
 
-teardown_file() {
-	local n
-	for n in r1 b1 l1; do
-		[ -f "$(ini "$n")" ] && worker_stop "$n"
-	done
-	pg_stop
-}
+teardown_file() { tree_teardown_file r1 b1 l1; }
 
 logged_in() { grep -q "$2" "$(nodes)/$1.log"; }
 
