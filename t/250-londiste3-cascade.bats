@@ -157,6 +157,19 @@ plain_tree() { saved_tree plain "r1 b1 l1" cascade_tree r1 b1 l1; }
 	worker_start r1
 	wait_for grep -q 'worker r1_w of node r1 started' "$BATS_TEST_TMPDIR/r1.log"
 	pid=$(cat "$BATS_TEST_TMPDIR/r1.pid")
+	# a mistake in the file: -r refuses it; a SIGHUP (systemd's
+	# reload) reaches the worker, which says so and goes on with the
+	# old settings
+	sed -i '/^db = /d' "$(ini r1)"
+	run --separate-stderr londiste -r "$(ini r1)"
+	[ "$status" -eq 2 ]
+	kill -HUP "$pid"
+	wait_for grep -q "db is not set; keeping the old settings" "$BATS_TEST_TMPDIR/r1.log"
+	kill -0 "$pid"
+	# two edits, each followed by -r at once: the second edit is read
+	# (a -r that came while the first reload ran was lost once)
+	cascade_ini r1 global_wm_publish_period=3600
+	londiste -r "$(ini r1)"
 	cascade_ini r1 global_wm_publish_period=1
 	londiste -r "$(ini r1)"
 	wait_for grep -q "reloading" "$BATS_TEST_TMPDIR/r1.log"
@@ -171,6 +184,19 @@ plain_tree() { saved_tree plain "r1 b1 l1" cascade_tree r1 b1 l1; }
 	# -r goes with the worker only
 	run --separate-stderr londiste -r "$(ini r1)" members
 	[ "$status" -eq 2 ]
+}
+
+@test "londiste3: replay, Skytools 2's verb that the systemd unit runs, is the worker in the foreground" {
+	plain_tree
+	londiste "$(ini r1)" replay 2>"$BATS_TEST_TMPDIR/fg.err" 3>&- &
+	pid=$!
+	wait_for grep -q 'worker r1_w of node r1 started' "$BATS_TEST_TMPDIR/fg.err"
+	[ "$(cat "$BATS_TEST_TMPDIR/r1.pid")" = "$pid" ]
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	[ "$rc" -eq 0 ] || { cat "$BATS_TEST_TMPDIR/fg.err"; false; }
+	[ ! -e "$BATS_TEST_TMPDIR/r1.pid" ]
 }
 
 @test "londiste3: -k kills the worker; what it started goes too" {
