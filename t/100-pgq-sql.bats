@@ -377,6 +377,58 @@ idle_in_tx() {
 	[ "$output" = "3|t|t" ]
 }
 
+@test "an idle ticker round takes no lock and no transaction id: a queue's lock holder does not stop it" {
+	sql q "SELECT pgq.create_queue('idl')" >/dev/null
+	sql q "SELECT pgq.set_queue_config('idl', 'ticker_idle_period', '1 hour')" >/dev/null
+	session_open holder
+	session_send "BEGIN; SELECT 1 FROM pgq.queue WHERE queue_name = 'idl' FOR UPDATE;"
+	wait_for idle_in_tx holder
+	# lock_timeout: the ticker used to lock every queue it looked at
+	run sql q "SET lock_timeout = '10s'; BEGIN;
+		SELECT pgq.ticker('idl') IS NULL, txid_current_if_assigned() IS NULL; COMMIT"
+	session_send "COMMIT;"
+	session_close holder
+	[ "$status" -eq 0 ]
+	[ "$output" = "t|t" ]
+}
+
+@test "a tick made while the ticker waited for the queue's lock is seen: no second tick for the same events" {
+	sql q "SELECT pgq.create_queue('tw')" >/dev/null
+	sql q "SELECT pgq.set_queue_config('tw', 'ticker_max_count', '1')" >/dev/null
+	sql q "SELECT pgq.insert_event('tw', 't', 'x')" >/dev/null
+	session_open first
+	session_send "BEGIN; SELECT pgq.ticker('tw');"
+	wait_for idle_in_tx first
+	# the second ticker saw the queue needing a tick before the first
+	# committed, and waits for its lock
+	PGAPPNAME=second sql q "SELECT coalesce(pgq.ticker('tw'), 0)" >"$TEST_DIR/second.out" 2>&1 &
+	local second=$!
+	waits() {
+		[ "$(sql q "SELECT count(*) FROM pg_stat_activity
+		            WHERE application_name = 'second' AND wait_event_type = 'Lock'")" = 1 ]
+	}
+	wait_for waits
+	session_send "COMMIT;"
+	session_close first
+	wait "$second"
+	[ "$(cat "$TEST_DIR/second.out")" = 0 ]
+	run sql q "SELECT count(*) FROM pgq.tick WHERE tick_queue = (SELECT queue_id FROM pgq.queue WHERE queue_name = 'tw')"
+	[ "$output" = 2 ]
+}
+
+@test "a tick id taken without a tick does not stop the ticker" {
+	sql q "SELECT pgq.create_queue('tr')" >/dev/null
+	sql q "SELECT pgq.set_queue_config('tr', 'ticker_max_count', '1')" >/dev/null
+	sql q "SELECT nextval(queue_tick_seq::regclass) FROM pgq.queue WHERE queue_name = 'tr'" >/dev/null
+	for n in 1 2; do
+		sql q "SELECT pgq.insert_event('tr', 't', 'x')" >/dev/null
+		run sql q "SELECT pgq.ticker('tr') IS NOT NULL"
+		[ "$output" = t ]
+	done
+	run sql q "SELECT count(*) FROM pgq.tick WHERE tick_queue = (SELECT queue_id FROM pgq.queue WHERE queue_name = 'tr')"
+	[ "$output" = 3 ]
+}
+
 @test "info functions" {
 	sql q "SELECT pgq.create_queue('inf')" >/dev/null
 	sql q "SELECT pgq.register_consumer('inf', 'c')" >/dev/null

@@ -48,74 +48,131 @@ $$;
 -- since.  That tick's xmin equal to its xmax does not mean nothing was
 -- running: a transaction whose xid is the newest is in no snapshot's
 -- list.
-CREATE OR REPLACE FUNCTION pgq._tick_if_needed(i_queue_name text)
-RETURNS bigint LANGUAGE plpgsql
+--
+-- Ticks the queue i_queue_name, or with i_all every queue that is
+-- neither paused nor externally ticked, and returns the new ticks' ids.
+-- The round is one function, because its time went into calls: every
+-- call of a function that pins search_path saves and restores it and
+-- recomputes the namespace path, which cost more than the tick itself.
+--
+-- Every queue is first looked at without its lock, all in one
+-- statement, so an idle round locks and writes nothing.  That statement
+-- is planned on every round: pgq.tick grows by a row a tick between two
+-- ANALYZEs, and a plan kept from when it was small reads all of it for
+-- every queue.  A queue that needs a tick is then locked, and the tick
+-- is made on what was looked at if its tick sequence is still at the
+-- last tick seen: every tick's id is taken from that sequence (or set
+-- into it, by the external ticker) under this lock, so no tick came
+-- between.  Otherwise the last tick is read again under the lock and the
+-- queue looked at anew.  The tick's snapshot is taken by its insert,
+-- after the lock, so it contains every earlier tick's.
+CREATE OR REPLACE FUNCTION pgq._tick_queues(i_queue_name text, i_all boolean)
+RETURNS SETOF bigint LANGUAGE plpgsql
 SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
+	r record;
 	q pgq.queue;
+	locked boolean;
+	exact boolean;
+	need boolean;
+	last_id bigint;
 	last_seq bigint;
 	last_time timestamptz;
 	last_snap txid_snapshot;
 	cur_seq bigint;
+	new_id bigint;
+	new_xmax bigint;
 BEGIN
-	q := pgq._lock_queue(i_queue_name);
-	IF q.queue_external_ticker THEN
-		RAISE EXCEPTION 'queue % has an external tick source', i_queue_name
-			USING ERRCODE = '55000';
+	FOR r IN EXECUTE
+		'SELECT qq AS q, t.tick_id, t.tick_event_seq, t.tick_time, t.tick_snapshot,
+		        coalesce(pg_sequence_last_value(qq.queue_event_seq::regclass), 0) AS cur_seq
+		   FROM pgq.queue qq
+		   LEFT JOIN LATERAL (SELECT tk.tick_id, tk.tick_event_seq, tk.tick_time, tk.tick_snapshot
+		                        FROM pgq.tick tk WHERE tk.tick_queue = qq.queue_id
+		                       ORDER BY tk.tick_id DESC LIMIT 1) t ON true
+		  WHERE CASE WHEN $1 THEN NOT qq.queue_external_ticker AND NOT qq.queue_ticker_paused
+		             ELSE qq.queue_name = $2 END
+		  ORDER BY qq.queue_id'
+		USING i_all, i_queue_name
+	LOOP
+		q := r.q;
+		last_id := r.tick_id;
+		last_seq := r.tick_event_seq;
+		last_time := r.tick_time;
+		last_snap := r.tick_snapshot;
+		cur_seq := r.cur_seq;
+		locked := false;
+		exact := false;
+		LOOP
+			IF q.queue_external_ticker AND NOT i_all THEN
+				RAISE EXCEPTION 'queue % has an external tick source', q.queue_name
+					USING ERRCODE = '55000';
+			END IF;
+			EXIT WHEN q.queue_external_ticker OR q.queue_ticker_paused;
+			need := last_id IS NULL
+			   OR cur_seq - last_seq >= q.queue_ticker_max_count
+			   OR (cur_seq <> last_seq AND now() - last_time >= q.queue_ticker_max_lag)
+			   OR now() - last_time >= q.queue_ticker_idle_period;
+			IF NOT need AND cur_seq = last_seq AND now() - last_time >= q.queue_ticker_max_lag THEN
+				need := pgq._unticked_events(q.queue_data_pfx, last_snap);
+			END IF;
+			EXIT WHEN NOT need;
+			IF NOT locked THEN
+				SELECT * INTO q FROM pgq.queue qq WHERE qq.queue_id = (r.q).queue_id FOR UPDATE;
+				EXIT WHEN NOT FOUND;
+				locked := true;
+				CONTINUE WHEN q.queue_external_ticker OR q.queue_ticker_paused;
+			END IF;
+			IF NOT exact AND pg_sequence_last_value(q.queue_tick_seq::regclass)
+			                 IS DISTINCT FROM last_id THEN
+				SELECT tk.tick_id, tk.tick_event_seq, tk.tick_time, tk.tick_snapshot
+				  INTO last_id, last_seq, last_time, last_snap
+				  FROM pgq.tick tk WHERE tk.tick_queue = q.queue_id
+				 ORDER BY tk.tick_id DESC LIMIT 1;
+				cur_seq := coalesce(pg_sequence_last_value(q.queue_event_seq::regclass), 0);
+				exact := true;
+				CONTINUE;
+			END IF;
+			cur_seq := coalesce(pg_sequence_last_value(q.queue_event_seq::regclass), 0);
+			new_id := nextval(q.queue_tick_seq::regclass);
+			INSERT INTO pgq.tick (tick_queue, tick_id, tick_time, tick_event_seq)
+			VALUES (q.queue_id, new_id, now(), cur_seq)
+			RETURNING txid_snapshot_xmax(tick_snapshot) INTO new_xmax;
+			-- _make_tick's check, with its message
+			IF new_xmax < txid_snapshot_xmax(last_snap) THEN
+				RAISE EXCEPTION 'tick snapshot older than the last tick of queue %: use READ COMMITTED',
+					q.queue_name USING ERRCODE = '40001';
+			END IF;
+			IF octet_length(q.queue_name) <= 63 THEN
+				PERFORM pg_notify(q.queue_name, 'tick ' || new_id);
+			ELSE
+				PERFORM pgq._wake(q.queue_name, 'tick ' || new_id);
+			END IF;
+			RETURN NEXT new_id;
+			EXIT;
+		END LOOP;
+	END LOOP;
+	IF NOT FOUND AND NOT i_all THEN
+		RAISE EXCEPTION 'No such event queue: %', i_queue_name USING ERRCODE = 'P0002';
 	END IF;
-	IF q.queue_ticker_paused THEN
-		RETURN NULL;
-	END IF;
-	SELECT tick_event_seq, tick_time INTO last_seq, last_time
-	  FROM pgq.tick WHERE tick_queue = q.queue_id
-	 ORDER BY tick_id DESC LIMIT 1;
-	cur_seq := pgq._seq_last(q.queue_event_seq);
-	IF last_seq IS NULL
-	   OR cur_seq - last_seq >= q.queue_ticker_max_count
-	   OR (cur_seq <> last_seq AND now() - last_time >= q.queue_ticker_max_lag)
-	   OR now() - last_time >= q.queue_ticker_idle_period
-	THEN
-		RETURN pgq._make_tick(q, nextval(q.queue_tick_seq), now(), cur_seq);
-	END IF;
-	IF cur_seq = last_seq AND now() - last_time >= q.queue_ticker_max_lag THEN
-		SELECT tick_snapshot INTO last_snap
-		  FROM pgq.tick WHERE tick_queue = q.queue_id
-		 ORDER BY tick_id DESC LIMIT 1;
-		IF pgq._unticked_events(q.queue_data_pfx, last_snap) THEN
-			RETURN pgq._make_tick(q, nextval(q.queue_tick_seq), now(), cur_seq);
-		END IF;
-	END IF;
-	RETURN NULL;
 END
 $$;
+
+DROP FUNCTION IF EXISTS pgq._tick_if_needed(text);
 
 -- Returns the new tick's id, or NULL when no tick was needed.
 CREATE OR REPLACE FUNCTION pgq.ticker(i_queue_name text)
 RETURNS bigint LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, pgq, pg_temp AS $$
-	SELECT pgq._tick_if_needed(i_queue_name)
+	SELECT max(t) FROM pgq._tick_queues(i_queue_name, false) t
 $$;
 
 -- Ticks every queue that needs it (not paused, no external ticker);
 -- returns how many ticks were made.
 CREATE OR REPLACE FUNCTION pgq.ticker()
-RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER
+RETURNS bigint LANGUAGE sql SECURITY DEFINER
 SET search_path = pg_catalog, pgq, pg_temp AS $$
-DECLARE
-	qname text;
-	n bigint := 0;
-BEGIN
-	FOR qname IN
-		SELECT queue_name FROM pgq.queue
-		 WHERE NOT queue_external_ticker AND NOT queue_ticker_paused
-		 ORDER BY queue_id
-	LOOP
-		IF pgq._tick_if_needed(qname) IS NOT NULL THEN
-			n := n + 1;
-		END IF;
-	END LOOP;
-	RETURN n;
-END
+	SELECT count(*) FROM pgq._tick_queues(NULL, true)
 $$;
 
 -- A snapshot in which the calling transaction counts as committed.
