@@ -151,6 +151,26 @@ untouched() {
 	[ "$status" -eq 2 ]
 }
 
+@test "londiste3 worker: a provider without a location in the node's map is waited for, not read from the default database" {
+	need_node_mode
+	chain_tree
+	wait_for no_error b2
+	set_loc b2 b1 ''
+	# (the monitor sees the location go, and the worker stops)
+	wait_for grep -q "the provider b1 of this node has no location in its node map; waiting for one" "$BATS_TEST_TMPDIR/b2.log"
+	has_error b2
+	sql r1 "INSERT INTO t1 VALUES (100, 'while')"
+	# the worker does not read from b1's queue meanwhile, nor from the
+	# default database's
+	b1_has() { [ "$(sql b1 "SELECT count(*) FROM t1 WHERE id = 100")" = 1 ]; }
+	wait_for b1_has
+	[ "$(sql b2 "SELECT count(*) FROM t1 WHERE id = 100")" = 0 ]
+	set_loc b2 b1 "$(loc b1)"
+	wait_for caught_up l1 r1
+	[ "$(sql l1 "SELECT count(*) FROM t1 WHERE id = 100")" = 1 ]
+	wait_for no_error b2
+}
+
 # last on the chain: l1 reads from b1 afterwards
 @test "londiste3 change-provider: the old provider is found in the node's own map, where it unsubscribes, not in the default database" {
 	need_node_mode
