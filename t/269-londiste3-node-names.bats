@@ -105,6 +105,11 @@ untouched() {
 	[ "$status" -eq 2 ]
 	[ "$stderr" = "londiste: node b1 has no location in the node map; tag it dead first (tag-dead b1)" ]
 	untouched
+	# status says so, and asks nobody in its place
+	run --separate-stderr env PGDATABASE=l1 londiste "$(ini r1)" status
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *$'\nb1 (no location in the node map)\n    b2 (branch)\n'* ]]
 	set_loc r1 b1 "$(loc b1)"
 	# tag-alive tells the node itself: it needs its location
 	set_loc r1 l1 ''
