@@ -3,9 +3,10 @@
 # a location (given on the command line or read from a node) is known
 # and located in the node map, or the verb refuses it with status 2
 # before it pauses, demotes or tags anything: an empty location is
-# libpq's default database, another database than the node's.  Also
-# resync's note on a branch.  Every node is a database of this file's
-# cluster.
+# libpq's default database, another database than the node's; the
+# worker waits for its provider's location, and status shows a node
+# without one as such.  Also resync's note on a branch.  Every node is
+# a database of this file's cluster.
 #
 # The tests share one chain r1 -> b1 -> b2 -> l1 with its workers and
 # t1 in sync on every node (shared_tree), built by the first that needs
