@@ -58,10 +58,18 @@ parse_seconds_ms(const char *s, const char *what)
 {
 	char *end;
 	double v;
+	size_t digits = strspn(s, "0123456789");
 
+	/* Only DIGITS[.DIGITS] or .DIGITS: strtod also takes leading
+	 * blanks, a sign, hex, exponents, "inf" and "nan", which a
+	 * number of seconds in an option or a config is not. */
+	if (s[digits] == '.')
+		digits += 1 + strspn(s + digits + 1, "0123456789");
+	if (digits == 0 || s[digits] != '\0' || strcmp(s, ".") == 0)
+		errx(EXIT_USAGE, "%s is not a number of seconds: %s", what, s);
 	errno = 0;
 	v = strtod(s, &end);
-	if (*s == '\0' || *end != '\0' || errno != 0 || !(v >= 0 && v <= 1e9))
+	if (*end != '\0' || errno != 0 || !(v >= 0 && v <= 1e9))
 		errx(EXIT_USAGE, "%s is not a number of seconds: %s", what, s);
 	return (long long)(v * 1000.0 + 0.5);
 }

@@ -80,6 +80,18 @@ setup() {
 	[ "$status" -eq 2 ]
 }
 
+@test "londiste-compare, londiste-repair: a lock timeout that is not a plain number of seconds: exit 2" {
+	# strtod would take the blank, the sign, the exponent and hex
+	for tool in londiste-compare londiste-repair; do
+		for t in " 1" "1 " "+1" "1e1" "0x10" "." "1.2.3"; do
+			run --separate-stderr $tool -s prov -d sub --consumer c -t "$t" t
+			[ "$status" -eq 2 ] || { echo "$tool -t '$t': $status $stderr" >&2; false; }
+			# (bats drops the message's trailing blank)
+			[[ "$stderr" == "$tool: lock timeout is not a number of seconds: "* ]]
+		done
+	done
+}
+
 @test "londiste-compare, londiste-repair: waiting for a stopped replay blocks no provider writer" {
 	londiste-copy -s prov -d sub --consumer c t >/dev/null
 	for tool in londiste-compare londiste-repair; do
