@@ -1,0 +1,126 @@
+#!/usr/bin/env bats
+# Migrating from londiste 3, from the operator's side: the original's
+# configs and command lines carried over as they are, the original
+# londiste 3 (Debian's python3-londiste, its pgq, pgq_node and londiste
+# extensions, pgqd) and ours on the same tree, each command run against
+# the other's nodes.  Every node is a database of this file's cluster.
+
+load helper
+load 25x-cascade
+load 27x-original
+
+setup() {
+	need_original
+}
+
+# Our leaf's config is the original's ([londiste], no [londiste3]):
+# tree_stop, which knows our nodes by [londiste3], would leave its
+# worker running.
+teardown() {
+	[ -n "${BATS_TEST_COMPLETED:-}" ] && return 0
+	l3_teardown l1
+	tree_stop
+}
+
+teardown_file() {
+	if [ -f "$BATS_FILE_TMPDIR/tree/l1.ini" ]; then
+		BATS_TEST_TMPDIR=$BATS_FILE_TMPDIR/tree worker_stop l1
+	fi
+	tree_stop
+	pg_stop
+}
+
+# mig_tree: the original's root o_root (pgqd, its worker) with t1, the
+# original's leaf o_leaf below it, and our leaf l1 below it too, run
+# from a config in the original's format, unchanged but for its job
+# and database; t1 in sync on both leaves.
+mig_tree() {
+	local n
+	for n in o_root o_leaf l1; do
+		new_db "$n" none &&
+		sql "$n" "CREATE TABLE t1 (id int PRIMARY KEY, v text)" >/dev/null || return 1
+	done
+	sql o_root "INSERT INTO t1 SELECT g, 'before ' || g FROM generate_series(1, 50) g" >/dev/null
+	l3_ini o_root
+	run --separate-stderr l3 o_root create-root o_root "$(loc o_root)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; return 1; }
+	sql o_root "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null &&
+	pgqd_start o_root &&
+	l3 o_root worker -d || return 1
+	run --separate-stderr l3 o_root add-table public.t1
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; return 1; }
+
+	l3_ini o_leaf
+	run --separate-stderr l3 o_leaf create-leaf o_leaf "$(loc o_leaf)" --provider="$(loc o_root)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; return 1; }
+	l3 o_leaf worker -d || return 1
+	run --separate-stderr l3 o_leaf add-table public.t1
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; return 1; }
+
+	l3_ini l1
+	run --separate-stderr londiste "$(ini l1)" create-leaf l1 "$(loc l1)" --provider="$(loc o_root)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; return 1; }
+	worker_start l1 || return 1
+	run --separate-stderr londiste "$(ini l1)" add-table public.t1
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; return 1; }
+	wait_for is_ok o_leaf public.t1 &&
+	wait_for is_ok l1 public.t1
+}
+
+@test "migration ops: our verbs that only read answer on the original's nodes; the others still refuse them (4)" {
+	on_tree mig_tree
+	local v
+	run --separate-stderr londiste "$(ini o_leaf)" status
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$output" == *"Local node: o_leaf"* ]]
+	[[ "$output" == *"o_root (root)"* ]]
+	[[ "$output" == *"o_leaf (leaf)"* ]]
+	[[ "$output" == *"l1 (leaf)"* ]]
+	run --separate-stderr londiste "$(ini o_leaf)" members
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$(printf '%s\n' "$output" | cut -f1 | tr '\n' ' ')" = "l1 o_leaf o_root " ]
+	run --separate-stderr londiste "$(ini o_leaf)" node-status
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$output" == "o_leaf (leaf)"* ]]
+	[[ "$output" == *"Provider: o_root"* ]]
+	run --separate-stderr londiste "$(ini o_root)" tables
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$output" = "public.t1	ok" ]
+	run --separate-stderr londiste "$(ini o_leaf)" tables
+	[ "$output" = "public.t1	ok" ]
+	for v in seqs missing fkeys; do
+		run --separate-stderr londiste "$(ini o_leaf)" "$v"
+		[ "$status" -eq 0 ] || { echo "$v: $stderr" >&2; false; }
+		[ -z "$output" ]
+	done
+	# the same config names the same pidfile: ours does not start beside
+	# the original's worker
+	run --separate-stderr londiste "$(ini o_leaf)" worker -d
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"already running (pid $(cat "$BATS_TEST_TMPDIR/o_leaf.pid"))"* ]]
+	# what would write there, or needs our SQL there, is refused before it starts
+	for v in install "add-table public.t1" "resync public.t1" compare check; do
+		# shellcheck disable=SC2086 # the verb and its argument
+		run --separate-stderr londiste "$(ini o_leaf)" $v
+		[ "$status" -eq 4 ] || { echo "$v: $status $stderr" >&2; false; }
+		[[ "$stderr" == *"holds the original pgq"* ]]
+	done
+}
+
+@test "migration ops: the original's members, node-status, seqs, missing and tables --names-only on our leaf's config" {
+	on_tree mig_tree
+	run --separate-stderr l3 l1 members
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$output" == *"l1 "*"o_leaf "*"o_root "* ]]
+	run --separate-stderr l3 l1 node-status
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$output" == "l1 (leaf)"* ]]
+	[[ "$output" == *"Provider: o_root"* ]]
+	run --separate-stderr l3 l1 tables --names-only
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$output" = public.t1 ]
+	run --separate-stderr l3 l1 seqs
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	run --separate-stderr l3 l1 missing
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+}
