@@ -124,3 +124,15 @@ mig_tree() {
 	run --separate-stderr l3 l1 missing
 	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
 }
+
+@test "migration ops: -s right after -r stops our worker (a stop during the reload was lost)" {
+	on_tree mig_tree
+	londiste "$(ini l1)" -r
+	run --separate-stderr londiste "$(ini l1)" -s
+	[ "$status" -eq 0 ] || { echo "$status $stderr" >&2; false; }
+	[ ! -e "$BATS_TEST_TMPDIR/l1.pid" ]
+	# back as it was for the next test, and replaying
+	worker_start l1
+	sql o_root "INSERT INTO t1 VALUES (1001, 'after the reload')" >/dev/null
+	wait_for same o_root l1 t1
+}
