@@ -136,3 +136,33 @@ mig_tree() {
 	sql o_root "INSERT INTO t1 VALUES (1001, 'after the reload')" >/dev/null
 	wait_for same o_root l1 t1
 }
+
+@test "migration ops: add-table takes the original's patterns and --wait-sync" {
+	on_tree mig_tree
+	local n
+	for n in o_root l1; do
+		sql "$n" "CREATE TABLE t2 (id int PRIMARY KEY); CREATE TABLE t3 (id int PRIMARY KEY);
+			CREATE TABLE u1 (id int PRIMARY KEY)" >/dev/null
+	done
+	sql o_root "INSERT INTO t3 SELECT generate_series(1, 20)" >/dev/null
+	# the original's globbing on its root: t2 and t3, not u1
+	run --separate-stderr l3 o_root add-table 't?'
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	londiste "$(ini l1)" wait-root
+	# ours on its leaf: the set's tables the pattern matches (t1 is
+	# there already), added, and in sync when it returns
+	run --separate-stderr londiste "$(ini l1)" add-table 'public.t*' --wait-sync
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$stderr" == *"Table added: public.t2"* ]]
+	[[ "$stderr" == *"Table added: public.t3"* ]]
+	[[ "$stderr" != *public.t1* ]]
+	run --separate-stderr londiste "$(ini l1)" tables
+	[ "$output" = "public.t1	ok
+public.t2	ok
+public.t3	ok" ]
+	same o_root l1 t3
+	# a pattern that matches nothing adds nothing
+	run --separate-stderr londiste "$(ini l1)" add-table 'u*'
+	[ "$status" -eq 0 ]
+	[ "$(sql l1 "SELECT count(*) FROM londiste.get_table_list('q') WHERE local")" = 3 ]
+}
