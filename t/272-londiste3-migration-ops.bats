@@ -166,3 +166,34 @@ public.t3	ok" ]
 	[ "$status" -eq 0 ]
 	[ "$(sql l1 "SELECT count(*) FROM londiste.get_table_list('q') WHERE local")" = 3 ]
 }
+
+@test "migration ops: the original's documented keys: script keys pass quietly, those that change replication are named as not supported" {
+	on_tree mig_tree
+	local f=$BATS_TEST_TMPDIR/keys.ini
+	cat "$(ini l1)" - >"$f" <<-'INI'
+	parallel_copies = 2
+	pgq_lazy_fetch = 300
+	exception_sleep = 5
+	exception_grace = 60
+	exception_reset = 120
+	exception_quiet = psycopg2.OperationalError
+	sql_retry = 1
+	sql_retry_max_count = 3
+	logfmt_file = %%(asctime)s %%(message)s
+	logdatefmt_console = %%H:%%M
+	threaded_copy_tables = public.*
+	threaded_copy_pool_size = 2
+	remote_extra_connstr = sslmode=disable
+	register_only_tables = public.t1
+	local_only_drop_execute = 1
+	INI
+	# the original takes this file as it is
+	run --separate-stderr l3 keys members
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	run --separate-stderr londiste "$f" members
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$stderr" != *"unknown key"* ]]
+	[[ "$stderr" == *"register_only_tables is not supported"* ]]
+	[[ "$stderr" == *"local_only_drop_execute is not supported"* ]]
+	[ "${#stderr_lines[@]}" -eq 2 ]
+}
