@@ -197,3 +197,44 @@ public.t3	ok" ]
 	[[ "$stderr" == *"local_only_drop_execute is not supported"* ]]
 	[ "${#stderr_lines[@]}" -eq 2 ]
 }
+
+@test "migration ops: an original leaf becomes ours in its own database with its config unchanged, and goes back" {
+	on_tree mig_tree
+	local f
+	f=$(ini o_leaf)
+	cp "$f" "$BATS_TEST_TMPDIR/o_leaf.ini.orig"
+	# the original's worker stopped and its node dropped, then its
+	# schemas: ours refuses to install over them
+	l3 o_leaf -s
+	wait_for test ! -e "$BATS_TEST_TMPDIR/o_leaf.pid"
+	run --separate-stderr l3 o_leaf drop-node o_leaf
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	sql o_root "INSERT INTO t1 VALUES (2001, 'while no worker ran')" >/dev/null
+	sql o_leaf "DROP EXTENSION londiste CASCADE; DROP EXTENSION pgq_node CASCADE;
+		DROP EXTENSION pgq CASCADE" >/dev/null
+	# ours with the same file
+	run --separate-stderr londiste "$f" create-leaf o_leaf "$(loc o_leaf)" --provider="$(loc o_root)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	londiste "$f" worker -d
+	run --separate-stderr londiste "$f" add-table public.t1 --wait-sync
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	sql o_root "INSERT INTO t1 VALUES (2002, 'replayed by ours')" >/dev/null
+	wait_for same o_root o_leaf t1
+	run --separate-stderr l3 o_leaf status
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$output" == *"o_leaf (leaf)"* ]]
+	# and back to the original, the file still unchanged
+	londiste "$f" -s
+	run --separate-stderr londiste "$f" drop-node o_leaf
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	sql o_leaf "DROP SCHEMA londiste CASCADE; DROP SCHEMA pgq_node CASCADE; DROP SCHEMA pgq CASCADE" >/dev/null
+	run --separate-stderr l3 o_leaf create-leaf o_leaf "$(loc o_leaf)" --provider="$(loc o_root)"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	l3 o_leaf worker -d
+	run --separate-stderr l3 o_leaf add-table public.t1
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	sql o_root "INSERT INTO t1 VALUES (2003, 'replayed by the original again')" >/dev/null
+	wait_for is_ok o_leaf public.t1
+	wait_for same o_root o_leaf t1
+	cmp "$f" "$BATS_TEST_TMPDIR/o_leaf.ini.orig"
+}
