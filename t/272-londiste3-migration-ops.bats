@@ -107,7 +107,7 @@ mig_tree() {
 	done
 }
 
-@test "migration ops: the original's members, node-status, seqs, missing and tables --names-only on our leaf's config" {
+@test "migration ops: the original's members, node-status, seqs, missing and tables --names-only on our leaf's config; ours has --names-only too" {
 	on_tree mig_tree
 	run --separate-stderr l3 l1 members
 	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
@@ -117,6 +117,10 @@ mig_tree() {
 	[[ "$output" == "l1 (leaf)"* ]]
 	[[ "$output" == *"Provider: o_root"* ]]
 	run --separate-stderr l3 l1 tables --names-only
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$output" = public.t1 ]
+	# ours gives the same list for scripts
+	run --separate-stderr londiste "$(ini l1)" tables --names-only
 	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
 	[ "$output" = public.t1 ]
 	run --separate-stderr l3 l1 seqs
