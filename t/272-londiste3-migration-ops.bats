@@ -242,3 +242,20 @@ public.t3	ok" ]
 	wait_for same o_root o_leaf t1
 	cmp "$f" "$BATS_TEST_TMPDIR/o_leaf.ini.orig"
 }
+
+@test "migration ops: --ini prints a node's config that ours and the original both take" {
+	on_tree mig_tree
+	local f=$BATS_TEST_TMPDIR/sample.ini
+	run --separate-stderr londiste --ini
+	[ "$status" -eq 0 ]
+	[ "${lines[0]}" = '[londiste]' ]
+	londiste --ini | sed -e "s|^db = .*|db = $(loc l1)|" -e 's/^queue_name = .*/queue_name = q/' \
+		-e "s|~/log|$BATS_TEST_TMPDIR|; s|~/pid|$BATS_TEST_TMPDIR|" >"$f"
+	run --separate-stderr londiste "$f" members
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ -z "$stderr" ]
+	[[ "$output" == *o_root* ]]
+	run --separate-stderr l3 sample members
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$output" == *o_root* ]]
+}
