@@ -141,7 +141,7 @@ mig_tree() {
 	wait_for same o_root l1 t1
 }
 
-@test "migration ops: add-table takes the original's patterns and --wait-sync" {
+@test "migration ops: add-table and remove-table take the original's patterns, add-table --wait-sync" {
 	on_tree mig_tree
 	local n
 	for n in o_root l1; do
@@ -169,6 +169,14 @@ public.t3	ok" ]
 	run --separate-stderr londiste "$(ini l1)" add-table 'u*'
 	[ "$status" -eq 0 ]
 	[ "$(sql l1 "SELECT count(*) FROM londiste.get_table_list('q') WHERE local")" = 3 ]
+	# remove-table's over the tables replicated here (public when
+	# no schema is named)
+	run --separate-stderr londiste "$(ini l1)" remove-table '*3'
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$stderr" = "londiste: Table removed: public.t3" ]
+	run --separate-stderr londiste "$(ini l1)" tables --names-only
+	[ "$output" = "public.t1
+public.t2" ]
 }
 
 @test "migration ops: the original's documented keys: script keys pass quietly, those that change replication are named as not supported" {
