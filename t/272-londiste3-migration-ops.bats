@@ -267,3 +267,19 @@ public.t2" ]
 	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
 	[[ "$output" == *o_root* ]]
 }
+
+@test "migration ops: the original's -s (SIGINT) stops our worker, and -r (SIGHUP) reloads it" {
+	on_tree mig_tree
+	local pid
+	pid=$(cat "$BATS_TEST_TMPDIR/l1.pid")
+	run --separate-stderr l3 l1 -r
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	wait_for grep -q "reloading $(ini l1)" "$BATS_TEST_TMPDIR/l1.log"
+	run --separate-stderr l3 l1 -s
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	wait_for test ! -e "$BATS_TEST_TMPDIR/l1.pid"
+	! kill -0 "$pid" 2>/dev/null
+	worker_start l1
+	sql o_root "INSERT INTO t1 VALUES (3001, 'after the original stopped ours')" >/dev/null
+	wait_for same o_root l1 t1
+}
