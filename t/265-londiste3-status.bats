@@ -167,7 +167,8 @@ status_has() {
 	wait_for test -s "$(pidfile l1)"
 	pid=$(cat "$(pidfile l1)")
 	wait_for gone "$pid"
-	grep -q "worker stopped: londiste-copy of public.t2 exited with status 2" "$(log l1)"
+	# the daemon's log filter may write its last lines after the worker ended
+	wait_for grep -q "worker stopped: londiste-copy of public.t2 exited with status 2" "$(log l1)"
 	for n in r1 b1 l1; do
 		status_has "$n" "Error: worker stopped: londiste-copy: "
 	done

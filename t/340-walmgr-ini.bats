@@ -49,6 +49,12 @@ setup() {
 	[ "$status" -eq 2 ]
 }
 
+@test "ini_get: a bad reference is one line with the program's name and the file" {
+	run --separate-stderr ini_get "$INI" walmgr bad
+	[ "$status" -eq 2 ]
+	[ "$stderr" = "test: $INI: bad: unknown reference %(nosuch)s" ]
+}
+
 @test "ini_keys: the section's own keys" {
 	[ "$(ini_keys "$INI" walmgr | tr '\n' ' ')" = "job_name archive pct colon multi loop bad " ]
 }
