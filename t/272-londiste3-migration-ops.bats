@@ -283,3 +283,37 @@ public.t2" ]
 	sql o_root "INSERT INTO t1 VALUES (3001, 'after the original stopped ours')" >/dev/null
 	wait_for same o_root l1 t1
 }
+
+started_twice() {
+	[ "$(grep -c "worker l1_w of node l1 started" "$BATS_TEST_TMPDIR/l1-set.log")" -eq 2 ]
+}
+
+@test "migration ops: --set KEY=VALUE over the config's value, as Skytools' --set; the last wins; a daemon keeps it" {
+	on_tree mig_tree
+	run --separate-stderr londiste "$(ini l1)" --set queue_name=nosuch members
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"no node of queue nosuch"* ]]
+	run --separate-stderr londiste --set=queue_name=nosuch "$(ini l1)" --set QUEUE_NAME=q members
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[[ "$output" == *o_root* ]]
+	run --separate-stderr londiste "$(ini l1)" --set loop_delay=fast members
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"not a number: fast"* ]]
+	run --separate-stderr londiste "$(ini l1)" members --set
+	[ "$status" -eq 2 ]
+	run --separate-stderr londiste "$(ini l1)" --set novalue members
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"--set takes KEY=VALUE"* ]]
+	# a daemon keeps it, also when it reloads the file: this one's
+	# loop_delay would stop it
+	local f=$BATS_TEST_TMPDIR/l1b.ini
+	sed 's/^loop_delay = .*/loop_delay = fast/' "$(ini l1)" >"$f"
+	londiste "$(ini l1)" -s
+	londiste "$f" --set loop_delay=0.2 --set "logfile=$BATS_TEST_TMPDIR/l1-set.log" worker -d
+	wait_for grep -q "worker l1_w of node l1 started" "$BATS_TEST_TMPDIR/l1-set.log"
+	londiste "$f" --set loop_delay=0.2 -r
+	wait_for started_twice
+	run --separate-stderr londiste "$f" --set loop_delay=0.2 -s
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	worker_start l1
+}
