@@ -198,6 +198,42 @@ idle_in_tx() {
 	[ "$(sql q "SELECT pgq.ticker('lagq') IS NULL")" = t ]
 }
 
+@test "a ticker session that looked in vain while an insert ran ticks it once it commits" {
+	sql q "SELECT pgq.create_queue('lagq3')" >/dev/null
+	sql q "SELECT pgq.set_queue_config('lagq3', 'ticker_max_lag', '0.1 second');
+		SELECT pgq.set_queue_config('lagq3', 'ticker_idle_period', '1 hour')" >/dev/null
+	sql q "SELECT pgq.register_consumer('lagq3', 'c')" >/dev/null
+	qid=$(sql q "SELECT queue_id FROM pgq.queue WHERE queue_name = 'lagq3'")
+	session_open slow3
+	session_send "BEGIN; SELECT pgq.insert_event('lagq3', 't', 'slow');"
+	wait_for idle_in_tx slow3
+	ticks() { [ "$(sql q "SELECT pgq.ticker('lagq3') IS NOT NULL")" = t ]; }
+	wait_for ticks
+	past_lag() { [ "$(sql q "SELECT now() - max(tick_time) > '0.1 second' FROM pgq.tick
+		WHERE tick_queue = $qid")" = t ]; }
+	wait_for past_lag
+	# one ticker session, as pgqd keeps: its look finds nothing (the
+	# insert runs) and is remembered
+	mkfifo "$TEST_DIR/tk.in"
+	# (without the other session's fifo: it would never see its end)
+	(exec {SESSION_FD}>&-; exec psql -XAtq -d q <"$TEST_DIR/tk.in" >"$TEST_DIR/tk.out" 2>&1) &
+	tk_pid=$!
+	exec {TK}>"$TEST_DIR/tk.in"
+	echo "SELECT 'look1', pgq.ticker('lagq3') IS NULL,
+		current_setting('pgq.ticker_look_$qid', true) IS NOT NULL;" >&"$TK"
+	wait_for grep -q '^look1|' "$TEST_DIR/tk.out"
+	grep -qx 'look1|t|t' "$TEST_DIR/tk.out"
+	session_send "COMMIT;"
+	session_close slow3
+	echo "SELECT 'look2', pgq.ticker('lagq3') IS NOT NULL;" >&"$TK"
+	wait_for grep -q '^look2|' "$TEST_DIR/tk.out"
+	grep -qx 'look2|t' "$TEST_DIR/tk.out"
+	exec {TK}>&-
+	wait "$tk_pid"
+	run drain lagq3 c
+	[ "$output" = slow ]
+}
+
 @test "a consumer registered later starts at the queue's last tick" {
 	sql q "SELECT pgq.create_queue('reg')" >/dev/null
 	sql q "SELECT pgq.register_consumer('reg', 'early')" >/dev/null

@@ -19,6 +19,13 @@ DECLARE
 	cur txid_snapshot := txid_current_snapshot();
 	res boolean;
 BEGIN
+	-- nothing i_snap did not see has ended since: no query (an idle
+	-- queue's usual case, once the caller remembers its last look)
+	IF txid_snapshot_xmax(cur) = txid_snapshot_xmax(i_snap)
+	   AND NOT EXISTS (SELECT 1 FROM txid_snapshot_xip(i_snap) x
+	                    WHERE txid_visible_in_snapshot(x, cur)) THEN
+		RETURN false;
+	END IF;
 	EXECUTE 'SELECT EXISTS (SELECT 1 FROM ' || i_pfx || ' WHERE ev_txid = ANY ($1))'
 		|| ' OR EXISTS (SELECT 1 FROM (SELECT x + 1 AS lo, lead(x) OVER (ORDER BY x) AS hi'
 		|| '   FROM unnest($2) x) r'
@@ -82,6 +89,9 @@ DECLARE
 	cur_seq bigint;
 	new_id bigint;
 	new_xmax bigint;
+	look text;
+	look_snap txid_snapshot;
+	now_snap txid_snapshot;
 BEGIN
 	FOR r IN EXECUTE
 		'SELECT qq AS q, t.tick_id, t.tick_event_seq, t.tick_time, t.tick_snapshot,
@@ -114,7 +124,23 @@ BEGIN
 			   OR (cur_seq <> last_seq AND now() - last_time >= q.queue_ticker_max_lag)
 			   OR now() - last_time >= q.queue_ticker_idle_period;
 			IF NOT need AND cur_seq = last_seq AND now() - last_time >= q.queue_ticker_max_lag THEN
-				need := pgq._unticked_events(q.queue_data_pfx, last_snap);
+				-- A look that found nothing is remembered for this
+				-- session (a ticker keeps its connection), with the
+				-- snapshot taken before it: the next round asks only
+				-- about transactions that ended after that one, and
+				-- on an idle database about none.  Kept per last tick;
+				-- a rollback forgets it.
+				look := current_setting('pgq.ticker_look_' || q.queue_id, true);
+				look_snap := last_snap;
+				IF look LIKE last_id || '/%' THEN
+					look_snap := substr(look, length(last_id::text) + 2)::txid_snapshot;
+				END IF;
+				now_snap := txid_current_snapshot();
+				need := pgq._unticked_events(q.queue_data_pfx, look_snap);
+				IF NOT need AND now_snap::text <> look_snap::text THEN
+					PERFORM set_config('pgq.ticker_look_' || q.queue_id,
+						last_id || '/' || now_snap::text, false);
+				END IF;
 			END IF;
 			EXIT WHEN NOT need;
 			IF NOT locked THEN
