@@ -2,6 +2,7 @@
 # Attacks on session 8's changes.
 
 load helper
+load 25x-cascade
 
 setup_file() {
 	pg_start || return 1
@@ -24,6 +25,7 @@ setup_file() {
 
 teardown() {
 	sessions_stop
+	[ ! -f "$BATS_TEST_TMPDIR/takeover.pid" ] || kill -TERM -- "-$(cat "$BATS_TEST_TMPDIR/takeover.pid")" 2>/dev/null || :
 }
 
 # A REPEATABLE READ ticker whose snapshot predates a tick another
@@ -44,4 +46,28 @@ teardown() {
 	run sql q "SELECT * FROM t.drain('rr', 'c')"
 	[ "$output" = e1 ]
 	grep -q "use READ COMMITTED" "$BATS_TEST_TMPDIR/session.7.out"
+}
+
+# Step 1 of a switchover stops the writes to the old root.  With our
+# worker there (not paused) a switchover ended before the promotion
+# (here SIGTERM to its process group while it waits for the new root's
+# worker, which does not run) left them stopped and said nothing.
+@test "takeover ended before the promotion: says that writes to the old root stay stopped" {
+	local n pid
+	for n in r1 b1; do new_db $n none && cascade_ini $n; done
+	londiste "$(ini r1)" create-root r1
+	londiste "$(ini b1)" create-branch b1 --provider="$(loc r1)"
+	: >"$BATS_TEST_TMPDIR/takeover.err"
+	setsid londiste "$(ini b1)" takeover r1 2>"$BATS_TEST_TMPDIR/takeover.err" &
+	pid=$!
+	echo "$pid" >"$BATS_TEST_TMPDIR/takeover.pid"
+	wait_for grep -q "waiting for node b1 to apply" "$BATS_TEST_TMPDIR/takeover.err"
+	kill -TERM -- "-$pid"
+	run wait "$pid"
+	rm "$BATS_TEST_TMPDIR/takeover.pid"
+	cat "$BATS_TEST_TMPDIR/takeover.err"
+	[ "$status" -ne 0 ]
+	[ "$(sql r1 "SELECT queue_disable_insert FROM pgq.queue WHERE queue_name = 'q'")" = t ]
+	grep -q "writes to r1 stay stopped (its demotion began): run switchover again to finish it" \
+		"$BATS_TEST_TMPDIR/takeover.err"
 }
