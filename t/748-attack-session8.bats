@@ -26,6 +26,10 @@ setup_file() {
 teardown() {
 	sessions_stop
 	[ ! -f "$BATS_TEST_TMPDIR/takeover.pid" ] || kill -TERM -- "-$(cat "$BATS_TEST_TMPDIR/takeover.pid")" 2>/dev/null || :
+	if [ -f "$BATS_TEST_TMPDIR/r3.ini" ]; then
+		[ ! -f "$BATS_TEST_TMPDIR/r3.ini.orig" ] || cp "$BATS_TEST_TMPDIR/r3.ini.orig" "$BATS_TEST_TMPDIR/r3.ini"
+		worker_stop r3
+	fi
 }
 
 # A REPEATABLE READ ticker whose snapshot predates a tick another
@@ -70,4 +74,34 @@ teardown() {
 	[ "$(sql r1 "SELECT queue_disable_insert FROM pgq.queue WHERE queue_name = 'q'")" = t ]
 	grep -q "writes to r1 stay stopped (its demotion began): run switchover again to finish it" \
 		"$BATS_TEST_TMPDIR/takeover.err"
+}
+
+gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# r3_reloaded: r3's worker kept its settings or started with new ones.
+r3_reloaded() {
+	grep -q "keeping the old settings" "$BATS_TEST_TMPDIR/r3.log" ||
+		[ "$(grep -c "worker r3_w of node r3 started" "$BATS_TEST_TMPDIR/r3.log")" -ge 2 ]
+}
+
+# A SIGHUP (systemd's reload) with the pidfile edited moved the running
+# worker to the new file: its config's -s said "not running", a second
+# worker -d started on the node, and the old file stayed at its end.
+@test "worker reload: a config with another pidfile keeps the old settings" {
+	local pid
+	new_db r3 none && cascade_ini r3
+	londiste "$(ini r3)" create-root r3
+	worker_start r3
+	wait_for grep -q "worker r3_w of node r3 started" "$BATS_TEST_TMPDIR/r3.log"
+	pid=$(cat "$BATS_TEST_TMPDIR/r3.pid")
+	cp "$(ini r3)" "$BATS_TEST_TMPDIR/r3.ini.orig"
+	sed -i "s|^pidfile = .*|pidfile = $BATS_TEST_TMPDIR/r3-moved.pid|" "$(ini r3)"
+	kill -HUP "$pid"
+	wait_for r3_reloaded
+	cat "$BATS_TEST_TMPDIR/r3.log"
+	grep -q "pidfile $BATS_TEST_TMPDIR/r3-moved.pid is not the running worker's" "$BATS_TEST_TMPDIR/r3.log"
+	cp "$BATS_TEST_TMPDIR/r3.ini.orig" "$(ini r3)"
+	londiste "$(ini r3)" -s
+	[ ! -e "$BATS_TEST_TMPDIR/r3.pid" ]
+	wait_for gone "$pid"
 }
