@@ -155,6 +155,16 @@ BEGIN
 				  INTO last_id, last_seq, last_time, last_snap
 				  FROM pgq.tick tk WHERE tk.tick_queue = q.queue_id
 				 ORDER BY tk.tick_id DESC LIMIT 1;
+				-- A snapshot taken before that tick (REPEATABLE READ,
+				-- SERIALIZABLE) does not see it: a tick made on it would
+				-- be older than that one, and the events between the two
+				-- would be in the batches before and after it.  A tick
+				-- rolled back after its nextval looks the same here.
+				IF pg_sequence_last_value(q.queue_tick_seq::regclass) IS DISTINCT FROM last_id
+				   AND current_setting('transaction_isolation') <> 'read committed' THEN
+					RAISE EXCEPTION 'tick snapshot older than the last tick of queue %: use READ COMMITTED',
+						q.queue_name USING ERRCODE = '40001';
+				END IF;
 				cur_seq := coalesce(pg_sequence_last_value(q.queue_event_seq::regclass), 0);
 				exact := true;
 				CONTINUE;
