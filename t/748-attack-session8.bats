@@ -7,20 +7,7 @@ load 25x-cascade
 setup_file() {
 	pg_start || return 1
 	new_db q || return 1
-	sql q "CREATE SCHEMA t;
-	CREATE FUNCTION t.drain(i_queue text, i_consumer text) RETURNS SETOF text
-	LANGUAGE plpgsql AS \$\$
-	DECLARE b bigint; d text;
-	BEGIN
-		LOOP
-			b := pgq.next_batch(i_queue, i_consumer);
-			EXIT WHEN b IS NULL;
-			FOR d IN SELECT ev_data FROM pgq.get_batch_events(b) LOOP
-				RETURN NEXT d;
-			END LOOP;
-			PERFORM pgq.finish_batch(b);
-		END LOOP;
-	END \$\$" >/dev/null
+	install_drain q
 }
 
 teardown() {

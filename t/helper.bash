@@ -422,3 +422,23 @@ make_queue() {
 # Make a tick on QUEUE now: force_tick() makes the queue look busy
 # enough that ticker() does not wait for max_count or max_lag.
 tick() { sql "$1" "SELECT pgq.force_tick('$2'); SELECT pgq.ticker('$2')" >/dev/null; }
+
+# install_drain DB: the function t.drain(queue, consumer) in DB, which
+# returns the ev_data of every batch ready for the consumer, finishing
+# each: one psql call per drain keeps the tests quick on a busy machine.
+install_drain() {
+	sql "$1" "CREATE SCHEMA t;
+	CREATE FUNCTION t.drain(i_queue text, i_consumer text) RETURNS SETOF text
+	LANGUAGE plpgsql AS \$\$
+	DECLARE b bigint; d text;
+	BEGIN
+		LOOP
+			b := pgq.next_batch(i_queue, i_consumer);
+			EXIT WHEN b IS NULL;
+			FOR d IN SELECT ev_data FROM pgq.get_batch_events(b) LOOP
+				RETURN NEXT d;
+			END LOOP;
+			PERFORM pgq.finish_batch(b);
+		END LOOP;
+	END \$\$" >/dev/null
+}
