@@ -13,12 +13,14 @@ need_original() {
 		have_debian_pgq || skip "Debian's pgq, pgq_node and londiste extensions are not installed"
 }
 
-# l3 NODE ARGS...: the original londiste command on NODE's config.
+# l3 NODE ARGS...: the original londiste command on NODE's config,
+# its polls' sleeps capped (t/original-py/usercustomize.py).
 l3() {
 	local n=$1
 	shift
 	# fd 3 closed: a daemon holding it would keep bats waiting
-	timeout 120 /usr/bin/python3 /usr/bin/londiste "$(ini "$n")" "$@" 3>&-
+	PYTHONPATH="$BATS_TEST_DIRNAME/original-py${PYTHONPATH:+:$PYTHONPATH}" \
+		timeout 120 /usr/bin/python3 /usr/bin/londiste "$(ini "$n")" "$@" 3>&-
 }
 
 # l3_ini NODE [DB]: a config of the original for a node in database DB
