@@ -9,11 +9,21 @@ setup_file() {
 	new_db a
 }
 
+# The change-provider tests share one tree r1 -> b1 -> l1 with t1
+# (t1_tree), built by the first of them that runs: each adds a node
+# without a worker (l2 below b1, b2 below r1), which holds no one back,
+# writes ids of its own into t1, and leaves l1 reading from b1.
 teardown() {
-	cascade_workers_stop
-	worker_stop l2
+	shared_tree_teardown r1 b1 l1 l2 b2
 	sessions_stop
 }
+
+teardown_file() {
+	shared_tree_drop
+	pg_stop
+}
+
+t1_tree() { shared_tree t1 "r1 b1 l1" running_tree_t1; }
 
 # idx_tuples DB QUEUE: index entries read so far from QUEUE's event
 # tables (flushed by each psql's exit).
@@ -86,7 +96,7 @@ l1_reads_b1() {
 
 @test "change-provider: a leaf as the new provider is refused at once, the node goes on reading" {
 	need_node_mode
-	running_tree_t1
+	t1_tree
 	new_db l2 none && cascade_ini l2
 	londiste "$(ini l2)" create-leaf l2 --provider="$(loc b1)"
 	wait_for l1_knows l2
@@ -94,14 +104,14 @@ l1_reads_b1() {
 	echo "$status: $stderr"
 	[ "$status" = 2 ]
 	l1_reads_b1
-	sql r1 "INSERT INTO t1 VALUES (1, 'after')"
+	sql r1 "INSERT INTO t1 VALUES (101, 'after')"
 	wait_for caught_up l1 r1
 	wait_for all_equal t1 b1 l1
 }
 
 @test "change-provider: ended while it waits for a new provider that does not move, the node goes on reading from the old one" {
 	need_node_mode
-	running_tree_t1
+	t1_tree
 	new_db b2 none && cascade_ini b2
 	londiste "$(ini b2)" create-branch b2 --provider="$(loc r1)"
 	wait_for l1_knows b2
@@ -125,7 +135,7 @@ l1_reads_b1() {
 
 @test "change-provider: an unknown node is refused (status 2) before the node is paused" {
 	need_node_mode
-	running_tree_t1
+	t1_tree
 	run --separate-stderr timeout 60 londiste "$(ini l1)" change-provider --provider=nosuch
 	echo "$status: $stderr"
 	[ "$status" = 2 ]
@@ -134,6 +144,8 @@ l1_reads_b1() {
 }
 
 @test "remove-table, resync: a table whose name ends in 'state set to NULL' or holds a newline is named as it is" {
+	# a root of its own, in the shared tree's r1
+	shared_tree_drop
 	new_db r1 none && cascade_ini r1
 	londiste "$(ini r1)" create-root r1
 	sql r1 'CREATE TABLE "x state set to NULL" (id int PRIMARY KEY)'
