@@ -250,6 +250,16 @@ BEGIN
 	q := pgq._lock_queue(i_queue_name);
 	SELECT t.tick_id, t.tick_event_seq INTO last FROM pgq.tick t
 	 WHERE t.tick_queue = q.queue_id ORDER BY t.tick_id DESC LIMIT 1;
+	-- A REPEATABLE READ or SERIALIZABLE snapshot taken before the last
+	-- tick does not see it, and the checks here and in _make_tick would
+	-- compare with the one before: a tick on that snapshot would hand
+	-- the events between the two out twice.  The tick sequence is not
+	-- transactional and an external ticker sets it to each tick's id.
+	IF current_setting('transaction_isolation') <> 'read committed'
+	   AND pgq._seq_last(q.queue_tick_seq) <> coalesce(last.tick_id, 0) THEN
+		RAISE EXCEPTION 'tick snapshot older than the last tick of queue %: use READ COMMITTED',
+			i_queue_name USING ERRCODE = '40001';
+	END IF;
 	IF last.tick_id IS NOT NULL AND i_tick_id <= last.tick_id THEN
 		RAISE EXCEPTION 'tick % is not after the last tick % of queue %',
 			i_tick_id, last.tick_id, i_queue_name USING ERRCODE = '22023';
