@@ -20,6 +20,7 @@
 #include "walarch.h"
 #include "walfile.h"
 #include "walname.h"
+#include "walseg.h"
 
 #define MAXTLI 512
 
@@ -296,7 +297,10 @@ report_gaps(const struct tl *best, size_t nbest, uint64_t start, uint64_t end,
 	free(have);
 }
 
-/* --verify: read every archived file and check its checksums and name. */
+/* --verify: read every archived file and check its checksums and name,
+ * and that a segment is one (its size and page header, after
+ * decompression): wal-push of an earlier version, or a copy made by
+ * hand, may have stored anything under a segment's name. */
 static void
 verify_files(void)
 {
@@ -317,6 +321,10 @@ verify_files(void)
 		if (rc == WF_OK)
 			rc = walfile_check_name(&info, ents[i].name, rc,
 			    msg, sizeof(msg));
+		if (rc == WF_OK && ents[i].w.kind == WAL_SEGMENT &&
+		    walseg_check(info.head, info.headlen, info.size,
+		    &ents[i].w, NULL, msg, sizeof(msg)) != 0)
+			rc = WF_CORRUPT;
 		close(fd);
 		if (rc == WF_IO)
 			errx(EXIT_RETRY, "%s: %s", path, msg);
