@@ -47,6 +47,7 @@
 #                             setup_file)
 #   wal_segment NAME [SIZE]   a plausible WAL segment NAME on stdout (see
 #                             below): what wal-push accepts as one
+#   wal_header NAME [SIZE]    only its 40-byte page header
 #
 # Exports PGHOST, PGPORT, PGUSER, PGDATABASE, TEST_DIR (the cluster's
 # directory, readable by the server), TEST_PGDATA, TEST_PGBIN,
@@ -425,23 +426,28 @@ make_queue() {
 # enough that ticker() does not wait for max_count or max_lag.
 tick() { sql "$1" "SELECT pgq.force_tick('$2'); SELECT pgq.ticker('$2')" >/dev/null; }
 
-# wal_segment NAME [SIZE] > FILE: a plausible WAL segment for NAME: the
-# long page header PostgreSQL writes first (XLP_LONG_HEADER set; timeline,
-# page address and segment size agreeing with the name; little-endian),
-# then random bytes up to SIZE.  SIZE is in bytes, a power of 2 from 1 MiB
-# to 1 GiB; 1 MiB by default, the smallest size initdb allows, to keep
-# tests quick.  WAL_SEG_SYSID sets the system identifier.
+# wal_segment NAME [SIZE] > FILE: a plausible WAL segment for NAME: its
+# page header (wal_header), then random bytes up to SIZE.  SIZE is in
+# bytes, a power of 2 from 1 MiB to 1 GiB; 1 MiB by default, the smallest
+# size initdb allows, to keep tests quick.
 wal_segment() {
+	local size=${2:-1048576}
+
+	wal_header "$1" "$size"
+	head -c $((size - 40)) /dev/urandom
+}
+# wal_header NAME [SIZE]: the 40-byte long page header PostgreSQL writes
+# at the start of segment NAME of SIZE bytes (XLP_LONG_HEADER set;
+# timeline, page address and segment size agreeing with the name;
+# little-endian).  WAL_SEG_SYSID sets the system identifier.
+wal_header() {
 	local name=$1 size=${2:-1048576}
 	local tli=$((16#${name:0:8})) log=$((16#${name:8:8})) seg=$((16#${name:16:8}))
 
-	{
-		_wal_le 2 $((0xD110)); _wal_le 2 2; _wal_le 4 "$tli"
-		_wal_le 8 $((log * 4294967296 + seg * size)); _wal_le 8 0
-		_wal_le 8 "${WAL_SEG_SYSID:-7300000000000000001}"
-		_wal_le 4 "$size"; _wal_le 4 8192
-		head -c $((size - 40)) /dev/urandom
-	}
+	_wal_le 2 $((0xD110)); _wal_le 2 2; _wal_le 4 "$tli"
+	_wal_le 8 $((log * 4294967296 + seg * size)); _wal_le 8 0
+	_wal_le 8 "${WAL_SEG_SYSID:-7300000000000000001}"
+	_wal_le 4 "$size"; _wal_le 4 8192
 }
 # _wal_le BYTES VALUE: VALUE little-endian in BYTES bytes.
 _wal_le() {
