@@ -134,6 +134,24 @@ fake_backup() {	# fake_backup LABEL START_LSN SEGMENT TLI
 	[ "$status" -eq 0 ]
 }
 
+@test "wal-check --verify: WAL of another cluster where recovery replays is damaged" {
+	push 000000010000000000000001 000000010000000000000002
+	WAL_SEG_SYSID=42 push 000000010000000000000003
+	run --separate-stderr wal-check -A "$A" --verify
+	[ "$status" -eq 1 ]
+	[ "${lines[0]}" = "$(printf 'damaged\t000000010000000000000003.zst\tsystem identifier 42, not 7300000000000000001 of segment 000000010000000000000001: WAL of another cluster')" ]
+	[ "${#lines[@]}" -eq 2 ]
+	# The start's base backup decides when its pg_control is there (it
+	# starts with the system identifier); WAL before it is not replayed.
+	fake_backup b 0/2000028 000000010000000000000002 1
+	mkdir "$A/base/b/global"
+	printf '\052\0\0\0\0\0\0\0' > "$A/base/b/global/pg_control"
+	run --separate-stderr wal-check -A "$A" --verify
+	[ "$status" -eq 1 ]
+	[ "${lines[0]}" = "$(printf 'damaged\t000000010000000000000002.zst\tsystem identifier 7300000000000000001, not 42 of base backup b: WAL of another cluster')" ]
+	[ "${lines[1]}" = "$(printf 'checked\t000000010000000000000002\t000000010000000000000003')" ]
+}
+
 @test "wal-check: a backup whose WAL is not archived yet is a gap" {
 	push 000000010000000000000001
 	fake_backup b 0/3000028 000000010000000000000003 1
