@@ -100,6 +100,8 @@ setup_file() {
 	run --separate-stderr walmgr_pg standby
 	[ "$status" -eq 0 ]
 	[ -f "$TEST_DIR/standby/standby.signal" ]
+	# How to start it beside the master: on a port of its own.
+	[[ "$stderr" == *"pg_ctl -D $TEST_DIR/standby -o '-p "[0-9]*"' start"* ]]
 	start_copy "$TEST_DIR/standby" 5434
 	sql postgres "INSERT INTO t SELECT g, 'later' FROM generate_series(1, 50) g"
 	switch_and_wait

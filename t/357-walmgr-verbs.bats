@@ -70,9 +70,20 @@ in_archive() { wal-fetch -A "$TEST_DIR/walshipping" "$1" - >/dev/null 2>&1; }
 	seg=$(sql postgres "SELECT pg_walfile_name(pg_switch_wal())")
 	wait_for in_archive "$seg"
 	[ -f "$TEST_DIR/walshipping/wal/$seg.zst" ]
-	# Other content under an archived name is refused, as by wal-push.
-	run --separate-stderr w wal-master.ini xarchive "$TEST_PGDATA/PG_VERSION" "$seg"
+	# Other content under an archived name is refused, as by wal-push
+	# (the segment with one byte after its page header changed).
+	wal-fetch -A "$TEST_DIR/walshipping" "$seg" "$TEST_DIR/other"
+	b=$(od -An -tu1 -j 1000 -N 1 "$TEST_DIR/other" | tr -d ' ')
+	printf "$(printf '\\%03o' $(( (b ^ 1) & 255 )))" |
+		dd of="$TEST_DIR/other" bs=1 seek=1000 conv=notrunc status=none
+	chmod 644 "$TEST_DIR/other"
+	run --separate-stderr w wal-master.ini xarchive "$TEST_DIR/other" "$seg"
 	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"different content"* ]]
+	# A file that is not the segment is bad input, before any compare.
+	run --separate-stderr w wal-master.ini xarchive "$TEST_PGDATA/PG_VERSION" "$seg"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"not WAL segment $seg"* ]]
 }
 
 @test "walmgr sync: the current segment is archived when it returns" {
@@ -233,6 +244,7 @@ in_archive() { wal-fetch -A "$TEST_DIR/walshipping" "$1" - >/dev/null 2>&1; }
 	echo "$stderr"
 	[ "$status" -eq 0 ]
 	[ -f "$TEST_DIR/slave/standby.signal" ]
+	[[ "$stderr" == *"pg_ctl -D $TEST_DIR/slave -o '-p "[0-9]*"' start"* ]]
 	grep -q "^primary_conninfo = 'host=$TEST_DIR port=5432 user=postgres application_name=walsby'" \
 		"$TEST_DIR/slave/postgresql.auto.conf"
 	start_copy "$TEST_DIR/slave" 5434

@@ -143,9 +143,10 @@ args_when_connected() {
 @test "files: the archive and its files are not readable by other users" {
 	A=$BATS_TEST_TMPDIR/arch
 	mkdir -m 755 "$A"
-	head -c 100000 /dev/urandom > "$BATS_TEST_TMPDIR/seg"
-	(umask 000; wal-push -A "$A" "$BATS_TEST_TMPDIR/seg" 000000010000000000000001)
-	(umask 000; wal-push -A "$A" -c zstd "$BATS_TEST_TMPDIR/seg" 000000010000000000000002)
+	wal_segment 000000010000000000000001 > "$BATS_TEST_TMPDIR/seg1"
+	wal_segment 000000010000000000000002 > "$BATS_TEST_TMPDIR/seg2"
+	(umask 000; wal-push -A "$A" "$BATS_TEST_TMPDIR/seg1" 000000010000000000000001)
+	(umask 000; wal-push -A "$A" -c zstd "$BATS_TEST_TMPDIR/seg2" 000000010000000000000002)
 	[ "$(stat -c %a "$A/wal")" = 700 ]
 	for f in "$A"/wal/*; do
 		[ "$(stat -c %a "$f")" = 600 ] || { echo "$f: $(stat -c %a "$f")" >&2; false; }
