@@ -359,7 +359,10 @@ in_archive() { wal-fetch -A "$TEST_DIR/walshipping" "$1" - >/dev/null 2>&1; }
 }
 
 @test "walmgr status: archiver and backups as TSV and as Prometheus text" {
-	w wal-master.ini sync
+	seg=$(w wal-master.ini sync)
+	# sync returns once the archive has the segment; the server counts it
+	# archived only after archive_command exited, and status reports that
+	wait_for q_is 5432 "SELECT coalesce(last_archived_wal >= '$seg', false) FROM pg_stat_archiver" t
 	run --separate-stderr w wal-master.ini status
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
