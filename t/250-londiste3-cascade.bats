@@ -197,14 +197,14 @@ plain_tree() { saved_tree plain "r1 b1 l1" cascade_tree r1 b1 l1; }
 	run --separate-stderr londiste "$(ini r1)" -s
 	[ "$status" -eq 0 ] || { echo "$stderr"; cat "$BATS_TEST_TMPDIR/r1.log"; false; }
 	[ ! -e "$BATS_TEST_TMPDIR/r1.pid" ]
-	! kill -0 "$pid" 2>/dev/null
+	! alive "$pid" || false
 	grep -q 'londiste: worker stopped$' "$BATS_TEST_TMPDIR/r1.log" || { cat "$BATS_TEST_TMPDIR/r1.log"; false; }
 	worker_start r1
 	pid=$(cat "$BATS_TEST_TMPDIR/r1.pid")
 	londiste -r "$(ini r1)"
-	reloaded_or_gone() { grep -q "reloading $(ini r1)" "$BATS_TEST_TMPDIR/r1.log" || ! kill -0 "$pid" 2>/dev/null; }
+	reloaded_or_gone() { grep -q "reloading $(ini r1)" "$BATS_TEST_TMPDIR/r1.log" || ! alive "$pid"; }
 	wait_for reloaded_or_gone
-	kill -0 "$pid" || { cat "$BATS_TEST_TMPDIR/r1.log"; false; }
+	alive "$pid" || { cat "$BATS_TEST_TMPDIR/r1.log"; false; }
 	[ "$(cat "$BATS_TEST_TMPDIR/r1.pid")" = "$pid" ]
 }
 

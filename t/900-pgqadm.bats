@@ -144,7 +144,7 @@ ticked() {
 	[ "$status" -eq 4 ]
 	run --separate-stderr pgqadm "$INI" stop
 	[ "$status" -eq 0 ] || { echo "$stderr"; false; }
-	! kill -0 "$pid" 2>/dev/null
+	! alive "$pid" || false
 	[ ! -e "$HOME/pid/pgqadm_somedb.pid" ]
 	grep -q stopping "$HOME/log/pgqadm_somedb.log"
 	run --separate-stderr pgqadm "$INI" stop
@@ -309,7 +309,7 @@ stop_pidfile() {
 	wait_for ticked sky1 q "$t0" 3
 	run --separate-stderr pgqadm -s "$BATS_TEST_TMPDIR/sky1.ini"
 	[ "$status" -eq 0 ] || { stop_pidfile "$BATS_TEST_TMPDIR/sky1.pid"; echo "$stderr"; false; }
-	! kill -0 "$pid" 2>/dev/null
+	! alive "$pid" || false
 	[ ! -e "$BATS_TEST_TMPDIR/sky1.pid" ]
 	run --separate-stderr pgqadm -s "$BATS_TEST_TMPDIR/sky1.ini" ticker
 	[ "$status" -eq 1 ]
@@ -342,7 +342,7 @@ stop_pidfile() {
 	[ "$status" -eq 0 ] || { stop_pidfile "$BATS_TEST_TMPDIR/sky2.pid"; echo "$stderr"; false; }
 	pid2=$(cat "$BATS_TEST_TMPDIR/sky2.pid")
 	[ "$pid2" != "$pid" ]
-	! kill -0 "$pid" 2>/dev/null
+	! alive "$pid" || false
 	wait_for grep -q 'maintenance every 7000 ms' "$BATS_TEST_TMPDIR/sky2.log"
 	# -k: gone at once
 	run --separate-stderr pgqadm "$ini" -k
