@@ -93,15 +93,15 @@ no_pw() {
 # Run "$@" in the background until it has a session of user sec (by
 # then it has read its arguments); set $args to what ps shows of it.
 args_when_connected() {
-	local app=$1 i pid
+	local app=$1 pid
 	"$@" >/dev/null 2>&1 3>&- &
 	pid=$!
-	for i in $(seq 300); do
-		[ "$(sql postgres "SELECT count(*) FROM pg_stat_activity
-			WHERE usename = 'sec' AND application_name = '$app'")" != 0 ] && break
-		kill -0 "$pid" 2>/dev/null || { echo "$app exited" >&2; return 1; }
-		sleep 0.1
-	done
+	# (a bound of its own, 300 looks, went on to ps unconnected)
+	connected_or_ended() {
+		[ "$(sec_session "$app")" != 0 ] || ! alive "$pid"
+	}
+	wait_for connected_or_ended
+	alive "$pid" || { echo "$app exited" >&2; return 1; }
 	args=$(ps -o args= -p "$pid")
 	kill "$pid"
 	wait "$pid" || :
