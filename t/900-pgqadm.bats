@@ -151,6 +151,32 @@ ticked() {
 	[ "$status" -eq 1 ]
 }
 
+# pgqadm ticker --daemon leaves the ticker to whoever adopts orphans:
+# PID 1 of a container may reap it seconds later (2 s on the machines
+# the tests run on) or never.
+@test "pgqadm stop: a ticker that ended is stopped even when nobody reaps it" {
+	have_debian_pgq || skip "Debian's PgQ is not installed"
+	# a subreaper that never waits: it adopts the ticker once pgqadm
+	# exited, and leaves it a zombie when it ends
+	python3 -c '
+import ctypes, subprocess, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+subprocess.run(sys.argv[1:], check=True)
+time.sleep(600)' pgqadm "$INI" ticker --daemon >/dev/null 2>&1 3>&- &
+	reaper=$!
+	wait_for test -s "$HOME/pid/pgqadm_somedb.pid"
+	pid=$(cat "$HOME/pid/pgqadm_somedb.pid")
+	# (its signal handlers are set by then)
+	wait_for grep -q connected "$HOME/log/pgqadm_somedb.log"
+	run --separate-stderr timeout 30 pgqadm "$INI" stop
+	[ "$status" -eq 0 ] || { echo "status $status: $stderr"; kill "$reaper"; wait "$reaper" || :; false; }
+	! alive "$pid" || false
+	grep -q stopping "$HOME/log/pgqadm_somedb.log"
+	[ ! -e "$HOME/pid/pgqadm_somedb.pid" ]
+	kill "$reaper"
+	wait "$reaper" || :
+}
+
 @test "a pidfile of 0, -1, 1, junk or another program's pid is no running daemon" {
 	mkdir -p "$HOME/pid"
 	pf="$HOME/pid/pgqadm_somedb.pid"
