@@ -373,7 +373,7 @@ stop_pidfile() {
 	# -k: gone at once
 	run --separate-stderr pgqadm "$ini" -k
 	[ "$status" -eq 0 ] || { stop_pidfile "$BATS_TEST_TMPDIR/sky2.pid"; false; }
-	wait_for sh -c "! kill -0 $pid2 2>/dev/null"
+	wait_for not_alive "$pid2"
 	[ ! -e "$BATS_TEST_TMPDIR/sky2.pid" ]
 	run --separate-stderr pgqadm -k "$ini"
 	[ "$status" -eq 1 ]
