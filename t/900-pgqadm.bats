@@ -46,6 +46,10 @@ teardown() {
 		kill -KILL "$p" 2>/dev/null || true
 	fi
 	if [ -n "${TICKER:-}" ]; then kill -KILL "$TICKER" 2>/dev/null || true; fi
+	if [ -n "${REAPER:-}" ]; then
+		kill "$REAPER" 2>/dev/null || true
+		wait "$REAPER" 2>/dev/null || true
+	fi
 	for f in "$BATS_TEST_TMPDIR"/*.pid; do
 		if [ -f "$f" ]; then kill -KILL "$(cat "$f")" 2>/dev/null || true; fi
 	done
@@ -163,18 +167,16 @@ import ctypes, subprocess, sys, time
 ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
 subprocess.run(sys.argv[1:], check=True)
 time.sleep(600)' pgqadm "$INI" ticker --daemon >/dev/null 2>&1 3>&- &
-	reaper=$!
+	REAPER=$!
 	wait_for test -s "$HOME/pid/pgqadm_somedb.pid"
 	pid=$(cat "$HOME/pid/pgqadm_somedb.pid")
 	# (its signal handlers are set by then)
 	wait_for grep -q connected "$HOME/log/pgqadm_somedb.log"
 	run --separate-stderr timeout 30 pgqadm "$INI" stop
-	[ "$status" -eq 0 ] || { echo "status $status: $stderr"; kill "$reaper"; wait "$reaper" || :; false; }
+	[ "$status" -eq 0 ] || { echo "status $status: $stderr"; false; }
 	! alive "$pid" || false
 	grep -q stopping "$HOME/log/pgqadm_somedb.log"
 	[ ! -e "$HOME/pid/pgqadm_somedb.pid" ]
-	kill "$reaper"
-	wait "$reaper" || :
 }
 
 @test "a pidfile of 0, -1, 1, junk or another program's pid is no running daemon" {
