@@ -187,6 +187,27 @@ plain_tree() { saved_tree plain "r1 b1 l1" cascade_tree r1 b1 l1; }
 	[ "$status" -eq 2 ]
 }
 
+# worker -d returns once the daemon wrote its pidfile, so -s or -r at
+# once must find a worker that handles them (one that was still without
+# its traps died of the signal: -r killed it, -s left its pidfile).
+@test "londiste3: -s and -r the moment worker -d returned reach the worker" {
+	plain_tree
+	worker_start r1
+	pid=$(cat "$BATS_TEST_TMPDIR/r1.pid")
+	run --separate-stderr londiste "$(ini r1)" -s
+	[ "$status" -eq 0 ] || { echo "$stderr"; cat "$BATS_TEST_TMPDIR/r1.log"; false; }
+	[ ! -e "$BATS_TEST_TMPDIR/r1.pid" ]
+	! alive "$pid" || false
+	grep -q 'londiste: worker stopped$' "$BATS_TEST_TMPDIR/r1.log" || { cat "$BATS_TEST_TMPDIR/r1.log"; false; }
+	worker_start r1
+	pid=$(cat "$BATS_TEST_TMPDIR/r1.pid")
+	londiste -r "$(ini r1)"
+	reloaded_or_gone() { grep -q "reloading $(ini r1)" "$BATS_TEST_TMPDIR/r1.log" || ! alive "$pid"; }
+	wait_for reloaded_or_gone
+	alive "$pid" || { cat "$BATS_TEST_TMPDIR/r1.log"; false; }
+	[ "$(cat "$BATS_TEST_TMPDIR/r1.pid")" = "$pid" ]
+}
+
 @test "londiste3: replay, Skytools 2's verb that the systemd unit runs, is the worker in the foreground" {
 	plain_tree
 	londiste "$(ini r1)" replay 2>"$BATS_TEST_TMPDIR/fg.err" 3>&- &

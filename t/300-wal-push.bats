@@ -252,7 +252,9 @@ nothing_archived() {
 @test "wal-push: SIGKILL mid-copy leaves nothing under the final name" {
 	# A slow pipe holds wal-push in the middle of the copy.
 	mkfifo "$W/fifo"
-	{ head -c 1000000 "$W/seg1"; sleep 30; } > "$W/fifo" &
+	# (exec: the pid is the sleep's, so that the kill below ends it;
+	# a sleep left behind held bats' output open for 30 s)
+	{ head -c 1000000 "$W/seg1"; exec sleep 30; } > "$W/fifo" 3>&- &
 	feeder=$!
 	wal-push -A "$A" "$W/fifo" $SEG &
 	pusher=$!
@@ -260,6 +262,7 @@ nothing_archived() {
 	kill -9 $pusher
 	wait $pusher || true
 	kill $feeder 2>/dev/null || true
+	wait $feeder 2>/dev/null || true
 	[ ! -e "$A/wal/$SEG" ]
 	run --separate-stderr wal-push -A "$A" "$W/seg1" $SEG
 	[ "$status" -eq 0 ]

@@ -117,7 +117,7 @@ setup_file() {
 	wait_for q_is 5434 'SELECT pg_is_in_recovery()' f
 	# Booted, the standby forgets the settings walmgr gave it.
 	! grep -Eq '^(restore_command|primary_conninfo|recovery_target_timeline)' \
-		"$TEST_DIR/standby/postgresql.auto.conf"
+		"$TEST_DIR/standby/postgresql.auto.conf" || false
 	psql -XAtq -p 5434 -d postgres -c "INSERT INTO t VALUES (1, 'promoted')"
 	[ "$(psql -XAtq -p 5434 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'promoted'")" = 1 ]
 	# The promoted server archives on timeline 2; wal-check follows it.

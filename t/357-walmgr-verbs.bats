@@ -91,7 +91,7 @@ in_archive() { wal-fetch -A "$TEST_DIR/walshipping" "$1" - >/dev/null 2>&1; }
 	[ "$status" -eq 0 ]
 	sql postgres "INSERT INTO t SELECT g, 'sync' FROM generate_series(1, 10) g"
 	seg=$(sql postgres "SELECT pg_walfile_name(pg_current_wal_insert_lsn())")
-	! in_archive "$seg"
+	! in_archive "$seg" || false
 	run --separate-stderr walmgr "$TEST_DIR/wal-master.ini" sync
 	[ "$status" -eq 0 ]
 	[ "$output" = "$seg" ]
@@ -320,7 +320,7 @@ in_archive() { wal-fetch -A "$TEST_DIR/walshipping" "$1" - >/dev/null 2>&1; }
 	stop_copy "$TEST_DIR/slave"
 	run --separate-stderr w cleanup.ini cleanup
 	[ "$status" -eq 0 ]
-	! in_archive "$need"
+	! in_archive "$need" || false
 	[ "$(ls "$TEST_DIR/walshipping/base" | wc -l)" -eq "$n" ]
 }
 
@@ -371,7 +371,10 @@ in_archive() { wal-fetch -A "$TEST_DIR/walshipping" "$1" - >/dev/null 2>&1; }
 }
 
 @test "walmgr status: archiver and backups as TSV and as Prometheus text" {
-	w wal-master.ini sync
+	seg=$(w wal-master.ini sync)
+	# sync returns once the archive has the segment; the server counts it
+	# archived only after archive_command exited, and status reports that
+	wait_for q_is 5432 "SELECT coalesce(last_archived_wal >= '$seg', false) FROM pg_stat_archiver" t
 	run --separate-stderr w wal-master.ini status
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
@@ -396,7 +399,7 @@ in_archive() { wal-fetch -A "$TEST_DIR/walshipping" "$1" - >/dev/null 2>&1; }
 	echo "$output" | grep -Eq '^walmgr_archive_lag_segments\{[^}]*\} [1-9][0-9]*$'
 	echo "$output" | grep -q '^# TYPE walmgr_failed_total counter$'
 	# Every line a comment or a sample.
-	! echo "$output" | grep -Ev '^(# (HELP|TYPE) walmgr_[a-z_]+ .+|walmgr_[a-z_]+\{archive="[^"]*"\} [0-9]+)$'
+	! echo "$output" | grep -Ev '^(# (HELP|TYPE) walmgr_[a-z_]+ .+|walmgr_[a-z_]+\{archive="[^"]*"\} [0-9]+)$' || false
 	run --separate-stderr w wal-master.ini status --bogus
 	[ "$status" -eq 2 ]
 	w wal-master.ini sync >/dev/null

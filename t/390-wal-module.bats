@@ -188,7 +188,7 @@ archiver_idle() {
 	# timeline through the module, history file first.
 	run --separate-stderr walmgr_pg restore "$TEST_DIR/pitr" --target-time "$target" --new-master
 	[ "$status" -eq 0 ]
-	! grep -q "^archive_mode" "$TEST_DIR/pitr/postgresql.auto.conf"
+	! grep -q "^archive_mode = 'off'" "$TEST_DIR/pitr/postgresql.auto.conf" || false
 	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_DIR/pitr" -l "$TEST_DIR/pitr.log" \
 		-o "-p 5433 -k $TEST_DIR" -w -t 60 start >/dev/null
 	wait_for q_is 5433 'SELECT pg_is_in_recovery()' f

@@ -95,7 +95,7 @@ teardown() {
 		"$BATS_TEST_TMPDIR/takeover.err"
 }
 
-gone() { ! kill -0 "$1" 2>/dev/null; }
+gone() { ! alive "$1"; }
 
 # r3_reloaded: r3's worker kept its settings or started with new ones.
 r3_reloaded() {

@@ -36,6 +36,11 @@
 #                             (COMM: argv[0]'s base name, or the script's
 #                             for sh/bash/dash running a script)
 #   has_marked MARK [COMM]    true when marked_pids finds one (wait_for)
+#   alive PID                 PID runs; a zombie does not (kill -0 still
+#                             finds a daemon that ended until PID 1
+#                             reaps it, which a container's may do
+#                             seconds later)
+#   not_alive PID             ! alive PID (for wait_for)
 #   descendants PID           the pids of PID's children, theirs, and so on
 #   argv0 PID                 PID's program: argv[0], or the script that
 #                             sh/bash/dash runs
@@ -272,6 +277,15 @@ descendants() {
 }
 
 has_marked() { [ -n "$(marked_pids "$@")" ]; }
+
+alive() {
+	local st
+	kill -0 "$1" 2>/dev/null || return 1
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	# the state follows "(comm) ", and comm may hold ") "
+	case ${st##*) } in Z*|X*) return 1 ;; esac
+}
+not_alive() { ! alive "$1"; }
 
 skip_file() {
 	[ -z "${SKIP_FILE:-}" ] || skip "$SKIP_FILE"
