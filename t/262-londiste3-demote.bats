@@ -63,3 +63,33 @@ demote() {
 	[ "$status" -ne 0 ]
 	[[ "$stderr" == *"permission denied"* ]]
 }
+
+# A switchover that stopped between step 1 and the promotion left the
+# old root's ticker saying "Insert into queue q disallowed" at every
+# maintenance round (each 30 s): maint_watermark's global watermark
+# event, which the queue refuses from step 1 on.
+@test "demote_root: between step 1 and step 3 the maintenance publishes no watermark, and fails not" {
+	root d5
+	wm_events() {
+		sql d5 "SELECT count(*) FROM $(sql d5 "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'") WHERE ev_type = 'pgq.global-watermark'"
+	}
+	# a watermark 10 minutes old: the maintenance publishes it (5)
+	old() {
+		sql d5 "UPDATE pgq.tick SET tick_time = tick_time - interval '10 minutes'
+			WHERE tick_queue = (SELECT queue_id FROM pgq.queue WHERE queue_name = 'q')" >/dev/null
+	}
+	old
+	n0=$(wm_events)
+	sql d5 "SELECT pgq_node.maint_watermark('q')" >/dev/null
+	[ "$(wm_events)" = $((n0 + 1)) ]
+	[ "$(sql d5 "SELECT ret_code FROM pgq_node.demote_root('q', 1, 'other')")" = 200 ]
+	old
+	run --separate-stderr sql d5 "SELECT pgq_node.maint_watermark('q')"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$output" = 0 ]
+	[ "$(wm_events)" = $((n0 + 1)) ]
+	# the rest of the demotion is not held up by it
+	for s in 2 3; do
+		[ "$(sql d5 "SELECT ret_code FROM pgq_node.demote_root('q', $s, 'other')")" = 200 ]
+	done
+}
