@@ -118,3 +118,39 @@ teardown() { cascade_workers_stop; }
 		wait_for rows_are $n "200 20100"
 	done
 }
+
+# A TERM to the command's pid alone (kill PID; systemd's KillMode=mixed
+# or process) waited for the look it was in: a psql that the trap could
+# not end, here held by a lock for as long as the test holds it.
+@test "londiste3: switchover ends at once on a SIGTERM to its pid alone, and its wait with it" {
+	need_node_mode
+	cascade_tree r1 b1
+	worker_start r1
+	# b1's worker is not running: the switchover waits for it
+	: >"$BATS_TEST_TMPDIR/sw.err"
+	londiste "$(ini b1)" switchover 2>"$BATS_TEST_TMPDIR/sw.err" 3>&- &
+	pid=$!
+	wait_for grep -q "waiting for node b1 to apply tick" "$BATS_TEST_TMPDIR/sw.err"
+	session 8 b1
+	echo "BEGIN; LOCK TABLE pgq_node.node_info IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&8
+	wait_for said 8 locked
+	looking() {
+		[ "$(sql postgres "SELECT count(*) FROM pg_stat_activity WHERE datname = 'b1'
+			AND wait_event_type = 'Lock' AND query LIKE '%worker_last_tick%'")" = 1 ]
+	}
+	wait_for looking
+	kill -TERM "$pid"
+	# (a zombie until waited for; the old code waited for the lock)
+	exited() { case $(ps -o stat= -p "$1") in Z*|'') true ;; *) false ;; esac; }
+	wait_for exited "$pid" || { end_session 8; false; }
+	# the server ends the look's backend once its client is gone
+	not_looking() { ! looking; }
+	wait_for not_looking || { end_session 8; false; }
+	end_session 8
+	st=0
+	wait "$pid" || st=$?
+	cat "$BATS_TEST_TMPDIR/sw.err"
+	[ "$st" = 143 ]
+	grep -q "writes to r1 stay stopped (its demotion began): run switchover again to finish it" \
+		"$BATS_TEST_TMPDIR/sw.err"
+}
