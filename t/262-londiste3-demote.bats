@@ -8,6 +8,8 @@ load 25x-cascade
 
 ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 
+teardown() { [ ! -f "$(ini d6)" ] || worker_stop d6; }
+
 # root DB: a root of queue q with tables t and u in the set.
 root() {
 	new_db "$1" none &&
@@ -92,4 +94,21 @@ demote() {
 	for s in 2 3; do
 		[ "$(sql d5 "SELECT ret_code FROM pgq_node.demote_root('q', $s, 'other')")" = 200 ]
 	done
+}
+
+# The old root's worker says once that its queue takes no events (a
+# switchover began), and once that it takes them again.
+@test "demote_root: the root's worker says once that step 1 stopped its writes, and once that they go again" {
+	root d6
+	worker_start d6
+	log=$BATS_TEST_TMPDIR/d6.log
+	wait_for grep -q "worker d6_w of node d6 started" "$log"
+	[ "$(sql d6 "SELECT ret_code FROM pgq_node.demote_root('q', 1, 'other')")" = 200 ]
+	wait_for grep -q "this root's queue takes no events (writes fail): a switchover began" "$log"
+	# as londiste(1) says to, once the promotion did not happen
+	sql d6 "UPDATE pgq.queue SET queue_disable_insert = false, queue_external_ticker = false
+		WHERE queue_name = 'q'" >/dev/null
+	wait_for grep -q "this root's queue takes events again" "$log"
+	[ "$(grep -c "takes no events" "$log")" = 1 ]
+	worker_stop d6
 }
