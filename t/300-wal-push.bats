@@ -135,18 +135,19 @@ nothing_archived() {
 	[[ "$stderr" == *"not WAL segment $SEG: no WAL long page header"* ]]
 	nothing_archived
 	# A segment whose first page lost its XLP_LONG_HEADER flag.
-	cp "$W/seg1" "$W/bad"
-	printf '\0' | dd of="$W/bad" bs=1 seek=2 conv=notrunc status=none
-	run --separate-stderr wal-push -A "$A" "$W/bad" $SEG
-	[ "$status" -eq 2 ]
-	[[ "$stderr" == *"no WAL long page header"* ]]
-	nothing_archived
+	refused_with_byte 2 '\0' "no WAL long page header"
 	# A nonsense block size.
+	refused_with_byte 37 '\377' "block size"
+}
+
+# refused_with_byte OFFSET BYTE MESSAGE: seg1 with BYTE (printf's
+# escape) at OFFSET is refused with MESSAGE, and nothing is archived.
+refused_with_byte() {
 	cp "$W/seg1" "$W/bad"
-	printf '\377' | dd of="$W/bad" bs=1 seek=37 conv=notrunc status=none
+	printf "$2" | dd of="$W/bad" bs=1 seek="$1" conv=notrunc status=none
 	run --separate-stderr wal-push -A "$A" "$W/bad" $SEG
 	[ "$status" -eq 2 ]
-	[[ "$stderr" == *"block size"* ]]
+	[[ "$stderr" == *"$3"* ]]
 	nothing_archived
 }
 

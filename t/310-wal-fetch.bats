@@ -170,21 +170,7 @@ flip() {	# flip one byte of FILE at OFFSET
 	# Rewrite a format 2 file as format 1: the same first 36 trailer
 	# bytes, frame size 32, version 1, and the CRC-32C of those 36.
 	wal-push -A "$A" "$W/seg7" 000000010000000000000007
-	python3 - "$A/wal/000000010000000000000007" "$A/wal/000000010000000000000007" <<-'PY'
-	import struct, sys
-	def crc32c(data):
-	    crc = 0xFFFFFFFF
-	    for b in data:
-	        crc ^= b
-	        for _ in range(8):
-	            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-	    return crc ^ 0xFFFFFFFF
-	f = open(sys.argv[1], 'rb').read()
-	payload, t = f[:-80], bytearray(f[-80:-44])
-	t[4:8] = struct.pack('<I', 32)
-	t[12:16] = struct.pack('<I', 1)
-	open(sys.argv[2], 'wb').write(payload + bytes(t) + struct.pack('<I', crc32c(bytes(t))))
-	PY
+	python3 "$BATS_TEST_DIRNAME/wal-trailer.py" format1 "$A/wal/000000010000000000000007" "$A/wal/000000010000000000000007"
 	run --separate-stderr wal-fetch -A "$A" 000000010000000000000007 "$O/x"
 	[ "$status" -eq 0 ]
 	cmp "$W/seg7" "$O/x"

@@ -474,21 +474,7 @@ wal_store_unchecked() {
 	local a=$1 src=$2 name=$3 z=${4:+.zst}
 
 	wal-push -A "$a" -c "${4:-none}" "$src" "$name.partial" || return 1
-	python3 - "$a/wal/$name.partial$z" "$a/wal/$name$z" "$name" <<-'PY' || return 1
-	import struct, sys
-	def crc32c(data):
-	    crc = 0xFFFFFFFF
-	    for b in data:
-	        crc ^= b
-	        for _ in range(8):
-	            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-	    return crc ^ 0xFFFFFFFF
-	f = open(sys.argv[1], 'rb').read()
-	t = bytearray(f[-80:])
-	t[36:76] = sys.argv[3].encode().ljust(40, b'\0')
-	t[76:80] = struct.pack('<I', crc32c(bytes(t[:76])))
-	open(sys.argv[2], 'wb').write(f[:-80] + bytes(t))
-	PY
+	python3 "$BATS_TEST_DIRNAME/wal-trailer.py" rename "$a/wal/$name.partial$z" "$a/wal/$name$z" "$name" || return 1
 	rm "$a/wal/$name.partial$z"
 }
 # _wal_le BYTES VALUE: VALUE little-endian in BYTES bytes.
