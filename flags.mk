@@ -15,11 +15,11 @@ SANFLAGS = -O1 -g $(SANITIZE)
 
 # common/NAME.c of the library every program links.
 COMMON_SRC = util copytext db linein stream sig json durable crc32c \
-	walname walfile walarch walpush urlenc sqlfrag lonpoint pgpipe
+	walname walseg walfile walarch walpush urlenc sqlfrag lonpoint pgpipe
 # The wal-push code compiled into the skytools_wal module.  Not util.c:
 # its xmalloc and friends exit on failure, and the server's process
 # must never exit from there.
-WALMOD_COMMON = walpush walfile durable crc32c walname
+WALMOD_COMMON = walpush walfile walseg durable crc32c walname
 # The parsers the fuzz harnesses (t/fuzz) feed, and what they need.
 FUZZ_COMMON = util copytext linein stream urlenc sqlfrag walname walfile crc32c durable
 

@@ -36,6 +36,18 @@ help(void)
 	finish(EXIT_DONE);
 }
 
+/* PgQ warns "finish_batch: batch N not found" for a batch that is not
+ * open, and finish_one says the same in the program's words: print the
+ * server's other notices only. */
+static void
+notice(void *arg, const char *msg)
+{
+	(void)arg;
+	if (strstr(msg, "finish_batch: batch ") == NULL ||
+	    strstr(msg, " not found") == NULL)
+		fputs(msg, stderr);
+}
+
 /* pgq_coop.finish_batch also releases a subconsumer's batch; it is only
  * there when pgq_coop is installed. */
 static const char *
@@ -119,6 +131,7 @@ main(int argc, char *argv[])
 			errx(EXIT_USAGE, "not a batch id: %s", argv[i]);
 
 	conn = db_connect(conninfo);
+	PQsetNoticeProcessor(conn, notice, NULL);
 	sql = finish_sql(conn);
 	if (argc > 0) {
 		for (i = 0; i < argc; i++)

@@ -101,6 +101,11 @@ check(struct session *ss, PGresult *res, ExecStatusType want, const char *what)
 	if (PQresultStatus(res) == want)
 		return true;
 	code = db_status_for(ss->conn, res);
+	/* The first run of a new consumer ends here: say how to go on. */
+	if (code == EXIT_USAGE && PQresultErrorField(res, PG_DIAG_SQLSTATE) &&
+	    strncmp(db_resmsg(res), "Not subscriber", 14) == 0)
+		errx(EXIT_USAGE, "%s: %s (register it with pgq-register, or "
+		    "run with --register)", what, db_resmsg(res));
 	if (code != EXIT_RETRY || !(o.wait || o.follow))
 		db_die(ss->conn, res, what);
 	logx("%s: %s; reconnecting", what, PQresultErrorField(res, PG_DIAG_SQLSTATE)

@@ -139,12 +139,34 @@ run_cmd(const char *what, const char *sql, int n, const char *const *params)
 	return st;
 }
 
+/* The statement being run, for missing(); NULL between statements. */
+static const char *cur_text;
+
+/* A queue or consumer that is not there.  The message names the
+ * statement too: in a script of many, the name alone does not say
+ * which one stopped it. */
+static void __attribute__((format(printf, 1, 2)))
+missing(const char *fmt, ...)
+{
+	struct buf msg = {0};
+	va_list ap;
+
+	va_start(ap, fmt);
+	buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	if (cur_text != NULL)
+		warnx("%s, in \"%s\"", msg.data, cur_text);
+	else
+		warnx("%s", msg.data);
+	buf_free(&msg);
+}
+
 /* Show the rows of a query as they come (single-row mode: a batch's
- * events are never all in memory); none is "no such ..." when missing
+ * events are never all in memory); none is "no such ..." when miss
  * names what was asked for. */
 static int
 show(const char *what, const char *sql, int n, const char *const *params,
-     const char *missing)
+     const char *miss)
 {
 	PGresult *res;
 	bool header = false;
@@ -172,8 +194,8 @@ show(const char *what, const char *sql, int n, const char *const *params,
 		case PGRES_TUPLES_OK:
 			if (st != 0 || header)
 				break;
-			if (missing != NULL) {
-				warnx("%s", missing);
+			if (miss != NULL) {
+				missing("%s", miss);
 				st = EXIT_USAGE;
 			} else {
 				print_line(res, -1);
@@ -375,7 +397,7 @@ do_connect(struct stmt *s)
 			goto out;
 		}
 		if (PQntuples(res) == 0) {
-			warnx("no such queue: %s", newq);
+			missing("no such queue: %s", newq);
 			PQclear(res);
 			st = EXIT_USAGE;
 			goto out;
@@ -555,7 +577,7 @@ do_alter(struct stmt *s)
 			if (res == NULL)
 				break;
 			if (PQntuples(res) == 0) {
-				warnx("no such queue: %s", q);
+				missing("no such queue: %s", q);
 				PQclear(res);
 				st = EXIT_USAGE;
 				break;
@@ -634,7 +656,7 @@ do_unregister_sub(struct stmt *s)
 	if (res == NULL)
 		return st;
 	if (strcmp(PQgetvalue(res, 0, 0), "0") == 0) {
-		warnx("no such subconsumer on queue %s: %s for %s", p[0], p[2], p[1]);
+		missing("no such subconsumer on queue %s: %s for %s", p[0], p[2], p[1]);
 		st = EXIT_USAGE;
 	}
 	PQclear(res);
@@ -684,7 +706,7 @@ do_register(struct stmt *s)
 		if (res == NULL)
 			return st;
 		if (PQntuples(res) == 0) {
-			warnx("no such consumer on queue %s: %s", q, copy);
+			missing("no such consumer on queue %s: %s", q, copy);
 			PQclear(res);
 			return EXIT_USAGE;
 		}
@@ -750,7 +772,7 @@ do_unregister(struct stmt *s)
 		if (res == NULL)
 			return st;
 		if (PQntuples(res) == 0) {
-			warnx("no such consumer on queue %s: %s", q, c);
+			missing("no such consumer on queue %s: %s", q, c);
 			PQclear(res);
 			return EXIT_USAGE;
 		}
@@ -861,7 +883,7 @@ do_show(struct stmt *s)
 		if (res == NULL)
 			return st;
 		if (PQntuples(res) == 0) {
-			warnx("no such consumer on queue %s: %s", q, n);
+			missing("no such consumer on queue %s: %s", q, n);
 			st = EXIT_USAGE;
 		} else if (PQgetisnull(res, 0, 0)) {
 			warnx("consumer %s has no open batch on queue %s", n, q);
@@ -929,7 +951,7 @@ execute(struct stmt *s)
 			if (res == NULL)
 				return st;
 			if (PQntuples(res) == 0) {
-				warnx("no such queue: %s", q);
+				missing("no such queue: %s", q);
 				PQclear(res);
 				return EXIT_USAGE;
 			}
@@ -1042,7 +1064,9 @@ statement(const char *text)
 			if (PQstatus(conn) == CONNECTION_OK)
 				PQclear(PQexec(conn, db_session_setup_sql));
 		}
+		cur_text = s.text;
 		st = execute(&s);
+		cur_text = NULL;
 	}
 	for (i = 0; i < s.n; i++)
 		free(s.t[i].s);
@@ -1240,7 +1264,7 @@ main(int argc, char *argv[])
 		if (res == NULL && !interactive)
 			exit(st);
 		if (res != NULL && PQntuples(res) == 0) {
-			warnx("no such queue: %s", queue);
+			missing("no such queue: %s", queue);
 			if (!interactive)
 				exit(EXIT_USAGE);
 		}

@@ -15,11 +15,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "durable.h"
 #include "exitcodes.h"
 #include "util.h"
 #include "walarch.h"
 #include "walfile.h"
 #include "walname.h"
+#include "walseg.h"
 
 #define MAXTLI 512
 
@@ -64,6 +66,8 @@ static const char *archive;
 static struct walent *ents;
 static size_t nents;
 static int problems;
+/* The start's base backup, when the check starts at one. */
+static const struct backup *start_backup;
 
 /* Read the history of tli into chain (oldest first, tli itself last).
  * Returns the number of entries; on a missing or damaged history file the
@@ -168,6 +172,7 @@ find_start(const char *from, const struct walname *wn, const char *label,
 			    archive, label);
 		*start_tli = bk[i].tli;
 		*start_lsn = bk[i].start_lsn;
+		start_backup = &bk[i];
 		*start = *start_lsn / segsize;
 	} else {
 		size_t first = nents;
@@ -296,11 +301,61 @@ report_gaps(const struct tl *best, size_t nbest, uint64_t start, uint64_t end,
 	free(have);
 }
 
-/* --verify: read every archived file and check its checksums and name. */
-static void
-verify_files(void)
+/* The system identifier of the start's base backup: the first field of
+ * its global/pg_control, in every server version.  0 when there is no
+ * backup or it has no readable pg_control (a tar backup). */
+static uint64_t
+backup_sysid(void)
 {
-	char msg[256];
+	unsigned char b[8];
+	uint64_t v = 0;
+	char *path;
+	int fd;
+
+	if (start_backup == NULL)
+		return 0;
+	path = walarch_path(archive, "base/");
+	path = xrealloc(path, strlen(path) + strlen(start_backup->label) + 20);
+	strcat(path, start_backup->label);
+	strcat(path, "/global/pg_control");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0)
+		return 0;
+	if (read_full(fd, b, sizeof(b)) == (ssize_t)sizeof(b))
+		for (int i = 7; i >= 0; i--)
+			v = v << 8 | b[i];
+	close(fd);
+	return v;
+}
+
+static uint64_t
+bswap64(uint64_t v)
+{
+	uint64_t r = 0;
+
+	for (int i = 0; i < 8; i++, v >>= 8)
+		r = r << 8 | (v & 0xff);
+	return r;
+}
+
+/* --verify: read every archived file and check its checksums and name,
+ * and that a segment is one (its size and page header, after
+ * decompression): wal-push of an earlier version, or a copy made by
+ * hand, may have stored anything under a segment's name.  The segments
+ * that recovery from the start replays (start to end, on the followed
+ * history) must also be of one cluster: its system identifier, the start
+ * backup's or else the first such segment's.  Recovery stops at WAL of
+ * another cluster ("WAL file is from different database system"). */
+static void
+verify_files(const struct tl *best, size_t nbest, uint64_t start,
+    uint64_t end, uint64_t segsize)
+{
+	uint64_t want = backup_sysid();
+	char msg[256], from[WALNAME_LEN + 64];
+
+	if (want != 0)
+		snprintf(from, sizeof(from), "base backup %s", start_backup->label);
 
 	for (size_t i = 0; i < nents; i++) {
 		struct walfile_info info;
@@ -317,6 +372,30 @@ verify_files(void)
 		if (rc == WF_OK)
 			rc = walfile_check_name(&info, ents[i].name, rc,
 			    msg, sizeof(msg));
+		uint64_t sysid, s = walname_segno(&ents[i].w, segsize);
+
+		if (rc == WF_OK && ents[i].w.kind == WAL_SEGMENT &&
+		    walseg_check(info.head, info.headlen, info.size,
+		    &ents[i].w, &sysid, msg, sizeof(msg)) != 0)
+			rc = WF_CORRUPT;
+		else if (rc == WF_OK && ents[i].w.kind == WAL_SEGMENT &&
+		    s >= start && s <= end &&
+		    ents[i].w.tli == expected_tli(best, nbest, s)) {
+			/* Without a backup's, the first one of the range
+			 * sets it: ents is sorted by name, so the oldest of
+			 * the oldest timeline. */
+			if (want == 0) {
+				want = sysid;
+				snprintf(from, sizeof(from), "segment %s",
+				    ents[i].name);
+			} else if (sysid != want && bswap64(sysid) != want) {
+				snprintf(msg, sizeof(msg), "system identifier "
+				    "%llu, not %llu of %s: WAL of another cluster",
+				    (unsigned long long)sysid,
+				    (unsigned long long)want, from);
+				rc = WF_CORRUPT;
+			}
+		}
 		close(fd);
 		if (rc == WF_IO)
 			errx(EXIT_RETRY, "%s: %s", path, msg);
@@ -390,7 +469,7 @@ main(int argc, char *argv[])
 	end = find_end(best, nbest, start, segsize);
 	report_gaps(best, nbest, start, end, segsize);
 	if (verify)
-		verify_files();
+		verify_files(best, nbest, start, end, segsize);
 	walname_format(a, expected_tli(best, nbest, start), start, segsize);
 	walname_format(b, expected_tli(best, nbest, end), end, segsize);
 	printf("checked\t%s\t%s\n", a, b);

@@ -31,6 +31,7 @@
 #include "walarch.h"
 #include "walfile.h"
 #include "walname.h"
+#include "walseg.h"
 
 static const char usage_line[] =
     "usage: wal-fetch [--restore-command] -A archive name path\n";
@@ -102,6 +103,26 @@ check_gap(const char *archive, const char *name, const struct walname *wn)
 		    "segment %s of its timeline is there: the archive has a hole",
 		    name, later);
 	walarch_free(ents, n);
+}
+
+/* The checks every restored file passes after its checksums: the name
+ * in its trailer and, for a segment, its size and page header.  A
+ * segment that fails them would be refused by recovery for its size, or
+ * taken as the end of the WAL for its header, ending recovery early. */
+static int
+check_restored(const struct walfile_info *info, const char *name,
+    const struct walname *wn, int rc, char *msg, size_t msglen)
+{
+	char why[256];
+
+	if (rc == WF_OK)
+		rc = walfile_check_name(info, name, rc, msg, msglen);
+	if (rc == WF_OK && wn->kind == WAL_SEGMENT &&
+	    walseg_check(info->head, info->headlen, info->size, wn, NULL,
+	    why, sizeof(why)) != 0)
+		rc = walfile_msg(WF_CORRUPT, msg, msglen, "not WAL segment %s: %s",
+		    name, why);
+	return rc;
 }
 
 static void
@@ -209,8 +230,7 @@ main(int argc, char *argv[])
 		/* Nothing can be taken back from a pipe: verify first, then
 		 * copy. */
 		rc = walfile_read(fd, -1, -1, &info, msg, sizeof(msg));
-		if (rc == WF_OK)
-			rc = walfile_check_name(&info, name, rc, msg, sizeof(msg));
+		rc = check_restored(&info, name, &wn, rc, msg, sizeof(msg));
 		if (rc == WF_OK) {
 			if (fflush(stdout) != 0)
 				fail(EXIT_RETRY, "stdout: %s", strerror(errno));
@@ -242,8 +262,7 @@ main(int argc, char *argv[])
 	rc = walfile_read(fd, out, -1, &info, msg, sizeof(msg));
 	/* The trailer names the file it was archived as: a link or a copy
 	 * in the archive from another name is not handed over. */
-	if (rc == WF_OK)
-		rc = walfile_check_name(&info, name, rc, msg, sizeof(msg));
+	rc = check_restored(&info, name, &wn, rc, msg, sizeof(msg));
 	close(fd);
 	/* PostgreSQL makes the file durable itself when it keeps it, so no
 	 * fsync here: recovery would pay it for every segment. */

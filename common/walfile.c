@@ -49,6 +49,18 @@ get32(const unsigned char *p)
 	    (uint32_t)p[3] << 24;
 }
 
+/* Keep what is still missing of the first WALFILE_HEAD content bytes. */
+static void
+keep_head(struct walfile_info *info, const void *p, size_t n)
+{
+	size_t k = WALFILE_HEAD - info->headlen;
+
+	if (k > n)
+		k = n;
+	memcpy(info->head + info->headlen, p, k);
+	info->headlen += k;
+}
+
 static void
 make_trailer(unsigned char *t, const struct walfile_info *info)
 {
@@ -123,6 +135,7 @@ walfile_store(int in, int out, uint32_t comp, int level, const char *name,
 			goto out;
 		}
 		info->content_crc = crc32c(info->content_crc, buf, (size_t)r);
+		keep_head(info, buf, (size_t)r);
 		info->size += (uint64_t)r;
 		if (comp == WALFILE_NONE) {
 			if (r == 0)
@@ -250,8 +263,9 @@ walfile_trailer(int fd, struct walfile_info *info, char *msg, size_t msglen)
 /* Hand n bytes of original content to the sink and the comparison. */
 static int
 content(const char *p, size_t n, int out, int cmpfd, char *cbuf, int *differ,
-    char *msg, size_t msglen)
+    struct walfile_info *info, char *msg, size_t msglen)
 {
+	keep_head(info, p, n);
 	if (out >= 0 && write_all(out, p, n) != 0)
 		return walfile_msg(WF_IO, msg, msglen, "write: %s", strerror(errno));
 	if (cmpfd >= 0 && !*differ) {
@@ -321,7 +335,7 @@ walfile_read(int fd, int out, int cmpfd, struct walfile_info *info,
 			 * at the end. */
 			total += (uint64_t)r;
 			rc = content(buf, (size_t)r, out, cmpfd, cbuf, &differ,
-			    msg, msglen);
+			    info, msg, msglen);
 			if (rc != WF_OK)
 				goto out;
 			continue;
@@ -351,7 +365,7 @@ walfile_read(int fd, int out, int cmpfd, struct walfile_info *info,
 				goto out;
 			}
 			rc = content(zbuf, zout.pos, out, cmpfd, cbuf, &differ,
-			    msg, msglen);
+			    info, msg, msglen);
 			if (rc != WF_OK)
 				goto out;
 		}

@@ -38,6 +38,7 @@
 #define WALFILE_TRAILER 80	/* format 2 */
 #define WALFILE_TRAILER_V1 40
 #define WALFILE_NAMELEN 40
+#define WALFILE_HEAD 64		/* bytes of content kept in walfile_info */
 
 enum { WALFILE_NONE = 0, WALFILE_ZSTD = 1 };
 
@@ -49,6 +50,11 @@ struct walfile_info {
 	uint64_t stored;	/* bytes on disk, trailer included */
 	uint32_t trailer;	/* trailer bytes: 80, or 40 for format 1 */
 	char name[WALFILE_NAMELEN + 1];	/* "" in format 1 */
+	/* The first headlen bytes of the original content, as written or
+	 * read: a WAL segment's page header is checked without a second
+	 * pass over the file. */
+	unsigned char head[WALFILE_HEAD];
+	size_t headlen;
 };
 
 /* Results of walfile_store / walfile_read. */

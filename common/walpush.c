@@ -15,6 +15,7 @@
 #include "walfile.h"
 #include "walname.h"
 #include "walpush.h"
+#include "walseg.h"
 
 /* A path into a PATH_MAX buffer; the caller checked the lengths. */
 static void
@@ -144,6 +145,37 @@ open_archived(const char *waldir, const char *name, char *path)
 	return fd;
 }
 
+/* A segment is refused before anything is written when it is not one:
+ * PostgreSQL would refuse it at recovery, long after the archive took it.
+ * Only a regular file can be looked at before it is read; the copy is
+ * checked again in any case.  EXIT_DONE when it may go on. */
+static int
+precheck(int in, const char *src, const char *name, const struct walname *wn,
+    char *msg, size_t msglen)
+{
+	unsigned char head[WALSEG_HDR];
+	char why[256];
+	struct stat st;
+	ssize_t r;
+
+	if (fstat(in, &st) != 0)
+		return walfile_msg(EXIT_RETRY, msg, msglen, "%s: %s", src,
+		    strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return EXIT_DONE;
+	do
+		r = pread(in, head, sizeof(head), 0);
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return walfile_msg(EXIT_RETRY, msg, msglen, "%s: %s", src,
+		    strerror(errno));
+	if (walseg_check(head, (size_t)r, (uint64_t)st.st_size, wn, NULL,
+	    why, sizeof(why)) != 0)
+		return walfile_msg(EXIT_USAGE, msg, msglen, "%s: not WAL "
+		    "segment %s: %s; nothing archived", src, name, why);
+	return EXIT_DONE;
+}
+
 int
 walpush(const char *archive, const char *src, const char *name,
     uint32_t comp, int level, char *msg, size_t msglen)
@@ -171,14 +203,19 @@ walpush(const char *archive, const char *src, const char *name,
 	if (!S_ISDIR(st.st_mode))
 		return walfile_msg(EXIT_RETRY, msg, msglen, "archive %s: not a directory",
 		    archive);
-	pathf(waldir, "%s/wal", archive);
-	if (durable_mkdir(waldir, 0700) != 0)
-		return walfile_msg(EXIT_RETRY, msg, msglen, "%s: %s", waldir,
-		    strerror(errno));
 	in = open(src, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return walfile_msg(EXIT_RETRY, msg, msglen, "%s: %s", src,
 		    strerror(errno));
+	if (wn.kind == WAL_SEGMENT && (ret = precheck(in, src, name, &wn,
+	    msg, msglen)) != EXIT_DONE)
+		goto out;
+	pathf(waldir, "%s/wal", archive);
+	if (durable_mkdir(waldir, 0700) != 0) {
+		ret = walfile_msg(EXIT_RETRY, msg, msglen, "%s: %s", waldir,
+		    strerror(errno));
+		goto out;
+	}
 	pathf(tmp, "%s/.%s.tmp", waldir, name);
 	tfd = lock_tmp(tmp, msg, msglen);
 	if (tfd < 0) {
@@ -234,6 +271,14 @@ walpush(const char *archive, const char *src, const char *name,
 	rc = walfile_store(in, tfd, comp, level, name, &info, why, sizeof(why));
 	if (rc != WF_OK) {
 		walfile_msg(0, msg, msglen, "%s -> %s: %s", src, tmp, why);
+		goto fail;
+	}
+	/* Again on what was copied: a source that is not a regular file
+	 * was not checked before, and a file may change while it is read. */
+	if (wn.kind == WAL_SEGMENT && walseg_check(info.head, info.headlen,
+	    info.size, &wn, NULL, why, sizeof(why)) != 0) {
+		ret = walfile_msg(EXIT_USAGE, msg, msglen, "%s: not WAL segment "
+		    "%s: %s; nothing archived", src, name, why);
 		goto fail;
 	}
 	if (fsync(tfd) != 0) {

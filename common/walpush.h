@@ -18,8 +18,10 @@
  * NAME (NAME.zst with comp WALFILE_ZSTD at level) and the directory
  * fsynced.  An archived name is never replaced: the same content again
  * is success, other content or a damaged archived copy is refused.
+ * A segment must be the one its name says (walseg.h), else nothing is
+ * archived.
  * Returns an exit status of exitcodes.h: EXIT_DONE, EXIT_USAGE (not a
- * WAL file name), EXIT_RETRY (I/O errors, a missing archive, a
+ * WAL file name, or not that segment), EXIT_RETRY (I/O errors, a missing archive, a
  * concurrent push), EXIT_REFUSE; msg gets the reason (and, with
  * EXIT_DONE, a note when the file was already archived, else ""). */
 MUST_CHECK int walpush(const char *archive, const char *src,

@@ -98,8 +98,8 @@ idle_in_tx() {
 		[ -z "$(sort "$TEST_DIR/qa.$c" | uniq -d)" ]
 		[ -z "$(sort "$TEST_DIR/qb.$c" | uniq -d)" ]
 		# no event of one queue in the other
-		! grep -q -- '-[13579]$' "$TEST_DIR/qa.$c"
-		! grep -q -- '-[02468]$' "$TEST_DIR/qb.$c"
+		! grep -q -- '-[13579]$' "$TEST_DIR/qa.$c" || false
+		! grep -q -- '-[02468]$' "$TEST_DIR/qb.$c" || false
 	done
 	cmp <(sort "$TEST_DIR/qa.c1") <(sort "$TEST_DIR/qa.c3")
 	# nothing left

@@ -18,8 +18,8 @@ setup_file() {
 	grep -q "^default_version = '$VERSION'" "$EXTDIR/pgq.control"
 	grep -q "^requires = 'pgq'" "$EXTDIR/pgq_coop.control"
 	[ -s "$EXTDIR/pgq--$VERSION.sql" ]
-	! grep -q '^BEGIN;' "$EXTDIR/pgq--$VERSION.sql"
-	! grep -q '^COMMIT;' "$EXTDIR/pgq--$VERSION.sql"
+	! grep -q '^BEGIN;' "$EXTDIR/pgq--$VERSION.sql" || false
+	! grep -q '^COMMIT;' "$EXTDIR/pgq--$VERSION.sql" || false
 	run "$TOP/sql/build-ext" pgq
 	[ "$status" -eq 2 ]
 	run "$TOP/sql/build-ext" pgq /nonexistent "$VERSION" "$TEST_DIR/x"

@@ -230,6 +230,10 @@ assert isinstance(rows[0]["ev_id"], int)
 		[ "$status" -eq 0 ]
 		run pgq-next-batch -d "$db" fb c1
 		[ "$status" -eq 1 ]
+		# again: one line, ours, not the server's warning as well
+		run --separate-stderr pgq-finish-batch -d "$db" "$id"
+		[ "$status" -eq 0 ]
+		[ "$stderr" = "pgq-finish-batch: batch $id was not open (already finished?)" ]
 	done
 }
 
@@ -350,8 +354,9 @@ assert isinstance(rows[0]["ev_id"], int)
 		run pgq-next-batch --batch-events 1000 -d "$db" be c1
 		[ "$status" -eq 1 ]
 		# --register: a new consumer starts at the last tick
-		run pgq-next-batch -d "$db" be c2
+		run --separate-stderr pgq-next-batch -d "$db" be c2
 		[ "$status" -eq 2 ]
+		[ "$stderr" = "pgq-next-batch: next batch: Not subscriber to queue: be/c2 (register it with pgq-register, or run with --register)" ]
 		run pgq-next-batch --register -d "$db" be c2
 		[ "$status" -eq 1 ]
 		[ "$(sql "$db" "SELECT last_tick FROM pgq.get_consumer_info('be', 'c2')")" = "$last" ]

@@ -327,6 +327,7 @@ both() {
 	run --separate-stderr env PGOPTIONS="-c dynamic_library_path=\$libdir" pgqadm -d dbname=p install
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"installed pgq in PL/pgSQL"* ]]
+	[[ "$stderr" == *"for the C fast path: make install-pg-modules"* ]]
 	run langs p
 	[[ "$output" != *=c* ]]
 	run langs c

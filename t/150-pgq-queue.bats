@@ -65,7 +65,7 @@ queue_exists() {
 		pgq-create-queue -d "dbname=q_$f" dq
 		run --separate-stderr pgq-drop-queue -d "dbname=q_$f" dq
 		[ "$status" -eq 0 ] || { echo "$f: $stderr"; false; }
-		! queue_exists "q_$f" dq
+		! queue_exists "q_$f" dq || false
 		run --separate-stderr pgq-drop-queue -d "dbname=q_$f" dq
 		[ "$status" -eq 2 ]
 		[[ "$stderr" == *"no such queue"* ]]
@@ -82,7 +82,7 @@ queue_exists() {
 		queue_exists "q_$f" fq
 		run --separate-stderr pgq-drop-queue -d "dbname=q_$f" --force fq
 		[ "$status" -eq 0 ] || { echo "$f: $stderr"; false; }
-		! queue_exists "q_$f" fq
+		! queue_exists "q_$f" fq || false
 	done
 }
 

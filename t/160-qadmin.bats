@@ -78,7 +78,7 @@ q() { sql qa "$*"; }
 	[ "$(q "SELECT count(*) FROM pgq.queue WHERE queue_ticker_idle_period <> '5 min'")" = 0 ]
 	run --separate-stderr qadmin -d qa -c 'drop queue "q 2"; show queue "q 2"'
 	[ "$status" -eq 2 ]
-	[ "$stderr" = 'qadmin: no such queue: q 2' ]
+	[ "$stderr" = 'qadmin: no such queue: q 2, in "show queue "q 2""' ]
 	[ "$(q "SELECT count(*) FROM pgq.queue WHERE queue_name = 'q 2'")" = 0 ]
 }
 
@@ -124,7 +124,7 @@ q() { sql qa "$*"; }
 	[ "$status" -eq 0 ]
 	run --separate-stderr qadmin -d qa -Q qc -c 'unregister consumer c2'
 	[ "$status" -eq 2 ]
-	[ "$stderr" = 'qadmin: no such consumer on queue qc: c2' ]
+	[ "$stderr" = 'qadmin: no such consumer on queue qc: c2, in "unregister consumer c2"' ]
 	run --separate-stderr qadmin -d qa -c 'show consumer c2 on qc'
 	[ "$status" -eq 2 ]
 	run --separate-stderr qadmin -d qa -c 'unregister consumer * from qc; show consumer * on qc'
@@ -153,7 +153,7 @@ q() { sql qa "$*"; }
 	[ "$(subs)" -eq 0 ]
 	run --separate-stderr qadmin -d qa -Q qco -c 'unregister subconsumer s2 for cc'
 	[ "$status" -eq 2 ]
-	[ "$stderr" = 'qadmin: no such subconsumer on queue qco: s2 for cc' ]
+	[ "$stderr" = 'qadmin: no such subconsumer on queue qco: s2 for cc, in "unregister subconsumer s2 for cc"' ]
 	run --separate-stderr qadmin -d qa -Q qco -c 'register subconsumer s3'
 	[ "$status" -eq 2 ]
 }
@@ -237,7 +237,7 @@ q() { sql qa "$*"; }
 	run --separate-stderr qadmin -d postgres -c 'connect db=qa_other queue=other_q; show consumer; connect qa; show queue other_q'
 	[ "$status" -eq 2 ]
 	[ "${lines[0]%%	*}" = queue_name ]
-	[ "$stderr" = 'qadmin: no such queue: other_q' ]
+	[ "$stderr" = 'qadmin: no such queue: other_q, in "show queue other_q"' ]
 	# A failed connect keeps the old connection (at the prompt) or
 	# stops with 3; the password is never shown.
 	run --separate-stderr qadmin -d qa -c "connect 'host=/nonexistent dbname=x password=sekrit'"

@@ -244,11 +244,11 @@ log_count_at_least() { [ "$(grep -c -- "$1" "$LOG" 2>/dev/null)" -ge "$2" ]; }
 	londiste "$INI" stop
 	grep "restarting in" "$LOG" > "$BATS_TEST_TMPDIR/restarts"
 	# the failing stage and its status, never the last stage's
-	! grep -v "londiste-apply exited with status 3" "$BATS_TEST_TMPDIR/restarts"
+	! grep -v "londiste-apply exited with status 3" "$BATS_TEST_TMPDIR/restarts" || false
 	[ "$(sed -n 's/.*restarting in \([0-9.]*\) s$/\1/p' "$BATS_TEST_TMPDIR/restarts" | head -4 | tr '\n' ' ')" = "0.2 0.4 0.8 1.6 " ]
 	# one line per event, each with a timestamp, no shell noise
-	! grep -Ev '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} UTC ' "$LOG"
-	! grep -q Terminated "$LOG"
+	! grep -Ev '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} UTC ' "$LOG" || false
+	! grep -q Terminated "$LOG" || false
 	[ "$(grep -c "replay of queue q as job_$BATS_TEST_NUMBER started" "$LOG")" = 1 ]
 }
 
@@ -341,7 +341,7 @@ log_count_at_least() { [ "$(grep -c -- "$1" "$LOG" 2>/dev/null)" -ge "$2" ]; }
 	wait_for no_err
 	londiste "$INI" stop
 	# one stamp per line, and every line names its program
-	! grep -Ev '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} UTC [a-z-]+: ' "$LOG"
+	! grep -Ev '^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} UTC [a-z-]+: ' "$LOG" || false
 	! grep -E ' UTC [0-9]{4}-[0-9]{2}-[0-9]{2} ' "$LOG"
 }
 

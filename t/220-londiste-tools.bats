@@ -44,6 +44,14 @@ setup() {
 	[[ "$stderr" == *"not replicated"* ]]
 }
 
+# The session of the test's writer holds its lock on t in prov (the
+# replay's lock on t is in sub's database).
+writer_holds_t() {
+	[ "$(sql prov "SELECT count(*) FROM pg_locks WHERE relation = 't'::regclass
+		AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+		AND mode = 'RowExclusiveLock' AND granted")" = 1 ]
+}
+
 @test "londiste-compare, londiste-repair: replay not running, lock timeout: exit 3" {
 	londiste-copy -s prov -d sub --consumer c t >/dev/null
 	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 0.5 t
@@ -60,7 +68,7 @@ setup() {
 	psql -XAq -d prov < "$BATS_TEST_TMPDIR/fifo" >/dev/null &
 	exec 8>"$BATS_TEST_TMPDIR/fifo"
 	echo "BEGIN; LOCK TABLE t IN ROW EXCLUSIVE MODE;" >&8
-	sleep 0.5
+	wait_for writer_holds_t
 	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 10 t
 	echo "COMMIT;" >&8
 	exec 8>&-

@@ -187,6 +187,55 @@ plain_tree() { saved_tree plain "r1 b1 l1" cascade_tree r1 b1 l1; }
 	[ "$status" -eq 2 ]
 }
 
+# worker -d returns once the daemon wrote its pidfile, so -s or -r at
+# once must find a worker that handles them (one that was still without
+# its traps died of the signal: -r killed it, -s left its pidfile).
+@test "londiste3: -s and -r the moment worker -d returned reach the worker" {
+	plain_tree
+	worker_start r1
+	pid=$(cat "$BATS_TEST_TMPDIR/r1.pid")
+	run --separate-stderr londiste "$(ini r1)" -s
+	[ "$status" -eq 0 ] || { echo "$stderr"; cat "$BATS_TEST_TMPDIR/r1.log"; false; }
+	[ ! -e "$BATS_TEST_TMPDIR/r1.pid" ]
+	! alive "$pid" || false
+	grep -q 'londiste: worker stopped$' "$BATS_TEST_TMPDIR/r1.log" || { cat "$BATS_TEST_TMPDIR/r1.log"; false; }
+	worker_start r1
+	pid=$(cat "$BATS_TEST_TMPDIR/r1.pid")
+	londiste -r "$(ini r1)"
+	reloaded_or_gone() { grep -q "reloading $(ini r1)" "$BATS_TEST_TMPDIR/r1.log" || ! alive "$pid"; }
+	wait_for reloaded_or_gone
+	alive "$pid" || { cat "$BATS_TEST_TMPDIR/r1.log"; false; }
+	[ "$(cat "$BATS_TEST_TMPDIR/r1.pid")" = "$pid" ]
+}
+
+# A reload that took another db or queue_name moved the running worker
+# to another node under the same pidfile: the first node's worker
+# looked stopped, and a start of the other node's found this one.
+@test "londiste3: -r refuses a change of db, queue_name or job_name: the worker keeps its node" {
+	plain_tree
+	worker_start r1
+	wait_for grep -q 'worker r1_w of node r1 started' "$BATS_TEST_TMPDIR/r1.log"
+	pid=$(cat "$BATS_TEST_TMPDIR/r1.pid")
+	cp "$(ini r1)" "$BATS_TEST_TMPDIR/r1.ini.orig"
+	for edit in "db = host=$TEST_DIR dbname=b1 password=sekrit|db" \
+		"queue_name = q2|queue_name" "job_name = other_w|consumer (job_name, consumer_name)"; do
+		cp "$BATS_TEST_TMPDIR/r1.ini.orig" "$(ini r1)"
+		sed -i "s|^${edit%% =*} = .*|${edit%|*}|" "$(ini r1)"
+		kill -HUP "$pid"
+		wait_for grep -qF "${edit#*|} is not the running worker's; keeping the old settings" \
+			"$BATS_TEST_TMPDIR/r1.log"
+	done
+	! grep -q sekrit "$BATS_TEST_TMPDIR/r1.log" || false
+	[ "$(grep -c 'worker .* started' "$BATS_TEST_TMPDIR/r1.log")" = 1 ]
+	# the same worker, still on r1: a reload of its own config works
+	cp "$BATS_TEST_TMPDIR/r1.ini.orig" "$(ini r1)"
+	kill -HUP "$pid"
+	started_twice() { [ "$(grep -c 'worker r1_w of node r1 started' "$BATS_TEST_TMPDIR/r1.log")" = 2 ]; }
+	wait_for started_twice
+	[ "$(cat "$BATS_TEST_TMPDIR/r1.pid")" = "$pid" ]
+	! grep -q 'node b1' "$BATS_TEST_TMPDIR/r1.log"
+}
+
 @test "londiste3: replay, Skytools 2's verb that the systemd unit runs, is the worker in the foreground" {
 	plain_tree
 	londiste "$(ini r1)" replay 2>"$BATS_TEST_TMPDIR/fg.err" 3>&- &

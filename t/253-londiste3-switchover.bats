@@ -8,7 +8,19 @@
 load helper
 load 25x-cascade
 
-teardown() { cascade_workers_stop; }
+teardown() {
+	# a monitor a test stopped would never end
+	[ -z "${stopped_pid:-}" ] || kill -CONT "$stopped_pid" 2>/dev/null || :
+	stopped_pid=
+	cascade_workers_stop
+}
+
+# compare_t1 NODE: our compare on the node finds t1 equal (exit 0).
+compare_t1() {
+	run --separate-stderr londiste "$(ini "$1")" compare
+	[ "$status" -eq 0 ] || { echo "$1 compare: status $status: $output $stderr" >&2; return 1; }
+	[[ "$output" == *"public.t1	"*"	equal"* ]] || { echo "$1: $output" >&2; return 1; }
+}
 
 @test "londiste3: switchover to the branch and back under a steady writer: nothing lost, nothing twice" {
 	need_node_mode
@@ -25,11 +37,14 @@ teardown() { cascade_workers_stop; }
 	londiste "$(ini b1)" switchover
 	[ "$(sql b1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
 	[ "$(sql r1 "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "branch b1" ]
+	# an operator compares right after the switchover, the writer on
+	for n in l1 r1; do compare_t1 $n; done
 	n0=$(cat "$BATS_TEST_TMPDIR/writer-last")
 	more() { [ "$(cat "$BATS_TEST_TMPDIR/writer-last")" -gt "$((n0 + 20))" ]; }
 	wait_for more
 	londiste "$(ini r1)" switchover
 	[ "$(sql r1 "SELECT node_type FROM pgq_node.get_node_info('q')")" = root ]
+	for n in l1 b1; do compare_t1 $n; done
 	n0=$(cat "$BATS_TEST_TMPDIR/writer-last")
 	wait_for more
 	touch "$BATS_TEST_TMPDIR/stop-writer"
@@ -117,4 +132,85 @@ teardown() { cascade_workers_stop; }
 		wait_for caught_up $n b1
 		wait_for rows_are $n "200 20100"
 	done
+}
+
+# A TERM to the command's pid alone (kill PID; systemd's KillMode=mixed
+# or process) waited for the look it was in: a psql that the trap could
+# not end, here held by a lock for as long as the test holds it.
+@test "londiste3: switchover ends at once on a SIGTERM to its pid alone, and its wait with it" {
+	need_node_mode
+	cascade_tree r1 b1
+	worker_start r1
+	# b1's worker is not running: the switchover waits for it
+	: >"$BATS_TEST_TMPDIR/sw.err"
+	londiste "$(ini b1)" switchover 2>"$BATS_TEST_TMPDIR/sw.err" 3>&- &
+	pid=$!
+	wait_for grep -q "waiting for node b1 to apply tick" "$BATS_TEST_TMPDIR/sw.err"
+	session 8 b1
+	echo "BEGIN; LOCK TABLE pgq_node.node_info IN ACCESS EXCLUSIVE MODE; SELECT 'locked';" >&8
+	wait_for said 8 locked
+	looking() {
+		[ "$(sql postgres "SELECT count(*) FROM pg_stat_activity WHERE datname = 'b1'
+			AND wait_event_type = 'Lock' AND query LIKE '%worker_last_tick%'")" = 1 ]
+	}
+	wait_for looking
+	kill -TERM "$pid"
+	# (a zombie until waited for; the old code waited for the lock)
+	exited() { case $(ps -o stat= -p "$1") in Z*|'') true ;; *) false ;; esac; }
+	wait_for exited "$pid" || { end_session 8; false; }
+	# the server ends the look's backend once its client is gone
+	not_looking() { ! looking; }
+	wait_for not_looking || { end_session 8; false; }
+	end_session 8
+	st=0
+	wait "$pid" || st=$?
+	cat "$BATS_TEST_TMPDIR/sw.err"
+	[ "$st" = 143 ]
+	grep -q "writes to r1 stay stopped (its demotion began): run switchover again to finish it" \
+		"$BATS_TEST_TMPDIR/sw.err"
+}
+
+# Right after a change of its node's state (a switchover, a new
+# provider) a worker restarts its pipeline and then says so (uptodate);
+# compare's waits (lock_timeout) are for a replay that runs, and that
+# restart, seconds on a loaded machine, used them up: a compare right
+# after a switchover exited 3 now and then.  Here the worker's monitor,
+# which says it, is held stopped for as long as the test wants.
+@test "londiste3: compare right after a change of the node's state waits for its worker to take it" {
+	need_node_mode
+	cascade_tree r1 b1
+	worker_start r1
+	mark="skytools-253-$$-$RANDOM"
+	SKYTOOLS_TEST_MARK=$mark londiste "$(ini b1)" worker -d
+	sql r1 "CREATE TABLE t1 (id int PRIMARY KEY, v text); INSERT INTO t1 VALUES (1, 'a')" >/dev/null
+	londiste "$(ini r1)" add-table t1
+	wait_for londiste "$(ini b1)" add-table t1 --create
+	synced() { [ "$(sql b1 "SELECT merge_state FROM londiste.get_table_list('q') WHERE table_name = 'public.t1'")" = ok ]; }
+	wait_for synced
+	compare_t1 b1
+	# the monitor: the parent of the psql that looks at the state
+	monitor_psql() {
+		local p
+		for p in $(marked_pids "$mark" psql); do
+			grep -qF mon.sql "/proc/$p/cmdline" 2>/dev/null && { echo "$p"; return 0; }
+		done
+		return 1
+	}
+	wait_for monitor_psql
+	stopped_pid=$(awk '{ sub(/.*\) /, ""); print $2 }' "/proc/$(monitor_psql)/stat")
+	kill -STOP "$stopped_pid"
+	sql b1 "SELECT ret_code FROM pgq_node.set_consumer_uptodate('q', 'b1_w', false)" >/dev/null
+	: >"$BATS_TEST_TMPDIR/cmp.err"
+	londiste "$(ini b1)" compare >"$BATS_TEST_TMPDIR/cmp.out" 2>"$BATS_TEST_TMPDIR/cmp.err" 3>&- &
+	pid=$!
+	wait_for grep -q "waiting for the worker of b1 to restart with the node's new state" \
+		"$BATS_TEST_TMPDIR/cmp.err"
+	kill -CONT "$stopped_pid"
+	stopped_pid=
+	st=0
+	wait "$pid" || st=$?
+	cat "$BATS_TEST_TMPDIR/cmp.err"
+	[ "$st" = 0 ]
+	grep -q "public.t1	.*	equal" "$BATS_TEST_TMPDIR/cmp.out"
+	[ "$(sql b1 "SELECT worker_uptodate FROM pgq_node.get_node_info('q')")" = t ]
 }

@@ -8,6 +8,8 @@ load 25x-cascade
 
 ini() { printf '%s/%s.ini' "$BATS_TEST_TMPDIR" "$1"; }
 
+teardown() { [ ! -f "$(ini d6)" ] || worker_stop d6; }
+
 # root DB: a root of queue q with tables t and u in the set.
 root() {
 	new_db "$1" none &&
@@ -62,4 +64,51 @@ demote() {
 		-c "SELECT londiste.root_demoted('q')"
 	[ "$status" -ne 0 ]
 	[[ "$stderr" == *"permission denied"* ]]
+}
+
+# A switchover that stopped between step 1 and the promotion left the
+# old root's ticker saying "Insert into queue q disallowed" at every
+# maintenance round (each 30 s): maint_watermark's global watermark
+# event, which the queue refuses from step 1 on.
+@test "demote_root: between step 1 and step 3 the maintenance publishes no watermark, and fails not" {
+	root d5
+	wm_events() {
+		sql d5 "SELECT count(*) FROM $(sql d5 "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'q'") WHERE ev_type = 'pgq.global-watermark'"
+	}
+	# a watermark 10 minutes old: the maintenance publishes it (5)
+	old() {
+		sql d5 "UPDATE pgq.tick SET tick_time = tick_time - interval '10 minutes'
+			WHERE tick_queue = (SELECT queue_id FROM pgq.queue WHERE queue_name = 'q')" >/dev/null
+	}
+	old
+	n0=$(wm_events)
+	sql d5 "SELECT pgq_node.maint_watermark('q')" >/dev/null
+	[ "$(wm_events)" = $((n0 + 1)) ]
+	[ "$(sql d5 "SELECT ret_code FROM pgq_node.demote_root('q', 1, 'other')")" = 200 ]
+	old
+	run --separate-stderr sql d5 "SELECT pgq_node.maint_watermark('q')"
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	[ "$output" = 0 ]
+	[ "$(wm_events)" = $((n0 + 1)) ]
+	# the rest of the demotion is not held up by it
+	for s in 2 3; do
+		[ "$(sql d5 "SELECT ret_code FROM pgq_node.demote_root('q', $s, 'other')")" = 200 ]
+	done
+}
+
+# The old root's worker says once that its queue takes no events (a
+# switchover began), and once that it takes them again.
+@test "demote_root: the root's worker says once that step 1 stopped its writes, and once that they go again" {
+	root d6
+	worker_start d6
+	log=$BATS_TEST_TMPDIR/d6.log
+	wait_for grep -q "worker d6_w of node d6 started" "$log"
+	[ "$(sql d6 "SELECT ret_code FROM pgq_node.demote_root('q', 1, 'other')")" = 200 ]
+	wait_for grep -q "this root's queue takes no events (writes fail): a switchover began" "$log"
+	# as londiste(1) says to, once the promotion did not happen
+	sql d6 "UPDATE pgq.queue SET queue_disable_insert = false, queue_external_ticker = false
+		WHERE queue_name = 'q'" >/dev/null
+	wait_for grep -q "this root's queue takes events again" "$log"
+	[ "$(grep -c "takes no events" "$log")" = 1 ]
+	worker_stop d6
 }

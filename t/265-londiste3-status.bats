@@ -81,7 +81,7 @@ log_mark() { wc -l <"$(log "$1")" >"$BATS_TEST_TMPDIR/$1.mark"; }
 log_new() { tail -n +"$(($(cat "$BATS_TEST_TMPDIR/$1.mark") + 1))" "$(log "$1")"; }
 log_has() { log_new "$1" | grep -q "$2"; }
 
-gone() { ! kill -0 "$1" 2>/dev/null; }
+gone() { ! alive "$1"; }
 
 # status_has NODE TEXT: status on NODE prints TEXT.
 status_has() {

@@ -97,7 +97,7 @@ at_demote() {
 		# the demotion's step 1, killed while it waited, did not
 		# stop the inserts once it got the row
 		[ "$(sql o_root "SELECT queue_disable_insert FROM pgq.queue WHERE queue_name = 'q'")" = f ]
-		! grep -q "writes to o_root stay stopped" "$BATS_TEST_TMPDIR/sw.out"
+		! grep -q "writes to o_root stay stopped" "$BATS_TEST_TMPDIR/sw.out" || false
 		[ "$(sql b1 "SELECT node_type || ' ' || provider_node FROM pgq_node.get_node_info('q')")" = "branch o_root" ]
 		kill -0 "$(cat "$BATS_TEST_TMPDIR/o_root.pid")"
 		n=$((n + 1))

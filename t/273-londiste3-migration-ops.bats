@@ -277,8 +277,9 @@ public.t2" ]
 	wait_for grep -q "reloading $(ini l1)" "$BATS_TEST_TMPDIR/l1.log"
 	run --separate-stderr l3 l1 -s
 	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
-	wait_for test ! -e "$BATS_TEST_TMPDIR/l1.pid"
-	! kill -0 "$pid" 2>/dev/null
+	# (the worker removes its pidfile just before it ends)
+	wait_for not_alive "$pid"
+	[ ! -e "$BATS_TEST_TMPDIR/l1.pid" ]
 	worker_start l1
 	sql o_root "INSERT INTO t1 VALUES (3001, 'after the original stopped ours')" >/dev/null
 	wait_for same o_root l1 t1

@@ -63,7 +63,7 @@ seg() { printf '0000000100000000000000%02X' "$1"; }
 ready() {	# ready FIRST LAST [BYTES]: fake ready segments FIRST..LAST
 	local i
 	for i in $(seq "$1" "$2"); do
-		head -c "${3:-100000}" /dev/urandom > "$F/pg_wal/$(seg "$i")"
+		wal_segment "$(seg "$i")" "${3:-1048576}" > "$F/pg_wal/$(seg "$i")"
 		touch "$F/pg_wal/archive_status/$(seg "$i").ready"
 	done
 }
@@ -156,8 +156,22 @@ ready() {	# ready FIRST LAST [BYTES]: fake ready segments FIRST..LAST
 	spool_true
 }
 
+@test "wal-push --async: a ready file that is not a segment is refused by its own call only" {
+	ready 1 3
+	head -c 100000 /dev/urandom > "$F/pg_wal/$(seg 2)"
+	cd "$F"
+	run --separate-stderr wal-push -A arch --async --spool spool --jobs 3 "pg_wal/$(seg 1)" "$(seg 1)"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"not WAL segment $(seg 2): 100000 bytes"* ]]
+	[ "$(ls arch/wal)" = "$(printf '%s\n' "$(seg 1)" "$(seg 3)")" ]
+	[ ! -e "spool/$(seg 2)" ]
+	run --separate-stderr wal-push -A arch --async --spool spool --jobs 3 "pg_wal/$(seg 2)" "$(seg 2)"
+	[ "$status" -eq 2 ]
+	[ ! -e "arch/wal/$(seg 2)" ] && [ ! -e "spool/$(seg 2)" ]
+}
+
 @test "wal-push --async: SIGKILL of the pusher and its children at random points loses nothing" {
-	ready 1 24 2000000
+	ready 1 24 2097152
 	cd "$F"
 	for n in $(seq 1 2 23); do
 		setsid wal-push -A arch --async --spool spool --jobs 4 \

@@ -5,7 +5,9 @@ load helper
 setup_file() {
 	W=$(mktemp -d /tmp/skytools-w.XXXXXX)
 	echo "$W" > "$BATS_FILE_TMPDIR/wdir"
-	head -c 2000000 /dev/urandom > "$W/seg"
+	for n in 1 2 3 4 7; do
+		wal_segment 00000001000000000000000$n > "$W/seg$n"
+	done
 }
 teardown_file() { rm -rf "$(cat "$BATS_FILE_TMPDIR/wdir")"; }
 setup() {
@@ -13,8 +15,8 @@ setup() {
 	A="$W/a$BATS_TEST_NUMBER"
 	mkdir -p "$A" "$W/o$BATS_TEST_NUMBER"
 	O="$W/o$BATS_TEST_NUMBER"
-	wal-push -A "$A" "$W/seg" 000000010000000000000001
-	wal-push -A "$A" --compress zstd "$W/seg" 000000010000000000000002
+	wal-push -A "$A" "$W/seg1" 000000010000000000000001
+	wal-push -A "$A" --compress zstd "$W/seg2" 000000010000000000000002
 }
 
 flip() {	# flip one byte of FILE at OFFSET
@@ -31,9 +33,9 @@ flip() {	# flip one byte of FILE at OFFSET
 @test "wal-fetch: restores plain and compressed files, and to stdout" {
 	run --separate-stderr wal-fetch -A "$A" 000000010000000000000001 "$O/x"
 	[ "$status" -eq 0 ]
-	cmp "$W/seg" "$O/x"
+	cmp "$W/seg1" "$O/x"
 	wal-fetch -A "$A" 000000010000000000000002 - > "$O/y"
-	cmp "$W/seg" "$O/y"
+	cmp "$W/seg2" "$O/y"
 	[ "$(ls -A "$O")" = "$(printf 'x\ny')" ]
 }
 
@@ -82,7 +84,7 @@ flip() {	# flip one byte of FILE at OFFSET
 	truncate -s 1000000 "$A/wal/000000010000000000000001"
 	run --separate-stderr wal-fetch -A "$A" 000000010000000000000001 "$O/x"
 	[ "$status" -eq 4 ]
-	cp "$W/seg" "$A/wal/000000010000000000000001"
+	cp "$W/seg1" "$A/wal/000000010000000000000001"
 	run --separate-stderr wal-fetch -A "$A" 000000010000000000000001 "$O/x"
 	[ "$status" -eq 4 ]
 	[ ! -e "$O/x" ]
@@ -94,7 +96,7 @@ flip() {	# flip one byte of FILE at OFFSET
 	[[ "$stderr" == *"/dev/null: exists and is not a regular file"* ]]
 	[ -c /dev/null ]
 	mkdir "$O/dir"
-	ln -s "$W/seg" "$O/link"
+	ln -s "$W/seg1" "$O/link"
 	mkfifo "$O/fifo"
 	for d in dir link fifo; do
 		run --separate-stderr wal-fetch -A "$A" 000000010000000000000001 "$O/$d"
@@ -105,7 +107,7 @@ flip() {	# flip one byte of FILE at OFFSET
 	echo old > "$O/x"
 	run --separate-stderr wal-fetch -A "$A" 000000010000000000000001 "$O/x"
 	[ "$status" -eq 0 ]
-	cmp "$W/seg" "$O/x"
+	cmp "$W/seg1" "$O/x"
 }
 
 @test "wal-fetch --restore-command: failures other than a missing file exit above 125" {
@@ -125,7 +127,7 @@ flip() {	# flip one byte of FILE at OFFSET
 }
 
 @test "wal-fetch: a file under another name (a link in the archive) is refused" {
-	wal-push -A "$A" "$W/seg" 000000010000000000000003
+	wal-push -A "$A" "$W/seg3" 000000010000000000000003
 	ln -s 000000010000000000000001 "$A/wal/000000010000000000000004"
 	run --separate-stderr wal-fetch -A "$A" 000000010000000000000004 "$O/x"
 	[ "$status" -eq 4 ]
@@ -140,28 +142,39 @@ flip() {	# flip one byte of FILE at OFFSET
 	[[ "$output" == *"damaged	000000010000000000000004	holds 000000010000000000000001"* ]]
 }
 
+@test "wal-fetch: an archived file that is not its segment is refused, and stops recovery" {
+	# What wal-push archived before it checked segments: intact by its
+	# checksums, but not the segment of its name.
+	head -c 3000000 /dev/urandom > "$W/junk$BATS_TEST_NUMBER"
+	wal_store_unchecked "$A" "$W/junk$BATS_TEST_NUMBER" 000000010000000000000003
+	wal_store_unchecked "$A" "$W/seg1" 000000010000000000000004 zstd
+	run --separate-stderr wal-fetch -A "$A" 000000010000000000000003 "$O/x"
+	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"damaged, not restored: not WAL segment 000000010000000000000003: 3000000 bytes"* ]]
+	[ -z "$(ls -A "$O")" ]
+	run --separate-stderr wal-fetch -R -A "$A" 000000010000000000000004 "$O/x"
+	[ "$status" -eq 132 ]
+	[[ "$stderr" == *"header is of WAL address 0/100000"*"recovery stopped"* ]]
+	[ -z "$(ls -A "$O")" ]
+	run --separate-stderr wal-fetch -A "$A" 000000010000000000000004 -
+	[ "$status" -eq 4 ]
+	[ -z "$output" ]
+	run --separate-stderr wal-check -A "$A" --verify
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"damaged	000000010000000000000003	3000000 bytes: not a WAL segment"* ]]
+	[[ "$output" == *"damaged	000000010000000000000004.zst	header is of WAL address 0/100000"* ]]
+	[ "$(grep -c '^damaged' <<< "$output")" -eq 2 ]
+}
+
 @test "wal-fetch: files of format 1 (no name in the trailer) are still read" {
 	# Rewrite a format 2 file as format 1: the same first 36 trailer
 	# bytes, frame size 32, version 1, and the CRC-32C of those 36.
-	python3 - "$A/wal/000000010000000000000001" "$A/wal/000000010000000000000007" <<-'PY'
-	import struct, sys
-	def crc32c(data):
-	    crc = 0xFFFFFFFF
-	    for b in data:
-	        crc ^= b
-	        for _ in range(8):
-	            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
-	    return crc ^ 0xFFFFFFFF
-	f = open(sys.argv[1], 'rb').read()
-	payload, t = f[:-80], bytearray(f[-80:-44])
-	t[4:8] = struct.pack('<I', 32)
-	t[12:16] = struct.pack('<I', 1)
-	open(sys.argv[2], 'wb').write(payload + bytes(t) + struct.pack('<I', crc32c(bytes(t))))
-	PY
+	wal-push -A "$A" "$W/seg7" 000000010000000000000007
+	python3 "$BATS_TEST_DIRNAME/wal-trailer.py" format1 "$A/wal/000000010000000000000007" "$A/wal/000000010000000000000007"
 	run --separate-stderr wal-fetch -A "$A" 000000010000000000000007 "$O/x"
 	[ "$status" -eq 0 ]
-	cmp "$W/seg" "$O/x"
-	run --separate-stderr wal-push -A "$A" "$W/seg" 000000010000000000000007
+	cmp "$W/seg7" "$O/x"
+	run --separate-stderr wal-push -A "$A" "$W/seg7" 000000010000000000000007
 	[ "$status" -eq 0 ]
 	printf 'X' | dd of="$A/wal/000000010000000000000007" bs=1 seek=10 conv=notrunc 2>/dev/null
 	run --separate-stderr wal-fetch -A "$A" 000000010000000000000007 "$O/y"
@@ -169,7 +182,7 @@ flip() {	# flip one byte of FILE at OFFSET
 }
 
 @test "wal-fetch: a hole in a timeline stops recovery; a missing segment after the last is the end" {
-	wal-push -A "$A" "$W/seg" 000000010000000000000004
+	wal-push -A "$A" "$W/seg4" 000000010000000000000004
 	# 3 is missing while 4 of the same timeline is there: damage
 	run --separate-stderr wal-fetch -A "$A" 000000010000000000000003 "$O/x"
 	[ "$status" -eq 4 ]

@@ -1,6 +1,7 @@
 #!/usr/bin/env bats
-# wal-list, wal-check and wal-prune on hand-made archives (tiny files
-# named as segments; the segment size defaults to 16 MiB).
+# wal-list, wal-check and wal-prune on hand-made archives (segments of
+# 16 MiB, the default size, that are a page header and zeros: sparse
+# sources, stored compressed, so cheap).
 load helper
 
 setup_file() {
@@ -17,7 +18,22 @@ setup() {
 
 push() {	# push NAME...
 	local n
-	for n in "$@"; do wal-push -A "$A" "$W/f" "$n" 2>/dev/null || return 1; done
+	for n in "$@"; do
+		if [ ${#n} -eq 24 ]; then
+			segfile "$n" && wal-push -A "$A" -c zstd "$(segfile_path)" "$n"
+		else
+			wal-push -A "$A" "$W/f" "$n"
+		fi 2>/dev/null || return 1
+	done
+}
+
+segfile_path() { echo "$W/s$BATS_TEST_NUMBER"; }
+segfile() {	# segfile NAME: segment NAME of 16 MiB at segfile_path
+	local f
+	f=$(segfile_path)
+	rm -f "$f"
+	truncate -s 16M "$f"
+	wal_header "$1" 16777216 | dd of="$f" conv=notrunc status=none
 }
 
 fake_backup() {	# fake_backup LABEL START_LSN SEGMENT TLI
@@ -34,14 +50,16 @@ fake_backup() {	# fake_backup LABEL START_LSN SEGMENT TLI
 }
 
 @test "wal-list: TSV with a header, WAL files and base backups" {
-	push 000000010000000000000001 00000002.history
-	wal-push -A "$A" --compress zstd "$W/f" 000000010000000000000002
+	push 00000002.history
+	segfile 000000010000000000000001
+	wal-push -A "$A" "$(segfile_path)" 000000010000000000000001
+	push 000000010000000000000002
 	fake_backup b1 0/1000028 000000010000000000000001 1
 	run --separate-stderr wal-list -A "$A"
 	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "$(printf 'kind\tname\ttimeline\tsize\tcompressed\ttime')" ]
-	[[ "${lines[1]}" == "$(printf 'segment\t000000010000000000000001\t1\t9\tnone\t')"* ]]
-	[[ "${lines[2]}" == "$(printf 'segment\t000000010000000000000002\t1\t9\tzstd\t')"* ]]
+	[[ "${lines[1]}" == "$(printf 'segment\t000000010000000000000001\t1\t16777216\tnone\t')"* ]]
+	[[ "${lines[2]}" == "$(printf 'segment\t000000010000000000000002\t1\t16777216\tzstd\t')"* ]]
 	[[ "${lines[3]}" == "$(printf 'history\t00000002.history\t2\t9\tnone\t')"* ]]
 	[[ "${lines[4]}" == "$(printf 'base\tb1\t1\t')"* ]]
 	[ "${#lines[@]}" -eq 5 ]
@@ -81,7 +99,7 @@ fake_backup() {	# fake_backup LABEL START_LSN SEGMENT TLI
 	[ "$output" = "$(printf 'checked\t000000010000000000000001\t000000020000000000000004')" ]
 	# Without timeline 2's copy of segment 3 there is a gap, even though
 	# timeline 1 has a segment 3.
-	rm "$A/wal/000000020000000000000003"
+	rm "$A/wal/000000020000000000000003.zst"
 	run --separate-stderr wal-check -A "$A"
 	[ "$status" -eq 1 ]
 	[ "${lines[0]}" = "$(printf 'missing\t000000020000000000000003\t000000020000000000000003')" ]
@@ -95,6 +113,43 @@ fake_backup() {	# fake_backup LABEL START_LSN SEGMENT TLI
 	run --separate-stderr wal-check -A "$A" --from 000000020000000000000004
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"missing	00000002.history"* ]]
+}
+
+@test "wal-check --verify: a stored file that is not its segment is damaged" {
+	push 000000010000000000000001 000000010000000000000003
+	# As wal-push archived it before it checked segments.
+	printf 'not wal\n' > "$W/junk$BATS_TEST_NUMBER"
+	wal_store_unchecked "$A" "$W/junk$BATS_TEST_NUMBER" 000000010000000000000002 zstd
+	run --separate-stderr wal-check -A "$A"
+	[ "$status" -eq 0 ]
+	run --separate-stderr wal-check -A "$A" --verify
+	[ "$status" -eq 1 ]
+	[ "${lines[0]}" = "$(printf 'damaged\t000000010000000000000002.zst\t8 bytes: not a WAL segment (its size is a power of 2 from 1 MiB to 1 GiB)')" ]
+	[ "${lines[1]}" = "$(printf 'checked\t000000010000000000000001\t000000010000000000000003')" ]
+	# Partial, history and backup files are not segments: kept as they are.
+	push 000000010000000000000003.partial 000000010000000000000001.00000028.backup
+	rm "$A/wal/000000010000000000000002.zst"
+	push 000000010000000000000002
+	run --separate-stderr wal-check -A "$A" --verify
+	[ "$status" -eq 0 ]
+}
+
+@test "wal-check --verify: WAL of another cluster where recovery replays is damaged" {
+	push 000000010000000000000001 000000010000000000000002
+	WAL_SEG_SYSID=42 push 000000010000000000000003
+	run --separate-stderr wal-check -A "$A" --verify
+	[ "$status" -eq 1 ]
+	[ "${lines[0]}" = "$(printf 'damaged\t000000010000000000000003.zst\tsystem identifier 42, not 7300000000000000001 of segment 000000010000000000000001: WAL of another cluster')" ]
+	[ "${#lines[@]}" -eq 2 ]
+	# The start's base backup decides when its pg_control is there (it
+	# starts with the system identifier); WAL before it is not replayed.
+	fake_backup b 0/2000028 000000010000000000000002 1
+	mkdir "$A/base/b/global"
+	printf '\052\0\0\0\0\0\0\0' > "$A/base/b/global/pg_control"
+	run --separate-stderr wal-check -A "$A" --verify
+	[ "$status" -eq 1 ]
+	[ "${lines[0]}" = "$(printf 'damaged\t000000010000000000000002.zst\tsystem identifier 7300000000000000001, not 42 of base backup b: WAL of another cluster')" ]
+	[ "${lines[1]}" = "$(printf 'checked\t000000010000000000000002\t000000010000000000000003')" ]
 }
 
 @test "wal-check: a backup whose WAL is not archived yet is a gap" {
@@ -114,11 +169,11 @@ fake_backup() {	# fake_backup LABEL START_LSN SEGMENT TLI
 	run --separate-stderr wal-prune -A "$A" --before 000000010000000000000003 --dry-run
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 3 ]
-	[ -f "$A/wal/000000010000000000000001" ]
+	[ -f "$A/wal/000000010000000000000001.zst" ]
 	run --separate-stderr wal-prune -A "$A" --before 000000020000000000000003
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf 'segment\t000000010000000000000001\nsegment\t000000010000000000000002\nbackup\t000000010000000000000002.00000028.backup')" ]
-	[ "$(ls "$A/wal" | tr '\n' ' ')" = "000000010000000000000003 000000010000000000000003.partial 00000002.history 000000020000000000000003 " ]
+	[ "$(ls "$A/wal" | tr '\n' ' ')" = "000000010000000000000003.partial 000000010000000000000003.zst 00000002.history 000000020000000000000003.zst " ]
 	run --separate-stderr wal-prune -A "$A" --before nonsense
 	[ "$status" -eq 2 ]
 	run --separate-stderr wal-prune -A "$A"
@@ -134,7 +189,7 @@ fake_backup() {	# fake_backup LABEL START_LSN SEGMENT TLI
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"base backup b needs it"* ]]
 	[ "$output" = "$(printf 'segment\t000000010000000000000001')" ]
-	[ -f "$A/wal/000000010000000000000002" ]
+	[ -f "$A/wal/000000010000000000000002.zst" ]
 }
 
 @test "wal-prune --keep-backups: older backups and their WAL go" {
@@ -194,10 +249,10 @@ fake_backup() {	# fake_backup LABEL START_LSN SEGMENT TLI
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"keeping base backup bC"* ]]
 	[ "$(ls "$A/base" | tr '\n' ' ')" = "bB bC " ]
-	[ -f "$A/wal/000000020000000000000004" ]
+	[ -f "$A/wal/000000020000000000000004.zst" ]
 	[ -f "$A/wal/00000002.history" ]
-	[ ! -e "$A/wal/000000010000000000000003" ]
-	[ ! -e "$A/wal/000000020000000000000003" ]
+	[ ! -e "$A/wal/000000010000000000000003.zst" ]
+	[ ! -e "$A/wal/000000020000000000000003.zst" ]
 }
 
 @test "wal-prune --keep-days: backups of the last d days stay, beside the newest n" {

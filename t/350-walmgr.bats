@@ -100,6 +100,8 @@ setup_file() {
 	run --separate-stderr walmgr_pg standby
 	[ "$status" -eq 0 ]
 	[ -f "$TEST_DIR/standby/standby.signal" ]
+	# How to start it beside the master: on a port of its own.
+	[[ "$stderr" == *"pg_ctl -D $TEST_DIR/standby -o '-p "[0-9]*"' start"* ]]
 	start_copy "$TEST_DIR/standby" 5434
 	sql postgres "INSERT INTO t SELECT g, 'later' FROM generate_series(1, 50) g"
 	switch_and_wait
@@ -115,7 +117,7 @@ setup_file() {
 	wait_for q_is 5434 'SELECT pg_is_in_recovery()' f
 	# Booted, the standby forgets the settings walmgr gave it.
 	! grep -Eq '^(restore_command|primary_conninfo|recovery_target_timeline)' \
-		"$TEST_DIR/standby/postgresql.auto.conf"
+		"$TEST_DIR/standby/postgresql.auto.conf" || false
 	psql -XAtq -p 5434 -d postgres -c "INSERT INTO t VALUES (1, 'promoted')"
 	[ "$(psql -XAtq -p 5434 -d postgres -c "SELECT count(*) FROM t WHERE phase = 'promoted'")" = 1 ]
 	# The promoted server archives on timeline 2; wal-check follows it.

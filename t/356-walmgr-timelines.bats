@@ -60,7 +60,7 @@ walmgr_at() {	# walmgr_at PORT VERB...: with the ini whose master is at PORT
 	# Its restore settings are gone from the file a backup copies.
 	grep -q "walmgr: restore settings removed" "$TEST_DIR/pitr.log"
 	! grep -Eq "^(restore_command|recovery_target_time|recovery_target_action)" \
-		"$TEST_DIR/pitr/postgresql.auto.conf"
+		"$TEST_DIR/pitr/postgresql.auto.conf" || false
 	grep -q "^archive_mode = 'on'" "$TEST_DIR/pitr/postgresql.auto.conf"
 }
 
@@ -118,7 +118,7 @@ walmgr_at() {	# walmgr_at PORT VERB...: with the ini whose master is at PORT
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"backup $(cat "$TEST_DIR/labelB") restored"* ]]
 	# The backup is of the promoted copy: its restore settings are gone.
-	! grep -q "recovery_target_time" "$TEST_DIR/r2/postgresql.auto.conf"
+	! grep -Eq "^recovery_target_time[ =]" "$TEST_DIR/r2/postgresql.auto.conf" || false
 	start_copy "$TEST_DIR/r2" 5434
 	wait_for q_is 5434 "SELECT pg_is_in_recovery()" f
 	[ "$(q 5434 "SELECT count(*) FROM t WHERE phase = 'discarded'")" = 0 ]
@@ -135,7 +135,7 @@ walmgr_at() {	# walmgr_at PORT VERB...: with the ini whose master is at PORT
 	echo "$stderr"
 	[ "$status" -eq 0 ]
 	[ "$(as_pg "$TEST_PGBIN/postgres" -D "$TEST_DIR/sb" -C primary_conninfo)" = "$conninfo" ]
-	! grep -q "recovery_target_time" "$TEST_DIR/sb/postgresql.auto.conf"
+	! grep -Eq "^recovery_target_time[ =]" "$TEST_DIR/sb/postgresql.auto.conf" || false
 	start_copy "$TEST_DIR/sb" 5435
 	q 5433 "INSERT INTO t SELECT g, 'streamed' FROM generate_series(1, 10) g"
 	wait_for q_is 5435 "SELECT count(*) FROM t WHERE phase = 'streamed'" 10 || { cat "$TEST_DIR/sb.log"; false; }

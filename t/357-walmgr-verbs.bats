@@ -70,9 +70,20 @@ in_archive() { wal-fetch -A "$TEST_DIR/walshipping" "$1" - >/dev/null 2>&1; }
 	seg=$(sql postgres "SELECT pg_walfile_name(pg_switch_wal())")
 	wait_for in_archive "$seg"
 	[ -f "$TEST_DIR/walshipping/wal/$seg.zst" ]
-	# Other content under an archived name is refused, as by wal-push.
-	run --separate-stderr w wal-master.ini xarchive "$TEST_PGDATA/PG_VERSION" "$seg"
+	# Other content under an archived name is refused, as by wal-push
+	# (the segment with one byte after its page header changed).
+	wal-fetch -A "$TEST_DIR/walshipping" "$seg" "$TEST_DIR/other"
+	b=$(od -An -tu1 -j 1000 -N 1 "$TEST_DIR/other" | tr -d ' ')
+	printf "$(printf '\\%03o' $(( (b ^ 1) & 255 )))" |
+		dd of="$TEST_DIR/other" bs=1 seek=1000 conv=notrunc status=none
+	chmod 644 "$TEST_DIR/other"
+	run --separate-stderr w wal-master.ini xarchive "$TEST_DIR/other" "$seg"
 	[ "$status" -eq 4 ]
+	[[ "$stderr" == *"different content"* ]]
+	# A file that is not the segment is bad input, before any compare.
+	run --separate-stderr w wal-master.ini xarchive "$TEST_PGDATA/PG_VERSION" "$seg"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"not WAL segment $seg"* ]]
 }
 
 @test "walmgr sync: the current segment is archived when it returns" {
@@ -80,7 +91,7 @@ in_archive() { wal-fetch -A "$TEST_DIR/walshipping" "$1" - >/dev/null 2>&1; }
 	[ "$status" -eq 0 ]
 	sql postgres "INSERT INTO t SELECT g, 'sync' FROM generate_series(1, 10) g"
 	seg=$(sql postgres "SELECT pg_walfile_name(pg_current_wal_insert_lsn())")
-	! in_archive "$seg"
+	! in_archive "$seg" || false
 	run --separate-stderr walmgr "$TEST_DIR/wal-master.ini" sync
 	[ "$status" -eq 0 ]
 	[ "$output" = "$seg" ]
@@ -233,6 +244,7 @@ in_archive() { wal-fetch -A "$TEST_DIR/walshipping" "$1" - >/dev/null 2>&1; }
 	echo "$stderr"
 	[ "$status" -eq 0 ]
 	[ -f "$TEST_DIR/slave/standby.signal" ]
+	[[ "$stderr" == *"pg_ctl -D $TEST_DIR/slave -o '-p "[0-9]*"' start"* ]]
 	grep -q "^primary_conninfo = 'host=$TEST_DIR port=5432 user=postgres application_name=walsby'" \
 		"$TEST_DIR/slave/postgresql.auto.conf"
 	start_copy "$TEST_DIR/slave" 5434
@@ -308,7 +320,7 @@ in_archive() { wal-fetch -A "$TEST_DIR/walshipping" "$1" - >/dev/null 2>&1; }
 	stop_copy "$TEST_DIR/slave"
 	run --separate-stderr w cleanup.ini cleanup
 	[ "$status" -eq 0 ]
-	! in_archive "$need"
+	! in_archive "$need" || false
 	[ "$(ls "$TEST_DIR/walshipping/base" | wc -l)" -eq "$n" ]
 }
 
@@ -359,7 +371,10 @@ in_archive() { wal-fetch -A "$TEST_DIR/walshipping" "$1" - >/dev/null 2>&1; }
 }
 
 @test "walmgr status: archiver and backups as TSV and as Prometheus text" {
-	w wal-master.ini sync
+	seg=$(w wal-master.ini sync)
+	# sync returns once the archive has the segment; the server counts it
+	# archived only after archive_command exited, and status reports that
+	wait_for q_is 5432 "SELECT coalesce(last_archived_wal >= '$seg', false) FROM pg_stat_archiver" t
 	run --separate-stderr w wal-master.ini status
 	echo "$output $stderr"
 	[ "$status" -eq 0 ]
@@ -384,7 +399,7 @@ in_archive() { wal-fetch -A "$TEST_DIR/walshipping" "$1" - >/dev/null 2>&1; }
 	echo "$output" | grep -Eq '^walmgr_archive_lag_segments\{[^}]*\} [1-9][0-9]*$'
 	echo "$output" | grep -q '^# TYPE walmgr_failed_total counter$'
 	# Every line a comment or a sample.
-	! echo "$output" | grep -Ev '^(# (HELP|TYPE) walmgr_[a-z_]+ .+|walmgr_[a-z_]+\{archive="[^"]*"\} [0-9]+)$'
+	! echo "$output" | grep -Ev '^(# (HELP|TYPE) walmgr_[a-z_]+ .+|walmgr_[a-z_]+\{archive="[^"]*"\} [0-9]+)$' || false
 	run --separate-stderr w wal-master.ini status --bogus
 	[ "$status" -eq 2 ]
 	w wal-master.ini sync >/dev/null

@@ -94,11 +94,11 @@ setup_file() {
 	stop_copy "$TEST_DIR/pitr"
 	start_copy "$TEST_DIR/pitr" 5545
 	[ "$(q 5545 "SHOW archive_mode")" = off ]
-	! grep -Eq "^(restore_command|recovery_target_time)" "$TEST_DIR/pitr/postgresql.auto.conf"
+	! grep -Eq "^(restore_command|recovery_target_time)" "$TEST_DIR/pitr/postgresql.auto.conf" || false
 	stop_copy "$TEST_DIR/pitr"
 	# Timeline 2 never reached the archive: the master's next backup
 	# is live and is the one restore takes.
-	! ls "$TEST_DIR/walshipping/wal" | grep -q history
+	! ls "$TEST_DIR/walshipping/wal" | grep -q history || false
 	sleep 1	# a distinct backup label
 	run --separate-stderr w wal-master.ini backup
 	[ "$status" -eq 0 ]

@@ -321,7 +321,7 @@ applied() { sql sub "SELECT count(*) FROM londiste.completed"; }
 @test "wal-push: garbage names and sources; an archived name with other content is refused" {
 	A=$BATS_TEST_TMPDIR/arch
 	mkdir -p "$A"
-	head -c 16777216 /dev/urandom > "$BATS_TEST_TMPDIR/seg"
+	wal_segment 000000010000000000000001 > "$BATS_TEST_TMPDIR/seg"
 	for name in garbage 00000001000000000000000 000000010000000000000001x '../000000010000000000000001' "$(printf '0000000100000000\xff0000001')" ''; do
 		run --separate-stderr wal-push -A "$A" "$BATS_TEST_TMPDIR/seg" "$name"
 		[ "$status" -eq 2 ] || { echo "$name: $status" >&2; false; }
@@ -333,6 +333,13 @@ applied() { sql sub "SELECT count(*) FROM londiste.completed"; }
 	run --separate-stderr wal-push -A "$A" "$BATS_TEST_TMPDIR" 000000010000000000000001
 	[ "$status" -eq 3 ]
 	one_line wal-push
+	# not a segment under a segment's name: bad input, nothing archived
+	for src in /dev/null "$BATS_TEST_TMPDIR/seg"; do
+		run --separate-stderr wal-push -A "$A" "$src" 000000010000000000000002
+		[ "$status" -eq 2 ]
+		one_line wal-push
+	done
+	[ -z "$(ls -A "$A/wal" 2>/dev/null)" ]
 	wal-push -A "$A" "$BATS_TEST_TMPDIR/seg" 000000010000000000000001
 	printf 'x' | dd of="$BATS_TEST_TMPDIR/seg" bs=1 seek=100 conv=notrunc 2>/dev/null
 	run --separate-stderr wal-push -A "$A" "$BATS_TEST_TMPDIR/seg" 000000010000000000000001
@@ -345,7 +352,7 @@ applied() { sql sub "SELECT count(*) FROM londiste.completed"; }
 @test "wal-fetch: damaged, truncated, foreign files in the archive: status 4, nothing left behind" {
 	A=$BATS_TEST_TMPDIR/arch
 	mkdir -p "$A"
-	head -c 16777216 /dev/urandom > "$BATS_TEST_TMPDIR/seg"
+	wal_segment 000000010000000000000001 > "$BATS_TEST_TMPDIR/seg"
 	wal-push -A "$A" "$BATS_TEST_TMPDIR/seg" 000000010000000000000001
 	f=$(find "$A" -type f -name '000000010000000000000001*' | head -1)
 	[ -n "$f" ]

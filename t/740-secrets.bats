@@ -17,8 +17,22 @@ setup_file() {
 	cp "$TEST_DIR/hba" "$TEST_PGDATA/pg_hba.conf"
 	[ "$(id -u)" = 0 ] && chown postgres: "$TEST_PGDATA/pg_hba.conf"
 	as_pg "$TEST_PGBIN/pg_ctl" -D "$TEST_PGDATA" reload >/dev/null
-	sleep 1
+	# the postmaster reads pg_hba.conf when it gets to the signal
+	wait_for password_asked
 }
+
+# A login of sec without a password is refused: the new pg_hba.conf
+# is in force.
+password_asked() {
+	! PGPASSWORD= psql -w -XAtq -d "host=$TEST_DIR dbname=sdb user=sec" -c "SELECT 1" >/dev/null 2>&1
+}
+
+# The pid of the session of user sec that application $1 has (none: 0).
+sec_session() {
+	sql postgres "SELECT coalesce(max(pid), 0) FROM pg_stat_activity
+		WHERE usename = 'sec' AND application_name = '$1'"
+}
+sec_session_other_than() { [ "$(sec_session "$1")" -ne "$2" ]; }
 
 no_pw() {
 	! printf '%s' "$1" | grep -q -- "$PW" || { echo "password shown: $1" >&2; return 1; }
@@ -63,9 +77,12 @@ no_pw() {
 	pgq-next-batch --follow -d "host=$TEST_DIR dbname=sdb user=sec password=$PW" q c \
 		>/dev/null 2>"$BATS_TEST_TMPDIR/err" 3>&- &
 	pid=$!
-	sleep 1
-	sql postgres "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'sec'" >/dev/null
-	sleep 1
+	wait_for sec_session_other_than pgq-next-batch 0
+	backend=$(sec_session pgq-next-batch)
+	sql postgres "SELECT pg_terminate_backend($backend)" >/dev/null
+	wait_for grep -q "reconnecting" "$BATS_TEST_TMPDIR/err"
+	# and it logged in again with the password
+	wait_for sec_session_other_than pgq-next-batch "$backend"
 	kill "$pid" 2>/dev/null || :
 	wait "$pid" || :
 	cat "$BATS_TEST_TMPDIR/err" >&3
@@ -76,15 +93,15 @@ no_pw() {
 # Run "$@" in the background until it has a session of user sec (by
 # then it has read its arguments); set $args to what ps shows of it.
 args_when_connected() {
-	local app=$1 i pid
+	local app=$1 pid
 	"$@" >/dev/null 2>&1 3>&- &
 	pid=$!
-	for i in $(seq 300); do
-		[ "$(sql postgres "SELECT count(*) FROM pg_stat_activity
-			WHERE usename = 'sec' AND application_name = '$app'")" != 0 ] && break
-		kill -0 "$pid" 2>/dev/null || { echo "$app exited" >&2; return 1; }
-		sleep 0.1
-	done
+	# (a bound of its own, 300 looks, went on to ps unconnected)
+	connected_or_ended() {
+		[ "$(sec_session "$app")" != 0 ] || ! alive "$pid"
+	}
+	wait_for connected_or_ended
+	alive "$pid" || { echo "$app exited" >&2; return 1; }
 	args=$(ps -o args= -p "$pid")
 	kill "$pid"
 	wait "$pid" || :
@@ -143,9 +160,10 @@ args_when_connected() {
 @test "files: the archive and its files are not readable by other users" {
 	A=$BATS_TEST_TMPDIR/arch
 	mkdir -m 755 "$A"
-	head -c 100000 /dev/urandom > "$BATS_TEST_TMPDIR/seg"
-	(umask 000; wal-push -A "$A" "$BATS_TEST_TMPDIR/seg" 000000010000000000000001)
-	(umask 000; wal-push -A "$A" -c zstd "$BATS_TEST_TMPDIR/seg" 000000010000000000000002)
+	wal_segment 000000010000000000000001 > "$BATS_TEST_TMPDIR/seg1"
+	wal_segment 000000010000000000000002 > "$BATS_TEST_TMPDIR/seg2"
+	(umask 000; wal-push -A "$A" "$BATS_TEST_TMPDIR/seg1" 000000010000000000000001)
+	(umask 000; wal-push -A "$A" -c zstd "$BATS_TEST_TMPDIR/seg2" 000000010000000000000002)
 	[ "$(stat -c %a "$A/wal")" = 700 ]
 	for f in "$A"/wal/*; do
 		[ "$(stat -c %a "$f")" = 600 ] || { echo "$f: $(stat -c %a "$f")" >&2; false; }

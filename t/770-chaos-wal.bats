@@ -42,7 +42,7 @@ segname() { printf '00000001%08X%08X' $(( $1 / 1024 )) $(( $1 % 1024 )); }
 	n=$((ROUNDS * 3)) midway=0 done_before=0
 	for i in $(seq 1 "$n"); do
 		name=$(segname "$i")
-		head -c $((1 << 22)) /dev/urandom > "$BATS_TEST_TMPDIR/seg"
+		wal_segment "$name" $((1 << 22)) > "$BATS_TEST_TMPDIR/seg"
 		comp=none
 		[ $((i % 2)) = 0 ] && comp=zstd
 		wal-push -A "$A" -c "$comp" "$BATS_TEST_TMPDIR/seg" "$name" 2>/dev/null &
@@ -76,8 +76,8 @@ segname() { printf '00000001%08X%08X' $(( $1 / 1024 )) $(( $1 % 1024 )); }
 		skip "mount -t tmpfs is not permitted here"
 	A=$TEST_DIR/small/a
 	mkdir "$A"
-	head -c 16777216 /dev/urandom > "$BATS_TEST_TMPDIR/seg"
-	head -c 1000 /dev/urandom > "$BATS_TEST_TMPDIR/small"
+	wal_segment 000000010000000000000001 16777216 > "$BATS_TEST_TMPDIR/seg"
+	wal_segment 000000010000000000000002 > "$BATS_TEST_TMPDIR/small"
 	for comp in none zstd; do
 		run --separate-stderr wal-push -A "$A" -c "$comp" "$BATS_TEST_TMPDIR/seg" 000000010000000000000001
 		[ "$status" -eq 3 ]

@@ -36,6 +36,11 @@
 #                             (COMM: argv[0]'s base name, or the script's
 #                             for sh/bash/dash running a script)
 #   has_marked MARK [COMM]    true when marked_pids finds one (wait_for)
+#   alive PID                 PID runs; a zombie does not (kill -0 still
+#                             finds a daemon that ended until PID 1
+#                             reaps it, which a container's may do
+#                             seconds later)
+#   not_alive PID             ! alive PID (for wait_for)
 #   descendants PID           the pids of PID's children, theirs, and so on
 #   argv0 PID                 PID's program: argv[0], or the script that
 #                             sh/bash/dash runs
@@ -45,6 +50,13 @@
 #   skip_file                 skip this test when SKIP_FILE is set (call
 #                             from setup: bats 1.8 cannot skip in
 #                             setup_file)
+#   wal_segment NAME [SIZE]   a plausible WAL segment NAME on stdout (see
+#                             below): what wal-push accepts as one
+#   wal_header NAME [SIZE]    only its 40-byte page header
+#   wal_store_unchecked ARCHIVE SRC NAME [zstd]
+#                             store SRC as NAME in ARCHIVE/wal whatever it
+#                             holds, as wal-push did before it checked
+#                             segments
 #
 # Exports PGHOST, PGPORT, PGUSER, PGDATABASE, TEST_DIR (the cluster's
 # directory, readable by the server), TEST_PGDATA, TEST_PGBIN,
@@ -266,6 +278,15 @@ descendants() {
 
 has_marked() { [ -n "$(marked_pids "$@")" ]; }
 
+alive() {
+	local st
+	kill -0 "$1" 2>/dev/null || return 1
+	st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	# the state follows "(comm) ", and comm may hold ") "
+	case ${st##*) } in Z*|X*) return 1 ;; esac
+}
+not_alive() { ! alive "$1"; }
+
 skip_file() {
 	[ -z "${SKIP_FILE:-}" ] || skip "$SKIP_FILE"
 }
@@ -422,6 +443,49 @@ make_queue() {
 # Make a tick on QUEUE now: force_tick() makes the queue look busy
 # enough that ticker() does not wait for max_count or max_lag.
 tick() { sql "$1" "SELECT pgq.force_tick('$2'); SELECT pgq.ticker('$2')" >/dev/null; }
+
+# wal_segment NAME [SIZE] > FILE: a plausible WAL segment for NAME: its
+# page header (wal_header), then random bytes up to SIZE.  SIZE is in
+# bytes, a power of 2 from 1 MiB to 1 GiB; 1 MiB by default, the smallest
+# size initdb allows, to keep tests quick.
+wal_segment() {
+	local size=${2:-1048576}
+
+	wal_header "$1" "$size"
+	head -c $((size - 40)) /dev/urandom
+}
+# wal_header NAME [SIZE]: the 40-byte long page header PostgreSQL writes
+# at the start of segment NAME of SIZE bytes (XLP_LONG_HEADER set;
+# timeline, page address and segment size agreeing with the name;
+# little-endian).  WAL_SEG_SYSID sets the system identifier.
+wal_header() {
+	local name=$1 size=${2:-1048576}
+	local tli=$((16#${name:0:8})) log=$((16#${name:8:8})) seg=$((16#${name:16:8}))
+
+	_wal_le 2 $((0xD110)); _wal_le 2 2; _wal_le 4 "$tli"
+	_wal_le 8 $((log * 4294967296 + seg * size)); _wal_le 8 0
+	_wal_le 8 "${WAL_SEG_SYSID:-7300000000000000001}"
+	_wal_le 4 "$size"; _wal_le 4 8192
+}
+# wal_store_unchecked ARCHIVE SRC NAME [zstd]: pushed as NAME.partial
+# (never checked), then its trailer renamed to NAME (and its checksum
+# recomputed).
+wal_store_unchecked() {
+	local a=$1 src=$2 name=$3 z=${4:+.zst}
+
+	wal-push -A "$a" -c "${4:-none}" "$src" "$name.partial" || return 1
+	python3 "$BATS_TEST_DIRNAME/wal-trailer.py" rename "$a/wal/$name.partial$z" "$a/wal/$name$z" "$name" || return 1
+	rm "$a/wal/$name.partial$z"
+}
+# _wal_le BYTES VALUE: VALUE little-endian in BYTES bytes.
+_wal_le() {
+	local k o
+
+	for ((k = 0; k < $1; k++)); do
+		printf -v o '%03o' $((($2 >> (8 * k)) & 255))
+		printf "\\$o"
+	done
+}
 
 # install_drain DB: the function t.drain(queue, consumer) in DB, which
 # returns the ev_data of every batch ready for the consumer, finishing

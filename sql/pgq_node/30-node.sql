@@ -483,7 +483,10 @@ $$;
 
 -- For pgqd's maintenance round: on the root, publishes the global
 -- watermark when it is 5 minutes old or more.  Returns 0 (pgqd calls it
--- once per round).
+-- once per round).  Not on a root whose demotion began (demote_root
+-- step 1: its queue takes no event): the event would be refused, and
+-- the ticker said so every round for as long as the switchover stayed
+-- unfinished; the new root publishes its own.
 CREATE OR REPLACE FUNCTION pgq_node.maint_watermark(i_queue_name text)
 RETURNS integer LANGUAGE plpgsql
 SET search_path = pg_catalog, pgq_node, pgq, pg_temp AS $$
@@ -493,6 +496,10 @@ BEGIN
 	PERFORM 1 FROM pgq_node.node_info n
 	 WHERE n.queue_name = i_queue_name AND n.node_type = 'root' FOR UPDATE;
 	IF NOT FOUND THEN
+		RETURN 0;
+	END IF;
+	IF EXISTS (SELECT 1 FROM pgq.queue q WHERE q.queue_name = i_queue_name
+	            AND q.queue_disable_insert) THEN
 		RETURN 0;
 	END IF;
 	SELECT c.lag INTO age FROM pgq.get_consumer_info(i_queue_name, '.global_watermark') c;
