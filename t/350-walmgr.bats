@@ -39,7 +39,14 @@ setup_file() {
 	run --separate-stderr walmgr_pg setup
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *restart* ]]
+	# A backup before the restart would restore only to its own end.
+	run --separate-stderr as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr -n "$TEST_DIR/walmgr.ini" backup
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"archive_mode is off until a restart"* ]]
 	pg_restart
+	run --separate-stderr as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr -n "$TEST_DIR/walmgr.ini" backup
+	[ "$status" -eq 0 ]
+	[[ "$stderr" != *"archive_mode is off"* ]]
 	[ "$(sql postgres 'SHOW archive_mode')" = on ]
 	[[ "$(sql postgres 'SHOW archive_command')" == *"$TEST_DIR/bin/wal-push"* ]]
 	sql postgres "CREATE TABLE t (id int, phase text)"
