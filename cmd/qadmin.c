@@ -107,11 +107,15 @@ print_line(const PGresult *res, int r)
 
 /* ---- the database ---- */
 
+/* The statement being run, for run() and missing(); NULL between statements. */
+static const char *cur_text;
+
 /* Run sql; on failure say why and set *st (0 stays 0 on success). */
 static PGresult *
 run(const char *what, const char *sql, int n, const char *const *params, int *st)
 {
 	PGresult *res;
+	const char *msg;
 
 	if (conn == NULL) {
 		warnx("%s: not connected (use connect)", what);
@@ -123,8 +127,14 @@ run(const char *what, const char *sql, int n, const char *const *params, int *st
 	    PQresultStatus(res) == PGRES_COMMAND_OK)
 		return res;
 	*st = db_status_for(conn, res);
-	warnx("%s: %s", what, res && PQresultErrorField(res, PG_DIAG_SQLSTATE)
-	    ? db_resmsg(res) : db_errmsg(conn));
+	msg = res && PQresultErrorField(res, PG_DIAG_SQLSTATE) ?
+	    db_resmsg(res) : db_errmsg(conn);
+	/* As missing() does: in a script the server's words alone do not
+	 * say which statement stopped it. */
+	if (cur_text != NULL)
+		warnx("%s: %s, in \"%s\"", what, msg, cur_text);
+	else
+		warnx("%s: %s", what, msg);
 	PQclear(res);
 	return NULL;
 }
@@ -138,9 +148,6 @@ run_cmd(const char *what, const char *sql, int n, const char *const *params)
 	PQclear(res);
 	return st;
 }
-
-/* The statement being run, for missing(); NULL between statements. */
-static const char *cur_text;
 
 /* A queue or consumer that is not there.  The message names the
  * statement too: in a script of many, the name alone does not say

@@ -137,6 +137,12 @@ q() { sql qa "$*"; }
 	run --separate-stderr qadmin -d qa -Q nosuch -c 'show consumer'
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"no such queue: nosuch"* ]]
+	# The server's refusal names the statement too, and what follows
+	# it does not run.
+	run --separate-stderr qadmin -d qa -c 'register consumer c5 on qc; register consumer c6 on qcc; register consumer c7 on qc'
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *'qcc, in "register consumer c6 on qcc"' ]]
+	[ "$(q "SELECT string_agg(consumer_name, ',' ORDER BY consumer_name) FROM pgq.get_consumer_info('qc')")" = c5 ]
 }
 
 @test "qadmin: register and unregister pgq_coop subconsumers" {
