@@ -109,6 +109,12 @@ setup_file() {
 	[ -f "$TEST_DIR/standby/standby.signal" ]
 	# How to start it beside the master: on a port of its own.
 	[[ "$stderr" == *"pg_ctl -D $TEST_DIR/standby -o '-p "[0-9]*"' start"* ]]
+	[[ "$stderr" != *"set standby_data"* ]]
+	# Built elsewhere, it is not the one boot, pause and continue find.
+	run --separate-stderr walmgr_pg standby "$TEST_DIR/standby2"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"set standby_data = $TEST_DIR/standby2 in"* ]]
+	rm -rf "$TEST_DIR/standby2"
 	start_copy "$TEST_DIR/standby" 5434
 	sql postgres "INSERT INTO t SELECT g, 'later' FROM generate_series(1, 50) g"
 	switch_and_wait
