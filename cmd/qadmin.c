@@ -168,6 +168,39 @@ missing(const char *fmt, ...)
 	buf_free(&msg);
 }
 
+/* 0 when queue q exists, else the status to exit with, "no such
+ * queue" said: "no such consumer" would send one looking for a
+ * consumer when a typo in the queue's name is the cause. */
+static int
+queue_missing(const char *q)
+{
+	const char *p[1] = { q };
+	int st = 0;
+	PGresult *res = run("queue", "SELECT 1 FROM pgq.get_queue_info($1)",
+	    1, p, &st);
+
+	if (res == NULL)
+		return st;
+	if (PQntuples(res) == 0) {
+		missing("no such queue: %s", q);
+		st = EXIT_USAGE;
+	}
+	PQclear(res);
+	return st;
+}
+
+/* Consumer c is not on queue q: which of the two is missing. */
+static int
+consumer_missing(const char *q, const char *c)
+{
+	int st = queue_missing(q);
+
+	if (st != 0)
+		return st;
+	missing("no such consumer on queue %s: %s", q, c);
+	return EXIT_USAGE;
+}
+
 /* Show the rows of a query as they come (single-row mode: a batch's
  * events are never all in memory); none is "no such ..." when miss
  * names what was asked for. */
@@ -713,9 +746,8 @@ do_register(struct stmt *s)
 		if (res == NULL)
 			return st;
 		if (PQntuples(res) == 0) {
-			missing("no such consumer on queue %s: %s", q, copy);
 			PQclear(res);
-			return EXIT_USAGE;
+			return consumer_missing(q, copy);
 		}
 		{
 			const char *p3[3] = { q, c, PQgetvalue(res, 0, 0) };
@@ -779,9 +811,8 @@ do_unregister(struct stmt *s)
 		if (res == NULL)
 			return st;
 		if (PQntuples(res) == 0) {
-			missing("no such consumer on queue %s: %s", q, c);
 			PQclear(res);
-			return EXIT_USAGE;
+			return consumer_missing(q, c);
 		}
 		PQclear(res);
 		return run_cmd("unregister consumer",
@@ -860,6 +891,8 @@ do_show(struct stmt *s)
 		if (!at_end(s))
 			return syntax(s, "on or the end of the statement");
 		p[0] = q;
+		if ((st = queue_missing(q)) != 0)
+			return st;
 		buf_printf(&miss, "no such consumer on queue %s: %s", q, n);
 		st = show("show consumer", "SELECT * FROM pgq.get_consumer_info($1, $2)",
 		    2, p, miss.data);
@@ -890,8 +923,7 @@ do_show(struct stmt *s)
 		if (res == NULL)
 			return st;
 		if (PQntuples(res) == 0) {
-			missing("no such consumer on queue %s: %s", q, n);
-			st = EXIT_USAGE;
+			st = consumer_missing(q, n);
 		} else if (PQgetisnull(res, 0, 0)) {
 			warnx("consumer %s has no open batch on queue %s", n, q);
 			st = EXIT_NO;

@@ -127,6 +127,13 @@ q() { sql qa "$*"; }
 	[ "$stderr" = 'qadmin: no such consumer on queue qc: c2, in "unregister consumer c2"' ]
 	run --separate-stderr qadmin -d qa -c 'show consumer c2 on qc'
 	[ "$status" -eq 2 ]
+	# A typo in the queue's name is named, not the consumer.
+	for stmt in 'show consumer c1 on qcx' 'unregister consumer c1 from qcx' \
+	    'show batch c1 on qcx' 'register consumer c9 on qcx copy c1'; do
+		run --separate-stderr qadmin -d qa -c "$stmt"
+		[ "$status" -eq 2 ]
+		[ "$stderr" = "qadmin: no such queue: qcx, in \"$stmt\"" ] || { echo "$stmt: $stderr" >&2; false; }
+	done
 	run --separate-stderr qadmin -d qa -c 'unregister consumer * from qc; show consumer * on qc'
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 1 ]
