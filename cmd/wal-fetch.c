@@ -58,7 +58,8 @@ fail(int code, const char *fmt, ...)
 	if (!restore_mode)
 		errx(code, "%s", m);
 	errx(RESTORE_STOP + code, "%s; recovery stopped (exit %d), not ended: "
-	    "fix the archive and start the server again", m, RESTORE_STOP + code);
+	    "fix the archive (wal-check(1), Repairing the archive) and start "
+	    "the server again", m, RESTORE_STOP + code);
 }
 
 /* The name, plain or ".zst", is a symbolic link whose target is gone. */
