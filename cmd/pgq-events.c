@@ -105,8 +105,9 @@ copy_events(PGconn *conn, const char *batch_id, enum fmt fmt, bool stream_named)
 	if (PQresultStatus(res) != PGRES_TUPLES_OK && stream_named &&
 	    strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE) ?
 	    PQresultErrorField(res, PG_DIAG_SQLSTATE) : "", "P0002") == 0)
-		errx(EXIT_RETRY, "batch %s: finished meanwhile by another"
-		    " process of its consumer", batch_id);
+		errx(EXIT_RETRY, "batch %s: already finished (by another"
+		    " process of its consumer, or by hand); pgq-next-batch"
+		    " gives the next one", batch_id);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		db_die(conn, res, "batch_event_sql");
 	buf_printf(&cmd, "COPY (%s) TO STDOUT", PQgetvalue(res, 0, 0));

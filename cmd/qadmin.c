@@ -107,11 +107,15 @@ print_line(const PGresult *res, int r)
 
 /* ---- the database ---- */
 
+/* The statement being run, for run() and missing(); NULL between statements. */
+static const char *cur_text;
+
 /* Run sql; on failure say why and set *st (0 stays 0 on success). */
 static PGresult *
 run(const char *what, const char *sql, int n, const char *const *params, int *st)
 {
 	PGresult *res;
+	const char *msg;
 
 	if (conn == NULL) {
 		warnx("%s: not connected (use connect)", what);
@@ -123,8 +127,14 @@ run(const char *what, const char *sql, int n, const char *const *params, int *st
 	    PQresultStatus(res) == PGRES_COMMAND_OK)
 		return res;
 	*st = db_status_for(conn, res);
-	warnx("%s: %s", what, res && PQresultErrorField(res, PG_DIAG_SQLSTATE)
-	    ? db_resmsg(res) : db_errmsg(conn));
+	msg = res && PQresultErrorField(res, PG_DIAG_SQLSTATE) ?
+	    db_resmsg(res) : db_errmsg(conn);
+	/* As missing() does: in a script the server's words alone do not
+	 * say which statement stopped it. */
+	if (cur_text != NULL)
+		warnx("%s: %s, in \"%s\"", what, msg, cur_text);
+	else
+		warnx("%s: %s", what, msg);
 	PQclear(res);
 	return NULL;
 }
@@ -138,9 +148,6 @@ run_cmd(const char *what, const char *sql, int n, const char *const *params)
 	PQclear(res);
 	return st;
 }
-
-/* The statement being run, for missing(); NULL between statements. */
-static const char *cur_text;
 
 /* A queue or consumer that is not there.  The message names the
  * statement too: in a script of many, the name alone does not say
@@ -159,6 +166,39 @@ missing(const char *fmt, ...)
 	else
 		warnx("%s", msg.data);
 	buf_free(&msg);
+}
+
+/* 0 when queue q exists, else the status to exit with, "no such
+ * queue" said: "no such consumer" would send one looking for a
+ * consumer when a typo in the queue's name is the cause. */
+static int
+queue_missing(const char *q)
+{
+	const char *p[1] = { q };
+	int st = 0;
+	PGresult *res = run("queue", "SELECT 1 FROM pgq.get_queue_info($1)",
+	    1, p, &st);
+
+	if (res == NULL)
+		return st;
+	if (PQntuples(res) == 0) {
+		missing("no such queue: %s", q);
+		st = EXIT_USAGE;
+	}
+	PQclear(res);
+	return st;
+}
+
+/* Consumer c is not on queue q: which of the two is missing. */
+static int
+consumer_missing(const char *q, const char *c)
+{
+	int st = queue_missing(q);
+
+	if (st != 0)
+		return st;
+	missing("no such consumer on queue %s: %s", q, c);
+	return EXIT_USAGE;
 }
 
 /* Show the rows of a query as they come (single-row mode: a batch's
@@ -706,9 +746,8 @@ do_register(struct stmt *s)
 		if (res == NULL)
 			return st;
 		if (PQntuples(res) == 0) {
-			missing("no such consumer on queue %s: %s", q, copy);
 			PQclear(res);
-			return EXIT_USAGE;
+			return consumer_missing(q, copy);
 		}
 		{
 			const char *p3[3] = { q, c, PQgetvalue(res, 0, 0) };
@@ -772,9 +811,8 @@ do_unregister(struct stmt *s)
 		if (res == NULL)
 			return st;
 		if (PQntuples(res) == 0) {
-			missing("no such consumer on queue %s: %s", q, c);
 			PQclear(res);
-			return EXIT_USAGE;
+			return consumer_missing(q, c);
 		}
 		PQclear(res);
 		return run_cmd("unregister consumer",
@@ -853,6 +891,8 @@ do_show(struct stmt *s)
 		if (!at_end(s))
 			return syntax(s, "on or the end of the statement");
 		p[0] = q;
+		if ((st = queue_missing(q)) != 0)
+			return st;
 		buf_printf(&miss, "no such consumer on queue %s: %s", q, n);
 		st = show("show consumer", "SELECT * FROM pgq.get_consumer_info($1, $2)",
 		    2, p, miss.data);
@@ -883,8 +923,7 @@ do_show(struct stmt *s)
 		if (res == NULL)
 			return st;
 		if (PQntuples(res) == 0) {
-			missing("no such consumer on queue %s: %s", q, n);
-			st = EXIT_USAGE;
+			st = consumer_missing(q, n);
 		} else if (PQgetisnull(res, 0, 0)) {
 			warnx("consumer %s has no open batch on queue %s", n, q);
 			st = EXIT_NO;

@@ -127,6 +127,13 @@ q() { sql qa "$*"; }
 	[ "$stderr" = 'qadmin: no such consumer on queue qc: c2, in "unregister consumer c2"' ]
 	run --separate-stderr qadmin -d qa -c 'show consumer c2 on qc'
 	[ "$status" -eq 2 ]
+	# A typo in the queue's name is named, not the consumer.
+	for stmt in 'show consumer c1 on qcx' 'unregister consumer c1 from qcx' \
+	    'show batch c1 on qcx' 'register consumer c9 on qcx copy c1'; do
+		run --separate-stderr qadmin -d qa -c "$stmt"
+		[ "$status" -eq 2 ]
+		[ "$stderr" = "qadmin: no such queue: qcx, in \"$stmt\"" ] || { echo "$stmt: $stderr" >&2; false; }
+	done
 	run --separate-stderr qadmin -d qa -c 'unregister consumer * from qc; show consumer * on qc'
 	[ "$status" -eq 0 ]
 	[ "${#lines[@]}" -eq 1 ]
@@ -137,6 +144,12 @@ q() { sql qa "$*"; }
 	run --separate-stderr qadmin -d qa -Q nosuch -c 'show consumer'
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"no such queue: nosuch"* ]]
+	# The server's refusal names the statement too, and what follows
+	# it does not run.
+	run --separate-stderr qadmin -d qa -c 'register consumer c5 on qc; register consumer c6 on qcc; register consumer c7 on qc'
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *'qcc, in "register consumer c6 on qcc"' ]]
+	[ "$(q "SELECT string_agg(consumer_name, ',' ORDER BY consumer_name) FROM pgq.get_consumer_info('qc')")" = c5 ]
 }
 
 @test "qadmin: register and unregister pgq_coop subconsumers" {

@@ -357,7 +357,10 @@ log_count_at_least() { [ "$(grep -c -- "$1" "$LOG" 2>/dev/null)" -ge "$2" ]; }
 
 @test "londiste replay --daemon: back once the daemon wrote its pidfile; a daemon that ends at once is exit 3, naming the log" {
 	installed
-	londiste "$INI" replay --daemon
+	run --separate-stderr londiste "$INI" replay --daemon
+	[ "$status" -eq 0 ]
+	# it says what it started and where it logs
+	[[ "$stderr" == *"replay started as pid $(cat "$BATS_TEST_TMPDIR/job_$BATS_TEST_NUMBER.pid"), logging to $LOG" ]]
 	# no wait: status right after the start finds it running
 	run --separate-stderr londiste "$INI" status
 	[[ "$output" == *"running (pid"* ]] || { echo "$output" >&2; false; }

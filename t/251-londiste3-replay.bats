@@ -39,6 +39,10 @@ teardown() { cascade_workers_stop; }
 	for n in b1 l1 l2; do
 		londiste "$(ini $n)" compare
 	done
+	# the root has none: the message says where to run it instead
+	run --separate-stderr londiste "$(ini r1)" compare
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"run compare on a branch or a leaf"* ]]
 	# (a leaf's table takes changes only from replay: its trigger denies
 	# others)
 	run sql l2 "UPDATE t1 SET v = 'drift' WHERE id = 3"

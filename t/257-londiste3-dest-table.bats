@@ -120,7 +120,10 @@ dest_tree_build() {
 	[ "$status" -eq 2 ]
 	[[ "$stderr" == *"provider holds the table as public.t2_b"* ]]
 	[ "$(sql l1 "SELECT to_regclass('public.t2') IS NULL")" = t ]
-	londiste "$(ini l1)" add-table t2 --create
+	run --separate-stderr londiste "$(ini l1)" add-table t2 --create
+	[ "$status" -eq 0 ]
+	# public is there already: no NOTICE saying so
+	[[ "$stderr" != *NOTICE* ]]
 	wait_for in_sync l1 || { cat "$BATS_TEST_TMPDIR/l1.log" >&2; false; }
 	wait_for same_rows l1 t2
 }

@@ -190,12 +190,33 @@ flip() {	# flip one byte of FILE at OFFSET
 	run --separate-stderr wal-fetch -R -A "$A" 000000010000000000000003 "$O/x"
 	[ "$status" -eq 132 ]
 	[ ! -e "$O/x" ]
+	# the server log says where the way out is described
+	[[ "$stderr" == *"recovery stopped (exit 132), not ended: fix the archive (wal-check(1), Repairing the archive)"* ]]
 	# past the newest of the timeline, and on a timeline with nothing
 	# after: the end of the archive, as before
 	run --separate-stderr wal-fetch -R -A "$A" 000000010000000000000005 "$O/x"
 	[ "$status" -eq 1 ]
 	run --separate-stderr wal-fetch -R -A "$A" 000000020000000000000003 "$O/x"
 	[ "$status" -eq 1 ]
+}
+
+@test "wal-fetch: a segment missing from the archive but in the restored pg_wal is 'not here', not a hole" {
+	wal-push -A "$A" "$W/seg4" 000000010000000000000004
+	# A base backup taken before archiving began carries 3 in its
+	# pg_wal: PostgreSQL reads that copy after a status of 1.
+	cp "$W/seg3" "$O/000000010000000000000003"
+	run --separate-stderr wal-fetch -R -A "$A" 000000010000000000000003 "$O/RECOVERYXLOG"
+	[ "$status" -eq 1 ]
+	[ ! -e "$O/RECOVERYXLOG" ]
+	# A recycled file there keeps another segment's header: still a hole.
+	cp "$W/seg7" "$O/000000010000000000000003"
+	run --separate-stderr wal-fetch -R -A "$A" 000000010000000000000003 "$O/RECOVERYXLOG"
+	[ "$status" -eq 132 ]
+	[[ "$stderr" == *"the archive has a hole"* ]]
+	# To stdout there is no pg_wal to look at.
+	cp "$W/seg3" "$O/000000010000000000000003"
+	run --separate-stderr wal-fetch -A "$A" 000000010000000000000003 -
+	[ "$status" -eq 4 ]
 }
 
 @test "wal-fetch: a link to nothing or a FIFO at the name is not 'not archived', and never hangs" {

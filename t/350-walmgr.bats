@@ -39,7 +39,14 @@ setup_file() {
 	run --separate-stderr walmgr_pg setup
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *restart* ]]
+	# A backup before the restart would restore only to its own end.
+	run --separate-stderr as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr -n "$TEST_DIR/walmgr.ini" backup
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"archive_mode is off until a restart"* ]]
 	pg_restart
+	run --separate-stderr as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr -n "$TEST_DIR/walmgr.ini" backup
+	[ "$status" -eq 0 ]
+	[[ "$stderr" != *"archive_mode is off"* ]]
 	[ "$(sql postgres 'SHOW archive_mode')" = on ]
 	[[ "$(sql postgres 'SHOW archive_command')" == *"$TEST_DIR/bin/wal-push"* ]]
 	sql postgres "CREATE TABLE t (id int, phase text)"
@@ -102,6 +109,12 @@ setup_file() {
 	[ -f "$TEST_DIR/standby/standby.signal" ]
 	# How to start it beside the master: on a port of its own.
 	[[ "$stderr" == *"pg_ctl -D $TEST_DIR/standby -o '-p "[0-9]*"' start"* ]]
+	[[ "$stderr" != *"set standby_data"* ]]
+	# Built elsewhere, it is not the one boot, pause and continue find.
+	run --separate-stderr walmgr_pg standby "$TEST_DIR/standby2"
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"set standby_data = $TEST_DIR/standby2 in"* ]]
+	rm -rf "$TEST_DIR/standby2"
 	start_copy "$TEST_DIR/standby" 5434
 	sql postgres "INSERT INTO t SELECT g, 'later' FROM generate_series(1, 50) g"
 	switch_and_wait

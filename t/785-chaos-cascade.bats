@@ -365,7 +365,7 @@ queue_events() {
 	sql ev1 "SELECT pgq.finish_batch($id)" >/dev/null
 	run --separate-stderr pgq-events -d ev1 <"$BATS_TEST_TMPDIR/b"
 	[ "$status" -eq 3 ]
-	[[ "$stderr" == *"batch $id"* ]]
+	[[ "$stderr" == *"batch $id: already finished"*"pgq-next-batch gives the next one"* ]]
 	# named on the command line, an unknown batch stays a usage error
 	run --separate-stderr pgq-events -d ev1 "$id"
 	[ "$status" -eq 2 ]
