@@ -106,41 +106,6 @@ check_gap(const char *archive, const char *name, const struct walname *wn)
 	walarch_free(ents, n);
 }
 
-/* path's directory (the server's pg_wal) holds segment name itself: a
- * restored base backup carries the WAL from its start there, also the
- * segments archiving never saw (a backup taken before the restart that
- * turned archiving on).  Its page header must name that segment: a
- * recycled file keeps its old header, and recovery would take it as
- * the end of the WAL. */
-static int
-in_pg_wal(const char *path, const char *name, const struct walname *wn)
-{
-	const char *slash = strrchr(path, '/');
-	unsigned char head[WALSEG_HDR];
-	struct buf b = {0};
-	struct stat st;
-	char why[256];
-	ssize_t got;
-	int fd, r = 0;
-
-	if (slash != NULL)
-		buf_printf(&b, "%.*s/%s", (int)(slash - path), path, name);
-	else
-		buf_addstr(&b, name);
-	fd = open(b.data, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	free(b.data);
-	if (fd < 0)
-		return 0;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		got = read(fd, head, sizeof(head));
-		r = got == (ssize_t)sizeof(head) &&
-		    walseg_check(head, sizeof(head), (uint64_t)st.st_size, wn,
-		    NULL, why, sizeof(why)) == 0;
-	}
-	close(fd);
-	return r;
-}
-
 /* The checks every restored file passes after its checksums: the name
  * in its trailer and, for a segment, its size and page header.  A
  * segment that fails them would be refused by recovery for its size, or
@@ -257,10 +222,7 @@ main(int argc, char *argv[])
 		if (dangling(waldir, name))
 			fail(EXIT_RETRY, "%s/%s: a symbolic link to nothing "
 			    "(archive not mounted?)", waldir, name);
-		/* Not archived but in pg_wal: "not here" makes PostgreSQL
-		 * read that copy next, so recovery goes on past it. */
-		if (wn.kind == WAL_SEGMENT &&
-		    (strcmp(path, "-") == 0 || !in_pg_wal(path, name, &wn)))
+		if (wn.kind == WAL_SEGMENT)
 			check_gap(archive, name, &wn);
 		finish(EXIT_NO);
 	}

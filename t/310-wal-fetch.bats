@@ -200,25 +200,6 @@ flip() {	# flip one byte of FILE at OFFSET
 	[ "$status" -eq 1 ]
 }
 
-@test "wal-fetch: a segment missing from the archive but in the restored pg_wal is 'not here', not a hole" {
-	wal-push -A "$A" "$W/seg4" 000000010000000000000004
-	# A base backup taken before archiving began carries 3 in its
-	# pg_wal: PostgreSQL reads that copy after a status of 1.
-	cp "$W/seg3" "$O/000000010000000000000003"
-	run --separate-stderr wal-fetch -R -A "$A" 000000010000000000000003 "$O/RECOVERYXLOG"
-	[ "$status" -eq 1 ]
-	[ ! -e "$O/RECOVERYXLOG" ]
-	# A recycled file there keeps another segment's header: still a hole.
-	cp "$W/seg7" "$O/000000010000000000000003"
-	run --separate-stderr wal-fetch -R -A "$A" 000000010000000000000003 "$O/RECOVERYXLOG"
-	[ "$status" -eq 132 ]
-	[[ "$stderr" == *"the archive has a hole"* ]]
-	# To stdout there is no pg_wal to look at.
-	cp "$W/seg3" "$O/000000010000000000000003"
-	run --separate-stderr wal-fetch -A "$A" 000000010000000000000003 -
-	[ "$status" -eq 4 ]
-}
-
 @test "wal-fetch: a link to nothing or a FIFO at the name is not 'not archived', and never hangs" {
 	ln -s "$W/gone/000000010000000000000007" "$A/wal/000000010000000000000007"
 	run --separate-stderr wal-fetch -R -A "$A" 000000010000000000000007 "$O/x"
