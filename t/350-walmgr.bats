@@ -39,7 +39,7 @@ setup_file() {
 	run --separate-stderr walmgr_pg setup
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *restart* ]]
-	# A backup before the restart would restore only to its own end.
+	# A backup before the restart: the WAL after it never reaches the archive.
 	run --separate-stderr as_pg env PATH="$TEST_DIR/bin:$PATH" walmgr -n "$TEST_DIR/walmgr.ini" backup
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"archive_mode is off until a restart"* ]]
