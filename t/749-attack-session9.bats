@@ -1,0 +1,32 @@
+#!/usr/bin/env bats
+# Attacks on session 9's changes.
+
+load helper
+
+setup() {
+	mkdir -p "$BATS_TEST_TMPDIR/arc"
+}
+
+# The segment part of a name counts the segments of one 4 GiB stretch of
+# WAL: 0/1FFF names no 1 MiB segment, and its page address is that of
+# 1/FFF, a segment that has a name of its own.
+@test "wal-push: a name whose segment part is beyond its segment size is no segment" {
+	cd "$BATS_TEST_TMPDIR"
+	wal_segment 000000010000000100000FFF > seg
+	run -2 wal-push -A arc seg 000000010000000000001FFF
+	[[ "$output" == *"nothing archived"* ]]
+	[ ! -e arc/wal/000000010000000000001FFF ]
+	wal-push -A arc seg 000000010000000100000FFF
+}
+
+# A source that never ends (a device, a pipe) is not read past the
+# largest segment size: it filled the archive's disk.  The feeder is
+# cut off (SIGPIPE) only when wal-push stopped reading.
+@test "wal-push: a source longer than any segment is refused once it is, not read to its end" {
+	cd "$BATS_TEST_TMPDIR"
+	run -2 sh -c '{ head -c 2148532224 /dev/zero; echo $? > st; } |
+	    wal-push -A arc --compress zstd /dev/stdin 000000010000000000000002'
+	[[ "$output" == *"nothing archived"* ]]
+	[ "$(cat st)" != 0 ]
+	[ -z "$(ls -A arc/wal)" ]
+}
