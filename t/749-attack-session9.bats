@@ -30,3 +30,14 @@ setup() {
 	[ "$(cat st)" != 0 ]
 	[ -z "$(ls -A arc/wal)" ]
 }
+
+# --stdin's size is the sender's word: one that no segment has was
+# spooled whole to TMPDIR, then refused as a retry (exit 3), so the
+# sender tried again with the same size for ever.
+@test "wal-push --stdin: a size no segment has is refused before anything is read" {
+	cd "$BATS_TEST_TMPDIR"
+	run -2 wal-push -A arc --stdin 2147483648 000000010000000000000003 < /dev/null
+	[[ "$output" == *"nothing archived"* ]]
+	wal_segment 000000010000000000000003 > seg
+	wal-push -A arc --stdin 1048576 000000010000000000000003 < seg
+}
