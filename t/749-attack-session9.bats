@@ -3,6 +3,11 @@
 
 load helper
 
+setup_file() {
+	pg_start || return 1
+	new_db q
+}
+
 setup() {
 	mkdir -p "$BATS_TEST_TMPDIR/arc"
 }
@@ -40,4 +45,17 @@ setup() {
 	[[ "$output" == *"nothing archived"* ]]
 	wal_segment 000000010000000000000003 > seg
 	wal-push -A arc --stdin 1048576 000000010000000000000003 < seg
+}
+
+# qadmin names the statement in its "no such ..." and syntax messages; a
+# connect statement's password is not printed with it.
+@test "qadmin: a connect statement's password is masked where the statement is named" {
+	run --separate-stderr qadmin -d q -c "connect dbname=q password=s3cret queue=nosuch"
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"no such queue: nosuch"* ]]
+	[[ "$stderr" != *s3cret* ]]
+	run --separate-stderr qadmin -d q -c "connect dbname=q password=s3cret queue="
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"syntax error"* ]]
+	[[ "$stderr" != *s3cret* ]]
 }
