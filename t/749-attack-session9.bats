@@ -59,3 +59,20 @@ setup() {
 	[[ "$stderr" == *"syntax error"* ]]
 	[[ "$stderr" != *s3cret* ]]
 }
+
+# A tick rolled back after it took its id (a ticker cancelled, killed)
+# leaves the tick sequence ahead of the last tick.  In a database whose
+# transactions are REPEATABLE READ or SERIALIZABLE by default, every
+# later tick took that for a snapshot older than the last tick and was
+# refused: the queue never ticked again.
+@test "ticker: a rolled-back tick does not stop a database whose default isolation is not READ COMMITTED" {
+	new_db rr
+	sql rr "ALTER DATABASE rr SET default_transaction_isolation = 'repeatable read'"
+	sql rr "SELECT pgq.create_queue('rq'); SELECT pgq.register_consumer('rq', 'c')" >/dev/null
+	sql rr "BEGIN; SELECT pgq.force_tick('rq'); SELECT pgq.ticker('rq'); ROLLBACK" >/dev/null
+	sql rr "SELECT pgq.insert_event('rq', 't', 'e1')" >/dev/null
+	run --separate-stderr pgq-tick -d rr
+	[ "$status" -eq 0 ]
+	tick rr rq
+	[ "$(sql rr "SELECT count(*) FROM pgq.get_queue_info('rq') WHERE ticker_lag IS NOT NULL AND ev_new = 0")" = 1 ]
+}
