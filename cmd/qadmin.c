@@ -161,9 +161,12 @@ missing(const char *fmt, ...)
 	va_start(ap, fmt);
 	buf_vprintf(&msg, fmt, ap);
 	va_end(ap);
-	if (cur_text != NULL)
-		warnx("%s, in \"%s\"", msg.data, cur_text);
-	else
+	if (cur_text != NULL) {
+		char *text = db_mask(cur_text);
+
+		warnx("%s, in \"%s\"", msg.data, text);
+		free(text);
+	} else
 		warnx("%s", msg.data);
 	buf_free(&msg);
 }
@@ -307,9 +310,13 @@ static int
 syntax(struct stmt *s, const char *expected)
 {
 	struct tok *t = peek(s);
+	/* A connect statement may hold a password. */
+	char *text = db_mask(s->text), *at = db_mask(t ? t->s : "");
 
-	warnx("syntax error in \"%s\": expected %s%s%s", s->text, expected,
-	    t ? " at " : " at the end", t ? t->s : "");
+	warnx("syntax error in \"%s\": expected %s%s%s", text, expected,
+	    t ? " at " : " at the end", at);
+	free(text);
+	free(at);
 	return EXIT_USAGE;
 }
 

@@ -414,6 +414,13 @@ main(int argc, char *argv[])
 	if (walname_parse(name, &wn) == WAL_OTHER)
 		errx(EXIT_USAGE, "not a WAL file name: %s", name);
 
+	/* Before anything is read: a size no segment has would be spooled
+	 * whole (to TMPDIR, up to the sender's word) only to be refused. */
+	if (insize >= 0 && wn.kind == WAL_SEGMENT &&
+	    !wal_segsize_ok((uint64_t)insize))
+		errx(EXIT_USAGE, "--stdin %lld: not WAL segment %s: not a "
+		    "segment size (a power of 2 from 1 MiB to 1 GiB); nothing "
+		    "archived", insize, name);
 	umask(077);
 	if (insize >= 0)
 		src = spool_stdin(insize, spool, sizeof(spool));

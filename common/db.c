@@ -10,9 +10,14 @@
 
 static const char *oneline(const char *m, char *dst, size_t cap);
 
+/* READ COMMITTED whatever the database's default: a tick needs it (a
+ * REPEATABLE READ one is refused, for good once a rolled-back tick left
+ * the tick sequence ahead of the last tick), and what needs a snapshot
+ * for longer asks for it in its BEGIN. */
 const char db_session_setup_sql[] =
 	"SELECT pg_catalog.set_config('search_path', '', false);"
-	" SET DateStyle = ISO; SET TimeZone = 'UTC'; SET extra_float_digits = 3";
+	" SET DateStyle = ISO; SET TimeZone = 'UTC'; SET extra_float_digits = 3;"
+	" SET default_transaction_isolation = 'read committed'";
 
 static PGconn *
 start(const char *conninfo, int async)

@@ -90,8 +90,8 @@ walfile_check_name(const struct walfile_info *info, const char *name, int rc,
 }
 
 int
-walfile_store(int in, int out, uint32_t comp, int level, const char *name,
-    struct walfile_info *info, char *msg, size_t msglen)
+walfile_store(int in, int out, uint32_t comp, int level, uint64_t max,
+    const char *name, struct walfile_info *info, char *msg, size_t msglen)
 {
 	unsigned char trailer[WALFILE_TRAILER];
 	ZSTD_CCtx *cctx = NULL;
@@ -137,6 +137,11 @@ walfile_store(int in, int out, uint32_t comp, int level, const char *name,
 		info->content_crc = crc32c(info->content_crc, buf, (size_t)r);
 		keep_head(info, buf, (size_t)r);
 		info->size += (uint64_t)r;
+		if (info->size > max) {
+			rc = walfile_msg(WF_CORRUPT, msg, msglen, "more than %llu "
+			    "bytes", (unsigned long long)max);
+			goto out;
+		}
 		if (comp == WALFILE_NONE) {
 			if (r == 0)
 				break;

@@ -67,9 +67,12 @@ enum {
 
 /* Copy everything from in (at its current offset) to out as an archived
  * file named name (at most 40 bytes), compressing with zstd at level when
- * comp is WALFILE_ZSTD.  On failure msg (size msglen) says what failed. */
+ * comp is WALFILE_ZSTD.  More than max bytes is WF_CORRUPT, found when
+ * they are read: a source that never ends (a device, a pipe) must not
+ * fill the archive.  On failure msg (size msglen) says what failed. */
 MUST_CHECK int walfile_store(int in, int out, uint32_t comp, int level,
-    const char *name, struct walfile_info *info, char *msg, size_t msglen);
+    uint64_t max, const char *name, struct walfile_info *info, char *msg,
+    size_t msglen);
 
 /* rc when the trailer read into info names name (or names nothing:
  * format 1), else WF_CORRUPT with msg saying which name it holds. */

@@ -268,7 +268,13 @@ walpush(const char *archive, const char *src, const char *name,
 
 	pathf(final, "%s/%s%s", waldir, name, comp == WALFILE_ZSTD ? ".zst" : "");
 	ret = EXIT_RETRY;
-	rc = walfile_store(in, tfd, comp, level, name, &info, why, sizeof(why));
+	rc = walfile_store(in, tfd, comp, level, wn.kind == WAL_SEGMENT ?
+	    WALSEG_MAX : UINT64_MAX, name, &info, why, sizeof(why));
+	if (rc == WF_CORRUPT) {
+		ret = walfile_msg(EXIT_USAGE, msg, msglen, "%s: not WAL segment "
+		    "%s: %s; nothing archived", src, name, why);
+		goto fail;
+	}
 	if (rc != WF_OK) {
 		walfile_msg(0, msg, msglen, "%s -> %s: %s", src, tmp, why);
 		goto fail;

@@ -36,6 +36,17 @@ walseg_check(const unsigned char *head, size_t len, uint64_t size,
 		    (unsigned long long)size);
 		return -1;
 	}
+	/* A name's segment part counts the segments of one 4 GiB stretch
+	 * of WAL: one beyond them names no segment of this size, and would
+	 * pass for a later one here (0/1FFF of 1 MiB is the address of
+	 * 1/FFF). */
+	if (w->seg >= 0x100000000ull / size) {
+		snprintf(msg, msglen, "the name's segment number %X is beyond "
+		    "the last one (%llX) of a %llu-byte segment", (unsigned)w->seg,
+		    (unsigned long long)(0x100000000ull / size - 1),
+		    (unsigned long long)size);
+		return -1;
+	}
 	if (len < WALSEG_HDR) {
 		snprintf(msg, msglen, "only %zu bytes of header read", len);
 		return -1;

@@ -26,6 +26,7 @@
 #include "walname.h"
 
 #define WALSEG_HDR 40		/* bytes of the long page header */
+#define WALSEG_MAX (1ull << 30)	/* the largest segment size */
 
 /* 0 when head (the first len bytes of a file of size bytes, len at most
  * WALSEG_HDR) is the start of the segment w names (w->kind WAL_SEGMENT);

@@ -324,7 +324,7 @@ refused_with_byte() {
 	run --separate-stderr sh -c 'head -c 1000 "$1" | wal-push -A "$2" --stdin 1048576 000000010000000000000002' sh "$W/seg1" "$A"
 	[ "$status" -eq 3 ]
 	[[ "$stderr" == *"1000 bytes of 1048576"* ]]
-	run --separate-stderr wal-push -A "$A" --stdin 10 000000010000000000000003 < "$W/seg1"
+	run --separate-stderr sh -c 'cat "$1" "$1" | wal-push -A "$2" --stdin 1048576 000000010000000000000003' sh "$W/seg1" "$A"
 	[ "$status" -eq 3 ]
 	[ "$(ls -A "$A/wal")" = "$SEG" ]
 	# The same content again is success, other content refused.

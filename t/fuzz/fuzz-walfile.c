@@ -47,7 +47,7 @@ roundtrip(const uint8_t *data, size_t size, int comp)
 	off_t n;
 
 	FUZZ_CHECK(out >= 0);
-	FUZZ_CHECK(walfile_store(in, out, (uint32_t)comp, 1,
+	FUZZ_CHECK(walfile_store(in, out, (uint32_t)comp, 1, UINT64_MAX,
 	    "000000010000000000000001", &info, msg, sizeof(msg)) == WF_OK);
 	FUZZ_CHECK(info.size == size);
 	n = lseek(out, 0, SEEK_END);
