@@ -170,6 +170,13 @@ new_node() {
 	# a row of t2 changed by hand on the leaf (one the writer leaves
 	# alone); t1 stays as replay makes it
 	sql l1 "SET session_replication_role = replica; UPDATE t2 SET v = -5 WHERE id = 100"
+	# londiste 3's --count-only counts: the changed value goes unseen
+	run --separate-stderr londiste "$(ini l1)" compare --count-only t2
+	[ "$status" -eq 0 ] || { echo "status $status: $output $stderr" >&2; false; }
+	[ "$output" = $'public.t2\t21\t21\t-\t-\tequal' ]
+	run --separate-stderr londiste "$(ini l1)" repair --count-only t2
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"unknown option --count-only"* ]]
 	t2_repaired l1 1
 	[ "$(sql l1 "SELECT v FROM t2 WHERE id = 100")" = 7 ]
 	before=$(writer_last)
