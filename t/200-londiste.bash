@@ -79,6 +79,20 @@ replay_pending() {
 	done
 }
 
+# bg_replay: replay_pending prov -> sub in the background (bg holds its
+# pid), for the tools that make ticks of their own and wait for them to
+# be applied; bg_stop ends it (a teardown's too: it is a no-op without
+# one).
+bg_replay() {
+	( while [ ! -f "$BATS_TEST_TMPDIR/stop" ]; do replay_pending prov sub 2>/dev/null; sleep 0.2; done ) &
+	bg=$!
+}
+
+bg_stop() {
+	touch "$BATS_TEST_TMPDIR/stop"
+	[ -z "${bg:-}" ] || wait "$bg" || :
+}
+
 # dump DB TABLE: the rows in a stable order, as COPY text.
 dump() {
 	psql -XAtq -v ON_ERROR_STOP=1 -d "$1" -c "COPY (SELECT * FROM $2 ORDER BY 1, 2) TO STDOUT"

@@ -17,8 +17,7 @@ setup() {
 
 # The background replays of the tests below end also when a test fails.
 teardown() {
-	touch "$BATS_TEST_TMPDIR/stop"
-	[ -z "${bg:-}" ] || wait "$bg" || :
+	bg_stop
 }
 
 @test "londiste tools: basic checks" {
@@ -68,8 +67,7 @@ writer_holds_t() {
 	[[ "$stderr" != *"is replay running"* ]]
 	# a writer holds the provider table; replay keeps up (in well under the
 	# timeout), so only the lock waits
-	( while [ ! -f "$BATS_TEST_TMPDIR/stop" ]; do replay_pending prov sub 2>/dev/null; sleep 0.2; done ) &
-	bg=$!
+	bg_replay
 	mkfifo "$BATS_TEST_TMPDIR/fifo"
 	psql -XAq -d prov < "$BATS_TEST_TMPDIR/fifo" >/dev/null &
 	exec 8>"$BATS_TEST_TMPDIR/fifo"
@@ -78,8 +76,7 @@ writer_holds_t() {
 	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 10 t
 	echo "COMMIT;" >&8
 	exec 8>&-
-	touch "$BATS_TEST_TMPDIR/stop"
-	wait $bg || :
+	bg_stop
 	[ "$status" -eq 3 ]
 	[[ "$stderr" == *"lock "*" on the provider: "* ]]
 	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout x t
@@ -125,8 +122,7 @@ writer_holds_t() {
 	londiste-copy -s prov -d sub --consumer c t >/dev/null
 	replay_once prov sub
 	# the compare's tick gets applied by a replay in the background
-	( while [ ! -f "$BATS_TEST_TMPDIR/stop" ]; do replay_pending prov sub 2>/dev/null; sleep 0.2; done ) &
-	bg=$!
+	bg_replay
 	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 30 t
 	[ "$status" -eq 0 ]
 	[[ "$output" == *equal ]]
@@ -139,8 +135,7 @@ writer_holds_t() {
 	psql -XAq -v ON_ERROR_STOP=1 -d sub -f "$BATS_TEST_TMPDIR/fix.sql"
 	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 30 t
 	[ "$status" -eq 0 ]
-	touch "$BATS_TEST_TMPDIR/stop"
-	wait $bg || :
+	bg_stop
 }
 
 # londiste 3's --count-only: no hash is read, so a changed value goes
@@ -148,8 +143,7 @@ writer_holds_t() {
 @test "londiste-compare --count-only: counts only, hashes '-'; a changed row unseen, a missing one found" {
 	londiste-copy -s prov -d sub --consumer c t >/dev/null
 	replay_once prov sub
-	( while [ ! -f "$BATS_TEST_TMPDIR/stop" ]; do replay_pending prov sub 2>/dev/null; sleep 0.2; done ) &
-	bg=$!
+	bg_replay
 	sql sub "UPDATE t SET v = 'changed' WHERE id = 3"
 	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 30 --count-only t
 	[ "$status" -eq 0 ]
@@ -158,8 +152,7 @@ writer_holds_t() {
 	[ "$status" -eq 1 ]
 	sql sub "DELETE FROM t WHERE id = 4"
 	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 30 --count-only
-	touch "$BATS_TEST_TMPDIR/stop"
-	wait $bg || :
+	bg_stop
 	[ "$status" -eq 1 ]
 	[ "$output" = $'public.t\t100\t99\t-\t-\tdiffer' ]
 }
@@ -167,8 +160,7 @@ writer_holds_t() {
 @test "londiste-compare: a column on one side only: the common columns compared, the others named" {
 	londiste-copy -s prov -d sub --consumer c t >/dev/null
 	replay_once prov sub
-	( while [ ! -f "$BATS_TEST_TMPDIR/stop" ]; do replay_pending prov sub 2>/dev/null; sleep 0.2; done ) &
-	bg=$!
+	bg_replay
 	sql prov "ALTER TABLE t ADD COLUMN extra int DEFAULT 1"
 	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 30 t
 	[ "$status" -eq 0 ]
@@ -182,8 +174,7 @@ writer_holds_t() {
 	[[ "$output" == *$'\tequal\tcolumns: subscriber only: v, "we ird"' ]]
 	sql sub "DELETE FROM t WHERE id = 1"
 	run --separate-stderr londiste-compare -s prov -d sub --consumer c --lock-timeout 30 t
-	touch "$BATS_TEST_TMPDIR/stop"
-	wait $bg || :
+	bg_stop
 	[ "$status" -eq 1 ]
 	[[ "$output" == *$'\tdiffer\tcolumns: subscriber only: v, "we ird"' ]]
 }

@@ -17,17 +17,6 @@ common() {
 	psql -XAtq -v ON_ERROR_STOP=1 -d "$1" -c "COPY (SELECT id, v, n FROM t ORDER BY id) TO STDOUT"
 }
 
-# bg_replay: apply what the tools' ticks make, in the background.
-bg_replay() {
-	( while [ ! -f "$BATS_TEST_TMPDIR/stop" ]; do replay_pending prov sub 2>/dev/null; sleep 0.2; done ) &
-	bg=$!
-}
-
-bg_stop() {
-	touch "$BATS_TEST_TMPDIR/stop"
-	wait "$bg" || :
-}
-
 @test "londiste-copy: columns only here take their defaults, in another order; replay, compare and repair use the common ones" {
 	sql sub "CREATE TABLE t (n int, note text DEFAULT 'here', id int PRIMARY KEY, v text, seen timestamptz)"
 	sql sub "SELECT londiste.subscriber_add_table('q', 't')" >/dev/null
