@@ -189,3 +189,120 @@ remote_serial() {
 	[ "$(cat "$TEST_DIR/local.ours.data")" = e1,e2,e3,e4,e5,e6,e7,e8,e9,e10,e11,e12 ]
 	if have_debian_pgq; then cmp "$TEST_DIR/local.ours.data" "$TEST_DIR/local.debian.data"; fi
 }
+
+@test "CoopConsumer on our pgq_coop: subconsumers share the batches, a dead one's batch is taken over" {
+	new_db coop
+	sql coop "SELECT pgq.create_queue('cq')" >/dev/null
+	for s in a b c; do py coop "$(conn coop)" cq cc "$s" "$TEST_DIR/coop"; done
+	[ ! -s "$TEST_DIR/coop" ]
+	[ "$(sql coop "SELECT count(*) FROM pgq.subscription")" = 4 ]
+	events coop cq 3 1 && events coop cq 4 4 && events coop cq 5 8
+	# a takes the first batch and dies with it
+	run py coop "$(conn coop)" cq cc a "$TEST_DIR/coop" - die
+	[ "$status" -eq 9 ]
+	# b gets the other two, never a's
+	py coop "$(conn coop)" cq cc b "$TEST_DIR/coop"
+	[ "$(cut -f1,4 "$TEST_DIR/coop" | paste -sd,)" = "b	e4,b	e5,b	e6,b	e7,b	e8,b	e9,b	e10,b	e11,b	e12" ]
+	# c, with a subconsumer_timeout, takes over a's batch
+	py coop "$(conn coop)" cq cc c "$TEST_DIR/coop" "0 seconds"
+	[ "$(grep -c "^c	" "$TEST_DIR/coop")" -eq 3 ]
+	[ "$(sql coop "SELECT count(*) FROM pgq.subscription WHERE sub_batch IS NOT NULL")" = 0 ]
+	# a subconsumer that dies and comes back gets its own batch again
+	events coop cq 2 13 && events coop cq 2 15
+	run py coop "$(conn coop)" cq cc b "$TEST_DIR/coop" - die
+	[ "$status" -eq 9 ]
+	py coop "$(conn coop)" cq cc a "$TEST_DIR/coop"
+	py coop "$(conn coop)" cq cc b "$TEST_DIR/coop"
+	[ "$(grep -c "^a	" "$TEST_DIR/coop")" -eq 2 ]
+	[ "$(grep -c "^b	" "$TEST_DIR/coop")" -eq 11 ]
+	# every event once, each batch to one subconsumer
+	[ "$(cut -f4 "$TEST_DIR/coop" | sort -V | paste -sd,)" = e1,e2,e3,e4,e5,e6,e7,e8,e9,e10,e11,e12,e13,e14,e15,e16 ]
+	[ "$(cut -f1,2 "$TEST_DIR/coop" | sort -u | cut -f2 | sort | uniq -d)" = "" ]
+	[ "$(sql coop "SELECT pending_events FROM pgq.get_consumer_info('cq', 'cc')")" = 0 ]
+}
+
+have_debian_pgq_node() {
+	have_debian_pgq &&
+		grep -q "^default_version = '3" "$(pg_config --sharedir)/extension/pgq_node.control" 2>/dev/null
+}
+
+# cascade FLAVOUR: queue cq with node root in croot_FLAVOUR and node
+# branch in cbranch_FLAVOUR (reading root), set up the way the cascade
+# admin does it; t_applied in the branch's database.
+cascade() {
+	local f=$1 gw db n
+	for db in "croot_$f" "cbranch_$f"; do
+		new_db "$db" "$f" || return 1
+		if [ "$f" = ours ]; then
+			psql -XAq -v ON_ERROR_STOP=1 -d "$db" -f "$SKYTOOLS_SQLDIR/pgq_node.sql" >/dev/null
+		else
+			sql "$db" "CREATE EXTENSION pgq_node" >/dev/null
+		fi || return 1
+		for n in root branch; do
+			ret_ok "$db" "pgq_node.register_location('cq', '$n', '$(conn "c${n}_$f")', false)" || return 1
+		done
+	done
+	sql "cbranch_$f" "CREATE TABLE t_applied (consumer text, ev_id bigint, ev_type text, ev_data text)" || return 1
+	ret_ok "croot_$f" "pgq_node.create_node('cq', 'root', 'root', 'w_root', NULL, NULL, NULL)" || return 1
+	gw=$(sql "croot_$f" "SELECT global_watermark FROM pgq_node.get_node_info('cq')") || return 1
+	ret_ok "croot_$f" "pgq_node.register_subscriber('cq', 'branch', 'w_branch', NULL)" || return 1
+	ret_ok "cbranch_$f" "pgq_node.create_node('cq', 'branch', 'branch', 'w_branch', 'root', $gw, NULL)"
+}
+
+# the non-cascade events of DB's queue: "ev_id:ev_data,..."
+queue_events() {
+	sql "$1" "SELECT string_agg(ev_id || ':' || ev_data, ',' ORDER BY ev_id)
+	            FROM pgq.event_template WHERE ev_type NOT LIKE 'pgq.%'"
+}
+
+@test "CascadedWorker and CascadedConsumer on a root -> branch of our pgq_node: every root event once, watermarks move" {
+	local f r b top
+	for f in ${TEST_PGQ_FLAVOURS:-ours $(have_debian_pgq_node && echo debian)}; do
+		r=croot_$f b=cbranch_$f
+		cascade "$f"
+		# the branch's queue takes no events of its own, bulk ones neither
+		run py produce "$(conn "$b")" cq bulk
+		[ "$status" -eq 1 ]
+		[[ "$(cat "$TEST_DIR/py.err")" == *"isabled"* ]]
+		# a CascadedConsumer whose target is the branch, reading the root
+		py cconsumer "$(conn "$b")" cq c_apply "register=$(conn "$r")"
+		[ "$(sql "$b" "SELECT provider_node || ' ' || (completed_tick IS NOT NULL) FROM pgq_node.get_consumer_state('cq', 'c_apply')")" = "root true" ]
+		events "$r" cq 3 1 && events "$r" cq 4 4 && events "$r" cq 5 8
+		# the root's worker publishes the global watermark, nothing else
+		py worker "$(conn "$r")" cq w_root
+		# the branch's worker dies after its second batch was committed
+		# in the branch, before finish_batch on the root
+		run py worker "$(conn "$b")" cq w_branch 2
+		[ "$status" -eq 9 ]
+		[ "$(queue_events "$b")" = "$(queue_events "$r" | cut -d, -f1-7)" ]
+		py worker "$(conn "$b")" cq w_branch
+		[ "$(queue_events "$b")" = "$(queue_events "$r")" ]
+		# the branch ticks as the root did, same ids
+		top=$(sql "$r" "SELECT max(tick_id) FROM pgq.tick")
+		[ "$(sql "$b" "SELECT max(tick_id) FROM pgq.tick")" = "$top" ]
+		[ "$(sql "$b" "SELECT worker_last_tick FROM pgq_node.get_node_info('cq')")" = "$top" ]
+		# the consumer: once across its own crash too
+		run py cconsumer "$(conn "$b")" cq c_apply 1
+		[ "$status" -eq 9 ]
+		[ "$(applied "$b" c_apply)" = "3 3" ]
+		py cconsumer "$(conn "$b")" cq c_apply
+		[ "$(applied "$b" c_apply)" = "12 12" ]
+		[ "$(sql "$b" "SELECT completed_tick FROM pgq_node.get_consumer_state('cq', 'c_apply')")" = \
+		  "$(sql "$r" "SELECT last_tick FROM pgq.get_consumer_info('cq', 'c_apply')")" ]
+		# the watermarks move: the branch's reaches the root (the one
+		# its worker read before its last batch), the root's global
+		# watermark (the lowest of its consumers') follows it, and
+		# comes down to the branch
+		prev=$(sql "$r" "SELECT max(tick_id) FROM pgq.tick WHERE tick_id < $top")
+		[ "$(sql "$r" "SELECT node_watermark FROM pgq_node.get_subscriber_info('cq') WHERE node_name = 'branch'")" = "$prev" ]
+		py worker "$(conn "$r")" cq w_root
+		[ "$(sql "$r" "SELECT global_watermark FROM pgq_node.get_node_info('cq')")" = "$prev" ]
+		tick "$r" cq
+		py worker "$(conn "$b")" cq w_branch
+		[ "$(sql "$b" "SELECT global_watermark FROM pgq_node.get_node_info('cq')")" = "$prev" ]
+		[ "$(sql "$r" "SELECT node_watermark FROM pgq_node.get_subscriber_info('cq') WHERE node_name = 'branch'")" = "$top" ]
+		queue_events "$b" | tr ',' '\n' | cut -d: -f2 | paste -sd, >"$TEST_DIR/cascade.$f"
+	done
+	[ "$(cat "$TEST_DIR/cascade.ours")" = e1,e2,e3,e4,e5,e6,e7,e8,e9,e10,e11,e12 ]
+	if [ -f "$TEST_DIR/cascade.debian" ]; then cmp "$TEST_DIR/cascade.ours" "$TEST_DIR/cascade.debian"; fi
+}

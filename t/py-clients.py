@@ -6,10 +6,10 @@ calls the methods its daemon loop would.
 
 usage: py-clients.py MODE ARGS...
 
-  produce SRC QUEUE
+  produce SRC QUEUE [bulk]
       pgq.insert_event for a few events (NULL and set extras), then
       pgq.bulk_insert_events of the same rows (with an ev_time: it has
-      no default), in one transaction.
+      no default), in one transaction; with "bulk", only the latter.
   remote SRC DST QUEUE CONSUMER [CRASH_AT]
   serial SRC DST QUEUE CONSUMER [CRASH_AT|rewind]
       pgq.RemoteConsumer / pgq.SerialConsumer: each event goes into
@@ -124,7 +124,17 @@ class CConsumer(CrashAt, CascadedConsumer):
 
 
 class Worker(CrashAt, CascadedWorker):
-    pass
+    def process_remote_batch(self, src_db, tick_id, event_list, dst_db):
+        # as londiste's worker does: a branch's queue takes the copies
+        # (the original PgQ refuses them otherwise)
+        dst_db.cursor().execute("set session_replication_role = 'replica'")
+        super().process_remote_batch(src_db, tick_id, event_list, dst_db)
+
+    def process_remote_event(self, src_curs, dst_curs, ev):
+        # other events: the worker copies them into the branch's queue,
+        # and this one applies nothing
+        if ev.ev_type.startswith("pgq."):
+            super().process_remote_event(src_curs, dst_curs, ev)
 
 
 def drain(c):
@@ -132,7 +142,7 @@ def drain(c):
         pass
 
 
-def produce(src, queue):
+def produce(src, queue, only=""):
     import skytools
     db = skytools.connect_database(src)
     curs = db.cursor()
@@ -143,7 +153,8 @@ def produce(src, queue):
         ("tab", "has\ttab and\nnewline", None, None, None, None),
     ]
     for r in rows:
-        pgq.insert_event(curs, queue, *r)
+        if only != "bulk":
+            pgq.insert_event(curs, queue, *r)
     # ev_time has no default, in the original PgQ as in ours
     t = "2026-01-02 03:04:05+00"
     pgq.bulk_insert_events(curs, [(t, "bulk-" + r[0]) + r[1:] for r in rows],
