@@ -165,8 +165,8 @@ remote_serial() {
 	if have_debian_pgq; then cmp "$TEST_DIR/serial.ours" "$TEST_DIR/serial.debian"; fi
 }
 
-@test "LocalConsumer: registers at the top, and a crash after its file said done repositions the queue" {
-	local f
+@test "LocalConsumer: registers at the top, a crash after its file said done repositions the queue, a lost write rewinds it" {
+	local f t2
 	for f in $(flavours); do
 		new_db "local_$f" "$f"
 		sql "local_$f" "SELECT pgq.create_queue('lq')" >/dev/null
@@ -180,11 +180,19 @@ remote_serial() {
 		[ "$status" -eq 9 ]
 		[ "$(wc -l <"$TEST_DIR/local.$f")" -eq 7 ]
 		# the file is one batch ahead of the queue
-		[ "$(cat "$TEST_DIR/local.$f.tick")" -gt "$(sql "local_$f" "SELECT last_tick FROM pgq.get_consumer_info('lq', 'c1')")" ]
+		t2=$(cat "$TEST_DIR/local.$f.tick")
+		[ "$t2" -gt "$(sql "local_$f" "SELECT last_tick FROM pgq.get_consumer_info('lq', 'c1')")" ]
 		py local "$(conn "local_$f")" lq c1 "$TEST_DIR/local.$f.tick" "$TEST_DIR/local.$f"
 		grep -q "Repositioning on queue" "$TEST_DIR/py.err"
 		[ "$(cat "$TEST_DIR/local.$f.tick")" = "$(sql "local_$f" "SELECT last_tick FROM pgq.get_consumer_info('lq', 'c1')")" ]
 		cut -f3 "$TEST_DIR/local.$f" | paste -sd, >"$TEST_DIR/local.$f.data"
+		# a file that lost its last write rewinds the queue: the last
+		# batch comes again
+		echo "$t2" >"$TEST_DIR/local.$f.tick"
+		py local "$(conn "local_$f")" lq c1 "$TEST_DIR/local.$f.tick" "$TEST_DIR/local.$f"
+		grep -q "Rewinding queue" "$TEST_DIR/py.err"
+		[ "$(tail -n 5 "$TEST_DIR/local.$f" | cut -f3 | paste -sd,)" = e8,e9,e10,e11,e12 ]
+		[ "$(wc -l <"$TEST_DIR/local.$f")" -eq 17 ]
 	done
 	[ "$(cat "$TEST_DIR/local.ours.data")" = e1,e2,e3,e4,e5,e6,e7,e8,e9,e10,e11,e12 ]
 	if have_debian_pgq; then cmp "$TEST_DIR/local.ours.data" "$TEST_DIR/local.debian.data"; fi
@@ -219,6 +227,24 @@ remote_serial() {
 	[ "$(cut -f4 "$TEST_DIR/coop" | sort -V | paste -sd,)" = e1,e2,e3,e4,e5,e6,e7,e8,e9,e10,e11,e12,e13,e14,e15,e16 ]
 	[ "$(cut -f1,2 "$TEST_DIR/coop" | sort -u | cut -f2 | sort | uniq -d)" = "" ]
 	[ "$(sql coop "SELECT pending_events FROM pgq.get_consumer_info('cq', 'cc')")" = 0 ]
+}
+
+@test "CoopConsumer on our pgq_coop: an event one subconsumer tags for retry comes back to another" {
+	new_db coopr
+	sql coopr "SELECT pgq.create_queue('crq')" >/dev/null
+	for s in x y; do py coop "$(conn coopr)" crq cc "$s" "$TEST_DIR/coopr"; done
+	sql coopr "SELECT pgq.insert_event('crq', CASE WHEN i % 3 = 0 THEN 'retry' ELSE 'ev' END, 'r' || i)
+	           FROM generate_series(1, 6) i" >/dev/null
+	tick coopr crq
+	py coop "$(conn coopr)" crq cc x "$TEST_DIR/coopr" - retry
+	[ "$(cut -f1,4,5 "$TEST_DIR/coopr" | paste -sd,)" = "x	r1	0,x	r2	0,x	r3	0,x	r4	0,x	r5	0,x	r6	0" ]
+	[ "$(sql coopr "SELECT count(*) FROM pgq.retry_queue")" = 2 ]
+	sql coopr "SELECT pgq.maint_retry_events()" >/dev/null
+	tick coopr crq
+	py coop "$(conn coopr)" crq cc y "$TEST_DIR/coopr" - retry
+	[ "$(grep "^y" "$TEST_DIR/coopr" | cut -f1,4,5 | paste -sd,)" = "y	r3	1,y	r6	1" ]
+	[ "$(sql coopr "SELECT count(*) FROM pgq.retry_queue")" = 0 ]
+	[ "$(sql coopr "SELECT pending_events FROM pgq.get_consumer_info('crq', 'cc')")" = 0 ]
 }
 
 have_debian_pgq_node() {
@@ -285,6 +311,11 @@ queue_events() {
 		run py cconsumer "$(conn "$b")" cq c_apply 1
 		[ "$status" -eq 9 ]
 		[ "$(applied "$b" c_apply)" = "3 3" ]
+		# --rewind puts the root's position where the target is,
+		# dropping the batch the crash left open there
+		py cconsumer "$(conn "$b")" cq c_apply rewind
+		[ "$(sql "$r" "SELECT last_tick || ' ' || (current_batch IS NULL) FROM pgq.get_consumer_info('cq', 'c_apply')")" = \
+		  "$(sql "$b" "SELECT completed_tick FROM pgq_node.get_consumer_state('cq', 'c_apply')") true" ]
 		py cconsumer "$(conn "$b")" cq c_apply
 		[ "$(applied "$b" c_apply)" = "12 12" ]
 		[ "$(sql "$b" "SELECT completed_tick FROM pgq_node.get_consumer_state('cq', 'c_apply')")" = \

@@ -17,14 +17,15 @@ usage: py-clients.py MODE ARGS...
       batch's transaction there.
   local SRC QUEUE CONSUMER TRACKFILE OUTFILE [CRASH_AT]
       pgq.LocalConsumer: each event appended to OUTFILE.
-  coop SRC QUEUE CONSUMER SUBCONSUMER OUTFILE [TIMEOUT] [die]
+  coop SRC QUEUE CONSUMER SUBCONSUMER OUTFILE [TIMEOUT] [die|retry]
       pgq.CoopConsumer: each event appended to OUTFILE as
-      "subconsumer<TAB>batch_id<TAB>ev_id<TAB>ev_data"; TIMEOUT (or "-")
-      is subconsumer_timeout; "die" takes one batch and exits without
-      finishing it.
-  cconsumer TARGET QUEUE CONSUMER [CRASH_AT|register=PROVIDER]
+      "subconsumer<TAB>batch_id<TAB>ev_id<TAB>ev_data<TAB>ev_retry";
+      TIMEOUT (or "-") is subconsumer_timeout; "die" takes one batch and
+      exits without finishing it; "retry" tags the events of type
+      "retry" for retry (0 seconds) on their first delivery.
+  cconsumer TARGET QUEUE CONSUMER [CRASH_AT|register=PROVIDER|rewind]
       pgq.cascade.consumer.CascadedConsumer whose target is TARGET:
-      events go into t_applied there.
+      events go into t_applied there; "rewind" is its --rewind.
   worker TARGET QUEUE WORKER [CRASH_AT]
       pgq.cascade.worker.CascadedWorker of the node in TARGET.
 
@@ -104,13 +105,16 @@ class Local(CrashAt, pgq.LocalConsumer):
 class Coop(pgq.CoopConsumer):
     out = None
     die = False
+    retry = False
 
     def process_batch(self, db, batch_id, event_list):
         if self.die:
             os._exit(9)
         for ev in event_list:
-            self.out.write("%s\t%d\t%d\t%s\n" % (self.subconsumer_name, batch_id,
-                                                   ev.ev_id, ev.ev_data))
+            if self.retry and ev.ev_type == "retry" and not ev.ev_retry:
+                ev.tag_retry(0)
+            self.out.write("%s\t%d\t%d\t%s\t%s\n" % (self.subconsumer_name, batch_id,
+                                                       ev.ev_id, ev.ev_data, ev.ev_retry or 0))
 
 
 class CConsumer(CrashAt, CascadedConsumer):
@@ -209,6 +213,7 @@ def main():
             c = Coop("py_coop", "src_db", [cf])
             c.out = out
             c.die = len(a) > 6 and a[6] == "die"
+            c.retry = len(a) > 6 and a[6] == "retry"
             drain(c)
     elif mode in ("cconsumer", "worker"):
         target, queue, consumer = a[:3]
@@ -224,6 +229,8 @@ def main():
         c = cls("py_" + mode, "db", [cf])
         if extra.startswith("register="):
             c.register_consumer(extra[len("register="):])
+        elif extra == "rewind":
+            c.rewind()
         else:
             c.crash_at = int(extra or 0)
             drain(c)
