@@ -36,6 +36,22 @@ event_table() {
 	done
 }
 
+@test "a queue with inserts disabled is refused with 2 before any input is read, also on ours" {
+	for f in $(pgq_flavours); do
+		db="ins_$f"
+		make_queue "$db" dis
+		# (Debian's set_queue_config cannot set it)
+		sql "$db" "UPDATE pgq.queue SET queue_disable_insert = true WHERE queue_name = 'dis'"
+		run --separate-stderr pgq-insert -d "$db" dis </dev/null
+		[ "$status" -eq 2 ] || { echo "$f: $status $stderr" >&2; false; }
+		run --separate-stderr pgq-insert --stream -d "$db" dis </dev/null
+		[ "$status" -eq 2 ]
+		[[ "$stderr" == *disabled* || "$stderr" == *disallowed* ]]
+		# as the cascade's workers do, a replica session may
+		[ -n "$(PGOPTIONS='-c session_replication_role=replica' sql "$db" "SELECT pgq.current_event_table('dis')")" ]
+	done
+}
+
 @test "a steady flood is committed in chunks of at most 1000000 events" {
 	db=ins_ours
 	make_queue "$db" flood

@@ -60,6 +60,11 @@ registered() {
 		run --separate-stderr pgq-register -d "dbname=r_$f" --at "$first" q atc
 		[ "$status" -eq 0 ] || { echo "$f: $stderr"; false; }
 		[ "$(sql "r_$f" "SELECT last_tick FROM pgq.get_consumer_info('q', 'atc')")" -eq "$first" ]
+		# an open batch is dropped, as the man page says
+		[ -n "$(sql "r_$f" "SELECT pgq.next_batch('q', 'atc')")" ]
+		run --separate-stderr pgq-register -d "dbname=r_$f" --at "$first" q atc
+		[ "$status" -eq 0 ] || { echo "$f: $stderr"; false; }
+		[ "$(sql "r_$f" "SELECT last_tick || ' ' || (current_batch IS NULL) FROM pgq.get_consumer_info('q', 'atc')")" = "$first true" ]
 		pgq-unregister -d "dbname=r_$f" q atc
 	done
 }

@@ -200,11 +200,18 @@ RETURNS text LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pgq, pg_temp AS $$
 DECLARE
 	res text;
+	disabled boolean;
 BEGIN
-	SELECT queue_data_pfx || '_' || queue_cur_table INTO res
+	SELECT queue_data_pfx || '_' || queue_cur_table, queue_disable_insert INTO res, disabled
 	  FROM pgq.queue WHERE queue_name = x_queue_name;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'No such event queue: %', x_queue_name USING ERRCODE = 'P0002';
+	END IF;
+	-- the table is for writing into (pgq.bulk_insert_events, COPY):
+	-- refused where pgq.insert_event is, as in PgQ, and with PgQ's
+	-- SQLSTATE (P0001), which pgq-insert reports as a refusal (2)
+	IF disabled AND current_setting('session_replication_role') <> 'replica' THEN
+		RAISE EXCEPTION 'Insert into queue % disallowed', x_queue_name;
 	END IF;
 	RETURN res;
 END

@@ -29,11 +29,15 @@ BEGIN
 		IF s.sub_main IS NOT NULL THEN
 			RAISE EXCEPTION '% is a cooperative subconsumer', x_consumer_name USING ERRCODE = '55000';
 		END IF;
-		IF s.sub_batch IS NOT NULL THEN
-			RAISE EXCEPTION 'cannot reposition consumer % while batch % is open', x_consumer_name, s.sub_batch
-				USING ERRCODE = '55000';
-		END IF;
-		UPDATE pgq.subscription SET sub_last_tick = x_tick_pos, sub_active = now()
+		-- an open batch is dropped, as in PgQ: the clients that keep
+		-- their position elsewhere (python3-pgq's SerialConsumer
+		-- --rewind, LocalConsumer after a crash between its tracking
+		-- file and finish_batch, CascadedConsumer --rewind) reposition
+		-- a consumer whose batch is still open; a late finish_batch of
+		-- it then finds no batch
+		UPDATE pgq.subscription
+		   SET sub_last_tick = x_tick_pos, sub_batch = NULL, sub_next_tick = NULL,
+		       sub_active = now()
 		 WHERE sub_id = s.sub_id;
 		RETURN 0;
 	END IF;
