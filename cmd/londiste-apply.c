@@ -1884,7 +1884,8 @@ node_applied(PGresult *res)
 		return true;
 	if (last != la.prev_tick)
 		errx(EXIT_USAGE, "batch %lld: ticks %lld..%s, but consumer %s is at"
-		    " tick %lld here: a gap (a wrong provider?); nothing applied",
+		    " tick %lld here: a gap (a wrong provider, or this node restored"
+		    " from a backup: see worker --rewind in londiste(1)); nothing applied",
 		    la.batch_id, la.prev_tick, la.cur_tick, la.consumer, last);
 	return false;
 }

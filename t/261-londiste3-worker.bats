@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # londiste(1) [londiste3] worker: how it follows changes of its node's
 # state (pause, promotion, demotion), what it says about them, a
-# database that goes away, and a pidfile left by a killed worker.
+# database that goes away, a pidfile left by a killed worker, and a node
+# restored from a backup (worker --rewind, --reset).
 # Every node is a database of this file's cluster.
 
 load helper
@@ -15,6 +16,7 @@ teardown() {
 	for n in l1; do
 		sql postgres "ALTER DATABASE $n WITH ALLOW_CONNECTIONS true" >/dev/null 2>&1
 	done
+	sql postgres "DROP DATABASE IF EXISTS l1_backup" >/dev/null 2>&1
 	return 0
 }
 
@@ -150,4 +152,64 @@ past() { [ "$(applied "$1")" -gt "$2" ]; }
 		done)
 		[ -z "$left" ] || { echo "after $how still running: $left"; false; }
 	done
+}
+
+# restore_l1: database l1 as it was when l1_backup was taken from it (a
+# restore from a backup: its position behind what b1 handed out since).
+restore_l1() {
+	sql postgres "DROP DATABASE l1 WITH (FORCE)" >/dev/null &&
+		sql postgres "CREATE DATABASE l1 TEMPLATE l1_backup" >/dev/null
+}
+
+ids() { sql "$1" "SELECT string_agg(id::text, ' ' ORDER BY id) FROM t"; }
+
+@test "londiste3 worker --rewind, --reset: a leaf restored from a backup stops at the gap; rewind applies the lost batches again, reset skips them" {
+	need_node_mode
+	tree
+	sql r1 "INSERT INTO t VALUES (1, 'before')" >/dev/null
+	wait_for has_row l1 1
+	run --separate-stderr londiste "$(ini l1)" worker --rewind
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"runs (pid "*"stop it first"* ]]
+	worker_stop l1
+	sql postgres "CREATE DATABASE l1_backup TEMPLATE l1" >/dev/null
+	worker_start l1
+	sql r1 "INSERT INTO t VALUES (2, 'after'), (3, 'after')" >/dev/null
+	wait_for has_row l1 3
+	worker_stop l1
+	restore_l1
+	[ "$(ids l1)" = 1 ]
+	: >"$(log l1)"
+	worker_start l1
+	pid=$(cat "$BATS_TEST_TMPDIR/l1.pid")
+	# the gap stops the worker for good, saying what to do
+	wait_for grep -q "a gap .*worker --rewind" "$(log l1)"
+	wait_for not_alive "$pid"
+	run --separate-stderr londiste "$(ini r1)" worker --rewind
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"r1 is the root"* ]]
+	run --separate-stderr londiste "$(ini l1)" worker --rewind
+	[ "$status" -eq 0 ] || { echo "status $status: $stderr" >&2; false; }
+	[[ "$stderr" == *"hands l1_w the batches after tick "*" again"* ]]
+	worker_start l1
+	sql r1 "INSERT INTO t VALUES (4, 'later')" >/dev/null
+	wait_for has_row l1 4
+	[ "$(ids l1)" = "1 2 3 4" ]
+	# at the provider's position: nothing to do
+	worker_stop l1
+	run --separate-stderr londiste "$(ini l1)" worker --rewind
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"nothing to do"* ]]
+	# --reset: the same restore, skipped over
+	restore_l1
+	run --separate-stderr londiste "$(ini l1)" worker --reset
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"l1 skips from tick "*"compare and repair"* ]]
+	worker_start l1
+	sql r1 "INSERT INTO t VALUES (5, 'last')" >/dev/null
+	wait_for has_row l1 5
+	[ "$(ids l1)" = "1 5" ]
+	# -d goes with a plain worker only
+	run --separate-stderr londiste "$(ini l1)" -d worker --rewind
+	[ "$status" -eq 2 ]
 }
