@@ -8,6 +8,8 @@ setup_file() {
 	pg_start
 }
 
+none_marked() { ! has_marked "$1"; }
+
 teardown() {
 	cascade_workers_stop
 }
@@ -36,4 +38,20 @@ teardown() {
 	[ "$(sql r1 "SELECT count(*) FROM pg_trigger WHERE tgrelid = 't1'::regclass AND tgname LIKE 'zzz\\_%'")" = 1 ]
 	run --separate-stderr londiste "$(ini r1)" check
 	[ "$status" -eq 0 ] || { echo "$output $stderr" >&2; false; }
+}
+
+# A hangup that comes while the worker ends ran the reload trap after
+# the run directory was gone: the redirection to the restart mark
+# failed, and the shell left its cleanup there, pidfile and all.
+@test "worker: hangups that keep coming while it stops leave no pidfile and no process" {
+	new_db r1 none
+	cascade_ini r1
+	londiste "$(ini r1)" create-root r1
+	SKYTOOLS_TEST_MARK=hup-stop worker_start r1
+	pid=$(cat "$BATS_TEST_TMPDIR/r1.pid")
+	kill -INT "$pid"
+	while kill -HUP "$pid" 2>/dev/null; do :; done
+	wait_for none_marked hup-stop
+	[ ! -e "$BATS_TEST_TMPDIR/r1.pid" ]
+	! grep -q "cannot create" "$BATS_TEST_TMPDIR/r1.log"
 }
