@@ -12,6 +12,10 @@ none_marked() { ! has_marked "$1"; }
 
 teardown() {
 	cascade_workers_stop
+	# what a failed test left running (by pid, of this file's marks)
+	for p in $(marked_pids hup-stop) $(marked_pids many-starts) $(marked_pids many-reloads); do
+		kill "$p" 2>/dev/null || :
+	done
 }
 
 # A row trigger that skips the table's own writes is named zzz_ and the
@@ -54,4 +58,47 @@ teardown() {
 	wait_for none_marked hup-stop
 	[ ! -e "$BATS_TEST_TMPDIR/r1.pid" ]
 	! grep -q "cannot create" "$BATS_TEST_TMPDIR/r1.log"
+}
+
+# Each start checked the pidfile, then started: starts that came
+# together all found none, and each ran a worker of its own, only the
+# last of them in the pidfile (the others could not be stopped).
+@test "worker: starts that come together run one worker" {
+	new_db r1 none
+	cascade_ini r1
+	londiste "$(ini r1)" create-root r1
+	for i in 1 2 3 4; do
+		SKYTOOLS_TEST_MARK=many-starts worker_start r1 3>&- &
+		eval "p$i=\$!"
+	done
+	# (each says started, already running, or that its daemon ended)
+	for i in 1 2 3 4; do eval "wait \$p$i" || :; done
+	wait_for test -s "$BATS_TEST_TMPDIR/r1.pid"
+	worker_stop r1
+	wait_for none_marked many-starts
+	[ ! -e "$BATS_TEST_TMPDIR/r1.pid" ]
+}
+
+# The same for pgqadm's ticker: reloads that came together each
+# stopped the one ticker, then each started one.
+@test "pgqadm: reloads that come together leave one ticker, which -s stops" {
+	new_db tk
+	cat >"$BATS_TEST_TMPDIR/tk.ini" <<-INI
+	[pgqadm]
+	job_name = tk
+	db = host=$TEST_DIR dbname=tk
+	pidfile = $BATS_TEST_TMPDIR/tk.pid
+	logfile = $BATS_TEST_TMPDIR/tk.log
+	INI
+	SKYTOOLS_TEST_MARK=many-reloads pgqadm "$BATS_TEST_TMPDIR/tk.ini" ticker -d
+	for i in 1 2 3 4; do
+		SKYTOOLS_TEST_MARK=many-reloads pgqadm "$BATS_TEST_TMPDIR/tk.ini" -r 3>&- &
+		eval "p$i=\$!"
+	done
+	# (each restarts it, or finds it stopped by another)
+	for i in 1 2 3 4; do eval "wait \$p$i" || :; done
+	run --separate-stderr pgqadm "$BATS_TEST_TMPDIR/tk.ini" -s
+	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
+	wait_for none_marked many-reloads
+	[ ! -e "$BATS_TEST_TMPDIR/tk.pid" ]
 }
