@@ -11,6 +11,7 @@ setup_file() {
 none_marked() { ! has_marked "$1"; }
 
 teardown() {
+	sessions_stop
 	cascade_workers_stop
 	# what a failed test left running (by pid, of this file's marks)
 	for p in $(marked_pids hup-stop) $(marked_pids many-starts) $(marked_pids many-reloads); do
@@ -57,7 +58,7 @@ teardown() {
 	while kill -HUP "$pid" 2>/dev/null; do :; done
 	wait_for none_marked hup-stop
 	[ ! -e "$BATS_TEST_TMPDIR/r1.pid" ]
-	! grep -q "cannot create" "$BATS_TEST_TMPDIR/r1.log"
+	[ "$(grep -c "cannot create" "$BATS_TEST_TMPDIR/r1.log")" = 0 ]
 }
 
 # Each start checked the pidfile, then started: starts that came
@@ -101,4 +102,36 @@ teardown() {
 	[ "$status" -eq 0 ] || { echo "$stderr" >&2; false; }
 	wait_for none_marked many-reloads
 	[ ! -e "$BATS_TEST_TMPDIR/tk.pid" ]
+}
+
+# ticker_waits DB: a session of DB waits for a lock in pgq.ticker().
+ticker_waits() {
+	[ "$(sql "$1" "SELECT count(*) FROM pg_stat_activity
+		WHERE query LIKE '%pgq.ticker()%' AND wait_event_type = 'Lock'")" -ge 1 ]
+}
+
+# The ticker reads every queue's event sequence in its first look.  A
+# queue dropped by a transaction that ended while the ticker waited for
+# that sequence failed the whole round with "could not open relation
+# with OID", every other queue's tick with it (pgqd and pgq-tick logged
+# it at each drop).
+@test "ticker: a queue dropped while the ticker waits for it does not fail the round" {
+	new_db dq
+	sql dq "SELECT pgq.create_queue('keep'); SELECT pgq.register_consumer('keep', 'c');
+		SELECT pgq.create_queue('gone')" >/dev/null
+	sql dq "SELECT pgq.insert_event('keep', 't', 'e1')" >/dev/null
+	session 7 dq
+	echo "BEGIN; SELECT pgq.drop_queue('gone'); SELECT 'dropping';" >&7
+	wait_for said 7 dropping
+	session 8 dq
+	echo "SELECT pgq.force_tick('keep'); SELECT 'forced'; SELECT count(*) FROM pgq.ticker(); SELECT 'ticked';" >&8
+	wait_for said 8 forced
+	wait_for ticker_waits dq
+	echo "COMMIT;" >&7
+	wait_for said 8 ticked
+	# (the second session's psql holds the first one's pipe too)
+	end_session 8
+	end_session 7
+	[ "$(grep -c ERROR "$BATS_TEST_TMPDIR/session.8.out")" = 0 ] || { cat "$BATS_TEST_TMPDIR/session.8.out" >&2; false; }
+	[ "$(sql dq "SELECT count(*) FROM pgq.get_batch_events(pgq.next_batch('keep', 'c'))")" = 1 ]
 }
