@@ -101,8 +101,7 @@ DECLARE
 	now_snap txid_snapshot;
 BEGIN
 	FOR r IN EXECUTE
-		'SELECT qq AS q, t.tick_id, t.tick_event_seq, t.tick_time, t.tick_snapshot,
-		        coalesce(pg_sequence_last_value(qq.queue_event_seq::regclass), 0) AS cur_seq
+		'SELECT qq AS q, t.tick_id, t.tick_event_seq, t.tick_time, t.tick_snapshot
 		   FROM pgq.queue qq
 		   LEFT JOIN LATERAL (SELECT tk.tick_id, tk.tick_event_seq, tk.tick_time, tk.tick_snapshot
 		                        FROM pgq.tick tk WHERE tk.tick_queue = qq.queue_id
@@ -117,7 +116,21 @@ BEGIN
 		last_seq := r.tick_event_seq;
 		last_time := r.tick_time;
 		last_snap := r.tick_snapshot;
-		cur_seq := r.cur_seq;
+		-- Read without the queue's lock: a drop_queue that ends
+		-- while this waits for the sequence leaves an OID that opens
+		-- nothing (internal_error), one ended before the read a name
+		-- that is gone.  That queue needs no tick, and the others
+		-- still get theirs.
+		BEGIN
+			cur_seq := coalesce(pg_sequence_last_value(q.queue_event_seq::regclass), 0);
+		EXCEPTION WHEN undefined_table OR internal_error THEN
+			IF EXISTS (SELECT 1 FROM pgq.queue qq WHERE qq.queue_id = q.queue_id) THEN
+				RAISE;
+			ELSIF NOT i_all THEN
+				RAISE EXCEPTION 'No such event queue: %', i_queue_name USING ERRCODE = 'P0002';
+			END IF;
+			CONTINUE;
+		END;
 		locked := false;
 		exact := false;
 		LOOP
