@@ -80,6 +80,16 @@ $$;
 -- between.  Otherwise the last tick is read again under the lock and the
 -- queue looked at anew.  The tick's snapshot is taken by its insert,
 -- after the lock, so it contains every earlier tick's.
+--
+-- The look reads every queue's event sequence without the queue's lock:
+-- a drop_queue that commits while the look waits for that sequence
+-- leaves an OID that opens nothing (internal_error), and the whole
+-- statement fails.  The round then starts again, in a new statement
+-- that no longer sees the queue; what it ticked before is undone with
+-- it (ticks, notifications, the looks remembered), so the new ticks'
+-- ids are kept aside and returned once a round has got through.  One
+-- subtransaction a round, not one a queue: an idle round over many
+-- queues costs a few microseconds more, not a tenth.
 CREATE OR REPLACE FUNCTION pgq._tick_queues(i_queue_name text, i_all boolean)
 RETURNS SETOF bigint LANGUAGE plpgsql
 SET search_path = pg_catalog, pgq, pg_temp AS $$
@@ -99,105 +109,125 @@ DECLARE
 	look text;
 	look_snap txid_snapshot;
 	now_snap txid_snapshot;
+	ticks bigint[];
+	seen boolean;
+	tries integer := 0;
 BEGIN
-	FOR r IN EXECUTE
-		'SELECT qq AS q, t.tick_id, t.tick_event_seq, t.tick_time, t.tick_snapshot,
-		        coalesce(pg_sequence_last_value(qq.queue_event_seq::regclass), 0) AS cur_seq
-		   FROM pgq.queue qq
-		   LEFT JOIN LATERAL (SELECT tk.tick_id, tk.tick_event_seq, tk.tick_time, tk.tick_snapshot
-		                        FROM pgq.tick tk WHERE tk.tick_queue = qq.queue_id
-		                       ORDER BY tk.tick_id DESC LIMIT 1) t ON true
-		  WHERE CASE WHEN $1 THEN NOT qq.queue_external_ticker AND NOT qq.queue_ticker_paused
-		             ELSE qq.queue_name = $2 END
-		  ORDER BY qq.queue_id'
-		USING i_all, i_queue_name
+	<<round>>
 	LOOP
-		q := r.q;
-		last_id := r.tick_id;
-		last_seq := r.tick_event_seq;
-		last_time := r.tick_time;
-		last_snap := r.tick_snapshot;
-		cur_seq := r.cur_seq;
-		locked := false;
-		exact := false;
-		LOOP
-			IF q.queue_external_ticker AND NOT i_all THEN
-				RAISE EXCEPTION 'queue % has an external tick source', q.queue_name
-					USING ERRCODE = '55000';
+		ticks := '{}';
+		seen := false;
+		BEGIN
+			FOR r IN EXECUTE
+				'SELECT qq AS q, t.tick_id, t.tick_event_seq, t.tick_time, t.tick_snapshot,
+				        coalesce(pg_sequence_last_value(qq.queue_event_seq::regclass), 0) AS cur_seq
+				   FROM pgq.queue qq
+				   LEFT JOIN LATERAL (SELECT tk.tick_id, tk.tick_event_seq, tk.tick_time, tk.tick_snapshot
+				                        FROM pgq.tick tk WHERE tk.tick_queue = qq.queue_id
+				                       ORDER BY tk.tick_id DESC LIMIT 1) t ON true
+				  WHERE CASE WHEN $1 THEN NOT qq.queue_external_ticker AND NOT qq.queue_ticker_paused
+				             ELSE qq.queue_name = $2 END
+				  ORDER BY qq.queue_id'
+				USING i_all, i_queue_name
+			LOOP
+				seen := true;
+				q := r.q;
+				last_id := r.tick_id;
+				last_seq := r.tick_event_seq;
+				last_time := r.tick_time;
+				last_snap := r.tick_snapshot;
+				cur_seq := r.cur_seq;
+				locked := false;
+				exact := false;
+				LOOP
+					IF q.queue_external_ticker AND NOT i_all THEN
+						RAISE EXCEPTION 'queue % has an external tick source', q.queue_name
+							USING ERRCODE = '55000';
+					END IF;
+					EXIT WHEN q.queue_external_ticker OR q.queue_ticker_paused;
+					need := last_id IS NULL
+					   OR cur_seq - last_seq >= q.queue_ticker_max_count
+					   OR (cur_seq <> last_seq AND now() - last_time >= q.queue_ticker_max_lag)
+					   OR now() - last_time >= q.queue_ticker_idle_period;
+					IF NOT need AND cur_seq = last_seq AND now() - last_time >= q.queue_ticker_max_lag THEN
+						-- A look that found nothing is remembered for this
+						-- session (a ticker keeps its connection), with the
+						-- snapshot taken before it: the next round asks only
+						-- about transactions that ended after that one, and
+						-- on an idle database about none.  Kept per last tick;
+						-- a rollback forgets it.
+						look := current_setting('pgq.ticker_look_' || q.queue_id, true);
+						look_snap := last_snap;
+						IF look LIKE last_id || '/%' THEN
+							look_snap := substr(look, length(last_id::text) + 2)::txid_snapshot;
+						END IF;
+						now_snap := txid_current_snapshot();
+						need := pgq._unticked_events(q.queue_data_pfx, look_snap);
+						IF NOT need AND now_snap::text <> look_snap::text THEN
+							PERFORM set_config('pgq.ticker_look_' || q.queue_id,
+								last_id || '/' || now_snap::text, false);
+						END IF;
+					END IF;
+					EXIT WHEN NOT need;
+					IF NOT locked THEN
+						SELECT * INTO q FROM pgq.queue qq WHERE qq.queue_id = (r.q).queue_id FOR UPDATE;
+						EXIT WHEN NOT FOUND;
+						locked := true;
+						CONTINUE WHEN q.queue_external_ticker OR q.queue_ticker_paused;
+					END IF;
+					IF NOT exact AND pg_sequence_last_value(q.queue_tick_seq::regclass)
+					                 IS DISTINCT FROM last_id THEN
+						SELECT tk.tick_id, tk.tick_event_seq, tk.tick_time, tk.tick_snapshot
+						  INTO last_id, last_seq, last_time, last_snap
+						  FROM pgq.tick tk WHERE tk.tick_queue = q.queue_id
+						 ORDER BY tk.tick_id DESC LIMIT 1;
+						-- A snapshot taken before that tick (REPEATABLE READ,
+						-- SERIALIZABLE) does not see it: a tick made on it would
+						-- be older than that one, and the events between the two
+						-- would be in the batches before and after it.  A tick
+						-- rolled back after its nextval looks the same here.
+						IF pg_sequence_last_value(q.queue_tick_seq::regclass) IS DISTINCT FROM last_id
+						   AND current_setting('transaction_isolation') <> 'read committed' THEN
+							RAISE EXCEPTION 'tick snapshot older than the last tick of queue %: use READ COMMITTED',
+								q.queue_name USING ERRCODE = '40001';
+						END IF;
+						cur_seq := coalesce(pg_sequence_last_value(q.queue_event_seq::regclass), 0);
+						exact := true;
+						CONTINUE;
+					END IF;
+					cur_seq := coalesce(pg_sequence_last_value(q.queue_event_seq::regclass), 0);
+					new_id := nextval(q.queue_tick_seq::regclass);
+					INSERT INTO pgq.tick (tick_queue, tick_id, tick_time, tick_event_seq)
+					VALUES (q.queue_id, new_id, now(), cur_seq)
+					RETURNING txid_snapshot_xmax(tick_snapshot) INTO new_xmax;
+					-- _make_tick's check, with its message
+					IF new_xmax < txid_snapshot_xmax(last_snap) THEN
+						RAISE EXCEPTION 'tick snapshot older than the last tick of queue %: use READ COMMITTED',
+							q.queue_name USING ERRCODE = '40001';
+					END IF;
+					IF octet_length(q.queue_name) <= 63 THEN
+						PERFORM pg_notify(q.queue_name, 'tick ' || new_id);
+					ELSE
+						PERFORM pgq._wake(q.queue_name, 'tick ' || new_id);
+					END IF;
+					ticks := ticks || new_id;
+					EXIT;
+				END LOOP;
+			END LOOP;
+			EXIT round;
+		EXCEPTION WHEN internal_error OR undefined_table THEN
+			-- a queue dropped meanwhile (above); a cause that stays
+			-- fails the third round
+			tries := tries + 1;
+			IF tries >= 3 THEN
+				RAISE;
 			END IF;
-			EXIT WHEN q.queue_external_ticker OR q.queue_ticker_paused;
-			need := last_id IS NULL
-			   OR cur_seq - last_seq >= q.queue_ticker_max_count
-			   OR (cur_seq <> last_seq AND now() - last_time >= q.queue_ticker_max_lag)
-			   OR now() - last_time >= q.queue_ticker_idle_period;
-			IF NOT need AND cur_seq = last_seq AND now() - last_time >= q.queue_ticker_max_lag THEN
-				-- A look that found nothing is remembered for this
-				-- session (a ticker keeps its connection), with the
-				-- snapshot taken before it: the next round asks only
-				-- about transactions that ended after that one, and
-				-- on an idle database about none.  Kept per last tick;
-				-- a rollback forgets it.
-				look := current_setting('pgq.ticker_look_' || q.queue_id, true);
-				look_snap := last_snap;
-				IF look LIKE last_id || '/%' THEN
-					look_snap := substr(look, length(last_id::text) + 2)::txid_snapshot;
-				END IF;
-				now_snap := txid_current_snapshot();
-				need := pgq._unticked_events(q.queue_data_pfx, look_snap);
-				IF NOT need AND now_snap::text <> look_snap::text THEN
-					PERFORM set_config('pgq.ticker_look_' || q.queue_id,
-						last_id || '/' || now_snap::text, false);
-				END IF;
-			END IF;
-			EXIT WHEN NOT need;
-			IF NOT locked THEN
-				SELECT * INTO q FROM pgq.queue qq WHERE qq.queue_id = (r.q).queue_id FOR UPDATE;
-				EXIT WHEN NOT FOUND;
-				locked := true;
-				CONTINUE WHEN q.queue_external_ticker OR q.queue_ticker_paused;
-			END IF;
-			IF NOT exact AND pg_sequence_last_value(q.queue_tick_seq::regclass)
-			                 IS DISTINCT FROM last_id THEN
-				SELECT tk.tick_id, tk.tick_event_seq, tk.tick_time, tk.tick_snapshot
-				  INTO last_id, last_seq, last_time, last_snap
-				  FROM pgq.tick tk WHERE tk.tick_queue = q.queue_id
-				 ORDER BY tk.tick_id DESC LIMIT 1;
-				-- A snapshot taken before that tick (REPEATABLE READ,
-				-- SERIALIZABLE) does not see it: a tick made on it would
-				-- be older than that one, and the events between the two
-				-- would be in the batches before and after it.  A tick
-				-- rolled back after its nextval looks the same here.
-				IF pg_sequence_last_value(q.queue_tick_seq::regclass) IS DISTINCT FROM last_id
-				   AND current_setting('transaction_isolation') <> 'read committed' THEN
-					RAISE EXCEPTION 'tick snapshot older than the last tick of queue %: use READ COMMITTED',
-						q.queue_name USING ERRCODE = '40001';
-				END IF;
-				cur_seq := coalesce(pg_sequence_last_value(q.queue_event_seq::regclass), 0);
-				exact := true;
-				CONTINUE;
-			END IF;
-			cur_seq := coalesce(pg_sequence_last_value(q.queue_event_seq::regclass), 0);
-			new_id := nextval(q.queue_tick_seq::regclass);
-			INSERT INTO pgq.tick (tick_queue, tick_id, tick_time, tick_event_seq)
-			VALUES (q.queue_id, new_id, now(), cur_seq)
-			RETURNING txid_snapshot_xmax(tick_snapshot) INTO new_xmax;
-			-- _make_tick's check, with its message
-			IF new_xmax < txid_snapshot_xmax(last_snap) THEN
-				RAISE EXCEPTION 'tick snapshot older than the last tick of queue %: use READ COMMITTED',
-					q.queue_name USING ERRCODE = '40001';
-			END IF;
-			IF octet_length(q.queue_name) <= 63 THEN
-				PERFORM pg_notify(q.queue_name, 'tick ' || new_id);
-			ELSE
-				PERFORM pgq._wake(q.queue_name, 'tick ' || new_id);
-			END IF;
-			RETURN NEXT new_id;
-			EXIT;
-		END LOOP;
+		END;
 	END LOOP;
-	IF NOT FOUND AND NOT i_all THEN
+	IF NOT seen AND NOT i_all THEN
 		RAISE EXCEPTION 'No such event queue: %', i_queue_name USING ERRCODE = 'P0002';
 	END IF;
+	RETURN QUERY SELECT unnest(ticks);
 END
 $$;
 
