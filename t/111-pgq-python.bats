@@ -16,7 +16,8 @@ tick() {
 }
 
 consume() {
-	/usr/bin/python3 "$BATS_TEST_DIRNAME/py-consumer.py" \
+	# its job files (tempfile) go where bats removes them
+	TMPDIR=$BATS_TEST_TMPDIR /usr/bin/python3 "$BATS_TEST_DIRNAME/py-consumer.py" \
 		"host=$PGHOST port=$PGPORT user=postgres dbname=py" "$@" 2>>"$TEST_DIR/py.log"
 }
 

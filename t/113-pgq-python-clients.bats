@@ -31,7 +31,9 @@ conn() { echo "host=$PGHOST port=$PGPORT user=postgres dbname=$1"; }
 # py MODE ARGS: run the driver; its last words on stderr when it fails
 py() {
 	local rc=0
-	/usr/bin/python3 "$BATS_TEST_DIRNAME/py-clients.py" "$@" 2>"$TEST_DIR/py.err" || rc=$?
+	# its job files (tempfile) go where bats removes them
+	TMPDIR=$BATS_TEST_TMPDIR /usr/bin/python3 "$BATS_TEST_DIRNAME/py-clients.py" "$@" \
+		2>"$TEST_DIR/py.err" || rc=$?
 	cat "$TEST_DIR/py.err" >>"$TEST_DIR/py.log"
 	[ "$rc" -eq 0 ] || tail -n 3 "$TEST_DIR/py.err" >&2
 	return "$rc"

@@ -66,7 +66,8 @@ producer() {
 supervise() {
 	local name=$1 cons=$2
 	shift 2
-	SKYTOOLS_TEST_MARK=$MARK "$TOP/t/chaos/supervise" "$BATS_FILE_TMPDIR/stop" \
+	# (its pid list, which a SIGKILL leaves, goes where bats removes it)
+	TMPDIR=$BATS_FILE_TMPDIR SKYTOOLS_TEST_MARK=$MARK "$TOP/t/chaos/supervise" "$BATS_FILE_TMPDIR/stop" \
 		"$D dbname=qc" q "$cons" "$@" 2>>"$BATS_FILE_TMPDIR/$name.log" 3>&- &
 	echo $! > "$BATS_FILE_TMPDIR/$name.pid"
 }
