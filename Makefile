@@ -72,7 +72,7 @@ UNITS = pgq-ticker@.service londiste@.service pgq-consumer@.service
 COMMON = $(COMMON_SRC:%=common/%.o)
 
 # SQL: each schema is the concatenation of its numbered parts.
-SQL = pgq pgq_coop pgq_node londiste
+SQL = pgq pgq_coop pgq_node pgq_ext londiste
 
 HDR       = $(wildcard common/*.h)
 PROGS     = $(BIN:%=$(O)/bin/%)

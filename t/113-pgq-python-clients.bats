@@ -8,11 +8,8 @@
 # t/py-clients.py.
 #
 # RemoteConsumer and SerialConsumer keep their position in the target
-# database with pgq_ext, a schema of the original Skytools that neither
-# we nor Debian ship: the target of a user who migrates has it already.
-# ext_install writes a small one of ours into the targets, as that
-# documented API (pgq_ext.is_batch_done, set_batch_done, get_last_tick,
-# set_last_tick).
+# database with pgq_ext, which Debian does not package: the targets get
+# ours (sql/pgq_ext; t/114).
 
 load helper
 
@@ -46,37 +43,12 @@ flavours() {
 	elif have_debian_pgq; then echo ours debian; else echo ours; fi
 }
 
-# A target database: t_applied, and pgq_ext's completed batch and tick.
+# A target database: t_applied, and our pgq_ext (sql/pgq_ext), where
+# RemoteConsumer and SerialConsumer keep their completed batch and tick.
 target_db() {
 	new_db "$1" none &&
-	sql "$1" "CREATE TABLE t_applied (consumer text, ev_id bigint, ev_type text, ev_data text);
-	CREATE SCHEMA pgq_ext;
-	CREATE TABLE pgq_ext.completed_batch (consumer_id text PRIMARY KEY, last_batch_id bigint NOT NULL);
-	CREATE TABLE pgq_ext.completed_tick (consumer_id text PRIMARY KEY, last_tick_id bigint NOT NULL);
-	CREATE FUNCTION pgq_ext.is_batch_done(i_consumer text, i_batch_id bigint) RETURNS boolean
-	LANGUAGE sql AS \$\$
-		SELECT EXISTS (SELECT 1 FROM pgq_ext.completed_batch
-		                WHERE consumer_id = i_consumer AND last_batch_id = i_batch_id) \$\$;
-	CREATE FUNCTION pgq_ext.set_batch_done(i_consumer text, i_batch_id bigint) RETURNS boolean
-	LANGUAGE sql AS \$\$
-		INSERT INTO pgq_ext.completed_batch VALUES (i_consumer, i_batch_id)
-		ON CONFLICT (consumer_id) DO UPDATE SET last_batch_id = excluded.last_batch_id
-		 WHERE completed_batch.last_batch_id <> excluded.last_batch_id
-		RETURNING true \$\$;
-	CREATE FUNCTION pgq_ext.get_last_tick(i_consumer text) RETURNS bigint
-	LANGUAGE sql AS \$\$
-		SELECT last_tick_id FROM pgq_ext.completed_tick WHERE consumer_id = i_consumer \$\$;
-	CREATE FUNCTION pgq_ext.set_last_tick(i_consumer text, i_tick_id bigint) RETURNS integer
-	LANGUAGE plpgsql AS \$\$
-	BEGIN
-		IF i_tick_id IS NULL THEN
-			DELETE FROM pgq_ext.completed_tick WHERE consumer_id = i_consumer;
-		ELSE
-			INSERT INTO pgq_ext.completed_tick VALUES (i_consumer, i_tick_id)
-			ON CONFLICT (consumer_id) DO UPDATE SET last_tick_id = excluded.last_tick_id;
-		END IF;
-		RETURN 1;
-	END \$\$" >/dev/null
+	sql "$1" "CREATE TABLE t_applied (consumer text, ev_id bigint, ev_type text, ev_data text)" &&
+	psql -XAq -v ON_ERROR_STOP=1 -d "$1" -f "$SKYTOOLS_SQLDIR/pgq_ext.sql" >/dev/null
 }
 
 # events DB QUEUE N FIRST: N events "eFIRST".."e(FIRST+N-1)", then a tick
