@@ -112,3 +112,23 @@ teardown() { cascade_workers_stop; }
 	[ "$(sql l2 "SELECT count(*) FROM pgq_node.node_info")" = 0 ]
 	[ "$(sql b1 "SELECT count(*) FROM pgq.get_consumer_info('q') WHERE consumer_name IN ('l2_w', '.l2.watermark')")" = 0 ]
 }
+
+# With ticker = external (the default) and no pgqd, every lag grows and
+# status says why once the root's queue has gone three idle periods
+# without a tick, as the Skytools 2 form's status does.
+@test "londiste3 status: a root queue without ticks is named, with where a ticker comes from" {
+	cascade_tree r1 b1
+	run --separate-stderr londiste "$(ini b1)" status
+	[ "$status" -eq 0 ]
+	[[ "$stderr" != *"no tick"* ]] || false
+	# three idle periods of 1 s (and 2 s) pass without a tick
+	sql r1 "SELECT pgq.set_queue_config('q', 'ticker_idle_period', '1 second')" >/dev/null
+	wait_for sh -c "londiste '$(ini b1)' status 2>&1 >/dev/null | grep -q 'no tick on the root.s queue q'"
+	run --separate-stderr londiste "$(ini b1)" status
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"is a ticker running on r1 (ticker = internal in its config, or pgqd)?"* ]]
+	# a tick clears it
+	sql r1 "SELECT pgq.ticker('q')" >/dev/null
+	run --separate-stderr londiste "$(ini b1)" status
+	[[ "$stderr" != *"no tick"* ]] || false
+}
