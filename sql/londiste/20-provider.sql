@@ -33,6 +33,16 @@ SET search_path = pg_catalog, londiste, pg_temp AS $$
 	END
 $$;
 
+-- The name a row trigger has once it skips the table's own writes
+-- (--trigger-flags=S): zzz_ first, so that it fires after the other
+-- BEFORE triggers, cut as the server cuts a name, so that a lookup
+-- finds the trigger as it was made.
+CREATE OR REPLACE FUNCTION londiste._skip_name(i_trigger text)
+RETURNS text LANGUAGE sql IMMUTABLE STRICT
+SET search_path = pg_catalog, londiste, pg_temp AS $$
+	SELECT londiste._clip('zzz_' || i_trigger, 63)
+$$;
+
 CREATE OR REPLACE FUNCTION londiste.drop_triggers(i_queue text, i_rel regclass)
 RETURNS void LANGUAGE plpgsql
 SET search_path = pg_catalog, londiste, pg_temp AS $$

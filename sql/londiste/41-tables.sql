@@ -97,13 +97,12 @@ BEGIN
 	END IF;
 	IF skip THEN
 		IF skip_count = 0 THEN
-			-- cut as the server cuts a name: a lookup finds it as made
-			trigger_name := londiste._clip('zzz_' || trigger_name, 63);
+			trigger_name := londiste._skip_name(trigger_name);
 			args := args || 'SKIP'::text;
 		ELSIF skip_count = 1 THEN
 			IF NOT starts_with(skip_name, 'zzz_') THEN
 				EXECUTE format('ALTER TRIGGER %I ON %s RENAME TO %I',
-					skip_name, qrel, londiste._clip('zzz_' || skip_name, 63));
+					skip_name, qrel, londiste._skip_name(skip_name));
 			END IF;
 		ELSE
 			ret_code := 405; ret_note := 'Multiple SKIP triggers';
@@ -178,7 +177,7 @@ BEGIN
 		RETURN '';
 	END IF;
 	PERFORM 1 FROM pg_trigger t
-	 WHERE t.tgrelid = rel AND t.tgname IN (row_name, londiste._clip('zzz_' || row_name, 63));
+	 WHERE t.tgrelid = rel AND t.tgname IN (row_name, londiste._skip_name(row_name));
 	IF NOT FOUND THEN
 		SELECT * INTO made
 		  FROM londiste.create_trigger(i_queue_name, i_table_name, i_trg_args, i_dest_table, i_node_type);
@@ -193,7 +192,7 @@ BEGIN
 		done := done || (trunc_name || ' made again');
 	END IF;
 	FOR tg IN SELECT t.tgname, t.tgenabled FROM pg_trigger t
-		   WHERE t.tgrelid = rel AND t.tgname IN (row_name, londiste._clip('zzz_' || row_name, 63), trunc_name)
+		   WHERE t.tgrelid = rel AND t.tgname IN (row_name, londiste._skip_name(row_name), trunc_name)
 		     AND t.tgenabled <> 'O' AND NOT (t.tgenabled = 'A' AND i_node_type = 'root')
 		   ORDER BY 1
 	LOOP
