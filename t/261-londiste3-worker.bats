@@ -200,8 +200,16 @@ ids() { sql "$1" "SELECT string_agg(id::text, ' ' ORDER BY id) FROM t"; }
 	run --separate-stderr londiste "$(ini l1)" worker --rewind
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"nothing to do"* ]]
-	# --reset: the same restore, skipped over
+	# --reset: the same restore, skipped over; first --rewind where
+	# the provider no longer has the node's tick (as after rotations)
 	restore_l1
+	t=$(applied l1)
+	there=$(sql b1 "SELECT last_tick FROM pgq.get_consumer_info('q', 'l1_w')")
+	sql b1 "DELETE FROM pgq.tick WHERE tick_id = $t" >/dev/null
+	run --separate-stderr londiste "$(ini l1)" worker --rewind
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == *"cannot go back to tick $t"*"worker --reset skips"* ]]
+	[ "$(sql b1 "SELECT last_tick FROM pgq.get_consumer_info('q', 'l1_w')")" = "$there" ]
 	run --separate-stderr londiste "$(ini l1)" worker --reset
 	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"l1 skips from tick "*"compare and repair"* ]]
